@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/sluice-ci/sluice/internal/localrun"
+	"github.com/spf13/cobra"
+)
+
+func runCmd() *cobra.Command {
+	cfg := localrun.Config{}
+	cmd := &cobra.Command{
+		Use:   "run [EVENT]",
+		Short: "Run this repository's GitHub Actions workflows here, now",
+		Long: `Run the workflows in .github/workflows that EVENT (default: push) triggers, on this
+machine, the way GitHub Actions would: same jobs, same outputs, same pass/fail.
+Jobs check out the committed HEAD (add --working-tree for uncommitted changes); the repository
+itself is never written to. Exit status: 0 when every job that ran succeeded, 1 when one failed,
+2 for invalid workflows or flags, 130 when interrupted.`,
+		Example: `  sluice run
+  sluice run pull_request -e pr.json
+  sluice run workflow_dispatch --input level=debug
+  sluice run -j test -s PYPI_TOKEN=xyz --var ENV=staging
+  sluice run --list`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				cfg.Event = args[0]
+			}
+			wd, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			cfg.Dir = wd
+			cfg.Stdout = os.Stdout
+			cfg.Stderr = os.Stderr
+			code, err := localrun.Run(cmd.Context(), cfg)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "sluice:", err)
+				if code == 0 {
+					code = 1
+				}
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&cfg.Workflows, "workflows", "W", "", "workflow file or directory (default .github/workflows)")
+	f.StringVarP(&cfg.Job, "job", "j", "", "run only this job (and the jobs it needs)")
+	f.StringVarP(&cfg.EventPath, "eventpath", "e", "", "JSON file with the event payload (github.event)")
+	f.StringArrayVarP(&cfg.Secrets, "secret", "s", nil, "secret NAME=VALUE (repeatable)")
+	f.StringVar(&cfg.SecretFile, "secret-file", "", "file of NAME=VALUE secrets (dotenv format)")
+	f.StringArrayVar(&cfg.Vars, "var", nil, "configuration variable NAME=VALUE for the vars context (repeatable)")
+	f.StringArrayVar(&cfg.Inputs, "input", nil, "workflow_dispatch input NAME=VALUE (repeatable)")
+	f.StringArrayVar(&cfg.Env, "env", nil, "environment variable NAME=VALUE for every step (repeatable)")
+	f.BoolVarP(&cfg.List, "list", "l", false, "list the jobs that would run, with their needs")
+	f.BoolVarP(&cfg.DryRun, "dryrun", "n", false, "plan only: show jobs and steps, execute nothing")
+	f.IntVar(&cfg.Parallel, "jobs", 0, "jobs to run at once (default: the CPU count)")
+	f.BoolVar(&cfg.WorkingTree, "working-tree", false, "include uncommitted changes in checkouts")
+	f.BoolVar(&cfg.Keep, "keep", false, "keep job workspaces after the run")
+	f.BoolVar(&cfg.Sandbox, "sandbox", false, "run steps under bubblewrap: read-only system, writable workspace and temp")
+	f.BoolVarP(&cfg.Verbose, "verbose", "v", false, "show ::debug:: lines and the scripts steps run")
+	return cmd
+}

@@ -1,0 +1,84 @@
+// Package actions resolves a step's `uses:` to something sluice can run:
+// a native built-in (matched on owner/repo with any ref), a local composite
+// action read from the workspace, or a clear error naming what is missing.
+package actions
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind says how a `uses:` reference is run.
+type Kind int
+
+// The kinds of action reference.
+const (
+	Native   Kind = iota // built into sluice
+	Local                // ./path in the workspace: composite (or node) action
+	Remote               // owner/repo[/path]@ref that is not native
+	Docker               // docker://image
+	Workflow             // a reusable workflow (job-level uses)
+)
+
+// Ref is a parsed `uses:` value.
+type Ref struct {
+	Raw   string
+	Kind  Kind
+	Owner string
+	Repo  string
+	Path  string // sub-directory inside the repository, or the local path
+	Ref   string // the part after @
+}
+
+// Name is owner/repo in lower case, the key natives are matched on.
+func (r Ref) Name() string { return strings.ToLower(r.Owner + "/" + r.Repo) }
+
+// Parse splits a step's `uses:` value.
+func Parse(uses string) (Ref, error) {
+	uses = strings.TrimSpace(uses)
+	switch {
+	case uses == "":
+		return Ref{}, fmt.Errorf("empty uses")
+	case strings.HasPrefix(uses, "./") || strings.HasPrefix(uses, "../"):
+		return Ref{Raw: uses, Kind: Local, Path: uses}, nil
+	case strings.HasPrefix(uses, "docker://"):
+		return Ref{Raw: uses, Kind: Docker, Path: strings.TrimPrefix(uses, "docker://")}, nil
+	}
+	name, ref, ok := strings.Cut(uses, "@")
+	if !ok || ref == "" {
+		return Ref{}, fmt.Errorf("uses %q: a remote action needs a ref, as in owner/repo@v1", uses)
+	}
+	parts := strings.SplitN(name, "/", 3)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return Ref{}, fmt.Errorf("uses %q: expected owner/repo[/path]@ref", uses)
+	}
+	r := Ref{Raw: uses, Kind: Remote, Owner: parts[0], Repo: parts[1], Ref: ref}
+	if len(parts) == 3 {
+		r.Path = parts[2]
+	}
+	if isNative(r.Name()) && r.Path == "" {
+		r.Kind = Native
+	}
+	return r, nil
+}
+
+// isNative says whether sluice implements owner/repo itself.
+func isNative(name string) bool {
+	switch name {
+	case "actions/checkout":
+		return true
+	}
+	return false
+}
+
+// Unresolvable explains why a remote or docker action cannot run here, in the
+// words a user needs to fix it.
+func Unresolvable(r Ref) error {
+	switch r.Kind {
+	case Docker:
+		return fmt.Errorf("action %q runs in a container, and sluice has no container executor configured for this run; run the step's command with `run:` instead", r.Raw)
+	case Remote:
+		return fmt.Errorf("action %q is not built into sluice and cannot be fetched here (no network access to GitHub); vendor it into the repository and use it as a local action (uses: ./path/to/action)", r.Raw)
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+// Package engine runs workflows: the job graph with its needs, matrices,
+// conditions, timeouts and cancellation, each job's steps with their runner
+// files and workflow commands, local composite actions and local reusable
+// workflows. `sluice run` and (later) agents execute jobs only through here.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/workflow"
+)
+
+// Options describe one run.
+type Options struct {
+	RepoRoot    string // the user's repository: source of checkouts, never written
+	Repository  string // owner/name for github.repository
+	Actor       string
+	SHA         string
+	Ref         string // refs/heads/main, refs/tags/v1, refs/pull/1/merge
+	EventName   string
+	Payload     map[string]any // github.event
+	Secrets     map[string]string
+	Vars        map[string]string
+	Inputs      map[string]string // workflow_dispatch inputs as given on the command line
+	JobFilter   string            // run only this job (and the jobs it needs)
+	Parallel    int               // jobs at once; 0 means the CPU count
+	WorkRoot    string            // per-job workspaces are made below it
+	ToolCache   string            // RUNNER_TOOL_CACHE, shared between runs
+	Keep        bool              // keep workspaces after the run
+	Sandbox     bool              // run steps under bubblewrap
+	HiddenDirs  []string          // hidden from sandboxed steps (sluice's own state)
+	WorkingTree bool              // checkout overlays uncommitted changes
+	Verbose     bool
+	RunID       string
+	RunNumber   int
+	LogDir      string
+	BaseEnv     map[string]string // the clean environment every process starts from
+	Sink        logs.Sink
+	Masker      *logs.Masker
+	// StepGrace is the time between SIGINT and SIGKILL when a step is cancelled.
+	StepGrace time.Duration
+}
+
+// Engine runs workflows with one set of Options.
+type Engine struct {
+	opts Options
+	sem  chan struct{}
+	// soft is cancelled by Cancel: running steps are interrupted, then only
+	// steps that ask for always() or cancelled() run.
+	soft       context.Context
+	softCancel context.CancelFunc
+	hard       context.Context
+
+	mu          sync.Mutex
+	jobs        []logs.JobSummary
+	annotations []logs.Annotation
+	seq         int
+}
+
+// New prepares an engine; call Run once.
+func New(opts Options) *Engine {
+	if opts.Parallel <= 0 {
+		opts.Parallel = runtime.NumCPU()
+	}
+	if opts.Masker == nil {
+		opts.Masker = logs.NewMasker()
+	}
+	for _, v := range opts.Secrets {
+		opts.Masker.Add(v)
+	}
+	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel)}
+}
+
+// Cancel interrupts the run as Ctrl-C does: running steps get SIGINT, and
+// the rest of each job runs only its always()/cancelled() steps.
+func (e *Engine) Cancel() {
+	if e.softCancel != nil {
+		e.softCancel()
+	}
+}
+
+func (e *Engine) cancelled() bool { return e.soft.Err() != nil }
+
+// Run executes the workflows (each as its own workflow run, sharing the job
+// slots) and returns the run's summary. ctx ending kills everything at once;
+// use Cancel for a graceful stop.
+func (e *Engine) Run(ctx context.Context, wfs []*workflow.Workflow) logs.RunSummary {
+	start := time.Now()
+	e.hard = ctx
+	e.soft, e.softCancel = context.WithCancel(ctx)
+	defer e.softCancel()
+	e.emit(logs.Event{Kind: logs.RunStarted, Text: e.opts.RunID})
+
+	var wg sync.WaitGroup
+	for _, wf := range wfs {
+		wr, err := e.newWorkflowRun(wf, "", nil, nil)
+		if err != nil {
+			e.recordJob(logs.JobSummary{Job: wf.Name(), Result: logs.Failure})
+			e.emit(logs.Event{Kind: logs.JobFinished, Job: wf.Name(), Result: logs.Failure, Text: err.Error()})
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wr.run(e.opts.JobFilter)
+		}()
+	}
+	wg.Wait()
+
+	sum := e.summary(time.Since(start))
+	e.emit(logs.Event{Kind: logs.RunFinished, Summary: &sum, Result: sum.Result, Duration: sum.Duration})
+	return sum
+}
+
+func (e *Engine) summary(d time.Duration) logs.RunSummary {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	res := logs.Success
+	for _, j := range e.jobs {
+		switch j.Result {
+		case logs.Failure:
+			res = logs.Failure
+		case logs.Cancelled:
+			if res != logs.Failure {
+				res = logs.Cancelled
+			}
+		}
+	}
+	if e.cancelled() && res != logs.Failure {
+		res = logs.Cancelled
+	}
+	return logs.RunSummary{
+		RunID:       e.opts.RunID,
+		Result:      res,
+		Duration:    d,
+		Jobs:        append([]logs.JobSummary(nil), e.jobs...),
+		Annotations: append([]logs.Annotation(nil), e.annotations...),
+		LogDir:      e.opts.LogDir,
+	}
+}
+
+func (e *Engine) emit(ev logs.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	if e.opts.Sink != nil {
+		e.opts.Sink.Emit(ev)
+	}
+}
+
+func (e *Engine) recordJob(j logs.JobSummary) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.jobs = append(e.jobs, j)
+}
+
+func (e *Engine) recordAnnotation(a logs.Annotation) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.annotations = append(e.annotations, a)
+}
+
+// jobDirs makes a fresh workspace and temp directory for one job.
+func (e *Engine) jobDirs() (root, workspace, temp string, err error) {
+	e.mu.Lock()
+	e.seq++
+	n := e.seq
+	e.mu.Unlock()
+	root = filepath.Join(e.opts.WorkRoot, e.opts.RunID, fmt.Sprintf("job%d", n))
+	workspace = filepath.Join(root, "work", filepath.Base(e.opts.Repository))
+	temp = filepath.Join(root, "temp")
+	for _, d := range []string{workspace, temp, filepath.Join(temp, "_runner_file_commands")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", "", "", fmt.Errorf("creating job directory: %w", err)
+		}
+	}
+	return root, workspace, temp, nil
+}
+
+// sortedKeys returns m's keys in order, so environments are built
+// deterministically.
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

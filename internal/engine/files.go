@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// runnerFiles are the per-step files behind GITHUB_OUTPUT, GITHUB_ENV,
+// GITHUB_PATH, GITHUB_STEP_SUMMARY and GITHUB_STATE.
+type runnerFiles struct {
+	output, env, path, summary, state string
+}
+
+func newRunnerFiles(dir string) (*runnerFiles, error) {
+	id := randomName()
+	f := &runnerFiles{
+		output:  filepath.Join(dir, "set_output_"+id),
+		env:     filepath.Join(dir, "set_env_"+id),
+		path:    filepath.Join(dir, "add_path_"+id),
+		summary: filepath.Join(dir, "step_summary_"+id),
+		state:   filepath.Join(dir, "save_state_"+id),
+	}
+	for _, p := range f.all() {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			return nil, fmt.Errorf("creating runner file: %w", err)
+		}
+	}
+	return f, nil
+}
+
+func (f *runnerFiles) all() []string {
+	return []string{f.output, f.env, f.path, f.summary, f.state}
+}
+
+func (f *runnerFiles) remove() {
+	for _, p := range f.all() {
+		os.Remove(p)
+	}
+}
+
+// applyFiles reads what the step wrote and applies it to the job: outputs
+// into outs, env and path for later steps, the summary for the run's end.
+func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) error {
+	read := func(p string) ([]byte, error) {
+		b, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("reading %s: %w", filepath.Base(p), err)
+		}
+		return b, nil
+	}
+	b, err := read(f.output)
+	if err != nil {
+		return err
+	}
+	kv, err := parseKeyValues(b)
+	if err != nil {
+		return fmt.Errorf("GITHUB_OUTPUT: %w", err)
+	}
+	for _, p := range kv {
+		outs[p[0]] = p[1]
+	}
+	if b, err = read(f.env); err != nil {
+		return err
+	}
+	if kv, err = parseKeyValues(b); err != nil {
+		return fmt.Errorf("GITHUB_ENV: %w", err)
+	}
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	for _, p := range kv {
+		jr.fileEnv[p[0]] = p[1]
+	}
+	if b, err = read(f.path); err != nil {
+		return err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			jr.path = append([]string{l}, jr.path...)
+		}
+	}
+	if b, err = read(f.summary); err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		jr.summary.WriteString(jr.wr.e.opts.Masker.Mask(string(b)))
+		if !bytes.HasSuffix(b, []byte("\n")) {
+			jr.summary.WriteByte('\n')
+		}
+	}
+	return nil
+}
+
+// parseKeyValues reads the environment-file format: NAME=value lines and
+// NAME<<DELIMITER blocks ending at a line equal to the delimiter.
+func parseKeyValues(b []byte) ([][2]string, error) {
+	var out [][2]string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
+	lineNo := 0
+	for sc.Scan() {
+		lineNo++
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		eq := strings.Index(line, "=")
+		hd := strings.Index(line, "<<")
+		if hd >= 0 && (eq < 0 || hd < eq) {
+			name, delim := line[:hd], line[hd+2:]
+			if name == "" || delim == "" {
+				return nil, fmt.Errorf("line %d: %q needs a name and a delimiter (NAME<<EOF)", lineNo, line)
+			}
+			var val []string
+			closed := false
+			for sc.Scan() {
+				lineNo++
+				l := strings.TrimSuffix(sc.Text(), "\r")
+				if l == delim {
+					closed = true
+					break
+				}
+				val = append(val, l)
+			}
+			if !closed {
+				return nil, fmt.Errorf("line %d: the value of %s has no closing delimiter %q", lineNo, name, delim)
+			}
+			out = append(out, [2]string{name, strings.Join(val, "\n")})
+			continue
+		}
+		if eq <= 0 {
+			return nil, fmt.Errorf("line %d: %q is not NAME=value or NAME<<DELIMITER", lineNo, line)
+		}
+		out = append(out, [2]string{line[:eq], line[eq+1:]})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,307 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/expr"
+	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/workflow"
+)
+
+// defaultJobTimeout is GitHub's: six hours.
+const defaultJobTimeout = 360 * time.Minute
+
+// jobRun is one matrix leg of one job while it runs.
+type jobRun struct {
+	wr        *workflowRun
+	node      *jobNode
+	name      string
+	ctx       context.Context
+	workspace string
+	temp      string
+	eventPath string
+	matrix    map[string]any
+	strategy  map[string]any
+	needs     map[string]any
+	jobEnv    map[string]string
+	shell     string // defaults.run.shell (job over workflow)
+	workDir   string // defaults.run.working-directory
+
+	mu      sync.Mutex
+	fileEnv map[string]string // set through GITHUB_ENV
+	path    []string          // added through GITHUB_PATH, newest first
+	summary strings.Builder
+	status  logs.Result // job.status as steps see it
+	stepSeq int
+	// lastScope is the job's own scope, whose steps context job outputs read.
+	lastScope *scope
+}
+
+func runnerArch() string {
+	switch runtime.GOARCH {
+	case "arm64":
+		return "ARM64"
+	case "arm":
+		return "ARM"
+	case "386":
+		return "X86"
+	}
+	return "X64"
+}
+
+// legName is the display name of a leg: the evaluated `name:`, or the id,
+// with the matrix values appended unless the name already uses them.
+func (wr *workflowRun) legName(n *jobNode, spec legSpec, ev *expr.Evaluator) string {
+	base := n.id
+	usesMatrix := false
+	if n.job.Name != nil {
+		base = n.job.Name.Value
+		if n.job.Name.ContainsExpression() {
+			usesMatrix = strings.Contains(strings.ToLower(base), "matrix")
+			if s, err := ev.Interpolate(base); err == nil {
+				base = s
+			}
+		}
+	}
+	if spec.matrix != nil && !usesMatrix {
+		base = workflow.LegName(base, spec.keys, spec.matrix)
+	}
+	return wr.prefix + base
+}
+
+func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) legResult {
+	e := wr.e
+	strategy := map[string]any{
+		"fail-fast":    spec.failFast,
+		"job-index":    float64(spec.index),
+		"job-total":    float64(spec.total),
+		"max-parallel": float64(spec.total),
+	}
+	if spec.maxParallel > 0 {
+		strategy["max-parallel"] = float64(spec.maxParallel)
+	}
+	matrix := map[string]any{}
+	for k, v := range spec.matrix {
+		matrix[k] = v
+	}
+	st := expr.Status{Failed: spec.anyFailed, Cancelled: e.cancelled()}
+	ev := wr.evaluator(map[string]any{"needs": spec.needs, "matrix": matrix, "strategy": strategy}, st)
+	name := wr.legName(n, spec, ev)
+
+	continueOnError := n.job.ContinueOnError != nil && boolValue(ev, n.job.ContinueOnError, false)
+	if n.job.WorkflowCall != nil {
+		// The called workflow's jobs take job slots themselves; holding one
+		// here as well could leave none for them.
+		return wr.runCall(legCtx, n, name, ev, continueOnError)
+	}
+
+	// Job slots: wait for one unless the legs were cancelled meanwhile.
+	select {
+	case e.sem <- struct{}{}:
+	case <-legCtx.Done():
+		e.recordJob(logs.JobSummary{Job: name, Result: logs.Cancelled})
+		e.emit(logs.Event{Kind: logs.JobFinished, Job: name, Result: logs.Cancelled, Text: "cancelled before it started"})
+		return legResult{result: logs.Cancelled}
+	}
+	defer func() { <-e.sem }()
+
+	start := time.Now()
+	e.emit(logs.Event{Kind: logs.JobStarted, Job: name})
+	jr := &jobRun{wr: wr, node: n, name: name, matrix: matrix, strategy: strategy, needs: spec.needs,
+		fileEnv: map[string]string{}, status: logs.Success}
+	res, why := jr.run(legCtx, ev)
+	outputs := map[string]string{}
+	if res == logs.Success || res == logs.Failure {
+		outputs = jr.outputs()
+	}
+	d := time.Since(start)
+	e.recordJob(logs.JobSummary{Job: name, Result: res, Duration: d, StepSummary: jr.summary.String()})
+	text := why
+	if continueOnError && res == logs.Failure {
+		text = strings.TrimPrefix(text+"; continue-on-error", "; ")
+	}
+	e.emit(logs.Event{Kind: logs.JobFinished, Job: name, Result: res, Duration: d, Text: text, ContinueOnError: continueOnError && res == logs.Failure})
+	return legResult{result: res, continueOnError: continueOnError, outputs: outputs}
+}
+
+// run sets the job up, runs its steps and tears it down.
+func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, string) {
+	e := jr.wr.e
+	root, ws, temp, err := e.jobDirs()
+	if err != nil {
+		return logs.Failure, err.Error()
+	}
+	if !e.opts.Keep {
+		defer os.RemoveAll(root)
+	}
+	jr.workspace, jr.temp = ws, temp
+	jr.eventPath = filepath.Join(temp, "_github_workflow", "event.json")
+	if err := writeJSON(jr.eventPath, e.opts.Payload); err != nil {
+		return logs.Failure, err.Error()
+	}
+	ev.Contexts["github"] = jr.githubContext("")
+	ev.Contexts["runner"] = e.runnerContext(temp, ws)
+	jr.jobEnv, err = evalEnv(ev, jr.node.job.Env, jr.wr.env)
+	if err != nil {
+		return logs.Failure, fmt.Sprintf("job env: %v", err)
+	}
+	for _, d := range []*actionlint.Defaults{jr.wr.wf.AST.Defaults, jr.node.job.Defaults} {
+		if d != nil && d.Run != nil {
+			if d.Run.Shell != nil {
+				jr.shell = d.Run.Shell.Value
+			}
+			if d.Run.WorkingDirectory != nil {
+				jr.workDir = d.Run.WorkingDirectory.Value
+			}
+		}
+	}
+	timeout, err := minutes(ev, jr.node.job.TimeoutMinutes)
+	if err != nil {
+		return logs.Failure, err.Error()
+	}
+	if timeout <= 0 {
+		timeout = defaultJobTimeout
+	}
+	ctx, cancel := context.WithTimeout(legCtx, timeout)
+	defer cancel()
+	jr.ctx = ctx
+
+	sc := &scope{steps: map[string]any{}, env: jr.jobEnv}
+	jr.runSteps(sc, jr.node.job.Steps)
+
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	switch {
+	case ctx.Err() == context.DeadlineExceeded && legCtx.Err() == nil:
+		return logs.Failure, fmt.Sprintf("timed out after %s (timeout-minutes)", logs.FormatDuration(timeout))
+	case sc.failed:
+		return logs.Failure, ""
+	case legCtx.Err() != nil:
+		return logs.Cancelled, ""
+	}
+	return logs.Success, ""
+}
+
+// outputs evaluates the job's `outputs:` once its steps are done.
+func (jr *jobRun) outputs() map[string]string {
+	out := map[string]string{}
+	if len(jr.node.job.Outputs) == 0 {
+		return out
+	}
+	ev := jr.evaluator(jr.lastScope, nil, expr.Status{})
+	for _, o := range jr.node.job.Outputs {
+		v, err := ev.Interpolate(o.Value.Value)
+		if err != nil {
+			jr.notice("", fmt.Sprintf("evaluating output %s: %v", o.Name.Value, err))
+			continue
+		}
+		out[o.Name.Value] = v
+	}
+	return out
+}
+
+func (jr *jobRun) notice(step, text string) {
+	jr.wr.e.emit(logs.Event{Kind: logs.Notice, Job: jr.name, Step: step, Text: jr.wr.e.opts.Masker.Mask(text)})
+}
+
+func (jr *jobRun) githubContext(action string) map[string]any {
+	g := jr.wr.githubContext()
+	g["job"] = jr.node.id
+	g["workspace"] = jr.workspace
+	g["action"] = action
+	g["event_path"] = jr.eventPath
+	return g
+}
+
+func (jr *jobRun) jobContext() map[string]any {
+	jr.mu.Lock()
+	status := jr.status
+	jr.mu.Unlock()
+	return map[string]any{
+		"status":    string(status),
+		"container": map[string]any{"id": "", "network": ""},
+		"services":  map[string]any{},
+	}
+}
+
+// evaluator gives a step's expressions every context a step can see.
+func (jr *jobRun) evaluator(sc *scope, stepEnv map[string]string, st expr.Status) *expr.Evaluator {
+	env := map[string]any{}
+	if sc != nil {
+		for k, v := range sc.env {
+			env[k] = v
+		}
+	}
+	jr.mu.Lock()
+	for k, v := range jr.fileEnv {
+		env[k] = v
+	}
+	jr.mu.Unlock()
+	for k, v := range stepEnv {
+		env[k] = v
+	}
+	extra := map[string]any{
+		"needs":    jr.needs,
+		"matrix":   jr.matrix,
+		"strategy": jr.strategy,
+		"job":      jr.jobContext(),
+		"runner":   jr.wr.e.runnerContext(jr.temp, jr.workspace),
+		"github":   jr.githubContext(""),
+		"env":      env,
+		"steps":    map[string]any{},
+	}
+	if sc != nil {
+		extra["steps"] = sc.steps
+		if sc.inputs != nil {
+			extra["inputs"] = sc.inputs
+		}
+		if sc.actionPath != "" {
+			g := extra["github"].(map[string]any)
+			g["action_path"] = sc.actionPath
+		}
+	}
+	ev := jr.wr.evaluator(extra, st)
+	ev.Workspace = jr.workspace
+	return ev
+}
+
+func writeJSON(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+	}
+	if v == nil {
+		v = map[string]any{}
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding event payload: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// sortByPos orders AST items by where they stand in the file.
+func sortByPos[T any](items []T, pos func(T) *actionlint.Pos) {
+	sort.SliceStable(items, func(i, j int) bool {
+		a, b := pos(items[i]), pos(items[j])
+		if a == nil || b == nil {
+			return a != nil
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}

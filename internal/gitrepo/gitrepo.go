@@ -1,0 +1,252 @@
+// Package gitrepo asks the git binary about the user's repository and makes
+// job checkouts from it without ever writing to it.
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Repo is a local git repository.
+type Repo struct {
+	Root string // top-level directory of the work tree
+}
+
+// Head is where the repository stands.
+type Head struct {
+	SHA string
+	Ref string // refs/heads/<branch>, or the SHA when detached
+}
+
+// Open finds the repository containing dir.
+func Open(ctx context.Context, dir string) (*Repo, error) {
+	out, err := git(ctx, dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return nil, fmt.Errorf("%s is not inside a git repository (sluice run needs one: `git init && git add -A && git commit -m init`): %w", dir, err)
+	}
+	return &Repo{Root: strings.TrimSpace(out)}, nil
+}
+
+// Head returns HEAD's commit and symbolic ref in one git call.
+func (r *Repo) Head(ctx context.Context) (Head, error) {
+	// rev-parse options apply to the arguments after them: the first HEAD
+	// prints the commit, the second its symbolic name.
+	out, err := git(ctx, r.Root, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD")
+	if err != nil {
+		return Head{}, fmt.Errorf("reading HEAD (does the repository have a commit yet?): %w", err)
+	}
+	lines := strings.Fields(out)
+	if len(lines) != 2 {
+		return Head{}, fmt.Errorf("reading HEAD: unexpected output %q", out)
+	}
+	h := Head{SHA: lines[0], Ref: lines[1]}
+	if h.Ref == "HEAD" { // detached
+		h.Ref = h.SHA
+	}
+	return h, nil
+}
+
+// ChangedFiles lists the paths changed by sha against its first parent; the
+// root commit counts all its files as changed.
+func (r *Repo) ChangedFiles(ctx context.Context, sha string) ([]string, error) {
+	out, err := git(ctx, r.Root, "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", "-m", "--first-parent", sha)
+	if err != nil {
+		return nil, fmt.Errorf("listing files changed by %s: %w", sha, err)
+	}
+	return splitLines(out), nil
+}
+
+// RemoteName guesses "owner/name" from the origin URL, else "local/<dir>".
+func (r *Repo) RemoteName(ctx context.Context) string {
+	out, err := git(ctx, r.Root, "config", "--get", "remote.origin.url")
+	if err == nil {
+		u := strings.TrimSuffix(strings.TrimSpace(out), ".git")
+		u = strings.ReplaceAll(u, ":", "/")
+		parts := strings.Split(u, "/")
+		if len(parts) >= 2 && parts[len(parts)-1] != "" && parts[len(parts)-2] != "" {
+			return parts[len(parts)-2] + "/" + parts[len(parts)-1]
+		}
+	}
+	return "local/" + filepath.Base(r.Root)
+}
+
+// Author returns user.name for github.actor.
+func (r *Repo) Author(ctx context.Context) string {
+	out, err := git(ctx, r.Root, "config", "--get", "user.name")
+	if err != nil || strings.TrimSpace(out) == "" {
+		return os.Getenv("USER")
+	}
+	return strings.TrimSpace(out)
+}
+
+// CheckoutOptions are the parts of actions/checkout a local clone honours.
+type CheckoutOptions struct {
+	Source    string // repository to clone from (a path or URL)
+	SHA       string // commit to check out; empty means Ref's tip
+	Ref       string // refs/heads/x, refs/tags/y, a branch name or a sha
+	Depth     int    // 0 = full history with all branches and tags
+	FetchTags bool
+	Sparse    []string
+	Clean     bool
+}
+
+// Checkout makes dest a git work tree of the source at the given commit.
+// The upload-pack side is told to allow any reachable object so that a
+// commit that no ref names can be fetched from a local repository.
+func Checkout(ctx context.Context, dest string, o CheckoutOptions) error {
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return fmt.Errorf("creating checkout directory: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, ".git")); err != nil {
+		if _, err := git(ctx, dest, "init", "-q"); err != nil {
+			return fmt.Errorf("initialising checkout in %s: %w", dest, err)
+		}
+		if _, err := git(ctx, dest, "remote", "add", "origin", o.Source); err != nil {
+			return fmt.Errorf("adding origin: %w", err)
+		}
+	}
+	want := o.SHA
+	if want == "" {
+		want = o.Ref
+	}
+	branch := ""
+	if strings.HasPrefix(o.Ref, "refs/heads/") {
+		branch = strings.TrimPrefix(o.Ref, "refs/heads/")
+	}
+	args := []string{"-c", "protocol.version=2", "fetch", "-q", "--no-recurse-submodules",
+		"--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack"}
+	refspecs := []string{}
+	if o.Depth > 0 {
+		args = append(args, fmt.Sprintf("--depth=%d", o.Depth))
+		if !o.FetchTags {
+			args = append(args, "--no-tags")
+		}
+		dst := "refs/remotes/origin/" + branch
+		if branch == "" {
+			dst = "refs/sluice/checkout"
+		}
+		refspecs = append(refspecs, "+"+want+":"+dst)
+	} else {
+		args = append(args, "--tags", "--prune")
+		refspecs = append(refspecs, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
+	}
+	args = append(args, "origin")
+	args = append(args, refspecs...)
+	if _, err := git(ctx, dest, args...); err != nil {
+		return fmt.Errorf("fetching %s from %s: %w", want, o.Source, err)
+	}
+	if len(o.Sparse) > 0 {
+		sp := append([]string{"sparse-checkout", "set"}, o.Sparse...)
+		if _, err := git(ctx, dest, sp...); err != nil {
+			return fmt.Errorf("setting sparse checkout: %w", err)
+		}
+	}
+	target := want
+	if o.SHA == "" && branch != "" {
+		target = "refs/remotes/origin/" + branch
+	}
+	co := []string{"checkout", "-q", "--force"}
+	if branch != "" {
+		co = append(co, "-B", branch, target)
+	} else {
+		co = append(co, "--detach", target)
+	}
+	if _, err := git(ctx, dest, co...); err != nil {
+		return fmt.Errorf("checking out %s: %w", want, err)
+	}
+	if o.Clean {
+		if _, err := git(ctx, dest, "clean", "-ffdx"); err != nil {
+			return fmt.Errorf("cleaning checkout: %w", err)
+		}
+	}
+	return nil
+}
+
+// OverlayWorkingTree copies the source work tree's uncommitted state onto a
+// checkout: modified and untracked (not ignored) files are copied, deleted
+// ones removed. It reads the source and never writes to it.
+func OverlayWorkingTree(ctx context.Context, src, dest string) error {
+	out, err := git(ctx, src, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
+	if err != nil {
+		return fmt.Errorf("reading working tree status: %w", err)
+	}
+	for _, rec := range strings.Split(out, "\x00") {
+		if len(rec) < 4 {
+			continue
+		}
+		code, path := rec[:2], rec[3:]
+		from := filepath.Join(src, path)
+		to := filepath.Join(dest, path)
+		if strings.Contains(code, "D") {
+			if err := os.RemoveAll(to); err != nil {
+				return fmt.Errorf("removing %s: %w", path, err)
+			}
+			continue
+		}
+		if err := copyFile(from, to); err != nil {
+			return fmt.Errorf("copying %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+func copyFile(from, to string) error {
+	fi, err := os.Lstat(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		target, err := os.Readlink(from)
+		if err != nil {
+			return err
+		}
+		_ = os.Remove(to)
+		return os.Symlink(target, to)
+	}
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, fi.Mode().Perm())
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return stdout.String(), fmt.Errorf("git %s: %s", args[0], msg)
+	}
+	return stdout.String(), nil
+}
+
+// HasRef reports whether the repository has the full ref name.
+func (r *Repo) HasRef(ctx context.Context, ref string) bool {
+	_, err := git(ctx, r.Root, "rev-parse", "--verify", "--quiet", ref)
+	return err == nil
+}

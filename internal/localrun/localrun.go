@@ -1,0 +1,596 @@
+// Package localrun is `sluice run`: it reads the repository and the event,
+// loads and validates the workflows, picks the ones the event triggers and
+// hands them to the engine with terminal or plain output and saved logs.
+package localrun
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/gitrepo"
+	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/workflow"
+	"golang.org/x/term"
+)
+
+// Exit codes of `sluice run`.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1
+	ExitInvalid     = 2
+	ExitInterrupted = 130
+)
+
+// Config is everything `sluice run` was asked.
+type Config struct {
+	Dir         string
+	Event       string
+	Workflows   string // file or directory; default .github/workflows
+	Job         string
+	EventPath   string
+	Secrets     []string // NAME=VALUE
+	SecretFile  string
+	Vars        []string
+	Inputs      []string
+	Env         []string
+	List        bool
+	DryRun      bool
+	Parallel    int
+	WorkingTree bool
+	Keep        bool
+	Sandbox     bool
+	Verbose     bool
+	Stdout      io.Writer
+	Stderr      io.Writer
+}
+
+// UsageError is a problem with what the user asked; it exits 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usage(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// Run performs `sluice run` and returns the process exit code.
+func Run(ctx context.Context, cfg Config) (int, error) {
+	repo, err := gitrepo.Open(ctx, cfg.Dir)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	head, err := repo.Head(ctx)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	if cfg.Event == "" {
+		cfg.Event = "push"
+	}
+	payload, err := readPayload(cfg.EventPath)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	secrets, err := parseSecrets(cfg.Secrets, cfg.SecretFile)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	vars, err := parsePairs("--var", cfg.Vars)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	inputs, err := parsePairs("--input", cfg.Inputs)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	extraEnv, err := parsePairs("--env", cfg.Env)
+	if err != nil {
+		return ExitInvalid, err
+	}
+
+	wfPath := cfg.Workflows
+	if wfPath == "" {
+		wfPath = filepath.Join(repo.Root, ".github", "workflows")
+	} else if !filepath.IsAbs(wfPath) {
+		wfPath = filepath.Join(cfg.Dir, wfPath)
+	}
+	if _, err := os.Stat(wfPath); err != nil {
+		return ExitInvalid, usage("no workflows at %s: create .github/workflows/*.yml or point -W at a file or directory", wfPath)
+	}
+	wfs, err := workflow.LoadAll(ctx, repo.Root, wfPath)
+	if err != nil {
+		var errs workflow.Errors
+		if errors.As(err, &errs) {
+			fmt.Fprintln(cfg.Stderr, errs.Error())
+			return ExitInvalid, fmt.Errorf("%d problem(s) in the workflows; nothing was run (see `sluice lint`)", len(errs))
+		}
+		return ExitInvalid, err
+	}
+
+	repository := repo.RemoteName(ctx)
+	ev := workflow.Event{Name: cfg.Event, Ref: head.Ref}
+	ref := head.Ref
+	payload = fillPayload(payload, cfg.Event, head, repository, inputs)
+	switch cfg.Event {
+	case "pull_request", "pull_request_target":
+		ev.BaseRef = "main"
+		if pr, ok := payload["pull_request"].(map[string]any); ok {
+			if b, ok := pr["base"].(map[string]any); ok {
+				if s, ok := b["ref"].(string); ok && s != "" {
+					ev.BaseRef = s
+				}
+			}
+			if n, ok := pr["number"].(float64); ok {
+				ref = fmt.Sprintf("refs/pull/%d/merge", int(n))
+			}
+		}
+		if a, ok := payload["action"].(string); ok {
+			ev.Action = a
+		}
+	}
+	if needsChangedFiles(wfs) {
+		files, err := repo.ChangedFiles(ctx, head.SHA)
+		if err != nil {
+			return ExitInvalid, err
+		}
+		ev.ChangedFiles = files
+	}
+
+	var run []*workflow.Workflow
+	for _, wf := range wfs {
+		ok, why := wf.Triggered(ev)
+		if !ok {
+			if cfg.Verbose {
+				fmt.Fprintf(cfg.Stderr, "%s: not triggered: %s\n", wf.Path, why)
+			}
+			continue
+		}
+		if cfg.Job != "" && wf.Job(cfg.Job) == nil {
+			continue
+		}
+		run = append(run, wf)
+	}
+	if cfg.Job != "" && len(run) == 0 {
+		return ExitInvalid, usage("no workflow triggered by %q has a job %q", cfg.Event, cfg.Job)
+	}
+	if len(run) == 0 {
+		fmt.Fprintf(cfg.Stdout, "No workflow is triggered by the %s event on %s.\n", cfg.Event, head.Ref)
+		return ExitOK, nil
+	}
+	var jobs []*actionlint.Job
+	for _, wf := range run {
+		for _, id := range wf.JobIDs() {
+			jobs = append(jobs, wf.Job(id))
+		}
+	}
+	if err := engine.Preflight(repo.Root, jobs); err != nil {
+		return ExitInvalid, fmt.Errorf("cannot run: %w", err)
+	}
+	if cfg.List {
+		return ExitOK, writeList(cfg.Stdout, run, cfg.Event, cfg.Job)
+	}
+	if cfg.DryRun {
+		writeDryRun(cfg.Stdout, run, cfg.Job)
+		return ExitOK, nil
+	}
+	if cfg.Sandbox {
+		if _, err := exec.LookPath("bwrap"); err != nil {
+			return ExitInvalid, usage("--sandbox needs bubblewrap (bwrap): install it with `apt-get install bubblewrap`")
+		}
+	}
+
+	state, err := StateDir()
+	if err != nil {
+		return ExitInvalid, err
+	}
+	runID, runNumber, logDir, err := newRunDir(state)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	files, err := logs.NewFileSink(logDir)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	console := consoleSink(cfg.Stdout, cfg.Verbose)
+	masker := logs.NewMasker()
+	eng := engine.New(engine.Options{
+		RepoRoot:    repo.Root,
+		Repository:  repository,
+		Actor:       repo.Author(ctx),
+		SHA:         head.SHA,
+		Ref:         ref,
+		EventName:   cfg.Event,
+		Payload:     payload,
+		Secrets:     secrets,
+		Vars:        vars,
+		Inputs:      inputs,
+		JobFilter:   cfg.Job,
+		Parallel:    cfg.Parallel,
+		WorkRoot:    filepath.Join(os.TempDir(), "sluice-work"),
+		ToolCache:   filepath.Join(state, "toolcache"),
+		Keep:        cfg.Keep,
+		Sandbox:     cfg.Sandbox,
+		HiddenDirs:  []string{state},
+		WorkingTree: cfg.WorkingTree,
+		Verbose:     cfg.Verbose,
+		RunID:       runID,
+		RunNumber:   runNumber,
+		LogDir:      logDir,
+		BaseEnv:     BaseEnv(os.Environ(), extraEnv),
+		Sink:        logs.Multi(files, console),
+		Masker:      masker,
+	})
+
+	hardCtx, hardCancel := context.WithCancel(ctx)
+	defer hardCancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	interrupted := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-hardCtx.Done():
+			return
+		}
+		close(interrupted)
+		fmt.Fprintln(cfg.Stderr, "sluice: cancelling the run (press Ctrl-C again to kill it now)")
+		eng.Cancel()
+		select {
+		case <-sigs:
+			hardCancel()
+		case <-hardCtx.Done():
+		}
+	}()
+	sum := eng.Run(hardCtx, run)
+	if err := files.Close(); err != nil {
+		fmt.Fprintf(cfg.Stderr, "sluice: saving logs: %v\n", err)
+	}
+	if cfg.Keep {
+		fmt.Fprintf(cfg.Stdout, "Workspaces kept under %s\n", filepath.Join(os.TempDir(), "sluice-work", runID))
+	}
+	select {
+	case <-interrupted:
+		return ExitInterrupted, nil
+	default:
+	}
+	if sum.Result != logs.Success {
+		return ExitFailed, nil
+	}
+	return ExitOK, nil
+}
+
+func consoleSink(w io.Writer, verbose bool) logs.Sink {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" {
+		width := func() int {
+			if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
+				return cols
+			}
+			return 80
+		}
+		return logs.NewTTY(w, width, verbose)
+	}
+	return logs.NewPlain(w, verbose)
+}
+
+// StateDir is where sluice keeps run logs and caches: $SLUICE_STATE_DIR,
+// else $XDG_STATE_HOME/sluice, else ~/.local/state/sluice.
+func StateDir() (string, error) {
+	if d := os.Getenv("SLUICE_STATE_DIR"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "sluice"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the state directory (set SLUICE_STATE_DIR): %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "sluice"), nil
+}
+
+func newRunDir(state string) (id string, number int, dir string, err error) {
+	runs := filepath.Join(state, "runs")
+	if err := os.MkdirAll(runs, 0o700); err != nil {
+		return "", 0, "", fmt.Errorf("creating %s: %w", runs, err)
+	}
+	entries, _ := os.ReadDir(runs)
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	id = time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+	dir = filepath.Join(runs, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", 0, "", fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return id, len(entries) + 1, dir, nil
+}
+
+// allowedEnv are the caller's variables a job inherits; everything else
+// starts clean so that a laptop's environment does not leak into the run.
+func allowedEnv(name string) bool {
+	switch name {
+	case "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR",
+		"PYENV_ROOT", "GOPATH", "GOROOT", "GOCACHE", "GOMODCACHE", "SSL_CERT_FILE", "SSL_CERT_DIR",
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy":
+		return true
+	}
+	return strings.HasPrefix(name, "LC_")
+}
+
+// BaseEnv filters the caller's environment to the allow-list and adds the
+// --env values.
+func BaseEnv(environ []string, extra map[string]string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && allowedEnv(k) {
+			m[k] = v
+		}
+	}
+	if _, ok := m["PATH"]; !ok {
+		m["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func readPayload(path string) (map[string]any, error) {
+	if path == "" {
+		return map[string]any{}, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usage("reading the event payload: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, usage("%s: the event payload must be a JSON object: %v", path, err)
+	}
+	return m, nil
+}
+
+// fillPayload adds what GitHub always sends and the file did not give.
+func fillPayload(p map[string]any, event string, head gitrepo.Head, repository string, inputs map[string]string) map[string]any {
+	setDefault := func(k string, v any) {
+		if _, ok := p[k]; !ok {
+			p[k] = v
+		}
+	}
+	owner, name, _ := strings.Cut(repository, "/")
+	setDefault("repository", map[string]any{"name": name, "full_name": repository, "owner": map[string]any{"login": owner}})
+	switch event {
+	case "push":
+		setDefault("ref", head.Ref)
+		setDefault("after", head.SHA)
+		setDefault("head_commit", map[string]any{"id": head.SHA})
+	case "workflow_dispatch":
+		setDefault("ref", head.Ref)
+		in := map[string]any{}
+		for k, v := range inputs {
+			in[k] = v
+		}
+		setDefault("inputs", in)
+	case "pull_request", "pull_request_target":
+		setDefault("action", "opened")
+		setDefault("number", float64(1))
+		setDefault("pull_request", map[string]any{
+			"number": float64(1),
+			"head":   map[string]any{"ref": strings.TrimPrefix(head.Ref, "refs/heads/"), "sha": head.SHA},
+			"base":   map[string]any{"ref": "main"},
+		})
+	}
+	return p
+}
+
+func needsChangedFiles(wfs []*workflow.Workflow) bool {
+	for _, wf := range wfs {
+		for _, ev := range wf.AST.On {
+			if w, ok := ev.(*actionlint.WebhookEvent); ok && (w.Paths != nil || w.PathsIgnore != nil) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func parsePairs(flag string, kvs []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usage("%s %q: expected NAME=VALUE", flag, kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func parseSecrets(kvs []string, file string) (map[string]string, error) {
+	m := map[string]string{}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, usage("reading --secret-file: %v", err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		n := 0
+		for sc.Scan() {
+			n++
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			line = strings.TrimPrefix(line, "export ")
+			k, v, ok := strings.Cut(line, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return nil, usage("%s:%d: expected NAME=VALUE", file, n)
+			}
+			v = strings.TrimSpace(v)
+			if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+				v = v[1 : len(v)-1]
+				if strings.HasPrefix(line[len(k)+1:], " \"") || strings.Contains(sc.Text(), "=\"") {
+					v = strings.ReplaceAll(v, `\n`, "\n")
+				}
+			}
+			m[strings.TrimSpace(k)] = v
+		}
+		if err := sc.Err(); err != nil {
+			return nil, usage("reading --secret-file: %v", err)
+		}
+	}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usage("-s %q: expected NAME=VALUE", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// stages assigns each job the length of its longest needs chain.
+func stages(wf *workflow.Workflow) map[string]int {
+	st := map[string]int{}
+	var depth func(id string, seen map[string]bool) int
+	depth = func(id string, seen map[string]bool) int {
+		key := strings.ToLower(id)
+		if d, ok := st[key]; ok {
+			return d
+		}
+		if seen[key] {
+			return 0
+		}
+		seen[key] = true
+		j := wf.Job(id)
+		d := 0
+		if j != nil {
+			for _, n := range j.Needs {
+				if nd := depth(n.Value, seen) + 1; nd > d {
+					d = nd
+				}
+			}
+		}
+		st[key] = d
+		return d
+	}
+	for _, id := range wf.JobIDs() {
+		depth(id, map[string]bool{})
+	}
+	return st
+}
+
+func selectedJobs(wf *workflow.Workflow, filter string) []string {
+	ids := wf.JobIDs()
+	if filter == "" {
+		return ids
+	}
+	keep := map[string]bool{}
+	var add func(string)
+	add = func(id string) {
+		k := strings.ToLower(id)
+		if keep[k] {
+			return
+		}
+		keep[k] = true
+		if j := wf.Job(id); j != nil {
+			for _, n := range j.Needs {
+				add(n.Value)
+			}
+		}
+	}
+	add(filter)
+	var out []string
+	for _, id := range ids {
+		if keep[strings.ToLower(id)] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func writeList(w io.Writer, wfs []*workflow.Workflow, event, filter string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STAGE\tJOB\tNAME\tNEEDS\tWORKFLOW\tFILE\tEVENTS")
+	type row struct {
+		stage int
+		cols  string
+	}
+	var rows []row
+	for _, wf := range wfs {
+		st := stages(wf)
+		var events []string
+		for _, e := range wf.AST.On {
+			events = append(events, e.EventName())
+		}
+		for _, id := range selectedJobs(wf, filter) {
+			j := wf.Job(id)
+			name := id
+			if j.Name != nil {
+				name = j.Name.Value
+			}
+			var needs []string
+			for _, n := range j.Needs {
+				needs = append(needs, n.Value)
+			}
+			nd := strings.Join(needs, ",")
+			if nd == "" {
+				nd = "-"
+			}
+			rows = append(rows, row{st[strings.ToLower(id)], fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s", st[strings.ToLower(id)], id, name, nd, wf.Name(), wf.Path, strings.Join(events, ","))})
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].stage < rows[j].stage })
+	for _, r := range rows {
+		fmt.Fprintln(tw, r.cols)
+	}
+	return tw.Flush()
+}
+
+func writeDryRun(w io.Writer, wfs []*workflow.Workflow, filter string) {
+	for _, wf := range wfs {
+		for _, id := range selectedJobs(wf, filter) {
+			j := wf.Job(id)
+			fmt.Fprintf(w, "[%s] job planned\n", id)
+			if j.WorkflowCall != nil {
+				fmt.Fprintf(w, "[%s] calls %s\n", id, j.WorkflowCall.Uses.Value)
+			}
+			for _, st := range j.Steps {
+				fmt.Fprintf(w, "[%s] step planned: %s\n", id, plannedStepName(st))
+			}
+		}
+	}
+}
+
+func plannedStepName(st *actionlint.Step) string {
+	if st.Name != nil && st.Name.Value != "" {
+		return st.Name.Value
+	}
+	switch x := st.Exec.(type) {
+	case *actionlint.ExecRun:
+		line, _, _ := strings.Cut(strings.TrimSpace(x.Run.Value), "\n")
+		return "Run " + strings.TrimSpace(line)
+	case *actionlint.ExecAction:
+		return "Run " + x.Uses.Value
+	}
+	return "step"
+}
