@@ -407,11 +407,11 @@ func randomName() string {
 // lineProcessor handles a step's output lines: workflow commands, masking,
 // stop-commands, and emitting what is left as log lines.
 type lineProcessor struct {
-	jr        *jobRun
-	step      string
-	stopToken string
-	outputs   map[string]string
-	failure   string
+	jr       *jobRun
+	step     string
+	commands logs.CommandParser
+	outputs  map[string]string
+	failure  string
 }
 
 func (p *lineProcessor) line(text string) {
@@ -419,20 +419,13 @@ func (p *lineProcessor) line(text string) {
 	emit := func(kind logs.Kind, s string) {
 		e.emit(logs.Event{Kind: kind, Job: p.jr.name, Step: p.step, Text: e.opts.Masker.Mask(s)})
 	}
-	if p.stopToken != "" {
-		if strings.TrimSpace(text) == "::"+p.stopToken+"::" {
-			p.stopToken = ""
-			return
-		}
-		emit(logs.Line, text)
-		return
-	}
-	cmd, ok := logs.ParseCommand(text)
+	cmd, ok := p.commands.Parse(text)
 	if !ok {
 		emit(logs.Line, text)
 		return
 	}
 	switch cmd.Name {
+	case logs.ResumeCommands:
 	case "add-mask":
 		e.opts.Masker.Add(cmd.Value)
 	case "group":
@@ -445,7 +438,10 @@ func (p *lineProcessor) line(text string) {
 		a, _ := cmd.Annotation()
 		p.jr.annotate(p.step, a)
 	case "stop-commands":
-		p.stopToken = cmd.Value
+		if !logs.ValidStopToken(cmd.Value) {
+			p.jr.annotate(p.step, logs.Annotation{Level: "error", Message: fmt.Sprintf("Invalid stop-commands token %q: it must not be empty or the name of a workflow command", cmd.Value)})
+			p.failure = "invalid stop-commands token"
+		}
 	case "set-output":
 		emit(logs.Notice, "The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files (GITHUB_OUTPUT).")
 		if n := cmd.Params["name"]; n != "" {
@@ -457,9 +453,7 @@ func (p *lineProcessor) line(text string) {
 		msg := fmt.Sprintf("Unable to process command '%s' successfully. The `%s` command is disabled. Please upgrade to using Environment Files.", text, cmd.Name)
 		p.jr.annotate(p.step, logs.Annotation{Level: "error", Message: msg})
 		p.failure = "the " + cmd.Name + " command is disabled"
-	case "echo":
-		// ::echo::on/off toggles command echoing on GitHub; sluice never echoes them.
 	default:
-		emit(logs.Line, text)
+		// echo, add-matcher, remove-matcher: accepted and not needed here.
 	}
 }
