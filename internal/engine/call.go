@@ -50,6 +50,9 @@ func (wr *workflowRun) runCall(ctx context.Context, n *jobNode, name string, ev 
 		if err != nil {
 			return fail(fmt.Sprintf("with.%s: %v", in.Name.Value, err))
 		}
+		if !in.Value.ContainsExpression() {
+			v = literalInput(wcall, in.Name.Value, in.Value.Value)
+		}
 		given[in.Name.Value] = v
 	}
 	inputs, err := workflow.CallInputs(wcall, given)
@@ -136,4 +139,30 @@ func lookupFold(m map[string]string, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// literalInput types a plain `with:` value the way its YAML was written:
+// actionlint keeps scalars as text, but `level: 2` passes a number and
+// `debug: true` a boolean to inputs declared with those types.
+func literalInput(call *actionlint.WorkflowCallEvent, name, text string) any {
+	for _, in := range call.Inputs {
+		if !strings.EqualFold(in.Name.Value, name) {
+			continue
+		}
+		switch in.Type {
+		case actionlint.WorkflowCallEventInputTypeNumber:
+			var f float64
+			if _, err := fmt.Sscan(text, &f); err == nil {
+				return f
+			}
+		case actionlint.WorkflowCallEventInputTypeBoolean:
+			switch strings.ToLower(text) {
+			case "true":
+				return true
+			case "false":
+				return false
+			}
+		}
+	}
+	return text
 }

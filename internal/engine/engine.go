@@ -30,6 +30,7 @@ type Options struct {
 	Secrets     map[string]string
 	Vars        map[string]string
 	Inputs      map[string]string // workflow_dispatch inputs as given on the command line
+	Env         map[string]string // --env: the lowest layer of every job's env
 	JobFilter   string            // run only this job (and the jobs it needs)
 	Parallel    int               // jobs at once; 0 means the CPU count
 	WorkRoot    string            // per-job workspaces are made below it
@@ -177,7 +178,11 @@ func (e *Engine) jobDirs() (root, workspace, temp string, err error) {
 	root = filepath.Join(e.opts.WorkRoot, e.opts.RunID, fmt.Sprintf("job%d", n))
 	workspace = filepath.Join(root, "work", filepath.Base(e.opts.Repository))
 	temp = filepath.Join(root, "temp")
-	for _, d := range []string{workspace, temp, filepath.Join(temp, "_runner_file_commands")} {
+	dirs := []string{workspace, temp, filepath.Join(temp, "_runner_file_commands")}
+	if e.opts.ToolCache != "" {
+		dirs = append(dirs, e.opts.ToolCache)
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return "", "", "", fmt.Errorf("creating job directory: %w", err)
 		}

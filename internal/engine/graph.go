@@ -61,8 +61,12 @@ func (e *Engine) newWorkflowRun(wf *workflow.Workflow, prefix string, inputs map
 		wr.nodes[key] = n
 		wr.order = append(wr.order, key)
 	}
+	var base map[string]string
+	if prefix == "" {
+		base = e.opts.Env
+	}
 	ev := wr.evaluator(nil, expr.Status{})
-	env, err := evalEnv(ev, wf.AST.Env, nil)
+	env, err := evalEnv(ev, wf.AST.Env, base)
 	if err != nil {
 		return nil, fmt.Errorf("%s: workflow env: %w", wf.Path, err)
 	}

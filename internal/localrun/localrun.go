@@ -165,6 +165,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		if cfg.Job != "" && wf.Job(cfg.Job) == nil {
 			continue
 		}
+		if cfg.Event == "workflow_dispatch" {
+			if _, err := workflow.DispatchInputs(wf, inputs); err != nil {
+				return ExitInvalid, usage("%s: %v", wf.Path, err)
+			}
+		}
 		run = append(run, wf)
 	}
 	if cfg.Job != "" && len(run) == 0 {
@@ -221,6 +226,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		Secrets:     secrets,
 		Vars:        vars,
 		Inputs:      inputs,
+		Env:         extraEnv,
 		JobFilter:   cfg.Job,
 		Parallel:    cfg.Parallel,
 		WorkRoot:    filepath.Join(os.TempDir(), "sluice-work"),
@@ -233,7 +239,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		RunID:       runID,
 		RunNumber:   runNumber,
 		LogDir:      logDir,
-		BaseEnv:     BaseEnv(os.Environ(), extraEnv),
+		BaseEnv:     BaseEnv(os.Environ()),
 		Sink:        logs.Multi(files, console),
 		Masker:      masker,
 	})
@@ -334,9 +340,8 @@ func allowedEnv(name string) bool {
 	return strings.HasPrefix(name, "LC_")
 }
 
-// BaseEnv filters the caller's environment to the allow-list and adds the
-// --env values.
-func BaseEnv(environ []string, extra map[string]string) map[string]string {
+// BaseEnv filters the caller's environment to the allow-list.
+func BaseEnv(environ []string) map[string]string {
 	m := map[string]string{}
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
@@ -346,9 +351,6 @@ func BaseEnv(environ []string, extra map[string]string) map[string]string {
 	}
 	if _, ok := m["PATH"]; !ok {
 		m["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-	}
-	for k, v := range extra {
-		m[k] = v
 	}
 	return m
 }

@@ -60,15 +60,24 @@ func LoadAll(ctx context.Context, root, path string) ([]*Workflow, error) {
 	return all, nil
 }
 
-// Lint returns the problems in the given workflow files; a clean file adds nothing. The error
+// Lint returns the problems in the given workflow files (or the workflow files directly in
+// given directories); a clean file adds nothing. The error
 // is for failures to lint at all (unreadable file, broken actionlint config).
 func Lint(ctx context.Context, root string, paths []string) (Errors, error) {
 	l, err := newLoader(root)
 	if err != nil {
 		return nil, err
 	}
-	var bad Errors
+	var files []string
 	for _, p := range paths {
+		fs, err := workflowFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, fs...)
+	}
+	var bad Errors
+	for _, p := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
