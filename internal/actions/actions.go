@@ -13,7 +13,7 @@ type Kind int
 
 // The kinds of action reference.
 const (
-	Native   Kind = iota // built into sluice
+	Builtin  Kind = iota // built into sluice
 	Local                // ./path in the workspace: composite (or node) action
 	Remote               // owner/repo[/path]@ref that is not native
 	Docker               // docker://image
@@ -30,8 +30,17 @@ type Ref struct {
 	Ref   string // the part after @
 }
 
-// Name is owner/repo in lower case, the key natives are matched on.
+// Name is owner/repo in lower case.
 func (r Ref) Name() string { return strings.ToLower(r.Owner + "/" + r.Repo) }
+
+// NativeName is owner/repo[/path] in lower case, the key natives are
+// matched on (actions/cache/restore is its own action).
+func (r Ref) NativeName() string {
+	if r.Path == "" {
+		return r.Name()
+	}
+	return r.Name() + "/" + strings.ToLower(r.Path)
+}
 
 // Parse splits a step's `uses:` value.
 func Parse(uses string) (Ref, error) {
@@ -56,19 +65,10 @@ func Parse(uses string) (Ref, error) {
 	if len(parts) == 3 {
 		r.Path = parts[2]
 	}
-	if isNative(r.Name()) && r.Path == "" {
-		r.Kind = Native
+	if isNative(r.NativeName()) {
+		r.Kind = Builtin
 	}
 	return r, nil
-}
-
-// isNative says whether sluice implements owner/repo itself.
-func isNative(name string) bool {
-	switch name {
-	case "actions/checkout":
-		return true
-	}
-	return false
 }
 
 // Unresolvable explains why a remote or docker action cannot run here, in the

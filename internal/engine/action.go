@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/rhysd/actionlint"
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/expr"
-	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/logs"
 )
 
@@ -46,11 +44,9 @@ func (jr *jobRun) runAction(ctx context.Context, sc *scope, x *actionlint.ExecAc
 		return jr.fail(display, err.Error())
 	}
 	switch ref.Kind {
-	case actions.Native:
-		switch ref.Name() {
-		case "actions/checkout":
-			return jr.checkout(ctx, display, with)
-		}
+	case actions.Builtin:
+		native, _ := actions.LookupNative(ref.NativeName())
+		return jr.runNative(ctx, sc, native, id, display, stepEnv, with)
 	case actions.Local:
 		dir := filepath.Join(jr.workspace, ref.Path)
 		md, err := actions.LoadMetadata(dir)
@@ -60,97 +56,6 @@ func (jr *jobRun) runAction(ctx context.Context, sc *scope, x *actionlint.ExecAc
 		return jr.runComposite(ctx, sc, md, display, stepEnv, with, ev)
 	}
 	return jr.fail(display, actions.Unresolvable(ref).Error())
-}
-
-// checkout is the native actions/checkout: a clone of the user's repository
-// (or another local repository) at the run's commit into the workspace.
-func (jr *jobRun) checkout(ctx context.Context, display string, with map[string]string) stepOutcome {
-	e := jr.wr.e
-	o := gitrepo.CheckoutOptions{Source: e.opts.RepoRoot, SHA: e.opts.SHA, Ref: e.opts.Ref, Depth: 1, Clean: true}
-	overlay := e.opts.WorkingTree
-	if r := with["repository"]; r != "" && !strings.EqualFold(r, e.opts.Repository) {
-		o.Source, o.SHA, o.Ref, overlay = r, "", "", false
-	}
-	if r := with["ref"]; r != "" {
-		o.Ref, o.SHA, overlay = r, "", false
-		if !strings.HasPrefix(r, "refs/") && !isHexSHA(r) {
-			o.Ref = "refs/heads/" + r
-			if tagExists(ctx, o.Source, r) {
-				o.Ref = "refs/tags/" + r
-			}
-		}
-		if isHexSHA(r) {
-			o.SHA, o.Ref = r, ""
-		}
-	}
-	if o.Ref == "" && o.SHA == "" {
-		o.Ref = "HEAD"
-	}
-	if d := with["fetch-depth"]; d != "" {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
-			return jr.fail(display, fmt.Sprintf("fetch-depth %q is not a whole number", d))
-		}
-		o.Depth = n
-	}
-	o.FetchTags = with["fetch-tags"] == "true"
-	if c := with["clean"]; c == "false" {
-		o.Clean = false
-	}
-	for _, l := range strings.Split(with["sparse-checkout"], "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			o.Sparse = append(o.Sparse, l)
-		}
-	}
-	dest := jr.workspace
-	if p := with["path"]; p != "" {
-		dest = filepath.Join(jr.workspace, p)
-		if rel, err := filepath.Rel(jr.workspace, dest); err != nil || strings.HasPrefix(rel, "..") {
-			return jr.fail(display, fmt.Sprintf("checkout path %q is outside the workspace", p))
-		}
-	}
-	jr.lineOut(display, fmt.Sprintf("Checking out %s at %s into %s", o.Source, firstNonEmpty(o.SHA, o.Ref), dest))
-	if err := gitrepo.Checkout(ctx, dest, o); err != nil {
-		return jr.fail(display, err.Error())
-	}
-	if overlay {
-		if err := gitrepo.OverlayWorkingTree(ctx, e.opts.RepoRoot, dest); err != nil {
-			return jr.fail(display, err.Error())
-		}
-		jr.lineOut(display, "Applied uncommitted changes from the working tree (--working-tree)")
-	}
-	return stepOutcome{outcome: logs.Success, outputs: map[string]string{"ref": o.Ref, "commit": o.SHA}}
-}
-
-func (jr *jobRun) lineOut(step, text string) {
-	e := jr.wr.e
-	e.emit(logs.Event{Kind: logs.Line, Job: jr.name, Step: step, Text: e.opts.Masker.Mask(text)})
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-func isHexSHA(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-			return false
-		}
-	}
-	return true
-}
-
-func tagExists(ctx context.Context, repo, tag string) bool {
-	r := &gitrepo.Repo{Root: repo}
-	return r.HasRef(ctx, "refs/tags/"+tag)
 }
 
 // runComposite runs a local composite action's steps in their own scope and

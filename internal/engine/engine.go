@@ -35,6 +35,7 @@ type Options struct {
 	Parallel    int               // jobs at once; 0 means the CPU count
 	WorkRoot    string            // per-job workspaces are made below it
 	ToolCache   string            // RUNNER_TOOL_CACHE, shared between runs
+	StateDir    string            // sluice's state: caches, environments, artifacts
 	Keep        bool              // keep workspaces after the run
 	Sandbox     bool              // run steps under bubblewrap
 	HiddenDirs  []string          // hidden from sandboxed steps (sluice's own state)

@@ -45,6 +45,13 @@ type jobRun struct {
 	stepSeq int
 	// lastScope is the job's own scope, whose steps context job outputs read.
 	lastScope *scope
+	posts     []postStep
+}
+
+// key identifies this job leg across runs (same repository, workflow, job
+// and matrix values), for state that carries over such as environments.
+func (jr *jobRun) key() string {
+	return jr.wr.e.opts.Repository + "|" + jr.wr.wf.Path + "|" + jr.name
 }
 
 func runnerArch() string {
@@ -178,6 +185,7 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 
 	sc := &scope{steps: map[string]any{}, env: jr.jobEnv}
 	jr.runSteps(sc, jr.node.job.Steps)
+	jr.runPosts()
 
 	jr.mu.Lock()
 	defer jr.mu.Unlock()

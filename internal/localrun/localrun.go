@@ -231,6 +231,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		Parallel:    cfg.Parallel,
 		WorkRoot:    filepath.Join(os.TempDir(), "sluice-work"),
 		ToolCache:   filepath.Join(state, "toolcache"),
+		StateDir:    state,
 		Keep:        cfg.Keep,
 		Sandbox:     cfg.Sandbox,
 		HiddenDirs:  []string{state},

@@ -1,0 +1,100 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-ci/sluice/internal/gitrepo"
+)
+
+// Checkout is actions/checkout: a clone of the user's repository (or
+// another local or remote git repository) into the workspace.
+func Checkout(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
+	c := s.Context()
+	o := gitrepo.CheckoutOptions{Source: c.RepoRoot, SHA: c.SHA, Ref: c.Ref, Depth: 1, Clean: true}
+	overlay := c.WorkingTree
+	if r := with["repository"]; r != "" && !strings.EqualFold(r, c.Repository) {
+		o.Source, o.SHA, o.Ref, overlay = r, "", "", false
+	}
+	if r := with["ref"]; r != "" {
+		o.Ref, o.SHA, overlay = r, "", false
+		switch {
+		case isHexSHA(r):
+			o.SHA, o.Ref = r, ""
+		case !strings.HasPrefix(r, "refs/"):
+			o.Ref = "refs/heads/" + r
+			if (&gitrepo.Repo{Root: o.Source}).HasRef(ctx, "refs/tags/"+r) {
+				o.Ref = "refs/tags/" + r
+			}
+		}
+	}
+	if o.Ref == "" && o.SHA == "" {
+		o.Ref = "HEAD"
+	}
+	if d := with["fetch-depth"]; d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("fetch-depth %q is not a whole number", d)
+		}
+		o.Depth = n
+	}
+	o.FetchTags = with["fetch-tags"] == "true"
+	if with["clean"] == "false" {
+		o.Clean = false
+	}
+	for _, l := range strings.Split(with["sparse-checkout"], "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			o.Sparse = append(o.Sparse, l)
+		}
+	}
+	dest := c.Workspace
+	if p := with["path"]; p != "" {
+		dest = filepath.Join(c.Workspace, p)
+		if rel, err := filepath.Rel(c.Workspace, dest); err != nil || strings.HasPrefix(rel, "..") {
+			return nil, fmt.Errorf("checkout path %q is outside the workspace", p)
+		}
+	}
+	at := o.SHA
+	if at == "" {
+		at = o.Ref
+	}
+	s.Log(fmt.Sprintf("Checking out %s at %s into %s", o.Source, at, dest))
+	if err := gitrepo.Checkout(ctx, dest, o); err != nil {
+		return nil, err
+	}
+	if overlay {
+		if err := gitrepo.OverlayWorkingTree(ctx, c.RepoRoot, dest); err != nil {
+			return nil, err
+		}
+		s.Log("Applied uncommitted changes from the working tree (--working-tree)")
+	}
+	if sub := with["submodules"]; sub == "true" || sub == "recursive" {
+		argv := []string{"git", "submodule", "update", "--init"}
+		if sub == "recursive" {
+			argv = append(argv, "--recursive")
+		}
+		if code, err := s.Exec(ctx, argv, dest, nil); err != nil || code != 0 {
+			return nil, fmt.Errorf("updating submodules failed (exit %d): %v", code, err)
+		}
+	}
+	commit := o.SHA
+	if h, err := (&gitrepo.Repo{Root: dest}).Head(ctx); err == nil {
+		commit = h.SHA
+	}
+	return map[string]string{"ref": o.Ref, "commit": commit}, nil
+}
+
+func isHexSHA(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
+}

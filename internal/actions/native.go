@@ -1,0 +1,67 @@
+package actions
+
+import (
+	"context"
+	"strings"
+)
+
+// StepContext is what a native action knows about the step it runs in.
+type StepContext struct {
+	Workspace   string
+	Temp        string
+	ToolCache   string
+	StateDir    string // sluice's state directory (caches, environments)
+	RunID       string
+	Repository  string // owner/name
+	RepoRoot    string // the user's repository, source of checkouts
+	SHA         string
+	Ref         string
+	WorkingTree bool              // checkouts overlay uncommitted changes
+	JobKey      string            // stable identity of this job leg across runs
+	Env         map[string]string // the environment a process of this step would get
+}
+
+// Step is the engine's side of a native action: logging, runner-file
+// effects and processes, all as a `run:` step would have them.
+type Step interface {
+	Context() StepContext
+	Log(line string)
+	Warn(msg string)
+	Debug(msg string)
+	SetEnv(name, value string) // as through GITHUB_ENV: later steps see it
+	AddPath(dir string)        // as through GITHUB_PATH
+	AddMask(secret string)
+	// Exec runs a process with the step's environment plus extra, its
+	// output logged as the step's; it returns the exit code.
+	Exec(ctx context.Context, argv []string, dir string, extra map[string]string) (int, error)
+	// AddPost registers work to run after the job's steps (in reverse order
+	// of registration), the way an action's `post:` does.
+	AddPost(p Post)
+}
+
+// Post is an action's post step.
+type Post struct {
+	Name string
+	// Always runs it even when the job failed; otherwise only on success.
+	Always bool
+	Run    func(ctx context.Context, s Step) error
+}
+
+// Native is an action implemented in Go. It returns the step's outputs.
+type Native func(ctx context.Context, s Step, with map[string]string) (map[string]string, error)
+
+// LookupNative returns the implementation of owner/repo[/path], matched
+// case-insensitively and whatever the ref.
+func LookupNative(name string) (Native, bool) {
+	switch strings.ToLower(name) {
+	case "actions/checkout":
+		return Checkout, true
+	}
+	return nil, false
+}
+
+// isNative says whether sluice implements owner/repo itself.
+func isNative(name string) bool {
+	_, ok := LookupNative(name)
+	return ok
+}

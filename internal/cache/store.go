@@ -1,0 +1,140 @@
+// Package cache is the store behind actions/cache, actions/cache/restore and
+// actions/cache/save: immutable, versioned, prefix-matched entries kept on
+// local disk and shared by every run on the machine.
+package cache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ErrExists reports a Save under a key that already has an entry: GitHub
+// caches are immutable, a new content needs a new key.
+var ErrExists = errors.New("cache entry already exists")
+
+// Entry describes one saved cache.
+type Entry struct {
+	Key      string
+	Version  string
+	Size     int64 // bytes of the compressed archive
+	Created  time.Time
+	LastUsed time.Time
+}
+
+// Store keeps cache entries under one directory. Several processes may use
+// the same directory: the index is only read and rewritten under an
+// exclusive file lock, and archives are written beside it and renamed into
+// place, so no reader ever sees half an entry.
+type Store struct {
+	dir      string
+	maxBytes int64
+	// now is replaceable so tests can order entries without sleeping.
+	now func() time.Time
+}
+
+// record is an Entry as the index stores it.
+type record struct {
+	Scope    string    `json:"scope"`
+	Key      string    `json:"key"`
+	Version  string    `json:"version"`
+	Size     int64     `json:"size"`
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used"`
+	File     string    `json:"file"`
+}
+
+func (r record) entry() Entry {
+	return Entry{Key: r.Key, Version: r.Version, Size: r.Size, Created: r.Created, LastUsed: r.LastUsed}
+}
+
+type index struct {
+	Entries []record `json:"entries"`
+}
+
+// Open returns the store in dir, creating it if needed. maxBytes bounds the
+// total archive size over all scopes; zero or less means no bound.
+func Open(dir string, maxBytes int64) (*Store, error) {
+	for _, d := range []string{dir, filepath.Join(dir, "entries"), filepath.Join(dir, "tmp")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("creating cache directory %s: %w", d, err)
+		}
+	}
+	return &Store{dir: dir, maxBytes: maxBytes, now: time.Now}, nil
+}
+
+// List returns the entries of one scope, newest first.
+func (s *Store) List(scope string) ([]Entry, error) {
+	var out []Entry
+	err := s.withIndex(false, func(idx *index) error {
+		for _, r := range newestFirst(idx.Entries) {
+			if r.Scope == scope {
+				out = append(out, r.entry())
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// withIndex runs fn with the index loaded under the store lock and, when
+// write is set, saves what fn left in it.
+func (s *Store) withIndex(write bool, fn func(*index) error) error {
+	unlock, err := lockFile(filepath.Join(s.dir, "lock"))
+	if err != nil {
+		return fmt.Errorf("locking cache %s: %w", s.dir, err)
+	}
+	defer unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	if err := fn(idx); err != nil {
+		return err
+	}
+	if !write {
+		return nil
+	}
+	return s.writeIndex(idx)
+}
+
+func (s *Store) readIndex() (*index, error) {
+	p := filepath.Join(s.dir, "index.json")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return &index{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading cache index: %w", err)
+	}
+	var idx index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("parsing cache index %s: %w", p, err)
+	}
+	return &idx, nil
+}
+
+func (s *Store) writeIndex(idx *index) error {
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding cache index: %w", err)
+	}
+	tmp, err := os.CreateTemp(s.dir, "index-*.json")
+	if err != nil {
+		return fmt.Errorf("writing cache index: %w", err)
+	}
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing cache index: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, "index.json")); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("replacing cache index: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sluice-ci/sluice/internal/actions"
+	"github.com/sluice-ci/sluice/internal/executor/host"
+	"github.com/sluice-ci/sluice/internal/logs"
+)
+
+// nativeStep is the engine's side of a native action: it gives the action
+// what a `run:` step has (env, runner-file effects, processes, logs).
+type nativeStep struct {
+	jr      *jobRun
+	sc      *scope
+	id      string
+	display string
+	stepEnv map[string]string
+	lines   *lineProcessor
+}
+
+func (jr *jobRun) runNative(ctx context.Context, sc *scope, native actions.Native, id, display string, stepEnv map[string]string, with map[string]string) stepOutcome {
+	ns := &nativeStep{jr: jr, sc: sc, id: id, display: display, stepEnv: stepEnv,
+		lines: &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}}
+	outs, err := native(ctx, ns, with)
+	if err != nil {
+		return jr.fail(display, err.Error())
+	}
+	if outs == nil {
+		outs = map[string]string{}
+	}
+	return stepOutcome{outcome: logs.Success, outputs: outs}
+}
+
+func (s *nativeStep) Context() actions.StepContext {
+	e := s.jr.wr.e
+	env := map[string]string{}
+	for _, kv := range s.jr.processEnv(s.sc, s.id, s.stepEnv, &runnerFiles{}) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return actions.StepContext{
+		Workspace:   s.jr.workspace,
+		Temp:        s.jr.temp,
+		ToolCache:   e.opts.ToolCache,
+		StateDir:    e.opts.StateDir,
+		RunID:       e.opts.RunID,
+		Repository:  e.opts.Repository,
+		RepoRoot:    e.opts.RepoRoot,
+		SHA:         e.opts.SHA,
+		Ref:         e.opts.Ref,
+		WorkingTree: e.opts.WorkingTree,
+		JobKey:      s.jr.key(),
+		Env:         env,
+	}
+}
+
+func (s *nativeStep) Log(line string) { s.jr.lineOut(s.display, line) }
+
+func (s *nativeStep) Warn(msg string) {
+	s.jr.annotate(s.display, logs.Annotation{Level: "warning", Message: msg})
+}
+
+func (s *nativeStep) Debug(msg string) {
+	e := s.jr.wr.e
+	e.emit(logs.Event{Kind: logs.Debug, Job: s.jr.name, Step: s.display, Text: e.opts.Masker.Mask(msg)})
+}
+
+func (s *nativeStep) SetEnv(name, value string) {
+	s.jr.mu.Lock()
+	defer s.jr.mu.Unlock()
+	s.jr.fileEnv[name] = value
+}
+
+func (s *nativeStep) AddPath(dir string) {
+	s.jr.mu.Lock()
+	defer s.jr.mu.Unlock()
+	s.jr.path = append([]string{dir}, s.jr.path...)
+}
+
+func (s *nativeStep) AddMask(secret string) { s.jr.wr.e.opts.Masker.Add(secret) }
+
+func (s *nativeStep) Exec(ctx context.Context, argv []string, dir string, extra map[string]string) (int, error) {
+	env := s.jr.processEnv(s.sc, s.id, s.stepEnv, &runnerFiles{})
+	for _, k := range sortedKeys(extra) {
+		env = append(env, k+"="+extra[k])
+	}
+	if dir == "" {
+		dir = s.jr.workspace
+	}
+	res, err := host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: s.lines.line, Grace: s.jr.wr.e.opts.StepGrace})
+	if err != nil {
+		return -1, fmt.Errorf("running %s: %w", filepath.Base(argv[0]), err)
+	}
+	return res.ExitCode, nil
+}
+
+func (s *nativeStep) AddPost(p actions.Post) {
+	s.jr.mu.Lock()
+	defer s.jr.mu.Unlock()
+	s.jr.posts = append(s.jr.posts, postStep{post: p, sc: s.sc, id: s.id, stepEnv: s.stepEnv})
+}
+
+type postStep struct {
+	post    actions.Post
+	sc      *scope
+	id      string
+	stepEnv map[string]string
+}
+
+// runPosts runs the registered post steps, last registered first, the way
+// the runner runs actions' post: entries after the job's own steps.
+func (jr *jobRun) runPosts() {
+	e := jr.wr.e
+	jr.mu.Lock()
+	posts := jr.posts
+	jr.posts = nil
+	jr.mu.Unlock()
+	for i := len(posts) - 1; i >= 0; i-- {
+		p := posts[i]
+		display := "Post " + p.post.Name
+		if !p.post.Always && (p.sc.failed || jr.jobCancelled()) {
+			e.emit(logs.Event{Kind: logs.StepFinished, Job: jr.name, Step: display, Result: logs.Skipped})
+			continue
+		}
+		start := time.Now()
+		e.emit(logs.Event{Kind: logs.StepStarted, Job: jr.name, Step: display})
+		ns := &nativeStep{jr: jr, sc: p.sc, id: p.id, display: display, stepEnv: p.stepEnv,
+			lines: &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}}
+		ctx := jr.ctx
+		if ctx.Err() != nil {
+			ctx = e.hard
+		}
+		res, why := logs.Success, ""
+		if err := p.post.Run(ctx, ns); err != nil {
+			// A failing post step is reported but, like a cache that could
+			// not be saved, does not fail the job.
+			ns.Warn(err.Error())
+			res, why = logs.Failure, err.Error()
+		}
+		e.emit(logs.Event{Kind: logs.StepFinished, Job: jr.name, Step: display, Result: res, Duration: time.Since(start), Text: why})
+	}
+}
+
+func (jr *jobRun) lineOut(step, text string) {
+	e := jr.wr.e
+	e.emit(logs.Event{Kind: logs.Line, Job: jr.name, Step: step, Text: e.opts.Masker.Mask(text)})
+}

@@ -1,0 +1,156 @@
+package gitrepo
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestOpenOutsideRepository(t *testing.T) {
+	isolateGit(t)
+	dir := t.TempDir()
+	_, err := Open(context.Background(), dir)
+	if err == nil {
+		t.Fatalf("Open(%s) succeeded outside a repository", dir)
+	}
+	for _, want := range []string{dir, "git init"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestOpenFromSubdirectory(t *testing.T) {
+	dir := newRepo(t)
+	commit(t, dir, "init", map[string]string{"sub/deeper/f.txt": "x"})
+	r, err := Open(context.Background(), filepath.Join(dir, "sub", "deeper"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Root != dir {
+		t.Errorf("Root = %q, want %q", r.Root, dir)
+	}
+}
+
+func TestHead(t *testing.T) {
+	ctx := context.Background()
+	dir := newRepo(t)
+	r := &Repo{Root: dir}
+	if _, err := r.Head(ctx); err == nil || !strings.Contains(err.Error(), "commit yet") {
+		t.Errorf("Head on an empty repository: error %v, want one asking for a commit", err)
+	}
+	first := commit(t, dir, "one", map[string]string{"a": "1"})
+	second := commit(t, dir, "two", map[string]string{"a": "2"})
+	run(t, dir, "checkout", "-q", "-b", "feature/x")
+
+	got, err := r.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Head{SHA: second, Ref: "refs/heads/feature/x"}, got); diff != "" {
+		t.Errorf("Head on a branch (-want +got):\n%s", diff)
+	}
+
+	run(t, dir, "checkout", "-q", "--detach", first)
+	got, err = r.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Head{SHA: first, Ref: first}, got); diff != "" {
+		t.Errorf("Head detached (-want +got):\n%s", diff)
+	}
+}
+
+func TestChangedFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := newRepo(t)
+	r := &Repo{Root: dir}
+	root := commit(t, dir, "root", map[string]string{"a.txt": "1", "dir/b.txt": "1", "dir/sub/c.py": "1"})
+	writeFiles(t, dir, map[string]string{"a.txt": "2", "new file.txt": "n"})
+	run(t, dir, "rm", "-q", "dir/b.txt")
+	later := commit(t, dir, "later", nil)
+	run(t, dir, "checkout", "-q", "-b", "feature")
+	feat := commit(t, dir, "feature", map[string]string{"docs/f.md": "f"})
+	run(t, dir, "checkout", "-q", "main")
+	commit(t, dir, "main moves on", map[string]string{"a.txt": "3"})
+	run(t, dir, "merge", "-q", "--no-ff", "-m", "merge", "feature")
+	merge := run(t, dir, "rev-parse", "HEAD")
+
+	tests := []struct {
+		name string
+		sha  string
+		want []string
+	}{
+		{name: "root commit lists all files", sha: root, want: []string{"a.txt", "dir/b.txt", "dir/sub/c.py"}},
+		{name: "later commit", sha: later, want: []string{"a.txt", "dir/b.txt", "new file.txt"}},
+		{name: "branch commit", sha: feat, want: []string{"docs/f.md"}},
+		{name: "merge against first parent", sha: merge, want: []string{"docs/f.md"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := r.ChangedFiles(ctx, tt.sha)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ChangedFiles (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := r.ChangedFiles(ctx, "0000000000000000000000000000000000000bad"); err == nil {
+		t.Errorf("ChangedFiles of a missing commit succeeded")
+	}
+}
+
+func TestRemoteName(t *testing.T) {
+	tests := []struct {
+		name   string
+		origin string // empty: no origin
+		want   string
+	}{
+		{name: "no origin", want: "local/"},
+		{name: "https", origin: "https://github.com/octo/widgets.git", want: "octo/widgets"},
+		{name: "https without .git", origin: "https://github.com/octo/widgets", want: "octo/widgets"},
+		{name: "scp-like ssh", origin: "git@github.com:octo/widgets.git", want: "octo/widgets"},
+		{name: "ssh url with port", origin: "ssh://git@example.com:2222/octo/widgets.git", want: "octo/widgets"},
+		{name: "local path", origin: "/srv/git/octo/widgets.git", want: "octo/widgets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := newRepo(t)
+			if tt.origin != "" {
+				run(t, dir, "remote", "add", "origin", tt.origin)
+			}
+			want := tt.want
+			if want == "local/" {
+				want += filepath.Base(dir)
+			}
+			if got := (&Repo{Root: dir}).RemoteName(context.Background()); got != want {
+				t.Errorf("RemoteName = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestAuthorAndHasRef(t *testing.T) {
+	ctx := context.Background()
+	dir := newRepo(t)
+	commit(t, dir, "one", nil)
+	run(t, dir, "tag", "v1")
+	run(t, dir, "config", "user.name", "Grace Hopper")
+	r := &Repo{Root: dir}
+	if got := r.Author(ctx); got != "Grace Hopper" {
+		t.Errorf("Author = %q, want Grace Hopper", got)
+	}
+	got := map[string]bool{}
+	for _, ref := range []string{"refs/tags/v1", "refs/heads/main", "refs/tags/v2", "refs/heads/nope"} {
+		got[ref] = r.HasRef(ctx, ref)
+	}
+	want := map[string]bool{"refs/tags/v1": true, "refs/heads/main": true, "refs/tags/v2": false, "refs/heads/nope": false}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("HasRef (-want +got):\n%s", diff)
+	}
+}
