@@ -9,8 +9,10 @@ import (
 	"strings"
 )
 
-// runnerFiles are the per-step files behind GITHUB_OUTPUT, GITHUB_ENV,
-// GITHUB_PATH, GITHUB_STEP_SUMMARY and GITHUB_STATE.
+// runnerFiles are the files behind GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH,
+// GITHUB_STEP_SUMMARY and GITHUB_STATE. A job makes one set and empties
+// what a step wrote once it is applied, so every step starts with empty
+// files without creating and removing five files per step.
 type runnerFiles struct {
 	output, env, path, summary, state string
 }
@@ -36,19 +38,22 @@ func (f *runnerFiles) all() []string {
 	return []string{f.output, f.env, f.path, f.summary, f.state}
 }
 
-func (f *runnerFiles) remove() {
-	for _, p := range f.all() {
-		os.Remove(p)
-	}
-}
 
 // applyFiles reads what the step wrote and applies it to the job: outputs
 // into outs, env and path for later steps, the summary for the run's end.
 func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) error {
+	// Most steps write none of the files: a stat is all they cost.
 	read := func(p string) ([]byte, error) {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Size() == 0 {
+			return nil, nil
+		}
 		b, err := os.ReadFile(p)
-		if err != nil && !os.IsNotExist(err) {
+		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", filepath.Base(p), err)
+		}
+		if err := os.Truncate(p, 0); err != nil {
+			return nil, fmt.Errorf("emptying %s: %w", filepath.Base(p), err)
 		}
 		return b, nil
 	}

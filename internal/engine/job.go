@@ -46,6 +46,7 @@ type jobRun struct {
 	// lastScope is the job's own scope, whose steps context job outputs read.
 	lastScope *scope
 	posts     []postStep
+	files     *runnerFiles
 }
 
 // key identifies this job leg across runs (same repository, workflow, job
@@ -152,6 +153,9 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 		defer os.RemoveAll(root)
 	}
 	jr.workspace, jr.temp = ws, temp
+	if jr.files, err = newRunnerFiles(filepath.Join(temp, "_runner_file_commands")); err != nil {
+		return logs.Failure, err.Error()
+	}
 	jr.eventPath = filepath.Join(temp, "_github_workflow", "event.json")
 	if err := writeJSON(jr.eventPath, e.opts.Payload); err != nil {
 		return logs.Failure, err.Error()
@@ -235,6 +239,9 @@ func (jr *jobRun) jobContext() map[string]any {
 	jr.mu.Lock()
 	status := jr.status
 	jr.mu.Unlock()
+	if status != logs.Failure && jr.ctx != nil && jr.jobCancelled() {
+		status = logs.Cancelled
+	}
 	return map[string]any{
 		"status":    string(status),
 		"container": map[string]any{"id": "", "network": ""},

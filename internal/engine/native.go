@@ -27,6 +27,10 @@ func (jr *jobRun) runNative(ctx context.Context, sc *scope, native actions.Nativ
 	ns := &nativeStep{jr: jr, sc: sc, id: id, display: display, stepEnv: stepEnv,
 		lines: &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}}
 	outs, err := native(ctx, ns, with)
+	// A native action's processes may write the runner files too.
+	if ferr := jr.applyFiles(jr.files, map[string]string{}); ferr != nil && err == nil {
+		err = ferr
+	}
 	if err != nil {
 		return jr.fail(display, err.Error())
 	}
@@ -39,7 +43,7 @@ func (jr *jobRun) runNative(ctx context.Context, sc *scope, native actions.Nativ
 func (s *nativeStep) Context() actions.StepContext {
 	e := s.jr.wr.e
 	env := map[string]string{}
-	for _, kv := range s.jr.processEnv(s.sc, s.id, s.stepEnv, &runnerFiles{}) {
+	for _, kv := range s.jr.processEnv(s.sc, s.id, s.stepEnv, s.jr.files) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
@@ -85,7 +89,7 @@ func (s *nativeStep) AddPath(dir string) {
 func (s *nativeStep) AddMask(secret string) { s.jr.wr.e.opts.Masker.Add(secret) }
 
 func (s *nativeStep) Exec(ctx context.Context, argv []string, dir string, extra map[string]string) (int, error) {
-	env := s.jr.processEnv(s.sc, s.id, s.stepEnv, &runnerFiles{})
+	env := s.jr.processEnv(s.sc, s.id, s.stepEnv, s.jr.files)
 	for _, k := range sortedKeys(extra) {
 		env = append(env, k+"="+extra[k])
 	}

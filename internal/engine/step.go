@@ -263,11 +263,7 @@ func (jr *jobRun) runScript(ctx context.Context, sc *scope, x *actionlint.ExecRu
 // back what the process wrote to them.
 func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, argv []string, dir string) stepOutcome {
 	e := jr.wr.e
-	files, err := newRunnerFiles(filepath.Join(jr.temp, "_runner_file_commands"))
-	if err != nil {
-		return jr.fail(display, err.Error())
-	}
-	defer files.remove()
+	files := jr.files
 	env := jr.processEnv(sc, id, stepEnv, files)
 	p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}
 	var sandbox *host.Sandbox

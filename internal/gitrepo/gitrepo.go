@@ -27,15 +27,33 @@ type Head struct {
 func Open(ctx context.Context, dir string) (*Repo, error) {
 	out, err := git(ctx, dir, "rev-parse", "--show-toplevel")
 	if err != nil {
-		return nil, fmt.Errorf("%s is not inside a git repository (sluice run needs one: `git init && git add -A && git commit -m init`): %w", dir, err)
+		return nil, notARepo(dir, err)
 	}
 	return &Repo{Root: strings.TrimSpace(out)}, nil
 }
 
-// Head returns HEAD's commit and symbolic ref in one git call.
-func (r *Repo) Head(ctx context.Context) (Head, error) {
+func notARepo(dir string, err error) error {
+	return fmt.Errorf("%s is not inside a git repository (sluice run needs one: `git init && git add -A && git commit -m init`): %w", dir, err)
+}
+
+// OpenAt finds the repository containing dir and where its HEAD stands,
+// in one git call: sluice run's start-up cost is mostly processes.
+func OpenAt(ctx context.Context, dir string) (*Repo, Head, error) {
 	// rev-parse options apply to the arguments after them: the first HEAD
 	// prints the commit, the second its symbolic name.
+	out, err := git(ctx, dir, "rev-parse", "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD")
+	lines := strings.Fields(out)
+	if err != nil || len(lines) != 3 {
+		if _, oerr := Open(ctx, dir); oerr != nil {
+			return nil, Head{}, oerr
+		}
+		return nil, Head{}, fmt.Errorf("reading HEAD (does the repository have a commit yet?): %w", err)
+	}
+	return &Repo{Root: lines[0]}, head(lines[1], lines[2]), nil
+}
+
+// Head returns HEAD's commit and symbolic ref in one git call.
+func (r *Repo) Head(ctx context.Context) (Head, error) {
 	out, err := git(ctx, r.Root, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD")
 	if err != nil {
 		return Head{}, fmt.Errorf("reading HEAD (does the repository have a commit yet?): %w", err)
@@ -44,11 +62,14 @@ func (r *Repo) Head(ctx context.Context) (Head, error) {
 	if len(lines) != 2 {
 		return Head{}, fmt.Errorf("reading HEAD: unexpected output %q", out)
 	}
-	h := Head{SHA: lines[0], Ref: lines[1]}
-	if h.Ref == "HEAD" { // detached
-		h.Ref = h.SHA
+	return head(lines[0], lines[1]), nil
+}
+
+func head(sha, ref string) Head {
+	if ref == "HEAD" { // detached
+		ref = sha
 	}
-	return h, nil
+	return Head{SHA: sha, Ref: ref}
 }
 
 // ChangedFiles lists the paths changed by sha against its first parent; the
@@ -61,27 +82,45 @@ func (r *Repo) ChangedFiles(ctx context.Context, sha string) ([]string, error) {
 	return splitLines(out), nil
 }
 
-// RemoteName guesses "owner/name" from the origin URL, else "local/<dir>".
-func (r *Repo) RemoteName(ctx context.Context) string {
-	out, err := git(ctx, r.Root, "config", "--get", "remote.origin.url")
-	if err == nil {
-		u := strings.TrimSuffix(strings.TrimSpace(out), ".git")
-		u = strings.ReplaceAll(u, ":", "/")
-		parts := strings.Split(u, "/")
-		if len(parts) >= 2 && parts[len(parts)-1] != "" && parts[len(parts)-2] != "" {
-			return parts[len(parts)-2] + "/" + parts[len(parts)-1]
-		}
-	}
-	return "local/" + filepath.Base(r.Root)
+// Identity is who and where the repository says it is.
+type Identity struct {
+	Repository string // owner/name from the origin URL, else local/<dir>
+	Actor      string // user.name, else $USER
 }
 
-// Author returns user.name for github.actor.
-func (r *Repo) Author(ctx context.Context) string {
-	out, err := git(ctx, r.Root, "config", "--get", "user.name")
-	if err != nil || strings.TrimSpace(out) == "" {
-		return os.Getenv("USER")
+// Identity reads the origin URL and user.name in one git call.
+func (r *Repo) Identity(ctx context.Context) Identity {
+	id := Identity{Repository: "local/" + filepath.Base(r.Root), Actor: os.Getenv("USER")}
+	out, _ := git(ctx, r.Root, "config", "-z", "--get-regexp", `^(remote\.origin\.url|user\.name)$`)
+	for _, rec := range strings.Split(out, "\x00") {
+		key, val, ok := strings.Cut(rec, "\n")
+		if !ok {
+			continue
+		}
+		switch key {
+		case "user.name":
+			if v := strings.TrimSpace(val); v != "" {
+				id.Actor = v
+			}
+		case "remote.origin.url":
+			if name := repoNameFromURL(val); name != "" {
+				id.Repository = name
+			}
+		}
 	}
-	return strings.TrimSpace(out)
+	return id
+}
+
+// repoNameFromURL turns https://host/owner/name.git, git@host:owner/name
+// and /path/owner/name into owner/name.
+func repoNameFromURL(u string) string {
+	u = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(u), "/"), ".git")
+	u = strings.ReplaceAll(u, ":", "/")
+	parts := strings.Split(u, "/")
+	if len(parts) >= 2 && parts[len(parts)-1] != "" && parts[len(parts)-2] != "" {
+		return parts[len(parts)-2] + "/" + parts[len(parts)-1]
+	}
+	return ""
 }
 
 // CheckoutOptions are the parts of actions/checkout a local clone honours.

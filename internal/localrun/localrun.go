@@ -73,11 +73,7 @@ func usage(format string, args ...any) error {
 
 // Run performs `sluice run` and returns the process exit code.
 func Run(ctx context.Context, cfg Config) (int, error) {
-	repo, err := gitrepo.Open(ctx, cfg.Dir)
-	if err != nil {
-		return ExitInvalid, err
-	}
-	head, err := repo.Head(ctx)
+	repo, head, err := gitrepo.OpenAt(ctx, cfg.Dir)
 	if err != nil {
 		return ExitInvalid, err
 	}
@@ -124,7 +120,8 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitInvalid, err
 	}
 
-	repository := repo.RemoteName(ctx)
+	ident := repo.Identity(ctx)
+	repository := ident.Repository
 	ev := workflow.Event{Name: cfg.Event, Ref: head.Ref}
 	ref := head.Ref
 	payload = fillPayload(payload, cfg.Event, head, repository, inputs)
@@ -218,7 +215,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	eng := engine.New(engine.Options{
 		RepoRoot:    repo.Root,
 		Repository:  repository,
-		Actor:       repo.Author(ctx),
+		Actor:       ident.Actor,
 		SHA:         head.SHA,
 		Ref:         ref,
 		EventName:   cfg.Event,
