@@ -33,6 +33,7 @@ itself is never written to. Exit status: 0 when every job that ran succeeded, 1 
 				return err
 			}
 			cfg.Dir = wd
+			cfg.Version = version
 			cfg.Stdout = os.Stdout
 			cfg.Stderr = os.Stderr
 			code, err := localrun.Run(cmd.Context(), cfg)
@@ -64,5 +65,6 @@ itself is never written to. Exit status: 0 when every job that ran succeeded, 1 
 	f.BoolVar(&cfg.Keep, "keep", false, "keep job workspaces after the run")
 	f.BoolVar(&cfg.Sandbox, "sandbox", false, "run steps under bubblewrap: read-only system, writable workspace and temp")
 	f.BoolVarP(&cfg.Verbose, "verbose", "v", false, "show ::debug:: lines and the scripts steps run")
+	f.BoolVar(&cfg.NoEnvReuse, "no-env-reuse", false, "always build Python environments afresh instead of keeping them between runs")
 	return cmd
 }

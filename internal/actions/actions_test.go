@@ -19,7 +19,7 @@ func TestParse(t *testing.T) {
 		{uses: "  ./trimmed  ", want: Ref{Raw: "./trimmed", Kind: Local, Path: "./trimmed"}},
 		{uses: "docker://alpine:3.20", want: Ref{Raw: "docker://alpine:3.20", Kind: Docker, Path: "alpine:3.20"}},
 		{uses: "docker://ghcr.io/o/img@sha256:abc", want: Ref{Raw: "docker://ghcr.io/o/img@sha256:abc", Kind: Docker, Path: "ghcr.io/o/img@sha256:abc"}},
-		{uses: "astral-sh/setup-uv@v6", want: Ref{Raw: "astral-sh/setup-uv@v6", Kind: Remote, Owner: "astral-sh", Repo: "setup-uv", Ref: "v6"}},
+		{uses: "codecov/codecov-action@v5", want: Ref{Raw: "codecov/codecov-action@v5", Kind: Remote, Owner: "codecov", Repo: "codecov-action", Ref: "v5"}},
 		{uses: "github/codeql-action/init@" + sha,
 			want: Ref{Raw: "github/codeql-action/init@" + sha, Kind: Remote, Owner: "github", Repo: "codeql-action", Path: "init", Ref: sha}},
 		{uses: "o/r/deep/er/path@main", want: Ref{Raw: "o/r/deep/er/path@main", Kind: Remote, Owner: "o", Repo: "r", Path: "deep/er/path", Ref: "main"}},
@@ -70,7 +70,7 @@ func TestUnresolvable(t *testing.T) {
 		want []string // substrings; nil means no error
 	}{
 		{uses: "docker://alpine:3", want: []string{`"docker://alpine:3"`, "container", "run:"}},
-		{uses: "astral-sh/setup-uv@v6", want: []string{`"astral-sh/setup-uv@v6"`, "not built into sluice", "uses: ./"}},
+		{uses: "codecov/codecov-action@v5", want: []string{`"codecov/codecov-action@v5"`, "not built into sluice", "uses: ./"}},
 		{uses: "actions/checkout/sub@v1", want: []string{`"actions/checkout/sub@v1"`, "not built into sluice"}},
 		{uses: "actions/checkout@v4"},
 		{uses: "./local"},

@@ -185,20 +185,24 @@ func parseSteps(file string, steps *yaml.Node) ([]*actionlint.Step, error) {
 	if job == nil {
 		return nil, fmt.Errorf("%s: runs.steps could not be read", file)
 	}
-	for _, s := range job.Steps {
+	for i, s := range job.Steps {
 		if r, ok := s.Exec.(*actionlint.ExecRun); ok && (r.Shell == nil || r.Shell.Value == "") {
-			return nil, fmt.Errorf("%s: composite step %q needs an explicit shell (GitHub requires `shell:` on run steps of composite actions)", file, stepLabel(s))
+			line := s.Pos.Line
+			if i < len(steps.Content) {
+				line = steps.Content[i].Line // where it stands in action.yml
+			}
+			return nil, fmt.Errorf("%s: composite step %q needs an explicit shell (GitHub requires `shell:` on run steps of composite actions)", file, stepLabel(s, line))
 		}
 	}
 	return job.Steps, nil
 }
 
-func stepLabel(s *actionlint.Step) string {
+func stepLabel(s *actionlint.Step, line int) string {
 	if s.Name != nil {
 		return s.Name.Value
 	}
 	if s.ID != nil {
 		return s.ID.Value
 	}
-	return fmt.Sprintf("at line %d", s.Pos.Line)
+	return fmt.Sprintf("at line %d", line)
 }

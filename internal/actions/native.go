@@ -18,6 +18,7 @@ type StepContext struct {
 	Ref         string
 	WorkingTree bool              // checkouts overlay uncommitted changes
 	JobKey      string            // stable identity of this job leg across runs
+	EnvReuse    bool              // Python environments may be kept between runs
 	Env         map[string]string // the environment a process of this step would get
 }
 
@@ -37,6 +38,11 @@ type Step interface {
 	// AddPost registers work to run after the job's steps (in reverse order
 	// of registration), the way an action's `post:` does.
 	AddPost(p Post)
+	// ManageEnv hands the job a Python environment to consult around its
+	// `run:` steps and to release when the job ends.
+	ManageEnv(m EnvManager)
+	// RecordVersion notes a tool version the job ran with (python, pip, uv).
+	RecordVersion(tool, version string)
 }
 
 // Post is an action's post step.
@@ -56,6 +62,24 @@ func LookupNative(name string) (Native, bool) {
 	switch strings.ToLower(name) {
 	case "actions/checkout":
 		return Checkout, true
+	case "actions/setup-python":
+		return SetupPython, true
+	case "astral-sh/setup-uv":
+		return SetupUV, true
+	case "actions/cache":
+		return Cache, true
+	case "actions/cache/restore":
+		return CacheRestore, true
+	case "actions/cache/save":
+		return CacheSave, true
+	case "actions/upload-artifact":
+		return UploadArtifact, true
+	case "actions/download-artifact":
+		return DownloadArtifact, true
+	case "pypa/gh-action-pypi-publish":
+		return PypiPublish, true
+	case "sluice-ci/lock-check":
+		return LockCheck, true
 	}
 	return nil, false
 }

@@ -75,6 +75,9 @@ func collect(paths []string, workspace, home string) ([]string, error) {
 	var incl, excl []pattern
 	for _, p := range paths {
 		p = strings.TrimSpace(p)
+		if home == "" && (strings.HasPrefix(p, "~") || strings.HasPrefix(p, "!~")) {
+			return nil, fmt.Errorf("expanding %s: home directory unknown", p)
+		}
 		switch {
 		case p == "":
 		case strings.HasPrefix(p, "!"):

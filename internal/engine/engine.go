@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,10 @@ type Options struct {
 	Masker      *logs.Masker
 	// StepGrace is the time between SIGINT and SIGKILL when a step is cancelled.
 	StepGrace time.Duration
+	// EnvReuse lets a job keep its Python environment between runs when its
+	// inputs are unchanged.
+	EnvReuse bool
+	Version  string // sluice's version, for job logs
 }
 
 // Engine runs workflows with one set of Options.
@@ -60,6 +65,8 @@ type Engine struct {
 	soft       context.Context
 	softCancel context.CancelFunc
 	hard       context.Context
+
+	osName string // "Debian GNU/Linux 12 (bookworm)", read once
 
 	mu          sync.Mutex
 	jobs        []logs.JobSummary
@@ -78,7 +85,21 @@ func New(opts Options) *Engine {
 	for _, v := range opts.Secrets {
 		opts.Masker.Add(v)
 	}
-	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel)}
+	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: osName()}
+}
+
+// osName reads the distribution's name from os-release.
+func osName() string {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return runtime.GOOS
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return runtime.GOOS
 }
 
 // Cancel interrupts the run as Ctrl-C does: running steps get SIGINT, and
@@ -127,10 +148,11 @@ func (e *Engine) summary(d time.Duration) logs.RunSummary {
 	defer e.mu.Unlock()
 	res := logs.Success
 	for _, j := range e.jobs {
-		switch j.Result {
-		case logs.Failure:
+		switch {
+		case j.ContinueOnError:
+		case j.Result == logs.Failure:
 			res = logs.Failure
-		case logs.Cancelled:
+		case j.Result == logs.Cancelled:
 			if res != logs.Failure {
 				res = logs.Cancelled
 			}

@@ -38,7 +38,6 @@ func (f *runnerFiles) all() []string {
 	return []string{f.output, f.env, f.path, f.summary, f.state}
 }
 
-
 // applyFiles reads what the step wrote and applies it to the job: outputs
 // into outs, env and path for later steps, the summary for the run's end.
 func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) error {

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/expr"
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/testreport"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
 
@@ -47,6 +49,9 @@ type jobRun struct {
 	lastScope *scope
 	posts     []postStep
 	files     *runnerFiles
+	envs      []actions.EnvManager
+	versions  map[string]string
+	tests     *testreport.Report
 }
 
 // key identifies this job leg across runs (same repository, workflow, job
@@ -126,14 +131,17 @@ func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) 
 	start := time.Now()
 	e.emit(logs.Event{Kind: logs.JobStarted, Job: name})
 	jr := &jobRun{wr: wr, node: n, name: name, matrix: matrix, strategy: strategy, needs: spec.needs,
-		fileEnv: map[string]string{}, status: logs.Success}
+		fileEnv: map[string]string{}, status: logs.Success,
+		versions: map[string]string{"sluice": e.opts.Version, "os": e.osName}}
+	e.emit(logs.Event{Kind: logs.Line, Job: name, Step: "Set up job", Text: fmt.Sprintf("sluice %s on %s (%s)", e.opts.Version, e.osName, runnerArch())})
 	res, why := jr.run(legCtx, ev)
 	outputs := map[string]string{}
 	if res == logs.Success || res == logs.Failure {
 		outputs = jr.outputs()
 	}
 	d := time.Since(start)
-	e.recordJob(logs.JobSummary{Job: name, Result: res, Duration: d, StepSummary: jr.summary.String()})
+	e.recordJob(logs.JobSummary{Job: name, Result: res, Duration: d, StepSummary: jr.summary.String(),
+		ContinueOnError: continueOnError && res == logs.Failure, Versions: jr.versions, Tests: jr.testSummary()})
 	text := why
 	if continueOnError && res == logs.Failure {
 		text = strings.TrimPrefix(text+"; continue-on-error", "; ")
@@ -190,6 +198,7 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	sc := &scope{steps: map[string]any{}, env: jr.jobEnv}
 	jr.runSteps(sc, jr.node.job.Steps)
 	jr.runPosts()
+	jr.releaseEnvs(!sc.failed && ctx.Err() == nil)
 
 	jr.mu.Lock()
 	defer jr.mu.Unlock()

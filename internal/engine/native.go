@@ -59,6 +59,7 @@ func (s *nativeStep) Context() actions.StepContext {
 		Ref:         e.opts.Ref,
 		WorkingTree: e.opts.WorkingTree,
 		JobKey:      s.jr.key(),
+		EnvReuse:    e.opts.EnvReuse,
 		Env:         env,
 	}
 }

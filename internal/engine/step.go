@@ -256,7 +256,43 @@ func (jr *jobRun) runScript(ctx context.Context, sc *scope, x *actionlint.ExecRu
 		e.emit(logs.Event{Kind: logs.Debug, Job: jr.name, Step: display, Text: e.opts.Masker.Mask(l)})
 	}
 	e.emit(logs.Event{Kind: logs.Debug, Job: jr.name, Step: display, Text: "shell: " + strings.Join(sh.Template, " ")})
-	return jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir)
+	env := jr.activeEnv()
+	if env != nil {
+		skip, note, err := env.BeforeRun(ctx, dir, body, jr.replayer(sc, id, display, stepEnv))
+		if note != "" {
+			jr.notice(display, note)
+		}
+		if err != nil {
+			return jr.fail(display, err.Error())
+		}
+		if skip {
+			return stepOutcome{outcome: logs.Success, outputs: map[string]string{}}
+		}
+	}
+	junit, junits := jr.junitFiles(id, dir, body)
+	started := time.Now().UnixNano()
+	stepEnv = withPytestJUnit(stepEnv, sc.env, junit)
+	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir)
+	if env != nil {
+		env.AfterRun(o.outcome == logs.Success)
+	}
+	jr.collectTests(display, junits, started)
+	return o
+}
+
+// withPytestJUnit asks pytest, through PYTEST_ADDOPTS, to write its results
+// where sluice reads them; options the user set there come first.
+func withPytestJUnit(stepEnv, scopeEnv map[string]string, path string) map[string]string {
+	out := make(map[string]string, len(stepEnv)+1)
+	for k, v := range stepEnv {
+		out[k] = v
+	}
+	prev := stepEnv["PYTEST_ADDOPTS"]
+	if prev == "" {
+		prev = scopeEnv["PYTEST_ADDOPTS"]
+	}
+	out["PYTEST_ADDOPTS"] = strings.TrimSpace(prev + " --junitxml=" + path)
+	return out
 }
 
 // runProcess runs argv as a step with the runner files wired up, and reads

@@ -42,10 +42,13 @@ func OpenAt(ctx context.Context, dir string) (*Repo, Head, error) {
 	// rev-parse options apply to the arguments after them: the first HEAD
 	// prints the commit, the second its symbolic name.
 	out, err := git(ctx, dir, "rev-parse", "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD")
-	lines := strings.Fields(out)
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if err != nil || len(lines) != 3 {
 		if _, oerr := Open(ctx, dir); oerr != nil {
 			return nil, Head{}, oerr
+		}
+		if err == nil {
+			err = fmt.Errorf("unexpected output %q", out)
 		}
 		return nil, Head{}, fmt.Errorf("reading HEAD (does the repository have a commit yet?): %w", err)
 	}
@@ -75,7 +78,16 @@ func head(sha, ref string) Head {
 // ChangedFiles lists the paths changed by sha against its first parent; the
 // root commit counts all its files as changed.
 func (r *Repo) ChangedFiles(ctx context.Context, sha string) ([]string, error) {
-	out, err := git(ctx, r.Root, "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", "-m", "--first-parent", sha)
+	// diff-tree ignores --first-parent for merges, so name the parent.
+	parents, err := git(ctx, r.Root, "rev-list", "--parents", "-n1", sha)
+	if err != nil {
+		return nil, fmt.Errorf("reading the parents of %s: %w", sha, err)
+	}
+	args := []string{"diff-tree", "--no-commit-id", "--name-only", "-r", "--root", sha}
+	if f := strings.Fields(parents); len(f) > 1 {
+		args = []string{"diff-tree", "--no-commit-id", "--name-only", "-r", f[1], sha}
+	}
+	out, err := git(ctx, r.Root, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing files changed by %s: %w", sha, err)
 	}
@@ -159,17 +171,18 @@ func Checkout(ctx context.Context, dest string, o CheckoutOptions) error {
 	}
 	args := []string{"-c", "protocol.version=2", "fetch", "-q", "--no-recurse-submodules",
 		"--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack"}
-	refspecs := []string{}
+	// The wanted commit always lands in refs/sluice/checkout, whatever
+	// names it (a branch, a tag, HEAD or a commit no ref names).
+	const target = "refs/sluice/checkout"
+	refspecs := []string{"+" + want + ":" + target}
 	if o.Depth > 0 {
 		args = append(args, fmt.Sprintf("--depth=%d", o.Depth))
 		if !o.FetchTags {
 			args = append(args, "--no-tags")
 		}
-		dst := "refs/remotes/origin/" + branch
-		if branch == "" {
-			dst = "refs/sluice/checkout"
+		if branch != "" {
+			refspecs = append(refspecs, "+"+want+":refs/remotes/origin/"+branch)
 		}
-		refspecs = append(refspecs, "+"+want+":"+dst)
 	} else {
 		args = append(args, "--tags", "--prune")
 		refspecs = append(refspecs, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
@@ -184,10 +197,6 @@ func Checkout(ctx context.Context, dest string, o CheckoutOptions) error {
 		if _, err := git(ctx, dest, sp...); err != nil {
 			return fmt.Errorf("setting sparse checkout: %w", err)
 		}
-	}
-	target := want
-	if o.SHA == "" && branch != "" {
-		target = "refs/remotes/origin/" + branch
 	}
 	co := []string{"checkout", "-q", "--force"}
 	if branch != "" {
@@ -210,7 +219,8 @@ func Checkout(ctx context.Context, dest string, o CheckoutOptions) error {
 // checkout: modified and untracked (not ignored) files are copied, deleted
 // ones removed. It reads the source and never writes to it.
 func OverlayWorkingTree(ctx context.Context, src, dest string) error {
-	out, err := git(ctx, src, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
+	// --no-optional-locks: status must not refresh the user's index.
+	out, err := git(ctx, src, "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
 	if err != nil {
 		return fmt.Errorf("reading working tree status: %w", err)
 	}
@@ -242,6 +252,13 @@ func copyFile(from, to string) error {
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return err
 	}
+	// Never write through what stands at the destination (a link that
+	// became a file would otherwise write outside the checkout).
+	if dfi, err := os.Lstat(to); err == nil && !dfi.Mode().IsRegular() {
+		if err := os.RemoveAll(to); err != nil {
+			return err
+		}
+	}
 	if fi.Mode()&os.ModeSymlink != 0 {
 		target, err := os.Readlink(from)
 		if err != nil {
@@ -254,7 +271,10 @@ func copyFile(from, to string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(to, b, fi.Mode().Perm())
+	if err := os.WriteFile(to, b, fi.Mode().Perm()); err != nil {
+		return err
+	}
+	return os.Chmod(to, fi.Mode().Perm())
 }
 
 func splitLines(s string) []string {

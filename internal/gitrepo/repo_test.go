@@ -2,6 +2,7 @@ package gitrepo
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,46 +106,80 @@ func TestChangedFiles(t *testing.T) {
 	}
 }
 
-func TestRemoteName(t *testing.T) {
+func TestIdentity(t *testing.T) {
 	tests := []struct {
-		name   string
-		origin string // empty: no origin
-		want   string
+		name     string
+		origin   string // empty: no origin
+		userName string // empty: not configured
+		want     Identity
 	}{
-		{name: "no origin", want: "local/"},
-		{name: "https", origin: "https://github.com/octo/widgets.git", want: "octo/widgets"},
-		{name: "https without .git", origin: "https://github.com/octo/widgets", want: "octo/widgets"},
-		{name: "scp-like ssh", origin: "git@github.com:octo/widgets.git", want: "octo/widgets"},
-		{name: "ssh url with port", origin: "ssh://git@example.com:2222/octo/widgets.git", want: "octo/widgets"},
-		{name: "local path", origin: "/srv/git/octo/widgets.git", want: "octo/widgets"},
+		{name: "no origin, no user.name", want: Identity{Repository: "local/", Actor: "env-user"}},
+		{name: "https", origin: "https://github.com/octo/widgets.git", userName: "Grace Hopper",
+			want: Identity{Repository: "octo/widgets", Actor: "Grace Hopper"}},
+		{name: "https without .git, trailing slash", origin: "https://github.com/octo/widgets/",
+			want: Identity{Repository: "octo/widgets", Actor: "env-user"}},
+		{name: "scp-like ssh", origin: "git@github.com:octo/widgets.git",
+			want: Identity{Repository: "octo/widgets", Actor: "env-user"}},
+		{name: "ssh url with port", origin: "ssh://git@example.com:2222/octo/widgets.git",
+			want: Identity{Repository: "octo/widgets", Actor: "env-user"}},
+		{name: "local path", origin: "/srv/git/octo/widgets.git", userName: "  ",
+			want: Identity{Repository: "octo/widgets", Actor: "env-user"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := newRepo(t)
+			t.Setenv("USER", "env-user")
 			if tt.origin != "" {
 				run(t, dir, "remote", "add", "origin", tt.origin)
 			}
-			want := tt.want
-			if want == "local/" {
-				want += filepath.Base(dir)
+			if tt.userName != "" {
+				run(t, dir, "config", "user.name", tt.userName)
 			}
-			if got := (&Repo{Root: dir}).RemoteName(context.Background()); got != want {
-				t.Errorf("RemoteName = %q, want %q", got, want)
+			want := tt.want
+			if want.Repository == "local/" {
+				want.Repository += filepath.Base(dir)
+			}
+			if diff := cmp.Diff(want, (&Repo{Root: dir}).Identity(context.Background())); diff != "" {
+				t.Errorf("Identity (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestAuthorAndHasRef(t *testing.T) {
+func TestOpenAt(t *testing.T) {
+	ctx := context.Background()
+	dir := newRepo(t)
+	if _, _, err := OpenAt(ctx, dir); err == nil || !strings.Contains(err.Error(), "commit yet") {
+		t.Errorf("OpenAt on an empty repository: error %v, want one asking for a commit", err)
+	}
+	sha := commit(t, dir, "one", map[string]string{"sub/f": "x"})
+	r, h, err := OpenAt(ctx, filepath.Join(dir, "sub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := struct {
+		Root string
+		Head Head
+	}{r.Root, h}
+	want := struct {
+		Root string
+		Head Head
+	}{dir, Head{SHA: sha, Ref: "refs/heads/main"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("OpenAt (-want +got):\n%s", diff)
+	}
+	outside := t.TempDir()
+	if _, _, err := OpenAt(ctx, outside); err == nil || !strings.Contains(err.Error(), "git init") {
+		t.Errorf("OpenAt outside a repository: error %v, want one mentioning git init", err)
+	}
+}
+
+func TestHasRef(t *testing.T) {
 	ctx := context.Background()
 	dir := newRepo(t)
 	commit(t, dir, "one", nil)
 	run(t, dir, "tag", "v1")
-	run(t, dir, "config", "user.name", "Grace Hopper")
 	r := &Repo{Root: dir}
-	if got := r.Author(ctx); got != "Grace Hopper" {
-		t.Errorf("Author = %q, want Grace Hopper", got)
-	}
 	got := map[string]bool{}
 	for _, ref := range []string{"refs/tags/v1", "refs/heads/main", "refs/tags/v2", "refs/heads/nope"} {
 		got[ref] = r.HasRef(ctx, ref)
@@ -152,5 +187,23 @@ func TestAuthorAndHasRef(t *testing.T) {
 	want := map[string]bool{"refs/tags/v1": true, "refs/heads/main": true, "refs/tags/v2": false, "refs/heads/nope": false}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("HasRef (-want +got):\n%s", diff)
+	}
+}
+
+// Work trees live in directories with spaces too ("My Projects").
+func TestOpenAtPathWithSpaces(t *testing.T) {
+	isolateGit(t)
+	dir := filepath.Join(realDir(t, t.TempDir()), "My Projects", "app")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, dir, "init", "-q", "-b", "main")
+	sha := commit(t, dir, "one", map[string]string{"f": "x"})
+	r, h, err := OpenAt(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("OpenAt: %v", err)
+	}
+	if r.Root != dir || h != (Head{SHA: sha, Ref: "refs/heads/main"}) {
+		t.Errorf("OpenAt = %q, %+v; want %q at %s on main", r.Root, h, dir, sha)
 	}
 }

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/actions"
+	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/engine"
 	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/logs"
@@ -57,6 +59,8 @@ type Config struct {
 	Keep        bool
 	Sandbox     bool
 	Verbose     bool
+	NoEnvReuse  bool
+	Version     string
 	Stdout      io.Writer
 	Stderr      io.Writer
 }
@@ -237,7 +241,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		RunID:       runID,
 		RunNumber:   runNumber,
 		LogDir:      logDir,
-		BaseEnv:     BaseEnv(os.Environ()),
+		BaseEnv:     withCaches(BaseEnv(os.Environ()), state),
+		EnvReuse:    !cfg.NoEnvReuse,
+		Version:     cfg.Version,
 		Sink:        logs.Multi(files, console),
 		Masker:      masker,
 	})
@@ -270,6 +276,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if cfg.Keep {
 		fmt.Fprintf(cfg.Stdout, "Workspaces kept under %s\n", filepath.Join(os.TempDir(), "sluice-work", runID))
 	}
+	listArtifacts(cfg.Stdout, state, runID)
 	select {
 	case <-interrupted:
 		return ExitInterrupted, nil
@@ -324,6 +331,33 @@ func newRunDir(state string) (id string, number int, dir string, err error) {
 		return "", 0, "", fmt.Errorf("creating %s: %w", dir, err)
 	}
 	return id, len(entries) + 1, dir, nil
+}
+
+// withCaches points pip and uv at caches in sluice's state directory, shared
+// by every run and job, so a warm install downloads nothing. A cache the
+// caller configured is kept.
+func withCaches(env map[string]string, state string) map[string]string {
+	for k, dir := range map[string]string{"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv"} {
+		if _, ok := env[k]; !ok {
+			env[k] = filepath.Join(state, "cache", dir)
+		}
+	}
+	return env
+}
+
+func listArtifacts(w io.Writer, state, runID string) {
+	store, err := artifacts.Open(actions.ArtifactDir(state))
+	if err != nil {
+		return
+	}
+	list, err := store.List(runID)
+	if err != nil || len(list) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Artifacts:")
+	for _, a := range list {
+		fmt.Fprintf(w, "  %d  %s  %d files, %d bytes  %s\n", a.ID, a.Name, a.Files, a.Size, a.Digest)
+	}
 }
 
 // allowedEnv are the caller's variables a job inherits; everything else
@@ -447,8 +481,10 @@ func parseSecrets(kvs []string, file string) (map[string]string, error) {
 			}
 			v = strings.TrimSpace(v)
 			if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+				// Only double quotes expand \n, as in dotenv files.
+				double := v[0] == '"'
 				v = v[1 : len(v)-1]
-				if strings.HasPrefix(line[len(k)+1:], " \"") || strings.Contains(sc.Text(), "=\"") {
+				if double {
 					v = strings.ReplaceAll(v, `\n`, "\n")
 				}
 			}

@@ -56,6 +56,19 @@ type JobSummary struct {
 	Duration    time.Duration
 	StepSummary string // concatenated GITHUB_STEP_SUMMARY markdown of its steps
 	LogFile     string // where this job's full log was saved, if anywhere
+	// ContinueOnError marks a failed job whose failure does not fail the run.
+	ContinueOnError bool `json:",omitempty"`
+	// Versions are the tools the job ran with: os, sluice, python, pip, uv.
+	Versions map[string]string `json:",omitempty"`
+	// Tests are the job's test results (pytest or any JUnit XML it wrote).
+	Tests *TestSummary `json:",omitempty"`
+}
+
+// TestSummary is a job's test results as the summary shows them.
+type TestSummary struct {
+	Passed, Failed, Skipped int
+	Line                    string   // "12 passed, 1 failed in 1.3s"
+	Failures                []string // "tests/test_x.py::test_y: assert 1 == 2"
 }
 
 // RunSummary is what a run ends with.

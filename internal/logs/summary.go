@@ -66,9 +66,13 @@ func WriteSummary(w io.Writer, s RunSummary, color bool) {
 		b.WriteString(paint(ansiBold, pad("JOB", jobW)+pad("RESULT", resW)+"DURATION") + "\n")
 		for _, j := range s.Jobs {
 			// Pad before painting: escape codes have no width on screen.
+			note := ""
+			if j.ContinueOnError {
+				note = " (continue-on-error)"
+			}
 			b.WriteString(pad(j.Job, jobW) + paint(resultColor(j.Result), string(j.Result)) +
 				strings.Repeat(" ", resW-utf8.RuneCountInString(string(j.Result))) +
-				FormatDuration(j.Duration) + "\n")
+				FormatDuration(j.Duration) + note + "\n")
 		}
 		sections = append(sections, b.String())
 	}
@@ -88,6 +92,18 @@ func WriteSummary(w io.Writer, s RunSummary, color bool) {
 			text += a.body()
 			line := paint(levelColor(a.Level), a.Level) + " " + where + ": " + text
 			b.WriteString(indent(line, "  ", "    "))
+		}
+		sections = append(sections, b.String())
+	}
+
+	for _, j := range s.Jobs {
+		if j.Tests == nil {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "Tests (%s): %s\n", j.Job, j.Tests.Line)
+		for _, f := range j.Tests.Failures {
+			b.WriteString(indent(paint(levelColor("error"), "FAILED")+" "+f, "  ", "    "))
 		}
 		sections = append(sections, b.String())
 	}

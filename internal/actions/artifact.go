@@ -1,0 +1,97 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-ci/sluice/internal/artifacts"
+)
+
+// ArtifactDir is where a state directory keeps run artifacts.
+func ArtifactDir(stateDir string) string { return filepath.Join(stateDir, "artifacts") }
+
+// UploadArtifact is actions/upload-artifact (v4 semantics).
+func UploadArtifact(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
+	c := s.Context()
+	store, err := artifacts.Open(ArtifactDir(c.StateDir))
+	if err != nil {
+		return nil, err
+	}
+	name := with["name"]
+	if name == "" {
+		name = "artifact"
+	}
+	paths := lines(with["path"])
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("input path is required: the files to upload")
+	}
+	o := artifacts.UploadOptions{
+		IncludeHidden:    with["include-hidden-files"] == "true",
+		IfNoFilesFound:   with["if-no-files-found"],
+		CompressionLevel: 6,
+		Overwrite:        with["overwrite"] == "true",
+	}
+	if v := with["retention-days"]; v != "" {
+		if o.RetentionDays, err = strconv.Atoi(v); err != nil {
+			return nil, fmt.Errorf("retention-days %q is not a whole number", v)
+		}
+	}
+	if v := with["compression-level"]; v != "" {
+		if o.CompressionLevel, err = strconv.Atoi(v); err != nil {
+			return nil, fmt.Errorf("compression-level %q is not a whole number", v)
+		}
+	}
+	a, warning, err := store.Upload(ctx, c.RunID, name, paths, c.Workspace, o)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		s.Warn(warning)
+	}
+	if a == nil {
+		return map[string]string{}, nil
+	}
+	s.Log(fmt.Sprintf("Artifact %s uploaded: %d files, %d bytes, %s (id %d)", a.Name, a.Files, a.Size, a.Digest, a.ID))
+	return map[string]string{"artifact-id": strconv.FormatInt(a.ID, 10), "artifact-digest": strings.TrimPrefix(a.Digest, "sha256:")}, nil
+}
+
+// DownloadArtifact is actions/download-artifact (v4 semantics).
+func DownloadArtifact(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
+	c := s.Context()
+	store, err := artifacts.Open(ArtifactDir(c.StateDir))
+	if err != nil {
+		return nil, err
+	}
+	run := c.RunID
+	if r := with["run-id"]; r != "" {
+		run = r
+	}
+	sel := artifacts.Selector{Name: with["name"], Pattern: with["pattern"], MergeMultiple: with["merge-multiple"] == "true"}
+	for _, id := range strings.FieldsFunc(with["artifact-ids"], func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("artifact-ids: %q is not an artifact id", id)
+		}
+		sel.IDs = append(sel.IDs, n)
+	}
+	dest := c.Workspace
+	if p := with["path"]; p != "" {
+		dest = p
+		if strings.HasPrefix(p, "~/") {
+			dest = filepath.Join(c.Env["HOME"], p[2:])
+		} else if !filepath.IsAbs(p) {
+			dest = filepath.Join(c.Workspace, p)
+		}
+	}
+	got, err := store.Download(ctx, run, sel, dest)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range got {
+		s.Log(fmt.Sprintf("Artifact %s (id %d, %s) downloaded to %s", a.Name, a.ID, a.Digest, dest))
+	}
+	return map[string]string{"download-path": dest}, nil
+}

@@ -1,0 +1,124 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/sluice-ci/sluice/internal/cache"
+)
+
+// defaultCacheBytes bounds the local cache store; least recently used
+// entries go first. GitHub gives a repository 10 GB.
+const defaultCacheBytes = 10 << 30
+
+func openCache(c StepContext) (*cache.Store, error) {
+	return cache.Open(filepath.Join(c.StateDir, "cache", "actions"), defaultCacheBytes)
+}
+
+// lines splits a multi-line input into its non-empty trimmed lines.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func cacheInputs(with map[string]string) (key string, paths []string, err error) {
+	key = strings.TrimSpace(with["key"])
+	if key == "" {
+		return "", nil, errors.New("input key is required")
+	}
+	paths = lines(with["path"])
+	if len(paths) == 0 {
+		return "", nil, errors.New("input path is required: the files or directories to cache")
+	}
+	return key, paths, nil
+}
+
+// restoreCache is the restore half of actions/cache and actions/cache/restore.
+func restoreCache(ctx context.Context, s Step, with map[string]string) (map[string]string, string, []string, error) {
+	key, paths, err := cacheInputs(with)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	c := s.Context()
+	store, err := openCache(c)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	version := cache.Version(paths)
+	lookupOnly := with["lookup-only"] == "true"
+	matched, exact, err := store.Restore(ctx, c.Repository, key, lines(with["restore-keys"]), version, lookupOnly, c.Workspace)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("restoring cache: %w", err)
+	}
+	outs := map[string]string{"cache-hit": fmt.Sprint(exact), "cache-primary-key": key, "cache-matched-key": matched}
+	switch {
+	case matched == "":
+		s.Log(fmt.Sprintf("Cache not found for input keys: %s", strings.Join(append([]string{key}, lines(with["restore-keys"])...), ", ")))
+		if with["fail-on-cache-miss"] == "true" {
+			return nil, "", nil, fmt.Errorf("failed to restore cache entry: no cache for key %s (fail-on-cache-miss)", key)
+		}
+		outs["cache-hit"] = "false"
+	case lookupOnly:
+		s.Log(fmt.Sprintf("Cache found for key %s (lookup only: nothing restored)", matched))
+	default:
+		s.Log(fmt.Sprintf("Cache restored from key: %s", matched))
+	}
+	return outs, key, paths, nil
+}
+
+// Cache is actions/cache: restore now, save in a post step when the job
+// succeeded and the primary key was not an exact hit.
+func Cache(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
+	outs, key, paths, err := restoreCache(ctx, s, with)
+	if err != nil {
+		return nil, err
+	}
+	if outs["cache-hit"] == "true" || with["lookup-only"] == "true" {
+		return outs, nil
+	}
+	s.AddPost(Post{Name: "Cache " + key, Run: func(ctx context.Context, s Step) error {
+		return saveCache(ctx, s, key, paths)
+	}})
+	return outs, nil
+}
+
+// CacheRestore is actions/cache/restore.
+func CacheRestore(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
+	outs, _, _, err := restoreCache(ctx, s, with)
+	return outs, err
+}
+
+// CacheSave is actions/cache/save.
+func CacheSave(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
+	key, paths, err := cacheInputs(with)
+	if err != nil {
+		return nil, err
+	}
+	return nil, saveCache(ctx, s, key, paths)
+}
+
+func saveCache(ctx context.Context, s Step, key string, paths []string) error {
+	c := s.Context()
+	store, err := openCache(c)
+	if err != nil {
+		return err
+	}
+	e, err := store.Save(ctx, c.Repository, key, paths, cache.Version(paths), c.Workspace)
+	if errors.Is(err, cache.ErrExists) {
+		s.Log(fmt.Sprintf("Cache with key %s already exists; not saving again", key))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("saving cache: %w", err)
+	}
+	s.Log(fmt.Sprintf("Cache saved with key: %s (%d bytes)", key, e.Size))
+	return nil
+}

@@ -1,0 +1,125 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// SetupUV is astral-sh/setup-uv. uv comes from PATH or from a tools
+// environment that sluice fills from PyPI (pip install uv), never from a
+// download off GitHub.
+func SetupUV(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
+	c := s.Context()
+	want := strings.TrimSpace(with["version"])
+	if want == "latest" {
+		want = ""
+	}
+	uv, err := findUV(ctx, s, want)
+	if err != nil {
+		return nil, err
+	}
+	version := uvVersion(ctx, uv)
+	s.AddPath(filepath.Dir(uv))
+	s.RecordVersion("uv", version)
+	s.Log(fmt.Sprintf("uv %s at %s", version, uv))
+	outs := map[string]string{"uv-version": version, "uv-path": uv, "cache-hit": "false"}
+	if with["enable-cache"] == "true" || with["enable-cache"] == "auto" {
+		patterns := with["cache-dependency-glob"]
+		if patterns == "" {
+			patterns = "**/uv.lock\n**/requirements*.txt"
+		}
+		if hit, err := dependencyCacheHit(c, "setup-uv", patterns, nil); err == nil {
+			outs["cache-hit"] = fmt.Sprint(hit)
+		}
+	}
+	if v := with["python-version"]; v != "" {
+		s.SetEnv("UV_PYTHON", v)
+		outs["python-version"] = v
+	}
+	if with["activate-environment"] == "true" {
+		dir := c.Workspace
+		if wd := with["working-directory"]; wd != "" {
+			dir = filepath.Join(c.Workspace, wd)
+		}
+		venv := filepath.Join(dir, ".venv")
+		argv := []string{uv, "venv", venv}
+		if v := with["python-version"]; v != "" {
+			argv = append(argv, "--python", v)
+		}
+		if code, err := s.Exec(ctx, argv, dir, map[string]string{"UV_PYTHON_DOWNLOADS": "never"}); err != nil || code != 0 {
+			return nil, fmt.Errorf("creating the virtual environment with uv failed (exit %d): %v", code, err)
+		}
+		s.AddPath(filepath.Join(venv, "bin"))
+		s.SetEnv("VIRTUAL_ENV", venv)
+		outs["venv"] = venv
+	}
+	if with["prune-cache"] != "false" && (with["enable-cache"] == "true") {
+		s.AddPost(Post{Name: "prune uv cache", Run: func(ctx context.Context, s Step) error {
+			if code, err := s.Exec(ctx, []string{uv, "cache", "prune", "--ci"}, "", nil); err != nil || code != 0 {
+				return fmt.Errorf("uv cache prune failed (exit %d): %v", code, err)
+			}
+			return nil
+		}})
+	}
+	return outs, nil
+}
+
+// findUV returns a uv of the wanted version ("" = any): the step's PATH
+// first, then sluice's tools directory, installing it there from PyPI.
+func findUV(ctx context.Context, s Step, want string) (string, error) {
+	c := s.Context()
+	if p, err := lookPath("uv", c.Env["PATH"]); err == nil && (want == "" || uvVersion(ctx, p) == want) {
+		return p, nil
+	}
+	name := "uv"
+	if want != "" {
+		name = "uv-" + want
+	}
+	tools := filepath.Join(c.StateDir, "tools", name)
+	uv := filepath.Join(tools, "bin", "uv")
+	if _, err := os.Stat(uv); err == nil {
+		return uv, nil
+	}
+	py, err := lookPath("python3", c.Env["PATH"])
+	if err != nil {
+		return "", fmt.Errorf("setup-uv: no uv on PATH and no python3 to install it with: %w", err)
+	}
+	s.Log(fmt.Sprintf("Installing uv %s from PyPI into %s", firstNonEmpty(want, "(latest)"), tools))
+	if code, err := s.Exec(ctx, []string{py, "-m", "venv", tools}, "", nil); err != nil || code != 0 {
+		return "", fmt.Errorf("setup-uv: creating %s failed (exit %d): %v", tools, code, err)
+	}
+	pkg := "uv"
+	if want != "" {
+		pkg = "uv==" + want
+	}
+	if code, err := s.Exec(ctx, []string{filepath.Join(tools, "bin", "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", pkg}, "", nil); err != nil || code != 0 {
+		_ = os.RemoveAll(tools)
+		return "", fmt.Errorf("setup-uv: pip install %s failed (exit %d): %v", pkg, code, err)
+	}
+	return uv, nil
+}
+
+func uvVersion(ctx context.Context, uv string) string {
+	out, err := exec.CommandContext(ctx, uv, "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(out))
+	if len(f) >= 2 {
+		return f[1]
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}

@@ -1,0 +1,32 @@
+//go:build unix
+
+package artifacts
+
+import (
+	"os"
+	"syscall"
+)
+
+// lockFile takes an exclusive flock on path. flock locks belong to the open
+// file description, so it excludes other goroutines of this process as well
+// as other processes.
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

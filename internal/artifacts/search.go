@@ -1,0 +1,241 @@
+package artifacts
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// pattern is one path: line split where its glob part starts. base is the
+// search path upload-artifact roots the artifact's layout in; keeping it
+// apart also keeps characters like '[' in the workspace path out of the
+// glob matcher.
+type pattern struct {
+	base string // absolute, cleaned
+	glob string // slash-separated; "" for a plain path
+}
+
+func parsePattern(p, workspace, home string) pattern {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		p = home + p[1:]
+	}
+	segs := strings.Split(filepath.ToSlash(p), "/")
+	i := 0
+	for i < len(segs) && !strings.ContainsAny(segs[i], "*?[{") {
+		i++
+	}
+	lit := filepath.FromSlash(strings.Join(segs[:i], "/"))
+	if strings.HasPrefix(p, "/") && lit == "" {
+		lit = "/"
+	}
+	if !filepath.IsAbs(lit) {
+		lit = filepath.Join(workspace, lit)
+	}
+	return pattern{base: filepath.Clean(lit), glob: strings.Join(segs[i:], "/")}
+}
+
+func (p pattern) matches(abs string) bool {
+	if p.glob == "" {
+		return abs == p.base
+	}
+	rel, err := filepath.Rel(p.base, abs)
+	if err != nil || !filepath.IsLocal(rel) {
+		return false
+	}
+	ok, _ := doublestar.Match(p.glob, filepath.ToSlash(rel))
+	return ok
+}
+
+// excludedBy reports whether abs or an ancestor matches an exclusion.
+func excludedBy(excl []pattern, abs string) bool {
+	for d := abs; ; d = filepath.Dir(d) {
+		for _, p := range excl {
+			if p.matches(d) {
+				return true
+			}
+		}
+		if filepath.Dir(d) == d {
+			return false
+		}
+	}
+}
+
+func hidden(name string) bool { return strings.HasPrefix(name, ".") && name != "." && name != ".." }
+
+// upload is what a path: input selects: files by absolute path and the
+// directory their names in the zip are relative to.
+type upload struct {
+	files []string
+	root  string
+}
+
+// search expands the path: lines like upload-artifact v4. Symlinks are
+// followed (the zip holds their content); directories contribute their
+// files. Unless includeHidden, a file is dropped when its name, or a
+// directory between it and its search path (the search path included), starts
+// with a dot — which is why an explicitly listed .coverage is left out, as
+// on GitHub.
+func search(paths []string, workspace, home string, includeHidden bool) (upload, error) {
+	var incl, excl []pattern
+	for _, p := range paths {
+		p = strings.TrimSpace(p)
+		if home == "" && (strings.HasPrefix(p, "~") || strings.HasPrefix(p, "!~")) {
+			return upload{}, fmt.Errorf("expanding %s: home directory unknown", p)
+		}
+		switch {
+		case p == "":
+		case strings.HasPrefix(p, "!"):
+			excl = append(excl, parsePattern(strings.TrimSpace(p[1:]), workspace, home))
+		default:
+			incl = append(incl, parsePattern(p, workspace, home))
+		}
+	}
+	seen := map[string]bool{}
+	var searchPaths []string
+	for _, p := range incl {
+		if !contains(searchPaths, p.base) {
+			searchPaths = append(searchPaths, p.base)
+		}
+		// The workspace itself is exempt: its name is sluice's choice, not
+		// the user's.
+		if !includeHidden && p.base != workspace && hidden(filepath.Base(p.base)) {
+			continue
+		}
+		w := walker{seen: seen, excl: excl, includeHidden: includeHidden, visited: map[string]bool{}}
+		if p.glob == "" {
+			if err := w.walk(p.base); err != nil {
+				return upload{}, err
+			}
+			continue
+		}
+		if _, err := os.Stat(p.base); err != nil {
+			continue
+		}
+		ms, err := doublestar.Glob(os.DirFS(p.base), p.glob)
+		if err != nil {
+			return upload{}, fmt.Errorf("expanding %s: %w", p.glob, err)
+		}
+		for _, m := range ms {
+			if !includeHidden && hasHiddenPart(m) {
+				continue
+			}
+			if err := w.walk(filepath.Join(p.base, filepath.FromSlash(m))); err != nil {
+				return upload{}, err
+			}
+		}
+	}
+	u := upload{files: make([]string, 0, len(seen))}
+	for f := range seen {
+		u.files = append(u.files, f)
+	}
+	sort.Strings(u.files)
+	switch {
+	case len(searchPaths) == 0:
+	case len(searchPaths) > 1:
+		u.root = commonAncestor(searchPaths)
+	case len(u.files) == 1 && u.files[0] == searchPaths[0]:
+		// A single file is stored by its base name.
+		u.root = filepath.Dir(searchPaths[0])
+	default:
+		u.root = searchPaths[0]
+	}
+	return u, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasHiddenPart(slashPath string) bool {
+	for _, part := range strings.Split(slashPath, "/") {
+		if hidden(part) {
+			return true
+		}
+	}
+	return false
+}
+
+// commonAncestor is the deepest directory holding all of paths.
+func commonAncestor(paths []string) string {
+	lca := paths[0]
+	for _, p := range paths[1:] {
+		for {
+			rel, err := filepath.Rel(lca, p)
+			if err == nil && filepath.IsLocal(rel) {
+				break
+			}
+			if filepath.Dir(lca) == lca {
+				break
+			}
+			lca = filepath.Dir(lca)
+		}
+	}
+	return lca
+}
+
+type walker struct {
+	seen          map[string]bool
+	excl          []pattern
+	includeHidden bool
+	visited       map[string]bool // resolved directories being walked, against symlink loops
+}
+
+func (w walker) walk(path string) error {
+	if excludedBy(w.excl, path) {
+		return nil
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil // a missing path or dangling link is simply not found
+		}
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	switch {
+	case info.Mode().IsRegular():
+		w.seen[path] = true
+		return nil
+	case !info.IsDir():
+		return nil
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	if w.visited[real] {
+		return nil
+	}
+	w.visited[real] = true
+	defer delete(w.visited, real)
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	for _, e := range entries {
+		if !w.includeHidden && hidden(e.Name()) {
+			continue
+		}
+		if err := w.walk(filepath.Join(path, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// zipName is a file's name inside the artifact.
+func (u upload) zipName(file string) (string, error) {
+	rel, err := filepath.Rel(u.root, file)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("%s is outside the artifact root %s", file, u.root)
+	}
+	return filepath.ToSlash(rel), nil
+}

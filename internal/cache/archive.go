@@ -1,0 +1,239 @@
+package cache
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Archive names start with the root they are relative to, so a restore
+// into another workspace (or another HOME) puts files back in the new one.
+const (
+	rootWorkspace = "ws"
+	rootHome      = "home"
+	rootAbsolute  = "abs"
+)
+
+// roots maps a root name to the directory it stands for in one Save or
+// Restore.
+type roots map[string]string
+
+// archiveName names abs inside the archive relative to the most specific
+// root containing it; ok is false for the root directory itself, which the
+// archive does not need to carry.
+func (r roots) archiveName(abs string) (name string, ok bool) {
+	best, bestDir := rootAbsolute, "/"
+	for _, n := range []string{rootWorkspace, rootHome} {
+		d := r[n]
+		if d == "" {
+			continue
+		}
+		if rel, err := filepath.Rel(d, abs); err == nil && filepath.IsLocal(rel) {
+			if len(d) > len(bestDir) {
+				best, bestDir = n, d
+			}
+		}
+	}
+	rel, err := filepath.Rel(bestDir, abs)
+	if err != nil || rel == "." {
+		return "", false
+	}
+	return best + "/" + filepath.ToSlash(rel), true
+}
+
+// target maps an archive name back to a path on disk, refusing names that
+// would land outside their root.
+func (r roots) target(name string) (string, error) {
+	name = strings.TrimSuffix(name, "/")
+	root, rel, ok := strings.Cut(name, "/")
+	dir := r[root]
+	if root == rootAbsolute {
+		dir = "/"
+	}
+	if !ok || dir == "" {
+		return "", fmt.Errorf("archive entry %q has no known root", name)
+	}
+	local := filepath.FromSlash(rel)
+	if !filepath.IsLocal(local) || filepath.Clean(local) != local {
+		return "", fmt.Errorf("archive entry %q escapes its root", name)
+	}
+	return filepath.Join(dir, local), nil
+}
+
+// writeArchive writes files (sorted, parents first) as a gzipped tar.
+func writeArchive(ctx context.Context, w io.Writer, files []string, r roots) error {
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	for _, path := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name, ok := r.archiveName(path)
+		if !ok {
+			continue
+		}
+		if err := addToTar(tw, path, name); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("finishing archive: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("finishing archive: %w", err)
+	}
+	return nil
+}
+
+func addToTar(tw *tar.Writer, path, name string) error {
+	info, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	var link string
+	switch {
+	case info.Mode()&fs.ModeSymlink != 0:
+		if link, err = os.Readlink(path); err != nil {
+			return fmt.Errorf("reading link %s: %w", path, err)
+		}
+	case info.IsDir(), info.Mode().IsRegular():
+	default:
+		return nil // sockets, fifos and devices have no place in a cache
+	}
+	hdr, err := tar.FileInfoHeader(info, link)
+	if err != nil {
+		return fmt.Errorf("archiving %s: %w", path, err)
+	}
+	hdr.Name = name
+	if info.IsDir() {
+		hdr.Name += "/"
+	}
+	hdr.Uname, hdr.Gname = "", ""
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("archiving %s: %w", path, err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("archiving %s: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
+		return fmt.Errorf("archiving %s: %w", path, err)
+	}
+	return nil
+}
+
+// extractArchive unpacks a gzipped tar written by writeArchive. It refuses
+// entries outside their root and entries below a symlink that the archive
+// itself created, the two ways a crafted archive writes where it should not.
+func extractArchive(ctx context.Context, rd io.Reader, r roots) error {
+	zr, err := gzip.NewReader(rd)
+	if err != nil {
+		return fmt.Errorf("reading archive: %w", err)
+	}
+	tr := tar.NewReader(zr)
+	links := map[string]bool{}
+	type dirMeta struct {
+		path  string
+		mode  fs.FileMode
+		mtime time.Time
+	}
+	var dirs []dirMeta
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading archive: %w", err)
+		}
+		target, err := r.target(hdr.Name)
+		if err != nil {
+			return err
+		}
+		for d := filepath.Dir(target); d != filepath.Dir(d); d = filepath.Dir(d) {
+			if links[d] {
+				return fmt.Errorf("archive entry %q goes through a symlink it created", hdr.Name)
+			}
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return fmt.Errorf("restoring %s: %w", target, err)
+			}
+			// Modes are applied last: a read-only directory must still
+			// receive its children.
+			dirs = append(dirs, dirMeta{target, hdr.FileInfo().Mode().Perm(), hdr.ModTime})
+		case tar.TypeReg:
+			if err := writeFile(tr, target, hdr); err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if err := replace(target); err != nil {
+				return err
+			}
+			if err := os.Symlink(hdr.Linkname, target); err != nil {
+				return fmt.Errorf("restoring %s: %w", target, err)
+			}
+			links[target] = true
+		default:
+			return fmt.Errorf("archive entry %q has unsupported type %c", hdr.Name, hdr.Typeflag)
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		d := dirs[i]
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			return fmt.Errorf("restoring %s: %w", d.path, err)
+		}
+		os.Chtimes(d.path, d.mtime, d.mtime) // best effort: mtimes are a nicety
+	}
+	return nil
+}
+
+// replace clears the way for a file or link at target: an existing file or
+// link there is removed, so restoring never writes through an old symlink.
+func replace(target string) error {
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return fmt.Errorf("restoring %s: %w", target, err)
+	}
+	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("restoring %s: %w", target, err)
+	}
+	return nil
+}
+
+func writeFile(src io.Reader, target string, hdr *tar.Header) error {
+	if err := replace(target); err != nil {
+		return err
+	}
+	mode := hdr.FileInfo().Mode().Perm()
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode|0o200)
+	if err != nil {
+		return fmt.Errorf("restoring %s: %w", target, err)
+	}
+	_, cerr := io.Copy(f, src)
+	if err := errors.Join(cerr, f.Close()); err != nil {
+		return fmt.Errorf("restoring %s: %w", target, err)
+	}
+	// Chmod after writing: the umask applied at create, and read-only files
+	// had to be writable to be filled.
+	if err := os.Chmod(target, mode); err != nil {
+		return fmt.Errorf("restoring %s: %w", target, err)
+	}
+	os.Chtimes(target, hdr.ModTime, hdr.ModTime) // best effort
+	return nil
+}

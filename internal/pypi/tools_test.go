@@ -1,0 +1,93 @@
+package pypi
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// toolsPython returns the python of a venv holding pkgs, cached under the
+// user cache dir so reruns skip the install. The venv is built aside and
+// renamed into place, so a half-built one is never used; scripts in a moved
+// venv have stale shebangs, hence callers run "python -m TOOL".
+func toolsPython(t *testing.T, name string, pkgs ...string) string {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found: cannot build the test tools venv")
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	root := filepath.Join(cache, "sluice-test-tools")
+	final := filepath.Join(root, name)
+	stamp := strings.Join(pkgs, "\n")
+	venvPython := func(dir string) string { return filepath.Join(dir, "bin", "python") }
+	if b, err := os.ReadFile(filepath.Join(final, "sluice-stamp")); err == nil && string(b) == stamp {
+		return venvPython(final)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := os.MkdirTemp(root, name+".building-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	run := func(args ...string) {
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "PIP_DISABLE_PIP_VERSION_CHECK=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Skipf("cannot install test tools %v (no package index reachable?): %s: %v\n%s", pkgs, strings.Join(args, " "), err, out)
+		}
+	}
+	run(py, "-m", "venv", tmp)
+	run(append([]string{venvPython(tmp), "-m", "pip", "install", "-q"}, pkgs...)...)
+	if err := os.WriteFile(filepath.Join(tmp, "sluice-stamp"), []byte(stamp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(final) // a stale venv with another package list
+	if err := os.Rename(tmp, final); err != nil {
+		// Another test process won the race; its venv serves as well.
+		if _, statErr := os.Stat(filepath.Join(final, "sluice-stamp")); statErr != nil {
+			t.Fatalf("installing tools venv: %v", err)
+		}
+	}
+	return venvPython(final)
+}
+
+// runTool runs a command and fails the test with its output on error.
+func runTool(t *testing.T, ctx context.Context, dir string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(fmt.Errorf("writing %s: %w", p, err))
+		}
+	}
+}
