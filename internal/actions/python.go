@@ -71,7 +71,13 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 	if with["check-latest"] == "true" {
 		s.Log("check-latest: no download source is reachable; using the newest matching interpreter on this machine")
 	}
-	uv, _ := lookPath("uv", c.Env["PATH"])
+	// uv makes a virtual environment with pip in ~0.1 s where `python -m
+	// venv` takes seconds; sluice keeps its own uv from PyPI for this.
+	uv, err := findUV(ctx, s, "")
+	if err != nil {
+		s.Debug(fmt.Sprintf("no uv (%v): creating environments with python -m venv", err))
+		uv = ""
+	}
 	env, err := venvs.Acquire(ctx, interp, venvs.Options{
 		StateDir: c.StateDir, JobKey: c.JobKey + "|" + strings.Join(specs, ","), Workspace: c.Workspace,
 		UVPath: uv, Reuse: c.EnvReuse,

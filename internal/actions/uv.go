@@ -88,17 +88,33 @@ func findUV(ctx context.Context, s Step, want string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("setup-uv: no uv on PATH and no python3 to install it with: %w", err)
 	}
+	// Install beside the final place and rename, so concurrent jobs never
+	// see a half-installed uv; the uv binary does not care where its
+	// environment lives.
+	if err := os.MkdirAll(filepath.Dir(tools), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(tools), ".install-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
 	s.Log(fmt.Sprintf("Installing uv %s from PyPI into %s", firstNonEmpty(want, "(latest)"), tools))
-	if code, err := s.Exec(ctx, []string{py, "-m", "venv", tools}, "", nil); err != nil || code != 0 {
-		return "", fmt.Errorf("setup-uv: creating %s failed (exit %d): %v", tools, code, err)
+	if code, err := s.Exec(ctx, []string{py, "-m", "venv", tmp}, "", nil); err != nil || code != 0 {
+		return "", fmt.Errorf("setup-uv: creating a tools environment failed (exit %d): %v", code, err)
 	}
 	pkg := "uv"
 	if want != "" {
 		pkg = "uv==" + want
 	}
-	if code, err := s.Exec(ctx, []string{filepath.Join(tools, "bin", "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", pkg}, "", nil); err != nil || code != 0 {
-		_ = os.RemoveAll(tools)
+	if code, err := s.Exec(ctx, []string{filepath.Join(tmp, "bin", "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", pkg}, "", nil); err != nil || code != 0 {
 		return "", fmt.Errorf("setup-uv: pip install %s failed (exit %d): %v", pkg, code, err)
+	}
+	if err := os.Rename(tmp, tools); err != nil {
+		if _, serr := os.Stat(uv); serr == nil {
+			return uv, nil // another job got there first
+		}
+		return "", fmt.Errorf("setup-uv: installing into %s: %w", tools, err)
 	}
 	return uv, nil
 }

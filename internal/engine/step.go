@@ -272,7 +272,7 @@ func (jr *jobRun) runScript(ctx context.Context, sc *scope, x *actionlint.ExecRu
 	junit, junits := jr.junitFiles(id, dir, body)
 	started := time.Now().UnixNano()
 	stepEnv = withPytestJUnit(stepEnv, sc.env, junit)
-	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir)
+	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir, junit)
 	if env != nil {
 		env.AfterRun(o.outcome == logs.Success)
 	}
@@ -297,11 +297,11 @@ func withPytestJUnit(stepEnv, scopeEnv map[string]string, path string) map[strin
 
 // runProcess runs argv as a step with the runner files wired up, and reads
 // back what the process wrote to them.
-func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, argv []string, dir string) stepOutcome {
+func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, argv []string, dir, hide string) stepOutcome {
 	e := jr.wr.e
 	files := jr.files
 	env := jr.processEnv(sc, id, stepEnv, files)
-	p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}
+	p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}, hide: hide}
 	var sandbox *host.Sandbox
 	if e.opts.Sandbox {
 		sandbox = &host.Sandbox{Writable: []string{filepath.Dir(filepath.Dir(jr.workspace)), jr.temp}, Hidden: e.opts.HiddenDirs}
@@ -444,6 +444,9 @@ type lineProcessor struct {
 	commands logs.CommandParser
 	outputs  map[string]string
 	failure  string
+	// hide is a path whose mention pytest prints only because sluice asked
+	// for its JUnit file ("- generated xml file: PATH -"); that line is noise.
+	hide string
 }
 
 func (p *lineProcessor) line(text string) {
@@ -453,6 +456,9 @@ func (p *lineProcessor) line(text string) {
 	}
 	cmd, ok := p.commands.Parse(text)
 	if !ok {
+		if p.hide != "" && strings.Contains(text, p.hide) && strings.Contains(text, "generated xml file") {
+			return
+		}
 		emit(logs.Line, text)
 		return
 	}

@@ -55,10 +55,10 @@ type Env struct {
 	applied   []Install
 	clean     bool
 	// set by BeforeRun for AfterRun
-	pending   *Install
-	fpBefore  string
-	uvPath    string
-	diverged  bool
+	pending  *Install
+	fpBefore string
+	uvPath   string
+	diverged bool
 }
 
 // Options say where environments live and whether they may be reused.
