@@ -28,6 +28,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/engine"
 	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/python"
 	"github.com/sluice-ci/sluice/internal/workflow"
 	"golang.org/x/term"
 )
@@ -112,7 +113,15 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		wfPath = filepath.Join(cfg.Dir, wfPath)
 	}
 	if _, err := os.Stat(wfPath); err != nil {
-		return ExitInvalid, usage("no workflows at %s: create .github/workflows/*.yml or point -W at a file or directory", wfPath)
+		if cfg.Workflows != "" {
+			return ExitInvalid, usage("no workflows at %s: point -W at a workflow file or directory", wfPath)
+		}
+		inferred, err := inferWorkflow(repo.Root, cfg.Stdout)
+		if err != nil {
+			return ExitInvalid, err
+		}
+		wfPath = inferred
+		defer os.RemoveAll(filepath.Dir(inferred))
 	}
 	wfs, err := workflow.LoadAll(ctx, repo.Root, wfPath)
 	if err != nil {
@@ -331,6 +340,28 @@ func newRunDir(state string) (id string, number int, dir string, err error) {
 		return "", 0, "", fmt.Errorf("creating %s: %w", dir, err)
 	}
 	return id, len(entries) + 1, dir, nil
+}
+
+// inferWorkflow writes the zero-config pipeline of a Python repository
+// without workflows to a temporary file, saying what it inferred.
+func inferWorkflow(root string, w io.Writer) (string, error) {
+	plan, err := python.Infer(root)
+	if err != nil {
+		return "", usage("no workflows in %s/.github/workflows, and no pipeline could be inferred (%v): add a workflow", root, err)
+	}
+	fmt.Fprintln(w, "No .github/workflows here: running the pipeline inferred for this Python project (`sluice init` writes it as .github/workflows/ci.yml):")
+	for _, n := range plan.Notes {
+		fmt.Fprintln(w, "  "+n)
+	}
+	dir, err := os.MkdirTemp("", "sluice-inferred-")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "ci.yml")
+	if err := os.WriteFile(p, []byte(plan.Workflow(python.PythonVersionFor(root))), 0o644); err != nil {
+		return "", fmt.Errorf("writing the inferred workflow: %w", err)
+	}
+	return p, nil
 }
 
 // withCaches points pip and uv at caches in sluice's state directory, shared

@@ -1,0 +1,272 @@
+package python
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Interpreter is one Python found on the machine. It is plain data so callers can cache
+// Discover's answer as JSON.
+type Interpreter struct {
+	Path         string `json:"path"`
+	Version      string `json:"version"` // language version, PEP 440 form: "3.11.7", "3.14.0a1"
+	Impl         string `json:"impl"`    // "cpython" or "pypy"
+	FreeThreaded bool   `json:"free_threaded,omitempty"`
+	Source       string `json:"source"`                 // pyenv, uv, system, path, configured
+	ImplVersion  string `json:"impl_version,omitempty"` // PyPy's own version, e.g. "7.3.11"
+}
+
+// Source labels, in the order Discover prefers them when one binary is found twice.
+const (
+	SourceConfigured = "configured"
+	SourcePyenv      = "pyenv"
+	SourceUV         = "uv"
+	SourceSystem     = "system"
+	SourcePath       = "path"
+)
+
+type candidate struct {
+	path, source string
+	known        *Interpreter // set when the directory name tells the version reliably
+}
+
+var (
+	binNameRe   = regexp.MustCompile(`^(python3(\.\d+t?)?|pypy3(\.\d+)?)$`)
+	pyenvNameRe = regexp.MustCompile(`^(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)(t?)$`)
+	uvNameRe    = regexp.MustCompile(`^(cpython|pypy)-(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)(\+freethreaded)?-`)
+)
+
+// Discover finds the interpreters on this machine: pyenv versions, uv-managed Pythons, python3.X,
+// python3 and pypy3 in PATH, /usr/bin, /usr/local/bin and extraDirs. Each real binary appears
+// once. A version is read from the install directory's name where that name is authoritative
+// (pyenv, uv); every other binary is asked once, concurrently.
+func Discover(ctx context.Context, extraDirs []string) ([]Interpreter, error) {
+	home, _ := os.UserHomeDir()
+	var cands []candidate
+	for _, d := range extraDirs {
+		cands = append(cands, binCandidates(d, SourceConfigured)...)
+	}
+	pyenvRoot := os.Getenv("PYENV_ROOT")
+	if pyenvRoot == "" && home != "" {
+		pyenvRoot = filepath.Join(home, ".pyenv")
+	}
+	if pyenvRoot != "" {
+		cands = append(cands, installCandidates(filepath.Join(pyenvRoot, "versions"), SourcePyenv, pyenvKnown)...)
+	}
+	uvDir := os.Getenv("UV_PYTHON_INSTALL_DIR")
+	if uvDir == "" {
+		data := os.Getenv("XDG_DATA_HOME")
+		if data == "" && home != "" {
+			data = filepath.Join(home, ".local", "share")
+		}
+		if data != "" {
+			uvDir = filepath.Join(data, "uv", "python")
+		}
+	}
+	if uvDir != "" {
+		cands = append(cands, installCandidates(uvDir, SourceUV, uvKnown)...)
+	}
+	for _, d := range []string{"/usr/local/bin", "/usr/bin"} {
+		cands = append(cands, binCandidates(d, SourceSystem)...)
+	}
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		cands = append(cands, binCandidates(d, SourcePath)...)
+	}
+
+	seen := map[string]bool{}
+	var unique []candidate
+	for _, c := range cands {
+		real, err := filepath.EvalSymlinks(c.path)
+		if err != nil || seen[real] || !isBinary(real) {
+			continue
+		}
+		seen[real] = true
+		unique = append(unique, c)
+	}
+
+	out := make([]Interpreter, len(unique))
+	errs := make([]error, len(unique))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, c := range unique {
+		if c.known != nil {
+			out[i] = *c.known
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			in, err := queryInterpreter(ctx, c.path)
+			in.Source = c.source
+			out[i], errs[i] = in, err
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var found []Interpreter
+	for i := range out {
+		// A binary that will not run (broken install, wrong arch) is not an interpreter.
+		if errs[i] == nil {
+			found = append(found, out[i])
+		}
+	}
+	return found, nil
+}
+
+// binCandidates lists the interpreter-named files directly in dir.
+func binCandidates(dir, source string) []candidate {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []candidate
+	for _, e := range entries {
+		if binNameRe.MatchString(e.Name()) {
+			out = append(out, candidate{path: filepath.Join(dir, e.Name()), source: source})
+		}
+	}
+	return out
+}
+
+// installCandidates lists root/*/bin/python{3,} for tool-managed installs.
+func installCandidates(root, source string, known func(dir, path string) *Interpreter) []candidate {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil
+	}
+	var out []candidate
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		for _, name := range []string{"python3", "python", "pypy3"} {
+			p := filepath.Join(root, e.Name(), "bin", name)
+			if _, err := os.Stat(p); err == nil {
+				c := candidate{path: p, source: source, known: known(e.Name(), p)}
+				if c.known != nil {
+					c.known.Source = source
+				}
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func pyenvKnown(dir, path string) *Interpreter {
+	m := pyenvNameRe.FindStringSubmatch(dir)
+	if m == nil {
+		return nil // pypy, -dev builds and virtualenvs: ask the binary
+	}
+	return &Interpreter{Path: path, Version: m[1], Impl: "cpython", FreeThreaded: m[2] == "t"}
+}
+
+func uvKnown(dir, path string) *Interpreter {
+	m := uvNameRe.FindStringSubmatch(dir)
+	if m == nil || m[1] != "cpython" {
+		return nil
+	}
+	return &Interpreter{Path: path, Version: m[2], Impl: "cpython", FreeThreaded: m[3] != ""}
+}
+
+// isBinary rejects scripts such as pyenv shims, which would re-dispatch to another interpreter.
+func isBinary(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return false
+	}
+	return !bytes.Equal(head, []byte("#!"))
+}
+
+const queryScript = `import sys, json, sysconfig
+v = sys.version_info
+p = getattr(sys, "pypy_version_info", None)
+print(json.dumps([sys.implementation.name, list(v[:3]), v.releaselevel, v.serial,
+    bool(sysconfig.get_config_var("Py_GIL_DISABLED")), list(p[:3]) if p else []]))`
+
+func queryInterpreter(ctx context.Context, path string) (Interpreter, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "-I", "-c", queryScript)
+	out, err := cmd.Output()
+	if err != nil {
+		return Interpreter{}, fmt.Errorf("asking %s its version: %w", path, err)
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(out, &raw); err != nil || len(raw) != 6 {
+		return Interpreter{}, fmt.Errorf("asking %s its version: unexpected answer %q", path, out)
+	}
+	var (
+		impl, level string
+		ver, pypy   []int
+		serial      int
+		ft          bool
+	)
+	for i, dst := range []any{&impl, &ver, &level, &serial, &ft, &pypy} {
+		if err := json.Unmarshal(raw[i], dst); err != nil {
+			return Interpreter{}, fmt.Errorf("asking %s its version: %w", path, err)
+		}
+	}
+	if len(ver) != 3 {
+		return Interpreter{}, fmt.Errorf("asking %s its version: unexpected answer %q", path, out)
+	}
+	version := fmt.Sprintf("%d.%d.%d", ver[0], ver[1], ver[2])
+	switch level {
+	case "alpha":
+		version += fmt.Sprintf("a%d", serial)
+	case "beta":
+		version += fmt.Sprintf("b%d", serial)
+	case "candidate":
+		version += fmt.Sprintf("rc%d", serial)
+	}
+	in := Interpreter{Path: path, Version: version, Impl: impl, FreeThreaded: ft}
+	if len(pypy) == 3 {
+		in.ImplVersion = fmt.Sprintf("%d.%d.%d", pypy[0], pypy[1], pypy[2])
+	}
+	return in, nil
+}
+
+// sourceRank orders sources for tie-breaking between equal versions.
+func sourceRank(s string) int {
+	for i, x := range []string{SourceConfigured, SourcePyenv, SourceUV, SourceSystem, SourcePath} {
+		if s == x {
+			return i
+		}
+	}
+	return 99
+}
+
+func sortInterpreters(in []Interpreter) {
+	sort.SliceStable(in, func(i, j int) bool {
+		vi, _ := parseVersion(in[i].Version)
+		vj, _ := parseVersion(in[j].Version)
+		if c := compareVersions(vi, vj); c != 0 {
+			return c > 0
+		}
+		if r := sourceRank(in[i].Source) - sourceRank(in[j].Source); r != 0 {
+			return r < 0
+		}
+		return strings.Compare(in[i].Path, in[j].Path) < 0
+	})
+}
