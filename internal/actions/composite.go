@@ -37,7 +37,9 @@ type Metadata struct {
 	Steps   []*actionlint.Step // composite steps, parsed as workflow steps
 	Main    string
 	Pre     string
+	PreIf   string
 	Post    string
+	PostIf  string
 }
 
 type rawMetadata struct {
@@ -45,12 +47,24 @@ type rawMetadata struct {
 	Inputs yaml.Node
 	Output yaml.Node `yaml:"outputs"`
 	Runs   struct {
-		Using string    `yaml:"using"`
-		Main  string    `yaml:"main"`
-		Pre   string    `yaml:"pre"`
-		Post  string    `yaml:"post"`
-		Steps yaml.Node `yaml:"steps"`
+		Using  string    `yaml:"using"`
+		Main   string    `yaml:"main"`
+		Pre    string    `yaml:"pre"`
+		PreIf  string    `yaml:"pre-if"`
+		Post   string    `yaml:"post"`
+		PostIf string    `yaml:"post-if"`
+		Steps  yaml.Node `yaml:"steps"`
 	} `yaml:"runs"`
+}
+
+// HasInput says whether the action declares the input (case-insensitive).
+func (md *Metadata) HasInput(name string) bool {
+	for _, in := range md.Inputs {
+		if strings.EqualFold(in.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // LoadMetadata reads dir/action.yml (or action.yaml).
@@ -74,7 +88,8 @@ func LoadMetadata(dir string) (*Metadata, error) {
 	if err := yaml.Unmarshal(src, &raw); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	md := &Metadata{Dir: dir, File: file, Name: raw.Name, Using: raw.Runs.Using, Main: raw.Runs.Main, Pre: raw.Runs.Pre, Post: raw.Runs.Post}
+	md := &Metadata{Dir: dir, File: file, Name: raw.Name, Using: raw.Runs.Using, Main: raw.Runs.Main,
+		Pre: raw.Runs.Pre, PreIf: raw.Runs.PreIf, Post: raw.Runs.Post, PostIf: raw.Runs.PostIf}
 	var err error
 	if md.Inputs, err = parseInputs(&raw.Inputs); err != nil {
 		return nil, fmt.Errorf("%s: inputs: %w", file, err)

@@ -47,41 +47,69 @@ func (jr *jobRun) runAction(ctx context.Context, sc *scope, x *actionlint.ExecAc
 	case actions.Builtin:
 		native, _ := actions.LookupNative(ref.NativeName())
 		return jr.runNative(ctx, sc, native, id, display, stepEnv, with)
-	case actions.Local:
+	case actions.Local, actions.Remote:
 		dir := filepath.Join(jr.workspace, ref.Path)
+		if ref.Kind == actions.Remote {
+			if dir, err = jr.wr.e.opts.Actions.Resolve(ctx, ref); err != nil {
+				return jr.fail(display, err.Error())
+			}
+		}
 		md, err := actions.LoadMetadata(dir)
 		if err != nil {
 			return jr.fail(display, err.Error())
 		}
-		return jr.runComposite(ctx, sc, md, display, stepEnv, with, ev)
+		switch {
+		case md.Using == "composite":
+			return jr.runComposite(ctx, sc, md, display, stepEnv, with, ev)
+		case strings.HasPrefix(md.Using, "node"):
+			return jr.runNode(ctx, sc, md, ref, id, display, stepEnv, with, ev)
+		}
+		return jr.fail(display, fmt.Sprintf("%s: actions using %q cannot run here (a docker action needs the container executor)", md.File, md.Using))
 	}
 	return jr.fail(display, actions.Unresolvable(ref).Error())
 }
 
-// runComposite runs a local composite action's steps in their own scope and
-// maps its declared outputs.
-func (jr *jobRun) runComposite(ctx context.Context, parent *scope, md *actions.Metadata, display string, stepEnv map[string]string, with map[string]string, ev *expr.Evaluator) stepOutcome {
-	if md.Using != "composite" {
-		return jr.fail(display, fmt.Sprintf("%s: actions using %q cannot run yet; only composite local actions are supported", md.File, md.Using))
-	}
-	if parent.depth >= 10 {
-		return jr.fail(display, "composite actions nested more than 10 deep")
-	}
-	inputs := map[string]any{}
+// actionInputs resolves an action's inputs: given values, else evaluated
+// defaults; a required input with neither is named in a warning, as GitHub
+// does.
+func (jr *jobRun) actionInputs(md *actions.Metadata, display string, with map[string]string, ev *expr.Evaluator) (map[string]string, error) {
+	out := map[string]string{}
 	for _, in := range md.Inputs {
-		key := strings.ToLower(in.Name)
-		v, given := with[key]
+		v, given := with[strings.ToLower(in.Name)]
 		if !given {
 			if in.Required && in.Default == "" {
 				jr.notice(display, fmt.Sprintf("input %q is required by %s but was not given", in.Name, md.File))
 			}
 			d, err := ev.Interpolate(in.Default)
 			if err != nil {
-				return jr.fail(display, fmt.Sprintf("default of input %s: %v", in.Name, err))
+				return nil, fmt.Errorf("default of input %s: %w", in.Name, err)
 			}
 			v = d
 		}
-		inputs[in.Name] = v
+		out[in.Name] = v
+	}
+	for k, v := range with {
+		if !md.HasInput(k) {
+			jr.notice(display, fmt.Sprintf("unexpected input %q: %s declares no such input", k, md.File))
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// runComposite runs a local composite action's steps in their own scope and
+// maps its declared outputs.
+func (jr *jobRun) runComposite(ctx context.Context, parent *scope, md *actions.Metadata, display string, stepEnv map[string]string, with map[string]string, ev *expr.Evaluator) stepOutcome {
+	if parent.depth >= 10 {
+		return jr.fail(display, "composite actions nested more than 10 deep")
+	}
+	given, err := jr.actionInputs(md, display, with, ev)
+	if err != nil {
+		return jr.fail(display, err.Error())
+	}
+	inputs := map[string]any{}
+	for k, v := range given {
+		inputs[k] = v
 	}
 	env := map[string]string{}
 	for k, v := range parent.env {
@@ -112,7 +140,7 @@ func (jr *jobRun) runComposite(ctx context.Context, parent *scope, md *actions.M
 
 // Preflight names every action the workflows use that sluice cannot run
 // here, before anything starts.
-func Preflight(repoRoot string, jobs []*actionlint.Job) error {
+func Preflight(res actions.Resolver, jobs []*actionlint.Job) error {
 	var problems []string
 	for _, j := range jobs {
 		for _, st := range j.Steps {
@@ -123,6 +151,9 @@ func Preflight(repoRoot string, jobs []*actionlint.Job) error {
 			ref, err := actions.Parse(x.Uses.Value)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("line %d: %v", x.Uses.Pos.Line, err))
+				continue
+			}
+			if res.Available(ref) {
 				continue
 			}
 			if err := actions.Unresolvable(ref); err != nil {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
@@ -54,6 +55,8 @@ type Options struct {
 	// inputs are unchanged.
 	EnvReuse bool
 	Version  string // sluice's version, for job logs
+	// Actions finds remote actions that are not built in.
+	Actions actions.Resolver
 }
 
 // Engine runs workflows with one set of Options.

@@ -40,7 +40,8 @@ func (f *runnerFiles) all() []string {
 
 // applyFiles reads what the step wrote and applies it to the job: outputs
 // into outs, env and path for later steps, the summary for the run's end.
-func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) error {
+// It returns the state the step saved (GITHUB_STATE).
+func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) (map[string]string, error) {
 	// Most steps write none of the files: a stat is all they cost.
 	read := func(p string) ([]byte, error) {
 		fi, err := os.Stat(p)
@@ -58,20 +59,20 @@ func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) error {
 	}
 	b, err := read(f.output)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kv, err := parseKeyValues(b)
 	if err != nil {
-		return fmt.Errorf("GITHUB_OUTPUT: %w", err)
+		return nil, fmt.Errorf("GITHUB_OUTPUT: %w", err)
 	}
 	for _, p := range kv {
 		outs[p[0]] = p[1]
 	}
 	if b, err = read(f.env); err != nil {
-		return err
+		return nil, err
 	}
 	if kv, err = parseKeyValues(b); err != nil {
-		return fmt.Errorf("GITHUB_ENV: %w", err)
+		return nil, fmt.Errorf("GITHUB_ENV: %w", err)
 	}
 	jr.mu.Lock()
 	defer jr.mu.Unlock()
@@ -79,7 +80,7 @@ func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) error {
 		jr.fileEnv[p[0]] = p[1]
 	}
 	if b, err = read(f.path); err != nil {
-		return err
+		return nil, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
@@ -87,7 +88,7 @@ func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) error {
 		}
 	}
 	if b, err = read(f.summary); err != nil {
-		return err
+		return nil, err
 	}
 	if len(bytes.TrimSpace(b)) > 0 {
 		jr.summary.WriteString(jr.wr.e.opts.Masker.Mask(string(b)))
@@ -95,7 +96,18 @@ func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) error {
 			jr.summary.WriteByte('\n')
 		}
 	}
-	return nil
+	if b, err = read(f.state); err != nil {
+		return nil, err
+	}
+	kv, err = parseKeyValues(b)
+	if err != nil {
+		return nil, fmt.Errorf("GITHUB_STATE: %w", err)
+	}
+	state := map[string]string{}
+	for _, p := range kv {
+		state[p[0]] = p[1]
+	}
+	return state, nil
 }
 
 // parseKeyValues reads the environment-file format: NAME=value lines and

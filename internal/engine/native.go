@@ -28,7 +28,7 @@ func (jr *jobRun) runNative(ctx context.Context, sc *scope, native actions.Nativ
 		lines: &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}}
 	outs, err := native(ctx, ns, with)
 	// A native action's processes may write the runner files too.
-	if ferr := jr.applyFiles(jr.files, map[string]string{}); ferr != nil && err == nil {
+	if _, ferr := jr.applyFiles(jr.files, map[string]string{}); ferr != nil && err == nil {
 		err = ferr
 	}
 	if err != nil {

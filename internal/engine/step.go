@@ -37,6 +37,7 @@ type stepOutcome struct {
 	conclusion logs.Result
 	outputs    map[string]string
 	why        string
+	state      map[string]string // saved through GITHUB_STATE, for the action's post
 }
 
 func (jr *jobRun) runSteps(sc *scope, steps []*actionlint.Step) {
@@ -317,8 +318,13 @@ func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string,
 		return jr.fail(display, fmt.Sprintf("%s (is it installed and on PATH?)", err))
 	}
 	o := stepOutcome{outcome: logs.Success, outputs: p.outputs}
-	if err := jr.applyFiles(files, o.outputs); err != nil {
+	if o.state, err = jr.applyFiles(files, o.outputs); err != nil {
 		return jr.fail(display, err.Error())
+	}
+	for k, v := range p.state {
+		if _, ok := o.state[k]; !ok {
+			o.state[k] = v
+		}
 	}
 	if p.failure != "" {
 		o.outcome, o.why = logs.Failure, p.failure
@@ -443,6 +449,7 @@ type lineProcessor struct {
 	step     string
 	commands logs.CommandParser
 	outputs  map[string]string
+	state    map[string]string // from the deprecated ::save-state
 	failure  string
 	// hide is a path whose mention pytest prints only because sluice asked
 	// for its JUnit file ("- generated xml file: PATH -"); that line is noise.
@@ -486,6 +493,12 @@ func (p *lineProcessor) line(text string) {
 			p.outputs[n] = cmd.Value
 		}
 	case "save-state":
+		if n := cmd.Params["name"]; n != "" {
+			if p.state == nil {
+				p.state = map[string]string{}
+			}
+			p.state[n] = cmd.Value
+		}
 		emit(logs.Notice, "The `save-state` command is deprecated and will be disabled soon. Please upgrade to using Environment Files (GITHUB_STATE).")
 	case "set-env", "add-path":
 		msg := fmt.Sprintf("Unable to process command '%s' successfully. The `%s` command is disabled. Please upgrade to using Environment Files.", text, cmd.Name)

@@ -43,27 +43,29 @@ const (
 
 // Config is everything `sluice run` was asked.
 type Config struct {
-	Dir         string
-	Event       string
-	Workflows   string // file or directory; default .github/workflows
-	Job         string
-	EventPath   string
-	Secrets     []string // NAME=VALUE
-	SecretFile  string
-	Vars        []string
-	Inputs      []string
-	Env         []string
-	List        bool
-	DryRun      bool
-	Parallel    int
-	WorkingTree bool
-	Keep        bool
-	Sandbox     bool
-	Verbose     bool
-	NoEnvReuse  bool
-	Version     string
-	Stdout      io.Writer
-	Stderr      io.Writer
+	Dir          string
+	Event        string
+	Workflows    string // file or directory; default .github/workflows
+	Job          string
+	EventPath    string
+	Secrets      []string // NAME=VALUE
+	SecretFile   string
+	Vars         []string
+	Inputs       []string
+	Env          []string
+	List         bool
+	DryRun       bool
+	Parallel     int
+	WorkingTree  bool
+	Keep         bool
+	Sandbox      bool
+	Verbose      bool
+	NoEnvReuse   bool
+	ActionStore  string // directory of action checkouts (OWNER/REPO[@REF])
+	ActionMirror string // git URL template with {owner} and {repo}
+	Version      string
+	Stdout       io.Writer
+	Stderr       io.Writer
 }
 
 // UsageError is a problem with what the user asked; it exits 2.
@@ -195,7 +197,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 			jobs = append(jobs, wf.Job(id))
 		}
 	}
-	if err := engine.Preflight(repo.Root, jobs); err != nil {
+	state, err := StateDir()
+	if err != nil {
+		return ExitInvalid, err
+	}
+	resolver := actions.Resolver{Store: cfg.ActionStore, Mirror: cfg.ActionMirror, CacheDir: filepath.Join(state, "actions")}
+	if err := engine.Preflight(resolver, jobs); err != nil {
 		return ExitInvalid, fmt.Errorf("cannot run: %w", err)
 	}
 	if cfg.List {
@@ -211,10 +218,6 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 	}
 
-	state, err := StateDir()
-	if err != nil {
-		return ExitInvalid, err
-	}
 	runID, runNumber, logDir, err := newRunDir(state)
 	if err != nil {
 		return ExitInvalid, err
@@ -253,6 +256,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		BaseEnv:     withCaches(BaseEnv(os.Environ()), state),
 		EnvReuse:    !cfg.NoEnvReuse,
 		Version:     cfg.Version,
+		Actions:     resolver,
 		Sink:        logs.Multi(files, console),
 		Masker:      masker,
 	})
