@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench fuzz deps
+.PHONY: build test demo bench bench-act bench-python fuzz deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -24,8 +24,15 @@ demo: build
 	git -c user.name=demo -c user.email=demo@example.com commit -q -m demo; \
 	"$(CURDIR)/$(BIN)" run
 
-bench:
+# Both benchmarks: engine overhead against act (bench/results.md) and the
+# Python seed workflow cold/warm against the bare tools (bench/results-python.md).
+bench: bench-act bench-python
+
+bench-act:
 	bash bench/run.sh
+
+bench-python:
+	bash bench/python.sh
 
 # Every fuzz target in the module, $(FUZZTIME) each.
 fuzz:

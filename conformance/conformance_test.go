@@ -23,6 +23,10 @@ import (
 // to the tests; an environment variable avoids package-level state.
 const binDirEnv = "SLUICE_CONFORMANCE_BIN_DIR"
 
+// pyCacheEnv names the pip/uv cache directory shared by every case of one
+// test run, so each wheel comes from PyPI once per run.
+const pyCacheEnv = "SLUICE_CONFORMANCE_PY_CACHE"
+
 func TestMain(m *testing.M) {
 	testscript.Main(buildingM{m}, map[string]func(){
 		"runexit": runExit,
@@ -40,6 +44,10 @@ func (b buildingM) Run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	if err := os.Setenv(pyCacheEnv, filepath.Join(dir, "pycache")); err != nil {
+		fmt.Fprintln(os.Stderr, "setting", pyCacheEnv, err)
+		return 1
+	}
 	if err := buildBinary(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -70,6 +78,7 @@ func TestConformance(t *testing.T) {
 	if binDir == "" {
 		t.Fatal("binary not built: TestMain did not run")
 	}
+	pypi := reachability("pypi.org:443")
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		RequireUniqueNames:  true,
@@ -77,11 +86,19 @@ func TestConformance(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			return setupEnv(env, binDir)
 		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "pypi" {
+				return pypi(), nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"gitrepo":   cmdGitRepo,
-			"gitcommit": cmdGitCommit,
-			"status":    cmdStatus,
-			"waitfile":  cmdWaitFile,
+			"gitrepo":    cmdGitRepo,
+			"gitcommit":  cmdGitCommit,
+			"status":     cmdStatus,
+			"waitfile":   cmdWaitFile,
+			"pypiserver": cmdPypiserver,
+			"toolvenv":   cmdToolVenv,
 		},
 	})
 }
@@ -104,7 +121,7 @@ func setupEnv(env *testscript.Env, binDir string) error {
 	// The tests check the plain (non-terminal) output format.
 	env.Setenv("TERM", "dumb")
 	env.Setenv("NO_COLOR", "1")
-	return nil
+	return setupPython(env)
 }
 
 // cmdGitRepo turns $WORK into a repository on branch main with everything
