@@ -54,3 +54,13 @@ deps:
 	  echo "deps: missing$$missing (not root or no apt-get; install them yourself)"; exit 0; fi; \
 	echo "deps: installing$$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+
+# Container engine and images for the container executor, then its tests
+# against them (as root on Debian 12): Podman's Docker-compatible service on
+# /run/sluice-podman.sock, the locally built images (cached), and
+# `go test ./internal/executor/container` failing rather than skipping.
+.PHONY: containers
+containers:
+	bash scripts/podman-setup.sh
+	bash scripts/build-images.sh
+	DOCKER_HOST=unix:///run/sluice-podman.sock SLUICE_REQUIRE_CONTAINERS=1 $(GO) test ./internal/executor/container

@@ -4,6 +4,7 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,11 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/sluice-ci/sluice/internal/executor/container"
 )
 
 // binDirEnv carries the directory of the freshly built binary from TestMain
@@ -79,6 +82,7 @@ func TestConformance(t *testing.T) {
 		t.Fatal("binary not built: TestMain did not run")
 	}
 	pypi := reachability("pypi.org:443")
+	containers := engineAnswers()
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		RequireUniqueNames:  true,
@@ -87,8 +91,11 @@ func TestConformance(t *testing.T) {
 			return setupEnv(env, binDir)
 		},
 		Condition: func(cond string) (bool, error) {
-			if cond == "pypi" {
+			switch cond {
+			case "pypi":
 				return pypi(), nil
+			case "containers":
+				return containers(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -101,6 +108,28 @@ func TestConformance(t *testing.T) {
 			"toolvenv":   cmdToolVenv,
 		},
 	})
+}
+
+// engineAnswers reports, once, whether a container engine (Podman's
+// Docker API, as scripts/podman-setup.sh starts it) answers. CI requires
+// one: SLUICE_REQUIRE_CONTAINERS=1 turns "no engine" into a failure.
+func engineAnswers() func() bool {
+	var once sync.Once
+	var ok bool
+	return func() bool {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			e, err := container.Connect(ctx, "")
+			if err == nil {
+				e.Close()
+				ok = true
+			} else if os.Getenv("SLUICE_REQUIRE_CONTAINERS") == "1" {
+				panic("SLUICE_REQUIRE_CONTAINERS=1 but no container engine answers: " + err.Error())
+			}
+		})
+		return ok
+	}
 }
 
 func setupEnv(env *testscript.Env, binDir string) error {

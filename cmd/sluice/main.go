@@ -30,7 +30,7 @@ func main() {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(runCmd(), lintCmd(), lockCmd(), initCmd(), versionCmd())
+	root.AddCommand(runCmd(), lintCmd(), lockCmd(), initCmd(), serveCmd(), agentCmd(), versionCmd())
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
 		return

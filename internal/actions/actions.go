@@ -75,8 +75,6 @@ func Parse(uses string) (Ref, error) {
 // words a user needs to fix it.
 func Unresolvable(r Ref) error {
 	switch r.Kind {
-	case Docker:
-		return fmt.Errorf("action %q runs in a container, and sluice has no container executor configured for this run; run the step's command with `run:` instead", r.Raw)
 	case Remote:
 		return fmt.Errorf("action %q is not built into sluice and cannot be fetched here (no network access to GitHub): put a checkout of it at ACTION_STORE/%s/%s (or %s/%s@%s) and pass --action-store ACTION_STORE, configure a git mirror with --action-mirror 'https://host/{owner}/{repo}.git', or vendor it and use it as a local action (uses: ./path/to/action)", r.Raw, r.Owner, r.Repo, r.Owner, r.Repo, r.Ref)
 	}

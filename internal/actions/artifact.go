@@ -13,10 +13,17 @@ import (
 // ArtifactDir is where a state directory keeps run artifacts.
 func ArtifactDir(stateDir string) string { return filepath.Join(stateDir, "artifacts") }
 
+func artifactDir(c StepContext) string {
+	if c.ArtifactDir != "" {
+		return c.ArtifactDir
+	}
+	return ArtifactDir(c.StateDir)
+}
+
 // UploadArtifact is actions/upload-artifact (v4 semantics).
 func UploadArtifact(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
 	c := s.Context()
-	store, err := artifacts.Open(ArtifactDir(c.StateDir))
+	store, err := artifacts.Open(artifactDir(c))
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +68,7 @@ func UploadArtifact(ctx context.Context, s Step, with map[string]string) (map[st
 // DownloadArtifact is actions/download-artifact (v4 semantics).
 func DownloadArtifact(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
 	c := s.Context()
-	store, err := artifacts.Open(ArtifactDir(c.StateDir))
+	store, err := artifacts.Open(artifactDir(c))
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,12 @@ type Metadata struct {
 	PreIf   string
 	Post    string
 	PostIf  string
+	// Docker actions: image is "Dockerfile" (or a path to one) or
+	// "docker://ref"; args and env may hold expressions.
+	Image      string
+	Entrypoint string
+	Args       []string
+	Env        map[string]string
 }
 
 type rawMetadata struct {
@@ -54,6 +60,11 @@ type rawMetadata struct {
 		Post   string    `yaml:"post"`
 		PostIf string    `yaml:"post-if"`
 		Steps  yaml.Node `yaml:"steps"`
+		// docker actions
+		Image      string            `yaml:"image"`
+		Entrypoint string            `yaml:"entrypoint"`
+		Args       []string          `yaml:"args"`
+		Env        map[string]string `yaml:"env"`
 	} `yaml:"runs"`
 }
 
@@ -89,7 +100,8 @@ func LoadMetadata(dir string) (*Metadata, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	md := &Metadata{Dir: dir, File: file, Name: raw.Name, Using: raw.Runs.Using, Main: raw.Runs.Main,
-		Pre: raw.Runs.Pre, PreIf: raw.Runs.PreIf, Post: raw.Runs.Post, PostIf: raw.Runs.PostIf}
+		Pre: raw.Runs.Pre, PreIf: raw.Runs.PreIf, Post: raw.Runs.Post, PostIf: raw.Runs.PostIf,
+		Image: raw.Runs.Image, Entrypoint: raw.Runs.Entrypoint, Args: raw.Runs.Args, Env: raw.Runs.Env}
 	var err error
 	if md.Inputs, err = parseInputs(&raw.Inputs); err != nil {
 		return nil, fmt.Errorf("%s: inputs: %w", file, err)

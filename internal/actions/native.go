@@ -11,6 +11,7 @@ type StepContext struct {
 	Temp        string
 	ToolCache   string
 	StateDir    string // sluice's state directory (caches, environments)
+	ArtifactDir string // where run artifacts are kept (a server's, for its agents)
 	RunID       string
 	Repository  string // owner/name
 	RepoRoot    string // the user's repository, source of checkouts

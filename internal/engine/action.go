@@ -43,10 +43,21 @@ func (jr *jobRun) runAction(ctx context.Context, sc *scope, x *actionlint.ExecAc
 	if err != nil {
 		return jr.fail(display, err.Error())
 	}
+	// actionlint keeps a step's with.args and with.entrypoint apart (they
+	// are a Docker action's).
+	for name, v := range map[string]*actionlint.String{"args": x.Args, "entrypoint": x.Entrypoint} {
+		if v != nil {
+			if with[name], err = ev.Interpolate(v.Value); err != nil {
+				return jr.fail(display, fmt.Sprintf("with.%s: %v", name, err))
+			}
+		}
+	}
 	switch ref.Kind {
 	case actions.Builtin:
 		native, _ := actions.LookupNative(ref.NativeName())
 		return jr.runNative(ctx, sc, native, id, display, stepEnv, with)
+	case actions.Docker:
+		return jr.runDocker(ctx, sc, ref.Path, nil, ref, id, display, stepEnv, with, ev)
 	case actions.Local, actions.Remote:
 		dir := filepath.Join(jr.workspace, ref.Path)
 		if ref.Kind == actions.Remote {
@@ -63,8 +74,10 @@ func (jr *jobRun) runAction(ctx context.Context, sc *scope, x *actionlint.ExecAc
 			return jr.runComposite(ctx, sc, md, display, stepEnv, with, ev)
 		case strings.HasPrefix(md.Using, "node"):
 			return jr.runNode(ctx, sc, md, ref, id, display, stepEnv, with, ev)
+		case md.Using == "docker":
+			return jr.runDocker(ctx, sc, "", md, ref, id, display, stepEnv, with, ev)
 		}
-		return jr.fail(display, fmt.Sprintf("%s: actions using %q cannot run here (a docker action needs the container executor)", md.File, md.Using))
+		return jr.fail(display, fmt.Sprintf("%s: runs.using %q is not something sluice can run (composite, node16/20/24 or docker)", md.File, md.Using))
 	}
 	return jr.fail(display, actions.Unresolvable(ref).Error())
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/actions"
+	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
@@ -38,6 +39,7 @@ type Options struct {
 	WorkRoot    string            // per-job workspaces are made below it
 	ToolCache   string            // RUNNER_TOOL_CACHE, shared between runs
 	StateDir    string            // sluice's state: caches, environments, artifacts
+	ArtifactDir string            // artifacts, when not under StateDir (a server's store)
 	Keep        bool              // keep workspaces after the run
 	Sandbox     bool              // run steps under bubblewrap
 	HiddenDirs  []string          // hidden from sandboxed steps (sluice's own state)
@@ -57,6 +59,12 @@ type Options struct {
 	Version  string // sluice's version, for job logs
 	// Actions finds remote actions that are not built in.
 	Actions actions.Resolver
+	// Containers connects to a container engine for jobs that ask for one
+	// (container:, services:, docker actions); nil means none is available.
+	Containers func(ctx context.Context) (*container.Engine, error)
+	// Platforms maps runs-on labels to images (-P ubuntu-latest=IMAGE);
+	// "-self-hosted" or no entry keeps a label on the host.
+	Platforms map[string]string
 }
 
 // Engine runs workflows with one set of Options.
@@ -70,6 +78,7 @@ type Engine struct {
 	hard       context.Context
 
 	osName string // "Debian GNU/Linux 12 (bookworm)", read once
+	ctrs   *containers
 
 	mu          sync.Mutex
 	jobs        []logs.JobSummary
@@ -88,7 +97,7 @@ func New(opts Options) *Engine {
 	for _, v := range opts.Secrets {
 		opts.Masker.Add(v)
 	}
-	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: osName()}
+	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: osName(), ctrs: &containers{connect: opts.Containers}}
 }
 
 // osName reads the distribution's name from os-release.

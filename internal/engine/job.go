@@ -50,6 +50,7 @@ type jobRun struct {
 	posts     []postStep
 	files     *runnerFiles
 	envs      []actions.EnvManager
+	ctr       *ctrJob // the job's containers, when it has any
 	versions  map[string]string
 	tests     *testreport.Report
 }
@@ -194,6 +195,12 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	ctx, cancel := context.WithTimeout(legCtx, timeout)
 	defer cancel()
 	jr.ctx = ctx
+	stopContainers, err := jr.startContainers(ctx, ev, root)
+	if err != nil {
+		jr.annotate("Initialize containers", logs.Annotation{Level: "error", Message: err.Error()})
+		return logs.Failure, err.Error()
+	}
+	defer stopContainers()
 
 	sc := &scope{steps: map[string]any{}, env: jr.jobEnv}
 	jr.runSteps(sc, jr.node.job.Steps)
@@ -251,10 +258,14 @@ func (jr *jobRun) jobContext() map[string]any {
 	if status != logs.Failure && jr.ctx != nil && jr.jobCancelled() {
 		status = logs.Cancelled
 	}
+	ctr := map[string]any{"id": "", "network": ""}
+	if jr.ctr != nil {
+		ctr = map[string]any{"id": jr.ctr.job.ContainerID(), "network": jr.ctr.job.Network()}
+	}
 	return map[string]any{
 		"status":    string(status),
-		"container": map[string]any{"id": "", "network": ""},
-		"services":  map[string]any{},
+		"container": ctr,
+		"services":  jr.ctr.servicesContext(),
 	}
 }
 

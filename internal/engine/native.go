@@ -52,6 +52,7 @@ func (s *nativeStep) Context() actions.StepContext {
 		Temp:        s.jr.temp,
 		ToolCache:   e.opts.ToolCache,
 		StateDir:    e.opts.StateDir,
+		ArtifactDir: e.opts.ArtifactDir,
 		RunID:       e.opts.RunID,
 		Repository:  e.opts.Repository,
 		RepoRoot:    e.opts.RepoRoot,

@@ -47,7 +47,7 @@ func (jr *jobRun) runNode(ctx context.Context, sc *scope, md *actions.Metadata, 
 		for k, v := range extra {
 			e[k] = v
 		}
-		return jr.runProcess(ctx, asc, id, display, e, []string{node, filepath.Join(md.Dir, script)}, jr.workspace, "")
+		return jr.runProcess(ctx, asc, id, display, e, []string{node, filepath.Join(md.Dir, script)}, jr.workspace, "", false)
 	}
 	if md.Pre != "" && condTrue(ev, md.PreIf) {
 		if o := run(ctx, display, md.Pre, nil); o.outcome != logs.Success {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -223,7 +224,18 @@ func (jr *jobRun) runScript(ctx context.Context, sc *scope, x *actionlint.ExecRu
 	if sc.depth > 0 && x.Shell != nil {
 		shellName = x.Shell.Value
 	}
-	sh, err := host.ResolveShell(shellName, nil)
+	lookPath := exec.LookPath
+	if jr.ctr != nil && jr.ctr.inside {
+		// The default shell is bash when the image has it, as on GitHub.
+		hasBash := jr.ctr.hasBash
+		lookPath = func(name string) (string, error) {
+			if name == "bash" && hasBash || name != "bash" {
+				return name, nil
+			}
+			return "", fmt.Errorf("%s is not in the image", name)
+		}
+	}
+	sh, err := host.ResolveShell(shellName, lookPath)
 	if err != nil {
 		return jr.fail(display, err.Error())
 	}
@@ -273,7 +285,7 @@ func (jr *jobRun) runScript(ctx context.Context, sc *scope, x *actionlint.ExecRu
 	junit, junits := jr.junitFiles(id, dir, body)
 	started := time.Now().UnixNano()
 	stepEnv = withPytestJUnit(stepEnv, sc.env, junit)
-	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir, junit)
+	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir, junit, true)
 	if env != nil {
 		env.AfterRun(o.outcome == logs.Success)
 	}
@@ -298,7 +310,9 @@ func withPytestJUnit(stepEnv, scopeEnv map[string]string, path string) map[strin
 
 // runProcess runs argv as a step with the runner files wired up, and reads
 // back what the process wrote to them.
-func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, argv []string, dir, hide string) stepOutcome {
+// inContainer runs it in the job container when the job has one (`run:`
+// steps do; actions' own processes run on the host, next to sluice).
+func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, argv []string, dir, hide string, inContainer bool) stepOutcome {
 	e := jr.wr.e
 	files := jr.files
 	env := jr.processEnv(sc, id, stepEnv, files)
@@ -310,7 +324,13 @@ func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string,
 			sandbox.Writable = append(sandbox.Writable, e.opts.ToolCache)
 		}
 	}
-	res, err := host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace, Sandbox: sandbox})
+	var res host.Result
+	var err error
+	if inContainer && jr.ctr != nil && jr.ctr.inside {
+		res.ExitCode, res.Interrupted, err = jr.runInContainer(ctx, argv, dir, env, p.line)
+	} else {
+		res, err = host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace, Sandbox: sandbox})
+	}
 	if err != nil {
 		if errors.Is(err, host.ErrNoBubblewrap) {
 			return jr.fail(display, err.Error())

@@ -144,6 +144,9 @@ type CheckoutOptions struct {
 	FetchTags bool
 	Sparse    []string
 	Clean     bool
+	// Config are extra `git -c` settings for talking to Source, such as
+	// http.extraHeader=Authorization: Bearer ... for an agent.
+	Config []string
 }
 
 // Checkout makes dest a git work tree of the source at the given commit.
@@ -169,8 +172,12 @@ func Checkout(ctx context.Context, dest string, o CheckoutOptions) error {
 	if strings.HasPrefix(o.Ref, "refs/heads/") {
 		branch = strings.TrimPrefix(o.Ref, "refs/heads/")
 	}
-	args := []string{"-c", "protocol.version=2", "fetch", "-q", "--no-recurse-submodules",
-		"--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack"}
+	var args []string
+	for _, c := range o.Config {
+		args = append(args, "-c", c)
+	}
+	args = append(args, "-c", "protocol.version=2", "fetch", "-q", "--no-recurse-submodules",
+		"--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack")
 	// The wanted commit always lands in refs/sluice/checkout, whatever
 	// names it (a branch, a tag, HEAD or a commit no ref names).
 	const target = "refs/sluice/checkout"

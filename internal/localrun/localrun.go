@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/python"
@@ -43,29 +44,31 @@ const (
 
 // Config is everything `sluice run` was asked.
 type Config struct {
-	Dir          string
-	Event        string
-	Workflows    string // file or directory; default .github/workflows
-	Job          string
-	EventPath    string
-	Secrets      []string // NAME=VALUE
-	SecretFile   string
-	Vars         []string
-	Inputs       []string
-	Env          []string
-	List         bool
-	DryRun       bool
-	Parallel     int
-	WorkingTree  bool
-	Keep         bool
-	Sandbox      bool
-	Verbose      bool
-	NoEnvReuse   bool
-	ActionStore  string // directory of action checkouts (OWNER/REPO[@REF])
-	ActionMirror string // git URL template with {owner} and {repo}
-	Version      string
-	Stdout       io.Writer
-	Stderr       io.Writer
+	Dir           string
+	Event         string
+	Workflows     string // file or directory; default .github/workflows
+	Job           string
+	EventPath     string
+	Secrets       []string // NAME=VALUE
+	SecretFile    string
+	Vars          []string
+	Inputs        []string
+	Env           []string
+	List          bool
+	DryRun        bool
+	Parallel      int
+	WorkingTree   bool
+	Keep          bool
+	Sandbox       bool
+	Verbose       bool
+	NoEnvReuse    bool
+	ActionStore   string   // directory of action checkouts (OWNER/REPO[@REF])
+	ActionMirror  string   // git URL template with {owner} and {repo}
+	ContainerHost string   // Docker Engine API URL; "" = DOCKER_HOST or a found socket
+	Platforms     []string // LABEL=IMAGE (act's -P); IMAGE "-self-hosted" keeps the host
+	Version       string
+	Stdout        io.Writer
+	Stderr        io.Writer
 }
 
 // UsageError is a problem with what the user asked; it exits 2.
@@ -201,6 +204,14 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return ExitInvalid, err
 	}
+	platforms := map[string]string{}
+	for _, p := range cfg.Platforms {
+		label, image, ok := strings.Cut(p, "=")
+		if !ok || label == "" || image == "" {
+			return ExitInvalid, usage("-P %q: expected LABEL=IMAGE (or LABEL=-self-hosted)", p)
+		}
+		platforms[strings.ToLower(label)] = image
+	}
 	resolver := actions.Resolver{Store: cfg.ActionStore, Mirror: cfg.ActionMirror, CacheDir: filepath.Join(state, "actions")}
 	if err := engine.Preflight(resolver, jobs); err != nil {
 		return ExitInvalid, fmt.Errorf("cannot run: %w", err)
@@ -253,12 +264,16 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		RunID:       runID,
 		RunNumber:   runNumber,
 		LogDir:      logDir,
-		BaseEnv:     withCaches(BaseEnv(os.Environ()), state),
+		BaseEnv:     WithCaches(BaseEnv(os.Environ()), state),
 		EnvReuse:    !cfg.NoEnvReuse,
 		Version:     cfg.Version,
 		Actions:     resolver,
-		Sink:        logs.Multi(files, console),
-		Masker:      masker,
+		Platforms:   platforms,
+		Containers: func(ctx context.Context) (*container.Engine, error) {
+			return container.Connect(ctx, cfg.ContainerHost)
+		},
+		Sink:   logs.Multi(files, console),
+		Masker: masker,
 	})
 
 	hardCtx, hardCancel := context.WithCancel(ctx)
@@ -368,10 +383,10 @@ func inferWorkflow(root string, w io.Writer) (string, error) {
 	return p, nil
 }
 
-// withCaches points pip and uv at caches in sluice's state directory, shared
+// WithCaches points pip and uv at caches in sluice's state directory, shared
 // by every run and job, so a warm install downloads nothing. A cache the
 // caller configured is kept.
-func withCaches(env map[string]string, state string) map[string]string {
+func WithCaches(env map[string]string, state string) map[string]string {
 	for k, dir := range map[string]string{"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv"} {
 		if _, ok := env[k]; !ok {
 			env[k] = filepath.Join(state, "cache", dir)

@@ -76,3 +76,18 @@ func comparePos(a, b *actionlint.Pos) int {
 		return a.Col - b.Col
 	}
 }
+
+// Schedules lists the cron expressions of the workflow's `on: schedule`.
+func (w *Workflow) Schedules() []string {
+	var out []string
+	for _, ev := range w.AST.On {
+		if s, ok := ev.(*actionlint.ScheduledEvent); ok {
+			for _, e := range s.Schedules {
+				if e.Cron != nil {
+					out = append(out, e.Cron.Value)
+				}
+			}
+		}
+	}
+	return out
+}

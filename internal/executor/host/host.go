@@ -206,7 +206,7 @@ func ResolveShell(shell string, lookPath func(string) (string, error)) (Shell, e
 	if !strings.Contains(shell, "{0}") {
 		return Shell{}, fmt.Errorf("shell %q: a custom shell must contain {0} where the script path goes (e.g. \"perl {0}\")", shell)
 	}
-	argv, err := splitWords(shell)
+	argv, err := SplitWords(shell)
 	if err != nil {
 		return Shell{}, fmt.Errorf("shell %q: %w", shell, err)
 	}
@@ -226,9 +226,9 @@ func (s Shell) Argv(script string) []string {
 	return out
 }
 
-// splitWords splits a command line on blanks, honouring single and double
+// SplitWords splits a command line on blanks, honouring single and double
 // quotes, which is all a shell template needs.
-func splitWords(s string) ([]string, error) {
+func SplitWords(s string) ([]string, error) {
 	var out []string
 	var cur strings.Builder
 	inWord := false

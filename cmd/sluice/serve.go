@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sluice-ci/sluice/internal/actions"
+	"github.com/sluice-ci/sluice/internal/agent"
+	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/jobrunner"
+	"github.com/sluice-ci/sluice/internal/localrun"
+	"github.com/sluice-ci/sluice/internal/scheduler"
+	"github.com/sluice-ci/sluice/internal/secrets"
+	"github.com/sluice-ci/sluice/internal/server"
+	"github.com/sluice-ci/sluice/internal/store"
+	"github.com/spf13/cobra"
+)
+
+type serveFlags struct {
+	data, addr, baseURL string
+	agents              int
+	poll                time.Duration
+	sandbox             string
+}
+
+func serveCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the CI server: API, webhooks, queue, web UI and an embedded agent",
+		Long: `Start the server on embedded defaults: SQLite and local disk under --data, and an embedded
+agent running --agents jobs at once. The first start creates an admin token and prints it once
+(or takes SLUICE_ADMIN_TOKEN). Point a forge's webhook at /hooks/github, /hooks/gitea or
+/hooks/gitlab; more machines join with 'sluice agent'.`,
+		Example: "  sluice serve\n  sluice serve --data /var/lib/sluice --addr 0.0.0.0:8080 --agents 4 --poll 60s",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), f)
+		},
+	}
+	cmd.Flags().StringVar(&f.data, "data", "", "data directory (default: the state directory's server/)")
+	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().StringVar(&f.baseURL, "base-url", "", "URL browsers, forges and agents use to reach the server (default http://ADDR)")
+	cmd.Flags().IntVar(&f.agents, "agents", 2, "jobs the embedded agent runs at once (0: no embedded agent)")
+	cmd.Flags().DurationVar(&f.poll, "poll", 0, "poll repositories for new commits this often (0: webhooks only)")
+	cmd.Flags().StringVar(&f.sandbox, "sandbox", "auto", "run embedded-agent steps under bubblewrap, hiding the data directory: auto, on or off")
+	return cmd
+}
+
+func serve(ctx context.Context, f serveFlags) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	state, err := localrun.StateDir()
+	if err != nil {
+		return err
+	}
+	if f.data == "" {
+		f.data = filepath.Join(state, "server")
+	}
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	keys, err := secrets.LoadKey(f.data, os.Getenv)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, filepath.Join(f.data, "sluice.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	arts, err := artifacts.Open(filepath.Join(f.data, "artifacts"))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", f.addr, err)
+	}
+	if f.baseURL == "" {
+		f.baseURL = "http://" + ln.Addr().String()
+	}
+	if err := server.Bootstrap(ctx, db, f.data, os.Getenv, os.Stdout); err != nil {
+		return err
+	}
+	var srv *server.Server
+	sched := scheduler.New(scheduler.Config{
+		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log,
+		CloneURL: func(r *store.Repo) string { return server.CloneURL(keys, r) },
+		Status:   func(ctx context.Context, run *store.Run) { srv.ReportStatus(ctx, run) },
+	})
+	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Artifacts: arts, DataDir: f.data, BaseURL: f.baseURL, Log: log})
+	if err != nil {
+		return err
+	}
+	// A restart after a crash: jobs whose agents died are recorded lost and
+	// retried, runs move on, webhooks acknowledged but not planned are.
+	rec, err := db.RecoverAfterCrash(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("recovering: %w", err)
+	}
+	for _, j := range rec.Lost {
+		_ = sched.JobFinished(ctx, j.ID)
+	}
+	if err := sched.Resume(ctx); err != nil {
+		log.Warn("resuming runs", "err", err)
+	}
+	if err := srv.ReplayDeliveries(ctx); err != nil {
+		log.Warn("replaying webhook deliveries", "err", err)
+	}
+	go srv.RunLeaseReaper(ctx, 5*time.Second)
+	go sched.Schedules(ctx)
+	if f.poll > 0 {
+		go sched.Poll(ctx, f.poll)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Printf("sluice serving on %s (data %s)\n", f.baseURL, f.data)
+	if f.agents > 0 {
+		if err := startEmbeddedAgent(ctx, db, f, state, log); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(shut)
+}
+
+// startEmbeddedAgent registers this machine's agent directly in the store
+// (it shares the process) and runs it through the same HTTP protocol as a
+// remote one, so both take one path.
+func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state string, log *slog.Logger) error {
+	token, hash, err := secrets.NewToken()
+	if err != nil {
+		return err
+	}
+	if _, err := db.RegisterAgent(ctx, store.Agent{Name: "embedded", Labels: []string{"default", "embedded"}, TokenHash: hash, Parallel: f.agents, Version: version}); err != nil {
+		return fmt.Errorf("registering the embedded agent: %w", err)
+	}
+	sandbox := f.sandbox == "on"
+	if f.sandbox == "auto" {
+		_, err := exec.LookPath("bwrap")
+		sandbox = err == nil
+	}
+	agentState := filepath.Join(state, "agent")
+	run := jobrunner.New(jobrunner.Config{
+		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
+		ArtifactDir: filepath.Join(f.data, "artifacts"), Token: token, Version: version,
+		Sandbox: sandbox, Hidden: []string{f.data},
+		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
+	})
+	go func() {
+		err := agent.Run(ctx, agent.Config{Server: f.baseURL, Token: token, Name: "embedded", Labels: []string{"default", "embedded"},
+			Parallel: f.agents, WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState, Version: version, Run: run, Log: log})
+		if err != nil && ctx.Err() == nil {
+			log.Error("embedded agent stopped", "err", err)
+		}
+	}()
+	return nil
+}

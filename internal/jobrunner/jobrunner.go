@@ -1,0 +1,219 @@
+// Package jobrunner is what an agent runs for each leased job: a checkout
+// of the repository at the job's commit, then the job through the same
+// engine `sluice run` uses, its events turned into the agent's log lines
+// and step records.
+package jobrunner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-ci/sluice/internal/actions"
+	"github.com/sluice-ci/sluice/internal/agent"
+	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/gitrepo"
+	"github.com/sluice-ci/sluice/internal/localrun"
+	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/scheduler"
+	"github.com/sluice-ci/sluice/internal/workflow"
+)
+
+// Config is where an agent keeps its work.
+type Config struct {
+	WorkDir     string // per-job checkouts and workspaces
+	StateDir    string // caches and environments, kept between jobs
+	ArtifactDir string // the server's artifact store when it is on this machine
+	Token       string // the agent's token, for fetching from the server's git
+	Version     string
+	// Sandbox runs steps under bubblewrap with Hidden directories masked;
+	// the embedded agent uses it to keep jobs out of the server's data.
+	Sandbox bool
+	Hidden  []string
+	Actions actions.Resolver
+}
+
+// New returns the agent's JobRunner.
+func New(cfg Config) agent.JobRunner {
+	return func(ctx context.Context, lease agent.Lease, emit func(agent.LogLine), step func(agent.Step)) (string, map[string]string, string) {
+		return run(ctx, cfg, lease, emit, step)
+	}
+}
+
+func run(ctx context.Context, cfg Config, lease agent.Lease, emit func(agent.LogLine), step func(agent.Step)) (string, map[string]string, string) {
+	fail := func(format string, args ...any) (string, map[string]string, string) {
+		emit(agent.LogLine{Time: time.Now(), Kind: "error", Text: fmt.Sprintf(format, args...)})
+		return "failure", nil, ""
+	}
+	spec, err := scheduler.ParseSpec(lease.Spec)
+	if err != nil {
+		return fail("%v", err)
+	}
+	dir, err := os.MkdirTemp(orTemp(cfg.WorkDir), fmt.Sprintf("job%d-", lease.Job.ID))
+	if err != nil {
+		return fail("creating the job directory: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "src")
+	var gitConfig []string
+	if cfg.Token != "" {
+		gitConfig = append(gitConfig, "http.extraHeader=Authorization: Bearer "+cfg.Token)
+	}
+	if err := gitrepo.Checkout(ctx, src, gitrepo.CheckoutOptions{Source: spec.RepoURL, SHA: spec.SHA, Ref: spec.Ref, Depth: 1, Config: gitConfig}); err != nil {
+		return fail("fetching %s at %s: %v", spec.Repository, spec.SHA, err)
+	}
+	wf, err := workflow.Parse(spec.WorkflowPath, []byte(spec.WorkflowSource))
+	if err != nil {
+		return fail("reading %s: %v", spec.WorkflowPath, err)
+	}
+	var inputs map[string]any
+	if spec.Event == "workflow_dispatch" {
+		if inputs, err = workflow.DispatchInputs(wf, spec.Inputs); err != nil {
+			return fail("%v", err)
+		}
+	}
+	secrets := lease.Secrets
+	if spec.Fork {
+		secrets = nil
+	}
+	sink := &lineSink{emit: emit, step: step}
+	state := orTemp(cfg.StateDir)
+	eng := engine.New(engine.Options{
+		RepoRoot: src, Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
+		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: spec.Vars, Inputs: spec.Inputs,
+		Parallel: 1, WorkRoot: filepath.Join(dir, "work"), ToolCache: filepath.Join(state, "toolcache"),
+		StateDir: state, ArtifactDir: cfg.ArtifactDir, Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
+		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber),
+		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
+		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions,
+	})
+	// The lease's context ending (cancel from the server, lost lease) stops
+	// the job the way Ctrl-C stops `sluice run`: always() steps still run.
+	hard, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	go func() {
+		select {
+		case <-ctx.Done():
+			eng.Cancel()
+			select {
+			case <-time.After(2 * time.Minute):
+				stop()
+			case <-hard.Done():
+			}
+		case <-hard.Done():
+		}
+	}()
+	res := eng.RunJob(hard, wf, spec.JobID, spec.Leg, spec.Needs, inputs)
+	summary := res.Summary.StepSummary
+	if t := res.Summary.Tests; t != nil {
+		summary += "\n**Tests:** " + t.Line + "\n"
+		for _, f := range t.Failures {
+			summary += "- ❌ " + f + "\n"
+		}
+	}
+	conclusion := string(res.Result)
+	if ctx.Err() != nil && res.Result != logs.Success {
+		conclusion = string(logs.Cancelled)
+	}
+	return conclusion, res.Outputs, strings.TrimSpace(summary)
+}
+
+func orTemp(d string) string {
+	if d == "" {
+		return os.TempDir()
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return os.TempDir()
+	}
+	return d
+}
+
+// lineSink turns engine events into the agent's log lines and steps.
+type lineSink struct {
+	emit func(agent.LogLine)
+	step func(agent.Step)
+
+	mu      sync.Mutex
+	number  int
+	started map[string]time.Time
+	numbers map[string]int
+}
+
+// num is the number of the step named name; lines of a step that has not
+// been announced (composite steps, set-up lines) belong to the job (0).
+func (s *lineSink) num(name string) int {
+	return s.numbers[name]
+}
+
+func (s *lineSink) Emit(e logs.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started == nil {
+		s.started, s.numbers = map[string]time.Time{}, map[string]int{}
+	}
+	t := e.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	switch e.Kind {
+	case logs.StepStarted:
+		s.number++
+		s.numbers[e.Step] = s.number
+		s.started[e.Step] = t
+		st := t
+		s.step(agent.Step{Number: s.number, Name: e.Step, Status: "in_progress", StartedAt: &st})
+		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "step", Text: "step started: " + e.Step})
+	case logs.StepFinished:
+		n, ok := s.numbers[e.Step]
+		if !ok {
+			s.number++
+			n = s.number
+		}
+		var startedAt *time.Time
+		if st, ok := s.started[e.Step]; ok {
+			startedAt = &st
+		}
+		ft := t
+		s.step(agent.Step{Number: n, Name: e.Step, Status: "completed", Conclusion: string(e.Result), StartedAt: startedAt, FinishedAt: &ft})
+		text := fmt.Sprintf("step %s (%s)", e.Result, logs.FormatDuration(e.Duration))
+		if e.Text != "" {
+			text += " - " + e.Text
+		}
+		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "step", Text: text})
+	case logs.Line:
+		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "line", Text: e.Text})
+	case logs.GroupStart:
+		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "group", Text: e.Text})
+	case logs.GroupEnd:
+		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "endgroup"})
+	case logs.Debug:
+		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "debug", Text: e.Text})
+	case logs.Notice:
+		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "notice", Text: e.Text})
+	case logs.AnnotationAdded:
+		if a := e.Annotation; a != nil {
+			loc := a.File
+			if a.Line > 0 {
+				loc += fmt.Sprintf(":%d", a.Line)
+			}
+			text := a.Message
+			if a.Title != "" {
+				text = a.Title + ": " + text
+			}
+			if loc != "" {
+				text = loc + ": " + text
+			}
+			s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: a.Level, Text: text})
+		}
+	case logs.JobFinished:
+		text := fmt.Sprintf("job %s (%s)", e.Result, logs.FormatDuration(e.Duration))
+		if e.Text != "" {
+			text += " - " + e.Text
+		}
+		s.emit(agent.LogLine{Time: t, Kind: "job", Text: text})
+	}
+}

@@ -1,0 +1,109 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// mirror keeps a bare copy of each repository under the data directory, so
+// planning reads workflows at any commit without a work tree.
+type mirror struct {
+	dir string
+}
+
+func (m mirror) path(repoID int64) string {
+	return filepath.Join(m.dir, fmt.Sprintf("%d.git", repoID))
+}
+
+// fetch brings branches, tags and (when given) one extra ref or commit from
+// url into the repository's mirror.
+func (m mirror) fetch(ctx context.Context, repoID int64, url string, extra ...string) (string, error) {
+	p := m.path(repoID)
+	if _, err := os.Stat(p); err != nil {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return "", err
+		}
+		if _, err := git(ctx, p, "init", "-q", "--bare"); err != nil {
+			return "", err
+		}
+	}
+	args := []string{"fetch", "-q", "--force", "--prune", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}
+	if _, err := git(ctx, p, args...); err != nil {
+		return "", fmt.Errorf("fetching %s: %w", url, err)
+	}
+	for _, e := range extra {
+		if e == "" {
+			continue
+		}
+		// A pull request head or a commit no branch names.
+		_, _ = git(ctx, p, "fetch", "-q", "--force", url, e)
+	}
+	return p, nil
+}
+
+func (m mirror) resolve(ctx context.Context, repoID int64, ref string) (string, error) {
+	out, err := git(ctx, m.path(repoID), "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	if err != nil {
+		return "", fmt.Errorf("no commit for %q in the repository", ref)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// export writes the tree at sha into dir.
+func (m mirror) export(ctx context.Context, repoID int64, sha, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", `git --git-dir="$1" archive --format=tar "$2" | tar -x -C "$3"`, "sh", m.path(repoID), sha, dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("exporting %s: %v: %s", sha, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+func (m mirror) changedFiles(ctx context.Context, repoID int64, before, sha string) []string {
+	var out string
+	var err error
+	if before == "" || strings.Trim(before, "0") == "" {
+		out, err = git(ctx, m.path(repoID), "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", sha)
+	} else {
+		out, err = git(ctx, m.path(repoID), "diff", "--name-only", before, sha)
+	}
+	if err != nil {
+		return nil
+	}
+	var files []string
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			files = append(files, l)
+		}
+	}
+	return files
+}
+
+func (m mirror) message(ctx context.Context, repoID int64, sha string) string {
+	out, err := git(ctx, m.path(repoID), "log", "-1", "--format=%s", sha)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(out)
+}
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %s", args[0], strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}

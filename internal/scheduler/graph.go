@@ -1,0 +1,411 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/expr"
+	"github.com/sluice-ci/sluice/internal/store"
+	"github.com/sluice-ci/sluice/internal/workflow"
+)
+
+// JobFinished moves the job's run along.
+func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
+	j, err := s.cfg.DB.GetJob(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if spec, err := ParseSpec(j.Spec); err == nil && spec.Matrix && j.Conclusion == store.ConclusionFailure {
+		s.failFast(ctx, j, spec)
+	}
+	return s.advance(ctx, j.RunID)
+}
+
+// Cancel cancels a run: jobs not started are cancelled, running ones are
+// told to stop at their next heartbeat.
+func (s *Scheduler) Cancel(ctx context.Context, runID int64) error {
+	if _, err := s.cfg.DB.CancelRun(ctx, runID, "cancelled by a user"); err != nil {
+		return err
+	}
+	return s.advance(ctx, runID)
+}
+
+// Rerun starts the run again as a new run of the same commit and event;
+// with failedOnly, jobs that succeeded keep their results and outputs.
+func (s *Scheduler) Rerun(ctx context.Context, runID int64, failedOnly bool) (*store.Run, error) {
+	old, err := s.cfg.DB.GetRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := s.cfg.DB.ListLatestJobs(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	run := *old
+	run.ID, run.Number, run.Status, run.Conclusion, run.Trigger = 0, 0, "", "", store.TriggerRerun
+	run.StartedAt, run.FinishedAt = nil, nil
+	run.Attempt = old.Attempt + 1
+	var fresh []store.Job
+	keep := map[string]store.Job{}
+	for _, j := range jobs {
+		spec, err := ParseSpec(j.Spec)
+		if err != nil || spec.Matrix {
+			continue // legs are made again when their job is planned
+		}
+		spec.Needs, spec.Leg = nil, engine.Leg{}
+		fresh = append(fresh, store.Job{Key: j.Key, Name: j.Name, Needs: j.Needs, Labels: j.Labels, Spec: spec.encode()})
+		if failedOnly && j.Conclusion == store.ConclusionSuccess {
+			keep[j.Key] = j
+		}
+	}
+	r, created, err := s.cfg.DB.CreateRun(ctx, run, fresh)
+	if err != nil {
+		return nil, err
+	}
+	completed, success, reason := store.StatusCompleted, store.ConclusionSuccess, fmt.Sprintf("succeeded in run #%d", old.Number)
+	for _, j := range created {
+		if k, ok := keep[j.Key]; ok {
+			if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &success, Reason: &reason, Outputs: k.Outputs}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r, s.advance(ctx, r.ID)
+}
+
+// failFast cancels the queued legs of a matrix whose leg failed, unless
+// the job says fail-fast: false.
+func (s *Scheduler) failFast(ctx context.Context, leg *store.Job, spec *Spec) {
+	wf, cleanup, err := loadSpecWorkflow(ctx, spec)
+	if err != nil {
+		return
+	}
+	defer cleanup()
+	j := wf.Job(spec.JobID)
+	if j == nil || j.Strategy != nil && j.Strategy.FailFast != nil && j.Strategy.FailFast.Expression == nil && !j.Strategy.FailFast.Value {
+		return
+	}
+	jobs, err := s.cfg.DB.ListLatestJobs(ctx, leg.RunID)
+	if err != nil {
+		return
+	}
+	completed, cancelled, reason := store.StatusCompleted, store.ConclusionCancelled, "cancelled: another leg of the matrix failed (fail-fast)"
+	for _, o := range jobs {
+		os, err := ParseSpec(o.Spec)
+		if err != nil || !os.Matrix || os.JobID != spec.JobID || o.Status == store.StatusCompleted || o.Status == store.StatusInProgress {
+			continue
+		}
+		_, _ = s.cfg.DB.UpdateJob(ctx, o.ID, store.JobUpdate{Status: &completed, Conclusion: &cancelled, Reason: &reason})
+	}
+}
+
+// advance queues every job whose needs are done, skips those whose `if`
+// says no, completes matrix jobs whose legs are all done, and ends the run
+// when nothing is left. It repeats until nothing changes.
+func (s *Scheduler) advance(ctx context.Context, runID int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		changed, err := s.step(ctx, runID)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			break
+		}
+	}
+	r, done, err := s.cfg.DB.FinishRunIfDone(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if done {
+		s.report(ctx, r)
+		if r.ConcurrencyGroup != "" {
+			s.mu.Unlock()
+			s.wakeGroup(ctx, r)
+			s.mu.Lock()
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) step(ctx context.Context, runID int64) (bool, error) {
+	run, err := s.cfg.DB.GetRun(ctx, runID)
+	if err != nil || run.Status == store.StatusCompleted {
+		return false, err
+	}
+	jobs, err := s.cfg.DB.ListLatestJobs(ctx, runID)
+	if err != nil {
+		return false, err
+	}
+	if held, why := s.heldByGroup(ctx, run); held {
+		for _, j := range jobs {
+			if j.Status == store.StatusWaiting && len(j.Needs) == 0 && j.PendingReason != why {
+				_, _ = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{PendingReason: &why})
+			}
+		}
+		return false, nil
+	}
+	byKey := map[string]*store.Job{}
+	specs := map[int64]*Spec{}
+	for i := range jobs {
+		j := &jobs[i]
+		byKey[strings.ToLower(j.Key)] = j
+		if sp, err := ParseSpec(j.Spec); err == nil {
+			specs[j.ID] = sp
+		}
+	}
+	changed := false
+	for i := range jobs {
+		j := &jobs[i]
+		spec := specs[j.ID]
+		if j.Status != store.StatusWaiting || spec == nil {
+			continue
+		}
+		if spec.Matrix {
+			if s.enqueueLeg(ctx, j, jobs, specs) {
+				changed = true
+			}
+			continue
+		}
+		if strings.HasPrefix(j.PendingReason, "matrix:") {
+			if s.finishMatrix(ctx, j, jobs, specs) {
+				changed = true
+			}
+			continue
+		}
+		needs, anyFailed, ready := needsOf(j, byKey)
+		if !ready {
+			continue
+		}
+		changed = true
+		if err := s.plan(ctx, run, j, spec, needs, anyFailed); err != nil {
+			completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, err.Error()
+			if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason}); err != nil {
+				return false, err
+			}
+		}
+	}
+	return changed, nil
+}
+
+// needsOf gathers the results of the jobs j needs; ready is false while one
+// has not finished.
+func needsOf(j *store.Job, byKey map[string]*store.Job) (map[string]engine.NeedResult, bool, bool) {
+	needs := map[string]engine.NeedResult{}
+	anyFailed := false
+	seen := map[string]bool{}
+	var walk func(keys []string, direct bool) bool
+	walk = func(keys []string, direct bool) bool {
+		for _, k := range keys {
+			n := byKey[strings.ToLower(k)]
+			if n == nil || n.Status != store.StatusCompleted {
+				return false
+			}
+			if direct {
+				needs[n.Key] = engine.NeedResult{Result: n.Conclusion, Outputs: n.Outputs}
+			}
+			if n.Conclusion == store.ConclusionFailure {
+				anyFailed = true
+			}
+			if !seen[n.Key] {
+				seen[n.Key] = true
+				if !walk(n.Needs, false) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	ok := walk(j.Needs, true)
+	return needs, anyFailed, ok
+}
+
+// plan decides a ready job: skipped, one queued job, or matrix legs.
+func (s *Scheduler) plan(ctx context.Context, run *store.Run, j *store.Job, spec *Spec, needs map[string]engine.NeedResult, anyFailed bool) error {
+	wf, cleanup, err := loadSpecWorkflow(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	runs, legs, err := engine.PlanJob(s.engineOptions(spec), wf, spec.JobID, needs, anyFailed, false)
+	if err != nil {
+		return err
+	}
+	if !runs {
+		completed, skipped := store.StatusCompleted, store.ConclusionSkipped
+		_, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &skipped})
+		return err
+	}
+	spec.Needs = needs
+	spec.RunID, spec.RunNumber = run.ID, run.Number
+	if len(legs) == 1 && legs[0].Matrix == nil {
+		spec.Leg = legs[0]
+		if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Spec: spec.encode()}); err != nil {
+			return err
+		}
+		_, err := s.cfg.DB.Enqueue(ctx, []int64{j.ID})
+		return err
+	}
+	var rows []store.Job
+	for _, l := range legs {
+		ls := *spec
+		ls.Leg, ls.Matrix = l, true
+		rows = append(rows, store.Job{Key: l.Name, Name: l.Name, Needs: j.Needs, Labels: j.Labels, Spec: ls.encode()})
+	}
+	if _, err := s.cfg.DB.AddJobs(ctx, run.ID, rows); err != nil {
+		return err
+	}
+	why := fmt.Sprintf("matrix: %d jobs", len(legs))
+	_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{PendingReason: &why})
+	return err
+}
+
+// enqueueLeg queues a waiting matrix leg unless max-parallel legs of its
+// job are already queued or running.
+func (s *Scheduler) enqueueLeg(ctx context.Context, leg *store.Job, jobs []store.Job, specs map[int64]*Spec) bool {
+	spec := specs[leg.ID]
+	limit := maxParallel(ctx, spec)
+	if limit > 0 {
+		active := 0
+		for _, o := range jobs {
+			os := specs[o.ID]
+			if os != nil && os.Matrix && os.JobID == spec.JobID && (o.Status == store.StatusQueued || o.Status == store.StatusInProgress) {
+				active++
+			}
+		}
+		if active >= limit {
+			return false
+		}
+	}
+	n, err := s.cfg.DB.Enqueue(ctx, []int64{leg.ID})
+	return err == nil && n > 0
+}
+
+func maxParallel(ctx context.Context, spec *Spec) int {
+	wf, cleanup, err := loadSpecWorkflow(ctx, spec)
+	if err != nil {
+		return 0
+	}
+	defer cleanup()
+	j := wf.Job(spec.JobID)
+	if j == nil || j.Strategy == nil || j.Strategy.MaxParallel == nil || j.Strategy.MaxParallel.Expression != nil {
+		return 0
+	}
+	return j.Strategy.MaxParallel.Value
+}
+
+// finishMatrix completes a matrix job once all its legs are done, with the
+// legs' combined result and outputs.
+func (s *Scheduler) finishMatrix(ctx context.Context, j *store.Job, jobs []store.Job, specs map[int64]*Spec) bool {
+	conclusion := store.ConclusionSuccess
+	outputs := map[string]string{}
+	for _, o := range jobs {
+		os := specs[o.ID]
+		if os == nil || !os.Matrix || os.JobID != j.Key {
+			continue
+		}
+		if o.Status != store.StatusCompleted {
+			return false
+		}
+		switch o.Conclusion {
+		case store.ConclusionFailure:
+			conclusion = store.ConclusionFailure
+		case store.ConclusionCancelled:
+			if conclusion != store.ConclusionFailure {
+				conclusion = store.ConclusionCancelled
+			}
+		}
+		for k, v := range o.Outputs {
+			if v != "" || outputs[k] == "" {
+				outputs[k] = v
+			}
+		}
+	}
+	completed := store.StatusCompleted
+	_, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &conclusion, Outputs: outputs})
+	return err == nil
+}
+
+// heldByGroup says whether an earlier run of the same concurrency group
+// is still going, in which case this one waits.
+func (s *Scheduler) heldByGroup(ctx context.Context, run *store.Run) (bool, string) {
+	if run.ConcurrencyGroup == "" {
+		return false, ""
+	}
+	others, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{RepoID: run.RepoID, ConcurrencyGroup: run.ConcurrencyGroup, Limit: 100})
+	if err != nil {
+		return false, ""
+	}
+	for _, o := range others {
+		if o.ID < run.ID && o.Status != store.StatusCompleted {
+			return true, fmt.Sprintf("waiting for run #%d of concurrency group %q", o.Number, run.ConcurrencyGroup)
+		}
+	}
+	return false, ""
+}
+
+// cancelGroup cancels the other unfinished runs of r's group
+// (cancel-in-progress).
+func (s *Scheduler) cancelGroup(ctx context.Context, r *store.Run) {
+	others, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{RepoID: r.RepoID, ConcurrencyGroup: r.ConcurrencyGroup, Limit: 100})
+	if err != nil {
+		return
+	}
+	for _, o := range others {
+		if o.ID != r.ID && o.Status != store.StatusCompleted {
+			_ = s.Cancel(ctx, o.ID)
+		}
+	}
+}
+
+// wakeGroup lets the next waiting run of a finished run's group start.
+func (s *Scheduler) wakeGroup(ctx context.Context, r *store.Run) {
+	others, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{RepoID: r.RepoID, ConcurrencyGroup: r.ConcurrencyGroup, Limit: 100})
+	if err != nil {
+		return
+	}
+	for i := len(others) - 1; i >= 0; i-- {
+		if o := others[i]; o.ID > r.ID && o.Status != store.StatusCompleted {
+			_ = s.advance(ctx, o.ID)
+			return
+		}
+	}
+}
+
+// engineOptions are what expressions at planning time see.
+func (s *Scheduler) engineOptions(spec *Spec) engine.Options {
+	return engine.Options{Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
+		EventName: spec.Event, Payload: spec.Payload, Vars: spec.Vars, Inputs: spec.Inputs, RunID: fmt.Sprint(spec.RunID)}
+}
+
+func (s *Scheduler) evaluator(spec Spec) *expr.Evaluator {
+	g := map[string]any{"event_name": spec.Event, "event": spec.Payload, "sha": spec.SHA, "ref": spec.Ref,
+		"ref_name": refName(spec.Ref), "repository": spec.Repository, "actor": spec.Actor, "workflow": spec.WorkflowPath,
+		"head_ref": "", "base_ref": ""}
+	inputs := map[string]any{}
+	for k, v := range spec.Inputs {
+		inputs[k] = v
+	}
+	return &expr.Evaluator{Contexts: expr.Contexts{"github": g, "inputs": inputs, "vars": map[string]any{}}}
+}
+
+func refName(ref string) string {
+	for _, p := range []string{"refs/heads/", "refs/tags/"} {
+		if strings.HasPrefix(ref, p) {
+			return strings.TrimPrefix(ref, p)
+		}
+	}
+	return ref
+}
+
+// loadSpecWorkflow parses the workflow a spec carries.
+func loadSpecWorkflow(_ context.Context, spec *Spec) (*workflow.Workflow, func(), error) {
+	wf, err := workflow.Parse(spec.WorkflowPath, []byte(spec.WorkflowSource))
+	if err != nil {
+		return nil, nil, err
+	}
+	return wf, func() {}, nil
+}

@@ -1,0 +1,146 @@
+package scheduler
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sluice-ci/sluice/internal/server"
+	"github.com/sluice-ci/sluice/internal/store"
+	"github.com/sluice-ci/sluice/internal/workflow"
+)
+
+// Resume moves along every run that is not finished: after a restart,
+// jobs whose needs completed while the server was down are planned.
+func (s *Scheduler) Resume(ctx context.Context) error {
+	for _, status := range []string{store.StatusQueued, store.StatusInProgress} {
+		runs, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{Status: status, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			if err := s.advance(ctx, r.ID); err != nil {
+				s.cfg.Log.Warn("resuming run", "run", r.ID, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Poll asks each repository's remote for new branch tips every interval
+// and triggers a push for each one that moved: the fallback for forges
+// that cannot reach the server with webhooks.
+func (s *Scheduler) Poll(ctx context.Context, every time.Duration) {
+	seen := map[int64]map[string]string{}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		repos, err := s.cfg.DB.ListRepos(ctx)
+		if err == nil {
+			for i := range repos {
+				s.pollRepo(ctx, &repos[i], seen)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Scheduler) pollRepo(ctx context.Context, repo *store.Repo, seen map[int64]map[string]string) {
+	out, err := git(ctx, s.cfg.DataDir, "ls-remote", "--heads", "--tags", s.cloneURL(repo))
+	if err != nil {
+		s.cfg.Log.Warn("polling", "repo", repo.Name, "err", err)
+		return
+	}
+	tips := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && !strings.HasSuffix(f[1], "^{}") {
+			tips[f[1]] = f[0]
+		}
+	}
+	prev, known := seen[repo.ID]
+	seen[repo.ID] = tips
+	if !known {
+		return // the first look only learns where things stand
+	}
+	for _, ref := range sortedKeys(tips) {
+		sha := tips[ref]
+		if prev[ref] == sha {
+			continue
+		}
+		t := server.Trigger{Event: "push", Ref: ref, SHA: sha, Before: prev[ref], Source: store.TriggerPoll, Actor: "poll"}
+		t.Payload = map[string]any{"ref": ref, "before": prev[ref], "after": sha}
+		if _, err := s.Trigger(ctx, repo, t); err != nil {
+			s.cfg.Log.Warn("polling: triggering", "repo", repo.Name, "ref", ref, "err", err)
+		}
+	}
+}
+
+// Schedules runs `on: schedule` workflows of each repository's default
+// branch when their cron expressions match, checking once a minute.
+func (s *Scheduler) Schedules(ctx context.Context) {
+	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
+	last := time.Now().Truncate(time.Minute)
+	for {
+		next := last.Add(time.Minute)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
+		}
+		last = next
+		repos, err := s.cfg.DB.ListRepos(ctx)
+		if err != nil {
+			continue
+		}
+		for i := range repos {
+			s.scheduleRepo(ctx, &repos[i], parser, next)
+		}
+	}
+}
+
+func (s *Scheduler) scheduleRepo(ctx context.Context, repo *store.Repo, parser cron.Parser, at time.Time) {
+	ref := "refs/heads/" + firstNonEmpty(repo.DefaultBranch, "main")
+	if _, err := s.mirror.fetch(ctx, repo.ID, s.cloneURL(repo)); err != nil {
+		return
+	}
+	sha, err := s.mirror.resolve(ctx, repo.ID, ref)
+	if err != nil {
+		return
+	}
+	out, err := git(ctx, s.mirror.path(repo.ID), "ls-tree", "--name-only", sha+":.github/workflows/")
+	if err != nil {
+		return
+	}
+	for _, name := range strings.Fields(out) {
+		src, err := git(ctx, s.mirror.path(repo.ID), "show", sha+":.github/workflows/"+name)
+		if err != nil {
+			continue
+		}
+		wf, err := workflow.Parse(".github/workflows/"+name, []byte(src))
+		if err != nil {
+			continue
+		}
+		for _, cronSpec := range wf.Schedules() {
+			sched, err := parser.Parse(cronSpec)
+			if err != nil {
+				continue
+			}
+			// The schedule fires at `at` when its next time after the
+			// minute before is exactly `at`.
+			if sched.Next(at.Add(-time.Minute)).Equal(at) {
+				t := server.Trigger{Event: "schedule", Ref: ref, SHA: sha, Workflow: wf.Path, Source: store.TriggerSchedule, Actor: "schedule",
+					Payload: map[string]any{"schedule": cronSpec}}
+				if _, err := s.Trigger(ctx, repo, t); err != nil {
+					s.cfg.Log.Warn("schedule", "repo", repo.Name, "workflow", wf.Path, "err", err)
+				}
+				break
+			}
+		}
+	}
+}

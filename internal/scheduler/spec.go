@@ -1,0 +1,46 @@
+package scheduler
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/sluice-ci/sluice/internal/engine"
+)
+
+// Spec is what an agent needs to run one job leg; it is stored with the job
+// (opaque to the store) and handed out with the lease. Secrets are not in
+// it: the agent API adds them to a claim, and never for forks.
+type Spec struct {
+	RepoURL        string                       `json:"repo_url"`
+	Repository     string                       `json:"repository"`
+	SHA            string                       `json:"sha"`
+	Ref            string                       `json:"ref"`
+	Event          string                       `json:"event"`
+	Payload        map[string]any               `json:"payload,omitempty"`
+	WorkflowPath   string                       `json:"workflow_path"`
+	WorkflowSource string                       `json:"workflow_source"`
+	JobID          string                       `json:"job_id"`
+	Leg            engine.Leg                   `json:"leg"`
+	Matrix         bool                         `json:"matrix,omitempty"` // a leg of a matrix job
+	Needs          map[string]engine.NeedResult `json:"needs,omitempty"`
+	Inputs         map[string]string            `json:"inputs,omitempty"`
+	Vars           map[string]string            `json:"vars,omitempty"`
+	Actor          string                       `json:"actor,omitempty"`
+	RunID          int64                        `json:"run_id"`
+	RunNumber      int64                        `json:"run_number"`
+	Fork           bool                         `json:"fork,omitempty"`
+}
+
+// ParseSpec reads a job's spec.
+func ParseSpec(b []byte) (*Spec, error) {
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("reading job spec: %w", err)
+	}
+	return &s, nil
+}
+
+func (s *Spec) encode() json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}

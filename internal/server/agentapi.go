@@ -1,0 +1,331 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-ci/sluice/internal/secrets"
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+// The agent protocol (see /api/v1/agent/*): agents only ever call out, so every exchange is a
+// request from the agent; the server answers with work (claim), orders (cancel in a heartbeat
+// answer) or acknowledgements (log acks, 409 when a lease is gone).
+const (
+	// agentLease is how long a claim or heartbeat keeps a job leased to its agent.
+	agentLease = 30 * time.Second
+	// agentClaimWait bounds a claim long-poll, below common proxy idle timeouts.
+	agentClaimWait = 25 * time.Second
+	// agentMaxJSON bounds the JSON bodies agents send (a log batch is the largest).
+	agentMaxJSON = 64 << 20
+)
+
+// agentRoutes registers the agent protocol.
+func (s *Server) agentRoutes() {
+	s.mux.Handle("POST /api/v1/agent/register", s.require(store.ScopeAdmin, s.agentRegister))
+	s.mux.Handle("POST /api/v1/agent/claim", s.agentAuth(s.agentClaim))
+	s.mux.Handle("POST /api/v1/agent/jobs/{id}/heartbeat", s.agentAuth(s.agentHeartbeat))
+	s.mux.Handle("POST /api/v1/agent/jobs/{id}/logs", s.agentAuth(s.agentLogs))
+	s.mux.Handle("POST /api/v1/agent/jobs/{id}/steps", s.agentAuth(s.agentSteps))
+	s.mux.Handle("POST /api/v1/agent/jobs/{id}/complete", s.agentAuth(s.agentComplete))
+	s.mux.Handle("POST /api/v1/agent/runs/{run}/artifacts", s.agentAuth(s.agentUploadArtifact))
+	s.mux.Handle("GET /api/v1/agent/runs/{run}/artifacts", s.agentAuth(s.agentListArtifacts))
+	s.mux.Handle("GET /api/v1/agent/runs/{run}/artifacts/{id}", s.agentAuth(s.agentDownloadArtifact))
+}
+
+// agentAuth admits requests carrying an agent's token and records that the agent was seen.
+func (s *Server) agentAuth(h func(w http.ResponseWriter, r *http.Request, a *store.Agent)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := agentBearer(r)
+		if !ok || !secrets.ValidTokenFormat(tok) {
+			agentError(w, http.StatusUnauthorized, "missing or malformed agent token")
+			return
+		}
+		a, err := s.cfg.DB.GetAgentByTokenHash(r.Context(), secrets.HashToken(tok))
+		if errors.Is(err, store.ErrNotFound) {
+			agentError(w, http.StatusUnauthorized, "unknown agent token")
+			return
+		}
+		if err != nil {
+			s.agentFail(w, r, "looking up agent", err)
+			return
+		}
+		if err := s.cfg.DB.TouchAgent(r.Context(), a.ID); err != nil {
+			s.agentFail(w, r, "recording agent activity", err)
+			return
+		}
+		h(w, r, a)
+	})
+}
+
+func agentBearer(r *http.Request) (string, bool) {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+type agentRegisterRequest struct {
+	Name     string   `json:"name"`
+	Labels   []string `json:"labels"`
+	Parallel int      `json:"parallel"`
+	Version  string   `json:"version"`
+}
+
+type agentRegisterResponse struct {
+	AgentID int64  `json:"agent_id"`
+	Token   string `json:"token"`
+}
+
+func (s *Server) agentRegister(w http.ResponseWriter, r *http.Request) {
+	var req agentRegisterRequest
+	if !agentDecode(w, r, &req) {
+		return
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Name == "" {
+		agentError(w, http.StatusBadRequest, "an agent needs a name")
+		return
+	}
+	tok, hash, err := secrets.NewToken()
+	if err != nil {
+		s.agentFail(w, r, "registering agent", err)
+		return
+	}
+	a, err := s.cfg.DB.RegisterAgent(r.Context(), store.Agent{Name: req.Name, Labels: req.Labels,
+		Parallel: req.Parallel, Version: req.Version, TokenHash: hash})
+	if err != nil {
+		s.agentFail(w, r, "registering agent", err)
+		return
+	}
+	s.cfg.Log.Info("agent registered", "agent", a.Name, "id", a.ID, "labels", a.Labels, "parallel", a.Parallel)
+	agentJSON(w, http.StatusOK, agentRegisterResponse{AgentID: a.ID, Token: tok})
+}
+
+// agentJob returns the job named in the path when agent a holds it (now or last: a job that
+// was declared lost still accepts the logs of the agent that ran it).
+func (s *Server) agentJob(w http.ResponseWriter, r *http.Request, a *store.Agent) (*store.Job, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		agentError(w, http.StatusBadRequest, "bad job id "+r.PathValue("id"))
+		return nil, false
+	}
+	j, err := s.cfg.DB.GetJob(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		agentError(w, http.StatusNotFound, fmt.Sprintf("job %d not found", id))
+		return nil, false
+	}
+	if err != nil {
+		s.agentFail(w, r, "reading job", err)
+		return nil, false
+	}
+	if j.AgentID == nil || *j.AgentID != a.ID {
+		// The job is not this agent's: answer like a lost lease so the agent lets it go.
+		agentError(w, http.StatusConflict, fmt.Sprintf("job %d is not leased to agent %s", id, a.Name))
+		return nil, false
+	}
+	return j, true
+}
+
+type agentHeartbeatResponse struct {
+	Cancel bool `json:"cancel"`
+}
+
+func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, a *store.Agent) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		agentError(w, http.StatusBadRequest, "bad job id "+r.PathValue("id"))
+		return
+	}
+	j, err := s.cfg.DB.Heartbeat(r.Context(), id, a.ID, agentLease)
+	if errors.Is(err, store.ErrLeaseLost) {
+		agentError(w, http.StatusConflict, err.Error())
+		return
+	}
+	if err != nil {
+		s.agentFail(w, r, "extending lease", err)
+		return
+	}
+	agentJSON(w, http.StatusOK, agentHeartbeatResponse{Cancel: j.CancelRequested})
+}
+
+type agentLogLine struct {
+	Seq  int64     `json:"seq"`
+	Time time.Time `json:"time"`
+	Step int       `json:"step"`
+	Kind string    `json:"kind,omitempty"`
+	Text string    `json:"text"`
+}
+
+type agentLogsResponse struct {
+	Ack int64 `json:"ack"`
+}
+
+func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request, a *store.Agent) {
+	j, ok := s.agentJob(w, r, a)
+	if !ok {
+		return
+	}
+	var in []agentLogLine
+	if !agentDecode(w, r, &in) {
+		return
+	}
+	lines := make([]store.LogLine, len(in))
+	for i, l := range in {
+		if l.Seq < 1 {
+			agentError(w, http.StatusBadRequest, fmt.Sprintf("log line seq %d: seqs start at 1", l.Seq))
+			return
+		}
+		lines[i] = store.LogLine{JobID: j.ID, Seq: l.Seq, Time: l.Time, Step: l.Step, Kind: l.Kind, Text: l.Text}
+	}
+	ack, err := s.cfg.DB.AppendLogs(r.Context(), j.ID, lines)
+	if err != nil {
+		s.agentFail(w, r, "storing log lines", err)
+		return
+	}
+	agentJSON(w, http.StatusOK, agentLogsResponse{Ack: ack})
+}
+
+type agentStep struct {
+	Number     int        `json:"number"`
+	Name       string     `json:"name"`
+	Status     string     `json:"status"`
+	Conclusion string     `json:"conclusion"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+func (s *Server) agentSteps(w http.ResponseWriter, r *http.Request, a *store.Agent) {
+	j, ok := s.agentJob(w, r, a)
+	if !ok {
+		return
+	}
+	var in []agentStep
+	if !agentDecode(w, r, &in) {
+		return
+	}
+	for _, st := range in {
+		switch st.Status {
+		case store.StatusQueued, store.StatusInProgress, store.StatusCompleted:
+		default:
+			agentError(w, http.StatusBadRequest, fmt.Sprintf("step %d: unknown status %q", st.Number, st.Status))
+			return
+		}
+		if _, err := s.cfg.DB.SetStep(r.Context(), store.Step{JobID: j.ID, Number: st.Number, Name: st.Name,
+			Status: st.Status, Conclusion: st.Conclusion, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}); err != nil {
+			s.agentFail(w, r, "recording step", err)
+			return
+		}
+	}
+	agentJSON(w, http.StatusOK, struct{}{})
+}
+
+type agentCompleteRequest struct {
+	Conclusion string            `json:"conclusion"`
+	Outputs    map[string]string `json:"outputs"`
+	Summary    string            `json:"summary"`
+	Tests      json.RawMessage   `json:"tests,omitempty"`
+}
+
+func (s *Server) agentComplete(w http.ResponseWriter, r *http.Request, a *store.Agent) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		agentError(w, http.StatusBadRequest, "bad job id "+r.PathValue("id"))
+		return
+	}
+	var req agentCompleteRequest
+	if !agentDecode(w, r, &req) {
+		return
+	}
+	switch req.Conclusion {
+	case store.ConclusionSuccess, store.ConclusionFailure, store.ConclusionCancelled, store.ConclusionSkipped:
+	default:
+		agentError(w, http.StatusBadRequest, fmt.Sprintf("unknown conclusion %q", req.Conclusion))
+		return
+	}
+	// Results are written before the job completes so that whoever sees it completed finds them.
+	// A complete that then fails with 409 leaves them on a job the agent no longer owns, which
+	// only ever happens to the agent that ran it.
+	if j, err := s.cfg.DB.GetJob(r.Context(), id); err == nil && j.AgentID != nil && *j.AgentID == a.ID &&
+		j.Status == store.StatusInProgress {
+		if err := s.saveJobResults(id, req.Summary, req.Tests); err != nil {
+			s.agentFail(w, r, "saving job results", err)
+			return
+		}
+	}
+	j, err := s.cfg.DB.Complete(r.Context(), id, a.ID, req.Conclusion, req.Outputs)
+	if errors.Is(err, store.ErrLeaseLost) {
+		agentError(w, http.StatusConflict, err.Error())
+		return
+	}
+	if err != nil {
+		s.agentFail(w, r, "completing job", err)
+		return
+	}
+	s.cfg.Log.Info("job completed", "job", j.ID, "run", j.RunID, "key", j.Key, "agent", a.Name, "conclusion", j.Conclusion)
+	// The job is recorded; moving the run along is the scheduler's, and its failure must not
+	// make the agent retry a completion that already landed.
+	s.agentJobFinished(r, j.ID)
+	agentJSON(w, http.StatusOK, struct{}{})
+}
+
+// agentJobFinished tells the scheduler a job ended, then the forge how the run stands. Errors
+// are logged: the job itself is recorded, and the scheduler reconciles runs on its own after a
+// restart.
+func (s *Server) agentJobFinished(r *http.Request, jobID int64) {
+	ctx := r.Context()
+	if s.cfg.Scheduler != nil {
+		if err := s.cfg.Scheduler.JobFinished(ctx, jobID); err != nil {
+			s.cfg.Log.Error("advancing run after job finished", "job", jobID, "err", err)
+		}
+	}
+	if j, err := s.cfg.DB.GetJob(ctx, jobID); err == nil {
+		s.agentReportRun(j.RunID)
+	}
+}
+
+// agentReportRun sends run runID's commit status in the background: a slow forge must not hold
+// up the agent, whose job is recorded already.
+func (s *Server) agentReportRun(runID int64) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		run, err := s.cfg.DB.GetRun(ctx, runID)
+		if err == nil {
+			err = s.ReportStatus(ctx, run)
+		}
+		if err != nil {
+			s.cfg.Log.Warn("reporting commit status", "run", runID, "err", err)
+		}
+	}()
+}
+
+func agentDecode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, agentMaxJSON))
+	if err := dec.Decode(v); err != nil {
+		agentError(w, http.StatusBadRequest, "decoding request body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func agentJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func agentError(w http.ResponseWriter, code int, msg string) {
+	agentJSON(w, code, map[string]string{"error": msg})
+}
+
+// agentFail answers 500 for a failure of the server itself and logs it.
+func (s *Server) agentFail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.cfg.Log.Error("agent API: "+what, "path", r.URL.Path, "err", err)
+	agentError(w, http.StatusInternalServerError, what+": "+err.Error())
+}

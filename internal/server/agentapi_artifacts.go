@@ -1,0 +1,227 @@
+package server
+
+import (
+	"archive/zip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+// agentMaxArtifact bounds one uploaded artifact zip.
+const agentMaxArtifact = 10 << 30
+
+// agentArtifact is an artifact as the agent protocol shows it.
+type agentArtifact struct {
+	ID      int64     `json:"id"`
+	Name    string    `json:"name"`
+	Size    int64     `json:"size"`
+	Digest  string    `json:"digest"`
+	Files   int       `json:"files"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+}
+
+func toAgentArtifact(a artifacts.Artifact) agentArtifact {
+	return agentArtifact{ID: a.ID, Name: a.Name, Size: a.Size, Digest: a.Digest, Files: a.Files,
+		Created: a.Created, Expires: a.Expires}
+}
+
+// agentRun returns the run named in the path when agent a is running one of its jobs: an agent
+// reaches the artifacts of the runs it works on, no others.
+func (s *Server) agentRun(w http.ResponseWriter, r *http.Request, a *store.Agent) (int64, bool) {
+	runID, err := strconv.ParseInt(r.PathValue("run"), 10, 64)
+	if err != nil {
+		agentError(w, http.StatusBadRequest, "bad run id "+r.PathValue("run"))
+		return 0, false
+	}
+	if s.cfg.Artifacts == nil {
+		agentError(w, http.StatusNotImplemented, "the server keeps no artifacts")
+		return 0, false
+	}
+	jobs, err := s.cfg.DB.ListJobs(r.Context(), runID)
+	if err != nil {
+		s.agentFail(w, r, "listing jobs of run", err)
+		return 0, false
+	}
+	for _, j := range jobs {
+		if j.Status == store.StatusInProgress && j.AgentID != nil && *j.AgentID == a.ID {
+			return runID, true
+		}
+	}
+	agentError(w, http.StatusForbidden, fmt.Sprintf("agent %s runs no job of run %d", a.Name, runID))
+	return 0, false
+}
+
+// agentUploadArtifact stores the zip body as artifact ?name= of the run. Query options:
+// retention_days, overwrite=true, compression_level (0-9, default 6).
+func (s *Server) agentUploadArtifact(w http.ResponseWriter, r *http.Request, a *store.Agent) {
+	runID, ok := s.agentRun(w, r, a)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	opts := artifacts.UploadOptions{IncludeHidden: true, IfNoFilesFound: "error", CompressionLevel: 6,
+		Overwrite: q.Get("overwrite") == "true"}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"retention_days", &opts.RetentionDays}, {"compression_level", &opts.CompressionLevel}} {
+		if v := q.Get(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				agentError(w, http.StatusBadRequest, fmt.Sprintf("bad %s %q", f.name, v))
+				return
+			}
+			*f.dst = n
+		}
+	}
+	dir, err := os.MkdirTemp("", "sluice-artifact-")
+	if err != nil {
+		s.agentFail(w, r, "receiving artifact", err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	files := filepath.Join(dir, "files")
+	if err := agentReceiveZip(r.Context(), http.MaxBytesReader(w, r.Body, agentMaxArtifact), filepath.Join(dir, "upload.zip"), files); err != nil {
+		agentError(w, http.StatusBadRequest, "reading artifact zip: "+err.Error())
+		return
+	}
+	// The store zips files itself (and so names, digests and limits stay its own); the agent's
+	// zip is only the transport.
+	art, _, err := s.cfg.Artifacts.Upload(r.Context(), strconv.FormatInt(runID, 10), q.Get("name"),
+		[]string{files}, files, opts)
+	if err != nil {
+		agentError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	agentJSON(w, http.StatusOK, toAgentArtifact(*art))
+}
+
+func (s *Server) agentListArtifacts(w http.ResponseWriter, r *http.Request, a *store.Agent) {
+	runID, ok := s.agentRun(w, r, a)
+	if !ok {
+		return
+	}
+	list, err := s.cfg.Artifacts.List(strconv.FormatInt(runID, 10))
+	if err != nil {
+		s.agentFail(w, r, "listing artifacts", err)
+		return
+	}
+	out := make([]agentArtifact, 0, len(list))
+	for _, art := range list {
+		out = append(out, toAgentArtifact(art))
+	}
+	agentJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) agentDownloadArtifact(w http.ResponseWriter, r *http.Request, a *store.Agent) {
+	runID, ok := s.agentRun(w, r, a)
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		agentError(w, http.StatusBadRequest, "bad artifact id "+r.PathValue("id"))
+		return
+	}
+	run := strconv.FormatInt(runID, 10)
+	list, err := s.cfg.Artifacts.List(run)
+	if err != nil {
+		s.agentFail(w, r, "listing artifacts", err)
+		return
+	}
+	var found *artifacts.Artifact
+	for i := range list {
+		if list[i].ID == id {
+			found = &list[i]
+		}
+	}
+	if found == nil {
+		agentError(w, http.StatusNotFound, fmt.Sprintf("artifact %d not found in run %d", id, runID))
+		return
+	}
+	rc, err := s.cfg.Artifacts.Open(run, id)
+	if err != nil {
+		s.agentFail(w, r, "opening artifact", err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Length", strconv.FormatInt(found.Size, 10))
+	w.Header().Set("X-Artifact-Digest", found.Digest)
+	w.Header().Set("X-Artifact-Name", found.Name)
+	if _, err := io.Copy(w, rc); err != nil {
+		s.cfg.Log.Warn("sending artifact", "run", runID, "id", id, "err", err)
+	}
+}
+
+// agentReceiveZip saves body to zipPath and extracts its regular files under dir, refusing entries
+// that would land outside it.
+func agentReceiveZip(ctx context.Context, body io.Reader, zipPath, dir string) error {
+	f, err := os.Create(zipPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	size, err := io.Copy(f, body)
+	if err != nil {
+		return fmt.Errorf("receiving: %w", err)
+	}
+	zr, err := zip.NewReader(f, size)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, zf := range zr.File {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := strings.TrimSuffix(zf.Name, "/")
+		if !filepath.IsLocal(name) || strings.Contains(zf.Name, `\`) {
+			return fmt.Errorf("entry %q is outside the artifact", zf.Name)
+		}
+		mode := zf.Mode()
+		if mode.IsDir() || strings.HasSuffix(zf.Name, "/") {
+			continue
+		}
+		if !mode.IsRegular() {
+			return fmt.Errorf("entry %q is not a regular file", zf.Name)
+		}
+		if err := agentExtractEntry(zf, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func agentExtractEntry(zf *zip.File, target string) error {
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	rc, err := zf.Open()
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", zf.Name, err)
+	}
+	defer rc.Close()
+	out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("extracting %s: %w", zf.Name, err)
+	}
+	_, cerr := io.Copy(out, rc)
+	if err := errors.Join(cerr, out.Close()); err != nil {
+		return fmt.Errorf("extracting %s: %w", zf.Name, err)
+	}
+	return nil
+}

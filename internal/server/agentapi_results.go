@@ -1,0 +1,90 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Job results that are not store records (the step summary markdown and the test report) are
+// kept as files under DATA/jobs/<id>/, written before the job is completed.
+const (
+	jobSummaryFile = "summary.md"
+	jobTestsFile   = "tests.json"
+)
+
+func (s *Server) jobResultDir(jobID int64) string {
+	return filepath.Join(s.cfg.DataDir, "jobs", strconv.FormatInt(jobID, 10))
+}
+
+func (s *Server) saveJobResults(jobID int64, summary string, tests json.RawMessage) error {
+	if s.cfg.DataDir == "" || (summary == "" && len(tests) == 0) {
+		return nil
+	}
+	dir := s.jobResultDir(jobID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{{jobSummaryFile, []byte(summary)}, {jobTestsFile, tests}}
+	for _, f := range files {
+		if len(f.data) == 0 || string(f.data) == "null" {
+			continue
+		}
+		if err := agentWriteFile(filepath.Join(dir, f.name), f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jobSummary returns the step summary markdown the agent reported for job jobID ("" if none).
+func (s *Server) jobSummary(jobID int64) (string, error) {
+	b, err := s.readJobResult(jobID, jobSummaryFile)
+	return string(b), err
+}
+
+// jobTests returns the test report JSON the agent reported for job jobID (nil if none).
+func (s *Server) jobTests(jobID int64) (json.RawMessage, error) {
+	b, err := s.readJobResult(jobID, jobTestsFile)
+	if len(b) == 0 {
+		return nil, err
+	}
+	return json.RawMessage(b), err
+}
+
+func (s *Server) readJobResult(jobID int64, name string) ([]byte, error) {
+	if s.cfg.DataDir == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(filepath.Join(s.jobResultDir(jobID), name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s of job %d: %w", name, jobID, err)
+	}
+	return b, nil
+}
+
+func agentWriteFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	_, werr := tmp.Write(data)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

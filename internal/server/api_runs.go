@@ -1,0 +1,248 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+// RunView is a run as the API lists it, with its repository's name.
+type RunView struct {
+	store.Run
+	Repo string `json:"repo"`
+}
+
+// JobView is a job with its steps; the spec is left out (it is the agent's).
+type JobView struct {
+	store.Job
+	Steps []store.Step `json:"steps"`
+}
+
+// RunDetail is GET /api/v1/runs/{id}: the run and the latest attempt of each
+// of its jobs.
+type RunDetail struct {
+	Run  RunView   `json:"run"`
+	Jobs []JobView `json:"jobs"`
+}
+
+func apiRunViews(runs []store.Run, repo string) []RunView {
+	out := make([]RunView, 0, len(runs))
+	for _, r := range runs {
+		r.Payload = nil
+		out = append(out, RunView{Run: r, Repo: repo})
+	}
+	return out
+}
+
+func (s *Server) apiListRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.RunFilter{Status: q.Get("status"), Workflow: q.Get("workflow"), Ref: q.Get("ref")}
+	switch f.Status {
+	case "", store.StatusQueued, store.StatusInProgress, store.StatusCompleted:
+	default:
+		apiError(w, http.StatusBadRequest, fmt.Sprintf("invalid status %q: want queued, in_progress or completed", f.Status))
+		return
+	}
+	limit, ok := apiQueryInt(w, r, "limit", 50, 500)
+	if !ok {
+		return
+	}
+	before, ok := apiQueryInt(w, r, "before", 0, 0)
+	if !ok {
+		return
+	}
+	f.Limit, f.Before = int(limit), before
+	names := map[int64]string{}
+	repos, err := s.cfg.DB.ListRepos(r.Context())
+	if err != nil {
+		s.apiStoreError(w, err, "repositories")
+		return
+	}
+	for _, rp := range repos {
+		names[rp.ID] = rp.Name
+		if rp.Name == q.Get("repo") {
+			f.RepoID = rp.ID
+		}
+	}
+	if q.Get("repo") != "" && f.RepoID == 0 {
+		apiError(w, http.StatusNotFound, "repository "+q.Get("repo")+" not found")
+		return
+	}
+	runs, err := s.cfg.DB.ListRuns(r.Context(), f)
+	if err != nil {
+		s.apiStoreError(w, err, "runs")
+		return
+	}
+	out := make([]RunView, 0, len(runs))
+	for _, rn := range runs {
+		rn.Payload = nil
+		out = append(out, RunView{Run: rn, Repo: names[rn.RepoID]})
+	}
+	apiJSON(w, http.StatusOK, map[string]any{"runs": out})
+}
+
+// RunDetail loads run id with its latest jobs and their steps.
+func (s *Server) RunDetail(ctx context.Context, id int64) (*RunDetail, error) {
+	run, err := s.cfg.DB.GetRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := s.cfg.DB.GetRepo(ctx, run.RepoID)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := s.cfg.DB.ListLatestJobs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d := &RunDetail{Run: RunView{Run: *run, Repo: repo.Name}, Jobs: make([]JobView, 0, len(jobs))}
+	for _, j := range jobs {
+		steps, err := s.cfg.DB.ListSteps(ctx, j.ID)
+		if err != nil {
+			return nil, err
+		}
+		if steps == nil {
+			steps = []store.Step{}
+		}
+		j.Spec = nil
+		d.Jobs = append(d.Jobs, JobView{Job: j, Steps: steps})
+	}
+	return d, nil
+}
+
+func (s *Server) apiGetRun(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiPathID(w, r, "id")
+	if !ok {
+		return
+	}
+	d, err := s.RunDetail(r.Context(), id)
+	if err != nil {
+		s.apiStoreError(w, err, fmt.Sprintf("run %d", id))
+		return
+	}
+	apiJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) apiCancelRun(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiPathID(w, r, "id")
+	if !ok {
+		return
+	}
+	if _, err := s.cfg.DB.GetRun(r.Context(), id); err != nil {
+		s.apiStoreError(w, err, fmt.Sprintf("run %d", id))
+		return
+	}
+	if err := s.cfg.Scheduler.Cancel(r.Context(), id); err != nil {
+		s.apiStoreError(w, err, fmt.Sprintf("cancelling run %d", id))
+		return
+	}
+	run, err := s.cfg.DB.GetRun(r.Context(), id)
+	if err != nil {
+		s.apiStoreError(w, err, fmt.Sprintf("run %d", id))
+		return
+	}
+	run.Payload = nil
+	apiJSON(w, http.StatusAccepted, map[string]any{"run": run})
+}
+
+func (s *Server) apiRerun(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiPathID(w, r, "id")
+	if !ok {
+		return
+	}
+	failed := false
+	if v := r.URL.Query().Get("failed"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, fmt.Sprintf("invalid failed %q: want true or false", v))
+			return
+		}
+		failed = b
+	}
+	old, err := s.cfg.DB.GetRun(r.Context(), id)
+	if err != nil {
+		s.apiStoreError(w, err, fmt.Sprintf("run %d", id))
+		return
+	}
+	if old.Status != store.StatusCompleted {
+		apiError(w, http.StatusConflict, fmt.Sprintf("run %d is %s: only a completed run can be re-run", id, old.Status))
+		return
+	}
+	run, err := s.cfg.Scheduler.Rerun(r.Context(), id, failed)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			s.apiStoreError(w, err, fmt.Sprintf("run %d", id))
+			return
+		}
+		apiError(w, http.StatusUnprocessableEntity, "re-run failed: "+err.Error())
+		return
+	}
+	run.Payload = nil
+	apiJSON(w, http.StatusCreated, map[string]any{"run": run})
+}
+
+func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiPathID(w, r, "id")
+	if !ok {
+		return
+	}
+	after, ok := apiQueryInt(w, r, "after", 0, 0)
+	if !ok {
+		return
+	}
+	limit, ok := apiQueryInt(w, r, "limit", 1000, 10000)
+	if !ok {
+		return
+	}
+	if _, err := s.cfg.DB.GetRun(r.Context(), id); err != nil {
+		s.apiStoreError(w, err, fmt.Sprintf("run %d", id))
+		return
+	}
+	evs, err := s.cfg.DB.ListEvents(r.Context(), store.EventFilter{RunID: id, After: after, Limit: int(limit)})
+	if err != nil {
+		s.apiStoreError(w, err, "events")
+		return
+	}
+	if evs == nil {
+		evs = []store.Event{}
+	}
+	apiJSON(w, http.StatusOK, map[string]any{"events": evs})
+}
+
+// apiJobLogs answers JSON lines: one store.LogLine per line, in seq order.
+func (s *Server) apiJobLogs(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiPathID(w, r, "id")
+	if !ok {
+		return
+	}
+	after, ok := apiQueryInt(w, r, "after", 0, 0)
+	if !ok {
+		return
+	}
+	limit, ok := apiQueryInt(w, r, "limit", 1000, 10000)
+	if !ok {
+		return
+	}
+	if _, err := s.cfg.DB.GetJob(r.Context(), id); err != nil {
+		s.apiStoreError(w, err, fmt.Sprintf("job %d", id))
+		return
+	}
+	lines, err := s.cfg.DB.Logs(r.Context(), id, after, int(limit))
+	if err != nil {
+		s.apiStoreError(w, err, "logs")
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,349 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/sluice-ci/sluice/internal/forge"
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+// hookMaxBody is the largest delivery accepted (GitHub caps payloads at 25 MB).
+const hookMaxBody = 25 << 20
+
+// hookRepoMark prefixes the Reason of a valid delivery with the repository
+// it was verified for, so that a replay after a crash triggers the same one
+// even when it was named by ?repo= rather than by the payload.
+const hookRepoMark = "repo:"
+
+// hookEventHeader is the header each forge names its event in; a replay
+// rebuilds it from the stored delivery.
+var hookEventHeader = map[forge.Kind]string{
+	forge.GitHub: "X-GitHub-Event",
+	forge.Gitea:  "X-Gitea-Event",
+	forge.GitLab: "X-Gitlab-Event",
+}
+
+func hookEventName(kind forge.Kind, h http.Header) (event, deliveryID string) {
+	switch kind {
+	case forge.GitHub:
+		return h.Get("X-GitHub-Event"), h.Get("X-GitHub-Delivery")
+	case forge.Gitea:
+		for _, p := range []string{"Gitea", "Forgejo", "Gogs"} {
+			if e := h.Get("X-" + p + "-Event"); e != "" {
+				return e, h.Get("X-" + p + "-Delivery")
+			}
+		}
+	case forge.GitLab:
+		id := h.Get("Idempotency-Key")
+		if id == "" {
+			id = h.Get("X-Gitlab-Event-UUID")
+		}
+		return h.Get("X-Gitlab-Event"), id
+	}
+	return "", ""
+}
+
+// apiHook receives a forge's webhook. The delivery is stored before anything
+// else is decided, valid or not, so that an acknowledged one survives a crash
+// and a rejected one leaves a trace.
+func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
+	kind, err := forge.ParseKind(r.PathValue("forge"))
+	if err != nil {
+		apiError(w, http.StatusNotFound, "unknown forge "+r.PathValue("forge")+": use /hooks/github, /hooks/gitea, /hooks/forgejo or /hooks/gitlab")
+		return
+	}
+	ctx := r.Context()
+	event, deliveryID := hookEventName(kind, r.Header)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, hookMaxBody))
+	reject := func(code int, reason string) {
+		d, err := s.cfg.DB.CreateDelivery(ctx, store.Delivery{Forge: string(kind), Event: event, DeliveryID: deliveryID,
+			Valid: false, Reason: reason, Body: body})
+		if err != nil {
+			s.cfg.Log.Error("recording rejected webhook", "forge", kind, "err", err)
+			apiError(w, http.StatusInternalServerError, "could not record the delivery")
+			return
+		}
+		s.cfg.Log.Warn("webhook rejected", "forge", kind, "delivery", d.ID, "reason", reason)
+		apiJSON(w, code, map[string]any{"error": reason, "delivery_id": d.ID})
+	}
+	if err != nil {
+		body = nil
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			reject(http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", hookMaxBody))
+			return
+		}
+		apiError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return
+	}
+	repo, err := s.hookRepo(ctx, r.URL.Query().Get("repo"), body)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			reject(http.StatusNotFound, err.Error())
+			return
+		}
+		s.cfg.Log.Error("finding the webhook's repository", "err", err)
+		apiError(w, http.StatusInternalServerError, "internal error finding the repository")
+		return
+	}
+	secret, err := OpenWebhookSecret(s.cfg.Keys, repo)
+	if err != nil {
+		s.cfg.Log.Error("webhook secret", "repo", repo.Name, "err", err)
+		reject(http.StatusUnauthorized, "the repository's webhook secret cannot be read")
+		return
+	}
+	if err := forge.Verify(kind, r.Header, body, secret); err != nil {
+		reject(http.StatusUnauthorized, fmt.Sprintf("repository %s: %v", repo.Name, err))
+		return
+	}
+	d, err := s.cfg.DB.CreateDelivery(ctx, store.Delivery{Forge: string(kind), Event: event, DeliveryID: deliveryID,
+		Valid: true, Reason: hookRepoMark + repo.Name, Body: body})
+	if err != nil {
+		s.cfg.Log.Error("recording webhook", "forge", kind, "err", err)
+		apiError(w, http.StatusInternalServerError, "could not record the delivery")
+		return
+	}
+	res, err := s.processDelivery(ctx, kind, r.Header, d, repo)
+	switch {
+	case err != nil:
+		// Left unprocessed: ReplayDeliveries retries it on the next start.
+		s.cfg.Log.Error("processing webhook", "delivery", d.ID, "repo", repo.Name, "err", err)
+		apiJSON(w, http.StatusInternalServerError, map[string]any{"error": "triggering runs failed: " + err.Error(), "delivery_id": d.ID})
+	case res.ping:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "pong\n")
+	case res.malformed != "":
+		apiJSON(w, http.StatusBadRequest, map[string]any{"error": res.malformed, "delivery_id": d.ID})
+	default:
+		out := map[string]any{"delivery_id": d.ID, "runs": res.runs}
+		if res.ignored != "" {
+			out["ignored"] = res.ignored
+		}
+		apiJSON(w, http.StatusAccepted, out)
+	}
+}
+
+type hookResult struct {
+	runs      []int64
+	ping      bool
+	ignored   string
+	malformed string
+}
+
+// processDelivery turns a verified, stored delivery into runs and marks it
+// processed. An error leaves it unprocessed for a later replay.
+func (s *Server) processDelivery(ctx context.Context, kind forge.Kind, h http.Header, d *store.Delivery, repo *store.Repo) (hookResult, error) {
+	res := hookResult{runs: []int64{}}
+	ev, err := forge.Parse(kind, h, d.Body)
+	switch {
+	case errors.Is(err, forge.ErrIgnored):
+		res.ignored = err.Error()
+	case err != nil:
+		res.malformed = err.Error()
+	case ev.Name == "ping":
+		res.ping = true
+	default:
+		runs, err := s.cfg.Scheduler.Trigger(ctx, repo, hookTrigger(ev, d.ID))
+		if err != nil {
+			return res, fmt.Errorf("triggering %s of %s: %w", ev.Name, repo.Name, err)
+		}
+		for _, rn := range runs {
+			res.runs = append(res.runs, rn.ID)
+		}
+	}
+	if err := s.cfg.DB.MarkDeliveryProcessed(ctx, d.ID, res.runs); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// hookTrigger maps a forge event to the trigger GitHub Actions would see: a
+// tag push is a push.
+func hookTrigger(ev *forge.Event, deliveryID int64) Trigger {
+	t := Trigger{
+		Event: ev.Name, Action: ev.Action, Ref: ev.Ref, SHA: ev.HeadSHA, Before: ev.Before,
+		Payload: ev.Payload, Actor: ev.Sender, Source: store.TriggerWebhook,
+		ChangedFiles: ev.ChangedFiles, DeliveryID: deliveryID,
+	}
+	switch ev.Name {
+	case "tag":
+		t.Event = "push"
+	case "pull_request":
+		t.BaseRef, t.Fork = ev.BaseRef, ev.Fork
+	}
+	if t.SHA == "" {
+		t.SHA = ev.After
+	}
+	return t
+}
+
+// hookRepo finds the registered repository a delivery is for: the one named
+// by ?repo=, else the one whose URL or name matches the payload's repository.
+func (s *Server) hookRepo(ctx context.Context, name string, body []byte) (*store.Repo, error) {
+	if name != "" {
+		r, err := s.cfg.DB.GetRepoByName(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("repository %q is not registered: %w", name, store.ErrNotFound)
+		}
+		return r, err
+	}
+	ids := payloadRepoIDs(body)
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("the payload names no repository; add ?repo=NAME to the webhook URL: %w", store.ErrNotFound)
+	}
+	repos, err := s.cfg.DB.ListRepos(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range repos {
+		key := repoMatchKey(repos[i].URL)
+		for _, id := range ids {
+			if key != "" && key == repoMatchKey(id) {
+				return &repos[i], nil
+			}
+		}
+	}
+	for i := range repos {
+		for _, id := range ids {
+			if strings.EqualFold(repos[i].Name, id) {
+				return &repos[i], nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("no registered repository matches %s; add ?repo=NAME to the webhook URL: %w", ids[0], store.ErrNotFound)
+}
+
+// payloadRepoIDs pulls the repository's full name and URLs out of a GitHub,
+// Gitea or GitLab payload, whatever the event.
+func payloadRepoIDs(body []byte) []string {
+	var p struct {
+		Repository struct {
+			FullName string `json:"full_name"`
+			CloneURL string `json:"clone_url"`
+			HTMLURL  string `json:"html_url"`
+			SSHURL   string `json:"ssh_url"`
+			// GitLab's (legacy) repository block
+			URL         string `json:"url"`
+			GitHTTPURL  string `json:"git_http_url"`
+			GitSSHURL   string `json:"git_ssh_url"`
+			Homepage    string `json:"homepage"`
+			PathWithNS  string `json:"path_with_namespace"`
+			WebURLGitLb string `json:"web_url"`
+		} `json:"repository"`
+		Project struct {
+			PathWithNS string `json:"path_with_namespace"`
+			WebURL     string `json:"web_url"`
+			GitHTTPURL string `json:"git_http_url"`
+			GitSSHURL  string `json:"git_ssh_url"`
+		} `json:"project"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return nil
+	}
+	var out []string
+	for _, v := range []string{p.Repository.FullName, p.Project.PathWithNS, p.Repository.PathWithNS,
+		p.Repository.CloneURL, p.Repository.HTMLURL, p.Repository.SSHURL, p.Repository.GitHTTPURL, p.Repository.GitSSHURL,
+		p.Repository.Homepage, p.Repository.URL, p.Repository.WebURLGitLb,
+		p.Project.WebURL, p.Project.GitHTTPURL, p.Project.GitSSHURL} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// repoMatchKey reduces a clone URL, web URL or "owner/name" to a comparable
+// "owner/name" path: host, scheme, user and a ".git" suffix dropped.
+func repoMatchKey(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "://"); i >= 0 {
+		if u, err := url.Parse(s); err == nil {
+			s = u.Path
+		}
+	} else if at := strings.Index(s, "@"); at >= 0 {
+		// scp-like git@host:owner/name.git
+		if c := strings.Index(s[at:], ":"); c >= 0 {
+			s = s[at+c+1:]
+		}
+	}
+	s = strings.Trim(strings.TrimSuffix(strings.TrimSuffix(s, "/"), ".git"), "/")
+	return strings.ToLower(s)
+}
+
+// ReplayDeliveries triggers the valid deliveries that were stored but not
+// processed (the server stopped between acknowledging and triggering). Call
+// it once on start, after store recovery.
+func (s *Server) ReplayDeliveries(ctx context.Context) error {
+	failed := map[int64]bool{}
+	var errs []error
+	for {
+		ds, err := s.cfg.DB.ListDeliveries(ctx, store.DeliveryFilter{Unprocessed: true, Limit: 100 + len(failed)})
+		if err != nil {
+			return fmt.Errorf("listing unprocessed deliveries: %w", err)
+		}
+		progressed := false
+		for i := range ds {
+			if failed[ds[i].ID] {
+				continue
+			}
+			progressed = true
+			// One delivery that cannot be triggered (its repository is
+			// unreachable, say) must not hold back the others; it stays
+			// unprocessed for the next start.
+			if err := s.replayDelivery(ctx, &ds[i]); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				failed[ds[i].ID] = true
+				errs = append(errs, err)
+			}
+		}
+		if !progressed {
+			return errors.Join(errs...)
+		}
+	}
+}
+
+func (s *Server) replayDelivery(ctx context.Context, d *store.Delivery) error {
+	kind, err := forge.ParseKind(d.Forge)
+	if err != nil {
+		s.cfg.Log.Warn("replaying webhook: unknown forge; dropping it", "delivery", d.ID, "forge", d.Forge)
+		return s.cfg.DB.MarkDeliveryProcessed(ctx, d.ID, nil)
+	}
+	var repo *store.Repo
+	if name, ok := strings.CutPrefix(d.Reason, hookRepoMark); ok {
+		repo, err = s.hookRepo(ctx, name, d.Body)
+	} else {
+		repo, err = s.hookRepo(ctx, "", d.Body)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		s.cfg.Log.Warn("replaying webhook: repository gone; dropping it", "delivery", d.ID, "err", err)
+		return s.cfg.DB.MarkDeliveryProcessed(ctx, d.ID, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("replaying delivery %d: %w", d.ID, err)
+	}
+	h := http.Header{}
+	h.Set(hookEventHeader[kind], d.Event)
+	switch kind {
+	case forge.GitHub:
+		h.Set("X-GitHub-Delivery", d.DeliveryID)
+	case forge.Gitea:
+		h.Set("X-Gitea-Delivery", d.DeliveryID)
+	case forge.GitLab:
+		h.Set("X-Gitlab-Event-UUID", d.DeliveryID)
+	}
+	res, err := s.processDelivery(ctx, kind, h, d, repo)
+	if err != nil {
+		return fmt.Errorf("replaying delivery %d: %w", d.ID, err)
+	}
+	s.cfg.Log.Info("replayed webhook", "delivery", d.ID, "repo", repo.Name, "runs", res.runs)
+	return nil
+}

@@ -1,0 +1,84 @@
+// Package server is `sluice serve`: the HTTP API, forge webhooks, the agent
+// protocol, the web UI and live logs over SSE, on top of internal/store.
+// It plans and records; it never runs steps (agents do, through the engine).
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/secrets"
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+// Trigger is an event that may start runs of a repository's workflows.
+type Trigger struct {
+	Event        string         // push, pull_request, workflow_dispatch, schedule, ...
+	Action       string         // pull_request activity
+	Ref          string         // refs/heads/main, refs/tags/v1, refs/pull/3/merge
+	SHA          string         // the commit to build
+	BaseRef      string         // pull_request base branch
+	Before       string         // push: previous tip, for changed files
+	Workflow     string         // dispatch: the one workflow file to run (path in the repo)
+	Inputs       map[string]string
+	Payload      map[string]any // github.event
+	Actor        string
+	Source       string   // webhook, poll, schedule, dispatch, manual, rerun
+	ChangedFiles []string // nil: the scheduler diffs Before..SHA itself
+	Fork         bool     // pull request from a fork: no secrets
+	DeliveryID   int64    // the persisted webhook delivery, 0 when none
+}
+
+// Scheduler turns triggers into runs and moves runs along as jobs finish.
+// internal/scheduler implements it.
+type Scheduler interface {
+	// Trigger plans runs for the event (one per workflow it triggers).
+	Trigger(ctx context.Context, repo *store.Repo, t Trigger) ([]store.Run, error)
+	// JobFinished advances the run's job graph after a job completed:
+	// dependents become queued or skipped, matrices expand, the run ends.
+	JobFinished(ctx context.Context, jobID int64) error
+	Cancel(ctx context.Context, runID int64) error
+	Rerun(ctx context.Context, runID int64, failedOnly bool) (*store.Run, error)
+}
+
+// Config is what a server is made of.
+type Config struct {
+	DB        *store.DB
+	Keys      *secrets.Keyring
+	Scheduler Scheduler
+	Artifacts *artifacts.Store
+	DataDir   string
+	// BaseURL is how browsers and forges reach the server (links in
+	// commit statuses), e.g. http://127.0.0.1:8080.
+	BaseURL string
+	Log     *slog.Logger
+}
+
+// Server serves the API, webhooks, agent protocol and UI.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New wires every route.
+func New(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.routes()
+	return s, nil
+}
+
+// Handler is the server's root handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// routes registers each area's handlers; each lives in its own file.
+func (s *Server) routes() {
+	s.apiRoutes()   // api.go etc.: /api/v1/..., /hooks/..., /metrics, /badge/...
+	s.agentRoutes() // agentapi.go: /api/v1/agent/...
+	s.uiRoutes()    // ui.go: /, /repos/..., /runs/..., static assets
+	s.gitRoutes()   // githttp.go: /git/<repo id>.git for agents
+}

@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Job is one attempt of one job of a run (one matrix leg). A retry after a lost agent is a new
+// row with the same Key and Attempt+1.
+type Job struct {
+	ID              int64             `json:"id"`
+	RunID           int64             `json:"run_id"`
+	Key             string            `json:"key"` // job id + matrix leg suffix; unique per run and attempt
+	Name            string            `json:"name"`
+	Needs           []string          `json:"needs,omitempty"`
+	Labels          []string          `json:"labels,omitempty"` // runs-on
+	Spec            json.RawMessage   `json:"spec,omitempty"`   // what an agent needs to run it; opaque here
+	Status          string            `json:"status"`
+	Conclusion      string            `json:"conclusion"`
+	Attempt         int               `json:"attempt"`
+	AgentID         *int64            `json:"agent_id,omitempty"`
+	LeaseUntil      *time.Time        `json:"lease_until,omitempty"`
+	PendingReason   string            `json:"pending_reason,omitempty"` // set by the server, e.g. a busy concurrency group
+	Reason          string            `json:"reason,omitempty"`         // why it completed as it did (agent lost, cancelled…)
+	CancelRequested bool              `json:"cancel_requested,omitempty"`
+	Outputs         map[string]string `json:"outputs,omitempty"`
+	CreatedAt       time.Time         `json:"created_at"`
+	QueuedAt        *time.Time        `json:"queued_at,omitempty"`
+	StartedAt       *time.Time        `json:"started_at,omitempty"`
+	FinishedAt      *time.Time        `json:"finished_at,omitempty"`
+}
+
+const jobCols = `id, run_id, job_key, name, needs, labels, spec, status, conclusion, attempt, agent_id, lease_until,
+	pending_reason, reason, cancel_requested, outputs, created_at, queued_at, started_at, finished_at`
+
+func scanJob(s scanner) (*Job, error) {
+	var j Job
+	var needs, labels, outputs string
+	var spec sql.NullString
+	var agent, lease, queued, started, finished sql.NullInt64
+	var created int64
+	var cancel int
+	if err := s.Scan(&j.ID, &j.RunID, &j.Key, &j.Name, &needs, &labels, &spec, &j.Status, &j.Conclusion, &j.Attempt,
+		&agent, &lease, &j.PendingReason, &j.Reason, &cancel, &outputs, &created, &queued, &started, &finished); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		s string
+		v any
+	}{{needs, &j.Needs}, {labels, &j.Labels}, {outputs, &j.Outputs}} {
+		if err := fromJSONText(f.s, f.v); err != nil {
+			return nil, err
+		}
+	}
+	if len(j.Needs) == 0 {
+		j.Needs = nil
+	}
+	if len(j.Labels) == 0 {
+		j.Labels = nil
+	}
+	if len(j.Outputs) == 0 {
+		j.Outputs = nil
+	}
+	j.Spec, j.AgentID, j.LeaseUntil = fromNullRaw(spec), fromNullID(agent), fromNullTS(lease)
+	j.CancelRequested = cancel != 0
+	j.CreatedAt, j.QueuedAt, j.StartedAt, j.FinishedAt = fromTS(created), fromNullTS(queued), fromNullTS(started), fromNullTS(finished)
+	return &j, nil
+}
+
+// AddJobs inserts more jobs into run runID (a matrix expanded once its inputs are known).
+func (db *DB) AddJobs(ctx context.Context, runID int64, jobs []Job) ([]Job, error) {
+	var out []Job
+	err := db.write(ctx, fmt.Sprintf("adding jobs to run %d", runID), func(t *tx) error {
+		r, err := getRun(ctx, t, runID)
+		if err != nil {
+			return err
+		}
+		out, err = t.insertJobs(ctx, r, jobs)
+		return err
+	})
+	return out, err
+}
+
+func (t *tx) insertJobs(ctx context.Context, r *Run, jobs []Job) ([]Job, error) {
+	out := make([]Job, 0, len(jobs))
+	for _, j := range jobs {
+		j.RunID = r.ID
+		nj, err := t.insertJob(ctx, r.RepoID, j)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *nj)
+	}
+	return out, nil
+}
+
+// insertJob writes one job row and its job.created or job.queued event.
+func (t *tx) insertJob(ctx context.Context, repoID int64, j Job) (*Job, error) {
+	if j.Status == "" {
+		j.Status = StatusWaiting
+	}
+	if j.Status != StatusWaiting && j.Status != StatusQueued {
+		return nil, fmt.Errorf("job %s: new jobs are waiting or queued, not %q", j.Key, j.Status)
+	}
+	if j.Attempt == 0 {
+		j.Attempt = 1
+	}
+	needs, err := jsonText(j.Needs)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := jsonText(j.Labels)
+	if err != nil {
+		return nil, err
+	}
+	outputs, err := jsonText(j.Outputs)
+	if err != nil {
+		return nil, err
+	}
+	var queued *time.Time
+	if j.Status == StatusQueued {
+		queued = &t.now
+	}
+	nj, err := scanJob(t.queryRow(ctx, `INSERT INTO jobs (run_id, job_key, name, needs, labels, labels_key, spec, status,
+		attempt, pending_reason, outputs, created_at, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
+		j.RunID, j.Key, j.Name, needs, labels, labelsKey(j.Labels), nullRaw(j.Spec), j.Status, j.Attempt,
+		j.PendingReason, outputs, ts(t.now), tsPtr(queued)))
+	if err != nil {
+		return nil, t.db.conflict(fmt.Errorf("inserting job %s: %w", j.Key, err), "job "+j.Key)
+	}
+	kind := EventJobCreated
+	if nj.Status == StatusQueued {
+		kind = EventJobQueued
+		t.touch(TopicQueue)
+	}
+	return nj, t.event(ctx, kind, ids{repo: repoID, run: nj.RunID, job: nj.ID},
+		map[string]any{"key": nj.Key, "attempt": nj.Attempt, "labels": nj.Labels})
+}
+
+// GetJob returns job id.
+func (db *DB) GetJob(ctx context.Context, id int64) (*Job, error) {
+	return getJob(ctx, db.rd(), id)
+}
+
+func getJob(ctx context.Context, q queryer, id int64) (*Job, error) {
+	j, err := scanJob(q.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	return j, notFound(err, "job", id)
+}
+
+// ListJobs returns every job row (all attempts) of run runID in creation order.
+func (db *DB) ListJobs(ctx context.Context, runID int64) ([]Job, error) {
+	return listJobs(ctx, db.rd(), runID, false)
+}
+
+// ListLatestJobs returns only the latest attempt of each job key of run runID.
+func (db *DB) ListLatestJobs(ctx context.Context, runID int64) ([]Job, error) {
+	return listJobs(ctx, db.rd(), runID, true)
+}
+
+func listJobs(ctx context.Context, q queryer, runID int64, latest bool) ([]Job, error) {
+	query := `SELECT ` + jobCols + ` FROM jobs j WHERE run_id = ?`
+	if latest {
+		query += ` AND attempt = (SELECT MAX(attempt) FROM jobs k WHERE k.run_id = j.run_id AND k.job_key = j.job_key)`
+	}
+	return queryJobs(ctx, q, query+` ORDER BY id`, runID)
+}
+
+func queryJobs(ctx context.Context, q queryer, query string, args ...any) ([]Job, error) {
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading job: %w", err)
+		}
+		out = append(out, *j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing jobs: %w", err)
+	}
+	return out, nil
+}
+
+// JobUpdate names the fields UpdateJob changes; nil fields are kept.
+type JobUpdate struct {
+	Status        *string
+	Conclusion    *string
+	PendingReason *string
+	Reason        *string
+	Outputs       map[string]string
+	Spec          json.RawMessage
+	Labels        []string
+}
+
+// UpdateJob changes fields of job id. A status change stamps the matching time and writes
+// job.created/job.queued/job.started/job.completed; other changes write job.updated. Moving a
+// job to completed releases its agent and lease. Agents use Claim/Heartbeat/Complete instead.
+func (db *DB) UpdateJob(ctx context.Context, id int64, u JobUpdate) (*Job, error) {
+	var out *Job
+	err := db.write(ctx, fmt.Sprintf("updating job %d", id), func(t *tx) error {
+		j, err := getJob(ctx, t, id)
+		if err != nil {
+			return err
+		}
+		oldStatus := j.Status
+		if u.Conclusion != nil {
+			j.Conclusion = *u.Conclusion
+		}
+		if u.PendingReason != nil {
+			j.PendingReason = *u.PendingReason
+		}
+		if u.Reason != nil {
+			j.Reason = *u.Reason
+		}
+		if u.Outputs != nil {
+			j.Outputs = u.Outputs
+		}
+		if u.Spec != nil {
+			j.Spec = u.Spec
+		}
+		if u.Labels != nil {
+			j.Labels = u.Labels
+		}
+		if u.Status != nil && *u.Status != j.Status {
+			j.Status = *u.Status
+			switch j.Status {
+			case StatusWaiting:
+				j.QueuedAt, j.StartedAt, j.FinishedAt = nil, nil, nil
+			case StatusQueued:
+				j.QueuedAt, j.StartedAt, j.FinishedAt = &t.now, nil, nil
+			case StatusInProgress:
+				j.StartedAt = &t.now
+			case StatusCompleted:
+				j.FinishedAt = &t.now
+				j.AgentID, j.LeaseUntil = nil, nil
+			default:
+				return fmt.Errorf("unknown job status %q", j.Status)
+			}
+		}
+		outputs, err := jsonText(j.Outputs)
+		if err != nil {
+			return err
+		}
+		labels, err := jsonText(j.Labels)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `UPDATE jobs SET status = ?, conclusion = ?, pending_reason = ?, reason = ?, outputs = ?,
+			spec = ?, labels = ?, labels_key = ?, agent_id = ?, lease_until = ?, queued_at = ?, started_at = ?, finished_at = ?
+			WHERE id = ?`, j.Status, j.Conclusion, j.PendingReason, j.Reason, outputs, nullRaw(j.Spec), labels,
+			labelsKey(j.Labels), nullID(j.AgentID), tsPtr(j.LeaseUntil), tsPtr(j.QueuedAt), tsPtr(j.StartedAt),
+			tsPtr(j.FinishedAt), id); err != nil {
+			return err
+		}
+		if out, err = getJob(ctx, t, id); err != nil {
+			return err
+		}
+		repoID, err := t.repoOfRun(ctx, j.RunID)
+		if err != nil {
+			return err
+		}
+		t.touch(TopicQueue)
+		about := ids{repo: repoID, run: j.RunID, job: id}
+		data := map[string]any{"key": j.Key, "attempt": j.Attempt}
+		kind := EventJobUpdated
+		if j.Status != oldStatus {
+			kind = map[string]string{StatusWaiting: EventJobCreated, StatusQueued: EventJobQueued,
+				StatusInProgress: EventJobStarted, StatusCompleted: EventJobCompleted}[j.Status]
+			data["from"] = oldStatus
+			if j.Status == StatusCompleted {
+				data["conclusion"], data["reason"] = j.Conclusion, j.Reason
+			}
+		} else if u.PendingReason != nil {
+			data["pending_reason"] = j.PendingReason
+		}
+		return t.event(ctx, kind, about, data)
+	})
+	return out, err
+}
+
+func (t *tx) repoOfRun(ctx context.Context, runID int64) (int64, error) {
+	var repoID int64
+	err := t.queryRow(ctx, `SELECT repo_id FROM runs WHERE id = ?`, runID).Scan(&repoID)
+	return repoID, notFound(err, "run", runID)
+}

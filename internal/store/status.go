@@ -1,0 +1,34 @@
+package store
+
+// Statuses of runs, jobs and steps.
+const (
+	StatusWaiting    = "waiting" // jobs only: created, waiting for its needs
+	StatusQueued     = "queued"
+	StatusInProgress = "in_progress"
+	StatusCompleted  = "completed"
+)
+
+// Conclusions of completed runs, jobs and steps.
+const (
+	ConclusionSuccess   = "success"
+	ConclusionFailure   = "failure"
+	ConclusionCancelled = "cancelled"
+	ConclusionSkipped   = "skipped"
+)
+
+// Triggers of runs.
+const (
+	TriggerWebhook  = "webhook"
+	TriggerPoll     = "poll"
+	TriggerSchedule = "schedule"
+	TriggerDispatch = "dispatch"
+	TriggerRerun    = "rerun"
+	TriggerManual   = "manual"
+)
+
+// Token scopes.
+const (
+	ScopeAdmin = "admin"
+	ScopeWrite = "write"
+	ScopeRead  = "read"
+)
