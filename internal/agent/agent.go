@@ -49,6 +49,9 @@ type Lease struct {
 	LeaseSeconds int               `json:"lease_seconds"`
 	// Server reaches the server as this agent, for the artifacts of the job's run.
 	Server *Client `json:"-"`
+	// ReportTests hands the job's test results (testreport.Report JSON) to
+	// the agent, which sends them with the job's completion.
+	ReportTests func(json.RawMessage) `json:"-"`
 }
 
 // LogLine is one line of a job's log; the agent numbers lines (seq) in emit order.

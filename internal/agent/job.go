@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,8 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 		wg.Wait()
 	}()
 
+	var tests json.RawMessage
+	l.ReportTests = func(b json.RawMessage) { tests = b }
 	conclusion, outputs, summary := a.cfg.Run(runCtx, *l, sh.emit, sh.step)
 	cause := context.Cause(runCtx)
 	if conclusion == "" {
@@ -72,7 +75,7 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 		log.Error("job logs incomplete", "err", err)
 	}
 	stopShip()
-	j.complete(finCtx, conclusion, outputs, summary)
+	j.complete(finCtx, conclusion, outputs, summary, tests)
 }
 
 // heartbeat extends the lease every third of it until ctx ends, passes on the server's cancel,
@@ -116,8 +119,11 @@ func (j *job) heartbeat(ctx context.Context) {
 }
 
 // complete reports the job's end until the server takes it or says the lease is gone.
-func (j *job) complete(ctx context.Context, conclusion string, outputs map[string]string, summary string) {
+func (j *job) complete(ctx context.Context, conclusion string, outputs map[string]string, summary string, tests json.RawMessage) {
 	body := map[string]any{"conclusion": conclusion, "outputs": outputs, "summary": summary}
+	if len(tests) > 0 {
+		body["tests"] = tests
+	}
 	path := fmt.Sprintf("/api/v1/agent/jobs/%d/complete", j.lease.Job.ID)
 	var b backoff
 	for {

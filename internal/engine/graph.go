@@ -11,6 +11,7 @@ import (
 	"github.com/rhysd/actionlint"
 	"github.com/sluice-ci/sluice/internal/expr"
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/testreport"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
 
@@ -303,6 +304,7 @@ type legResult struct {
 	result          logs.Result
 	continueOnError bool
 	outputs         map[string]string
+	tests           *testreport.Report
 }
 
 // evaluator builds an expression evaluator with the workflow-level contexts

@@ -148,7 +148,7 @@ func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) 
 		text = strings.TrimPrefix(text+"; continue-on-error", "; ")
 	}
 	e.emit(logs.Event{Kind: logs.JobFinished, Job: name, Result: res, Duration: d, Text: text, ContinueOnError: continueOnError && res == logs.Failure})
-	return legResult{result: res, continueOnError: continueOnError, outputs: outputs}
+	return legResult{result: res, continueOnError: continueOnError, outputs: outputs, tests: jr.tests}
 }
 
 // run sets the job up, runs its steps and tears it down.

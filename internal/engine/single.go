@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/expr"
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/testreport"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
 
@@ -98,6 +99,7 @@ type JobResult struct {
 	Result  logs.Result
 	Outputs map[string]string
 	Summary logs.JobSummary
+	Tests   *testreport.Report // the job's test results, when it ran tests
 }
 
 // RunJob runs one leg of one job, as an agent does for the server: the
@@ -132,7 +134,7 @@ func (e *Engine) RunJob(ctx context.Context, wf *workflow.Workflow, jobID string
 		failFast: failFast, needs: needsMap(needs), anyFailed: anyFailed})
 	sum := e.summary(time.Since(start))
 	e.emit(logs.Event{Kind: logs.RunFinished, Summary: &sum, Result: sum.Result, Duration: sum.Duration})
-	res := JobResult{Result: lr.result, Outputs: lr.outputs}
+	res := JobResult{Result: lr.result, Outputs: lr.outputs, Tests: lr.tests}
 	if len(sum.Jobs) > 0 {
 		res.Summary = sum.Jobs[len(sum.Jobs)-1]
 	}

@@ -6,6 +6,7 @@ package jobrunner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -86,7 +87,7 @@ func run(ctx context.Context, cfg Config, lease agent.Lease, emit func(agent.Log
 		RepoRoot: src, Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
 		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: spec.Vars, Inputs: spec.Inputs,
 		Parallel: 1, WorkRoot: filepath.Join(dir, "work"), ToolCache: filepath.Join(state, "toolcache"),
-		StateDir: state, ArtifactDir: cfg.ArtifactDir, Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
+		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
 		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber),
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
 		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions,
@@ -107,7 +108,25 @@ func run(ctx context.Context, cfg Config, lease agent.Lease, emit func(agent.Log
 		case <-hard.Done():
 		}
 	}()
+	remote := cfg.ArtifactDir == "" && lease.Server != nil
+	artDir := cfg.ArtifactDir
+	if remote {
+		artDir = filepath.Join(dir, "artifacts")
+		if err := pullArtifacts(ctx, lease.Server, spec.RunID, artDir); err != nil {
+			emit(agent.LogLine{Time: time.Now(), Kind: "warning", Text: "fetching the run's artifacts from the server: " + err.Error()})
+		}
+	}
 	res := eng.RunJob(hard, wf, spec.JobID, spec.Leg, spec.Needs, inputs)
+	if remote {
+		if err := pushArtifacts(context.WithoutCancel(ctx), lease.Server, spec.RunID, artDir); err != nil {
+			emit(agent.LogLine{Time: time.Now(), Kind: "error", Text: "sending artifacts to the server: " + err.Error()})
+		}
+	}
+	if res.Tests != nil && lease.ReportTests != nil {
+		if b, err := json.Marshal(res.Tests); err == nil {
+			lease.ReportTests(b)
+		}
+	}
 	summary := res.Summary.StepSummary
 	if t := res.Summary.Tests; t != nil {
 		summary += "\n**Tests:** " + t.Line + "\n"

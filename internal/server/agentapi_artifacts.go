@@ -1,16 +1,10 @@
 package server
 
 import (
-	"archive/zip"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/artifacts"
@@ -85,21 +79,8 @@ func (s *Server) agentUploadArtifact(w http.ResponseWriter, r *http.Request, a *
 			*f.dst = n
 		}
 	}
-	dir, err := os.MkdirTemp("", "sluice-artifact-")
-	if err != nil {
-		s.agentFail(w, r, "receiving artifact", err)
-		return
-	}
-	defer os.RemoveAll(dir)
-	files := filepath.Join(dir, "files")
-	if err := agentReceiveZip(r.Context(), http.MaxBytesReader(w, r.Body, agentMaxArtifact), filepath.Join(dir, "upload.zip"), files); err != nil {
-		agentError(w, http.StatusBadRequest, "reading artifact zip: "+err.Error())
-		return
-	}
-	// The store zips files itself (and so names, digests and limits stay its own); the agent's
-	// zip is only the transport.
-	art, _, err := s.cfg.Artifacts.Upload(r.Context(), strconv.FormatInt(runID, 10), q.Get("name"),
-		[]string{files}, files, opts)
+	art, _, err := s.cfg.Artifacts.Import(r.Context(), strconv.FormatInt(runID, 10), q.Get("name"),
+		http.MaxBytesReader(w, r.Body, agentMaxArtifact), opts)
 	if err != nil {
 		agentError(w, http.StatusBadRequest, err.Error())
 		return
@@ -163,65 +144,4 @@ func (s *Server) agentDownloadArtifact(w http.ResponseWriter, r *http.Request, a
 	if _, err := io.Copy(w, rc); err != nil {
 		s.cfg.Log.Warn("sending artifact", "run", runID, "id", id, "err", err)
 	}
-}
-
-// agentReceiveZip saves body to zipPath and extracts its regular files under dir, refusing entries
-// that would land outside it.
-func agentReceiveZip(ctx context.Context, body io.Reader, zipPath, dir string) error {
-	f, err := os.Create(zipPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	size, err := io.Copy(f, body)
-	if err != nil {
-		return fmt.Errorf("receiving: %w", err)
-	}
-	zr, err := zip.NewReader(f, size)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, zf := range zr.File {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		name := strings.TrimSuffix(zf.Name, "/")
-		if !filepath.IsLocal(name) || strings.Contains(zf.Name, `\`) {
-			return fmt.Errorf("entry %q is outside the artifact", zf.Name)
-		}
-		mode := zf.Mode()
-		if mode.IsDir() || strings.HasSuffix(zf.Name, "/") {
-			continue
-		}
-		if !mode.IsRegular() {
-			return fmt.Errorf("entry %q is not a regular file", zf.Name)
-		}
-		if err := agentExtractEntry(zf, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func agentExtractEntry(zf *zip.File, target string) error {
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return err
-	}
-	rc, err := zf.Open()
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", zf.Name, err)
-	}
-	defer rc.Close()
-	out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("extracting %s: %w", zf.Name, err)
-	}
-	_, cerr := io.Copy(out, rc)
-	if err := errors.Join(cerr, out.Close()); err != nil {
-		return fmt.Errorf("extracting %s: %w", zf.Name, err)
-	}
-	return nil
 }

@@ -37,12 +37,19 @@ func uiBrowser(t *testing.T, e *uiEnv) context.Context {
 		}
 		t.Skip(msg)
 	}
+	// Chromium's helpers may still write to their profile for a moment after
+	// the browser is cancelled; t.TempDir's cleanup would then fail the test,
+	// so the profile is removed with retries instead.
+	profile, err := os.MkdirTemp("", "sluice-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), uiBrowserTimeout)
 	// The machine has no network: without these flags Chromium stalls on
 	// background fetches and first-run work.
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1400, 1100),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
@@ -60,9 +67,12 @@ func uiBrowser(t *testing.T, e *uiEnv) context.Context {
 		cancelBrowser()
 		cancelAlloc()
 		cancelTimeout()
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 	tok := e.apiToken("browser", store.ScopeWrite)
-	err := chromedp.Run(bctx,
+	err = chromedp.Run(bctx,
 		chromedp.Navigate(e.http.URL+"/signin"),
 		chromedp.SendKeys(`input[name="token"]`, tok, chromedp.ByQuery),
 		chromedp.Click(`button[type="submit"]`, chromedp.ByQuery),
@@ -80,7 +90,8 @@ func uiWaitFor(t *testing.T, ctx context.Context, what, expr string) {
 	var ok bool
 	var err error
 	for range 20 {
-		err = chromedp.Run(ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingInterval(50*time.Millisecond)))
+		err = chromedp.Run(ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingInterval(50*time.Millisecond),
+			chromedp.WithPollingTimeout(90*time.Second)))
 		// A navigation under way (a form posting, a redirect) ends the poll's
 		// page; poll again on the new one.
 		if err == nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "context was destroyed") {

@@ -5,7 +5,7 @@
 (function () {
   'use strict';
   var LINE_H = 20;   // px; must match .log-line in sluice.css
-  var OVERSCAN = 200000; // lines drawn above and below the viewport
+  var OVERSCAN = 40; // lines drawn above and below the viewport
   var ANNOTATION_KINDS = { error: true, warning: true, notice: true };
   var MAX_ANNOTATIONS = 200;
 

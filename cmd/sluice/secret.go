@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sluice-ci/sluice/internal/server"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func secretCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "secret",
+		Short: "Manage the secrets of a sluice server",
+		Long: `Secrets are encrypted on the server, given to jobs as ${{ secrets.NAME }} (never to pull
+requests from forks), masked in logs, and never returned by the API. A repository's secret
+overrides a server-wide one of the same name.`,
+		Example: "  echo -n \"$PYPI_TOKEN\" | sluice secret set PYPI_TOKEN --repo demo\n  sluice secret list --repo demo",
+	}
+	conn := addAPIConn(cmd)
+	cmd.AddCommand(secretSetCmd(conn), secretListCmd(conn), secretDeleteCmd(conn))
+	return cmd
+}
+
+func secretSetCmd(conn *apiConn) *cobra.Command {
+	var repo, value string
+	cmd := &cobra.Command{
+		Use:   "set NAME",
+		Short: "Set a secret (write token); the value is read from stdin unless --value is given",
+		Long: `Set secret NAME of --repo (or server-wide) to the value read from standard input (one trailing
+newline is dropped) or given with --value (which other users of this machine may see in the
+process list).`,
+		Example: "  sluice secret set PYPI_TOKEN --repo demo < token.txt\n  sluice secret set SLACK_URL --value https://hooks.example/x",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := value
+			if !cmd.Flags().Changed("value") {
+				in := cmd.InOrStdin()
+				if f, ok := in.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "value for %s (end with Ctrl-D): ", args[0])
+				}
+				b, err := io.ReadAll(io.LimitReader(in, 1<<20))
+				if err != nil {
+					return fmt.Errorf("reading the secret from stdin: %w", err)
+				}
+				v = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			}
+			c, err := conn.client()
+			if err != nil {
+				return err
+			}
+			s, err := c.SetSecret(cmd.Context(), repo, args[0], v)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "set secret %s%s\n", s.Name, scopeSuffix(repo))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&repo, "repo", "", "repository the secret belongs to (default: server-wide)")
+	cmd.Flags().StringVar(&value, "value", "", "the value (default: read from stdin)")
+	return cmd
+}
+
+func scopeSuffix(repo string) string {
+	if repo == "" {
+		return " (server-wide)"
+	}
+	return " of " + repo
+}
+
+func secretListCmd(conn *apiConn) *cobra.Command {
+	var repo string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List secret names (never values)",
+		Example: "  sluice secret list\n  sluice secret list --repo demo --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := conn.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.ListSecrets(cmd.Context(), repo)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if list == nil {
+					list = []server.SecretView{}
+				}
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "NAME\tUPDATED")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.UpdatedAt.Local().Format("2006-01-02 15:04:05"))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&repo, "repo", "", "list this repository's secrets (default: server-wide)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func secretDeleteCmd(conn *apiConn) *cobra.Command {
+	var repo string
+	cmd := &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a secret (write token)",
+		Example: "  sluice secret delete PYPI_TOKEN --repo demo",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := conn.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteSecret(cmd.Context(), repo, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted secret %s%s\n", strings.ToUpper(args[0]), scopeSuffix(repo))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&repo, "repo", "", "repository the secret belongs to (default: server-wide)")
+	return cmd
+}
