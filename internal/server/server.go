@@ -15,13 +15,13 @@ import (
 
 // Trigger is an event that may start runs of a repository's workflows.
 type Trigger struct {
-	Event        string         // push, pull_request, workflow_dispatch, schedule, ...
-	Action       string         // pull_request activity
-	Ref          string         // refs/heads/main, refs/tags/v1, refs/pull/3/merge
-	SHA          string         // the commit to build
-	BaseRef      string         // pull_request base branch
-	Before       string         // push: previous tip, for changed files
-	Workflow     string         // dispatch: the one workflow file to run (path in the repo)
+	Event        string // push, pull_request, workflow_dispatch, schedule, ...
+	Action       string // pull_request activity
+	Ref          string // refs/heads/main, refs/tags/v1, refs/pull/3/merge
+	SHA          string // the commit to build
+	BaseRef      string // pull_request base branch
+	Before       string // push: previous tip, for changed files
+	Workflow     string // dispatch: the one workflow file to run (path in the repo)
 	Inputs       map[string]string
 	Payload      map[string]any // github.event
 	Actor        string
