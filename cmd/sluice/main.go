@@ -30,7 +30,9 @@ func main() {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(runCmd(), lintCmd(), lockCmd(), initCmd(), serveCmd(), agentCmd(), versionCmd())
+	root.AddCommand(runCmd(), lintCmd(), lockCmd(), initCmd(), serveCmd(), agentCmd(),
+		repoCmd(), dispatchCmd(), runsCmd(), logsCmd(), cancelCmd(), rerunCmd(), secretCmd(), agentsCmd(), tokenCmd(),
+		versionCmd())
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
 		return

@@ -98,7 +98,11 @@ func serve(ctx context.Context, f serveFlags) error {
 	sched := scheduler.New(scheduler.Config{
 		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log,
 		CloneURL: func(r *store.Repo) string { return server.CloneURL(keys, r) },
-		Status:   func(ctx context.Context, run *store.Run) { srv.ReportStatus(ctx, run) },
+		Status: func(ctx context.Context, run *store.Run) {
+			if err := srv.ReportStatus(ctx, run); err != nil {
+				log.Warn("reporting a commit status", "run", run.ID, "err", err)
+			}
+		},
 	})
 	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Artifacts: arts, DataDir: f.data, BaseURL: f.baseURL, Log: log})
 	if err != nil {

@@ -486,3 +486,34 @@ func TestReportStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenAPIDocumentsTheRoutes(t *testing.T) {
+	e := newAPIEnv(t)
+	code, out := e.do("GET", "/api/v1/openapi.json", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("openapi.json = %d", code)
+	}
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("not an OpenAPI 3 document: %v", err)
+	}
+	for _, route := range []string{
+		"get /healthz", "get /metrics", "get /badge/{repo}.svg", "post /hooks/{forge}",
+		"get /api/v1/repos", "post /api/v1/repos", "get /api/v1/repos/{name}", "delete /api/v1/repos/{name}",
+		"post /api/v1/repos/{name}/dispatch", "get /api/v1/runs", "get /api/v1/runs/{id}",
+		"post /api/v1/runs/{id}/cancel", "post /api/v1/runs/{id}/rerun", "get /api/v1/runs/{id}/events",
+		"get /api/v1/jobs/{id}/logs", "get /api/v1/jobs/{id}/logs/stream",
+		"get /api/v1/secrets", "put /api/v1/secrets/{secret}", "delete /api/v1/secrets/{secret}",
+		"get /api/v1/repos/{name}/secrets", "put /api/v1/repos/{name}/secrets/{secret}",
+		"delete /api/v1/repos/{name}/secrets/{secret}", "get /api/v1/tokens", "post /api/v1/tokens",
+		"delete /api/v1/tokens/{id}", "get /api/v1/queue", "get /api/v1/agents", "delete /api/v1/agents/{id}",
+	} {
+		method, path, _ := strings.Cut(route, " ")
+		if _, ok := doc.Paths[path][method]; !ok {
+			t.Errorf("openapi.json does not document %s", route)
+		}
+	}
+}

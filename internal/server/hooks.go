@@ -110,7 +110,9 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusInternalServerError, "could not record the delivery")
 		return
 	}
-	res, err := s.processDelivery(ctx, kind, r.Header, d, repo)
+	// The forge may hang up (GitHub waits 10 s) while the scheduler fetches
+	// the repository; the delivery is ours now, so finish it regardless.
+	res, err := s.processDelivery(context.WithoutCancel(ctx), kind, r.Header, d, repo)
 	switch {
 	case err != nil:
 		// Left unprocessed: ReplayDeliveries retries it on the next start.
