@@ -69,7 +69,9 @@ func TestUnresolvable(t *testing.T) {
 		uses string
 		want []string // substrings; nil means no error
 	}{
-		{uses: "docker://alpine:3", want: []string{`"docker://alpine:3"`, "container", "run:"}},
+		// Docker steps run through the container engine; whether one answers
+		// is decided when the job starts.
+		{uses: "docker://alpine:3"},
 		{uses: "codecov/codecov-action@v5", want: []string{`"codecov/codecov-action@v5"`, "not built into sluice", "uses: ./"}},
 		{uses: "actions/checkout/sub@v1", want: []string{`"actions/checkout/sub@v1"`, "not built into sluice"}},
 		{uses: "actions/checkout@v4"},

@@ -7,62 +7,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bmatcuk/doublestar/v4"
+	"github.com/sluice-ci/sluice/internal/pathglob"
 )
-
-// pattern is one path: line split where its glob part starts. base is the
-// search path upload-artifact roots the artifact's layout in; keeping it
-// apart also keeps characters like '[' in the workspace path out of the
-// glob matcher.
-type pattern struct {
-	base string // absolute, cleaned
-	glob string // slash-separated; "" for a plain path
-}
-
-func parsePattern(p, workspace, home string) pattern {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		p = home + p[1:]
-	}
-	segs := strings.Split(filepath.ToSlash(p), "/")
-	i := 0
-	for i < len(segs) && !strings.ContainsAny(segs[i], "*?[{") {
-		i++
-	}
-	lit := filepath.FromSlash(strings.Join(segs[:i], "/"))
-	if strings.HasPrefix(p, "/") && lit == "" {
-		lit = "/"
-	}
-	if !filepath.IsAbs(lit) {
-		lit = filepath.Join(workspace, lit)
-	}
-	return pattern{base: filepath.Clean(lit), glob: strings.Join(segs[i:], "/")}
-}
-
-func (p pattern) matches(abs string) bool {
-	if p.glob == "" {
-		return abs == p.base
-	}
-	rel, err := filepath.Rel(p.base, abs)
-	if err != nil || !filepath.IsLocal(rel) {
-		return false
-	}
-	ok, _ := doublestar.Match(p.glob, filepath.ToSlash(rel))
-	return ok
-}
-
-// excludedBy reports whether abs or an ancestor matches an exclusion.
-func excludedBy(excl []pattern, abs string) bool {
-	for d := abs; ; d = filepath.Dir(d) {
-		for _, p := range excl {
-			if p.matches(d) {
-				return true
-			}
-		}
-		if filepath.Dir(d) == d {
-			return false
-		}
-	}
-}
 
 func hidden(name string) bool { return strings.HasPrefix(name, ".") && name != "." && name != ".." }
 
@@ -80,50 +26,37 @@ type upload struct {
 // with a dot — which is why an explicitly listed .coverage is left out, as
 // on GitHub.
 func search(paths []string, workspace, home string, includeHidden bool) (upload, error) {
-	var incl, excl []pattern
-	for _, p := range paths {
-		p = strings.TrimSpace(p)
-		if home == "" && (strings.HasPrefix(p, "~") || strings.HasPrefix(p, "!~")) {
-			return upload{}, fmt.Errorf("expanding %s: home directory unknown", p)
-		}
-		switch {
-		case p == "":
-		case strings.HasPrefix(p, "!"):
-			excl = append(excl, parsePattern(strings.TrimSpace(p[1:]), workspace, home))
-		default:
-			incl = append(incl, parsePattern(p, workspace, home))
-		}
+	incl, excl, err := pathglob.ParseLines(paths, workspace, home)
+	if err != nil {
+		return upload{}, err
 	}
 	seen := map[string]bool{}
 	var searchPaths []string
 	for _, p := range incl {
-		if !contains(searchPaths, p.base) {
-			searchPaths = append(searchPaths, p.base)
+		if !contains(searchPaths, p.Base) {
+			searchPaths = append(searchPaths, p.Base)
 		}
 		// The workspace itself is exempt: its name is sluice's choice, not
 		// the user's.
-		if !includeHidden && p.base != workspace && hidden(filepath.Base(p.base)) {
+		if !includeHidden && p.Base != workspace && hidden(filepath.Base(p.Base)) {
 			continue
 		}
 		w := walker{seen: seen, excl: excl, includeHidden: includeHidden, visited: map[string]bool{}}
-		if p.glob == "" {
-			if err := w.walk(p.base); err != nil {
+		if p.Glob == "" {
+			if err := w.walk(p.Base); err != nil {
 				return upload{}, err
 			}
 			continue
 		}
-		if _, err := os.Stat(p.base); err != nil {
-			continue
-		}
-		ms, err := doublestar.Glob(os.DirFS(p.base), p.glob)
+		ms, err := p.Expand(true)
 		if err != nil {
-			return upload{}, fmt.Errorf("expanding %s: %w", p.glob, err)
+			return upload{}, err
 		}
 		for _, m := range ms {
 			if !includeHidden && hasHiddenPart(m) {
 				continue
 			}
-			if err := w.walk(filepath.Join(p.base, filepath.FromSlash(m))); err != nil {
+			if err := w.walk(filepath.Join(p.Base, filepath.FromSlash(m))); err != nil {
 				return upload{}, err
 			}
 		}
@@ -184,13 +117,13 @@ func commonAncestor(paths []string) string {
 
 type walker struct {
 	seen          map[string]bool
-	excl          []pattern
+	excl          []pathglob.Pattern
 	includeHidden bool
 	visited       map[string]bool // resolved directories being walked, against symlink loops
 }
 
 func (w walker) walk(path string) error {
-	if excludedBy(w.excl, path) {
+	if pathglob.Excluded(w.excl, path) {
 		return nil
 	}
 	info, err := os.Stat(path)

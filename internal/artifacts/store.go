@@ -4,8 +4,6 @@
 package artifacts
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/jsonindex"
 )
 
 // Artifact describes one uploaded artifact.
@@ -31,7 +31,8 @@ type Artifact struct {
 // under an exclusive file lock by atomic rename, so several processes can
 // share the directory.
 type Store struct {
-	dir string
+	dir       string
+	indexFile jsonindex.File[index]
 	// now is replaceable so tests control creation and expiry times.
 	now func() time.Time
 }
@@ -53,7 +54,8 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("creating artifact directory %s: %w", d, err)
 		}
 	}
-	return &Store{dir: dir, now: time.Now}, nil
+	return &Store{dir: dir, now: time.Now,
+		indexFile: jsonindex.File[index]{Dir: dir, Store: "artifact store", Name: "artifact index"}}, nil
 }
 
 // List returns the artifacts of a run in upload order.
@@ -142,57 +144,5 @@ func (s *Store) blobPath(digest string) string {
 // withIndex runs fn with the index loaded under the store lock and, when
 // write is set, saves what fn left in it.
 func (s *Store) withIndex(write bool, fn func(*index) error) error {
-	unlock, err := lockFile(filepath.Join(s.dir, "lock"))
-	if err != nil {
-		return fmt.Errorf("locking artifact store %s: %w", s.dir, err)
-	}
-	defer unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return err
-	}
-	if err := fn(idx); err != nil {
-		return err
-	}
-	if !write {
-		return nil
-	}
-	return s.writeIndex(idx)
-}
-
-func (s *Store) readIndex() (*index, error) {
-	p := filepath.Join(s.dir, "index.json")
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return &index{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading artifact index: %w", err)
-	}
-	var idx index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("parsing artifact index %s: %w", p, err)
-	}
-	return &idx, nil
-}
-
-func (s *Store) writeIndex(idx *index) error {
-	b, err := json.MarshalIndent(idx, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding artifact index: %w", err)
-	}
-	tmp, err := os.CreateTemp(s.dir, "index-*.json")
-	if err != nil {
-		return fmt.Errorf("writing artifact index: %w", err)
-	}
-	_, werr := tmp.Write(b)
-	if err := errors.Join(werr, tmp.Close()); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing artifact index: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, "index.json")); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("replacing artifact index: %w", err)
-	}
-	return nil
+	return s.indexFile.With(write, fn)
 }

@@ -4,12 +4,13 @@
 package cache
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/jsonindex"
 )
 
 // ErrExists reports a Save under a key that already has an entry: GitHub
@@ -30,8 +31,9 @@ type Entry struct {
 // exclusive file lock, and archives are written beside it and renamed into
 // place, so no reader ever sees half an entry.
 type Store struct {
-	dir      string
-	maxBytes int64
+	dir       string
+	indexFile jsonindex.File[index]
+	maxBytes  int64
 	// now is replaceable so tests can order entries without sleeping.
 	now func() time.Time
 }
@@ -63,7 +65,8 @@ func Open(dir string, maxBytes int64) (*Store, error) {
 			return nil, fmt.Errorf("creating cache directory %s: %w", d, err)
 		}
 	}
-	return &Store{dir: dir, maxBytes: maxBytes, now: time.Now}, nil
+	return &Store{dir: dir, maxBytes: maxBytes, now: time.Now,
+		indexFile: jsonindex.File[index]{Dir: dir, Store: "cache", Name: "cache index"}}, nil
 }
 
 // List returns the entries of one scope, newest first.
@@ -83,58 +86,5 @@ func (s *Store) List(scope string) ([]Entry, error) {
 // withIndex runs fn with the index loaded under the store lock and, when
 // write is set, saves what fn left in it.
 func (s *Store) withIndex(write bool, fn func(*index) error) error {
-	unlock, err := lockFile(filepath.Join(s.dir, "lock"))
-	if err != nil {
-		return fmt.Errorf("locking cache %s: %w", s.dir, err)
-	}
-	defer unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return err
-	}
-	if err := fn(idx); err != nil {
-		return err
-	}
-	if !write {
-		return nil
-	}
-	return s.writeIndex(idx)
-}
-
-func (s *Store) readIndex() (*index, error) {
-	p := filepath.Join(s.dir, "index.json")
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return &index{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading cache index: %w", err)
-	}
-	var idx index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("parsing cache index %s: %w", p, err)
-	}
-	return &idx, nil
-}
-
-func (s *Store) writeIndex(idx *index) error {
-	b, err := json.MarshalIndent(idx, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding cache index: %w", err)
-	}
-	tmp, err := os.CreateTemp(s.dir, "index-*.json")
-	if err != nil {
-		return fmt.Errorf("writing cache index: %w", err)
-	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing cache index: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, "index.json")); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("replacing cache index: %w", err)
-	}
-	return nil
+	return s.indexFile.With(write, fn)
 }

@@ -57,7 +57,21 @@ func (s *Scheduler) Rerun(ctx context.Context, runID int64, failedOnly bool) (*s
 		spec.Needs, spec.Leg = nil, engine.Leg{}
 		fresh = append(fresh, store.Job{Key: j.Key, Name: j.Name, Needs: j.Needs, Labels: j.Labels, Spec: spec.encode()})
 		if failedOnly && j.Conclusion == store.ConclusionSuccess {
-			keep[j.Key] = j
+			keep[strings.ToLower(j.Key)] = j
+		}
+	}
+	// A job that needs one running again runs again too, as GitHub's
+	// "re-run failed jobs" reruns their dependents.
+	for changed := true; changed; {
+		changed = false
+		for key, j := range keep {
+			for _, n := range j.Needs {
+				if _, ok := keep[strings.ToLower(n)]; !ok {
+					delete(keep, key)
+					changed = true
+					break
+				}
+			}
 		}
 	}
 	r, created, err := s.cfg.DB.CreateRun(ctx, run, fresh)
@@ -66,7 +80,7 @@ func (s *Scheduler) Rerun(ctx context.Context, runID int64, failedOnly bool) (*s
 	}
 	completed, success, reason := store.StatusCompleted, store.ConclusionSuccess, fmt.Sprintf("succeeded in run #%d", old.Number)
 	for _, j := range created {
-		if k, ok := keep[j.Key]; ok {
+		if k, ok := keep[strings.ToLower(j.Key)]; ok {
 			if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &success, Reason: &reason, Outputs: k.Outputs}); err != nil {
 				return nil, err
 			}
@@ -166,6 +180,8 @@ func (s *Scheduler) step(ctx context.Context, runID int64) (bool, error) {
 		}
 		if spec.Matrix {
 			if s.enqueueLeg(ctx, j, jobs, specs) {
+				// Later legs of this pass count it against max-parallel.
+				j.Status = store.StatusQueued
 				changed = true
 			}
 			continue

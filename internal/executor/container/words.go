@@ -1,8 +1,10 @@
 package container
 
 import (
+	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/sluice-ci/sluice/internal/shellwords"
 )
 
 // splitWords splits an options string the way a POSIX shell would split a
@@ -10,53 +12,13 @@ import (
 // literal, double quotes allow \" \\ \$ \` escapes, a backslash outside quotes
 // escapes the next character.
 func splitWords(s string) ([]string, error) {
-	var (
-		words []string
-		cur   strings.Builder
-		inTok bool
-	)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			if inTok {
-				words = append(words, cur.String())
-				cur.Reset()
-				inTok = false
-			}
-		case c == '\'':
-			end := strings.IndexByte(s[i+1:], '\'')
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated single quote in %q", s)
-			}
-			cur.WriteString(s[i+1 : i+1+end])
-			i += end + 1
-			inTok = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, fmt.Errorf("unterminated double quote in %q", s)
-			}
-			inTok = true
-		case c == '\\':
-			if i+1 < len(s) {
-				i++
-				cur.WriteByte(s[i])
-			}
-			inTok = true
-		default:
-			cur.WriteByte(c)
-			inTok = true
+	words, err := shellwords.Splitter{Blanks: " \t\n\r", Escapes: true}.Split(s)
+	if qe := (*shellwords.QuoteError)(nil); errors.As(err, &qe) {
+		kind := "single"
+		if qe.Quote == '"' {
+			kind = "double"
 		}
+		return nil, fmt.Errorf("unterminated %s quote in %q", kind, s)
 	}
-	if inTok {
-		words = append(words, cur.String())
-	}
-	return words, nil
+	return words, err
 }

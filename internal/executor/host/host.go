@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/shellwords"
 )
 
 // DefaultGrace is how long a cancelled step has between SIGINT and SIGKILL.
@@ -227,39 +229,12 @@ func (s Shell) Argv(script string) []string {
 }
 
 // SplitWords splits a command line on blanks, honouring single and double
-// quotes, which is all a shell template needs.
+// quotes, which is all a shell template needs: a backslash is an ordinary
+// character, as it is in the paths and flags such templates hold.
 func SplitWords(s string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	inWord := false
-	var quote rune
-	for _, r := range s {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote = r
-			inWord = true
-		case r == ' ' || r == '\t' || r == '\n':
-			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteRune(r)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, errors.New("unterminated quote")
-	}
-	if inWord {
-		out = append(out, cur.String())
+	out, err := shellwords.Splitter{Blanks: " \t\n"}.Split(s)
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, errors.New("empty shell")

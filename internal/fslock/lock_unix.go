@@ -1,16 +1,16 @@
 //go:build unix
 
-package cache
+package fslock
 
 import (
 	"os"
 	"syscall"
 )
 
-// lockFile takes an exclusive flock on path. flock locks belong to the open
-// file description, so it excludes other goroutines of this process as well
-// as other processes.
-func lockFile(path string) (unlock func(), err error) {
+// Lock takes an exclusive flock on path, creating the file if needed, and
+// waits for it. flock locks belong to the open file description, so it
+// excludes other goroutines of this process as well as other processes.
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err

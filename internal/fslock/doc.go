@@ -1,0 +1,2 @@
+// Package fslock serialises processes through an exclusive lock on a file.
+package fslock

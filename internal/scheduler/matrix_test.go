@@ -1,0 +1,189 @@
+package scheduler
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/sluice-ci/sluice/internal/engine"
+)
+
+// The matrix comes from an output of the job it needs, so it can only be
+// expanded once that job finished.
+const dynamicMatrixYAML = `on: push
+jobs:
+  setup:
+    runs-on: ubuntu-latest
+    outputs:
+      versions: ${{ steps.v.outputs.versions }}
+    steps:
+      - id: v
+        run: echo 'versions=["3.10", "3.11"]' >> "$GITHUB_OUTPUT"
+  test:
+    needs: setup
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        python: ${{ fromJSON(needs.setup.outputs.versions) }}
+    steps:
+      - run: echo ${{ matrix.python }}
+  after:
+    needs: test
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo done
+`
+
+func TestMatrixFromNeedsOutput(t *testing.T) {
+	h := newHarness(t)
+	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": dynamicMatrixYAML}))
+	if diff := cmp.Diff(map[string]string{"setup": "queued", "test": "waiting", "after": "waiting"}, h.states(r.ID)); diff != "" {
+		t.Fatalf("jobs after trigger (-want +got):\n%s", diff)
+	}
+	h.finish("setup", "success", map[string]string{"versions": `["3.10", "3.11"]`})
+	want := map[string]string{"setup": "completed/success", "test": "waiting", "test (3.10)": "queued", "test (3.11)": "queued",
+		"after": "waiting"}
+	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
+		t.Fatalf("jobs after setup (-want +got):\n%s", diff)
+	}
+	if got := h.job(r.ID, "test").PendingReason; got != "matrix: 2 jobs" {
+		t.Errorf("placeholder pending reason %q, want %q", got, "matrix: 2 jobs")
+	}
+	leg := h.spec(r.ID, "test (3.11)")
+	wantLeg := engine.Leg{Name: "test (3.11)", Matrix: map[string]any{"python": "3.11"}, Keys: []string{"python"}, Index: 1, Total: 2}
+	if diff := cmp.Diff(wantLeg, leg.Leg); diff != "" {
+		t.Errorf("second leg (-want +got):\n%s", diff)
+	}
+	if !leg.Matrix || leg.JobID != "test" || leg.Needs["setup"].Result != "success" {
+		t.Errorf("second leg spec: matrix %v, job %q, needs %v; want a leg of test that sees setup", leg.Matrix, leg.JobID, leg.Needs)
+	}
+
+	h.finish("test (3.10)", "success", map[string]string{"a": "1", "shared": "x"})
+	if got := h.job(r.ID, "test").Status; got != "waiting" {
+		t.Fatalf("placeholder is %s with one leg left, want waiting", got)
+	}
+	h.finish("test (3.11)", "success", map[string]string{"b": "2", "shared": ""})
+	want = map[string]string{"setup": "completed/success", "test": "completed/success", "test (3.10)": "completed/success",
+		"test (3.11)": "completed/success", "after": "queued"}
+	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
+		t.Fatalf("jobs after the legs (-want +got):\n%s", diff)
+	}
+	merged := map[string]string{"a": "1", "b": "2", "shared": "x"}
+	if diff := cmp.Diff(merged, h.job(r.ID, "test").Outputs); diff != "" {
+		t.Errorf("placeholder outputs (-want +got):\n%s", diff)
+	}
+	wantNeeds := map[string]engine.NeedResult{"test": {Result: "success", Outputs: merged}}
+	if diff := cmp.Diff(wantNeeds, h.spec(r.ID, "after").Needs); diff != "" {
+		t.Errorf("after's needs (-want +got):\n%s", diff)
+	}
+	h.finish("after", "success", nil)
+	if got := h.runState(r.ID); got != "completed/success" {
+		t.Errorf("run is %s, want completed/success", got)
+	}
+}
+
+func matrixYAML(strategy string) string {
+	return fmt.Sprintf(`on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    strategy:
+%s      matrix:
+        n: [1, 2, 3]
+    steps:
+      - run: echo ${{ matrix.n }}
+  after:
+    needs: test
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo after
+`, strategy)
+}
+
+func TestMatrixStrategy(t *testing.T) {
+	cases := []struct {
+		name     string
+		strategy string
+		steps    []step
+	}{{
+		name: "a failed leg cancels the queued legs (fail-fast)",
+		steps: []step{{key: "test (1)", conclusion: "failure", want: map[string]string{"test": "completed/failure",
+			"test (1)": "completed/failure", "test (2)": "completed/cancelled", "test (3)": "completed/cancelled", "after": "queued"}}},
+	}, {
+		name:     "fail-fast: false lets the other legs run",
+		strategy: "      fail-fast: false\n",
+		steps: []step{
+			{key: "test (1)", conclusion: "failure", want: map[string]string{"test": "waiting",
+				"test (1)": "completed/failure", "test (2)": "queued", "test (3)": "queued", "after": "waiting"}},
+			{key: "test (2)", conclusion: "success"},
+			{key: "test (3)", conclusion: "success", want: map[string]string{"test": "completed/failure",
+				"test (1)": "completed/failure", "test (2)": "completed/success", "test (3)": "completed/success", "after": "queued"}},
+		},
+	}, {
+		name:     "max-parallel: 1 queues one leg at a time",
+		strategy: "      max-parallel: 1\n",
+		steps: []step{
+			{key: "test (1)", conclusion: "success", want: map[string]string{"test": "waiting",
+				"test (1)": "completed/success", "test (2)": "queued", "test (3)": "waiting", "after": "waiting"}},
+			{key: "test (2)", conclusion: "success", want: map[string]string{"test": "waiting",
+				"test (1)": "completed/success", "test (2)": "completed/success", "test (3)": "queued", "after": "waiting"}},
+			{key: "test (3)", conclusion: "success", want: map[string]string{"test": "completed/success",
+				"test (1)": "completed/success", "test (2)": "completed/success", "test (3)": "completed/success", "after": "queued"}},
+		},
+	}, {
+		name:     "max-parallel: 2 with fail-fast cancels the waiting leg too",
+		strategy: "      max-parallel: 2\n",
+		steps: []step{{key: "test (1)", conclusion: "failure", want: map[string]string{"test": "completed/failure",
+			"test (1)": "completed/failure", "test (2)": "completed/cancelled", "test (3)": "completed/cancelled", "after": "queued"}}},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": matrixYAML(tc.strategy)}))
+			limit := 3
+			switch tc.strategy {
+			case "      max-parallel: 1\n":
+				limit = 1
+			case "      max-parallel: 2\n":
+				limit = 2
+			}
+			want := map[string]string{"test": "waiting", "after": "waiting"}
+			for i := 1; i <= 3; i++ {
+				want[fmt.Sprintf("test (%d)", i)] = map[bool]string{true: "queued", false: "waiting"}[i <= limit]
+			}
+			if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
+				t.Fatalf("jobs after trigger (-want +got):\n%s", diff)
+			}
+			for _, s := range tc.steps {
+				h.finish(s.key, s.conclusion, s.outputs)
+				if s.want == nil {
+					continue
+				}
+				if diff := cmp.Diff(s.want, h.states(r.ID)); diff != "" {
+					t.Fatalf("jobs after %s finished (-want +got):\n%s", s.key, diff)
+				}
+			}
+		})
+	}
+}
+
+// fail-fast completes only legs not started; a running leg still reports
+// its own result, and the matrix job completes after it. (GitHub also asks
+// running legs to stop; the store has no per-job cancel request yet.)
+func TestFailFastWithRunningLeg(t *testing.T) {
+	h := newHarness(t)
+	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": matrixYAML("")}))
+	first := h.claim("test (1)")
+	second := h.claim("test (2)")
+	h.complete(first, "failure", nil)
+	want := map[string]string{"test": "waiting", "test (1)": "completed/failure", "test (2)": "in_progress",
+		"test (3)": "completed/cancelled", "after": "waiting"}
+	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
+		t.Fatalf("jobs after the first leg failed (-want +got):\n%s", diff)
+	}
+	h.complete(second, "success", nil)
+	if got := h.states(r.ID)["test"]; got != "completed/failure" {
+		t.Errorf("placeholder is %s, want completed/failure", got)
+	}
+}
