@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python fuzz deps
+.PHONY: build test demo bench bench-act bench-python bench-server bench-containers fuzz deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -26,13 +26,21 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-python
+bench: bench-act bench-python bench-containers bench-server
 
 bench-act:
 	bash bench/run.sh
 
 bench-python:
 	bash bench/python.sh
+
+# The server: webhook to first step, 1,000 queued jobs through 4 agents,
+# memory (bench/results-server.md).
+bench-server: build
+	$(GO) run ./bench/server -sluice $(BIN) -out bench/results-server.md
+
+bench-containers:
+	bash bench/containers.sh
 
 # Every fuzz target in the module, $(FUZZTIME) each.
 fuzz:

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -33,8 +34,9 @@ jobs:
       - run: echo "arm job ran"
 `
 
-// markerWorkflow's job prints a line, then waits until the marker file
-// exists (remote agents run steps unsandboxed, so they see it).
+// markerWorkflow's job prints lines, waits until the marker file exists
+// (remote agents run steps unsandboxed, so they see it), prints another and
+// then creates marker+".seen".
 func markerWorkflow(marker string) string {
 	return fmt.Sprintf(`name: wait
 on: push
@@ -46,13 +48,14 @@ jobs:
           for i in 1 2 3; do echo "before line $i"; done
           while [ ! -f %q ]; do sleep 0.2; done
           echo "marker seen"
-`, marker)
+          touch %q
+`, marker, marker+".seen")
 }
 
 // agentIDs maps agent names to IDs, as the API lists them.
 func (s *srv) agentIDs(t *testing.T) map[string]int64 {
 	t.Helper()
-	agents, err := s.client().ListAgents(ctxT(t))
+	agents, err := s.client().ListAgents(context.Background())
 	if err != nil {
 		t.Fatalf("listing agents: %v", err)
 	}
@@ -67,7 +70,7 @@ func (s *srv) agentIDs(t *testing.T) map[string]int64 {
 func (s *srv) waitAgentsOnline(t *testing.T, names ...string) map[string]int64 {
 	t.Helper()
 	return waitFor(t, fmt.Sprintf("agents %q online", names), 30*time.Second, func() (map[string]int64, bool, error) {
-		agents, err := s.client().ListAgents(ctxT(t))
+		agents, err := s.client().ListAgents(context.Background())
 		if err != nil {
 			return nil, false, err
 		}
@@ -91,7 +94,7 @@ func (s *srv) waitJob(t *testing.T, id int64, key, what string, timeout time.Dur
 	t.Helper()
 	c := s.client()
 	return waitFor(t, fmt.Sprintf("job %s of run %d: %s", key, id, what), timeout, func() (server.JobView, bool, error) {
-		d, err := c.GetRun(ctxT(t), id)
+		d, err := c.GetRun(context.Background(), id)
 		if err != nil {
 			return server.JobView{}, false, err
 		}
@@ -109,7 +112,7 @@ func completed(j server.JobView) bool { return j.Status == store.StatusCompleted
 // pendingReason is the queue's reason for job jobID, "" when not pending.
 func (s *srv) pendingReason(t *testing.T, jobID int64) (string, bool) {
 	t.Helper()
-	q, err := s.client().Queue(ctxT(t))
+	q, err := s.client().Queue(context.Background())
 	if err != nil {
 		t.Fatalf("reading the queue: %v", err)
 	}
@@ -143,7 +146,7 @@ func TestRemoteAgentsRouteByLabels(t *testing.T) {
 	if anyJob.Conclusion != store.ConclusionSuccess || anyJob.AgentID == nil || *anyJob.AgentID != ids["plain"] {
 		t.Fatalf("job any: %s on agent %v, want success on plain (%d)", anyJob.Conclusion, anyJob.AgentID, ids["plain"])
 	}
-	d, err := s.client().GetRun(ctxT(t), id)
+	d, err := s.client().GetRun(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +169,7 @@ func TestRemoteAgentsRouteByLabels(t *testing.T) {
 	}
 
 	// Both agents are idle now and neither can take arm64.
-	d, err = s.client().GetRun(ctxT(t), id)
+	d, err = s.client().GetRun(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +238,7 @@ func TestAgentKilledMidJobIsRetried(t *testing.T) {
 		t.Errorf("the retry's log lacks its output:\n%s", log)
 	}
 
-	evs, err := s.client().RunEvents(ctxT(t), id, 0)
+	evs, err := s.client().RunEvents(context.Background(), id, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

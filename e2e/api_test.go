@@ -15,16 +15,12 @@ import (
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
+// client is an API client whose requests time out, so calls take
+// context.Background().
 func (s *srv) client() *client.Client {
 	c := client.New(s.url, s.token)
 	c.HTTP = &http.Client{Timeout: 30 * time.Second}
 	return c
-}
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // getRaw GETs an API path with the admin token and returns the body,
@@ -73,7 +69,7 @@ func (s *srv) waitRunDone(t *testing.T, id int64, timeout time.Duration) *server
 	t.Helper()
 	c := s.client()
 	return waitFor(t, fmt.Sprintf("run %d to complete", id), timeout, func() (*server.RunDetail, bool, error) {
-		d, err := c.GetRun(ctxT(t), id)
+		d, err := c.GetRun(context.Background(), id)
 		if err != nil {
 			return nil, false, err
 		}
@@ -97,7 +93,7 @@ func (s *srv) waitRunsCLIDone(t *testing.T, repo string, id int64, timeout time.
 // jobLog returns the text of job id's log lines, one per line.
 func (s *srv) jobLog(t *testing.T, id int64) string {
 	t.Helper()
-	lines, err := s.client().Logs(ctxT(t), id, 0, 10000)
+	lines, err := s.client().Logs(context.Background(), id, 0, 10000)
 	if err != nil {
 		t.Fatalf("reading the log of job %d: %v", id, err)
 	}

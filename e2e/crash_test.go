@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,7 @@ func TestServerKilledMidRun(t *testing.T) {
 	job1 := s.waitJob(t, run1, "wait", "running its step", runTimeout, func(j server.JobView) bool {
 		return j.Status == store.StatusInProgress && strings.Contains(s.jobLog(t, j.ID), "before line 3")
 	})
-	acked, err := s.client().Logs(ctxT(t), job1.ID, 0, 10000)
+	acked, err := s.client().Logs(context.Background(), job1.ID, 0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,23 +39,35 @@ func TestServerKilledMidRun(t *testing.T) {
 	sha2 := g.commit(t, map[string]string{"file.txt": "2"}, "second")
 	run2 := s.pushHook(t, forge.GitHub, "demo", g, sha1, sha2, hookSecret, "crash-2")[0]
 
+	// The step ends while the server is down: its last line and the job's
+	// completion wait in the agent for the server to come back.
 	s.proc.kill()
-	s.start(t)
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the step to finish while the server is down", runTimeout, func() (string, bool, error) {
+		_, err := os.Stat(marker + ".seen")
+		return marker + ".seen", err == nil, err
+	})
+	s.start(t)
 
 	d1 := s.waitRunDone(t, run1, runTimeout)
 	j1 := jobByKey(t, d1, "wait")
 	switch {
 	case d1.Run.Conclusion == store.ConclusionSuccess:
+		if j1.ID != job1.ID {
+			t.Logf("run %d succeeded in a new attempt (job %d): %s", run1, j1.ID, describeJobs(d1))
+		}
+		if log := s.jobLog(t, j1.ID); !strings.Contains(log, "marker seen") {
+			t.Errorf("the log of job %d lacks the line printed while the server was down:\n%s", j1.ID, log)
+		}
 	case d1.Run.Conclusion == store.ConclusionFailure && j1.Reason != "":
 		t.Logf("run %d failed with cause %q", run1, j1.Reason)
 	default:
 		t.Errorf("run %d ended %s (job %s %q), want success or failure with a cause:%s", run1, d1.Run.Conclusion,
 			j1.Conclusion, j1.Reason, describeJobs(d1))
 	}
-	after, err := s.client().Logs(ctxT(t), job1.ID, 0, 10000)
+	after, err := s.client().Logs(context.Background(), job1.ID, 0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}

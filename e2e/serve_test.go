@@ -96,7 +96,7 @@ func TestGitHubPushRunsWorkflowWithSecret(t *testing.T) {
 		t.Errorf("run %d: sha %s event %s ref %s, want %s push refs/heads/main", id, d.Run.SHA, d.Run.Event, d.Run.Ref, sha)
 	}
 
-	// build, then one job per matrix leg, each successful.
+	// build, then the matrix job and one job per leg, each successful.
 	var keys []string
 	legs := map[string]server.JobView{}
 	for _, j := range d.Jobs {
@@ -104,12 +104,14 @@ func TestGitHubPushRunsWorkflowWithSecret(t *testing.T) {
 		if j.Conclusion != store.ConclusionSuccess {
 			t.Errorf("job %s: %s/%s, want success", j.Key, j.Status, j.Conclusion)
 		}
-		if strings.HasPrefix(j.Key, "test") {
+		if strings.HasPrefix(j.Key, "test (") {
 			legs[j.Key] = j
 		}
 	}
-	if len(d.Jobs) != 3 || len(legs) != 2 {
-		t.Fatalf("run %d has jobs %q, want build and two test legs", id, keys)
+	// The matrix job itself is listed besides its legs.
+	sort.Strings(keys)
+	if diff := cmp.Diff([]string{"build", "test", "test (one)", "test (two)"}, keys); diff != "" {
+		t.Fatalf("run %d jobs (-want +got):\n%s", id, diff)
 	}
 	build := jobByKey(t, d, "build")
 	if diff := cmp.Diff(map[string]string{"greeting": "hello-from-build"}, build.Outputs); diff != "" {
@@ -156,8 +158,9 @@ func TestGitHubPushRunsWorkflowWithSecret(t *testing.T) {
 		answers[p] = s.getRaw(t, p)
 	}
 	for _, j := range d.Jobs {
-		p := fmt.Sprintf("/api/v1/jobs/%d/logs", j.ID)
-		answers[p] = s.getRaw(t, p)
+		for _, p := range []string{fmt.Sprintf("/api/v1/jobs/%d/logs", j.ID), fmt.Sprintf("/api/v1/jobs/%d/logs/stream", j.ID)} {
+			answers[p] = s.getRaw(t, p)
+		}
 	}
 	for p, body := range answers {
 		if strings.Contains(body, secret) {

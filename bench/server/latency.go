@@ -22,6 +22,7 @@ type latencySample struct {
 	Ack       time.Duration // the webhook's reply (the server fetched and planned before answering)
 	Queued    time.Duration // job queued_at
 	Claimed   time.Duration // job started_at: an agent leased it
+	FirstLog  time.Duration // the job's first log line: checkout done, engine started
 	FirstStep time.Duration // steps[0].started_at: the measure
 	Finished  time.Duration // job finished_at
 }
@@ -73,7 +74,7 @@ func benchLatency(ctx context.Context, cfg config, dir string) (*latencyResult, 
 		if err != nil {
 			return nil, err
 		}
-		reply, sent, took, err := c.hook(ctx, "latency", cfg.secret, fmt.Sprintf("latency-%d", i), body)
+		reply, sent, took, err := c.hookRuns(ctx, "latency", cfg.secret, fmt.Sprintf("latency-%d", i), body, 1)
 		if err != nil {
 			return nil, err
 		}
@@ -85,6 +86,11 @@ func benchLatency(ctx context.Context, cfg config, dir string) (*latencyResult, 
 		if err != nil {
 			return nil, fmt.Errorf("webhook %d: %w", i, err)
 		}
+		fl, err := c.firstLog(ctx, d.Jobs[0].ID)
+		if err != nil {
+			return nil, err
+		}
+		s.FirstLog = fl.Sub(sent)
 		if i >= cfg.warmup {
 			res.Samples = append(res.Samples, s)
 		}

@@ -23,6 +23,7 @@ type config struct {
 	parallel       int
 	limit          time.Duration
 	keep           bool
+	perf           string
 	token, secret  string
 }
 
@@ -39,6 +40,7 @@ func main() {
 	flag.IntVar(&cfg.parallel, "parallel", 1, "--parallel of each agent")
 	flag.DurationVar(&cfg.limit, "limit", 10*time.Minute, "give up on the throughput run after this long")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the scratch directory (server and agent logs)")
+	flag.StringVar(&cfg.perf, "perf", "", "record the server under the throughput load with `perf record -g` into this file")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

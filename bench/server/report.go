@@ -72,12 +72,13 @@ func renderReport(m machine, lat *latencyResult, tp *throughputResult) report {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
 	first := make([]time.Duration, 0, len(lat.Samples))
-	var ack, queued, claimed, finished []time.Duration
+	var ack, queued, claimed, firstLog, finished []time.Duration
 	for _, s := range lat.Samples {
 		first = append(first, s.FirstStep)
 		ack = append(ack, s.Ack)
 		queued = append(queued, s.Queued)
 		claimed = append(claimed, s.Claimed)
+		firstLog = append(firstLog, s.FirstLog)
 		finished = append(finished, s.Finished)
 	}
 	fst := summarize(first)
@@ -114,6 +115,7 @@ func renderReport(m machine, lat *latencyResult, tp *throughputResult) report {
 		{"webhook answered (fetch + plan happen before the reply)", ack},
 		{"job queued (`queued_at`)", queued},
 		{"job leased by the agent (`started_at`)", claimed},
+		{"job's first log line (checkout done, engine started)", firstLog},
 		{"**first step started** (`steps[0].started_at`)", first},
 		{"job finished (`finished_at`)", finished},
 	} {
@@ -139,7 +141,9 @@ func renderReport(m machine, lat *latencyResult, tp *throughputResult) report {
 		name string
 		ds   []time.Duration
 	}{
-		{"leased → first step started (mkdir, checkout over the server's git HTTP, engine set-up)", tp.Setup},
+		{"leased → first log line (job directory, checkout over the server's git HTTP)", tp.Checkout},
+		{"first log line → first step started (engine set-up)", tp.Engine},
+		{"leased → first step started (sum of the two above)", tp.Setup},
 		{"the no-op step (`bash -e` running `true`, from step start to step end)", tp.Step},
 		{"step finished → job finished (last logs, `complete`, scheduler)", tp.Tail},
 		{"**leased → finished (one job, as the server sees it)**", tp.Service},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -42,7 +43,9 @@ type throughputResult struct {
 	LastQueued                         time.Duration // first webhook → last leg queued
 	FirstClaim                         time.Duration // first webhook → first job started
 	Service                            []time.Duration
-	Setup                              []time.Duration // job started → first step started (checkout, engine set-up)
+	Setup                              []time.Duration // job started → first step started
+	Checkout                           []time.Duration // job started → first log line (job directory, checkout)
+	Engine                             []time.Duration // first log line → first step started (engine set-up)
 	Step                               []time.Duration // the no-op step itself
 	Tail                               []time.Duration // step finished → job finished (last logs, completion)
 	Gap                                []time.Duration // an agent's job finished → its next job started (claim)
@@ -107,7 +110,7 @@ func benchThroughput(ctx context.Context, cfg config, dir string) (*throughputRe
 	if err != nil {
 		return nil, err
 	}
-	if err := c.hookNoRun(ctx, "throughput", cfg.secret, "throughput-mirror", body); err != nil {
+	if _, _, _, err := c.hookRuns(ctx, "throughput", cfg.secret, "throughput-mirror", body, 0); err != nil {
 		return nil, err
 	}
 	if err := sleepCtx(ctx, time.Second); err != nil {
@@ -129,6 +132,13 @@ func benchThroughput(ctx context.Context, cfg config, dir string) (*throughputRe
 	machineStart, err := readMachineCPU()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.perf != "" {
+		stopPerf, err := startPerf(cfg.perf, srv.pid())
+		if err != nil {
+			return nil, err
+		}
+		defer stopPerf()
 	}
 	var sampler rssSampler
 	sctx, stopSampler := context.WithCancel(ctx)
@@ -152,7 +162,7 @@ func benchThroughput(ctx context.Context, cfg config, dir string) (*throughputRe
 				return
 			}
 			s := &sends[i]
-			s.reply, s.at, s.took, s.err = c.hook(ctx, "throughput", cfg.secret, fmt.Sprintf("throughput-%d", i), body)
+			s.reply, s.at, s.took, s.err = c.hookRuns(ctx, "throughput", cfg.secret, fmt.Sprintf("throughput-%d", i), body, 1)
 		})
 	}
 	wg.Wait()
@@ -211,7 +221,13 @@ func benchThroughput(ctx context.Context, cfg config, dir string) (*throughputRe
 			}
 		}
 	}
-	if err := res.analyse(jobs, t0); err != nil {
+	firstLogs := map[int64]time.Time{}
+	for _, j := range jobs {
+		if firstLogs[j.ID], err = c.firstLog(ctx, j.ID); err != nil {
+			return nil, err
+		}
+	}
+	if err := res.analyse(jobs, firstLogs, t0); err != nil {
 		return nil, err
 	}
 	if res.Jobs != cfg.jobs {
@@ -222,7 +238,7 @@ func benchThroughput(ctx context.Context, cfg config, dir string) (*throughputRe
 
 // analyse splits each job's time into its parts and finds the gaps each
 // agent spent between jobs.
-func (res *throughputResult) analyse(jobs []apiJob, t0 time.Time) error {
+func (res *throughputResult) analyse(jobs []apiJob, firstLogs map[int64]time.Time, t0 time.Time) error {
 	res.Jobs = len(jobs)
 	byAgent := map[int64][]apiJob{}
 	var last, lastQueued time.Time
@@ -244,6 +260,9 @@ func (res *throughputResult) analyse(jobs []apiJob, t0 time.Time) error {
 		stepEnd := *j.Steps[len(j.Steps)-1].FinishedAt
 		res.Service = append(res.Service, j.FinishedAt.Sub(*j.StartedAt))
 		res.Setup = append(res.Setup, j.Steps[0].StartedAt.Sub(*j.StartedAt))
+		fl := firstLogs[j.ID]
+		res.Checkout = append(res.Checkout, fl.Sub(*j.StartedAt))
+		res.Engine = append(res.Engine, j.Steps[0].StartedAt.Sub(fl))
 		res.Step = append(res.Step, stepEnd.Sub(*j.Steps[0].StartedAt))
 		res.Tail = append(res.Tail, j.FinishedAt.Sub(stepEnd))
 		byAgent[*j.AgentID] = append(byAgent[*j.AgentID], j)
@@ -303,4 +322,17 @@ func clockTicks(ctx context.Context) int64 {
 		}
 	}
 	return 100 // Linux's USER_HZ nearly everywhere
+}
+
+// startPerf samples pid's stacks with perf until the returned func is called.
+func startPerf(out string, pid int) (func(), error) {
+	cmd := exec.Command("perf", "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(pid), "-o", out)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting perf: %w", err)
+	}
+	return func() {
+		// perf writes its file on SIGINT.
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}, nil
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/client"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -18,24 +20,12 @@ func agentsCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 	}
 	conn := addAPIConn(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := conn.client()
-		if err != nil {
-			return err
-		}
+	cmd.RunE = conn.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 		agents, err := c.ListAgents(cmd.Context())
 		if err != nil {
 			return err
 		}
-		if asJSON {
-			if agents == nil {
-				agents = []server.AgentView{}
-			}
-			return printJSON(cmd.OutOrStdout(), agents)
-		}
-		tw := newTable(cmd.OutOrStdout())
-		fmt.Fprintln(tw, "NAME\tSTATE\tLABELS\tBUSY\tLAST SEEN\tVERSION")
-		for _, a := range agents {
+		return printList(cmd.OutOrStdout(), asJSON, agents, "NAME\tSTATE\tLABELS\tBUSY\tLAST SEEN\tVERSION", func(w io.Writer, a server.AgentView) {
 			state := "offline"
 			if a.Online {
 				state = "online"
@@ -52,10 +42,9 @@ func agentsCmd() *cobra.Command {
 			if len(jobs) > 0 {
 				busy += " (" + strings.Join(jobs, ", ") + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, state, strings.Join(a.Labels, ","), busy, seen, a.Version)
-		}
-		return tw.Flush()
-	}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, state, strings.Join(a.Labels, ","), busy, seen, a.Version)
+		})
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -2,19 +2,10 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 
+	"github.com/sluice-ci/sluice/internal/client"
 	"github.com/spf13/cobra"
 )
-
-// parseRunID reads a run ID argument.
-func parseRunID(s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("run %q: want a run ID (see sluice runs)", s)
-	}
-	return id, nil
-}
 
 func cancelCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -25,15 +16,7 @@ func cancelCmd() *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 	}
 	conn := addAPIConn(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		id, err := parseRunID(args[0])
-		if err != nil {
-			return err
-		}
-		c, err := conn.client()
-		if err != nil {
-			return err
-		}
+	cmd.RunE = conn.withRun(func(cmd *cobra.Command, c *client.Client, id int64) error {
 		run, err := c.Cancel(cmd.Context(), id)
 		if err != nil {
 			return err
@@ -44,6 +27,6 @@ func cancelCmd() *cobra.Command {
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "run %d: %s\n", run.ID, state)
 		return nil
-	}
+	})
 	return cmd
 }

@@ -30,17 +30,9 @@ resumed where it left off.`,
 		Args:    cobra.ExactArgs(1),
 	}
 	conn := addAPIConn(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		id, err := parseRunID(args[0])
-		if err != nil {
-			return err
-		}
-		c, err := conn.client()
-		if err != nil {
-			return err
-		}
+	cmd.RunE = conn.withRun(func(cmd *cobra.Command, c *client.Client, id int64) error {
 		return printRunLogs(cmd.Context(), c, cmd.OutOrStdout(), id, jobSel, follow)
-	}
+	})
 	cmd.Flags().StringVar(&jobSel, "job", "", "only this job (key, name or ID)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "stream new lines until the jobs are done")
 	return cmd

@@ -1,62 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/sluice-ci/sluice/internal/client"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/spf13/cobra"
 )
-
-// apiDefaultServer is where the CLI looks for a server without --server or
-// SLUICE_SERVER: sluice serve's default address.
-const apiDefaultServer = "http://127.0.0.1:8080"
-
-// apiConn holds the --server and --token flags of the commands that talk to
-// a server's API.
-type apiConn struct {
-	server, token string
-}
-
-// addAPIConn adds --server and --token to cmd, defaulting to SLUICE_SERVER
-// and SLUICE_TOKEN.
-func addAPIConn(cmd *cobra.Command) *apiConn {
-	c := &apiConn{}
-	def := os.Getenv("SLUICE_SERVER")
-	if def == "" {
-		def = apiDefaultServer
-	}
-	cmd.PersistentFlags().StringVar(&c.server, "server", def, "server URL (env SLUICE_SERVER)")
-	cmd.PersistentFlags().StringVar(&c.token, "token", os.Getenv("SLUICE_TOKEN"), "API token (env SLUICE_TOKEN)")
-	return c
-}
-
-func (c *apiConn) client() (*client.Client, error) {
-	if c.token == "" {
-		return nil, fmt.Errorf("no API token: pass --token or set SLUICE_TOKEN (sluice serve prints the admin token on first start)")
-	}
-	if !strings.HasPrefix(c.server, "http://") && !strings.HasPrefix(c.server, "https://") {
-		return nil, fmt.Errorf("--server %q: want an http:// or https:// URL", c.server)
-	}
-	return client.New(c.server, c.token), nil
-}
-
-// printJSON writes v indented.
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// newTable returns a tab writer for aligned columns; Flush it.
-func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-}
 
 func repoCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -85,11 +36,7 @@ Secrets are encrypted on the server and never shown again.`,
 			"  sluice repo add demo --url git@github.com:me/demo.git --credentials \"$(cat deploy_key)\" \\\n" +
 			"      --forge github --status-token $GITHUB_TOKEN --default-branch main",
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
+		RunE: conn.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			in.Name = args[0]
 			v, err := c.AddRepo(cmd.Context(), in)
 			if err != nil {
@@ -100,7 +47,7 @@ Secrets are encrypted on the server and never shown again.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added repository %s (%s)\n", v.Name, v.URL)
 			return nil
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&in.URL, "url", "", "git URL to fetch (required)")
@@ -122,28 +69,16 @@ func repoListCmd(conn *apiConn) *cobra.Command {
 		Short:   "List the repositories",
 		Example: "  sluice repo list --json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
+		RunE: conn.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			repos, err := c.ListRepos(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if repos == nil {
-					repos = []server.RepoView{}
-				}
-				return printJSON(cmd.OutOrStdout(), repos)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NAME\tURL\tBRANCH\tWEBHOOK SECRET\tFORGE")
-			for _, r := range repos {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", r.Name, r.URL, r.DefaultBranch, r.HasWebhookSecret, r.Forge)
-			}
-			return tw.Flush()
-		},
+			return printList(cmd.OutOrStdout(), asJSON, repos, "NAME\tURL\tBRANCH\tWEBHOOK SECRET\tFORGE",
+				func(w io.Writer, r server.RepoView) {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\n", r.Name, r.URL, r.DefaultBranch, r.HasWebhookSecret, r.Forge)
+				})
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -156,16 +91,12 @@ func repoRemoveCmd(conn *apiConn) *cobra.Command {
 		Short:   "Remove a repository with its runs, logs and secrets (admin token)",
 		Example: "  sluice repo remove demo",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
+		RunE: conn.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if err := c.DeleteRepo(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed repository %s\n", args[0])
 			return nil
-		},
+		}),
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/sluice-ci/sluice/internal/client"
 	"github.com/spf13/cobra"
 )
 
@@ -17,22 +18,14 @@ func rerunCmd() *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 	}
 	conn := addAPIConn(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		id, err := parseRunID(args[0])
-		if err != nil {
-			return err
-		}
-		c, err := conn.client()
-		if err != nil {
-			return err
-		}
+	cmd.RunE = conn.withRun(func(cmd *cobra.Command, c *client.Client, id int64) error {
 		run, err := c.Rerun(cmd.Context(), id, failed)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "run %d: attempt %d %s\n", run.ID, run.Attempt, run.Status)
 		return nil
-	}
+	})
 	cmd.Flags().BoolVar(&failed, "failed", false, "re-run only the failed jobs")
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -23,33 +24,20 @@ func runsCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	conn := addAPIConn(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := conn.client()
-		if err != nil {
-			return err
-		}
+	cmd.RunE = conn.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 		runs, err := c.ListRuns(cmd.Context(), q)
 		if err != nil {
 			return err
 		}
-		if asJSON {
-			if runs == nil {
-				runs = []server.RunView{}
-			}
-			return printJSON(cmd.OutOrStdout(), runs)
-		}
-		tw := newTable(cmd.OutOrStdout())
-		fmt.Fprintln(tw, "ID\tREPO\t#\tWORKFLOW\tEVENT\tREF\tCOMMIT\tSTATUS\tDURATION")
-		for _, r := range runs {
+		return printList(cmd.OutOrStdout(), asJSON, runs, "ID\tREPO\t#\tWORKFLOW\tEVENT\tREF\tCOMMIT\tSTATUS\tDURATION", func(w io.Writer, r server.RunView) {
 			wf := r.WorkflowName
 			if wf == "" {
 				wf = path.Base(r.Workflow)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Repo, r.Number, wf, r.Event,
+			fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Repo, r.Number, wf, r.Event,
 				shortRef(r.Ref), shortSHA(r.SHA), runState(r.Status, r.Conclusion), duration(r.StartedAt, r.FinishedAt))
-		}
-		return tw.Flush()
-	}
+		})
+	})
 	f := cmd.Flags()
 	f.StringVar(&q.Repo, "repo", "", "only runs of this repository")
 	f.StringVar(&q.Status, "status", "", "only runs with this status: queued, in_progress or completed")

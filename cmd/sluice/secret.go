@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/sluice-ci/sluice/internal/client"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -79,28 +80,15 @@ func secretListCmd(conn *apiConn) *cobra.Command {
 		Short:   "List secret names (never values)",
 		Example: "  sluice secret list\n  sluice secret list --repo demo --json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
+		RunE: conn.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			list, err := c.ListSecrets(cmd.Context(), repo)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if list == nil {
-					list = []server.SecretView{}
-				}
-				return printJSON(cmd.OutOrStdout(), list)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NAME\tUPDATED")
-			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.UpdatedAt.Local().Format("2006-01-02 15:04:05"))
-			}
-			return tw.Flush()
-		},
+			return printList(cmd.OutOrStdout(), asJSON, list, "NAME\tUPDATED", func(w io.Writer, s server.SecretView) {
+				fmt.Fprintf(w, "%s\t%s\n", s.Name, s.UpdatedAt.Local().Format("2006-01-02 15:04:05"))
+			})
+		}),
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "list this repository's secrets (default: server-wide)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -115,17 +103,13 @@ func secretDeleteCmd(conn *apiConn) *cobra.Command {
 		Short:   "Delete a secret (write token)",
 		Example: "  sluice secret delete PYPI_TOKEN --repo demo",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
+		RunE: conn.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if err := c.DeleteSecret(cmd.Context(), repo, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted secret %s%s\n", strings.ToUpper(args[0]), scopeSuffix(repo))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "repository the secret belongs to (default: server-wide)")
 	return cmd

@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"strconv"
+	"io"
 
+	"github.com/sluice-ci/sluice/internal/client"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -29,11 +30,7 @@ func tokenCreateCmd(conn *apiConn) *cobra.Command {
 		Short:   "Create a token; it is printed once and cannot be shown again",
 		Example: "  sluice token create dashboards --scope read\n  export SLUICE_TOKEN=$(sluice token create me --scope write)",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
+		RunE: conn.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			tk, err := c.CreateToken(cmd.Context(), args[0], scope)
 			if err != nil {
 				return err
@@ -45,7 +42,7 @@ func tokenCreateCmd(conn *apiConn) *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), tk.Token)
 			fmt.Fprintf(cmd.ErrOrStderr(), "created %s token %q (id %d); it will not be shown again\n", tk.Scope, tk.Name, tk.ID)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&scope, "scope", "", "read, write or admin (required)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the token and its record as JSON")
@@ -60,32 +57,19 @@ func tokenListCmd(conn *apiConn) *cobra.Command {
 		Short:   "List tokens (never their values)",
 		Example: "  sluice token list",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
+		RunE: conn.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			list, err := c.ListTokens(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if list == nil {
-					list = []store.Token{}
-				}
-				return printJSON(cmd.OutOrStdout(), list)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tCREATED\tLAST USED")
-			for _, t := range list {
+			return printList(cmd.OutOrStdout(), asJSON, list, "ID\tNAME\tSCOPE\tCREATED\tLAST USED", func(w io.Writer, t store.Token) {
 				used := "never"
 				if t.LastUsed != nil {
 					used = t.LastUsed.Local().Format("2006-01-02 15:04")
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Scope, t.CreatedAt.Local().Format("2006-01-02 15:04"), used)
-			}
-			return tw.Flush()
-		},
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Scope, t.CreatedAt.Local().Format("2006-01-02 15:04"), used)
+			})
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -99,9 +83,9 @@ func tokenDeleteCmd(conn *apiConn) *cobra.Command {
 		Example: "  sluice token delete 3",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil || id <= 0 {
-				return fmt.Errorf("token %q: want a token ID (see sluice token list)", args[0])
+			id, err := parseID("token", args[0], "sluice token list")
+			if err != nil {
+				return err
 			}
 			c, err := conn.client()
 			if err != nil {

@@ -34,7 +34,7 @@ type Environment struct {
 	Branches     []string `json:"branches,omitempty"`
 	Tags         []string `json:"tags,omitempty"`
 	PullRequests bool     `json:"pull_requests,omitempty"`
-	// Hotfix lists branch patterns whose releases may come here directly, as Hotfix promotions
+	// Hotfix lists branch patterns whose releases may come here directly, as KindHotfix promotions
 	// that skip Upstream.
 	Hotfix       []string `json:"hotfix,omitempty"`
 	Windows      []Window `json:"windows,omitempty"` // when set, promotions only start inside one
@@ -43,7 +43,7 @@ type Environment struct {
 	// Automatic promotes a release here as soon as it has succeeded in every upstream
 	// environment (or, with no upstream, as soon as an eligible release is made).
 	Automatic bool `json:"automatic,omitempty"`
-	Pos       Pos  `json:"pos"` // where the file declares it; zero when only a preset does
+	Pos       Pos  `json:"pos,omitzero"` // where the file declares it; zero when only a preset does
 }
 
 // Pos is a 1-based place in a file.

@@ -41,7 +41,7 @@ func (e Environment) Eligible(ref string, kind Kind) error {
 		}
 		hotfixOK = f.match(name)
 	}
-	if kind == Hotfix {
+	if kind == KindHotfix {
 		if hotfixOK {
 			return nil
 		}
@@ -51,7 +51,7 @@ func (e Environment) Eligible(ref string, kind Kind) error {
 		return fmt.Errorf("%s %q does not match hotfix %q of environment %q: %w", refKind, name, e.Hotfix, e.Name, ErrNotEligible)
 	}
 	forwardErr := e.forwardEligible(refKind, name)
-	if forwardErr == nil || (hotfixOK && (kind == Rollback || kind == Redeploy)) {
+	if forwardErr == nil || (hotfixOK && (kind == KindRollback || kind == KindRedeploy)) {
 		return nil
 	}
 	return forwardErr

@@ -54,12 +54,12 @@ func Gate(in GateInput) GateResult {
 	}
 	var res GateResult
 	p, env := in.Promotion, in.Env
-	if !(p.Auto && p.Kind == Rollback) {
+	if !(p.Auto && p.Kind == KindRollback) {
 		if got, need := countApprovals(env, p.Approvals), requiredApprovals(env); got < need {
 			res.Waiting = append(res.Waiting, fmt.Sprintf("approvals %d/%d", got, need))
 		}
 	}
-	if p.Kind != Rollback {
+	if p.Kind != KindRollback {
 		at := in.Now
 		if until := p.Created.Add(env.WaitTimer); env.WaitTimer > 0 && in.Now.Before(until) {
 			res.Waiting = append(res.Waiting, "wait timer until "+until.UTC().Format(time.RFC3339))
@@ -99,7 +99,7 @@ func refusal(in GateInput) error {
 		return err
 	}
 	switch p.Kind {
-	case Forward:
+	case KindForward:
 		var missing []string
 		for _, u := range env.Upstream {
 			if !succeeded(in.History, u, r.ID) {
@@ -109,7 +109,7 @@ func refusal(in GateInput) error {
 		if len(missing) > 0 {
 			return fmt.Errorf("release %s has not succeeded in %s: %w", r.ID, strings.Join(missing, ", "), ErrUpstream)
 		}
-	case Rollback, Redeploy:
+	case KindRollback, KindRedeploy:
 		if !succeeded(in.History, env.Name, r.ID) {
 			return fmt.Errorf("release %s never succeeded in %s, so it cannot be a %s there", r.ID, env.Name, p.Kind)
 		}
@@ -129,7 +129,7 @@ func refusal(in GateInput) error {
 // environment's reviewers decide, once each, and the starter may reject (cancel) but never
 // approve.
 func CheckApproval(env Environment, p Promotion, a Approval) error {
-	if p.State != Queued && p.State != Waiting {
+	if p.State != StateQueued && p.State != StateWaiting {
 		return fmt.Errorf("promotion %d is %s, no longer awaiting review", p.ID, p.State)
 	}
 	self := strings.EqualFold(a.By, p.StartedBy)
@@ -149,7 +149,7 @@ func CheckApproval(env Environment, p Promotion, a Approval) error {
 
 func succeeded(history []Promotion, env, releaseID string) bool {
 	return slices.ContainsFunc(history, func(h Promotion) bool {
-		return h.Env == env && h.ReleaseID == releaseID && (h.State == Success || h.State == Inactive)
+		return h.Env == env && h.ReleaseID == releaseID && (h.State == StateSuccess || h.State == StateInactive)
 	})
 }
 

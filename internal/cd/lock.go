@@ -61,7 +61,7 @@ func (l *Lock) leave(env string, turn chan struct{}) {
 	}
 }
 
-// Queued reports how many callers hold or wait for env's lock.
+// StateQueued reports how many callers hold or wait for env's lock.
 func (l *Lock) Queued(env string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

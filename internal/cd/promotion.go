@@ -9,20 +9,20 @@ import (
 type Kind string
 
 const (
-	// Forward moves a release along its promotion path; upstream environments must have
+	// KindForward moves a release along its promotion path; upstream environments must have
 	// succeeded with it first.
-	Forward Kind = "forward"
-	// Rollback re-promotes a release that succeeded in this environment before.
-	Rollback Kind = "rollback"
-	// Redeploy promotes the environment's current release again.
-	Redeploy Kind = "redeploy"
-	// Hotfix promotes a release built from an environment's hotfix branches, skipping upstream.
-	Hotfix Kind = "hotfix"
+	KindForward Kind = "forward"
+	// KindRollback re-promotes a release that succeeded in this environment before.
+	KindRollback Kind = "rollback"
+	// KindRedeploy promotes the environment's current release again.
+	KindRedeploy Kind = "redeploy"
+	// KindHotfix promotes a release built from an environment's hotfix branches, skipping upstream.
+	KindHotfix Kind = "hotfix"
 )
 
 func (k Kind) valid() bool {
 	switch k {
-	case Forward, Rollback, Redeploy, Hotfix:
+	case KindForward, KindRollback, KindRedeploy, KindHotfix:
 		return true
 	}
 	return false
@@ -33,20 +33,20 @@ func (k Kind) valid() bool {
 type State string
 
 const (
-	Queued     State = "queued"
-	Waiting    State = "waiting"     // gates pending: approvals, wait timer, deployment window
-	InProgress State = "in_progress" // deployment job(s) and verification running
-	Success    State = "success"
-	Failure    State = "failure" // the deployment or its verification failed, or a reviewer rejected it
-	Error      State = "error"   // refused by a gate, cancelled, or the system failed
-	Inactive   State = "inactive"
+	StateQueued     State = "queued"
+	StateWaiting    State = "waiting"     // gates pending: approvals, wait timer, deployment window
+	StateInProgress State = "in_progress" // deployment job(s) and verification running
+	StateSuccess    State = "success"
+	StateFailure    State = "failure" // the deployment or its verification failed, or a reviewer rejected it
+	StateError      State = "error"   // refused by a gate, cancelled, or the system failed
+	StateInactive   State = "inactive"
 )
 
 // Terminal reports whether no event can move a promotion out of s except deactivation of a
 // success.
 func (s State) Terminal() bool {
 	switch s {
-	case Success, Failure, Error, Inactive:
+	case StateSuccess, StateFailure, StateError, StateInactive:
 		return true
 	}
 	return false
@@ -102,19 +102,19 @@ type Event struct {
 func transition(t EventType) (from []State, to State, ok bool) {
 	switch t {
 	case EventWait:
-		return []State{Queued}, Waiting, true
+		return []State{StateQueued}, StateWaiting, true
 	case EventStart:
-		return []State{Queued, Waiting}, InProgress, true
+		return []State{StateQueued, StateWaiting}, StateInProgress, true
 	case EventSucceed:
-		return []State{InProgress}, Success, true
+		return []State{StateInProgress}, StateSuccess, true
 	case EventFail:
-		return []State{InProgress}, Failure, true
+		return []State{StateInProgress}, StateFailure, true
 	case EventReject:
-		return []State{Waiting}, Failure, true
+		return []State{StateWaiting}, StateFailure, true
 	case EventError:
-		return []State{Queued, Waiting, InProgress}, Error, true
+		return []State{StateQueued, StateWaiting, StateInProgress}, StateError, true
 	case EventDeactivate:
-		return []State{Success}, Inactive, true
+		return []State{StateSuccess}, StateInactive, true
 	}
 	return nil, "", false
 }
@@ -142,7 +142,7 @@ func Next(p Promotion, ev Event) (Promotion, error) {
 func Superseded(history []Promotion, done Promotion) []Promotion {
 	var out []Promotion
 	for _, p := range history {
-		if p.Env == done.Env && p.ID != done.ID && p.State == Success {
+		if p.Env == done.Env && p.ID != done.ID && p.State == StateSuccess {
 			out = append(out, p)
 		}
 	}

@@ -30,7 +30,7 @@ func RollbackTarget(history []Promotion, to int64) (Promotion, error) {
 	var current *Promotion
 	for i := len(hs) - 1; i >= 0; i-- {
 		switch hs[i].State {
-		case InProgress, Success, Failure:
+		case StateInProgress, StateSuccess, StateFailure:
 			current = &hs[i]
 		}
 		if current != nil {
@@ -40,7 +40,7 @@ func RollbackTarget(history []Promotion, to int64) (Promotion, error) {
 	if current == nil {
 		return Promotion{}, fmt.Errorf("choosing a rollback target: nothing has been deployed to %s", env)
 	}
-	once := func(p Promotion) bool { return p.State == Success || p.State == Inactive }
+	once := func(p Promotion) bool { return p.State == StateSuccess || p.State == StateInactive }
 
 	if to != 0 {
 		i := slices.IndexFunc(hs, func(p Promotion) bool { return p.ID == to })

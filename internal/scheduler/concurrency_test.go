@@ -28,6 +28,7 @@ jobs:
 }
 
 func TestConcurrencyGroupWaits(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	tr := h.pushWorkflows(map[string]string{"ci.yml": groupYAML(false)})
 	first := h.triggerOne(tr)
@@ -71,6 +72,7 @@ func TestConcurrencyGroupWaits(t *testing.T) {
 }
 
 func TestConcurrencyCancelInProgress(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		// started: the first run's build was claimed before the second run
@@ -114,6 +116,7 @@ func TestConcurrencyCancelInProgress(t *testing.T) {
 // Cancelling a run that has nothing running ends it at once; the next run
 // of its group starts and the forge hears that the run ended.
 func TestCancelWakesGroup(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	var reported []string
 	h.s = New(Config{DB: h.db, DataDir: h.data, GitURL: "file:///unused/%d.git", Status: func(_ context.Context, r *store.Run) {

@@ -26,10 +26,22 @@ func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
 // Cancel cancels a run: jobs not started are cancelled, running ones are
 // told to stop at their next heartbeat.
 func (s *Scheduler) Cancel(ctx context.Context, runID int64) error {
-	if _, err := s.cfg.DB.CancelRun(ctx, runID, "cancelled by a user"); err != nil {
+	r, err := s.cfg.DB.CancelRun(ctx, runID, "cancelled by a user")
+	if err != nil {
 		return err
 	}
-	return s.advance(ctx, runID)
+	if err := s.advance(ctx, runID); err != nil {
+		return err
+	}
+	// With nothing running, CancelRun itself ended the run, so advance
+	// did not see it finish: report it and let its group move on here.
+	if r.Status == store.StatusCompleted && r.Conclusion == store.ConclusionCancelled {
+		s.report(ctx, r)
+		if r.ConcurrencyGroup != "" {
+			s.wakeGroup(ctx, r)
+		}
+	}
+	return nil
 }
 
 // Rerun starts the run again as a new run of the same commit and event;
@@ -266,10 +278,18 @@ func (s *Scheduler) plan(ctx context.Context, run *store.Run, j *store.Job, spec
 		return err
 	}
 	var rows []store.Job
+	seen := map[string]bool{}
 	for _, l := range legs {
 		ls := *spec
 		ls.Leg, ls.Matrix = l, true
-		rows = append(rows, store.Job{Key: l.Name, Name: l.Name, Needs: j.Needs, Labels: j.Labels, Spec: ls.encode()})
+		// Keys are "<job id> (<values>)", unique in the run whatever the
+		// display names (which `name:` may make equal across jobs).
+		key := workflow.LegName(spec.JobID, l.Keys, l.Matrix)
+		if key == spec.JobID || seen[key] {
+			key = fmt.Sprintf("%s (#%d)", spec.JobID, l.Index+1)
+		}
+		seen[key] = true
+		rows = append(rows, store.Job{Key: key, Name: l.Name, Needs: j.Needs, Labels: j.Labels, Spec: ls.encode()})
 	}
 	if _, err := s.cfg.DB.AddJobs(ctx, run.ID, rows); err != nil {
 		return err

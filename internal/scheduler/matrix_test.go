@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -35,6 +36,7 @@ jobs:
 `
 
 func TestMatrixFromNeedsOutput(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": dynamicMatrixYAML}))
 	if diff := cmp.Diff(map[string]string{"setup": "queued", "test": "waiting", "after": "waiting"}, h.states(r.ID)); diff != "" {
@@ -102,6 +104,7 @@ jobs:
 }
 
 func TestMatrixStrategy(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		strategy string
@@ -172,6 +175,7 @@ func TestMatrixStrategy(t *testing.T) {
 // its own result, and the matrix job completes after it. (GitHub also asks
 // running legs to stop; the store has no per-job cancel request yet.)
 func TestFailFastWithRunningLeg(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": matrixYAML("")}))
 	first := h.claim("test (1)")
@@ -185,5 +189,48 @@ func TestFailFastWithRunningLeg(t *testing.T) {
 	h.complete(second, "success", nil)
 	if got := h.states(r.ID)["test"]; got != "completed/failure" {
 		t.Errorf("placeholder is %s, want completed/failure", got)
+	}
+}
+
+// A matrix that cannot be expanded fails its job with the reason; jobs
+// after it are skipped and the run ends.
+func TestMatrixExpansionError(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": dynamicMatrixYAML}))
+	h.finish("setup", "success", map[string]string{"versions": "not json"})
+	want := map[string]string{"setup": "completed/success", "test": "completed/failure", "after": "completed/skipped"}
+	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
+		t.Fatalf("jobs (-want +got):\n%s", diff)
+	}
+	if got := h.job(r.ID, "test").Reason; !strings.Contains(got, "matrix") {
+		t.Errorf("test's reason %q does not say the matrix could not be expanded", got)
+	}
+	if got := h.runState(r.ID); got != "completed/failure" {
+		t.Errorf("run is %s, want completed/failure", got)
+	}
+}
+
+// Legs are keyed by their job's id, whatever their display names: two
+// matrix jobs may well share a `name:` template.
+func TestMatrixLegKeysUseJobID(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	job := `
+    name: py ${{ matrix.python }}
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        python: ['3.11', '3.12']
+    steps:
+      - run: echo`
+	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": "on: push\njobs:\n  unit:" + job + "\n  integration:" + job + "\n"}))
+	want := map[string]string{"unit": "waiting", "unit (3.11)": "queued", "unit (3.12)": "queued",
+		"integration": "waiting", "integration (3.11)": "queued", "integration (3.12)": "queued"}
+	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
+		t.Errorf("jobs (-want +got):\n%s", diff)
+	}
+	if sp := h.spec(r.ID, "integration (3.12)"); sp.JobID != "integration" || sp.Leg.Matrix["python"] != "3.12" {
+		t.Errorf("leg integration (3.12) runs job %q with matrix %v", sp.JobID, sp.Leg.Matrix)
 	}
 }

@@ -59,6 +59,7 @@ type step struct {
 }
 
 func TestNeedsChain(t *testing.T) {
+	t.Parallel()
 	version := map[string]string{"version": "1.2"}
 	cases := []struct {
 		name    string
@@ -126,6 +127,7 @@ func TestNeedsChain(t *testing.T) {
 
 // Dependents get the results and outputs of their direct needs only.
 func TestNeedsInSpec(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": chainYAML}))
 	h.finish("build", "success", map[string]string{"version": "1.2"})

@@ -12,6 +12,7 @@ import (
 // A job finished while the server was down: a new scheduler on the same
 // database plans what comes after it.
 func TestResume(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": pipelineYAML}))
 	build := h.claim("build")
@@ -42,6 +43,7 @@ func TestResume(t *testing.T) {
 }
 
 func TestPollTriggersOnNewCommit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.pushWorkflows(map[string]string{"ci.yml": ciYAML})
 	seen := map[int64]map[string]string{}
@@ -84,6 +86,7 @@ func TestPollTriggersOnNewCommit(t *testing.T) {
 }
 
 func TestScheduleRepo(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.pushWorkflows(map[string]string{"nightly.yml": `on:
   schedule:

@@ -34,6 +34,7 @@ jobs:
 `
 
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": pipelineYAML}))
 	running := h.claim("build")
@@ -59,6 +60,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestCancelQueuedRun(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": pipelineYAML}))
 	if err := h.s.Cancel(h.ctx, r.ID); err != nil {
@@ -94,6 +96,7 @@ func failedRun(h *harness) *store.Run {
 }
 
 func TestRerunAll(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	old := failedRun(h)
 	r, err := h.s.Rerun(h.ctx, old.ID, false)
@@ -121,6 +124,7 @@ func TestRerunAll(t *testing.T) {
 }
 
 func TestRerunFailedOnly(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	old := failedRun(h)
 	r, err := h.s.Rerun(h.ctx, old.ID, true)
@@ -156,6 +160,7 @@ func TestRerunFailedOnly(t *testing.T) {
 // Rerunning the failed jobs of a failed matrix expands it again; the
 // old legs are not carried over as jobs of their own.
 func TestRerunFailedMatrix(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	old := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": matrixYAML("      fail-fast: false\n")}))
 	h.finish("test (1)", "success", nil)
@@ -178,6 +183,7 @@ func TestRerunFailedMatrix(t *testing.T) {
 // Jobs that succeeded only because `if: always()` or `if: failure()` let
 // them run after a failure depend on the failed job, so they run again.
 func TestRerunFailedOnlyRerunsDependents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	old := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": chainYAML}))
 	h.finish("build", "success", map[string]string{"version": "1.2"})

@@ -63,6 +63,7 @@ jobs:
 )
 
 func TestTrigger(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	first := h.pushWorkflows(map[string]string{"ci.yml": ciYAML, "docs.yml": docsYAML,
 		"release.yml": releaseYAML, "dispatch.yml": dispatchYAML})
@@ -150,6 +151,7 @@ func TestTrigger(t *testing.T) {
 }
 
 func TestTriggerSpec(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	tr := h.pushWorkflows(map[string]string{"ci.yml": ciYAML})
 	r := h.triggerOne(tr)
@@ -171,6 +173,7 @@ func TestTriggerSpec(t *testing.T) {
 }
 
 func TestTriggerInvalidWorkflow(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	tr := h.pushWorkflows(map[string]string{"ci.yml": ciYAML, "bad.yml": `on: push
 jobs:
