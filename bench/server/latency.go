@@ -30,6 +30,7 @@ type latencySample struct {
 type latencyResult struct {
 	Samples        []latencySample
 	Warmup         int
+	LoadAfter      string
 	Rest, Peak     memory // the server (with its embedded agent) at rest, and its VmHWM at the end
 	RSSPeakSampled int64
 }
@@ -96,6 +97,7 @@ func benchLatency(ctx context.Context, cfg config, dir string) (*latencyResult, 
 		}
 	}
 	stopSampler()
+	res.LoadAfter = loadAverage()
 	res.RSSPeakSampled, _ = sampler.result()
 	if res.Peak, err = readMemory(srv.pid()); err != nil {
 		return nil, err

@@ -86,7 +86,8 @@ func renderReport(m machine, lat *latencyResult, tp *throughputResult) report {
 
 	p("# sluice serve: webhook latency, queue throughput, memory\n\n")
 	p("One run of `make bench-server` (bench/server), %s, on %d CPUs (%s), Linux %s, sluice at %s.\n", m.When, m.CPUs, m.CPU, m.Kernel, m.Commit)
-	p("Load average when it started: %s; other work on the machine inflates the numbers.\n", m.Load)
+	p("Load average (1, 5, 15 min) at the start: %s; after section 1: %s; around section 2: %s → %s.\n", m.Load, lat.LoadAfter, tp.LoadBefore, tp.LoadAfter)
+	p("The machine is shared with other work, which inflates wall times; the CPU times in section 2 are steadier.\n")
 	p("All traffic is to 127.0.0.1; the \"forge\" is a bare repository on the local disk.\n\n")
 
 	p("## Against the targets (shared/DESIGN.md §7)\n\n")
@@ -171,7 +172,13 @@ func renderReport(m machine, lat *latencyResult, tp *throughputResult) report {
 		agSelf += a.CPU.Self
 		agChild += a.CPU.Children
 	}
-	p("| %d agents together | %s | %s |\n\n", len(tp.AgentsUse), sec(agSelf), sec(agChild))
+	p("| %d agents together | %s | %s |\n", len(tp.AgentsUse), sec(agSelf), sec(agChild))
+	total := tp.Server.CPU.Self + tp.Server.CPU.Children + agSelf + agChild
+	perJob := float64(total) / float64(tp.TicksPerSecond) / float64(tp.Jobs)
+	p("| **per job, all of the above** | %.1f ms | |\n\n", perJob*1000)
+	p("At %.1f ms of CPU per job, %d jobs need %.1f s of CPU: at least %.1f s on %d otherwise idle CPUs, however the\n",
+		perJob*1000, tp.Jobs, perJob*float64(tp.Jobs), perJob*float64(tp.Jobs)/float64(m.CPUs), m.CPUs)
+	p("agents are arranged; 30 s allows %.0f ms per job.\n\n", float64(m.CPUs)*targetThroughput.Seconds()/float64(tp.Jobs)*1000)
 
 	p("## 3. Memory (VmRSS / VmHWM from /proc/PID/status)\n\n")
 	p("| process | at rest (started, repository added, before work) | peak VmRSS sampled every 20 ms under load 2 | VmHWM at the end |\n| --- | ---: | ---: | ---: |\n")

@@ -52,6 +52,7 @@ type throughputResult struct {
 	Server                             procUsage
 	AgentsUse                          []procUsage
 	MachineBusy                        float64 // share of both CPUs busy during the load, any process
+	LoadBefore, LoadAfter              string  // load averages around the load
 	TicksPerSecond                     int64
 }
 
@@ -129,6 +130,7 @@ func benchThroughput(ctx context.Context, cfg config, dir string) (*throughputRe
 			return nil, err
 		}
 	}
+	res.LoadBefore = loadAverage()
 	machineStart, err := readMachineCPU()
 	if err != nil {
 		return nil, err
@@ -185,6 +187,7 @@ func benchThroughput(ctx context.Context, cfg config, dir string) (*throughputRe
 		return nil, err
 	}
 	stopSampler()
+	res.LoadAfter = loadAverage()
 	machineEnd, err := readMachineCPU()
 	if err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ type Config struct {
 	Version           string
 	Run               JobRunner
 	Log               *slog.Logger
-	// HeartbeatEvery overrides the heartbeat interval, a third of the lease by default.
+	// HeartbeatEvery overrides the heartbeat interval: 2 s, or a third of a shorter lease, by default.
 	HeartbeatEvery time.Duration
 }
 

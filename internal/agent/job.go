@@ -84,7 +84,9 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 func (j *job) heartbeat(ctx context.Context) {
 	every := j.a.cfg.HeartbeatEvery
 	if every <= 0 {
-		every = time.Duration(j.lease.LeaseSeconds) * time.Second / 3
+		// Often enough that a cancel from the UI stops the job within a
+		// couple of seconds; the lease itself would allow a third of it.
+		every = min(2*time.Second, time.Duration(j.lease.LeaseSeconds)*time.Second/3)
 	}
 	path := fmt.Sprintf("/api/v1/agent/jobs/%d/heartbeat", j.lease.Job.ID)
 	var b backoff

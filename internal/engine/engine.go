@@ -47,6 +47,7 @@ type Options struct {
 	Verbose     bool
 	RunID       string
 	RunNumber   int
+	RunAttempt  int // 1 for a first run; re-runs count up
 	LogDir      string
 	BaseEnv     map[string]string // the clean environment every process starts from
 	Sink        logs.Sink

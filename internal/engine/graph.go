@@ -369,7 +369,7 @@ func (wr *workflowRun) githubContext() map[string]any {
 		"triggering_actor":  o.Actor,
 		"run_id":            o.RunID,
 		"run_number":        fmt.Sprint(o.RunNumber),
-		"run_attempt":       "1",
+		"run_attempt":       fmt.Sprint(max(o.RunAttempt, 1)),
 		"retention_days":    "90",
 		"server_url":        "https://github.com",
 		"api_url":           "https://api.github.com",

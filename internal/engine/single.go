@@ -76,6 +76,8 @@ func PlanJob(opts Options, wf *workflow.Workflow, jobID string, needs map[string
 	keys := workflow.MatrixKeys(n.job.Strategy.Matrix, combos)
 	legs := make([]Leg, len(combos))
 	for i, m := range combos {
+		// The leg's name may use its matrix values (name: py ${{ matrix.v }}).
+		ev.Contexts["matrix"] = m
 		legs[i] = Leg{Matrix: m, Keys: keys, Index: i, Total: len(combos),
 			Name: wr.legName(n, legSpec{matrix: m, keys: keys}, ev)}
 	}

@@ -418,7 +418,7 @@ func (jr *jobRun) runnerEnv(sc *scope, id string, files *runnerFiles) map[string
 		"GITHUB_TRIGGERING_ACTOR": str("triggering_actor"),
 		"GITHUB_RUN_ID":           str("run_id"),
 		"GITHUB_RUN_NUMBER":       str("run_number"),
-		"GITHUB_RUN_ATTEMPT":      "1",
+		"GITHUB_RUN_ATTEMPT":      str("run_attempt"),
 		"GITHUB_RETENTION_DAYS":   "90",
 		"GITHUB_JOB":              jr.node.id,
 		"GITHUB_ACTION":           id,

@@ -88,7 +88,7 @@ func run(ctx context.Context, cfg Config, lease agent.Lease, emit func(agent.Log
 		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: spec.Vars, Inputs: spec.Inputs,
 		Parallel: 1, WorkRoot: filepath.Join(dir, "work"), ToolCache: filepath.Join(state, "toolcache"),
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
-		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber),
+		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber), RunAttempt: spec.RunAttempt,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
 		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions,
 	})

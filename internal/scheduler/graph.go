@@ -117,10 +117,15 @@ func (s *Scheduler) failFast(ctx context.Context, leg *store.Job, spec *Spec) {
 	if err != nil {
 		return
 	}
-	completed, cancelled, reason := store.StatusCompleted, store.ConclusionCancelled, "cancelled: another leg of the matrix failed (fail-fast)"
+	completed, cancelled, reason, yes := store.StatusCompleted, store.ConclusionCancelled, "cancelled: another leg of the matrix failed (fail-fast)", true
 	for _, o := range jobs {
 		os, err := ParseSpec(o.Spec)
-		if err != nil || !os.Matrix || os.JobID != spec.JobID || o.Status == store.StatusCompleted || o.Status == store.StatusInProgress {
+		if err != nil || !os.Matrix || os.JobID != spec.JobID || o.Status == store.StatusCompleted {
+			continue
+		}
+		if o.Status == store.StatusInProgress {
+			// Its agent stops it at the next heartbeat.
+			_, _ = s.cfg.DB.UpdateJob(ctx, o.ID, store.JobUpdate{CancelRequested: &yes, Reason: &reason})
 			continue
 		}
 		_, _ = s.cfg.DB.UpdateJob(ctx, o.ID, store.JobUpdate{Status: &completed, Conclusion: &cancelled, Reason: &reason})
@@ -268,7 +273,7 @@ func (s *Scheduler) plan(ctx context.Context, run *store.Run, j *store.Job, spec
 		return err
 	}
 	spec.Needs = needs
-	spec.RunID, spec.RunNumber = run.ID, run.Number
+	spec.RunID, spec.RunNumber, spec.RunAttempt = run.ID, run.Number, run.Attempt
 	if len(legs) == 1 && legs[0].Matrix == nil {
 		spec.Leg = legs[0]
 		if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Spec: spec.encode()}); err != nil {

@@ -28,6 +28,7 @@ type Spec struct {
 	Actor          string                       `json:"actor,omitempty"`
 	RunID          int64                        `json:"run_id"`
 	RunNumber      int64                        `json:"run_number"`
+	RunAttempt     int                          `json:"run_attempt,omitempty"`
 	Fork           bool                         `json:"fork,omitempty"`
 }
 

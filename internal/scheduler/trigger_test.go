@@ -162,7 +162,7 @@ func TestTriggerSpec(t *testing.T) {
 	}
 	want := &Spec{RepoURL: "file:///unused/1.git", Repository: got.Repository, SHA: tr.SHA, Ref: "refs/heads/main", Event: "push",
 		WorkflowPath: ".github/workflows/ci.yml", WorkflowSource: ciYAML, JobID: "build",
-		Actor: "alice", RunID: r.ID, RunNumber: r.Number}
+		Actor: "alice", RunID: r.ID, RunNumber: r.Number, RunAttempt: r.Attempt}
 	want.Leg.Name, want.Leg.Total = "build", 1
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("spec of the queued job (-want +got):\n%s", diff)

@@ -190,13 +190,16 @@ func queryJobs(ctx context.Context, q queryer, query string, args ...any) ([]Job
 
 // JobUpdate names the fields UpdateJob changes; nil fields are kept.
 type JobUpdate struct {
-	Status        *string
-	Conclusion    *string
-	PendingReason *string
-	Reason        *string
-	Outputs       map[string]string
-	Spec          json.RawMessage
-	Labels        []string
+	// CancelRequested asks the agent running the job to stop it (it learns
+	// at its next heartbeat), as CancelRun does for a whole run.
+	CancelRequested *bool
+	Status          *string
+	Conclusion      *string
+	PendingReason   *string
+	Reason          *string
+	Outputs         map[string]string
+	Spec            json.RawMessage
+	Labels          []string
 }
 
 // UpdateJob changes fields of job id. A status change stamps the matching time and writes
@@ -227,6 +230,11 @@ func (db *DB) UpdateJob(ctx context.Context, id int64, u JobUpdate) (*Job, error
 		}
 		if u.Labels != nil {
 			j.Labels = u.Labels
+		}
+		if u.CancelRequested != nil && *u.CancelRequested && !j.CancelRequested {
+			if _, err := t.exec(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ?`, id); err != nil {
+				return err
+			}
 		}
 		if u.Status != nil && *u.Status != j.Status {
 			j.Status = *u.Status
@@ -279,6 +287,9 @@ func (db *DB) UpdateJob(ctx context.Context, id int64, u JobUpdate) (*Job, error
 			}
 		} else if u.PendingReason != nil {
 			data["pending_reason"] = j.PendingReason
+		} else if u.CancelRequested != nil && *u.CancelRequested && !j.CancelRequested {
+			kind = EventJobCancelReq
+			data["reason"] = j.Reason
 		}
 		return t.event(ctx, kind, about, data)
 	})

@@ -273,11 +273,13 @@ func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) 
 		if j.Status != StatusCompleted {
 			return r, false, nil
 		}
+		// As on GitHub, a failed job makes the run a failure even when
+		// others were cancelled (fail-fast siblings, a user's cancel after).
 		switch {
-		case j.Conclusion == ConclusionCancelled:
-			conclusion = ConclusionCancelled
-		case j.Conclusion == ConclusionFailure && conclusion != ConclusionCancelled:
+		case j.Conclusion == ConclusionFailure:
 			conclusion = ConclusionFailure
+		case j.Conclusion == ConclusionCancelled && conclusion != ConclusionFailure:
+			conclusion = ConclusionCancelled
 		}
 	}
 	r, err = t.setRunStatus(ctx, id, StatusCompleted, conclusion)
