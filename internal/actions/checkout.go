@@ -14,7 +14,11 @@ import (
 // another local or remote git repository) into the workspace.
 func Checkout(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
 	c := s.Context()
-	o := gitrepo.CheckoutOptions{Source: c.RepoRoot, SHA: c.SHA, Ref: c.Ref, Depth: 1, Clean: true}
+	src := c.RepoRoot
+	if c.CloneSource != "" {
+		src = c.CloneSource
+	}
+	o := gitrepo.CheckoutOptions{Source: src, SHA: c.SHA, Ref: c.Ref, Depth: 1, Clean: true}
 	overlay := c.WorkingTree
 	if r := with["repository"]; r != "" && !strings.EqualFold(r, c.Repository) {
 		o.Source, o.SHA, o.Ref, overlay = r, "", "", false

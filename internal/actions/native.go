@@ -15,6 +15,7 @@ type StepContext struct {
 	RunID       string
 	Repository  string // owner/name
 	RepoRoot    string // the user's repository, source of checkouts
+	CloneSource string // where checkouts fetch from when not RepoRoot
 	SHA         string
 	Ref         string
 	WorkingTree bool              // checkouts overlay uncommitted changes

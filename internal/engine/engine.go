@@ -23,7 +23,11 @@ import (
 
 // Options describe one run.
 type Options struct {
-	RepoRoot    string // the user's repository: source of checkouts, never written
+	RepoRoot string // the user's repository: source of checkouts, never written
+	// CloneSource is the git repository checkouts fetch from when it is not
+	// RepoRoot (an agent's bare mirror; RepoRoot then holds only the files
+	// the engine reads itself, such as reusable workflows).
+	CloneSource string
 	Repository  string // owner/name for github.repository
 	Actor       string
 	SHA         string

@@ -56,6 +56,7 @@ func (s *nativeStep) Context() actions.StepContext {
 		RunID:       e.opts.RunID,
 		Repository:  e.opts.Repository,
 		RepoRoot:    e.opts.RepoRoot,
+		CloneSource: e.opts.CloneSource,
 		SHA:         e.opts.SHA,
 		Ref:         e.opts.Ref,
 		WorkingTree: e.opts.WorkingTree,

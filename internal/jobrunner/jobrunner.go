@@ -17,7 +17,6 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/engine"
-	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/scheduler"
@@ -40,12 +39,13 @@ type Config struct {
 
 // New returns the agent's JobRunner.
 func New(cfg Config) agent.JobRunner {
+	m := &mirrors{dir: filepath.Join(orTemp(cfg.StateDir), "mirrors")}
 	return func(ctx context.Context, lease agent.Lease, emit func(agent.LogLine), step func(agent.Step)) (string, map[string]string, string) {
-		return run(ctx, cfg, lease, emit, step)
+		return run(ctx, cfg, m, lease, emit, step)
 	}
 }
 
-func run(ctx context.Context, cfg Config, lease agent.Lease, emit func(agent.LogLine), step func(agent.Step)) (string, map[string]string, string) {
+func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit func(agent.LogLine), step func(agent.Step)) (string, map[string]string, string) {
 	fail := func(format string, args ...any) (string, map[string]string, string) {
 		emit(agent.LogLine{Time: time.Now(), Kind: "error", Text: fmt.Sprintf(format, args...)})
 		return "failure", nil, ""
@@ -64,8 +64,12 @@ func run(ctx context.Context, cfg Config, lease agent.Lease, emit func(agent.Log
 	if cfg.Token != "" {
 		gitConfig = append(gitConfig, "http.extraHeader=Authorization: Bearer "+cfg.Token)
 	}
-	if err := gitrepo.Checkout(ctx, src, gitrepo.CheckoutOptions{Source: spec.RepoURL, SHA: spec.SHA, Ref: spec.Ref, Depth: 1, Config: gitConfig}); err != nil {
+	mirror, err := m.ensure(ctx, spec.RepoURL, spec.SHA, gitConfig)
+	if err != nil {
 		return fail("fetching %s at %s: %v", spec.Repository, spec.SHA, err)
+	}
+	if err := exportWorkflows(ctx, mirror, spec.SHA, src); err != nil {
+		return fail("%v", err)
 	}
 	wf, err := workflow.Parse(spec.WorkflowPath, []byte(spec.WorkflowSource))
 	if err != nil {
@@ -84,7 +88,7 @@ func run(ctx context.Context, cfg Config, lease agent.Lease, emit func(agent.Log
 	sink := &lineSink{emit: emit, step: step}
 	state := orTemp(cfg.StateDir)
 	eng := engine.New(engine.Options{
-		RepoRoot: src, Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
+		RepoRoot: src, CloneSource: mirror, Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
 		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: spec.Vars, Inputs: spec.Inputs,
 		Parallel: 1, WorkRoot: filepath.Join(dir, "work"), ToolCache: filepath.Join(state, "toolcache"),
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,

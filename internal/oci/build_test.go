@@ -50,6 +50,8 @@ func (f fixture) spec(t *testing.T, cache string) BuildSpec {
 	}
 }
 
+// Not parallel: it changes the process umask, and serial tests finish
+// before parallel ones start.
 func TestBuildIsReproducible(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -88,6 +90,7 @@ func TestBuildIsReproducible(t *testing.T) {
 var cmpIgnorePath = cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "Path" }, cmp.Ignore())
 
 func TestBuildReusesDepsLayer(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	cache := t.TempDir()
@@ -126,6 +129,7 @@ func TestBuildReusesDepsLayer(t *testing.T) {
 }
 
 func TestBuildImageContents(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	res, err := Build(context.Background(), f.spec(t, t.TempDir()))
 	if err != nil {
@@ -211,6 +215,7 @@ func mergeMaps(a, b map[string]tarEntry) map[string]tarEntry {
 }
 
 func TestBuildBaseFormats(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	want, _ := f.baseImg.Digest()
@@ -244,6 +249,7 @@ func TestBuildBaseFormats(t *testing.T) {
 }
 
 func TestBuildErrors(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	tests := []struct {
 		name    string

@@ -64,6 +64,7 @@ func pythonBase(t *testing.T) string {
 // in-process registry, pulls it into Podman and imports the locked
 // dependency and the app in a container.
 func TestImageRunsInPodman(t *testing.T) {
+	t.Parallel()
 	base := pythonBase(t)
 	f := newFixture(t)
 	ctx := context.Background()

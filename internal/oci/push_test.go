@@ -57,6 +57,7 @@ func remoteDigest(t *testing.T, ref string) string {
 }
 
 func TestPushPullAndPromote(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	res, err := Build(ctx, f.spec(t, t.TempDir()))
@@ -139,6 +140,7 @@ func TestPushPullAndPromote(t *testing.T) {
 }
 
 func TestPushErrors(t *testing.T) {
+	t.Parallel()
 	reg := startRegistry(t)
 	ctx := context.Background()
 	if _, err := Push(ctx, "/does/not/exist", reg+"/a:b", true, nil); err == nil {

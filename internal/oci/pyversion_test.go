@@ -47,6 +47,7 @@ func imageWith(t *testing.T, layers ...[]fakeEntry) v1.Image {
 }
 
 func TestBasePythonVersion(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		python string
@@ -78,6 +79,7 @@ func TestBasePythonVersion(t *testing.T) {
 // A base whose Python is not the host's minor version is refused rather than
 // given wheels resolved for another interpreter.
 func TestBuildRefusesMismatchedPython(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	img := imageWith(t, []fakeEntry{{"usr/bin/python3", "python3.7"}})
 	base := filepath.Join(t.TempDir(), "py37.tar")

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -180,22 +181,22 @@ func (s *Scheduler) step(ctx context.Context, runID int64) (bool, error) {
 		return false, nil
 	}
 	byKey := map[string]*store.Job{}
-	specs := map[int64]*Spec{}
+	specs := map[int64]specInfo{}
 	for i := range jobs {
 		j := &jobs[i]
 		byKey[strings.ToLower(j.Key)] = j
-		if sp, err := ParseSpec(j.Spec); err == nil {
-			specs[j.ID] = sp
+		if info, ok := s.info(j); ok {
+			specs[j.ID] = info
 		}
 	}
 	changed := false
 	for i := range jobs {
 		j := &jobs[i]
-		spec := specs[j.ID]
-		if j.Status != store.StatusWaiting || spec == nil {
+		info, ok := specs[j.ID]
+		if j.Status != store.StatusWaiting || !ok {
 			continue
 		}
-		if spec.Matrix {
+		if info.Matrix {
 			if s.enqueueLeg(ctx, j, jobs, specs) {
 				// Later legs of this pass count it against max-parallel.
 				j.Status = store.StatusQueued
@@ -214,7 +215,11 @@ func (s *Scheduler) step(ctx context.Context, runID int64) (bool, error) {
 			continue
 		}
 		changed = true
-		if err := s.plan(ctx, run, j, spec, needs, anyFailed); err != nil {
+		spec, err := ParseSpec(j.Spec)
+		if err == nil {
+			err = s.plan(ctx, run, j, spec, needs, anyFailed)
+		}
+		if err != nil {
 			completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, err.Error()
 			if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason}); err != nil {
 				return false, err
@@ -306,14 +311,13 @@ func (s *Scheduler) plan(ctx context.Context, run *store.Run, j *store.Job, spec
 
 // enqueueLeg queues a waiting matrix leg unless max-parallel legs of its
 // job are already queued or running.
-func (s *Scheduler) enqueueLeg(ctx context.Context, leg *store.Job, jobs []store.Job, specs map[int64]*Spec) bool {
-	spec := specs[leg.ID]
-	limit := maxParallel(ctx, spec)
-	if limit > 0 {
+func (s *Scheduler) enqueueLeg(ctx context.Context, leg *store.Job, jobs []store.Job, specs map[int64]specInfo) bool {
+	info := specs[leg.ID]
+	if limit := s.maxParallel(ctx, leg); limit > 0 {
 		active := 0
 		for _, o := range jobs {
-			os := specs[o.ID]
-			if os != nil && os.Matrix && os.JobID == spec.JobID && (o.Status == store.StatusQueued || o.Status == store.StatusInProgress) {
+			os, ok := specs[o.ID]
+			if ok && os.Matrix && os.JobID == info.JobID && (o.Status == store.StatusQueued || o.Status == store.StatusInProgress) {
 				active++
 			}
 		}
@@ -325,7 +329,25 @@ func (s *Scheduler) enqueueLeg(ctx context.Context, leg *store.Job, jobs []store
 	return err == nil && n > 0
 }
 
-func maxParallel(ctx context.Context, spec *Spec) int {
+// maxParallel is a matrix job's literal max-parallel (0: none), read once
+// per run and job: planning a 250-leg matrix must not parse its workflow
+// 250 times.
+func (s *Scheduler) maxParallel(ctx context.Context, leg *store.Job) int {
+	info, _ := s.info(leg)
+	key := fmt.Sprintf("%d/%s", leg.RunID, info.JobID)
+	if v, ok := s.limits.Load(key); ok {
+		return v.(int)
+	}
+	spec, err := ParseSpec(leg.Spec)
+	if err != nil {
+		return 0
+	}
+	n := readMaxParallel(ctx, spec)
+	s.limits.Store(key, n)
+	return n
+}
+
+func readMaxParallel(ctx context.Context, spec *Spec) int {
 	wf, cleanup, err := loadSpecWorkflow(ctx, spec)
 	if err != nil {
 		return 0
@@ -340,12 +362,12 @@ func maxParallel(ctx context.Context, spec *Spec) int {
 
 // finishMatrix completes a matrix job once all its legs are done, with the
 // legs' combined result and outputs.
-func (s *Scheduler) finishMatrix(ctx context.Context, j *store.Job, jobs []store.Job, specs map[int64]*Spec) bool {
+func (s *Scheduler) finishMatrix(ctx context.Context, j *store.Job, jobs []store.Job, specs map[int64]specInfo) bool {
 	conclusion := store.ConclusionSuccess
 	outputs := map[string]string{}
 	for _, o := range jobs {
-		os := specs[o.ID]
-		if os == nil || !os.Matrix || os.JobID != j.Key {
+		os, ok := specs[o.ID]
+		if !ok || !os.Matrix || os.JobID != j.Key {
 			continue
 		}
 		if o.Status != store.StatusCompleted {
@@ -449,4 +471,26 @@ func loadSpecWorkflow(_ context.Context, spec *Spec) (*workflow.Workflow, func()
 		return nil, nil, err
 	}
 	return wf, func() {}, nil
+}
+
+// specInfo is the little of a job's spec the graph decisions need for
+// every job on every pass; it is cached by job ID because specs (with the
+// workflow source and event payload in them) are large.
+type specInfo struct {
+	JobID  string `json:"job_id"`
+	Matrix bool   `json:"matrix"`
+}
+
+// info reads (once) whether a job is a matrix leg, and of which job. A
+// leg's spec never changes; a planned job's spec gains needs, not these.
+func (s *Scheduler) info(j *store.Job) (specInfo, bool) {
+	if v, ok := s.infos.Load(j.ID); ok {
+		return v.(specInfo), true
+	}
+	var in specInfo
+	if err := json.Unmarshal(j.Spec, &in); err != nil {
+		return in, false
+	}
+	s.infos.Store(j.ID, in)
+	return in, true
 }

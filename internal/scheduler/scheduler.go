@@ -44,6 +44,9 @@ type Scheduler struct {
 	// mu serialises graph decisions per process: two jobs of one run
 	// finishing together must not both enqueue the same dependent.
 	mu sync.Mutex
+	// infos and limits cache what planning reads of job specs (specInfo by
+	// job ID, max-parallel by "run/job").
+	infos, limits sync.Map
 }
 
 // New makes a scheduler.
