@@ -77,6 +77,11 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	// Others may rebuild the binary while this runs; the processes started
+	// later must run the same one as those started first.
+	if cfg.bin, err = copyBinary(cfg.bin, cfg.work); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(os.Stderr, "==> webhook → first step: %d warm-up + %d signed pushes, embedded agent (--agents 2)\n", cfg.warmup, cfg.n)
 	latDir, err := mkdir(cfg.work, "latency")
@@ -112,4 +117,16 @@ func mkdir(parent, name string) (string, error) {
 		return "", fmt.Errorf("creating %s: %w", p, err)
 	}
 	return p, nil
+}
+
+func copyBinary(bin, dir string) (string, error) {
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", bin, err)
+	}
+	dst := filepath.Join(dir, "sluice")
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		return "", fmt.Errorf("copying the binary: %w", err)
+	}
+	return dst, nil
 }

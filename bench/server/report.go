@@ -142,7 +142,7 @@ func renderReport(m machine, lat *latencyResult, tp *throughputResult) report {
 		name string
 		ds   []time.Duration
 	}{
-		{"leased → first log line (job directory, checkout over the server's git HTTP)", tp.Checkout},
+		{"leased → first log line (job directory, the commit from the agent's mirror, .github export, artifact listing)", tp.Checkout},
 		{"first log line → first step started (engine set-up)", tp.Engine},
 		{"leased → first step started (sum of the two above)", tp.Setup},
 		{"the no-op step (`bash -e` running `true`, from step start to step end)", tp.Step},

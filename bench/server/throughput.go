@@ -44,7 +44,7 @@ type throughputResult struct {
 	FirstClaim                         time.Duration // first webhook → first job started
 	Service                            []time.Duration
 	Setup                              []time.Duration // job started → first step started
-	Checkout                           []time.Duration // job started → first log line (job directory, checkout)
+	Checkout                           []time.Duration // job started → first log line (job directory, source, artifact listing)
 	Engine                             []time.Duration // first log line → first step started (engine set-up)
 	Step                               []time.Duration // the no-op step itself
 	Tail                               []time.Duration // step finished → job finished (last logs, completion)

@@ -168,7 +168,7 @@ func (s *Scheduler) step(ctx context.Context, runID int64) (bool, error) {
 	if err != nil || run.Status == store.StatusCompleted {
 		return false, err
 	}
-	jobs, err := s.cfg.DB.ListLatestJobs(ctx, runID)
+	jobs, err := s.cfg.DB.ListJobStates(ctx, runID)
 	if err != nil {
 		return false, err
 	}
@@ -215,7 +215,11 @@ func (s *Scheduler) step(ctx context.Context, runID int64) (bool, error) {
 			continue
 		}
 		changed = true
-		spec, err := ParseSpec(j.Spec)
+		full, err := s.cfg.DB.GetJob(ctx, j.ID)
+		var spec *Spec
+		if err == nil {
+			spec, err = ParseSpec(full.Spec)
+		}
 		if err == nil {
 			err = s.plan(ctx, run, j, spec, needs, anyFailed)
 		}
@@ -301,8 +305,12 @@ func (s *Scheduler) plan(ctx context.Context, run *store.Run, j *store.Job, spec
 		seen[key] = true
 		rows = append(rows, store.Job{Key: key, Name: l.Name, Needs: j.Needs, Labels: j.Labels, Spec: ls.encode()})
 	}
-	if _, err := s.cfg.DB.AddJobs(ctx, run.ID, rows); err != nil {
+	added, err := s.cfg.DB.AddJobs(ctx, run.ID, rows)
+	if err != nil {
 		return err
+	}
+	for _, a := range added {
+		s.infos.Store(a.ID, specInfo{JobID: spec.JobID, Matrix: true})
 	}
 	why := fmt.Sprintf("matrix: %d jobs", len(legs))
 	_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{PendingReason: &why})
@@ -338,7 +346,11 @@ func (s *Scheduler) maxParallel(ctx context.Context, leg *store.Job) int {
 	if v, ok := s.limits.Load(key); ok {
 		return v.(int)
 	}
-	spec, err := ParseSpec(leg.Spec)
+	full, err := s.cfg.DB.GetJob(ctx, leg.ID)
+	if err != nil {
+		return 0
+	}
+	spec, err := ParseSpec(full.Spec)
 	if err != nil {
 		return 0
 	}
@@ -487,8 +499,16 @@ func (s *Scheduler) info(j *store.Job) (specInfo, bool) {
 	if v, ok := s.infos.Load(j.ID); ok {
 		return v.(specInfo), true
 	}
+	raw := j.Spec
+	if raw == nil {
+		full, err := s.cfg.DB.GetJob(context.Background(), j.ID)
+		if err != nil {
+			return specInfo{}, false
+		}
+		raw = full.Spec
+	}
 	var in specInfo
-	if err := json.Unmarshal(j.Spec, &in); err != nil {
+	if err := json.Unmarshal(raw, &in); err != nil {
 		return in, false
 	}
 	s.infos.Store(j.ID, in)

@@ -160,8 +160,23 @@ func (db *DB) ListLatestJobs(ctx context.Context, runID int64) ([]Job, error) {
 	return listJobs(ctx, db.rd(), runID, true)
 }
 
+// ListJobStates is ListLatestJobs without the jobs' specs (nil), for
+// callers that look at every job of a large run on every change and need
+// a spec only now and then.
+func (db *DB) ListJobStates(ctx context.Context, runID int64) ([]Job, error) {
+	return listJobsCols(ctx, db.rd(), runID, true, jobColsNoSpec)
+}
+
+// jobColsNoSpec is jobCols with a NULL in place of the spec column.
+const jobColsNoSpec = `id, run_id, job_key, name, needs, labels, NULL, status, conclusion, attempt, agent_id, lease_until,
+	pending_reason, reason, cancel_requested, outputs, created_at, queued_at, started_at, finished_at`
+
 func listJobs(ctx context.Context, q queryer, runID int64, latest bool) ([]Job, error) {
-	query := `SELECT ` + jobCols + ` FROM jobs j WHERE run_id = ?`
+	return listJobsCols(ctx, q, runID, latest, jobCols)
+}
+
+func listJobsCols(ctx context.Context, q queryer, runID int64, latest bool, cols string) ([]Job, error) {
+	query := `SELECT ` + cols + ` FROM jobs j WHERE run_id = ?`
 	if latest {
 		query += ` AND attempt = (SELECT MAX(attempt) FROM jobs k WHERE k.run_id = j.run_id AND k.job_key = j.job_key)`
 	}

@@ -264,7 +264,7 @@ func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) 
 	if err != nil || r.Status == StatusCompleted {
 		return r, false, err
 	}
-	jobs, err := listJobs(ctx, t, id, true)
+	jobs, err := listJobsCols(ctx, t, id, true, jobColsNoSpec)
 	if err != nil || len(jobs) == 0 {
 		return r, false, err
 	}
