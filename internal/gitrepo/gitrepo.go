@@ -39,6 +39,9 @@ func notARepo(dir string, err error) error {
 // OpenAt finds the repository containing dir and where its HEAD stands,
 // in one git call: sluice run's start-up cost is mostly processes.
 func OpenAt(ctx context.Context, dir string) (*Repo, Head, error) {
+	if root, h, ok := readHead(dir); ok {
+		return &Repo{Root: root}, h, nil
+	}
 	// rev-parse options apply to the arguments after them: the first HEAD
 	// prints the commit, the second its symbolic name.
 	out, err := git(ctx, dir, "rev-parse", "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD")
@@ -102,6 +105,9 @@ type Identity struct {
 
 // Identity reads the origin URL and user.name in one git call.
 func (r *Repo) Identity(ctx context.Context) Identity {
+	if id, ok := readIdentity(r.Root); ok {
+		return id
+	}
 	id := Identity{Repository: "local/" + filepath.Base(r.Root), Actor: os.Getenv("USER")}
 	out, _ := git(ctx, r.Root, "config", "-z", "--get-regexp", `^(remote\.origin\.url|user\.name)$`)
 	for _, rec := range strings.Split(out, "\x00") {

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -27,6 +28,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/engine"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/fslock"
 	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/python"
@@ -350,7 +352,10 @@ func newRunDir(state string) (id string, number int, dir string, err error) {
 	if err := os.MkdirAll(runs, 0o700); err != nil {
 		return "", 0, "", fmt.Errorf("creating %s: %w", runs, err)
 	}
-	entries, _ := os.ReadDir(runs)
+	number, err = nextRunNumber(filepath.Join(runs, ".number"))
+	if err != nil {
+		return "", 0, "", err
+	}
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	id = time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
@@ -358,7 +363,26 @@ func newRunDir(state string) (id string, number int, dir string, err error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return "", 0, "", fmt.Errorf("creating %s: %w", dir, err)
 	}
-	return id, len(entries) + 1, dir, nil
+	return id, number, dir, nil
+}
+
+// nextRunNumber counts runs in a small file under a lock, so that
+// github.run_number grows by one per run, also for runs started at once.
+func nextRunNumber(path string) (int, error) {
+	unlock, err := fslock.Lock(path + ".lock")
+	if err != nil {
+		return 0, fmt.Errorf("numbering the run: %w", err)
+	}
+	defer unlock()
+	n := 0
+	if b, err := os.ReadFile(path); err == nil {
+		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	n++
+	if err := os.WriteFile(path, []byte(strconv.Itoa(n)+"\n"), 0o600); err != nil {
+		return 0, fmt.Errorf("numbering the run: %w", err)
+	}
+	return n, nil
 }
 
 // inferWorkflow writes the zero-config pipeline of a Python repository
