@@ -14,7 +14,25 @@ import (
 // entries go first. GitHub gives a repository 10 GB.
 const defaultCacheBytes = 10 << 30
 
-func openCache(c StepContext) (*cache.Store, error) {
+// CacheBackend keeps actions/cache entries. A *cache.Store, the machine's
+// own store, is one; a job on a remote agent uses the server's store
+// through another, so every agent sees the caches of every other.
+type CacheBackend interface {
+	// Restore finds and extracts an entry as (*cache.Store).Restore does.
+	Restore(ctx context.Context, scope, key string, restoreKeys []string, version string, lookupOnly bool, workspace string) (matched string, exact bool, err error)
+	// Save archives paths as an entry as (*cache.Store).Save does,
+	// failing with cache.ErrExists when the key is taken.
+	Save(ctx context.Context, scope, key string, paths []string, version, workspace string) (cache.Entry, error)
+}
+
+var _ CacheBackend = (*cache.Store)(nil)
+
+// cacheBackend is the step's cache backend: the one the engine was given,
+// else the store under sluice's state directory.
+func cacheBackend(c StepContext) (CacheBackend, error) {
+	if c.Cache != nil {
+		return c.Cache, nil
+	}
 	return cache.Open(filepath.Join(c.StateDir, "cache", "actions"), defaultCacheBytes)
 }
 
@@ -48,7 +66,7 @@ func restoreCache(ctx context.Context, s Step, with map[string]string) (map[stri
 		return nil, "", nil, err
 	}
 	c := s.Context()
-	store, err := openCache(c)
+	store, err := cacheBackend(c)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -107,7 +125,7 @@ func CacheSave(ctx context.Context, s Step, with map[string]string) (map[string]
 
 func saveCache(ctx context.Context, s Step, key string, paths []string) error {
 	c := s.Context()
-	store, err := openCache(c)
+	store, err := cacheBackend(c)
 	if err != nil {
 		return err
 	}

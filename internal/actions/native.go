@@ -22,6 +22,7 @@ type StepContext struct {
 	JobKey      string            // stable identity of this job leg across runs
 	EnvReuse    bool              // Python environments may be kept between runs
 	Env         map[string]string // the environment a process of this step would get
+	Cache       CacheBackend      // where actions/cache keeps entries; nil: a store under StateDir
 }
 
 // Step is the engine's side of a native action: logging, runner-file

@@ -204,6 +204,43 @@ func extractArchive(ctx context.Context, rd io.Reader, r roots) error {
 	return nil
 }
 
+// checkArchive reads an archive through, gzip trailer included, and
+// refuses what extractArchive would refuse by name or type alone. The roots
+// stand in for real directories: only the names are judged.
+func checkArchive(ctx context.Context, rd io.Reader) error {
+	zr, err := gzip.NewReader(rd)
+	if err != nil {
+		return invalid("reading archive: %v", err)
+	}
+	tr := tar.NewReader(zr)
+	r := roots{rootWorkspace: "/ws", rootHome: "/home"}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return invalid("reading archive: %v", err)
+		}
+		if _, err := r.target(hdr.Name); err != nil {
+			return invalid("%v", err)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir, tar.TypeReg, tar.TypeSymlink:
+		default:
+			return invalid("archive entry %q has unsupported type %c", hdr.Name, hdr.Typeflag)
+		}
+	}
+	// The tar ends before the gzip stream does; its checksum is at the end.
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return invalid("reading archive: %v", err)
+	}
+	return nil
+}
+
 // replace clears the way for a file or link at target: an existing file or
 // link there is removed, so restoring never writes through an old symlink.
 func replace(target string) error {

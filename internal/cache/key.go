@@ -3,7 +3,6 @@ package cache
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"strings"
 )
 
@@ -32,16 +31,16 @@ func Version(paths []string) string {
 
 func validateKeys(keys []string) error {
 	if len(keys) > maxKeys {
-		return fmt.Errorf("key validation error: keys are limited to a maximum of %d", maxKeys)
+		return invalid("key validation error: keys are limited to a maximum of %d", maxKeys)
 	}
 	for _, k := range keys {
 		switch {
 		case k == "":
-			return fmt.Errorf("key validation error: key must not be empty")
+			return invalid("key validation error: key must not be empty")
 		case len(k) > maxKeyLength:
-			return fmt.Errorf("key validation error: %s... cannot be larger than %d characters", k[:32], maxKeyLength)
+			return invalid("key validation error: %s... cannot be larger than %d characters", k[:32], maxKeyLength)
 		case strings.Contains(k, ","):
-			return fmt.Errorf("key validation error: %s cannot contain commas", k)
+			return invalid("key validation error: %s cannot contain commas", k)
 		}
 	}
 	return nil

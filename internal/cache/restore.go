@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,42 +17,72 @@ import (
 // matched key ("" on a miss) and whether that key is the primary key
 // itself (the action's cache-hit output).
 func (s *Store) Restore(ctx context.Context, scope, key string, restoreKeys []string, version string, lookupOnly bool, workspace string) (matched string, exact bool, err error) {
+	e, archive, err := s.Lookup(ctx, scope, key, restoreKeys, version, lookupOnly)
+	if err != nil || archive == nil {
+		return e.Key, e.Key == key, err
+	}
+	defer archive.Close()
+	if err := Extract(ctx, archive, workspace); err != nil {
+		return "", false, fmt.Errorf("restoring cache %q: %w", e.Key, err)
+	}
+	return e.Key, e.Key == key, nil
+}
+
+// Lookup finds the entry Restore would restore, by the same rules. On a
+// hit it returns the entry and, unless lookupOnly, its archive open for
+// reading (the caller closes it), counting the entry as used; a server
+// hands that archive to an agent, which extracts it with Extract. A miss
+// is a zero Entry and a nil archive.
+func (s *Store) Lookup(ctx context.Context, scope, key string, restoreKeys []string, version string, lookupOnly bool) (Entry, io.ReadCloser, error) {
 	keys := append([]string{key}, restoreKeys...)
 	if err := validateKeys(keys); err != nil {
-		return "", false, err
+		return Entry{}, nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return Entry{}, nil, err
+	}
+	var e Entry
 	var f *os.File
-	err = s.withIndex(!lookupOnly, func(idx *index) error {
+	err := s.withIndex(!lookupOnly, func(idx *index) error {
 		i := find(idx.Entries, scope, version, keys)
 		if i < 0 {
 			return nil
 		}
 		r := &idx.Entries[i]
-		matched, exact = r.Key, r.Key == key
-		if lookupOnly {
-			return nil
+		if !lookupOnly {
+			// Opened under the lock: an eviction that follows unlinks the
+			// name, but this descriptor keeps the data readable.
+			var err error
+			if f, err = os.Open(filepath.Join(s.dir, "entries", r.File)); err != nil {
+				return fmt.Errorf("opening cache entry %q: %w", r.Key, err)
+			}
+			r.LastUsed = s.now()
 		}
-		// Opened under the lock: an eviction that follows unlinks the
-		// name, but this descriptor keeps the data readable.
-		var err error
-		if f, err = os.Open(filepath.Join(s.dir, "entries", r.File)); err != nil {
-			return fmt.Errorf("opening cache entry %q: %w", r.Key, err)
-		}
-		r.LastUsed = s.now()
+		e = r.entry()
 		return nil
 	})
-	if err != nil || f == nil {
-		return matched, exact, err
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return Entry{}, nil, err
 	}
-	defer f.Close()
+	if f == nil {
+		return e, nil, nil // not a typed nil: callers test archive == nil
+	}
+	return e, f, nil
+}
+
+// Extract unpacks an archive written by Save or Archive into place: files
+// of the workspace into workspace, files of the home directory into this
+// user's home, absolute paths where they were. A restore from this store and
+// one from another machine's go through here alike.
+func Extract(ctx context.Context, archive io.Reader, workspace string) error {
 	rs, err := restoreRoots(workspace)
 	if err != nil {
-		return "", false, err
+		return err
 	}
-	if err := extractArchive(ctx, f, rs); err != nil {
-		return "", false, fmt.Errorf("restoring cache %q: %w", matched, err)
-	}
-	return matched, exact, nil
+	return extractArchive(ctx, archive, rs)
 }
 
 // find returns the index of the entry keys select, or -1.

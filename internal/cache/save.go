@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,48 +27,103 @@ func (s *Store) Save(ctx context.Context, scope, key string, paths []string, ver
 	if err := s.withIndex(false, func(idx *index) error { return exists(idx, scope, key, version) }); err != nil {
 		return Entry{}, err
 	}
-	ws, err := filepath.Abs(workspace)
-	if err != nil {
-		return Entry{}, fmt.Errorf("resolving workspace %s: %w", workspace, err)
-	}
-	home, _ := os.UserHomeDir()
-	files, err := collect(paths, ws, home)
-	if err != nil {
-		return Entry{}, fmt.Errorf("saving cache %q: %w", key, err)
-	}
-	if len(files) == 0 {
-		return Entry{}, fmt.Errorf("saving cache %q: no files match the paths %s", key, strings.Join(paths, ", "))
-	}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "save-*")
 	if err != nil {
 		return Entry{}, fmt.Errorf("saving cache %q: %w", key, err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			os.Remove(tmp.Name())
-		}
-	}()
-	werr := writeArchive(ctx, tmp, files, roots{rootWorkspace: ws, rootHome: home})
+	werr := Archive(ctx, tmp, paths, workspace)
 	info, serr := tmp.Stat()
 	if err := errors.Join(werr, serr, tmp.Close()); err != nil {
+		os.Remove(tmp.Name())
 		return Entry{}, fmt.Errorf("saving cache %q: %w", key, err)
 	}
-	rec := record{Scope: scope, Key: key, Version: version, Size: info.Size(), File: entryFile(scope, key, version)}
-	err = s.withIndex(true, func(idx *index) error {
+	return s.commit(tmp.Name(), scope, key, version, info.Size())
+}
+
+// Archive writes what Save would store for paths (same globs, same roots)
+// to w, for a store on another machine to Import.
+func Archive(ctx context.Context, w io.Writer, paths []string, workspace string) error {
+	ws, err := filepath.Abs(workspace)
+	if err != nil {
+		return fmt.Errorf("resolving workspace %s: %w", workspace, err)
+	}
+	home, _ := os.UserHomeDir()
+	files, err := collect(paths, ws, home)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no files match the paths %s", strings.Join(paths, ", "))
+	}
+	return writeArchive(ctx, w, files, roots{rootWorkspace: ws, rootHome: home})
+}
+
+// Import stores archive, a gzipped tar as Archive writes it, as the entry
+// (scope, key, version): another machine's Save. The archive is read to its
+// end and its names checked first, so a truncated or foreign upload never
+// becomes an entry; extraction still guards against the rest. A key that
+// already has an entry gives ErrExists.
+func (s *Store) Import(ctx context.Context, scope, key, version string, archive io.Reader) (Entry, error) {
+	if err := validateKeys([]string{key}); err != nil {
+		return Entry{}, err
+	}
+	if version == "" {
+		return Entry{}, invalid("importing cache %q: no version", key)
+	}
+	if err := s.withIndex(false, func(idx *index) error { return exists(idx, scope, key, version) }); err != nil {
+		return Entry{}, err
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "import-*")
+	if err != nil {
+		return Entry{}, fmt.Errorf("importing cache %q: %w", key, err)
+	}
+	size, err := copyChecked(ctx, tmp, archive)
+	if err := errors.Join(err, tmp.Close()); err != nil {
+		os.Remove(tmp.Name())
+		return Entry{}, fmt.Errorf("importing cache %q: %w", key, err)
+	}
+	return s.commit(tmp.Name(), scope, key, version, size)
+}
+
+// copyChecked copies an archive to f, then reads it back as Extract would,
+// without writing anything.
+func copyChecked(ctx context.Context, f *os.File, archive io.Reader) (int64, error) {
+	size, err := io.Copy(f, archive)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	if err := checkArchive(ctx, f); err != nil {
+		return 0, err
+	}
+	return size, nil
+}
+
+// commit moves the archive at tmp into the store as (scope, key, version)
+// unless that entry exists by now, and evicts what no longer fits. tmp is
+// removed when it is not taken.
+func (s *Store) commit(tmp, scope, key, version string, size int64) (Entry, error) {
+	rec := record{Scope: scope, Key: key, Version: version, Size: size, File: entryFile(scope, key, version)}
+	taken := false
+	err := s.withIndex(true, func(idx *index) error {
 		if err := exists(idx, scope, key, version); err != nil {
 			return err
 		}
-		if err := os.Rename(tmp.Name(), filepath.Join(s.dir, "entries", rec.File)); err != nil {
+		if err := os.Rename(tmp, filepath.Join(s.dir, "entries", rec.File)); err != nil {
 			return fmt.Errorf("saving cache %q: %w", key, err)
 		}
-		committed = true
+		taken = true
 		rec.Created = s.now()
 		rec.LastUsed = rec.Created
 		idx.Entries = append(idx.Entries, rec)
 		s.evict(idx, len(idx.Entries)-1)
 		return nil
 	})
+	if !taken {
+		os.Remove(tmp)
+	}
 	if err != nil {
 		return Entry{}, err
 	}

@@ -17,6 +17,21 @@ import (
 // caches are immutable, a new content needs a new key.
 var ErrExists = errors.New("cache entry already exists")
 
+// ErrInvalid marks errors in what was asked (a bad key, a malformed
+// archive) as opposed to failures of the store itself, so a server can
+// tell its client which it was.
+var ErrInvalid = errors.New("invalid cache request")
+
+// invalidError keeps its own message and matches ErrInvalid.
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string   { return e.err.Error() }
+func (e invalidError) Unwrap() []error { return []error{e.err, ErrInvalid} }
+
+func invalid(format string, args ...any) error {
+	return invalidError{fmt.Errorf(format, args...)}
+}
+
 // Entry describes one saved cache.
 type Entry struct {
 	Key      string

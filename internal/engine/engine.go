@@ -64,6 +64,9 @@ type Options struct {
 	Version  string // sluice's version, for job logs
 	// Actions finds remote actions that are not built in.
 	Actions actions.Resolver
+	// Cache keeps actions/cache entries when they are not under StateDir
+	// (the server's store, for an agent); nil means the store under StateDir.
+	Cache actions.CacheBackend
 	// Containers connects to a container engine for jobs that ask for one
 	// (container:, services:, docker actions); nil means none is available.
 	Containers func(ctx context.Context) (*container.Engine, error)

@@ -63,6 +63,7 @@ func (s *nativeStep) Context() actions.StepContext {
 		JobKey:      s.jr.key(),
 		EnvReuse:    e.opts.EnvReuse,
 		Env:         env,
+		Cache:       e.opts.Cache,
 	}
 }
 

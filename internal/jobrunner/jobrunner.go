@@ -28,8 +28,11 @@ type Config struct {
 	WorkDir     string // per-job checkouts and workspaces
 	StateDir    string // caches and environments, kept between jobs
 	ArtifactDir string // the server's artifact store when it is on this machine
-	Token       string // the agent's token, for fetching from the server's git
-	Version     string
+	// Cache is the server's cache store when it is on this machine; nil
+	// sends a remote agent's caches to the server over the agent API.
+	Cache   actions.CacheBackend
+	Token   string // the agent's token, for fetching from the server's git
+	Version string
 	// Sandbox runs steps under bubblewrap with Hidden directories masked;
 	// the embedded agent uses it to keep jobs out of the server's data.
 	Sandbox bool
@@ -59,7 +62,6 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		return fail("creating the job directory: %v", err)
 	}
 	defer os.RemoveAll(dir)
-	src := filepath.Join(dir, "src")
 	var gitConfig []string
 	if cfg.Token != "" {
 		gitConfig = append(gitConfig, "http.extraHeader=Authorization: Bearer "+cfg.Token)
@@ -68,7 +70,8 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	if err != nil {
 		return fail("fetching %s at %s: %v", spec.Repository, spec.SHA, err)
 	}
-	if err := exportWorkflows(ctx, mirror, spec.SHA, src); err != nil {
+	src, err := m.tree(ctx, mirror, spec.SHA)
+	if err != nil {
 		return fail("%v", err)
 	}
 	wf, err := workflow.Parse(spec.WorkflowPath, []byte(spec.WorkflowSource))
@@ -94,7 +97,7 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
 		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber), RunAttempt: spec.RunAttempt,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
-		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions,
+		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions, Cache: cacheFor(cfg, lease, dir),
 	})
 	// The lease's context ending (cancel from the server, lost lease) stops
 	// the job the way Ctrl-C stops `sluice run`: always() steps still run.

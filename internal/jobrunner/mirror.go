@@ -62,6 +62,28 @@ func (m *mirrors) ensure(ctx context.Context, url, sha string, gitConfig []strin
 	return path, nil
 }
 
+// tree returns a directory holding the commit's .github files, exported
+// once per commit and shared, read-only, by every job of it (the legs of a
+// matrix): the engine reads reusable workflows from there.
+func (m *mirrors) tree(ctx context.Context, mirror, sha string) (string, error) {
+	dir := filepath.Join(m.dir, "trees", sha)
+	l := m.lock("tree:" + sha)
+	l.Lock()
+	defer l.Unlock()
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	tmp := dir + ".tmp"
+	_ = os.RemoveAll(tmp)
+	if err := exportWorkflows(ctx, mirror, sha, tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", fmt.Errorf("keeping the workflows of %s: %w", sha, err)
+	}
+	return dir, nil
+}
+
 // exportWorkflows writes the commit's .github directory (workflows and
 // local actions the engine reads before any checkout) into dir.
 func exportWorkflows(ctx context.Context, mirror, sha, dir string) error {

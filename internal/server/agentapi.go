@@ -37,6 +37,7 @@ func (s *Server) agentRoutes() {
 	s.mux.Handle("POST /api/v1/agent/runs/{run}/artifacts", s.agentAuth(s.agentUploadArtifact))
 	s.mux.Handle("GET /api/v1/agent/runs/{run}/artifacts", s.agentAuth(s.agentListArtifacts))
 	s.mux.Handle("GET /api/v1/agent/runs/{run}/artifacts/{id}", s.agentAuth(s.agentDownloadArtifact))
+	s.agentCacheRoutes() // agentapi_cache.go
 }
 
 // agentAuth admits requests carrying an agent's token and records that the agent was seen.

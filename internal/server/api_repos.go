@@ -280,30 +280,13 @@ func (s *Server) apiDispatch(w http.ResponseWriter, r *http.Request) {
 	if !apiDecode(w, r, &in) {
 		return
 	}
-	wf, err := dispatchWorkflowPath(in.Workflow)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+	runs, err := s.Dispatch(r.Context(), repo, in, apiActor(r))
+	var ie *apiInputError
+	switch {
+	case errors.As(err, &ie):
+		apiError(w, http.StatusBadRequest, ie.Error())
 		return
-	}
-	ref := in.Ref
-	if ref == "" {
-		if repo.DefaultBranch == "" {
-			apiError(w, http.StatusBadRequest, "ref is required: the repository has no default branch")
-			return
-		}
-		ref = "refs/heads/" + repo.DefaultBranch
-	}
-	if strings.ContainsAny(ref, " \t\r\n") {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("invalid ref %q", ref))
-		return
-	}
-	runs, err := s.cfg.Scheduler.Trigger(r.Context(), repo, Trigger{
-		Event: "workflow_dispatch", Ref: ref, Workflow: wf, Inputs: in.Inputs,
-		Actor: apiActor(r), Source: store.TriggerDispatch,
-		Payload: map[string]any{"inputs": in.Inputs, "ref": ref, "workflow": wf},
-	})
-	if err != nil {
-		s.cfg.Log.Warn("api: dispatch", "repo", repo.Name, "workflow", wf, "err", err)
+	case err != nil:
 		apiError(w, http.StatusUnprocessableEntity, "dispatch failed: "+err.Error())
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -49,6 +50,7 @@ type Config struct {
 	Keys      *secrets.Keyring
 	Scheduler Scheduler
 	Artifacts *artifacts.Store
+	Cache     *cache.Store // actions/cache entries of the agents' jobs
 	DataDir   string
 	// BaseURL is how browsers and forges reach the server (links in
 	// commit statuses), e.g. http://127.0.0.1:8080.

@@ -38,6 +38,8 @@ func (s *Server) uiRoutes() {
 	h("GET /repos/{name...}", ui.session(store.ScopeRead, ui.runsPage))
 	h("GET /runs/{id}", ui.session(store.ScopeRead, ui.runPage))
 	h("GET /queue", ui.session(store.ScopeRead, ui.queuePage))
+	h("POST /ui/repos", ui.session(store.ScopeAdmin, ui.addRepo))
+	h("POST /ui/repos/{name}/dispatch", ui.session(store.ScopeWrite, ui.dispatch))
 	h("GET /secrets", ui.session(store.ScopeRead, ui.secretsPage))
 	h("POST /secrets", ui.session(store.ScopeWrite, ui.secretSet))
 	h("POST /secrets/delete", ui.session(store.ScopeWrite, ui.secretDelete))
@@ -71,20 +73,25 @@ func uiHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// uiParsePages parses each page together with the layout. The templates are
+// uiParsePages parses each page together with the layout and the partials
+// (files named _*.html, shared by several pages). The templates are
 // embedded, so a parse error is a bug in the binary, caught by any UI test.
 func uiParsePages() map[string]*template.Template {
 	names, err := fs.Glob(web.Templates, "*.html")
 	if err != nil {
 		panic(err)
 	}
+	partials, err := fs.Glob(web.Templates, "_*.html")
+	if err != nil {
+		panic(err)
+	}
 	pages := map[string]*template.Template{}
 	for _, n := range names {
-		if n == "layout.html" {
+		if n == "layout.html" || strings.HasPrefix(n, "_") {
 			continue
 		}
 		t := template.New(n).Funcs(uiFuncs())
-		pages[n] = template.Must(t.ParseFS(web.Templates, "layout.html", n))
+		pages[n] = template.Must(t.ParseFS(web.Templates, append([]string{"layout.html", n}, partials...)...))
 	}
 	return pages
 }

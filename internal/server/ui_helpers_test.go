@@ -18,17 +18,29 @@ import (
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
-// uiFakeScheduler records cancels and re-runs; cancelling leaves the store
-// alone so that a test decides when the run is seen as cancelled.
+// uiFakeScheduler records triggers, cancels and re-runs; cancelling leaves
+// the store alone so that a test decides when the run is seen as cancelled.
 type uiFakeScheduler struct {
-	mu      sync.Mutex
-	cancels []int64
-	reruns  []string // "ID" or "ID failed"
-	rerunTo *store.Run
+	mu          sync.Mutex
+	triggers    []Trigger
+	triggerRuns []store.Run // what Trigger returns
+	triggerErr  error
+	cancels     []int64
+	reruns      []string // "ID" or "ID failed"
+	rerunTo     *store.Run
 }
 
-func (f *uiFakeScheduler) Trigger(context.Context, *store.Repo, Trigger) ([]store.Run, error) {
-	return nil, nil
+func (f *uiFakeScheduler) Trigger(_ context.Context, _ *store.Repo, t Trigger) ([]store.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.triggers = append(f.triggers, t)
+	return f.triggerRuns, f.triggerErr
+}
+
+func (f *uiFakeScheduler) triggerCalls() []Trigger {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Trigger(nil), f.triggers...)
 }
 func (f *uiFakeScheduler) JobFinished(context.Context, int64) error { return nil }
 

@@ -65,6 +65,8 @@ type uiRunsData struct {
 	Repo store.Repo
 	Runs []store.Run
 	Next int64 // Before value of the next (older) page, 0 when none
+	// Dispatch is the "Run workflow" form (ui_repos.go), nil for read-only sessions.
+	Dispatch *uiDispatchForm
 }
 
 func (ui *uiApp) runsPage(w http.ResponseWriter, r *http.Request, sess *uiSession) {
@@ -85,7 +87,7 @@ func (ui *uiApp) runsPage(w http.ResponseWriter, r *http.Request, sess *uiSessio
 		ui.fail(w, r, err)
 		return
 	}
-	d := uiRunsData{Repo: *repo, Runs: runs}
+	d := uiRunsData{Repo: *repo, Runs: runs, Dispatch: ui.dispatchForm(ctx, repo, sess)}
 	if len(runs) > uiRunsPerPage {
 		d.Runs = runs[:uiRunsPerPage]
 		d.Next = d.Runs[uiRunsPerPage-1].ID
