@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/scheduler"
@@ -57,6 +58,10 @@ agent running --agents jobs at once. The first start creates an admin token and 
 	return cmd
 }
 
+// serverCacheBytes bounds the server's cache store, shared by every
+// repository; least recently used entries go first.
+const serverCacheBytes = 10 << 30
+
 func serve(ctx context.Context, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -84,6 +89,10 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	caches, err := cache.Open(filepath.Join(f.data, "cache"), serverCacheBytes)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.addr, err)
@@ -104,7 +113,7 @@ func serve(ctx context.Context, f serveFlags) error {
 			}
 		},
 	})
-	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Artifacts: arts, DataDir: f.data, BaseURL: f.baseURL, Log: log})
+	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Artifacts: arts, Cache: caches, DataDir: f.data, BaseURL: f.baseURL, Log: log})
 	if err != nil {
 		return err
 	}
@@ -133,7 +142,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Printf("sluice serving on %s (data %s)\n", f.baseURL, f.data)
 	if f.agents > 0 {
-		if err := startEmbeddedAgent(ctx, db, f, state, log); err != nil {
+		if err := startEmbeddedAgent(ctx, db, f, state, caches, log); err != nil {
 			return err
 		}
 	}
@@ -152,7 +161,7 @@ func serve(ctx context.Context, f serveFlags) error {
 // startEmbeddedAgent registers this machine's agent directly in the store
 // (it shares the process) and runs it through the same HTTP protocol as a
 // remote one, so both take one path.
-func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state string, log *slog.Logger) error {
+func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state string, caches *cache.Store, log *slog.Logger) error {
 	token, hash, err := secrets.NewToken()
 	if err != nil {
 		return err
@@ -168,7 +177,7 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state s
 	agentState := filepath.Join(state, "agent")
 	run := jobrunner.New(jobrunner.Config{
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
-		ArtifactDir: filepath.Join(f.data, "artifacts"), Token: token, Version: version,
+		ArtifactDir: filepath.Join(f.data, "artifacts"), Cache: caches, Token: token, Version: version,
 		Sandbox: sandbox, Hidden: []string{f.data},
 		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
 	})

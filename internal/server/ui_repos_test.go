@@ -192,7 +192,7 @@ func TestUIDispatch(t *testing.T) {
 	}
 	w := e.signIn(store.ScopeWrite)
 	r := e.signIn(store.ScopeRead)
-	e.sched.triggerRuns = []store.Run{{ID: 42}}
+	e.sched.setTrigger([]store.Run{{ID: 42}}, nil)
 
 	for _, tc := range []struct {
 		name   string
@@ -253,7 +253,8 @@ func TestUIDispatchErrors(t *testing.T) {
 		name     string
 		repo     string
 		form     url.Values
-		sched    func(*uiFakeScheduler)
+		runs     []store.Run
+		err      error
 		want     int
 		wantText []string
 		triggers int
@@ -272,16 +273,13 @@ func TestUIDispatchErrors(t *testing.T) {
 		{name: "no ref and no default branch", repo: "nobranch", form: url.Values{"workflow": {"ci.yml"}},
 			want: http.StatusBadRequest, wantText: []string{"ref is required"}},
 		{name: "scheduler refuses", repo: "demo", form: url.Values{"workflow": {"ci.yml"}, "inputs": {"level=huge"}},
-			sched: func(f *uiFakeScheduler) { f.triggerErr = errors.New(`input "level": "huge" is not one of the options`) },
-			want:  http.StatusUnprocessableEntity, wantText: []string{"The workflow did not start", "is not one of the options"}, triggers: 1},
+			err:  errors.New(`input "level": "huge" is not one of the options`),
+			want: http.StatusUnprocessableEntity, wantText: []string{"The workflow did not start", "is not one of the options"}, triggers: 1},
 		{name: "no run started", repo: "demo", form: url.Values{"workflow": {"ci.yml"}},
 			want: http.StatusUnprocessableEntity, wantText: []string{"No run started"}, triggers: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			*e.sched = uiFakeScheduler{}
-			if tc.sched != nil {
-				tc.sched(e.sched)
-			}
+			e.sched.setTrigger(tc.runs, tc.err)
 			tc.form.Set("csrf", uiCSRF(w))
 			res, body := e.postBody("/ui/repos/"+tc.repo+"/dispatch", w, tc.form)
 			if res.StatusCode != tc.want {
@@ -300,6 +298,13 @@ func TestUIDispatchErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setTrigger forgets recorded triggers and sets what Trigger answers.
+func (f *uiFakeScheduler) setTrigger(runs []store.Run, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.triggers, f.triggerRuns, f.triggerErr = nil, runs, err
 }
 
 // htmlEscape is how html/template writes s into text and attributes.
@@ -399,6 +404,12 @@ func TestUIDispatchFormListsWorkflows(t *testing.T) {
 		if strings.Contains(body, unwanted) {
 			t.Errorf("mirrored repo page offers %q as a workflow", unwanted)
 		}
+	}
+
+	res, body := e.postBody("/ui/repos/mirrored/dispatch", w, url.Values{"csrf": {uiCSRF(w)},
+		"workflow": {".github/workflows/release.yaml"}, "inputs": {"oops"}})
+	if want := `<option value=".github/workflows/release.yaml" selected>`; res.StatusCode != http.StatusBadRequest || !strings.Contains(body, want) {
+		t.Errorf("re-rendered form = %d; want 400 with %q still chosen", res.StatusCode, want)
 	}
 
 	_, body = e.get("/repos/fresh", w)
