@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -180,6 +181,14 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state s
 		ArtifactDir: filepath.Join(f.data, "artifacts"), Cache: caches, Token: token, Version: version,
 		Sandbox: sandbox, Hidden: []string{f.data},
 		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
+		// The embedded agent shares the server's disk: it fetches commits
+		// from the mirrors themselves, not over /git/.
+		LocalRepo: func(url string) string {
+			if rest, ok := strings.CutPrefix(url, f.baseURL+"/git/"); ok && !strings.Contains(rest, "/") {
+				return filepath.Join(f.data, "repos", rest)
+			}
+			return ""
+		},
 	})
 	go func() {
 		err := agent.Run(ctx, agent.Config{Server: f.baseURL, Token: token, Name: "embedded", Labels: []string{"default", "embedded"},

@@ -74,7 +74,13 @@ func restoreCache(ctx context.Context, s Step, with map[string]string) (map[stri
 	lookupOnly := with["lookup-only"] == "true"
 	matched, exact, err := store.Restore(ctx, c.Repository, key, lines(with["restore-keys"]), version, lookupOnly, c.Workspace)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("restoring cache: %w", err)
+		// As on GitHub, a cache that cannot be reached is a miss, not a
+		// failed step; invalid keys and paths still fail it.
+		if errors.Is(err, cache.ErrInvalid) {
+			return nil, "", nil, fmt.Errorf("restoring cache: %w", err)
+		}
+		s.Warn(fmt.Sprintf("Failed to restore the cache: %v", err))
+		matched, exact = "", false
 	}
 	outs := map[string]string{"cache-hit": fmt.Sprint(exact), "cache-primary-key": key, "cache-matched-key": matched}
 	switch {

@@ -53,7 +53,7 @@ func pushArtifacts(ctx context.Context, c *agent.Client, runID int64, dir string
 	}
 	run := strconv.FormatInt(runID, 10)
 	local, err := store.List(run)
-	if err != nil {
+	if err != nil || len(local) == 0 {
 		return err
 	}
 	remote, err := c.ListArtifacts(ctx, runID)

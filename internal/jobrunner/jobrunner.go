@@ -38,6 +38,10 @@ type Config struct {
 	Sandbox bool
 	Hidden  []string
 	Actions actions.Resolver
+	// LocalRepo maps a job's repository URL to a path on this machine to
+	// fetch from instead (the embedded agent reads the server's mirrors
+	// directly); "" keeps the URL.
+	LocalRepo func(url string) string
 }
 
 // New returns the agent's JobRunner.
@@ -66,7 +70,13 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	if cfg.Token != "" {
 		gitConfig = append(gitConfig, "http.extraHeader=Authorization: Bearer "+cfg.Token)
 	}
-	mirror, err := m.ensure(ctx, spec.RepoURL, spec.SHA, gitConfig)
+	source := spec.RepoURL
+	if cfg.LocalRepo != nil {
+		if p := cfg.LocalRepo(source); p != "" {
+			source = p
+		}
+	}
+	mirror, err := m.ensure(ctx, source, spec.SHA, gitConfig)
 	if err != nil {
 		return fail("fetching %s at %s: %v", spec.Repository, spec.SHA, err)
 	}
@@ -119,6 +129,9 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	artDir := cfg.ArtifactDir
 	if remote {
 		artDir = filepath.Join(dir, "artifacts")
+	}
+	// Only a job that downloads artifacts needs the run's copied here.
+	if remote && strings.Contains(spec.WorkflowSource, "download-artifact") {
 		if err := pullArtifacts(ctx, lease.Server, spec.RunID, artDir); err != nil {
 			emit(agent.LogLine{Time: time.Now(), Kind: "warning", Text: "fetching the run's artifacts from the server: " + err.Error()})
 		}

@@ -56,7 +56,10 @@ func (m *mirrors) ensure(ctx context.Context, url, sha string, gitConfig []strin
 		return path, nil
 	}
 	// The ref keeps the commit from garbage collection while jobs use it.
-	if _, err := git(ctx, path, gitConfig, "fetch", "-q", "--no-tags", "--no-write-fetch-head", url, "+"+sha+":refs/sluice/"+sha); err != nil {
+	// --upload-pack lets a local source serve a commit no ref names (a pull
+	// request head); HTTP sources are told the same by the server.
+	if _, err := git(ctx, path, gitConfig, "fetch", "-q", "--no-tags", "--no-write-fetch-head",
+		"--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack", url, "+"+sha+":refs/sluice/"+sha); err != nil {
 		return "", fmt.Errorf("fetching %s from %s: %w", sha, url, err)
 	}
 	return path, nil

@@ -8,12 +8,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // mirror keeps a bare copy of each repository under the data directory, so
 // planning reads workflows at any commit without a work tree.
 type mirror struct {
 	dir string
+	// locks serialise fetches per repository: two first webhooks of a new
+	// repository must not both create its mirror.
+	locks *sync.Map
+}
+
+func (m mirror) lock(repoID int64) func() {
+	v, _ := m.locks.LoadOrStore(repoID, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 func (m mirror) path(repoID int64) string {
@@ -23,13 +34,24 @@ func (m mirror) path(repoID int64) string {
 // fetch brings branches, tags and (when given) one extra ref or commit from
 // url into the repository's mirror.
 func (m mirror) fetch(ctx context.Context, repoID int64, url string, extra ...string) (string, error) {
+	defer m.lock(repoID)()
 	p := m.path(repoID)
 	if _, err := os.Stat(p); err != nil {
-		if err := os.MkdirAll(p, 0o755); err != nil {
+		// Made beside its place and renamed, so a half-made mirror is
+		// never seen.
+		if err := os.MkdirAll(m.dir, 0o755); err != nil {
 			return "", err
 		}
-		if _, err := git(ctx, p, "init", "-q", "--bare"); err != nil {
+		tmp, err := os.MkdirTemp(m.dir, ".init-")
+		if err != nil {
 			return "", err
+		}
+		defer os.RemoveAll(tmp)
+		if _, err := git(ctx, tmp, "init", "-q", "--bare"); err != nil {
+			return "", err
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return "", fmt.Errorf("creating the mirror of repository %d: %w", repoID, err)
 		}
 	}
 	args := []string{"fetch", "-q", "--force", "--prune", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}
@@ -39,6 +61,9 @@ func (m mirror) fetch(ctx context.Context, repoID int64, url string, extra ...st
 	for _, e := range extra {
 		if e == "" {
 			continue
+		}
+		if _, err := git(ctx, p, "cat-file", "-e", e+"^{commit}"); err == nil {
+			continue // the branches already brought it
 		}
 		// A pull request head or a commit no branch names.
 		_, _ = git(ctx, p, "fetch", "-q", "--force", url, e)

@@ -153,6 +153,7 @@ func (s *Scheduler) advance(ctx context.Context, runID int64) error {
 		return err
 	}
 	if done {
+		s.forget(ctx, runID)
 		s.report(ctx, r)
 		if r.ConcurrencyGroup != "" {
 			s.mu.Unlock()
@@ -513,4 +514,16 @@ func (s *Scheduler) info(j *store.Job) (specInfo, bool) {
 	}
 	s.infos.Store(j.ID, in)
 	return in, true
+}
+
+// forget drops what planning cached about a finished run's jobs.
+func (s *Scheduler) forget(ctx context.Context, runID int64) {
+	jobs, err := s.cfg.DB.ListJobStates(ctx, runID)
+	if err != nil {
+		return
+	}
+	for _, j := range jobs {
+		s.infos.Delete(j.ID)
+		s.limits.Delete(fmt.Sprintf("%d/%s", runID, j.Key))
+	}
 }

@@ -54,7 +54,7 @@ func New(cfg Config) *Scheduler {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Scheduler{cfg: cfg, mirror: mirror{dir: filepath.Join(cfg.DataDir, "repos")}}
+	return &Scheduler{cfg: cfg, mirror: mirror{dir: filepath.Join(cfg.DataDir, "repos"), locks: &sync.Map{}}}
 }
 
 var _ server.Scheduler = (*Scheduler)(nil)

@@ -42,15 +42,13 @@ func (s *Server) agentRun(w http.ResponseWriter, r *http.Request, a *store.Agent
 		agentError(w, http.StatusNotImplemented, "the server keeps no artifacts")
 		return 0, false
 	}
-	jobs, err := s.cfg.DB.ListJobs(r.Context(), runID)
+	runs, err := s.cfg.DB.AgentRunsJobOf(r.Context(), a.ID, runID)
 	if err != nil {
-		s.agentFail(w, r, "listing jobs of run", err)
+		s.agentFail(w, r, "checking the agent's jobs", err)
 		return 0, false
 	}
-	for _, j := range jobs {
-		if j.Status == store.StatusInProgress && j.AgentID != nil && *j.AgentID == a.ID {
-			return runID, true
-		}
+	if runs {
+		return runID, true
 	}
 	agentError(w, http.StatusForbidden, fmt.Sprintf("agent %s runs no job of run %d", a.Name, runID))
 	return 0, false

@@ -27,7 +27,7 @@ func (s *Server) agentCacheRoutes() {
 // agentCacheScope admits a cache call when agent a is running job jobID and
 // scope is that job's repository: an agent reaches the caches of the
 // repositories it builds, while it builds them.
-func (s *Server) agentCacheScope(w http.ResponseWriter, r *http.Request, a *store.Agent, jobID int64, scope string) bool {
+func (s *Server) agentCacheScope(w http.ResponseWriter, r *http.Request, a *store.Agent, jobID int64, scope string, saving bool) bool {
 	if s.cfg.Cache == nil {
 		agentError(w, http.StatusNotImplemented, "the server keeps no caches")
 		return false
@@ -43,6 +43,7 @@ func (s *Server) agentCacheScope(w http.ResponseWriter, r *http.Request, a *stor
 	}
 	var spec struct {
 		Repository string `json:"repository"`
+		Fork       bool   `json:"fork"`
 	}
 	if len(j.Spec) > 0 {
 		if err := json.Unmarshal(j.Spec, &spec); err != nil {
@@ -52,6 +53,12 @@ func (s *Server) agentCacheScope(w http.ResponseWriter, r *http.Request, a *stor
 	}
 	if spec.Repository != scope {
 		agentError(w, http.StatusForbidden, fmt.Sprintf("job %d builds %q, not %q", jobID, spec.Repository, scope))
+		return false
+	}
+	// A pull request from a fork may read caches but not write them: what
+	// it saved would be restored by the repository's own runs.
+	if saving && spec.Fork {
+		agentError(w, http.StatusForbidden, "jobs of pull requests from forks cannot save caches")
 		return false
 	}
 	return true
@@ -74,7 +81,7 @@ func (s *Server) agentCacheRestore(w http.ResponseWriter, r *http.Request, a *st
 	if !agentDecode(w, r, &req) {
 		return
 	}
-	if !s.agentCacheScope(w, r, a, req.Job, req.Scope) {
+	if !s.agentCacheScope(w, r, a, req.Job, req.Scope, false) {
 		return
 	}
 	e, archive, err := s.cfg.Cache.Lookup(r.Context(), req.Scope, req.Key, req.RestoreKeys, req.Version, req.LookupOnly)
@@ -125,7 +132,7 @@ func (s *Server) agentCacheSave(w http.ResponseWriter, r *http.Request, a *store
 		return
 	}
 	scope := q.Get("scope")
-	if !s.agentCacheScope(w, r, a, jobID, scope) {
+	if !s.agentCacheScope(w, r, a, jobID, scope, true) {
 		return
 	}
 	e, err := s.cfg.Cache.Import(r.Context(), scope, q.Get("key"), q.Get("version"), http.MaxBytesReader(w, r.Body, agentMaxCache))

@@ -445,3 +445,15 @@ func queuedReason(j Job, agents []Agent, busy map[int64]int, now time.Time, wind
 		return "waiting for a free agent to claim it (" + strings.Join(free, ", ") + ")"
 	}
 }
+
+// AgentRunsJobOf reports whether agent agentID holds an in-progress job of
+// run runID: the check behind an agent's access to the run's artifacts.
+func (db *DB) AgentRunsJobOf(ctx context.Context, agentID, runID int64) (bool, error) {
+	var n int
+	err := db.rd().queryRow(ctx, `SELECT COUNT(*) FROM jobs WHERE run_id = ? AND agent_id = ? AND status = ?`,
+		runID, agentID, StatusInProgress).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("checking the jobs of agent %d in run %d: %w", agentID, runID, err)
+	}
+	return n > 0, nil
+}

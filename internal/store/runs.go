@@ -264,6 +264,16 @@ func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) 
 	if err != nil || r.Status == StatusCompleted {
 		return r, false, err
 	}
+	// Most calls come while jobs are still going: a count answers them
+	// without reading every job of a large run.
+	var open int
+	if err := t.queryRow(ctx, `SELECT COUNT(*) FROM jobs WHERE run_id = ? AND status != ?`, id, StatusCompleted).Scan(&open); err != nil {
+		return r, false, err
+	}
+	if open > 0 {
+		// Earlier attempts are all completed; an unfinished row is a live one.
+		return r, false, nil
+	}
 	jobs, err := listJobsCols(ctx, t, id, true, jobColsNoSpec)
 	if err != nil || len(jobs) == 0 {
 		return r, false, err
