@@ -187,15 +187,7 @@ func (s *Server) apiRerun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) {
-	id, ok := apiPathID(w, r, "id")
-	if !ok {
-		return
-	}
-	after, ok := apiQueryInt(w, r, "after", 0, 0)
-	if !ok {
-		return
-	}
-	limit, ok := apiQueryInt(w, r, "limit", 1000, 10000)
+	id, after, limit, ok := apiPage(w, r)
 	if !ok {
 		return
 	}
@@ -216,15 +208,7 @@ func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) {
 
 // apiJobLogs answers JSON lines: one store.LogLine per line, in seq order.
 func (s *Server) apiJobLogs(w http.ResponseWriter, r *http.Request) {
-	id, ok := apiPathID(w, r, "id")
-	if !ok {
-		return
-	}
-	after, ok := apiQueryInt(w, r, "after", 0, 0)
-	if !ok {
-		return
-	}
-	limit, ok := apiQueryInt(w, r, "limit", 1000, 10000)
+	id, after, limit, ok := apiPage(w, r)
 	if !ok {
 		return
 	}
@@ -245,4 +229,17 @@ func (s *Server) apiJobLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// apiPage reads the {id} of a paged listing and its ?after= and ?limit=
+// (default 1000, at most 10000).
+func apiPage(w http.ResponseWriter, r *http.Request) (id, after, limit int64, ok bool) {
+	if id, ok = apiPathID(w, r, "id"); !ok {
+		return 0, 0, 0, false
+	}
+	if after, ok = apiQueryInt(w, r, "after", 0, 0); !ok {
+		return 0, 0, 0, false
+	}
+	limit, ok = apiQueryInt(w, r, "limit", 1000, 10000)
+	return id, after, limit, ok
 }
