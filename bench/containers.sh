@@ -7,16 +7,15 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 runs="${BENCH_RUNS:-5}"
-gobin="$here/.gobin"
 work="$here/.work/containers"
 image=localhost/sluice/python:3.11
 redis=localhost/sluice/redis:7
 sock=/run/sluice-podman.sock
 export DOCKER_HOST="unix://$sock"
 
-log() { printf '==> %s\n' "$*" >&2; }
 
 write_repo() { # DIR KIND
   local dir="$1" kind="$2"
@@ -75,7 +74,7 @@ main() {
   curl -sf --unix-socket "$sock" http://d/_ping >/dev/null || { log "no Podman API on $sock: run scripts/podman-setup.sh"; exit 1; }
   podman image exists "$image" && podman image exists "$redis" || { log "images missing: run scripts/build-images.sh"; exit 1; }
   mkdir -p "$work"
-  [[ -x $gobin/act ]] || { log "act missing: run bench/run.sh first (it installs act)"; exit 1; }
+  ensure_act
   (cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
   export HOME="$work/home" SLUICE_STATE_DIR="$work/state"
   mkdir -p "$HOME"

@@ -14,24 +14,13 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-act_version="v0.2.89"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 runs="${BENCH_RUNS:-7}"
-gobin="$here/.gobin"
 work="$here/.work/python"
 python="${BENCH_PYTHON:-python3}"
 
-log() { printf '==> %s\n' "$*" >&2; }
 
-# Same install as bench/run.sh: act built with `go install` into bench/.gobin.
-ensure_act() {
-  if [[ -x "$gobin/act" ]] && "$gobin/act" --version 2>/dev/null | grep -q "${act_version#v}"; then
-    return
-  fi
-  log "installing act $act_version into $gobin (compiles for a few minutes)"
-  mkdir -p "$gobin"
-  (cd "$here" && GOBIN="$gobin" GOFLAGS=-mod=mod go install "github.com/nektos/act@$act_version")
-}
 
 write_repo() {
   local dir="$1"
