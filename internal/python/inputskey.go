@@ -202,7 +202,7 @@ func (in *keyInputs) pipInstall(args []string) error {
 		}
 		if v, ok := value(&i, a, "--editable", "-e"); ok {
 			local = true
-			in.target(in.workdir, v)
+			in.target(in.workdir, v, true)
 			continue
 		}
 		switch {
@@ -215,7 +215,7 @@ func (in *keyInputs) pipInstall(args []string) error {
 			if isLocalPath(in.workdir, a) {
 				local = true
 			}
-			in.target(in.workdir, a)
+			in.target(in.workdir, a, false)
 		}
 	}
 	if upgrade && local {
@@ -225,7 +225,10 @@ func (in *keyInputs) pipInstall(args []string) error {
 }
 
 // target handles one thing to install: a local project, a local archive, a pinned name.
-func (in *keyInputs) target(base, t string) {
+// A project installed without -e is copied into the environment, so its
+// source is an input too: such an install is never taken as determined by
+// its files (editable installs point at the source and stay correct).
+func (in *keyInputs) target(base, t string, editable bool) {
 	switch {
 	case strings.Contains(t, "://") || strings.Contains(t, "@"):
 		in.ok = false
@@ -237,11 +240,15 @@ func (in *keyInputs) target(base, t string) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(base, p)
 		}
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			in.files[p] = true // a wheel or sdist
-			return
+		st, err := os.Stat(p)
+		switch {
+		case err != nil || !st.IsDir():
+			in.files[p] = true // a wheel or sdist (a missing one is recorded as absent)
+		case !editable:
+			in.ok = false
+		default:
+			in.addProject(p)
 		}
-		in.addProject(p)
 	default:
 		r, err := parseRequirement(t)
 		if err != nil || !r.pinned() {
@@ -306,7 +313,7 @@ func (in *keyInputs) reqFile(path string, constraints bool) error {
 			continue
 		}
 		if v, ok := arg("--editable", "-e"); ok {
-			in.target(dir, v)
+			in.target(dir, v, true)
 			continue
 		}
 		if strings.HasPrefix(first, "-") {
@@ -323,7 +330,7 @@ func (in *keyInputs) reqFile(path string, constraints bool) error {
 			}
 			continue
 		}
-		in.target(dir, strings.TrimSpace(req))
+		in.target(dir, strings.TrimSpace(req), false)
 	}
 	return nil
 }

@@ -29,8 +29,10 @@ func TestInputsKeyOK(t *testing.T) {
 		{"uv pip install -r requirements.txt", true},
 		{"pip install -e .", true},
 		{"pip install -e '.[dev]'", true},
-		{"pip install .", true},
-		{"pip install ./sub", true},
+		// A non-editable local project is copied into the environment:
+		// its source is an input no key covers.
+		{"pip install .", false},
+		{"pip install ./sub", false},
 		{"pip install dist/x-1.0-py3-none-any.whl", true},
 		{"pip install \\\n  -r requirements.txt", true},
 		{"pip install -U -r requirements.txt", true},

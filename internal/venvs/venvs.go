@@ -183,7 +183,11 @@ func (e *Env) rebuild(ctx context.Context, run Exec) error {
 	}
 	e.applied = nil
 	for _, in := range applied {
-		code, err := run(ctx, in.Command, filepath.Join(e.workspace, in.Dir))
+		dir := in.Dir
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(e.workspace, dir)
+		}
+		code, err := run(ctx, in.Command, dir)
 		if err != nil || code != 0 {
 			e.clean = false
 			return fmt.Errorf("replaying %q while rebuilding the environment failed (exit %d): %v", in.Command, code, err)

@@ -212,6 +212,7 @@ func importable(t *testing.T, e *Env, names ...string) map[string]bool {
 const installA = "pip install --no-index -r req-a.txt"
 
 func TestReusedAfterCleanRun(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.write("req-a.txt", "wheels/alpha-1.0-py3-none-any.whl\n")
 
@@ -247,6 +248,7 @@ func TestReusedAfterCleanRun(t *testing.T) {
 }
 
 func TestChangedInputsRebuildAndReplay(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.write("req-a.txt", "wheels/alpha-1.0-py3-none-any.whl\n")
 	f.write("req-b.txt", "wheels/beta-1.0-py3-none-any.whl\n")
@@ -299,6 +301,7 @@ func TestChangedInputsRebuildAndReplay(t *testing.T) {
 // TestReuseDecision runs a job, then a second one, and checks whether the
 // second is given the first's environment and may skip its install.
 func TestReuseDecision(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// firstRun runs the first job's steps after the shared install and
@@ -355,6 +358,7 @@ func TestReuseDecision(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFixture(t)
 			f.write("req-a.txt", "wheels/alpha-1.0-py3-none-any.whl\n")
 			e := f.acquire(true)
@@ -386,6 +390,7 @@ func TestReuseDecision(t *testing.T) {
 }
 
 func TestConcurrentAcquireGetsTemporaryEnvironment(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.write("req-a.txt", "wheels/alpha-1.0-py3-none-any.whl\n")
 	held := f.acquire(true)
@@ -422,6 +427,7 @@ func TestConcurrentAcquireGetsTemporaryEnvironment(t *testing.T) {
 // may be absolute and outside the workspace; a rebuild must replay its
 // install where it first ran.
 func TestReplayInWorkingDirectoryOutsideWorkspace(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	outside := t.TempDir()
 	req := "wheels/alpha-1.0-py3-none-any.whl\n"
@@ -463,6 +469,7 @@ func TestReplayInWorkingDirectoryOutsideWorkspace(t *testing.T) {
 // Only the skip decision is exercised: building the project would need the
 // wheel package, which is not available offline.
 func TestLocalProjectSourceChangeIsNotSkipped(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.write("proj/pyproject.toml", "[project]\nname = \"proj\"\nversion = \"1.0\"\n")
 	f.write("proj/projmod.py", "VALUE = 1\n")
