@@ -83,6 +83,12 @@ func LookupNative(name string) (Native, bool) {
 		return PypiPublish, true
 	case "sluice-ci/lock-check":
 		return LockCheck, true
+	case "sluice/build-image":
+		return BuildImage, true
+	case "sluice/push-image":
+		return PushImage, true
+	case "sluice/deploy-container":
+		return DeployContainer, true
 	}
 	return nil, false
 }
