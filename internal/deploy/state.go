@@ -8,8 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/fslock"
 )
 
 // state is what is remembered about one name: the spec running now and,
@@ -75,24 +76,12 @@ func lockName(ctx context.Context, stateDir, name string) (unlock func(), err er
 		return nil, fmt.Errorf("creating deployment state directory: %w", err)
 	}
 	p := filepath.Join(stateDir, name+".lock")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err = fslock.LockContext(ctx, p, 100*time.Millisecond)
+	if errors.Is(err, ctx.Err()) && ctx.Err() != nil {
+		return nil, fmt.Errorf("waiting for another deployment of %s: %w", name, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("opening deployment lock: %w", err)
+		return nil, fmt.Errorf("locking %s: %w", p, err)
 	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", p, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for another deployment of %s: %w", name, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return unlock, nil
 }

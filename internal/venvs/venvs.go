@@ -17,8 +17,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
+	"github.com/sluice-ci/sluice/internal/fslock"
 	"github.com/sluice-ci/sluice/internal/python"
 )
 
@@ -49,7 +49,7 @@ type Env struct {
 
 	interp    python.Interpreter
 	workspace string
-	lock      *os.File
+	unlockFn  func() // releases the environment's lock
 	temporary bool
 	prev      []Install
 	applied   []Install
@@ -81,12 +81,11 @@ func Acquire(ctx context.Context, interp python.Interpreter, o Options) (*Env, e
 	}
 	name := hex.EncodeToString(sum[:8])
 	e := &Env{interp: interp, workspace: o.Workspace, uvPath: o.UVPath, clean: true}
-	lock, err := os.OpenFile(filepath.Join(base, name+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, ok, err := fslock.TryLock(filepath.Join(base, name+".lock"))
 	if err != nil {
-		return nil, fmt.Errorf("opening environment lock: %w", err)
+		return nil, fmt.Errorf("locking the environment: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
+	if !ok {
 		dir, err := os.MkdirTemp(base, "tmp-")
 		if err != nil {
 			return nil, fmt.Errorf("creating a temporary environment: %w", err)
@@ -94,7 +93,7 @@ func Acquire(ctx context.Context, interp python.Interpreter, o Options) (*Env, e
 		e.Dir, e.temporary = dir, true
 		return e, e.create(ctx)
 	}
-	e.lock = lock
+	e.unlockFn = unlock
 	e.Dir = filepath.Join(base, name)
 	if o.Reuse {
 		if rec, ok := readRecord(e.Dir); ok && rec.Clean && rec.Interpreter == interp {
@@ -222,10 +221,9 @@ func (e *Env) Release(jobSucceeded bool) error {
 }
 
 func (e *Env) unlock() {
-	if e.lock != nil {
-		_ = syscall.Flock(int(e.lock.Fd()), syscall.LOCK_UN)
-		e.lock.Close()
-		e.lock = nil
+	if e.unlockFn != nil {
+		e.unlockFn()
+		e.unlockFn = nil
 	}
 }
 
