@@ -85,7 +85,10 @@ type Engine struct {
 	softCancel context.CancelFunc
 	hard       context.Context
 
-	osName string // "Debian GNU/Linux 12 (bookworm)", read once
+	// osName is the distribution's name ("Debian GNU/Linux 12 (bookworm)"),
+	// read when the first job starts: a server planning jobs with PlanJob
+	// never needs it.
+	osName func() string
 	ctrs   *containers
 
 	mu          sync.Mutex
@@ -105,7 +108,7 @@ func New(opts Options) *Engine {
 	for _, v := range opts.Secrets {
 		opts.Masker.Add(v)
 	}
-	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: osName(), ctrs: &containers{connect: opts.Containers}}
+	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: sync.OnceValue(osName), ctrs: &containers{connect: opts.Containers}}
 }
 
 // osName reads the distribution's name from os-release.

@@ -133,8 +133,8 @@ func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) 
 	e.emit(logs.Event{Kind: logs.JobStarted, Job: name})
 	jr := &jobRun{wr: wr, node: n, name: name, matrix: matrix, strategy: strategy, needs: spec.needs,
 		fileEnv: map[string]string{}, status: logs.Success,
-		versions: map[string]string{"sluice": e.opts.Version, "os": e.osName}}
-	e.emit(logs.Event{Kind: logs.Line, Job: name, Step: "Set up job", Text: fmt.Sprintf("sluice %s on %s (%s)", e.opts.Version, e.osName, runnerArch())})
+		versions: map[string]string{"sluice": e.opts.Version, "os": e.osName()}}
+	e.emit(logs.Event{Kind: logs.Line, Job: name, Step: "Set up job", Text: fmt.Sprintf("sluice %s on %s (%s)", e.opts.Version, e.osName(), runnerArch())})
 	res, why := jr.run(legCtx, ev)
 	outputs := map[string]string{}
 	if res == logs.Success || res == logs.Failure {
