@@ -241,6 +241,12 @@ print(s.recv(64).decode().strip())`}, Line: got.add}, 0)
 	if d := cmp.Diff([]string{"+PONG"}, got.get()); code != 0 || d != "" {
 		t.Errorf("from the job container: code %d, output (-want +got):\n%s", code, d)
 	}
+	// The name must not depend on the engine's DNS alone (see StartJob).
+	var hosts lines
+	code, err = j.Exec(testCtx(t), ExecSpec{Argv: []string{"grep", "-w", "redis", "/etc/hosts"}, Line: hosts.add}, 0)
+	if err != nil || code != 0 {
+		t.Errorf("redis in the job container's /etc/hosts: code %d, err %v, lines %q", code, err, hosts.get())
+	}
 }
 
 func TestPostgresServiceHealthyForHostJob(t *testing.T) {

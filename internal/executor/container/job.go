@@ -55,6 +55,10 @@ func (e *Engine) StartJob(ctx context.Context, spec JobSpec) (job *Job, err erro
 	}
 	sort.Strings(keys)
 	pending := map[string]*created{}
+	// hosts pin each service's name to its address in /etc/hosts of the
+	// containers started after it: the engine's DNS (aardvark-dns) can
+	// answer NXDOMAIN for a name registered moments before, which CI saw.
+	var hosts []string
 	for _, key := range keys {
 		svc := spec.Services[key]
 		logf("Starting service %s (%s)", key, svc.Image)
@@ -65,6 +69,7 @@ func (e *Engine) StartJob(ctx context.Context, spec JobSpec) (job *Job, err erro
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", key, err)
 		}
+		req.opts.HostConfig.ExtraHosts = append(req.opts.HostConfig.ExtraHosts, hosts...)
 		id, err := j.create(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", key, err)
@@ -72,9 +77,12 @@ func (e *Engine) StartJob(ctx context.Context, spec JobSpec) (job *Job, err erro
 		if _, err := e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 			return nil, fmt.Errorf("starting service %s: %w\n%s", key, err, e.tailLogs(ctx, id, 50))
 		}
-		ports, err := e.hostPorts(ctx, id)
+		ports, ip, err := e.started(ctx, id, j.network)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", key, err)
+		}
+		if ip != "" {
+			hosts = append(hosts, key+":"+ip)
 		}
 		j.services[key] = Service{ID: id, Name: req.opts.Name, Network: j.network, Ports: ports}
 		pending[key] = &req
@@ -102,6 +110,7 @@ func (e *Engine) StartJob(ctx context.Context, spec JobSpec) (job *Job, err erro
 		if err != nil {
 			return nil, fmt.Errorf("job container: %w", err)
 		}
+		req.opts.HostConfig.ExtraHosts = append(req.opts.HostConfig.ExtraHosts, hosts...)
 		id, err := j.create(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("job container: %w", err)
@@ -123,15 +132,20 @@ func (j *Job) create(ctx context.Context, req created) (string, error) {
 	return res.ID, nil
 }
 
-// hostPorts reads the published ports: "5432" → "49153".
-func (e *Engine) hostPorts(ctx context.Context, id string) (map[string]string, error) {
+// started reads a started container's published ports ("5432" → "49153")
+// and its address on network.
+func (e *Engine) started(ctx context.Context, id, network string) (map[string]string, string, error) {
 	ins, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("inspecting container: %w", err)
+		return nil, "", fmt.Errorf("inspecting container: %w", err)
 	}
 	ports := map[string]string{}
 	if ins.Container.NetworkSettings == nil {
-		return ports, nil
+		return ports, "", nil
+	}
+	ip := ""
+	if ep := ins.Container.NetworkSettings.Networks[network]; ep != nil && ep.IPAddress.IsValid() {
+		ip = ep.IPAddress.String()
 	}
 	for p, bindings := range ins.Container.NetworkSettings.Ports {
 		for _, b := range bindings {
@@ -145,7 +159,7 @@ func (e *Engine) hostPorts(ctx context.Context, id string) (map[string]string, e
 			ports[key] = b.HostPort
 		}
 	}
-	return ports, nil
+	return ports, ip, nil
 }
 
 // Services are the started services by key.
