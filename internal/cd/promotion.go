@@ -63,6 +63,7 @@ type Approval struct {
 // Promotion (a deployment) is one release into one environment.
 type Promotion struct {
 	ID        int64  `json:"id"`
+	RepoID    int64  `json:"repo_id,omitempty"`
 	Env       string `json:"env"`
 	ReleaseID string `json:"release_id"`
 	Kind      Kind   `json:"kind"`
@@ -76,6 +77,13 @@ type Promotion struct {
 	Created   time.Time  `json:"created"`
 	Updated   time.Time  `json:"updated"`
 	Previous  int64      `json:"previous,omitempty"` // the promotion this one replaced (0: none)
+	// RunID is the run whose deployment job(s) carry this promotion: the run that built the
+	// release, or a promotion run made by `sluice promote` from the release's run definition.
+	RunID int64 `json:"run_id,omitempty"`
+	// URL is the environment's URL as the deployment job reported it (environment.url).
+	URL string `json:"url,omitempty"`
+	// Reason says why the promotion ended as it did, or what it waits for.
+	Reason string `json:"reason,omitempty"`
 }
 
 // EventType is something that happened to a promotion.

@@ -6,6 +6,9 @@ import (
 	"slices"
 )
 
+// ErrNoRollback is wrapped when an environment has nothing to roll back to.
+var ErrNoRollback = errors.New("no rollback target")
+
 // RollbackTarget chooses the promotion whose release a rollback restores, from one
 // environment's history (any order; IDs give the order).
 //
@@ -16,7 +19,7 @@ import (
 // of the current release.
 func RollbackTarget(history []Promotion, to int64) (Promotion, error) {
 	if len(history) == 0 {
-		return Promotion{}, errors.New("choosing a rollback target: the environment has no promotions")
+		return Promotion{}, fmt.Errorf("choosing a rollback target: the environment has no promotions: %w", ErrNoRollback)
 	}
 	env := history[0].Env
 	hs := slices.Clone(history)
@@ -38,7 +41,7 @@ func RollbackTarget(history []Promotion, to int64) (Promotion, error) {
 		}
 	}
 	if current == nil {
-		return Promotion{}, fmt.Errorf("choosing a rollback target: nothing has been deployed to %s", env)
+		return Promotion{}, fmt.Errorf("choosing a rollback target: nothing has been deployed to %s: %w", env, ErrNoRollback)
 	}
 	once := func(p Promotion) bool { return p.State == StateSuccess || p.State == StateInactive }
 
@@ -46,11 +49,11 @@ func RollbackTarget(history []Promotion, to int64) (Promotion, error) {
 		i := slices.IndexFunc(hs, func(p Promotion) bool { return p.ID == to })
 		switch {
 		case i < 0:
-			return Promotion{}, fmt.Errorf("rolling back %s to promotion %d: no such promotion in its history", env, to)
+			return Promotion{}, fmt.Errorf("rolling back %s to promotion %d: no such promotion in its history: %w", env, to, ErrNoRollback)
 		case !once(hs[i]):
-			return Promotion{}, fmt.Errorf("rolling back %s to promotion %d: it ended %s, never succeeded", env, to, hs[i].State)
+			return Promotion{}, fmt.Errorf("rolling back %s to promotion %d: it ended %s, never succeeded: %w", env, to, hs[i].State, ErrNoRollback)
 		case hs[i].ReleaseID == current.ReleaseID:
-			return Promotion{}, fmt.Errorf("rolling back %s to promotion %d: its release %s is the current one; redeploy it instead", env, to, current.ReleaseID)
+			return Promotion{}, fmt.Errorf("rolling back %s to promotion %d: its release %s is the current one; redeploy it instead: %w", env, to, current.ReleaseID, ErrNoRollback)
 		}
 		return hs[i], nil
 	}
@@ -59,7 +62,7 @@ func RollbackTarget(history []Promotion, to int64) (Promotion, error) {
 			return hs[i], nil
 		}
 	}
-	return Promotion{}, fmt.Errorf("rolling back %s: no earlier release succeeded there", env)
+	return Promotion{}, fmt.Errorf("rolling back %s: no earlier release succeeded there: %w", env, ErrNoRollback)
 }
 
 func compareInt64(a, b int64) int {

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"github.com/sluice-ci/sluice/internal/cd"
 	"log/slog"
 	"net/http"
 
@@ -44,11 +45,40 @@ type Scheduler interface {
 	Rerun(ctx context.Context, runID int64, failedOnly bool) (*store.Run, error)
 }
 
+// Deployer starts and decides promotions (deployments of a release into an
+// environment). internal/scheduler implements it. Its errors wrap
+// store.ErrNotFound (no such release, environment or promotion),
+// store.ErrConflict (already decided, not waiting), and the refusals of
+// internal/cd: ErrSelfApproval, ErrNotReviewer, ErrNotEligible,
+// ErrUpstream, ErrReleaseRejected, ErrDigestMismatch, ErrNoRollback.
+type Deployer interface {
+	// Promote starts a promotion of a release (its ID, or a unique prefix of
+	// its hex digest) into env. It returns once the promotion is recorded:
+	// gates, the deployment job(s) and verification go on afterwards.
+	Promote(ctx context.Context, repo *store.Repo, req PromoteRequest) (*cd.Promotion, error)
+	// Rollback promotes the release env ran before its current one (or the
+	// one promotion `to` deployed) as a rollback.
+	Rollback(ctx context.Context, repo *store.Repo, env string, to int64, by string) (*cd.Promotion, error)
+	// Decide records a reviewer's approval or rejection of a waiting
+	// promotion and moves it along.
+	Decide(ctx context.Context, promotionID int64, by string, approve bool, comment string) (*cd.Promotion, error)
+}
+
+// PromoteRequest is what `sluice promote` asks for.
+type PromoteRequest struct {
+	Release string  // release ID or a unique prefix of its digest
+	Env     string  // environment name
+	Kind    cd.Kind // "" means forward (hotfix when the release's ref is one of env's hotfix branches)
+	By      string  // who asks (token name)
+}
+
 // Config is what a server is made of.
 type Config struct {
 	DB        *store.DB
 	Keys      *secrets.Keyring
 	Scheduler Scheduler
+	// Deployer handles promotions; nil answers 501 to the promotion API.
+	Deployer  Deployer
 	Artifacts *artifacts.Store
 	Cache     *cache.Store // actions/cache entries of the agents' jobs
 	DataDir   string

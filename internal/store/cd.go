@@ -25,7 +25,7 @@ const (
 	defaultCDListLimit = 50
 	releaseCols        = `r.id, p.name, r.run_id, r.version, r.commit_sha, r.ref, r.lock_hash, r.artifacts, r.rejected, r.created`
 	releaseFrom        = ` FROM releases r JOIN repos p ON p.id = r.repo_id`
-	promotionCols      = `id, environment, release_id, kind, state, started_by, auto, gates, previous, created, updated`
+	promotionCols      = `id, environment, release_id, kind, state, started_by, auto, gates, previous, created, updated, run_id, url, reason, repo_id`
 )
 
 // ArtifactRecord is a stored artifact with the provenance statement (an in-toto statement with
@@ -305,9 +305,10 @@ func (db *DB) CreatePromotion(ctx context.Context, repoID int64, p cd.Promotion)
 			prev = &p.Previous
 		}
 		if out, err = scanPromotion(t.queryRow(ctx, `INSERT INTO promotions (repo_id, environment, release_id, kind, state,
-			started_by, auto, gates, previous, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+promotionCols,
+			started_by, auto, gates, previous, created, updated, run_id, url, reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+promotionCols,
 			repoID, p.Env, p.ReleaseID, string(p.Kind), string(p.State), p.StartedBy, boolInt(p.Auto), gates,
-			nullID(prev), ts(t.now), ts(t.now))); err != nil {
+			nullID(prev), ts(t.now), ts(t.now), nullID(nonZero(p.RunID)), p.URL, p.Reason)); err != nil {
 			return fmt.Errorf("inserting promotion: %w", err)
 		}
 		return t.event(ctx, EventPromotionCreated, ids{repo: repoID}, map[string]any{
@@ -503,9 +504,10 @@ func scanPromotion(s scanner) (*cd.Promotion, error) {
 	var p cd.Promotion
 	var kind, state, gates string
 	var auto int
-	var prev sql.NullInt64
+	var prev, run sql.NullInt64
 	var created, updated int64
-	if err := s.Scan(&p.ID, &p.Env, &p.ReleaseID, &kind, &state, &p.StartedBy, &auto, &gates, &prev, &created, &updated); err != nil {
+	if err := s.Scan(&p.ID, &p.Env, &p.ReleaseID, &kind, &state, &p.StartedBy, &auto, &gates, &prev, &created, &updated,
+		&run, &p.URL, &p.Reason, &p.RepoID); err != nil {
 		return nil, err
 	}
 	if err := fromJSONText(gates, &p.Gates); err != nil {
@@ -514,7 +516,7 @@ func scanPromotion(s scanner) (*cd.Promotion, error) {
 	if len(p.Gates) == 0 {
 		p.Gates = nil
 	}
-	p.Kind, p.State, p.Auto, p.Previous = cd.Kind(kind), cd.State(state), auto != 0, prev.Int64
+	p.Kind, p.State, p.Auto, p.Previous, p.RunID = cd.Kind(kind), cd.State(state), auto != 0, prev.Int64, run.Int64
 	p.Created, p.Updated = fromTS(created), fromTS(updated)
 	return &p, nil
 }

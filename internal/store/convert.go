@@ -35,6 +35,14 @@ func nullID(id *int64) sql.NullInt64 {
 	return sql.NullInt64{Int64: *id, Valid: true}
 }
 
+// nonZero is nil for 0, for optional IDs held as plain int64.
+func nonZero(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
 func fromNullID(n sql.NullInt64) *int64 {
 	if !n.Valid {
 		return nil
