@@ -52,6 +52,9 @@ type Lease struct {
 	// ReportTests hands the job's test results (testreport.Report JSON) to
 	// the agent, which sends them with the job's completion.
 	ReportTests func(json.RawMessage) `json:"-"`
+	// ReportEnvironmentURL hands a deployment job's environment.url to the
+	// agent, which sends it with the job's completion.
+	ReportEnvironmentURL func(string) `json:"-"`
 }
 
 // LogLine is one line of a job's log; the agent numbers lines (seq) in emit order.

@@ -55,6 +55,8 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 
 	var tests json.RawMessage
 	l.ReportTests = func(b json.RawMessage) { tests = b }
+	envURL := ""
+	l.ReportEnvironmentURL = func(u string) { envURL = u }
 	conclusion, outputs, summary := a.cfg.Run(runCtx, *l, sh.emit, sh.step)
 	cause := context.Cause(runCtx)
 	if conclusion == "" {
@@ -75,7 +77,7 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 		log.Error("job logs incomplete", "err", err)
 	}
 	stopShip()
-	j.complete(finCtx, conclusion, outputs, summary, tests)
+	j.complete(finCtx, conclusion, outputs, summary, tests, envURL)
 }
 
 // heartbeat extends the lease every third of it until ctx ends, passes on the server's cancel,
@@ -121,8 +123,11 @@ func (j *job) heartbeat(ctx context.Context) {
 }
 
 // complete reports the job's end until the server takes it or says the lease is gone.
-func (j *job) complete(ctx context.Context, conclusion string, outputs map[string]string, summary string, tests json.RawMessage) {
+func (j *job) complete(ctx context.Context, conclusion string, outputs map[string]string, summary string, tests json.RawMessage, envURL string) {
 	body := map[string]any{"conclusion": conclusion, "outputs": outputs, "summary": summary}
+	if envURL != "" {
+		body["environment_url"] = envURL
+	}
 	if len(tests) > 0 {
 		body["tests"] = tests
 	}

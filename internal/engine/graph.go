@@ -305,6 +305,7 @@ type legResult struct {
 	continueOnError bool
 	outputs         map[string]string
 	tests           *testreport.Report
+	envURL          string // a deployment job's environment.url
 }
 
 // evaluator builds an expression evaluator with the workflow-level contexts

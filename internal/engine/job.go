@@ -136,9 +136,9 @@ func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) 
 		versions: map[string]string{"sluice": e.opts.Version, "os": e.osName()}}
 	e.emit(logs.Event{Kind: logs.Line, Job: name, Step: "Set up job", Text: fmt.Sprintf("sluice %s on %s (%s)", e.opts.Version, e.osName(), runnerArch())})
 	res, why := jr.run(legCtx, ev)
-	outputs := map[string]string{}
+	outputs, envURL := map[string]string{}, ""
 	if res == logs.Success || res == logs.Failure {
-		outputs = jr.outputs()
+		outputs, envURL = jr.outputs(), jr.environmentURL()
 	}
 	d := time.Since(start)
 	e.recordJob(logs.JobSummary{Job: name, Result: res, Duration: d, StepSummary: jr.summary.String(),
@@ -148,7 +148,7 @@ func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) 
 		text = strings.TrimPrefix(text+"; continue-on-error", "; ")
 	}
 	e.emit(logs.Event{Kind: logs.JobFinished, Job: name, Result: res, Duration: d, Text: text, ContinueOnError: continueOnError && res == logs.Failure})
-	return legResult{result: res, continueOnError: continueOnError, outputs: outputs, tests: jr.tests}
+	return legResult{result: res, continueOnError: continueOnError, outputs: outputs, tests: jr.tests, envURL: envURL}
 }
 
 // run sets the job up, runs its steps and tears it down.
@@ -236,6 +236,21 @@ func (jr *jobRun) outputs() map[string]string {
 		out[o.Name.Value] = v
 	}
 	return out
+}
+
+// environmentURL evaluates a deployment job's environment.url once its
+// steps are done, since it usually names a step's output.
+func (jr *jobRun) environmentURL() string {
+	env := jr.node.job.Environment
+	if env == nil || env.URL == nil {
+		return ""
+	}
+	v, err := jr.evaluator(jr.lastScope, nil, expr.Status{}).Interpolate(env.URL.Value)
+	if err != nil {
+		jr.notice("", fmt.Sprintf("evaluating environment.url: %v", err))
+		return ""
+	}
+	return v
 }
 
 func (jr *jobRun) notice(step, text string) {

@@ -102,6 +102,8 @@ type JobResult struct {
 	Outputs map[string]string
 	Summary logs.JobSummary
 	Tests   *testreport.Report // the job's test results, when it ran tests
+	// EnvironmentURL is a deployment job's environment.url, evaluated at its end.
+	EnvironmentURL string
 }
 
 // RunJob runs one leg of one job, as an agent does for the server: the
@@ -136,7 +138,7 @@ func (e *Engine) RunJob(ctx context.Context, wf *workflow.Workflow, jobID string
 		failFast: failFast, needs: needsMap(needs), anyFailed: anyFailed})
 	sum := e.summary(time.Since(start))
 	e.emit(logs.Event{Kind: logs.RunFinished, Summary: &sum, Result: sum.Result, Duration: sum.Duration})
-	res := JobResult{Result: lr.result, Outputs: lr.outputs, Tests: lr.tests}
+	res := JobResult{Result: lr.result, Outputs: lr.outputs, Tests: lr.tests, EnvironmentURL: lr.envURL}
 	if len(sum.Jobs) > 0 {
 		res.Summary = sum.Jobs[len(sum.Jobs)-1]
 	}

@@ -142,6 +142,9 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 			emit(agent.LogLine{Time: time.Now(), Kind: "error", Text: "sending artifacts to the server: " + err.Error()})
 		}
 	}
+	if res.EnvironmentURL != "" && lease.ReportEnvironmentURL != nil {
+		lease.ReportEnvironmentURL(res.EnvironmentURL)
+	}
 	if res.Tests != nil && lease.ReportTests != nil {
 		if b, err := json.Marshal(res.Tests); err == nil {
 			lease.ReportTests(b)

@@ -231,6 +231,8 @@ type agentCompleteRequest struct {
 	Outputs    map[string]string `json:"outputs"`
 	Summary    string            `json:"summary"`
 	Tests      json.RawMessage   `json:"tests,omitempty"`
+	// EnvironmentURL is a deployment job's environment.url.
+	EnvironmentURL string `json:"environment_url,omitempty"`
 }
 
 func (s *Server) agentComplete(w http.ResponseWriter, r *http.Request, a *store.Agent) {
@@ -269,6 +271,11 @@ func (s *Server) agentComplete(w http.ResponseWriter, r *http.Request, a *store.
 		return
 	}
 	s.cfg.Log.Info("job completed", "job", j.ID, "run", j.RunID, "key", j.Key, "agent", a.Name, "conclusion", j.Conclusion)
+	if u, ok := s.cfg.Deployer.(EnvironmentURLRecorder); ok && req.EnvironmentURL != "" {
+		if err := u.RecordEnvironmentURL(r.Context(), j.ID, req.EnvironmentURL); err != nil {
+			s.cfg.Log.Warn("recording the environment URL", "job", j.ID, "err", err)
+		}
+	}
 	// The job is recorded; moving the run along is the scheduler's, and its failure must not
 	// make the agent retry a completion that already landed.
 	s.agentJobFinished(r, j.ID)

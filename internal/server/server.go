@@ -64,6 +64,12 @@ type Deployer interface {
 	Decide(ctx context.Context, promotionID int64, by string, approve bool, comment string) (*cd.Promotion, error)
 }
 
+// EnvironmentURLRecorder is implemented by a Deployer that keeps the
+// environment.url a deployment job reported when it completed.
+type EnvironmentURLRecorder interface {
+	RecordEnvironmentURL(ctx context.Context, jobID int64, url string) error
+}
+
 // PromoteRequest is what `sluice promote` asks for.
 type PromoteRequest struct {
 	Release string  // release ID or a unique prefix of its digest
