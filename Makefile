@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python bench-server bench-containers fuzz deps
+.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd fuzz deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -26,7 +26,7 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-python bench-containers bench-server
+bench: bench-act bench-python bench-containers bench-server bench-cd
 
 bench-act:
 	bash bench/run.sh
@@ -41,6 +41,12 @@ bench-server: build
 
 bench-containers:
 	bash bench/containers.sh
+
+# Continuous deployment: image build cold vs warm dependency layer, promotion
+# (registry requests and bytes), rollback time, against Podman
+# (bench/results-cd.md). Needs make deps and PyPI.
+bench-cd:
+	bash bench/cd.sh
 
 # Every fuzz target in the module, $(FUZZTIME) each.
 fuzz:

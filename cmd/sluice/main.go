@@ -33,6 +33,9 @@ func main() {
 	root.AddCommand(runCmd(), lintCmd(), lockCmd(), initCmd(), serveCmd(), agentCmd(),
 		repoCmd(), dispatchCmd(), runsCmd(), logsCmd(), cancelCmd(), rerunCmd(), secretCmd(), agentsCmd(), tokenCmd(),
 		versionCmd())
+	root.AddCommand(releasesCmd(), releaseCmd(), promoteCmd(), rollbackCmd(), decideCmd(true), decideCmd(false),
+		deploymentsCmd(), environmentsCmd())
+	root.AddCommand(verifyReproCmd())
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/cd"
 	"log/slog"
 	"net"
 	"net/http"
@@ -106,15 +107,20 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	var srv *server.Server
 	sched := scheduler.New(scheduler.Config{
-		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log,
+		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: f.baseURL,
 		CloneURL: func(r *store.Repo) string { return server.CloneURL(keys, r) },
 		Status: func(ctx context.Context, run *store.Run) {
 			if err := srv.ReportStatus(ctx, run); err != nil {
 				log.Warn("reporting a commit status", "run", run.ID, "err", err)
 			}
 		},
+		Deployment: func(ctx context.Context, repo *store.Repo, p *cd.Promotion) {
+			if err := srv.ReportDeployment(ctx, repo, p); err != nil {
+				log.Warn("reporting a deployment", "promotion", p.ID, "err", err)
+			}
+		},
 	})
-	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Artifacts: arts, Cache: caches, DataDir: f.data, BaseURL: f.baseURL, Log: log})
+	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches, DataDir: f.data, BaseURL: f.baseURL, Log: log})
 	if err != nil {
 		return err
 	}
@@ -135,6 +141,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	go srv.RunLeaseReaper(ctx, 5*time.Second)
 	go sched.Schedules(ctx)
+	go sched.WatchDeployments(ctx, 5*time.Second)
 	if f.poll > 0 {
 		go sched.Poll(ctx, f.poll)
 	}

@@ -21,7 +21,11 @@ func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
 	if spec, err := ParseSpec(j.Spec); err == nil && spec.Matrix && j.Conclusion == store.ConclusionFailure {
 		s.failFast(ctx, j, spec)
 	}
-	return s.advance(ctx, j.RunID)
+	if err := s.advance(ctx, j.RunID); err != nil {
+		return err
+	}
+	s.settleRunPromotions(ctx, j.RunID)
+	return nil
 }
 
 // Cancel cancels a run: jobs not started are cancelled, running ones are
@@ -34,6 +38,7 @@ func (s *Scheduler) Cancel(ctx context.Context, runID int64) error {
 	if err := s.advance(ctx, runID); err != nil {
 		return err
 	}
+	s.settleRunPromotions(ctx, runID)
 	// With nothing running, CancelRun itself ended the run, so advance
 	// did not see it finish: report it and let its group move on here.
 	if r.Status == store.StatusCompleted && r.Conclusion == store.ConclusionCancelled {
@@ -154,6 +159,9 @@ func (s *Scheduler) advance(ctx context.Context, runID int64) error {
 	}
 	if done {
 		s.forget(ctx, runID)
+		if r.Conclusion == store.ConclusionSuccess {
+			s.recordRelease(ctx, r)
+		}
 		s.report(ctx, r)
 		if r.ConcurrencyGroup != "" {
 			s.mu.Unlock()
@@ -194,7 +202,7 @@ func (s *Scheduler) step(ctx context.Context, runID int64) (bool, error) {
 	for i := range jobs {
 		j := &jobs[i]
 		info, ok := specs[j.ID]
-		if j.Status != store.StatusWaiting || !ok {
+		if j.Status != store.StatusWaiting || !ok || strings.HasPrefix(j.PendingReason, holdPrefix) {
 			continue
 		}
 		if info.Matrix {
@@ -286,6 +294,9 @@ func (s *Scheduler) plan(ctx context.Context, run *store.Run, j *store.Job, spec
 	spec.RunID, spec.RunNumber, spec.RunAttempt = run.ID, run.Number, run.Attempt
 	if len(legs) == 1 && legs[0].Matrix == nil {
 		spec.Leg = legs[0]
+		if spec.Environment = s.jobEnvironment(wf.Job(spec.JobID), *spec); spec.Environment != "" {
+			return s.holdDeployment(ctx, run, j, spec)
+		}
 		if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Spec: spec.encode()}); err != nil {
 			return err
 		}
@@ -490,8 +501,9 @@ func loadSpecWorkflow(_ context.Context, spec *Spec) (*workflow.Workflow, func()
 // every job on every pass; it is cached by job ID because specs (with the
 // workflow source and event payload in them) are large.
 type specInfo struct {
-	JobID  string `json:"job_id"`
-	Matrix bool   `json:"matrix"`
+	JobID     string `json:"job_id"`
+	Matrix    bool   `json:"matrix"`
+	Promotion int64  `json:"promotion"`
 }
 
 // info reads (once) whether a job is a matrix leg, and of which job. A

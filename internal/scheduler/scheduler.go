@@ -17,6 +17,9 @@ import (
 	"sync"
 
 	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/delivery"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/sluice-ci/sluice/internal/workflow"
@@ -34,7 +37,14 @@ type Config struct {
 	CloneURL func(*store.Repo) string
 	// Status reports a run's state to its forge; nil reports nothing.
 	Status func(ctx context.Context, run *store.Run)
-	Log    *slog.Logger
+	// Artifacts holds the runs' uploaded artifacts, of which releases are made.
+	Artifacts *artifacts.Store
+	// BuilderID names this server in provenance statements (its base URL).
+	BuilderID string
+	// Deployment reports a promotion's state to the repository's forge (a
+	// GitHub deployment status); nil reports nothing.
+	Deployment func(ctx context.Context, repo *store.Repo, p *cd.Promotion)
+	Log        *slog.Logger
 }
 
 // Scheduler implements server.Scheduler.
@@ -47,6 +57,11 @@ type Scheduler struct {
 	// infos and limits cache what planning reads of job specs (specInfo by
 	// job ID, max-parallel by "run/job").
 	infos, limits sync.Map
+	// deployMu serialises promotion decisions (gates, the per-environment
+	// lock, outcomes). It may be taken while holding mu, never the other way.
+	deployMu sync.Mutex
+	// timers re-check promotions whose gates open with time, by promotion ID.
+	timers sync.Map
 }
 
 // New makes a scheduler.
@@ -109,6 +124,9 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 	if _, err := os.Stat(wfDir); err != nil {
 		return nil, nil // no workflows at that commit: nothing to run
 	}
+	envCfg, envErr := readEnvironments(tree)
+	s.recordEnvironments(ctx, repo, t.Ref, envCfg)
+	deploy := deployInfo{cfg: envCfg, err: envErr, lockHash: delivery.LockHash(tree)}
 	wfs, lerr := workflow.LoadAll(ctx, tree, wfDir)
 	if lerr != nil {
 		var errs workflow.Errors
@@ -141,7 +159,7 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 				return runs, fmt.Errorf("%s: %w", wf.Path, err)
 			}
 		}
-		run, err := s.createRun(ctx, repo, t, wf)
+		run, err := s.createRun(ctx, repo, t, wf, deploy)
 		if err != nil {
 			return runs, err
 		}
@@ -158,7 +176,15 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 	return runs, nil
 }
 
-func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow) (*store.Run, error) {
+// deployInfo is what a commit says about deployments: its environments
+// file and lockfile hash.
+type deployInfo struct {
+	cfg      *cd.Config
+	err      string
+	lockHash string
+}
+
+func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, d deployInfo) (*store.Run, error) {
 	payload, _ := json.Marshal(t.Payload)
 	run := store.Run{
 		RepoID: repo.ID, Workflow: wf.Path, WorkflowName: wf.Name(), Event: t.Event, Ref: t.Ref, SHA: t.SHA,
@@ -167,7 +193,8 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	}
 	base := Spec{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), SHA: t.SHA, Ref: t.Ref,
 		Event: t.Event, Payload: t.Payload, WorkflowPath: wf.Path, WorkflowSource: string(wf.Source),
-		Inputs: t.Inputs, Actor: t.Actor, Fork: t.Fork}
+		Inputs: t.Inputs, Actor: t.Actor, Fork: t.Fork,
+		Environments: d.cfg, EnvironmentsError: d.err, LockHash: d.lockHash}
 	if c := wf.AST.Concurrency; c != nil && c.Group != nil {
 		run.ConcurrencyGroup = c.Group.Value
 		if c.Group.ContainsExpression() {

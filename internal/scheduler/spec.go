@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/engine"
 )
 
@@ -30,6 +31,16 @@ type Spec struct {
 	RunNumber      int64                        `json:"run_number"`
 	RunAttempt     int                          `json:"run_attempt,omitempty"`
 	Fork           bool                         `json:"fork,omitempty"`
+	// Environments is .sluice/environments.yml at the commit (nil: none),
+	// EnvironmentsError why it did not load.
+	Environments      *cd.Config `json:"environments,omitempty"`
+	EnvironmentsError string     `json:"environments_error,omitempty"`
+	LockHash          string     `json:"lock_hash,omitempty"`
+	// Environment is a deployment job's environment, Promotion the promotion
+	// it carries out (set when the job is planned, or when a promotion run
+	// is made).
+	Environment string `json:"environment,omitempty"`
+	Promotion   int64  `json:"promotion,omitempty"`
 }
 
 // ParseSpec reads a job's spec.

@@ -25,42 +25,55 @@ func (s *Server) ReportStatus(ctx context.Context, run *store.Run) error {
 	if err != nil {
 		return fmt.Errorf("reporting the status of run %d: %w", run.ID, err)
 	}
-	st, err := OpenRepoSettings(s.cfg.Keys, repo)
-	if err != nil {
-		return err
-	}
-	if st.Forge == "" || st.StatusToken == "" {
-		return nil
-	}
-	kind, err := forge.ParseKind(st.Forge)
-	if err != nil {
-		return err
-	}
-	full := payloadFullName(run.Payload)
-	if full == "" {
-		full = repoMatchKeyCase(repo.URL)
-	}
-	if full == "" {
-		return fmt.Errorf("reporting the status of run %d: cannot tell the repository's full name from %s", run.ID, redactURL(repo.URL))
-	}
-	api := st.APIURL
-	if api == "" {
-		if api, err = forge.APIBaseURL(kind, webURL(repo.URL), full); err != nil {
-			return fmt.Errorf("reporting the status of run %d: %w; set api_url on the repository", run.ID, err)
+	c, full, err := s.forgeClient(repo, run.Payload)
+	if err != nil || c == nil {
+		if err != nil {
+			return fmt.Errorf("reporting the status of run %d: %w", run.ID, err)
 		}
+		return nil
 	}
 	wf := run.WorkflowName
 	if wf == "" {
 		wf = path.Base(run.Workflow)
 	}
 	state, desc := runStatusState(run)
-	c := &forge.Client{Kind: kind, BaseURL: api, Token: st.StatusToken, HTTP: &http.Client{Timeout: 30 * time.Second}}
 	err = c.SetStatus(ctx, full, forge.Status{SHA: run.SHA, Context: "sluice/" + wf, Description: desc,
 		TargetURL: strings.TrimSuffix(s.cfg.BaseURL, "/") + fmt.Sprintf("/runs/%d", run.ID), State: state})
 	if err != nil {
-		return fmt.Errorf("reporting the status of run %d to %s: %w", run.ID, kind, err)
+		return fmt.Errorf("reporting the status of run %d to %s: %w", run.ID, c.Kind, err)
 	}
 	return nil
+}
+
+// forgeClient is the API client of repo's forge and the repository's full
+// name there; nil when the repository has no forge or status token.
+// payload is a webhook payload naming the repository, if any.
+func (s *Server) forgeClient(repo *store.Repo, payload []byte) (*forge.Client, string, error) {
+	st, err := OpenRepoSettings(s.cfg.Keys, repo)
+	if err != nil {
+		return nil, "", err
+	}
+	if st.Forge == "" || st.StatusToken == "" {
+		return nil, "", nil
+	}
+	kind, err := forge.ParseKind(st.Forge)
+	if err != nil {
+		return nil, "", err
+	}
+	full := payloadFullName(payload)
+	if full == "" {
+		full = repoMatchKeyCase(repo.URL)
+	}
+	if full == "" {
+		return nil, "", fmt.Errorf("cannot tell the repository's full name from %s", redactURL(repo.URL))
+	}
+	api := st.APIURL
+	if api == "" {
+		if api, err = forge.APIBaseURL(kind, webURL(repo.URL), full); err != nil {
+			return nil, "", fmt.Errorf("%w; set api_url on the repository", err)
+		}
+	}
+	return &forge.Client{Kind: kind, BaseURL: api, Token: st.StatusToken, HTTP: &http.Client{Timeout: 30 * time.Second}}, full, nil
 }
 
 func runStatusState(run *store.Run) (forge.State, string) {

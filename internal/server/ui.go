@@ -36,6 +36,11 @@ func (s *Server) uiRoutes() {
 
 	h("GET /{$}", ui.session(store.ScopeRead, ui.reposPage))
 	h("GET /repos/{name...}", ui.session(store.ScopeRead, ui.runsPage))
+	h("GET /repos/{name}/environments", ui.session(store.ScopeRead, ui.environmentsPage))
+	h("GET /repos/{name}/releases", ui.session(store.ScopeRead, ui.releasesPage))
+	h("GET /repos/{name}/releases/{id}", ui.session(store.ScopeRead, ui.releasePage))
+	h("GET /releases/{id}", ui.session(store.ScopeRead, ui.releaseRedirect))
+	h("POST /ui/promotions/{id}/decide", ui.session(store.ScopeWrite, ui.decidePromotion))
 	h("GET /runs/{id}", ui.session(store.ScopeRead, ui.runPage))
 	h("GET /queue", ui.session(store.ScopeRead, ui.queuePage))
 	h("POST /ui/repos", ui.session(store.ScopeAdmin, ui.addRepo))

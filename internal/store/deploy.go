@@ -135,3 +135,21 @@ func (db *DB) UpdatePromotion(ctx context.Context, id int64, u PromotionUpdate) 
 	})
 	return out, err
 }
+
+// PromotionForgeID returns the forge's id of promotion id's deployment (0:
+// not reported yet).
+func (db *DB) PromotionForgeID(ctx context.Context, id int64) (int64, error) {
+	var fid int64
+	if err := db.rd().queryRow(ctx, `SELECT forge_id FROM promotions WHERE id = ?`, id).Scan(&fid); err != nil {
+		return 0, notFound(err, "promotion", id)
+	}
+	return fid, nil
+}
+
+// SetPromotionForgeID records the forge's id of promotion id's deployment.
+func (db *DB) SetPromotionForgeID(ctx context.Context, id, forgeID int64) error {
+	return db.write(ctx, fmt.Sprintf("recording promotion %d's forge deployment", id), func(t *tx) error {
+		_, err := t.exec(ctx, `UPDATE promotions SET forge_id = ? WHERE id = ?`, forgeID, id)
+		return err
+	})
+}

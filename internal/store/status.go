@@ -24,6 +24,9 @@ const (
 	TriggerDispatch = "dispatch"
 	TriggerRerun    = "rerun"
 	TriggerManual   = "manual"
+	// TriggerPromotion marks a run made to deploy an existing release
+	// (sluice promote, rollback, an automatic promotion).
+	TriggerPromotion = "promotion"
 )
 
 // Token scopes.

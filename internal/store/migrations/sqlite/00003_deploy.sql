@@ -5,6 +5,8 @@
 ALTER TABLE promotions ADD COLUMN run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL;
 ALTER TABLE promotions ADD COLUMN url TEXT NOT NULL DEFAULT '';
 ALTER TABLE promotions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+-- The forge's id for the deployment this promotion reported (GitHub, GitLab); 0: none yet.
+ALTER TABLE promotions ADD COLUMN forge_id INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX promotions_run ON promotions (run_id);
 
 CREATE TABLE repro_checks (
@@ -21,6 +23,7 @@ CREATE INDEX repro_checks_release ON repro_checks (release_id, id);
 -- +goose Down
 DROP TABLE repro_checks;
 DROP INDEX promotions_run;
+ALTER TABLE promotions DROP COLUMN forge_id;
 ALTER TABLE promotions DROP COLUMN reason;
 ALTER TABLE promotions DROP COLUMN url;
 ALTER TABLE promotions DROP COLUMN run_id;

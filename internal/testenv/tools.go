@@ -1,4 +1,4 @@
-package pypi
+package testenv
 
 import (
 	"bytes"
@@ -12,11 +12,21 @@ import (
 	"time"
 )
 
-// toolsPython returns the python of a venv holding pkgs, cached under the
-// user cache dir so reruns skip the install. The venv is built aside and
-// renamed into place, so a half-built one is never used; scripts in a moved
-// venv have stale shebangs, hence callers run "python -m TOOL".
-func toolsPython(t *testing.T, name string, pkgs ...string) string {
+// PypiTools returns the python of the shared venv that runs a pypiserver
+// index and builds wheels and sdists (python -m build --no-isolation). Its
+// package list lives here only: a venv is rebuilt, and removed under
+// whoever uses it, when its list changes, so its users must agree on it.
+func PypiTools(t testing.TB) string {
+	t.Helper()
+	return ToolsPython(t, "pypi-publish", "pypiserver==2.4.2", "passlib==1.7.4", "build>=1", "setuptools>=70", "wheel")
+}
+
+// ToolsPython returns the python of a venv holding pkgs, cached under the
+// user cache dir so reruns skip the install; it skips the test when the
+// packages cannot be installed. The venv is built aside and renamed into
+// place, so a half-built one is never used; scripts in a moved venv have
+// stale shebangs, hence callers run "python -m TOOL".
+func ToolsPython(t testing.TB, name string, pkgs ...string) string {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
@@ -65,8 +75,9 @@ func toolsPython(t *testing.T, name string, pkgs ...string) string {
 	return venvPython(final)
 }
 
-// runTool runs a command and fails the test with its output on error.
-func runTool(t *testing.T, ctx context.Context, dir string, env []string, args ...string) string {
+// Run runs a command in dir with env added to the test's environment and
+// returns its combined output, failing the test with that output on error.
+func Run(t testing.TB, ctx context.Context, dir string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = dir
@@ -79,10 +90,12 @@ func runTool(t *testing.T, ctx context.Context, dir string, env []string, args .
 	return out.String()
 }
 
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+// WriteFiles writes files (slash-separated path → content) under dir,
+// making directories as needed.
+func WriteFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, body := range files {
-		p := filepath.Join(dir, name)
+		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
