@@ -99,7 +99,11 @@ func (s *Server) apiPrincipalOf(r *http.Request) (apiPrincipal, bool) {
 			s.cfg.Log.Warn("recording token use", "token", tk.Name, "err", err)
 		}
 	}
-	return apiPrincipal{Name: tk.Name, Scope: tk.Scope}, true
+	name := tk.Name
+	if _, who, ok := parseSessionName(tk.Name); ok && who != "" {
+		name = who // a browser session acts as whoever signed in
+	}
+	return apiPrincipal{Name: name, Scope: tk.Scope}, true
 }
 
 // require serves h only to requests whose credential has at least scope

@@ -30,6 +30,9 @@ const (
 type uiSession struct {
 	TokenID int64
 	Scope   string
+	// Name is who signed in: the name of the API token used, or "admin"
+	// for the admin password. Approvals are recorded under it.
+	Name string
 	CSRF    string // the hidden form field value every POST must carry
 }
 
@@ -91,14 +94,25 @@ func (ui *uiApp) lookupSession(r *http.Request) (*uiSession, string) {
 	if err != nil {
 		return nil, ""
 	}
-	when, ok := strings.CutPrefix(tk.Name, uiSessionPrefix)
+	when, who, ok := parseSessionName(tk.Name)
 	if !ok {
 		return nil, "" // an API token pasted into the cookie is not a session
 	}
 	if at, err := time.Parse(time.RFC3339, when); err != nil || time.Since(at) > uiSessionMaxAge {
 		return nil, ""
 	}
-	return &uiSession{TokenID: tk.ID, Scope: tk.Scope, CSRF: uiCSRFToken(c.Value)}, c.Value
+	return &uiSession{TokenID: tk.ID, Scope: tk.Scope, Name: who, CSRF: uiCSRFToken(c.Value)}, c.Value
+}
+
+// parseSessionName reads a session token's name: "session:<RFC 3339 time>"
+// and, since sessions remember who signed in, " <name>".
+func parseSessionName(name string) (when, who string, ok bool) {
+	rest, ok := strings.CutPrefix(name, uiSessionPrefix)
+	if !ok {
+		return "", "", false
+	}
+	when, who, _ = strings.Cut(rest, " ")
+	return when, who, true
 }
 
 type uiSigninData struct {
@@ -116,7 +130,7 @@ func (ui *uiApp) signinForm(w http.ResponseWriter, r *http.Request) {
 // the admin password (admin scope) and starts a session.
 func (ui *uiApp) signin(w http.ResponseWriter, r *http.Request) {
 	next := uiSafeNext(r.PostFormValue("next"))
-	scope, err := ui.checkCredential(r)
+	scope, who, err := ui.checkCredential(r)
 	if err != nil {
 		ui.s.cfg.Log.Info("ui sign-in refused", "remote", r.RemoteAddr, "why", err)
 		ui.render(w, r, "signin.html", http.StatusUnauthorized, uiView{Title: "Sign in",
@@ -128,7 +142,7 @@ func (ui *uiApp) signin(w http.ResponseWriter, r *http.Request) {
 		ui.fail(w, r, err)
 		return
 	}
-	name := uiSessionPrefix + time.Now().UTC().Format(time.RFC3339)
+	name := uiSessionPrefix + time.Now().UTC().Format(time.RFC3339) + " " + who
 	if _, err := ui.s.cfg.DB.CreateToken(r.Context(), store.Token{Name: name, Hash: hash, Scope: scope}); err != nil {
 		ui.fail(w, r, fmt.Errorf("creating session: %w", err))
 		return
@@ -138,33 +152,34 @@ func (ui *uiApp) signin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (ui *uiApp) checkCredential(r *http.Request) (string, error) {
+// checkCredential returns the scope and the name of who signs in.
+func (ui *uiApp) checkCredential(r *http.Request) (scope, who string, err error) {
 	if tok := strings.TrimSpace(r.PostFormValue("token")); tok != "" {
 		if !secrets.ValidTokenFormat(tok) {
-			return "", errors.New("malformed token")
+			return "", "", errors.New("malformed token")
 		}
 		tk, err := ui.s.cfg.DB.GetTokenByHash(r.Context(), secrets.HashToken(tok))
 		if err != nil {
-			return "", fmt.Errorf("looking up token: %w", err)
+			return "", "", fmt.Errorf("looking up token: %w", err)
 		}
 		if strings.HasPrefix(tk.Name, uiSessionPrefix) {
-			return "", errors.New("a session token cannot start another session")
+			return "", "", errors.New("a session token cannot start another session")
 		}
-		return tk.Scope, nil
+		return tk.Scope, tk.Name, nil
 	}
 	pw := r.PostFormValue("password")
 	enc := ui.passwordHash()
 	if pw == "" || enc == "" {
-		return "", errors.New("no token, and no password (or none configured)")
+		return "", "", errors.New("no token, and no password (or none configured)")
 	}
 	ok, err := secrets.VerifyPassword(enc, pw)
 	if err != nil {
-		return "", fmt.Errorf("checking password: %w", err)
+		return "", "", fmt.Errorf("checking password: %w", err)
 	}
 	if !ok {
-		return "", errors.New("wrong password")
+		return "", "", errors.New("wrong password")
 	}
-	return store.ScopeAdmin, nil
+	return store.ScopeAdmin, "admin", nil
 }
 
 // passwordHash is the argon2id hash in DATA/admin.password, or "" when unset.

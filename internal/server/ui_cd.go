@@ -176,7 +176,7 @@ func (ui *uiApp) decidePromotion(w http.ResponseWriter, r *http.Request, sess *u
 		uiBack(w, r, back, "This server has no deployer, so promotions cannot be decided.")
 		return
 	}
-	who, refusal := ui.reviewer(r)
+	who, refusal := ui.reviewer(r, sess)
 	if refusal != "" {
 		uiBack(w, r, back, refusal)
 		return
@@ -194,15 +194,18 @@ func (ui *uiApp) decidePromotion(w http.ResponseWriter, r *http.Request, sess *u
 	uiBack(w, r, back, fmt.Sprintf("%s %s promotion #%d of %s into %s.", who, verb, id, uiShortRelease(p.ReleaseID), p.Env))
 }
 
-// reviewer names who decides, or says why nobody can. A browser session
-// records only its scope, not which credential signed it in, and reviewers in
-// environments.yml are API token names; so the decision form asks for the
-// reviewer's own token (with write scope) and the decision is made in its
-// name. A non-empty second result is the refusal to show.
-func (ui *uiApp) reviewer(r *http.Request) (string, string) {
+// reviewer names who decides, or says why nobody can: whoever signed the
+// session in (reviewers in environments.yml are API token names), or, when
+// the form carries one, the owner of another API token with write scope (a
+// shared screen, a session from before sessions remembered names). A
+// non-empty second result is the refusal to show.
+func (ui *uiApp) reviewer(r *http.Request, sess *uiSession) (string, string) {
 	const invalid = "That API token is not valid: decisions are recorded under the name of your own API token."
 	tok := strings.TrimSpace(r.PostFormValue("token"))
 	if tok == "" {
+		if sess != nil && sess.Name != "" {
+			return sess.Name, ""
+		}
 		return "", "Give your API token: decisions are recorded under its name."
 	}
 	if !secrets.ValidTokenFormat(tok) {

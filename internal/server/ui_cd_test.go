@@ -359,7 +359,8 @@ func TestUIDecidePromotion(t *testing.T) {
 			flash: "The token reader has scope read; deciding a promotion needs write.", state: cd.StateWaiting},
 		{name: "unknown token", decision: "approve", tok: unknownTok,
 			flash: "That API token is not valid: decisions are recorded under the name of your own API token.", state: cd.StateWaiting},
-		{name: "no token", decision: "approve", flash: "Give your API token: decisions are recorded under its name.", state: cd.StateWaiting},
+		// With no token the decision is the signed-in session's: t-write.
+		{name: "no token", decision: "approve", flash: "Refused: t-write is not a reviewer of this environment. Nothing was recorded.", state: cd.StateWaiting},
 		{name: "no decision", who: "alice", decision: "maybe", flash: "Choose Approve or Reject.", state: cd.StateWaiting},
 		{name: "first approval", who: "alice", decision: "approve", comment: " looks good ",
 			flash:     fmt.Sprintf("alice approved promotion #%d of %s into production.", id, short),
@@ -393,6 +394,35 @@ func TestUIDecidePromotion(t *testing.T) {
 				t.Errorf("state %s, want %s", p.State, tc.state)
 			}
 		})
+	}
+}
+
+// TestUIDecideAsSignedInReviewer: a reviewer signed in with their own token
+// decides without giving it again, and the API sees the session as them.
+func TestUIDecideAsSignedInReviewer(t *testing.T) {
+	e := uiCDNewEnv(t)
+	w := e.seedCD()
+	id := w.prodWaiting.ID
+	res := e.post("/signin", nil, url.Values{"token": {e.apiToken("alice", store.ScopeWrite)}, "next": {"/"}})
+	var c *http.Cookie
+	for _, ck := range res.Cookies() {
+		if ck.Name == SessionCookie {
+			c = ck
+		}
+	}
+	if c == nil {
+		t.Fatalf("sign-in answered %d without a session cookie", res.StatusCode)
+	}
+	want := fmt.Sprintf("alice approved promotion #%d of %s into production.", id, uiShortRelease(w.newRel.ID))
+	if got := e.decide(c, id, "approve", "", ""); got != want {
+		t.Errorf("flash %q\nwant  %q", got, want)
+	}
+	p, err := e.db.GetPromotion(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Approvals) != 1 || p.Approvals[0].By != "alice" {
+		t.Errorf("approvals %+v, want alice's", p.Approvals)
 	}
 }
 
