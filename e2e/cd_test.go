@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/executor/container"
 )
@@ -435,5 +436,95 @@ jobs:
 	if len(events) != 4 || !strings.HasPrefix(events[0], "start-") || events[1] != "end-"+strings.TrimPrefix(events[0], "start-") ||
 		!strings.HasPrefix(events[2], "start-") || events[3] != "end-"+strings.TrimPrefix(events[2], "start-") || events[0] == events[2] {
 		t.Errorf("deployment steps ran as %q, want one deployment's start and end, then the other's", events)
+	}
+}
+
+// TestAutomaticPromotionAndBranchRules uses the trunk preset: a release
+// promoted to staging goes on to production by itself (production is made
+// automatic), and a feature branch's release is refused by staging's
+// branch rule.
+func TestAutomaticPromotionAndBranchRules(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var events []string
+	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		events = append(events, r.URL.Query().Get("e"))
+		mu.Unlock()
+	}))
+	defer rec.Close()
+	seen := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), events...)
+	}
+	deploy := func(env string) string {
+		return `    runs-on: ubuntu-latest
+    environment: ` + env + `
+    steps:
+      - uses: actions/download-artifact@v4
+        with: {name: app}
+      - run: python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1])' "` + rec.URL + `/?e=` + env + `-$(cat VERSION)"
+`
+	}
+	wf := `name: ci
+on: workflow_dispatch
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/upload-artifact@v4
+        with: {name: app, path: VERSION}
+  staging:
+    needs: build
+` + deploy("staging") + `  production:
+    needs: staging
+` + deploy("production")
+	s := startServer(t, 2)
+	g, _ := newGitRepo(t, map[string]string{
+		".github/workflows/ci.yml": wf,
+		".sluice/environments.yml": "strategy: trunk\nenvironments:\n  production:\n    automatic: true\n",
+		"VERSION":                  "1\n",
+	})
+	s.addRepo(t, "trunk", g, "s3cret")
+	run := s.dispatch(t, "trunk", "ci.yml")
+	if d := s.waitRunDone(t, run.ID, 2*time.Minute); d.Run.Conclusion != "success" {
+		t.Fatalf("run %d: %s\n%s", run.ID, d.Run.Conclusion, describeJobs(d))
+	}
+	r1 := s.waitPromotion(t, "trunk", "production", "", cd.StateSuccess, time.Minute).ReleaseID
+	if d := cmp.Diff([]string{"staging-1", "production-1"}, seen()); d != "" {
+		t.Fatalf("deployments of the first run (-want +got):\n%s", d)
+	}
+
+	// Promoting the release to staging again carries it on to production.
+	if out, err := s.cli(t, "", "promote", r1, "--to", "staging", "--repo", "trunk", "--wait"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	auto := s.waitPromotionAfter(t, "trunk", "production", r1, cd.StateSuccess, 2, time.Minute)
+	if !auto.Auto || auto.StartedBy != "sluice" || auto.Kind != cd.KindForward {
+		t.Errorf("production's newest promotion %+v, want sluice's automatic forward promotion", auto)
+	}
+	if d := cmp.Diff([]string{"staging-1", "production-1", "staging-1", "production-1"}, seen()); d != "" {
+		t.Errorf("deployments after the promotion (-want +got):\n%s", d)
+	}
+
+	// A feature branch's release is not admitted to staging.
+	runGit(t, g.work, "checkout", "--quiet", "-b", "feature/x")
+	if err := os.WriteFile(filepath.Join(g.work, "VERSION"), []byte("2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runGit(t, g.work, "commit", "--quiet", "-am", "feature")
+	runGit(t, g.work, "push", "--quiet", "origin", "feature/x")
+	run = s.dispatch(t, "trunk", "ci.yml", "--ref", "feature/x")
+	d := s.waitRunDone(t, run.ID, 2*time.Minute)
+	if job := jobByKey(t, d, "staging"); job.Conclusion != "failure" || !strings.Contains(job.Reason, "not allowed") {
+		t.Errorf("feature branch's staging job: %s (%s), want a failure saying the branch is not allowed", job.Conclusion, job.Reason)
+	}
+	if got := s.deployments(t, "trunk", "staging")[0]; got.State != cd.StateError || !strings.Contains(got.Reason, "not allowed") {
+		t.Errorf("feature branch's staging promotion %s (%s), want error: not allowed", got.State, got.Reason)
+	}
+	if d := cmp.Diff([]string{"staging-1", "production-1", "staging-1", "production-1"}, seen()); d != "" {
+		t.Errorf("a refused release deployed (-want +got):\n%s", d)
 	}
 }

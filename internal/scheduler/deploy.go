@@ -137,8 +137,33 @@ func (s *Scheduler) recordRelease(ctx context.Context, run *store.Run) {
 	src := delivery.Source{RepoID: run.RepoID, Repo: spec.Repository, RunID: run.ID, RunNumber: run.Number,
 		Commit: run.SHA, Ref: run.Ref, WorkflowPath: run.Workflow, LockHash: spec.LockHash, BuilderID: s.cfg.BuilderID,
 		Started: derefTime(run.StartedAt, run.QueuedAt), Finished: derefTime(run.FinishedAt, time.Now())}
-	if _, _, err := delivery.MakeRelease(ctx, s.cfg.DB, s.cfg.Artifacts, src); err != nil {
+	rel, created, err := delivery.MakeRelease(ctx, s.cfg.DB, s.cfg.Artifacts, src)
+	if err != nil {
 		s.cfg.Log.Warn("recording the run's release", "run", run.ID, "err", err)
+		return
+	}
+	if rel == nil || !created {
+		return
+	}
+	// Automatic environments with no upstream take every eligible release
+	// the run did not deploy itself.
+	cfg, err := s.environments(ctx, run.RepoID, spec.Environments)
+	if err != nil {
+		return
+	}
+	repo, err := s.cfg.DB.GetRepo(ctx, run.RepoID)
+	if err != nil {
+		return
+	}
+	s.deployMu.Lock()
+	defer s.deployMu.Unlock()
+	for _, e := range cfg.Environments {
+		if !e.Automatic || len(e.Upstream) > 0 || e.Eligible(rel.Ref, cd.KindForward) != nil || s.runDeploysTo(ctx, run.ID, e.Name) {
+			continue
+		}
+		if _, err := s.promote(ctx, repo, promoteReq{release: rel.ID, env: e.Name, by: "sluice", auto: true}); err != nil {
+			s.cfg.Log.Warn("automatic promotion", "env", e.Name, "release", rel.ID, "err", err)
+		}
 	}
 }
 
@@ -384,7 +409,17 @@ func (s *Scheduler) runDeploysTo(ctx context.Context, runID int64, env string) b
 		return false
 	}
 	defer cleanup()
-	return len(s.deployJobs(wf, *spec, env)) > 0
+	// A promotion run holds only some of the workflow's jobs.
+	keys := map[string]bool{}
+	for _, j := range jobs {
+		keys[strings.ToLower(j.Key)] = true
+	}
+	for _, id := range s.deployJobs(wf, *spec, env) {
+		if keys[strings.ToLower(id)] {
+			return true
+		}
+	}
+	return false
 }
 
 // deploymentJobDone concludes promotion id once its last job ended: a
