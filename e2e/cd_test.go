@@ -371,14 +371,7 @@ func freePort(t *testing.T) int {
 // ended, whatever the number of free agents.
 func TestConcurrentPromotionsSerialise(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var events []string
-	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		events = append(events, r.URL.Query().Get("e"))
-		mu.Unlock()
-	}))
-	defer rec.Close()
+	rec := newRecorder(t)
 	s := startServer(t, 3)
 	wf := `name: ci
 on: workflow_dispatch
@@ -415,9 +408,7 @@ jobs:
 		}
 		rels = append(rels, s.waitPromotion(t, "serial", "staging", "", cd.StateSuccess, time.Minute).ReleaseID)
 	}
-	mu.Lock()
-	events = nil
-	mu.Unlock()
+	rec.reset()
 
 	errs := make(chan error, 2)
 	for _, r := range rels {
@@ -431,8 +422,7 @@ jobs:
 			t.Fatal(err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	events := rec.seen()
 	if len(events) != 4 || !strings.HasPrefix(events[0], "start-") || events[1] != "end-"+strings.TrimPrefix(events[0], "start-") ||
 		!strings.HasPrefix(events[2], "start-") || events[3] != "end-"+strings.TrimPrefix(events[2], "start-") || events[0] == events[2] {
 		t.Errorf("deployment steps ran as %q, want one deployment's start and end, then the other's", events)
@@ -445,19 +435,8 @@ jobs:
 // branch rule.
 func TestAutomaticPromotionAndBranchRules(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var events []string
-	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		events = append(events, r.URL.Query().Get("e"))
-		mu.Unlock()
-	}))
-	defer rec.Close()
-	seen := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), events...)
-	}
+	rec := newRecorder(t)
+	seen := rec.seen
 	deploy := func(env string) string {
 		return `    runs-on: ubuntu-latest
     environment: ` + env + `
@@ -527,4 +506,37 @@ jobs:
 	if d := cmp.Diff([]string{"staging-1", "production-1", "staging-1", "production-1"}, seen()); d != "" {
 		t.Errorf("a refused release deployed (-want +got):\n%s", d)
 	}
+}
+
+// recorder is an HTTP endpoint deployment steps call with ?e=EVENT, so a
+// test sees which deployments ran and in what order.
+type recorder struct {
+	URL    string
+	mu     sync.Mutex
+	events []string
+}
+
+func newRecorder(t *testing.T) *recorder {
+	t.Helper()
+	rec := &recorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.events = append(rec.events, r.URL.Query().Get("e"))
+		rec.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	rec.URL = srv.URL
+	return rec
+}
+
+func (r *recorder) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...)
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	r.events = nil
+	r.mu.Unlock()
 }

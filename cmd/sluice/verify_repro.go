@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -50,7 +46,7 @@ func verifyReproCmd() *cobra.Command {
 	cmd.RunE = conn.withRun(func(cmd *cobra.Command, c *client.Client, run int64) error {
 		ctx := cmd.Context()
 		var rel cd.Release
-		if err := reproCall(ctx, c, "GET", fmt.Sprintf("/api/v1/runs/%d/release", run), nil, &rel); err != nil {
+		if err := c.Do(ctx, "GET", fmt.Sprintf("/api/v1/runs/%d/release", run), nil, &rel); err != nil {
 			if client.IsNotFound(err) {
 				return fmt.Errorf("run %d made no release to verify", run)
 			}
@@ -70,7 +66,7 @@ func verifyReproCmd() *cobra.Command {
 		if !noRecord {
 			var check store.ReproCheck
 			in := server.ReproInput{Identical: res.Identical, Differ: res.Differ, Detail: res.Summary()}
-			if err := reproCall(ctx, c, "POST", "/api/v1/releases/"+url.PathEscape(rel.ID)+"/repro", in, &check); err != nil {
+			if err := c.Do(ctx, "POST", "/api/v1/releases/"+url.PathEscape(rel.ID)+"/repro", in, &check); err != nil {
 				return fmt.Errorf("recording the check: %w", err)
 			}
 			report.Check = &check
@@ -134,50 +130,4 @@ func shortDigest(d string) string {
 		h = h[:12]
 	}
 	return h
-}
-
-// reproCall sends a JSON request to the server c talks to and decodes the answer into out.
-// An error answer is a *client.Error, as the client's own calls return.
-func reproCall(ctx context.Context, c *client.Client, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encoding the request to %s: %w", path, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
-	if err != nil {
-		return fmt.Errorf("building %s %s: %w", method, path, err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	req.Header.Set("User-Agent", "sluice-cli")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var e struct {
-			Error string `json:"error"`
-		}
-		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return &client.Error{Method: method, Path: req.URL.Path, Status: resp.StatusCode, Message: msg}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decoding the answer to %s %s: %w", method, path, err)
-	}
-	return nil
 }

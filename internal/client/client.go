@@ -121,6 +121,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
+// Do calls any API route: a JSON request (in, unless nil) and its JSON
+// answer decoded into out (unless nil); a non-2xx answer is an *Error.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	return c.do(ctx, method, path, in, out)
+}
+
 // query encodes the non-empty values of kv (name, value pairs).
 func query(kv ...string) string {
 	q := url.Values{}

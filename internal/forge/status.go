@@ -133,20 +133,7 @@ func (c *Client) statusRequest(ctx context.Context, repoFullName string, s Statu
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "sluice")
-	switch c.Kind {
-	case GitHub:
-		req.Header.Set("Accept", "application/vnd.github+json")
-		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	case Gitea:
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("Authorization", "token "+c.Token)
-	case GitLab:
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("PRIVATE-TOKEN", c.Token)
-	}
+	c.setHeaders(req)
 	return req, nil
 }
 

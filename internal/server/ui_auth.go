@@ -33,7 +33,7 @@ type uiSession struct {
 	// Name is who signed in: the name of the API token used, or "admin"
 	// for the admin password. Approvals are recorded under it.
 	Name string
-	CSRF    string // the hidden form field value every POST must carry
+	CSRF string // the hidden form field value every POST must carry
 }
 
 // CanWrite reports whether the session may cancel, re-run and set secrets.

@@ -341,34 +341,10 @@ func (db *DB) ListPromotions(ctx context.Context, repoID int64, env string, limi
 	if limit <= 0 {
 		limit = defaultCDListLimit
 	}
-	q := db.rd()
-	query, args := `SELECT `+promotionCols+` FROM promotions WHERE repo_id = ?`, []any{repoID}
 	if env != "" {
-		query, args = query+` AND environment = ?`, append(args, env)
+		return db.listPromotionsWhere(ctx, `repo_id = ? AND environment = ? ORDER BY id DESC LIMIT ?`, repoID, env, limit)
 	}
-	rows, err := q.query(ctx, query+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("listing promotions: %w", err)
-	}
-	var out []cd.Promotion
-	for rows.Next() {
-		p, err := scanPromotion(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("reading promotion: %w", err)
-		}
-		out = append(out, *p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing promotions: %w", err)
-	}
-	for i := range out {
-		if out[i].Approvals, err = listApprovals(ctx, q, out[i].ID); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return db.listPromotionsWhere(ctx, `repo_id = ? ORDER BY id DESC LIMIT ?`, repoID, limit)
 }
 
 // SetPromotionState moves promotion id to state, writing promotion.state. Once a promotion is
