@@ -44,9 +44,32 @@ func requireContainers(t *testing.T) {
 	}
 }
 
-// serviceWorkflow builds the service's "release" (its VERSION and HEALTH
-// files as an artifact) and deploys it to staging, then production, as a
-// container answering VERSION on / and HEALTH on /health.
+// serviceBuild is the service's build: a wheel of its package, written by
+// hand (zipfile, fixed times) so that the test needs no build backend from
+// PyPI. The package carries the version and what /health answers.
+const serviceBuild = `import base64, hashlib, pathlib, zipfile
+version = pathlib.Path("app/VERSION").read_text().strip()
+health = pathlib.Path("app/HEALTH").read_text().strip()
+files = {
+    "svc/__init__.py": f"VERSION = {version!r}\nHEALTH = {health!r}\n",
+    f"svc-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: svc\nVersion: {version}\n",
+    f"svc-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+for name, text in files.items():
+    digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+    record.append(f"{name},sha256={digest},{len(text.encode())}")
+record.append(f"svc-{version}.dist-info/RECORD,,")
+files[f"svc-{version}.dist-info/RECORD"] = "\n".join(record) + "\n"
+pathlib.Path("dist").mkdir(exist_ok=True)
+with zipfile.ZipFile(f"dist/svc-{version}-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as z:
+    for name, text in files.items():
+        z.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), text)
+`
+
+// serviceWorkflow builds the service's wheel and deploys it to staging, then
+// production, as a container answering the wheel's VERSION on / and its
+// HEALTH on /health.
 func serviceWorkflow(name string, stagingPort, prodPort int) string {
 	deploy := func(env string, port int) string {
 		return fmt.Sprintf(`    runs-on: ubuntu-latest
@@ -59,9 +82,14 @@ func serviceWorkflow(name string, stagingPort, prodPort int) string {
           name: app
           path: dist
       - id: v
+        shell: python
         run: |
-          echo "version=$(cat dist/VERSION)" >> "$GITHUB_OUTPUT"
-          echo "health=$(cat dist/HEALTH)" >> "$GITHUB_OUTPUT"
+          import glob, os, zipfile
+          (wheel,) = glob.glob("dist/svc-*.whl")
+          ns = {}
+          exec(zipfile.ZipFile(wheel).read("svc/__init__.py"), ns)
+          with open(os.environ["GITHUB_OUTPUT"], "a") as out:
+              out.write(f"version={ns['VERSION']}\nhealth={ns['HEALTH']}\n")
       - uses: sluice/deploy-container@v1
         with:
           name: %[3]s-%[1]s
@@ -81,7 +109,7 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@v4
-      - run: mkdir -p dist && cp app/VERSION app/HEALTH dist/
+      - run: python3 build.py
       - uses: actions/upload-artifact@v4
         with:
           name: app
@@ -202,6 +230,7 @@ func TestServiceThroughStagingToProduction(t *testing.T) {
 	g, _ := newGitRepo(t, map[string]string{
 		".github/workflows/ci.yml": serviceWorkflow(name, stagingPort, prodPort),
 		".sluice/environments.yml": serviceEnvironments(stagingPort, prodPort),
+		"build.py":                 serviceBuild,
 		"app/VERSION":              "1.0.0\n",
 		"app/HEALTH":               "healthy\n",
 	})
@@ -298,7 +327,7 @@ func TestServiceThroughStagingToProduction(t *testing.T) {
 	waitAnswer(t, prod, "1.0.0")
 
 	// Tampering with 2.0.0's stored artifact makes its promotion refused.
-	tamperArtifacts(t, filepath.Join(s.data, "artifacts"), "VERSION", "2.0.0\n", "6.6.6\n")
+	tamperArtifacts(t, filepath.Join(s.data, "artifacts"), "svc-2.0.0-py3-none-any.whl")
 	out, err = s.cliAs(t, bob, "promote", r2, "--to", "production", "--repo", name)
 	if err == nil || !strings.Contains(err.Error(), "digest") {
 		t.Fatalf("promoting a tampered release: %q, %v; want a digest mismatch", out, err)
@@ -308,10 +337,10 @@ func TestServiceThroughStagingToProduction(t *testing.T) {
 	}
 }
 
-// tamperArtifacts rewrites, in every stored artifact zip, the file named
-// base whose content is from, as to: what a disk fault or an attacker with
-// access to the data directory would do.
-func tamperArtifacts(t *testing.T, dir, base, from, to string) {
+// tamperArtifacts appends a byte to the file named base in every stored
+// artifact zip: what a disk fault or an attacker with access to the data
+// directory would do.
+func tamperArtifacts(t *testing.T, dir, base string) {
 	t.Helper()
 	n := 0
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -332,8 +361,8 @@ func tamperArtifacts(t *testing.T, dir, base, from, to string) {
 			}
 			b, _ := io.ReadAll(rc)
 			rc.Close()
-			if filepath.Base(f.Name) == base && string(b) == from {
-				b, changed = []byte(to), true
+			if filepath.Base(f.Name) == base {
+				b, changed = append(b, 0), true
 			}
 			w, err := zw.Create(f.Name)
 			if err != nil {
