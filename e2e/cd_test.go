@@ -490,10 +490,18 @@ jobs:
     needs: staging
 ` + deploy("production")
 	s := startServer(t, 2)
+	// Production's verification is a command in the release's tree; like
+	// a job, it must not see the server's data directory.
+	smoke := `test -f VERSION || { echo "not run in the release's tree"; exit 1; }
+if [ -e "` + filepath.Join(s.data, "sluice.db") + `" ]; then echo "the data directory is visible"; exit 1; fi
+echo "smoke ok"
+`
 	g, _ := newGitRepo(t, map[string]string{
 		".github/workflows/ci.yml": wf,
-		".sluice/environments.yml": "strategy: trunk\nenvironments:\n  production:\n    automatic: true\n",
-		"VERSION":                  "1\n",
+		".sluice/environments.yml": "strategy: trunk\nenvironments:\n  production:\n    automatic: true\n" +
+			"    verify:\n      command: {run: sh smoke.sh, timeout: 1m}\n",
+		"smoke.sh": smoke,
+		"VERSION":  "1\n",
 	})
 	s.addRepo(t, "trunk", g, "s3cret")
 	run := s.dispatch(t, "trunk", "ci.yml")

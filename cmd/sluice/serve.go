@@ -107,7 +107,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	var srv *server.Server
 	sched := scheduler.New(scheduler.Config{
-		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: f.baseURL,
+		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: f.baseURL, Sandbox: useSandbox(f),
 		CloneURL: func(r *store.Repo) string { return server.CloneURL(keys, r) },
 		Status: func(ctx context.Context, run *store.Run) {
 			if err := srv.ReportStatus(ctx, run); err != nil {
@@ -177,11 +177,7 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state s
 	if _, err := db.RegisterAgent(ctx, store.Agent{Name: "embedded", Labels: []string{"default", "embedded"}, TokenHash: hash, Parallel: f.agents, Version: version}); err != nil {
 		return fmt.Errorf("registering the embedded agent: %w", err)
 	}
-	sandbox := f.sandbox == "on"
-	if f.sandbox == "auto" {
-		_, err := exec.LookPath("bwrap")
-		sandbox = err == nil
-	}
+	sandbox := useSandbox(f)
 	agentState := filepath.Join(state, "agent")
 	run := jobrunner.New(jobrunner.Config{
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
@@ -205,4 +201,14 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state s
 		}
 	}()
 	return nil
+}
+
+// useSandbox says whether steps and verification commands run under
+// bubblewrap: --sandbox on, or auto when bwrap is installed.
+func useSandbox(f serveFlags) bool {
+	if f.sandbox == "auto" {
+		_, err := exec.LookPath("bwrap")
+		return err == nil
+	}
+	return f.sandbox == "on"
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 )
 
 // CheckOptions is where and how an environment's verification runs.
@@ -15,6 +16,9 @@ type CheckOptions struct {
 	Log func(string)
 	// RetryDelay is the pause between HTTP attempts; zero means 1s.
 	RetryDelay time.Duration
+	// Sandbox, when set, runs a command check under bubblewrap (the
+	// server's data directory hidden, as from jobs).
+	Sandbox *host.Sandbox
 }
 
 const (

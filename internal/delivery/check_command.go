@@ -31,10 +31,11 @@ func checkCommand(ctx context.Context, c *cd.CommandCheck, o CheckOptions) error
 	var tail []string
 	o.log("verify: $ " + c.Run)
 	res, err := host.Run(tctx, host.Cmd{
-		Argv:  []string{"sh", "-c", c.Run},
-		Dir:   o.Dir,
-		Env:   commandEnv(o.Env),
-		Grace: commandGrace,
+		Argv:    []string{"sh", "-c", c.Run},
+		Dir:     o.Dir,
+		Env:     commandEnv(o.Env),
+		Grace:   commandGrace,
+		Sandbox: o.Sandbox,
 		Line: func(s string) {
 			o.log(s)
 			tail = append(tail, s)

@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/delivery"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -464,9 +466,25 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 	_, _ = s.cfg.DB.UpdatePromotion(ctx, p.ID, store.PromotionUpdate{Reason: &checking})
 	go func() {
 		ctx := context.WithoutCancel(ctx)
-		err := delivery.Check(ctx, env.Verify, delivery.CheckOptions{Log: func(line string) {
+		opts := delivery.CheckOptions{Log: func(line string) {
 			s.cfg.Log.Info("verification", "promotion", p.ID, "env", p.Env, "line", line)
-		}})
+		}}
+		var err error
+		if env.Verify.Command != nil {
+			// A command check runs in the release's commit (its smoke
+			// script), never in the server's data directory.
+			var cleanup func()
+			opts.Dir, cleanup, err = s.releaseTree(ctx, p)
+			if cleanup != nil {
+				defer cleanup()
+			}
+			if s.cfg.Sandbox {
+				opts.Sandbox = &host.Sandbox{Writable: []string{opts.Dir}, Hidden: []string{s.cfg.DataDir}}
+			}
+		}
+		if err == nil {
+			err = delivery.Check(ctx, env.Verify, opts)
+		}
 		s.deployMu.Lock()
 		defer s.deployMu.Unlock()
 		cur, gerr := s.cfg.DB.GetPromotion(ctx, p.ID)
@@ -479,6 +497,24 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 		}
 		_ = s.end(ctx, cur, cd.EventSucceed, "deployed and verified")
 	}()
+}
+
+// releaseTree exports the commit of p's release into a fresh directory
+// outside the data directory.
+func (s *Scheduler) releaseTree(ctx context.Context, p *cd.Promotion) (string, func(), error) {
+	rel, err := s.cfg.DB.GetRelease(ctx, p.ReleaseID)
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "sluice-verify-")
+	if err != nil {
+		return "", nil, fmt.Errorf("preparing the verification directory: %w", err)
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	if err := s.mirror.export(ctx, p.RepoID, rel.Commit, dir); err != nil {
+		return dir, cleanup, fmt.Errorf("checking out %s for verification: %w", rel.Commit, err)
+	}
+	return dir, cleanup, nil
 }
 
 // verifyRelease checks a release's bytes against its digests before any

@@ -41,6 +41,9 @@ type Config struct {
 	Artifacts *artifacts.Store
 	// BuilderID names this server in provenance statements (its base URL).
 	BuilderID string
+	// Sandbox runs verification commands under bubblewrap with the data
+	// directory hidden, as the embedded agent runs steps.
+	Sandbox bool
 	// Deployment reports a promotion's state to the repository's forge (a
 	// GitHub deployment status); nil reports nothing.
 	Deployment func(ctx context.Context, repo *store.Repo, p *cd.Promotion)
