@@ -459,9 +459,9 @@ jobs:
 }
 
 // TestAutomaticPromotionAndBranchRules uses the trunk preset: a release
-// promoted to staging goes on to production by itself (production is made
-// automatic), and a feature branch's release is refused by staging's
-// branch rule.
+// promoted to staging (after its wait timer) goes on to production by
+// itself (production is made automatic), and a feature branch's release is
+// refused by staging's branch rule.
 func TestAutomaticPromotionAndBranchRules(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder(t)
@@ -498,7 +498,7 @@ echo "smoke ok"
 `
 	g, _ := newGitRepo(t, map[string]string{
 		".github/workflows/ci.yml": wf,
-		".sluice/environments.yml": "strategy: trunk\nenvironments:\n  production:\n    automatic: true\n" +
+		".sluice/environments.yml": "strategy: trunk\nenvironments:\n  staging:\n    wait-timer: 1s\n  production:\n    automatic: true\n" +
 			"    verify:\n      command: {run: sh smoke.sh, timeout: 1m}\n",
 		"smoke.sh": smoke,
 		"VERSION":  "1\n",
