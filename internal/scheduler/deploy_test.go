@@ -1,0 +1,154 @@
+package scheduler
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/server"
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+const deployWorkflow = `on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make
+  deploy:
+    needs: build
+    runs-on: ubuntu-latest
+    environment:
+      name: production
+      url: https://app.example
+    steps:
+      - run: ./deploy
+`
+
+const reviewedEnvironments = `environments:
+  production:
+    tier: production
+    reviewers: [bob, carol, dave]
+    required-approvals: 2
+`
+
+// pushDeploy commits the deployment workflow with an environments file and
+// runs it to where the deployment job is ready.
+func pushDeploy(h *harness, envs string) *store.Run {
+	h.t.Helper()
+	sha := h.git.commit("main", "deploy", map[string]string{".github/workflows/ci.yml": deployWorkflow, ".sluice/environments.yml": envs})
+	run := h.triggerOne(storeTrigger(sha))
+	h.finish("build", store.ConclusionSuccess, nil)
+	return run
+}
+
+func storeTrigger(sha string) server.Trigger {
+	return server.Trigger{Event: "push", Ref: "refs/heads/main", SHA: sha, Source: store.TriggerWebhook, Actor: "alice"}
+}
+
+func (h *harness) promotion(runID int64) cd.Promotion {
+	h.t.Helper()
+	ps, err := h.db.PromotionsOfRun(h.ctx, runID)
+	if err != nil || len(ps) != 1 {
+		h.t.Fatalf("promotions of run %d: %+v, %v; want one", runID, ps, err)
+	}
+	return ps[0]
+}
+
+func TestDeploymentJobWaitsForReviewers(t *testing.T) {
+	h := newHarness(t)
+	run := pushDeploy(h, reviewedEnvironments)
+	h.noneQueued()
+	p := h.promotion(run.ID)
+	if p.State != cd.StateWaiting || p.Env != "production" || p.StartedBy != "alice" || p.Kind != cd.KindForward {
+		t.Fatalf("promotion %+v, want alice's forward promotion to production, waiting", p)
+	}
+	if j := h.job(run.ID, "deploy"); j.Status != store.StatusWaiting || !strings.Contains(j.PendingReason, "approvals 0/2") {
+		t.Fatalf("deploy job %s (%q), want waiting for approvals 0/2", j.Status, j.PendingReason)
+	}
+	// The run's release is its commit: it uploaded nothing.
+	rel, err := h.db.ReleaseOfRun(h.ctx, run.ID)
+	if err != nil || len(rel.Artifacts) != 1 || rel.Artifacts[0].MediaType != sourceMediaType || rel.ID != p.ReleaseID {
+		t.Fatalf("release of the run %+v, %v; want the commit's, the one promoted", rel, err)
+	}
+
+	for _, tc := range []struct {
+		by      string
+		approve bool
+		want    error
+	}{
+		{"alice", true, cd.ErrSelfApproval},
+		{"mallory", true, cd.ErrNotReviewer},
+		{"bob", true, nil},
+		{"bob", true, store.ErrConflict}, // a reviewer decides once
+	} {
+		if _, err := h.s.Decide(h.ctx, p.ID, tc.by, tc.approve, ""); !errors.Is(err, tc.want) {
+			t.Errorf("Decide by %s = %v, want %v", tc.by, err, tc.want)
+		}
+	}
+	h.noneQueued()
+	if _, err := h.s.Decide(h.ctx, p.ID, "carol", true, "ship it"); err != nil {
+		t.Fatal(err)
+	}
+	j := h.claim("deploy")
+	if err := h.s.RecordEnvironmentURL(h.ctx, j.ID, "https://app.example/v2"); err != nil {
+		t.Fatal(err)
+	}
+	h.complete(j, store.ConclusionSuccess, nil)
+	got, err := h.db.GetPromotion(h.ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var by []string
+	for _, a := range got.Approvals {
+		by = append(by, a.By)
+	}
+	if got.State != cd.StateSuccess || got.URL != "https://app.example/v2" || cmp.Diff([]string{"bob", "carol"}, by) != "" {
+		t.Errorf("promotion after deploying %+v, want success at the reported URL approved by bob and carol", got)
+	}
+	if st := h.runState(run.ID); st != "completed/success" {
+		t.Errorf("run %s, want completed/success", st)
+	}
+}
+
+func TestRejectedPromotionFailsItsJob(t *testing.T) {
+	h := newHarness(t)
+	run := pushDeploy(h, reviewedEnvironments)
+	p := h.promotion(run.ID)
+	if _, err := h.s.Decide(h.ctx, p.ID, "dave", false, "not today"); err != nil {
+		t.Fatal(err)
+	}
+	h.noneQueued()
+	if got := h.promotion(run.ID); got.State != cd.StateFailure {
+		t.Errorf("promotion %s, want failure after a rejection", got.State)
+	}
+	j := h.job(run.ID, "deploy")
+	if j.Conclusion != store.ConclusionFailure || !strings.Contains(j.Reason, "rejected") {
+		t.Errorf("deploy job %s (%q), want failed as rejected", j.Conclusion, j.Reason)
+	}
+	if st := h.runState(run.ID); st != "completed/failure" {
+		t.Errorf("run %s, want completed/failure", st)
+	}
+}
+
+func TestCancelledRunEndsItsPromotion(t *testing.T) {
+	h := newHarness(t)
+	run := pushDeploy(h, reviewedEnvironments)
+	if err := h.s.Cancel(h.ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.promotion(run.ID); got.State != cd.StateError {
+		t.Errorf("promotion %s (%s), want error once its run is cancelled", got.State, got.Reason)
+	}
+}
+
+func TestBrokenEnvironmentsFileFailsDeploymentJobs(t *testing.T) {
+	h := newHarness(t)
+	run := pushDeploy(h, "environments:\n  production:\n    tier: prod\n")
+	j := h.job(run.ID, "deploy")
+	if j.Conclusion != store.ConclusionFailure || !strings.Contains(j.Reason, ".sluice/environments.yml:3:11: unknown tier") {
+		t.Errorf("deploy job %s (%q), want failed with the file's error at 3:11", j.Conclusion, j.Reason)
+	}
+}
