@@ -382,7 +382,7 @@ func TestDeployCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(must(releaseCmd(), reader, "show", v2.ID, "--json")), &detail); err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(server.ReleaseDetail{Release: *v2, Promotions: []cd.Promotion{*p2, *stored(4)}}, detail,
+	if d := cmp.Diff(server.ReleaseDetail{Release: *v2, Promotions: []cd.Promotion{*p2, *stored(4)}, Repro: []store.ReproCheck{}}, detail,
 		cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "Artifacts" }, cmp.Ignore())); d != "" {
 		t.Errorf("release show --json (-want +got):\n%s", d)
 	}

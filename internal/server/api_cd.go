@@ -17,6 +17,7 @@ type ReleaseDetail struct {
 	Release    cd.Release             `json:"release"`
 	Artifacts  []store.ArtifactRecord `json:"artifacts"`
 	Promotions []cd.Promotion         `json:"promotions"` // oldest first
+	Repro      []store.ReproCheck     `json:"repro"`      // verify-repro results, newest first
 }
 
 // EnvironmentView is one entry of GET /api/v1/repos/{name}/environments.
@@ -155,6 +156,9 @@ func (s *Server) ReleaseDetail(ctx context.Context, repoName, ref string) (*Rele
 	}
 	if d.Promotions == nil {
 		d.Promotions = []cd.Promotion{}
+	}
+	if d.Repro, err = s.cfg.DB.ListReproChecks(ctx, rel.ID); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

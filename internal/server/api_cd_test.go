@@ -385,7 +385,7 @@ func TestCDAPIReleaseDetail(t *testing.T) {
 	f := newCDFixture(t, true)
 	var got ReleaseDetail
 	f.e.mustDo(http.StatusOK, "GET", "/api/v1/releases/"+strings.TrimPrefix(f.v2.ID, "sha256:")[:8], f.reader, nil, &got)
-	want := ReleaseDetail{Release: *f.v2, Promotions: []cd.Promotion{*f.stagingV2}}
+	want := ReleaseDetail{Release: *f.v2, Promotions: []cd.Promotion{*f.stagingV2}, Repro: []store.ReproCheck{}}
 	for _, a := range f.v2.Artifacts {
 		want.Artifacts = append(want.Artifacts, store.ArtifactRecord{Artifact: a})
 	}

@@ -293,6 +293,7 @@ type uiReleaseData struct {
 	Run        *store.Run // nil when the release has no run or it is gone
 	Artifacts  []uiArtifactRow
 	Promotions []uiPromotionRow
+	Repro      []store.ReproCheck // sluice verify-repro results, newest first
 }
 
 func (ui *uiApp) releasePage(w http.ResponseWriter, r *http.Request, sess *uiSession) {
@@ -340,6 +341,10 @@ func (ui *uiApp) releasePage(w http.ResponseWriter, r *http.Request, sess *uiSes
 	cache := map[string]*cd.Release{rel.ID: rel}
 	for _, p := range ps {
 		d.Promotions = append(d.Promotions, ui.promotionRow(ctx, p, cache))
+	}
+	if d.Repro, err = db.ListReproChecks(ctx, rel.ID); err != nil {
+		ui.fail(w, r, fmt.Errorf("listing reproducibility checks of release %s: %w", rel.ID, err))
+		return
 	}
 	title := "Release " + d.Short
 	if rel.Version != "" {

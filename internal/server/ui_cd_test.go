@@ -493,6 +493,9 @@ func TestUIReleasePages(t *testing.T) {
 	c := e.signIn(store.ScopeRead)
 	newHex, oldHex := uiReleaseHex(w.newRel.ID), uiReleaseHex(w.oldRel.ID)
 	canonical := "/repos/widgets/releases/" + newHex
+	if _, err := e.db.AddReproCheck(ctx, store.ReproCheck{ReleaseID: w.newRel.ID, Differ: []string{"widgets-2.0.tar.gz"}, By: "bob"}); err != nil {
+		t.Fatal(err)
+	}
 
 	res, body := e.get(canonical, c)
 	if res.StatusCode != http.StatusOK {
@@ -509,7 +512,13 @@ func TestUIReleasePages(t *testing.T) {
 	head := uiSection(t, body, "<h1>", `<h2>Artifacts</h2>`)
 	arts := uiSection(t, body, `<h2>Artifacts</h2>`, `<h2>Provenance</h2>`)
 	provs := uiSection(t, body, `<h2>Provenance</h2>`, `<h2>Where it went</h2>`)
-	went := uiSection(t, body, `<h2>Where it went</h2>`, "</main>")
+	went := uiSection(t, body, `<h2>Where it went</h2>`, `<h2>Reproducibility</h2>`)
+	repro := uiSection(t, body, `<h2>Reproducibility</h2>`, "</main>")
+	for _, want := range []string{"differs", "widgets-2.0.tar.gz", "bob"} {
+		if !strings.Contains(repro, want) {
+			t.Errorf("reproducibility section lacks %q:\n%s", want, repro)
+		}
+	}
 	wheelProv := uiSection(t, provs, `<h3 class="mono">`+wheel.Name, `<div class="card prov">`)
 	sdistProv := uiSection(t, provs, `<h3 class="mono">`+sdist.Name, "</main>")
 	for _, tc := range []struct {
