@@ -152,3 +152,28 @@ func TestBrokenEnvironmentsFileFailsDeploymentJobs(t *testing.T) {
 		t.Errorf("deploy job %s (%q), want failed with the file's error at 3:11", j.Conclusion, j.Reason)
 	}
 }
+
+// TestResumeConcludesInterruptedDeployments: the server stopped after a
+// deployment job ended but before the promotion did; on start the promotion
+// is concluded, so the environment's lock is not held for ever.
+func TestResumeConcludesInterruptedDeployments(t *testing.T) {
+	h := newHarness(t)
+	run := pushDeploy(h, "environments:\n  production:\n    tier: production\n")
+	j := h.claim("deploy")
+	if _, err := h.db.Complete(h.ctx, j.ID, h.agent.ID, store.ConclusionSuccess, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.promotion(run.ID); got.State != cd.StateInProgress {
+		t.Fatalf("promotion %s before the restart, want in_progress", got.State)
+	}
+	h.s = h.newScheduler()
+	if err := h.s.Resume(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.promotion(run.ID); got.State != cd.StateSuccess {
+		t.Errorf("promotion %s (%s) after the restart, want success", got.State, got.Reason)
+	}
+	if st := h.runState(run.ID); st != "completed/success" {
+		t.Errorf("run %s, want completed/success", st)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/sluice-ci/sluice/internal/workflow"
@@ -22,6 +23,31 @@ func (s *Scheduler) Resume(ctx context.Context) error {
 		for _, r := range runs {
 			if err := s.advance(ctx, r.ID); err != nil {
 				s.cfg.Log.Warn("resuming run", "run", r.ID, "err", err)
+			}
+		}
+	}
+	return s.resumeDeployments(ctx)
+}
+
+// resumeDeployments concludes the promotions a stop left in progress: their
+// jobs ended (or they had none) but the verification that would have ended
+// them died with the process, and an environment's lock is held until then.
+func (s *Scheduler) resumeDeployments(ctx context.Context) error {
+	repos, err := s.cfg.DB.ListRepos(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range repos {
+		active, err := s.cfg.DB.ActivePromotions(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		for _, p := range active {
+			if p.State != cd.StateInProgress {
+				continue
+			}
+			if err := s.deploymentJobDone(ctx, p.ID); err != nil {
+				s.cfg.Log.Warn("resuming deployment", "promotion", p.ID, "err", err)
 			}
 		}
 	}
