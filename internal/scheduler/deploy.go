@@ -42,7 +42,7 @@ func (s *Scheduler) holdDeployment(ctx context.Context, run *store.Run, j *store
 	if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Spec: spec.encode(), PendingReason: &reason}); err != nil {
 		return err
 	}
-	s.infos.Store(j.ID, specInfo{JobID: spec.JobID, Promotion: spec.Promotion})
+	s.infos.Store(j.ID, specInfo{JobID: spec.JobID, Matrix: spec.Matrix, Promotion: spec.Promotion})
 	s.deployMu.Lock()
 	defer s.deployMu.Unlock()
 	return s.regate(ctx, spec.Promotion)

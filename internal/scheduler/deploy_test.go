@@ -177,3 +177,49 @@ func TestResumeConcludesInterruptedDeployments(t *testing.T) {
 		t.Errorf("run %s, want completed/success", st)
 	}
 }
+
+// TestMatrixDeploymentLegs: each leg of a deployment matrix goes through the
+// promotion of its own environment, named from its matrix values.
+func TestMatrixDeploymentLegs(t *testing.T) {
+	h := newHarness(t)
+	wf := `on: push
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        region: [eu, us]
+    environment: prod-${{ matrix.region }}
+    steps:
+      - run: ./deploy
+`
+	envs := "environments:\n  prod-eu:\n    reviewers: [bob]\n  prod-us: {}\n"
+	sha := h.git.commit("main", "deploy", map[string]string{".github/workflows/ci.yml": wf, ".sluice/environments.yml": envs})
+	run := h.triggerOne(storeTrigger(sha))
+	ps, err := h.db.PromotionsOfRun(h.ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]cd.State{}
+	for _, p := range ps {
+		states[p.Env] = p.State
+	}
+	if d := cmp.Diff(map[string]cd.State{"prod-eu": cd.StateWaiting, "prod-us": cd.StateInProgress}, states); d != "" {
+		t.Fatalf("promotions by environment (-want +got):\n%s", d)
+	}
+	h.finish("deploy (us)", store.ConclusionSuccess, nil)
+	h.noneQueued()
+	var eu int64
+	for _, p := range ps {
+		if p.Env == "prod-eu" {
+			eu = p.ID
+		}
+	}
+	if _, err := h.s.Decide(h.ctx, eu, "bob", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	h.finish("deploy (eu)", store.ConclusionSuccess, nil)
+	if st := h.runState(run.ID); st != "completed/success" {
+		t.Errorf("run %s, want completed/success (%v)", st, h.states(run.ID))
+	}
+}

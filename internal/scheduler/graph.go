@@ -321,8 +321,19 @@ func (s *Scheduler) plan(ctx context.Context, run *store.Run, j *store.Job, spec
 	if err != nil {
 		return err
 	}
-	for _, a := range added {
+	for i, a := range added {
 		s.infos.Store(a.ID, specInfo{JobID: spec.JobID, Matrix: true})
+		ls := *spec
+		ls.Leg, ls.Matrix = legs[i], true
+		if ls.Environment = s.jobEnvironment(wf.Job(spec.JobID), ls); ls.Environment != "" {
+			// Each leg deploys through the promotion of its environment.
+			if err := s.holdDeployment(ctx, run, &added[i], &ls); err != nil {
+				completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, err.Error()
+				if _, err := s.cfg.DB.UpdateJob(ctx, a.ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason}); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	why := fmt.Sprintf("matrix: %d jobs", len(legs))
 	_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{PendingReason: &why})
@@ -476,7 +487,11 @@ func (s *Scheduler) evaluator(spec Spec) *expr.Evaluator {
 	for k, v := range spec.Inputs {
 		inputs[k] = v
 	}
-	return &expr.Evaluator{Contexts: expr.Contexts{"github": g, "inputs": inputs, "vars": map[string]any{}}}
+	ctxs := expr.Contexts{"github": g, "inputs": inputs, "vars": map[string]any{}}
+	if spec.Leg.Matrix != nil {
+		ctxs["matrix"] = spec.Leg.Matrix // a leg's environment may name its matrix values
+	}
+	return &expr.Evaluator{Contexts: ctxs}
 }
 
 func refName(ref string) string {
