@@ -198,8 +198,15 @@ func (s *Scheduler) regate(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	res := cd.Gate(cd.GateInput{Env: env, Release: *rel, Promotion: *p, History: history, Now: time.Now(),
-		DigestErr: s.verifyRelease(ctx, rel)})
+	in := cd.GateInput{Env: env, Release: *rel, Promotion: *p, History: history, Now: time.Now()}
+	res := cd.Gate(in)
+	if res.Ready {
+		// The bytes are re-read only when the promotion may start: a
+		// waiting one is looked at every few seconds.
+		if in.DigestErr = s.verifyRelease(ctx, rel); in.DigestErr != nil {
+			res = cd.Gate(in)
+		}
+	}
 	if res.Refused != nil && errors.Is(res.Refused, cd.ErrUpstream) {
 		// An upstream deployment of this release still running (its job
 		// done, its verification not) makes this one wait, not fail.
