@@ -7,11 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,21 +162,7 @@ func cdToken(t *testing.T, db *store.DB, name, scope string) string {
 
 func TestDeployCommands(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	keys, err := secrets.LoadKey(dir, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DB: db, Keys: keys, Scheduler: cliScheduler{db}, Deployer: cliDeployer{db}, DataDir: dir,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, srv, _ := newTestServer(t, func(db *store.DB) server.Deployer { return cliDeployer{db} })
 	script := &cdScript{db: db, next: srv.Handler(), states: map[int64][]cd.State{}}
 	hs := httptest.NewServer(script)
 	defer hs.Close()

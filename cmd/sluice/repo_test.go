@@ -54,18 +54,8 @@ func runCLI(t *testing.T, cmd *cobra.Command, stdin string, args ...string) (str
 
 func TestAPICommands(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	keys, err := secrets.LoadKey(dir, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DB: db, Keys: keys, Scheduler: cliScheduler{db}, DataDir: dir,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	db, srv, dir := newTestServer(t, nil)
+	keys, err := secrets.LoadKey(dir, func(string) string { return "" }) // the server's, kept in dir
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,4 +162,31 @@ func TestAPICommands(t *testing.T) {
 	if _, err := runCLI(t, runsCmd(), "", "--server", hs.URL, "--token", ""); err == nil || !strings.Contains(err.Error(), "SLUICE_TOKEN") {
 		t.Errorf("runs without a token: %v", err)
 	}
+}
+
+// newTestServer is a real server over a real store in a temporary
+// directory, for the commands to talk to; deployer (nil for none) makes the
+// server's Deployer over its store.
+func newTestServer(t *testing.T, deployer func(*store.DB) server.Deployer) (*store.DB, *server.Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), filepath.Join(dir, "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	keys, err := secrets.LoadKey(dir, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d server.Deployer
+	if deployer != nil {
+		d = deployer(db)
+	}
+	srv, err := server.New(server.Config{DB: db, Keys: keys, Scheduler: cliScheduler{db}, Deployer: d, DataDir: dir,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, srv, dir
 }

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,7 +18,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/secrets"
-	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -49,21 +46,7 @@ func sha256Of(s string) string {
 // as the wheel, reproducibly, and writes the build's path as the sdist, which is not.
 func TestVerifyRepro(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	keys, err := secrets.LoadKey(dir, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DB: db, Keys: keys, Scheduler: cliScheduler{db}, DataDir: dir,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, srv, _ := newTestServer(t, nil)
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	tok, hash, err := secrets.NewToken()
