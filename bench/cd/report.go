@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	machineinfo "github.com/sluice-ci/sluice/bench/machine"
 	"io/fs"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -17,33 +17,14 @@ import (
 // run keeps.
 const notesMark = "<!-- notes: everything below is kept when the benchmark rewrites this file -->"
 
+// machine is where the benchmark ran, with the Podman it measured.
 type machine struct {
-	When, CPU, Kernel, Commit, Load, Podman string
-	CPUs                                    int
+	machineinfo.Info
+	Podman string
 }
 
 func describeMachine(ctx context.Context) (machine, error) {
-	m := machine{When: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPUs: runtime.NumCPU()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		m.Load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
-	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-		if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			m.Commit += " + uncommitted changes"
-		}
-	}
+	m := machine{Info: machineinfo.Describe(ctx, "")}
 	if out, err := exec.CommandContext(ctx, "podman", "--version").Output(); err == nil {
 		m.Podman = strings.TrimSpace(string(out))
 	}

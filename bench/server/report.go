@@ -5,11 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	machineinfo "github.com/sluice-ci/sluice/bench/machine"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -23,35 +22,11 @@ const (
 	targetThroughput = 30 * time.Second
 )
 
-type machine struct {
-	When, CPU, Kernel, Commit, Load string
-	CPUs                            int
-}
+type machine = machineinfo.Info
 
+// describeMachine describes this machine and the checkout bin was built from.
 func describeMachine(ctx context.Context, bin string) (machine, error) {
-	m := machine{When: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPUs: runtime.NumCPU()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		m.Load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
-	dir := filepath.Dir(filepath.Dir(bin))
-	if out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-		if st, err := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			m.Commit += " + uncommitted changes"
-		}
-	}
-	return m, nil
+	return machineinfo.Describe(ctx, filepath.Dir(filepath.Dir(bin))), nil
 }
 
 type report struct {

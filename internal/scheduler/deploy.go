@@ -94,11 +94,8 @@ func (s *Scheduler) runRelease(ctx context.Context, run *store.Run, spec *Spec) 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	src := delivery.Source{RepoID: run.RepoID, Repo: spec.Repository, RunID: run.ID, RunNumber: run.Number,
-		Commit: run.SHA, Ref: run.Ref, WorkflowPath: run.Workflow, LockHash: spec.LockHash, BuilderID: s.cfg.BuilderID,
-		Started: derefTime(run.StartedAt, run.QueuedAt), Finished: time.Now()}
 	if s.cfg.Artifacts != nil {
-		rel, _, err := delivery.MakeRelease(ctx, s.cfg.DB, s.cfg.Artifacts, src)
+		rel, _, err := delivery.MakeRelease(ctx, s.cfg.DB, s.cfg.Artifacts, s.releaseSource(run, spec))
 		if err != nil {
 			return nil, fmt.Errorf("recording the run's release: %w", err)
 		}
@@ -136,10 +133,7 @@ func (s *Scheduler) recordRelease(ctx context.Context, run *store.Run) {
 	if err != nil {
 		return
 	}
-	src := delivery.Source{RepoID: run.RepoID, Repo: spec.Repository, RunID: run.ID, RunNumber: run.Number,
-		Commit: run.SHA, Ref: run.Ref, WorkflowPath: run.Workflow, LockHash: spec.LockHash, BuilderID: s.cfg.BuilderID,
-		Started: derefTime(run.StartedAt, run.QueuedAt), Finished: derefTime(run.FinishedAt, time.Now())}
-	rel, created, err := delivery.MakeRelease(ctx, s.cfg.DB, s.cfg.Artifacts, src)
+	rel, created, err := delivery.MakeRelease(ctx, s.cfg.DB, s.cfg.Artifacts, s.releaseSource(run, spec))
 	if err != nil {
 		s.cfg.Log.Warn("recording the run's release", "run", run.ID, "err", err)
 		return
@@ -167,6 +161,13 @@ func (s *Scheduler) recordRelease(ctx context.Context, run *store.Run) {
 			s.cfg.Log.Warn("automatic promotion", "env", e.Name, "release", rel.ID, "err", err)
 		}
 	}
+}
+
+// releaseSource is where a run's release comes from, for its provenance.
+func (s *Scheduler) releaseSource(run *store.Run, spec *Spec) delivery.Source {
+	return delivery.Source{RepoID: run.RepoID, Repo: spec.Repository, RunID: run.ID, RunNumber: run.Number,
+		Commit: run.SHA, Ref: run.Ref, WorkflowPath: run.Workflow, LockHash: spec.LockHash, BuilderID: s.cfg.BuilderID,
+		Started: derefTime(run.StartedAt, run.QueuedAt), Finished: derefTime(run.FinishedAt, time.Now())}
 }
 
 func derefTime(t *time.Time, def time.Time) time.Time {

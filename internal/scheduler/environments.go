@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/rhysd/actionlint"
@@ -38,7 +39,20 @@ func (s *Scheduler) recordEnvironments(ctx context.Context, repo *store.Repo, re
 	if cfg == nil || ref != "refs/heads/"+firstNonEmpty(repo.DefaultBranch, "main") {
 		return
 	}
+	stored, err := s.cfg.DB.ListEnvironments(ctx, repo.ID)
+	if err != nil {
+		s.cfg.Log.Warn("reading environments", "repo", repo.Name, "err", err)
+		return
+	}
+	have := map[string]cd.Environment{}
+	for _, e := range stored {
+		have[e.Name] = e
+	}
+	// Every push to the default branch passes here: write only what changed.
 	for _, e := range cfg.Environments {
+		if old, ok := have[e.Name]; ok && reflect.DeepEqual(old, e) {
+			continue
+		}
 		if err := s.cfg.DB.PutEnvironment(ctx, repo.ID, e); err != nil {
 			s.cfg.Log.Warn("recording environment", "repo", repo.Name, "env", e.Name, "err", err)
 		}
