@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,6 +121,11 @@ func (s *Scheduler) runRelease(ctx context.Context, run *store.Run, spec *Spec) 
 // that it can be promoted later; a run that uploaded nothing makes none.
 func (s *Scheduler) recordRelease(ctx context.Context, run *store.Run) {
 	if s.cfg.Artifacts == nil {
+		return
+	}
+	// Most runs upload nothing: they end here, before any query, since
+	// this runs under mu as every run ends.
+	if arts, err := s.cfg.Artifacts.List(strconv.FormatInt(run.ID, 10)); err != nil || len(arts) == 0 {
 		return
 	}
 	if _, err := s.cfg.DB.ReleaseOfRun(ctx, run.ID); err == nil {

@@ -223,3 +223,41 @@ jobs:
 		t.Errorf("run %s, want completed/success (%v)", st, h.states(run.ID))
 	}
 }
+
+// TestPromoteBadInput: what `sluice promote` and `sluice rollback` answer
+// for a release, environment or history that is not there.
+func TestPromoteBadInput(t *testing.T) {
+	h := newHarness(t)
+	run := pushDeploy(h, reviewedEnvironments)
+	rel := h.promotion(run.ID).ReleaseID
+	for _, tc := range []struct {
+		name string
+		do   func() error
+		want error
+		msg  string
+	}{
+		{"unknown release", func() error {
+			_, err := h.s.Promote(h.ctx, h.repo, server.PromoteRequest{Release: "abcdef123456", Env: "production", By: "bob"})
+			return err
+		}, store.ErrNotFound, "release abcdef123456"},
+		{"too short a prefix", func() error {
+			_, err := h.s.Promote(h.ctx, h.repo, server.PromoteRequest{Release: "ab", Env: "production", By: "bob"})
+			return err
+		}, store.ErrNotFound, "at least 6 hex digits"},
+		{"unknown environment", func() error {
+			_, err := h.s.Promote(h.ctx, h.repo, server.PromoteRequest{Release: rel, Env: "moon", By: "bob"})
+			return err
+		}, store.ErrNotFound, `environment "moon"`},
+		{"nothing to roll back to", func() error {
+			_, err := h.s.Rollback(h.ctx, h.repo, "production", 0, "bob")
+			return err
+		}, cd.ErrNoRollback, "production"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.do()
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %v, want %v mentioning %q", err, tc.want, tc.msg)
+			}
+		})
+	}
+}

@@ -18,13 +18,18 @@ func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
 	if err != nil {
 		return err
 	}
-	if spec, err := ParseSpec(j.Spec); err == nil && spec.Matrix && j.Conclusion == store.ConclusionFailure {
+	spec, err := ParseSpec(j.Spec)
+	if err == nil && spec.Matrix && j.Conclusion == store.ConclusionFailure {
 		s.failFast(ctx, j, spec)
 	}
 	if err := s.advance(ctx, j.RunID); err != nil {
 		return err
 	}
-	s.settleRunPromotions(ctx, j.RunID)
+	if err == nil && spec.Promotion != 0 {
+		// Only a deployment job's end can conclude a promotion; the others
+		// spare every job's completion a query.
+		s.settleRunPromotions(ctx, j.RunID)
+	}
 	return nil
 }
 
