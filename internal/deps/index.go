@@ -404,3 +404,93 @@ func safeLink(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && len(s) < 2048
 }
+
+// IndexURLFor is the simple API the project resolves against: its own configuration (uv's
+// default or first index, poetry's primary source, pdm's pypi source, a requirements file's
+// --index-url), else the environment's (UV_DEFAULT_INDEX, UV_INDEX_URL, PIP_INDEX_URL), else
+// PyPI.
+func IndexURLFor(p Project, env []string) string {
+	if b, err := readLimited(filepath.Join(p.Dir, "pyproject.toml")); err == nil {
+		var doc struct {
+			Tool struct {
+				UV struct {
+					Index []struct {
+						URL     string `toml:"url"`
+						Default bool   `toml:"default"`
+					} `toml:"index"`
+					IndexURL string `toml:"index-url"`
+				} `toml:"uv"`
+				Poetry struct {
+					Source []struct {
+						URL      string `toml:"url"`
+						Priority string `toml:"priority"`
+					} `toml:"source"`
+				} `toml:"poetry"`
+				PDM struct {
+					Source []struct {
+						Name string `toml:"name"`
+						URL  string `toml:"url"`
+					} `toml:"source"`
+				} `toml:"pdm"`
+			} `toml:"tool"`
+		}
+		if decodeTOML(b, &doc) == nil {
+			switch p.Tool {
+			case UV:
+				for _, ix := range doc.Tool.UV.Index {
+					if ix.Default {
+						return ix.URL
+					}
+				}
+				if doc.Tool.UV.IndexURL != "" {
+					return doc.Tool.UV.IndexURL
+				}
+			case Poetry:
+				for _, s := range doc.Tool.Poetry.Source {
+					if s.Priority == "primary" || s.Priority == "default" {
+						return s.URL
+					}
+				}
+			case PDM:
+				for _, s := range doc.Tool.PDM.Source {
+					if s.Name == "pypi" {
+						return s.URL
+					}
+				}
+			}
+		}
+	}
+	if p.Tool == PipTools || p.Tool == UVPip || p.Tool == Requirements {
+		files := []string{p.Lock}
+		for _, a := range p.Command {
+			if strings.HasSuffix(a, ".in") || strings.HasSuffix(a, ".txt") {
+				files = append(files, a)
+			}
+		}
+		for i, a := range p.Command {
+			if (a == "-i" || a == "--index-url") && i+1 < len(p.Command) {
+				return p.Command[i+1]
+			}
+			if v, ok := strings.CutPrefix(a, "--index-url="); ok {
+				return v
+			}
+		}
+		for _, f := range files {
+			if b, err := readLimited(filepath.Join(p.Dir, f)); err == nil {
+				if m := indexLineRe.FindSubmatch(b); m != nil {
+					return string(m[1])
+				}
+			}
+		}
+	}
+	for _, k := range []string{"UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"} {
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, k+"="); ok && v != "" {
+				return v
+			}
+		}
+	}
+	return DefaultIndex
+}
+
+var indexLineRe = regexp.MustCompile(`(?m)^\s*(?:-i|--index-url)[= ]\s*(\S+)`)
