@@ -31,7 +31,9 @@ func WritePin(ctx context.Context, p Project, name, spec string, tools *Tools, e
 	var args []string
 	switch p.Tool {
 	case UV:
-		if err := editFile(pyproject, func(b []byte) ([]byte, error) { return addTOMLListItem(b, "tool.uv", "constraint-dependencies", clause), nil }); err != nil {
+		if err := editFile(pyproject, func(b []byte) ([]byte, error) {
+			return addTOMLListItem(b, "tool.uv", "constraint-dependencies", clause), nil
+		}); err != nil {
 			return nil, err
 		}
 		how, files, args = "[tool.uv] constraint-dependencies", []string{"pyproject.toml", p.Lock}, []string{"lock"}
