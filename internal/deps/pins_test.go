@@ -133,7 +133,7 @@ func TestHostileLockNeverReachesArgv(t *testing.T) {
 	// A fake uv that records it ran: the update must stop before it.
 	bin := filepath.Join(dir, "bin")
 	testenv.WriteFiles(t, dir, map[string]string{
-		"bin/uv": "#!/bin/sh\ntouch " + marker + "\n",
+		"bin/uv": "#!/bin/sh\n/usr/bin/touch " + marker + "\n",
 		"uv.lock": `version = 1
 requires-python = ">=3.9"
 

@@ -31,6 +31,22 @@ type Options struct {
 	Env []string
 	Now time.Time
 	Log func(string)
+	// Run runs the lock tool (argv in dir with env) and returns its combined output; nil
+	// runs it as a child process. The server passes one that runs it in its sandbox.
+	Run func(ctx context.Context, argv []string, dir string, env []string) (string, error)
+}
+
+// runArgv runs argv as the options say.
+func (o Options) runArgv(ctx context.Context, argv []string, dir string, env []string) (string, error) {
+	if o.Run != nil {
+		return o.Run(ctx, argv, dir, env)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env = dir, env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
 }
 
 // Change is one package that moved.
@@ -443,7 +459,8 @@ func runTool(ctx context.Context, p Project, old map[string]Locked, o Options, c
 			}
 		}
 		if len(overrides) > 0 {
-			f, err := os.CreateTemp("", "sluice-pdm-override-*.txt")
+			// Beside the lock, so a sandboxed pdm can read it; only the lock is committed.
+			f, err := os.CreateTemp(p.Dir, ".sluice-pdm-overrides-*.txt")
 			if err != nil {
 				return err
 			}
@@ -495,19 +512,15 @@ func runTool(ctx context.Context, p Project, old map[string]Locked, o Options, c
 		defer cleanup()
 	}
 	full := append(append([]string{}, argv...), args...)
-	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
-	cmd.Dir = p.Dir
-	cmd.Env = o.Env
-	if cmd.Env == nil {
-		cmd.Env = o.Tools.env()
+	env := o.Env
+	if env == nil {
+		env = o.Tools.env()
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	if o.Log != nil {
 		o.Log("$ " + strings.Join(append([]string{filepath.Base(argv[len(argv)-1])}, args...), " "))
 	}
-	if err := cmd.Run(); err != nil {
-		return &ToolError{Tool: p.Tool, Err: err, Output: tail(out.String(), 40)}
+	if out, err := o.runArgv(ctx, full, p.Dir, env); err != nil {
+		return &ToolError{Tool: p.Tool, Err: err, Output: tail(out, 40)}
 	}
 	return nil
 }
@@ -758,4 +771,26 @@ func changelogs(ctx context.Context, o Options, res *Result) {
 		}
 	}
 	wg.Wait()
+}
+
+// Oldest finds the locked package whose locked release is the oldest on the index: the age
+// of the stalest dependency. Packages the index cannot date are skipped.
+func Oldest(ctx context.Context, ix *Index, locked map[string]Locked) (Locked, time.Time) {
+	var changes []Change
+	for n, l := range locked {
+		changes = append(changes, Change{Name: n, New: l.Version})
+	}
+	infos := lookup(ctx, Options{Index: ix}, changes)
+	var best Locked
+	var at time.Time
+	for _, n := range sortedKeys(locked) {
+		info := infos[n]
+		if info == nil {
+			continue
+		}
+		if r, ok := info.Release(locked[n].Version); ok && !r.Uploaded.IsZero() && (at.IsZero() || r.Uploaded.Before(at)) {
+			best, at = locked[n], r.Uploaded
+		}
+	}
+	return best, at
 }
