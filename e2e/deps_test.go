@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
-	"os/exec"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -57,7 +57,6 @@ func newFakeForge(t *testing.T) *fakeForge {
 	f.URL = srv.URL
 	return f
 }
-
 
 func (f *fakeForge) pulls() []forgeCall {
 	f.mu.Lock()
