@@ -109,16 +109,33 @@ func (ix *Index) Project(ctx context.Context, name string, need ...string) (*Pro
 	if err != nil {
 		return nil, err
 	}
-	if cp != "" {
-		if b, err := json.Marshal(p); err == nil {
-			_ = os.MkdirAll(filepath.Dir(cp), 0o755)
-			tmp := cp + fmt.Sprintf(".%d.tmp", os.Getpid())
-			if os.WriteFile(tmp, b, 0o644) == nil {
-				_ = os.Rename(tmp, cp)
-			}
-		}
-	}
+	ix.save(p)
 	return p, nil
+}
+
+// save keeps what is known of a package (releases and changelog links found so far).
+func (ix *Index) save(p *ProjectInfo) {
+	cp := ix.cachePath(p.Name)
+	if cp == "" {
+		return
+	}
+	ix.mu.Lock()
+	b, err := json.Marshal(p)
+	ix.mu.Unlock()
+	if err != nil {
+		return
+	}
+	_ = os.MkdirAll(filepath.Dir(cp), 0o755)
+	f, err := os.CreateTemp(filepath.Dir(cp), filepath.Base(cp)+".*.tmp")
+	if err != nil {
+		return
+	}
+	_, werr := f.Write(b)
+	if cerr := f.Close(); werr == nil && cerr == nil {
+		_ = os.Rename(f.Name(), cp)
+	} else {
+		os.Remove(f.Name())
+	}
 }
 
 func hasAll(p *ProjectInfo, need []string) bool {
@@ -311,10 +328,13 @@ var changelogKeyRe = regexp.MustCompile(`(?i)change|release ?notes|history|news|
 // Changelog returns a changelog link for version v of a package, or "": the JSON API's
 // project URLs where the index has one (PyPI), else a Project-URL of the wheel's METADATA.
 func (ix *Index) Changelog(ctx context.Context, p *ProjectInfo, v string) string {
-	if link, ok := p.Changelogs[v]; ok {
+	ix.mu.Lock()
+	link, ok := p.Changelogs[v]
+	ix.mu.Unlock()
+	if ok {
 		return link
 	}
-	link := ix.changelogFromJSON(ctx, p.Name, v)
+	link = ix.changelogFromJSON(ctx, p.Name, v)
 	if link == "" {
 		if r, ok := p.Release(v); ok && r.Wheel != "" {
 			link = ix.changelogFromWheel(ctx, r.Wheel)
@@ -326,6 +346,7 @@ func (ix *Index) Changelog(ctx context.Context, p *ProjectInfo, v string) string
 	}
 	p.Changelogs[v] = link
 	ix.mu.Unlock()
+	ix.save(p)
 	return link
 }
 

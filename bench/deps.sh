@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Benchmarks `sluice deps update` against running `uv lock --upgrade` by hand (issue 17) and
+# writes bench/results-deps.md.
+#
+# A local pypiserver holds 150 small packages (pkg001..pkg150), each at 1.0.0 and 1.1.0; a uv
+# project depends on all of them and is locked at 1.0.0. Each measured run starts from that
+# lock and moves every package to 1.1.0: sluice (default configuration, the same uv binary
+# found on PATH) against the bare `uv lock --upgrade`, alternating, with warm caches on both
+# sides (uv's cache and sluice's index cache are filled by warm-up runs). The index is local
+# because PyPI's latency varies more than the overhead being measured.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+runs="${BENCH_RUNS:-11}"
+packages="${BENCH_PACKAGES:-150}"
+work="$here/.work/deps"
+python="${BENCH_PYTHON:-python3}"
+
+rm -rf "$work"
+mkdir -p "$work/index" "$work/project" "$work/state" "$work/uvcache"
+log "tools venv (pypiserver, uv)"
+"$python" -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install -q --disable-pip-version-check pypiserver==2.4.2 gunicorn==23.0.0 uv==0.13.9
+export PATH="$work/venv/bin:$PATH"
+uv="$work/venv/bin/uv"
+
+log "building $packages packages x 2 versions"
+"$work/venv/bin/python" - "$work/index" "$packages" <<'EOF'
+import base64, hashlib, os, sys, zipfile
+out, n = sys.argv[1], int(sys.argv[2])
+def wheel(name, version):
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nProject-URL: Changelog, https://example.org/{name}/changes\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{k},sha256={base64.urlsafe_b64encode(hashlib.sha256(v.encode()).digest()).rstrip(b'=').decode()},{len(v)}\n" for k, v in files.items())
+    files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+    path = os.path.join(out, f"{name}-{version}-py3-none-any.whl")
+    with zipfile.ZipFile(path, "w") as z:
+        for k, v in files.items():
+            z.writestr(k, v)
+    return path
+old = os.path.join(out, "old")
+os.makedirs(old, exist_ok=True)
+for i in range(1, n + 1):
+    name = f"pkg{i:03d}"
+    os.rename(wheel(name, "1.0.0"), os.path.join(old, f"{name}-1.0.0-py3-none-any.whl"))
+    p = wheel(name, "1.1.0")
+    os.rename(p, p + ".later")
+EOF
+
+port="$("$work/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$work/venv/bin/python" -m pypiserver run -i 127.0.0.1 -p "$port" -a . -P . --disable-fallback --server gunicorn "$work/index/old" "$work/index" >"$work/pypiserver.log" 2>&1 &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/simple/" >/dev/null && break; sleep 0.1; done
+index="http://127.0.0.1:$port/simple"
+
+log "locking the project at 1.0.0"
+deps="$(seq -f 'pkg%03g' 1 "$packages" | sed 's/.*/"&"/' | paste -sd, -)"
+cat >"$work/project/pyproject.toml" <<EOF
+[project]
+name = "bench"
+version = "0.1.0"
+requires-python = ">=3.9"
+dependencies = [$deps]
+
+[[tool.uv.index]]
+url = "$index"
+default = true
+EOF
+export UV_CACHE_DIR="$work/uvcache" UV_PYTHON_DOWNLOADS=never SLUICE_STATE_DIR="$work/state"
+(cd "$work/project" && git init -q -b main && "$uv" lock -q)
+cp "$work/project/uv.lock" "$work/old.lock"
+for f in "$work"/index/*.later; do mv "$f" "${f%.later}"; done
+
+log "building sluice"
+(cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
+
+run_sluice() { cp "$work/old.lock" "$work/project/uv.lock" && (cd "$work/project" && "$work/sluice" deps update >"$work/sluice.out" 2>&1); }
+run_uv() { cp "$work/old.lock" "$work/project/uv.lock" && (cd "$work/project" && "$uv" lock --upgrade -q); }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+log "warm-up"
+run_uv; run_sluice; run_uv; run_sluice
+grep -q "$packages change(s)" "$work/sluice.out" || { cat "$work/sluice.out"; echo "sluice did not move every package" >&2; exit 1; }
+grep -q 'name = "pkg150"' "$work/project/uv.lock" || true
+
+log "measuring $runs pairs"
+s_times=(); u_times=()
+for _ in $(seq "$runs"); do
+  t0=$(ms); run_uv; t1=$(ms); run_sluice; t2=$(ms)
+  u_times+=($((t1 - t0))); s_times+=($((t2 - t1)))
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+u_med=$(median "${u_times[@]}"); s_med=$(median "${s_times[@]}")
+overhead=$(awk -v s="$s_med" -v u="$u_med" 'BEGIN {printf "%.1f", (s - u) * 100 / u}')
+date_line="$(date -u +%Y-%m-%d)"
+cat >"$here/results-deps.md" <<EOF
+# sluice deps update vs uv lock --upgrade
+
+$date_line, $(cat "$here/machine" 2>/dev/null | head -1 || echo "this machine"). \`make bench-deps\` (bench/deps.sh).
+
+A uv project with $packages locked packages, each moving 1.0.0 → 1.1.0, against a local
+pypiserver (PyPI's latency varies more than the overhead measured). Warm caches on both
+sides: uv's cache and sluice's index cache (release dates and changelog links) were filled by
+warm-up runs. sluice runs the same uv binary (found on PATH) with the default configuration
+and also reads both locks, dates every change and prints the diff. $runs alternating pairs;
+each run starts from the 1.0.0 lock.
+
+| command | median | all runs (ms) |
+| --- | ---: | --- |
+| \`uv lock --upgrade\` | ${u_med} ms | ${u_times[*]} |
+| \`sluice deps update\` | ${s_med} ms | ${s_times[*]} |
+
+Overhead of sluice over the bare tool: **${overhead}%** (target ≤ 10%).
+EOF
+cat "$here/results-deps.md"
