@@ -183,7 +183,7 @@ still in place, with their age, so they get removed.`,
 			if len(args) == 2 {
 				dir = args[1]
 			}
-			p, _, _, tools, err := depsSetup(dir, "x")
+			p, _, _, tools, err := depsSetup(dir, "")
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "sluice deps pin:", err)
 				return &exitError{code: 2}
