@@ -107,6 +107,9 @@ func Update(ctx context.Context, p Project, o Options) (*Result, error) {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
+	if o.Tools == nil {
+		o.Tools = &Tools{} // PATH only: nowhere to install a missing tool
+	}
 	old, err := ReadLock(p)
 	if err != nil {
 		return nil, err

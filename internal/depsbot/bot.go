@@ -371,6 +371,11 @@ func (b *Bot) advance(ctx context.Context, u *store.DepUpdate) error {
 	_ = json.Unmarshal(u.Changes, &res)
 	switch u.State {
 	case store.DepRunning:
+		if len(u.Runs) == 0 {
+			// No workflow runs on the branch: nothing says the update is good or bad.
+			u.Finding = "No workflow ran on the update's branch, so nothing was verified."
+			return b.deliver(ctx, u, &res, false)
+		}
 		done, ok, _, err := b.runsResult(ctx, u.Runs)
 		if err != nil || !done {
 			return err
