@@ -2,6 +2,8 @@ package deps
 
 import (
 	"context"
+	"net/http"
+	"sync"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,4 +123,51 @@ func hasHeld(r *Result, name, reason string) bool {
 		}
 	}
 	return false
+}
+
+// countingTransport counts the requests sluice itself sends to the index.
+type countingTransport struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestIndexCacheColdAndWarm: the same update from a fresh index cache and from the kept one
+// gives the same diff (ages, changelog links); the kept one asks the index nothing.
+func TestIndexCacheColdAndWarm(t *testing.T) {
+	f := newFixture(t)
+	p := f.project(t, UV)
+	f.publishNew(t)
+	before, _ := os.ReadFile(filepath.Join(p.Dir, p.Lock))
+	cache := t.TempDir()
+	run := func() (*Result, int) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(p.Dir, p.Lock), before, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ct := &countingTransport{}
+		ix := &Index{URL: f.indexURL(), CacheDir: cache, Client: &http.Client{Transport: ct}}
+		res, err := Update(context.Background(), p, Options{Index: ix, Tools: f.tools, Env: f.env, Now: f.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, ct.n
+	}
+	cold, coldAsked := run()
+	warm, warmAsked := run()
+	if d := cmp.Diff(cold, warm); d != "" {
+		t.Errorf("cold and warm differ (-cold +warm):\n%s", d)
+	}
+	if coldAsked == 0 || warmAsked != 0 {
+		t.Errorf("index requests: cold %d, warm %d (want some, then none)", coldAsked, warmAsked)
+	}
+	if len(cold.Changes) != 4 {
+		t.Errorf("changes: %+v", cold.Changes)
+	}
 }
