@@ -111,21 +111,33 @@ run_uv; run_sluice; run_uv; run_sluice
 grep -q "$packages change(s)" "$work/sluice.out" || { cat "$work/sluice.out"; echo "sluice did not move every package" >&2; exit 1; }
 
 log "measuring $runs pairs"
-s_times=(); u_times=()
+# Each run's wall time and CPU time (user + system, the lock tool included): on a shared,
+# loaded machine the CPU figure says what sluice itself costs better than the wall clock.
+measure() { /usr/bin/time -f '%e %U %S' -o "$work/time.out" bash -c "$1" >/dev/null 2>&1; awk '{printf "%d %d\n", $1 * 1000, ($2 + $3) * 1000}' "$work/time.out"; }
+export -f run_sluice run_uv
+export work uv
+s_times=(); u_times=(); s_cpu=(); u_cpu=()
 for _ in $(seq "$runs"); do
-  t0=$(ms); run_uv; t1=$(ms); run_sluice; t2=$(ms)
-  u_times+=($((t1 - t0))); s_times+=($((t2 - t1)))
+  read -r w c < <(measure run_uv); u_times+=("$w"); u_cpu+=("$c")
+  read -r w c < <(measure run_sluice); s_times+=("$w"); s_cpu+=("$c")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio_median() { # ratio_median A... -- B...: median of A[i]/B[i]
+  local -a a=() b=(); local side=a
+  for x in "$@"; do if [[ $x == -- ]]; then side=b; elif [[ $side == a ]]; then a+=("$x"); else b+=("$x"); fi; done
+  local -a r=(); for i in "${!a[@]}"; do r+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN {printf "%.3f", x / y}')"); done
+  median "${r[@]}"
+}
 u_med=$(median "${u_times[@]}"); s_med=$(median "${s_times[@]}")
-overhead=$(awk -v s="$s_med" -v u="$u_med" 'BEGIN {printf "%.1f", (s - u) * 100 / u}')
-ratios=(); for i in "${!u_times[@]}"; do ratios+=("$(awk -v s="${s_times[$i]}" -v u="${u_times[$i]}" 'BEGIN {printf "%.3f", s / u}')"); done
-r_med=$(median "${ratios[@]}")
+uc_med=$(median "${u_cpu[@]}"); sc_med=$(median "${s_cpu[@]}")
+r_med=$(ratio_median "${s_times[@]}" -- "${u_times[@]}")
+rc_med=$(ratio_median "${s_cpu[@]}" -- "${u_cpu[@]}")
+load="$(cut -d' ' -f1-3 /proc/loadavg)"
 date_line="$(date -u +%Y-%m-%d)"
 cat >"$here/results-deps.md" <<EOF
 # sluice deps update vs uv lock --upgrade
 
-$date_line, $(cat "$here/machine" 2>/dev/null | head -1 || echo "this machine"). \`make bench-deps\` (bench/deps.sh).
+$date_line, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), commit $(git -C "$root" rev-parse --short HEAD). \`make bench-deps\` (bench/deps.sh).
 
 A uv project with $packages locked packages, each moving 1.0.0 → 1.1.0, against a local static
 PEP 503 index on 127.0.0.1 built by the script (PyPI's latency varies more than the overhead
@@ -135,13 +147,13 @@ warm-up runs. sluice runs the same uv binary (found on PATH) with the default co
 and also reads both locks, dates every change and prints the diff. $runs alternating pairs;
 each run starts from the 1.0.0 lock.
 
-| command | median | all runs (ms) |
-| --- | ---: | --- |
-| \`uv lock --upgrade\` | ${u_med} ms | ${u_times[*]} |
-| \`sluice deps update\` | ${s_med} ms | ${s_times[*]} |
+| command | wall, median | CPU (user+sys), median | wall, all runs (ms) |
+| --- | ---: | ---: | --- |
+| \`uv lock --upgrade\` | ${u_med} ms | ${uc_med} ms | ${u_times[*]} |
+| \`sluice deps update\` | ${s_med} ms | ${sc_med} ms | ${s_times[*]} |
 
-Overhead of sluice over the bare tool: **${overhead}%** on the medians; median of the pair-by-pair
-ratios sluice/uv: ${r_med} (target ≤ 1.10). The machine is shared with other work, so single
-runs vary; the pairs alternate to spread that evenly.
+Median of the pair-by-pair ratios sluice / uv: wall **${r_med}**, CPU **${rc_med}** (target ≤ 1.10).
+Load average during the run: ${load} (the machine is shared; the pairs alternate so that load
+falls on both sides alike, and CPU time is the steadier figure).
 EOF
 cat "$here/results-deps.md"
