@@ -142,6 +142,7 @@ func (s *srv) deps(t *testing.T, repo string) server.DepsView {
 // embedded agent, pull requests on a fake GitHub that records the calls (one found failing by
 // bisection, with the breaking package named), and an auto-merge on green.
 func TestScheduledDependencyUpdates(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("needs a package index and lock tools")
 	}
