@@ -3,10 +3,10 @@ package deps
 import (
 	"context"
 	"net/http"
-	"sync"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
