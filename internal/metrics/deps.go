@@ -1,0 +1,340 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/python"
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+// Dependencies lists the incidents dependency changes caused and how long they lasted.
+type Dependencies struct {
+	Definition string     `json:"definition"`
+	Incidents  []Incident `json:"incidents"`
+	MTTR       Stats      `json:"mttr"`
+	Open       int        `json:"open"`
+}
+
+// Incident is a default-branch pipeline or a deployment that broke on a dependency-only change.
+type Incident struct {
+	Kind         string     `json:"kind"` // pipeline or deployment
+	Workflow     string     `json:"workflow,omitempty"`
+	WorkflowName string     `json:"workflow_name,omitempty"`
+	Env          string     `json:"env,omitempty"`
+	Run          int64      `json:"run,omitempty"`        // the failed run (pipeline)
+	RunNumber    int64      `json:"run_number,omitempty"` // its number in the repository
+	Promotion    int64      `json:"promotion,omitempty"`  // the failed deployment
+	Commit       string     `json:"commit"`               // the change that broke it
+	Before       string     `json:"before"`               // the last green commit before it
+	Files        []string   `json:"files"`                // the dependency files the change touched
+	Start        time.Time  `json:"start"`
+	FixedBy      int64      `json:"fixed_by,omitempty"` // the green run, or the restoring promotion
+	FixedCommit  string     `json:"fixed_commit,omitempty"`
+	FixedAt      *time.Time `json:"fixed_at,omitempty"`
+	Duration     *Seconds   `json:"duration,omitempty"`
+}
+
+const defDependencies = "A default-branch run that failed after the workflow's previous run there succeeded, or a " +
+	"failed change deployment, when the change since the last green commit touched only dependency files " +
+	"(requirements and constraints files, lock files, Pipfile, the dependency tables of pyproject.toml); from " +
+	"the failure to the workflow's next successful run on the default branch (or the environment's restoring " +
+	"deployment). MTTR is the median, with the 90th percentile."
+
+// runsLookback is how many default-branch runs before the window are read to find the last
+// green one before a failure.
+const runsLookback = 200
+
+func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []deployment, failures []Failure) (Dependencies, error) {
+	out := Dependencies{Definition: defDependencies, Incidents: []Incident{}}
+	if f.git == nil {
+		return out, nil
+	}
+	ref := f.repo.defaultRef()
+	before, err := src.MetricsRunsBefore(ctx, f.repo.ID, ref, f.since, runsLookback)
+	if err != nil {
+		return out, err
+	}
+	byWorkflow := map[string][]store.RunFact{}
+	for _, r := range append(before, f.runs...) {
+		if r.Ref != ref || r.Status != store.StatusCompleted || r.FinishedAt == nil ||
+			r.Conclusion != store.ConclusionSuccess && r.Conclusion != store.ConclusionFailure {
+			continue
+		}
+		byWorkflow[r.Workflow] = append(byWorkflow[r.Workflow], r)
+	}
+	var durations []time.Duration
+	names := make([]string, 0, len(byWorkflow))
+	for w := range byWorkflow {
+		names = append(names, w)
+	}
+	slices.Sort(names)
+	for _, w := range names {
+		runs := byWorkflow[w]
+		slices.SortFunc(runs, func(a, b store.RunFact) int {
+			if c := a.QueuedAt.Compare(b.QueuedAt); c != 0 {
+				return c
+			}
+			return int(a.ID - b.ID)
+		})
+		for i := 1; i < len(runs); i++ {
+			prev, r := runs[i-1], runs[i]
+			if r.Conclusion != store.ConclusionFailure || prev.Conclusion != store.ConclusionSuccess || !f.inWindow(*r.FinishedAt) {
+				continue
+			}
+			files, ok := f.dependencyOnly(ctx, prev.SHA, r.SHA)
+			if !ok {
+				continue
+			}
+			in := Incident{Kind: "pipeline", Workflow: r.Workflow, WorkflowName: r.WorkflowName, Run: r.ID, RunNumber: r.Number,
+				Commit: r.SHA, Before: prev.SHA, Files: files, Start: *r.FinishedAt}
+			for _, g := range runs[i+1:] {
+				if g.Conclusion == store.ConclusionSuccess {
+					at, d := *g.FinishedAt, Seconds(g.FinishedAt.Sub(*r.FinishedAt))
+					in.FixedBy, in.FixedCommit, in.FixedAt, in.Duration = g.ID, g.SHA, &at, &d
+					durations = append(durations, time.Duration(d))
+					break
+				}
+			}
+			if in.FixedAt == nil {
+				out.Open++
+			}
+			out.Incidents = append(out.Incidents, in)
+		}
+	}
+	// Failed deployments: the change is from the environment's last successful deployment.
+	for _, fl := range failures {
+		var d, last *deployment
+		for i := range deps {
+			if deps[i].ID == fl.Promotion {
+				d = &deps[i]
+			}
+		}
+		if d == nil {
+			continue
+		}
+		for i := range deps {
+			p := &deps[i]
+			if p.succeeded() && p.ended.Before(d.started) && (last == nil || p.ended.After(last.ended)) {
+				last = p
+			}
+		}
+		if last == nil || last.Commit == d.Commit {
+			continue
+		}
+		files, ok := f.dependencyOnly(ctx, last.Commit, d.Commit)
+		if !ok {
+			continue
+		}
+		in := Incident{Kind: "deployment", Env: d.Env, Promotion: d.ID, Commit: d.Commit, Before: last.Commit, Files: files,
+			Start: fl.At, FixedBy: fl.RecoveredBy, FixedAt: fl.RecoveredAt, Duration: fl.Recovery}
+		if fl.RecoveredBy != 0 {
+			for _, p := range deps {
+				if p.ID == fl.RecoveredBy {
+					in.FixedCommit = p.Commit
+				}
+			}
+			durations = append(durations, time.Duration(*fl.Recovery))
+		} else {
+			out.Open++
+		}
+		out.Incidents = append(out.Incidents, in)
+	}
+	slices.SortStableFunc(out.Incidents, func(a, b Incident) int { return a.Start.Compare(b.Start) })
+	out.MTTR = statsOf(durations)
+	return out, nil
+}
+
+// dependencyOnly reports whether the change from a to b touched only dependency files, and
+// which. No change at all (the same tree) is not a dependency change.
+func (f *facts) dependencyOnly(ctx context.Context, a, b string) ([]string, bool) {
+	if a == b || !shaRe.MatchString(a) || !shaRe.MatchString(b) {
+		return nil, false
+	}
+	files, err := f.git.changedFiles(ctx, a, b)
+	if err != nil || len(files) == 0 {
+		return nil, false
+	}
+	var pyprojects []string
+	for _, p := range files {
+		if !python.DependencyFile(p) {
+			return nil, false
+		}
+		if strings.HasSuffix(p, "pyproject.toml") {
+			pyprojects = append(pyprojects, a+":"+p, b+":"+p)
+		}
+	}
+	if len(pyprojects) > 0 {
+		blobs, err := f.git.blobs(ctx, pyprojects, maxBlob)
+		if err != nil {
+			return nil, false
+		}
+		for i := 0; i < len(pyprojects); i += 2 {
+			if !python.OnlyDependencyTablesDiffer(blobs[pyprojects[i]], blobs[pyprojects[i+1]]) {
+				return nil, false
+			}
+		}
+	}
+	return files, true
+}
+
+// maxBlob bounds a dependency file read from history.
+const maxBlob = 4 << 20
+
+// maxPinHistory bounds the default-branch commits read for pins.
+const maxPinHistory = 20_000
+
+// Pins lists emergency pins and rollbacks.
+type Pins struct {
+	Definition string          `json:"definition"`
+	Pins       []Pin           `json:"pins"`
+	Rollbacks  []RollbackEntry `json:"rollbacks"`
+	Months     []MonthCount    `json:"months"`
+}
+
+// Pin is a default-branch commit that pinned, capped or downgraded a dependency outside a
+// scheduled dependency update.
+type Pin struct {
+	Commit  string             `json:"commit"`
+	Subject string             `json:"subject"`
+	Author  string             `json:"author"`
+	At      time.Time          `json:"at"` // committer time
+	Link    string             `json:"link,omitempty"`
+	Trailer []string           `json:"trailer,omitempty"` // Sluice-Pin values
+	Reason  string             `json:"reason,omitempty"`  // Sluice-Pin-Reason
+	Changes []python.PinChange `json:"changes"`
+}
+
+// RollbackEntry is a successful rollback of the environment.
+type RollbackEntry struct {
+	Promotion int64     `json:"promotion"`
+	Release   string    `json:"release"`
+	Commit    string    `json:"commit"`
+	At        time.Time `json:"at"`
+	Auto      bool      `json:"auto,omitempty"`
+	StartedBy string    `json:"started_by"`
+}
+
+// MonthCount is one calendar month (UTC) of pins and rollbacks.
+type MonthCount struct {
+	Month     string `json:"month"` // 2025-03
+	Pins      int    `json:"pins"`
+	Rollbacks int    `json:"rollbacks"`
+}
+
+const defPins = "Emergency pins: default-branch commits in the window carrying a Sluice-Pin trailer, or, unless " +
+	"they carry Sluice-Update (a scheduled dependency update), adding an exact pin or an upper bound to a declared " +
+	"dependency, or a downgrade to a pinned or locked one. Rollbacks: successful rollback promotions into the " +
+	"environment. Counted per calendar month (UTC)."
+
+func (f *facts) pinsAndRollbacks(ctx context.Context, deps []deployment) Pins {
+	out := Pins{Definition: defPins, Pins: []Pin{}, Rollbacks: []RollbackEntry{}}
+	for _, d := range f.successes(deps) {
+		if d.Kind == cd.KindRollback {
+			out.Rollbacks = append(out.Rollbacks, RollbackEntry{Promotion: d.ID, Release: d.ReleaseID, Commit: d.Commit,
+				At: d.ended, Auto: d.Auto, StartedBy: d.StartedBy})
+		}
+	}
+	if f.git != nil {
+		pins, err := f.pins(ctx)
+		if err != nil {
+			f.note("Emergency pins could not be read from the repository mirror: %v", err)
+		}
+		out.Pins = append(out.Pins, pins...)
+	}
+	counts := map[string]*MonthCount{}
+	for m := time.Date(f.since.Year(), f.since.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(f.until); m = m.AddDate(0, 1, 0) {
+		out.Months = append(out.Months, MonthCount{Month: m.Format("2006-01")})
+	}
+	for i := range out.Months {
+		counts[out.Months[i].Month] = &out.Months[i]
+	}
+	for _, p := range out.Pins {
+		if c := counts[p.At.Format("2006-01")]; c != nil {
+			c.Pins++
+		}
+	}
+	for _, r := range out.Rollbacks {
+		if c := counts[r.At.Format("2006-01")]; c != nil {
+			c.Rollbacks++
+		}
+	}
+	return out
+}
+
+func (f *facts) pins(ctx context.Context) ([]Pin, error) {
+	ref := f.repo.defaultRef()
+	if _, err := f.git.resolve(ctx, ref); err != nil {
+		return nil, fmt.Errorf("the default branch %s is not in the mirror", strings.TrimPrefix(ref, "refs/heads/"))
+	}
+	hist, err := f.git.history(ctx, ref, f.since, maxPinHistory)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range hist {
+		if len(c.Trailers["sluice-update"]) > 0 && len(c.Trailers["sluice-pin"]) == 0 {
+			continue
+		}
+		for _, p := range c.Files {
+			if python.DependencyFile(p) {
+				if c.Parent != "" {
+					names = append(names, c.Parent+":"+p)
+				}
+				names = append(names, c.SHA+":"+p)
+			}
+		}
+	}
+	blobs, err := f.git.blobs(ctx, names, maxBlob)
+	if err != nil {
+		return nil, err
+	}
+	var out []Pin
+	for _, c := range hist {
+		trailer := c.Trailers["sluice-pin"]
+		if len(c.Trailers["sluice-update"]) > 0 && len(trailer) == 0 {
+			continue
+		}
+		pin := Pin{Commit: c.SHA, Subject: c.Subject, Author: c.Author, At: c.Time, Link: commitLink(f.repo.URL, c.SHA),
+			Trailer: trailer, Changes: []python.PinChange{}}
+		if r := c.Trailers["sluice-pin-reason"]; len(r) > 0 {
+			pin.Reason = r[0]
+		}
+		for _, p := range c.Files {
+			if !python.DependencyFile(p) {
+				continue
+			}
+			var old []byte
+			if c.Parent != "" {
+				old = blobs[c.Parent+":"+p]
+			}
+			pin.Changes = append(pin.Changes, python.PinChanges(p, old, blobs[c.SHA+":"+p])...)
+		}
+		if len(trailer) > 0 || len(pin.Changes) > 0 {
+			out = append(out, pin)
+		}
+	}
+	slices.Reverse(out) // oldest first, like every list of the report
+	return out, nil
+}
+
+// commitLink is the forge's page of commit sha, made from the repository's clone URL when it is
+// a web forge's (https), without any credentials the URL holds; "" otherwise.
+func commitLink(clone, sha string) string {
+	u, err := url.Parse(clone)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), ".git")
+	sep := "/commit/"
+	if strings.Contains(u.Host, "gitlab") {
+		sep = "/-/commit/"
+	}
+	return u.String() + sep + sha
+}

@@ -1,0 +1,222 @@
+// Package metrics computes delivery figures for a repository from what the server recorded: the
+// five DORA keys for an environment, the seeds' own figures (dependency incidents,
+// reproducibility, emergency pins and rollbacks, pipeline durations), test health and splits by
+// tool version.
+//
+// Everything is a query over the event log and the records it describes (DESIGN.md §2 rule 4)
+// plus the repository mirror for commits; nothing is counted on the side. Compute reads the
+// facts for one window through Source (the store), then derives every figure in memory, so the
+// rules live here and can be checked with an injected clock.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+// Source is what Compute reads: the store's metrics queries.
+type Source interface {
+	ListEnvironments(ctx context.Context, repoID int64) ([]cd.Environment, error)
+	MetricsPromotions(ctx context.Context, repoID int64, env string, since time.Time) ([]store.PromotionFact, error)
+	MetricsDeployedCommits(ctx context.Context, repoID int64, env string, before int64) ([]string, error)
+	MetricsRuns(ctx context.Context, repoID int64, since time.Time) ([]store.RunFact, error)
+	MetricsRunsBefore(ctx context.Context, repoID int64, ref string, t time.Time, limit int) ([]store.RunFact, error)
+	MetricsJobs(ctx context.Context, repoID int64, since time.Time) ([]store.JobFact, error)
+	MetricsJobTools(ctx context.Context, repoID int64, since time.Time, tool string) (map[int64]string, error)
+	MetricsToolNames(ctx context.Context, repoID int64, since time.Time) ([]string, error)
+	MetricsTests(ctx context.Context, repoID int64, since time.Time) ([]store.TestFact, error)
+	MetricsBuilds(ctx context.Context, repoID int64, since time.Time) ([]store.BuildFact, error)
+	MetricsReproChecks(ctx context.Context, repoID int64, since time.Time) ([]store.ReproFact, error)
+}
+
+// Repo is the repository to measure.
+type Repo struct {
+	ID            int64
+	Name          string
+	URL           string // the clone URL; commit links are made from it when it is a forge's
+	DefaultBranch string // "" means main
+	// GitDir is the server's mirror of the repository (a bare clone); "" or missing leaves out
+	// what needs commits (lead time, pins, dependency-only changes, before/after a commit).
+	GitDir string
+}
+
+func (r Repo) defaultRef() string {
+	if r.DefaultBranch == "" {
+		return "refs/heads/main"
+	}
+	return "refs/heads/" + r.DefaultBranch
+}
+
+// Lead time starts.
+const (
+	FromCommit = "commit" // the commit's committer time
+	FromPush   = "push"   // when a push webhook brought it to the default branch
+)
+
+// Options says what to compute.
+type Options struct {
+	// Env is the environment the DORA keys are about; "" picks the repository's environment of
+	// tier production (the first declared, when several are).
+	Env string
+	// Since is where the window starts; zero means DefaultWindow before Now.
+	Since time.Time
+	// Now is the window's end and the clock; zero means time.Now().
+	Now time.Time
+	// HotfixWindow is how soon after a deployment a hotfix marks it failed (default 24 h).
+	HotfixWindow time.Duration
+	// LeadFrom is FromCommit (default) or FromPush.
+	LeadFrom string
+	// Compare, when set, splits pipeline figures before and after a commit (any commit-ish of
+	// the mirror) or a date (2025-01-31 or RFC 3339).
+	Compare string
+	// SplitBy, when set, splits job figures by the version of this tool (python, pip, uv…).
+	SplitBy string
+}
+
+// ErrBadOption wraps the errors of options a caller got wrong.
+var ErrBadOption = errors.New("bad metrics option")
+
+// Report is every figure for one repository, environment and window.
+type Report struct {
+	Repo      string    `json:"repo"`
+	Env       string    `json:"env"`
+	EnvReason string    `json:"env_reason"` // how Env was chosen
+	Since     time.Time `json:"since"`
+	Until     time.Time `json:"until"`
+	Window    string    `json:"window"`
+
+	DORA            DORA            `json:"dora"`
+	Dependencies    Dependencies    `json:"dependency_incidents"`
+	Reproducibility Reproducibility `json:"reproducibility"`
+	Pins            Pins            `json:"emergency_pins_and_rollbacks"`
+	Pipelines       Pipelines       `json:"pipelines"`
+	Tests           TestHealth      `json:"tests"`
+	Tools           *ToolSplit      `json:"tool_split,omitempty"`
+
+	// Notes say what could not be computed exactly, and why.
+	Notes []string `json:"notes"`
+}
+
+// Empty reports whether the environment has had no deployment in the window.
+func (r *Report) Empty() bool { return r.DORA.Frequency.Count == 0 }
+
+// facts is what one computation read.
+type facts struct {
+	repo    Repo
+	opts    Options
+	since   time.Time
+	until   time.Time
+	git     *gitRepo // nil without a mirror
+	promos  []store.PromotionFact
+	runs    []store.RunFact
+	jobs    []store.JobFact
+	notes   []string
+	runByID map[int64]*store.RunFact
+}
+
+func (f *facts) note(format string, args ...any) {
+	f.notes = append(f.notes, fmt.Sprintf(format, args...))
+}
+
+// Compute reads the repository's facts for the window and derives every figure.
+func Compute(ctx context.Context, src Source, repo Repo, opts Options) (*Report, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	opts.Now = opts.Now.UTC()
+	if opts.Since.IsZero() {
+		opts.Since = opts.Now.Add(-DefaultWindow)
+	}
+	if !opts.Since.Before(opts.Now) {
+		return nil, fmt.Errorf("the window must start before it ends (%s): %w", opts.Since.Format(time.RFC3339), ErrBadOption)
+	}
+	if opts.HotfixWindow <= 0 {
+		opts.HotfixWindow = 24 * time.Hour
+	}
+	switch opts.LeadFrom {
+	case "":
+		opts.LeadFrom = FromCommit
+	case FromCommit, FromPush:
+	default:
+		return nil, fmt.Errorf("lead time from %q: want %s or %s: %w", opts.LeadFrom, FromCommit, FromPush, ErrBadOption)
+	}
+	f := &facts{repo: repo, opts: opts, since: opts.Since.UTC(), until: opts.Now, runByID: map[int64]*store.RunFact{}}
+	rep := &Report{Repo: repo.Name, Since: f.since, Until: f.until, Window: windowLabel(f.until.Sub(f.since))}
+	if g, err := openGit(repo.GitDir); err == nil {
+		f.git = &g
+	} else {
+		f.note("The repository mirror is missing (nothing was fetched yet): lead time, emergency pins, " +
+			"dependency-only changes and before/after a commit need it.")
+	}
+
+	env, why, err := chooseEnv(ctx, src, repo, opts.Env)
+	if err != nil {
+		return nil, err
+	}
+	rep.Env, rep.EnvReason = env, why
+	if env != "" {
+		if f.promos, err = src.MetricsPromotions(ctx, repo.ID, env, f.since); err != nil {
+			return nil, err
+		}
+	}
+	if f.runs, err = src.MetricsRuns(ctx, repo.ID, f.since); err != nil {
+		return nil, err
+	}
+	for i := range f.runs {
+		f.runByID[f.runs[i].ID] = &f.runs[i]
+	}
+	if f.jobs, err = src.MetricsJobs(ctx, repo.ID, f.since); err != nil {
+		return nil, err
+	}
+
+	deps := f.deployments()
+	rep.DORA = f.dora(ctx, src, env, deps)
+	if rep.Dependencies, err = f.dependencyIncidents(ctx, src, deps, rep.DORA.ChangeFailRate.Failures); err != nil {
+		return nil, err
+	}
+	if rep.Reproducibility, err = f.reproducibility(ctx, src); err != nil {
+		return nil, err
+	}
+	rep.Pins = f.pinsAndRollbacks(ctx, deps)
+	if rep.Pipelines, err = f.pipelines(ctx); err != nil {
+		return nil, err
+	}
+	if rep.Tests, err = f.testHealth(ctx, src); err != nil {
+		return nil, err
+	}
+	if opts.SplitBy != "" {
+		if rep.Tools, err = f.toolSplit(ctx, src, opts.SplitBy); err != nil {
+			return nil, err
+		}
+	}
+	rep.Notes = f.notes
+	if rep.Notes == nil {
+		rep.Notes = []string{}
+	}
+	return rep, nil
+}
+
+// chooseEnv picks the environment the DORA keys are about.
+func chooseEnv(ctx context.Context, src Source, repo Repo, named string) (string, string, error) {
+	if named != "" {
+		return named, "named", nil
+	}
+	envs, err := src.ListEnvironments(ctx, repo.ID)
+	if err != nil {
+		return "", "", err
+	}
+	for _, e := range envs {
+		if e.Tier == cd.TierProduction {
+			return e.Name, "the first environment of tier production", nil
+		}
+	}
+	if len(envs) == 0 {
+		return "", "the repository has no environments: declare one in .sluice/environments.yml (tier: production)", nil
+	}
+	return "", "no environment has tier production: mark one in .sluice/environments.yml (tier: production) or name one", nil
+}

@@ -1,0 +1,226 @@
+package metrics
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+// TestHealth is the window's flaky tests and slowest tests.
+type TestHealth struct {
+	Definition        string      `json:"definition"`
+	SlowestDefinition string      `json:"slowest_definition"`
+	Reported          int         `json:"reported"` // jobs that reported test results
+	Flaky             []FlakyTest `json:"flaky"`
+	Slowest           []SlowTest  `json:"slowest"`
+}
+
+// FlakyTest is a test that failed and passed on the same commit.
+type FlakyTest struct {
+	Name string `json:"name"`
+	Job  string `json:"job"` // the job it flaked in (workflow / job)
+	// Flakes is the number of commits it flaked on; Commits the number its job reported tests on.
+	Flakes   int       `json:"flakes"`
+	Commits  int       `json:"commits"`
+	Rate     Rate      `json:"rate"`
+	LastSeen time.Time `json:"last_seen"`
+	Examples []string  `json:"examples"` // commits it flaked on, newest first (at most 5)
+}
+
+// SlowTest is one of the slowest tests and its trend.
+type SlowTest struct {
+	Name  string     `json:"name"`
+	Runs  int        `json:"runs"`
+	Mean  Seconds    `json:"mean"`
+	Max   Seconds    `json:"max"`
+	Weeks []WeekMean `json:"weeks"`
+}
+
+// WeekMean is a test's mean duration in one ISO week.
+type WeekMean struct {
+	Week string  `json:"week"`
+	Runs int     `json:"runs"`
+	Mean Seconds `json:"mean"`
+}
+
+const (
+	defFlaky = "A test is flaky on a commit when it failed there and also passed on the same commit, or the job it " +
+		"failed in succeeded on that commit in another run (a re-run cleared it). Flake rate: the commits it flaked on " +
+		"/ the commits its job reported test results on, in the window; last seen: the flaky failure's end."
+	defSlowest = "The tests with the longest mean duration over the window, from each job's 20 slowest passing tests " +
+		"(what the server keeps besides failures), with their mean per ISO week."
+	maxFlaky    = 20
+	maxSlowest  = 10
+	maxExamples = 5
+)
+
+func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) {
+	out := TestHealth{Definition: defFlaky, SlowestDefinition: defSlowest, Flaky: []FlakyTest{}, Slowest: []SlowTest{}}
+	tests, err := src.MetricsTests(ctx, f.repo.ID, f.since)
+	if err != nil {
+		return out, err
+	}
+	jobs := map[int64]*store.JobFact{}
+	for i := range f.jobs {
+		jobs[f.jobs[i].ID] = &f.jobs[i]
+	}
+	// jobKey names a job across runs of its workflow.
+	jobKey := func(j *store.JobFact) string { return f.runByID[j.RunID].Workflow + " / " + j.Key }
+	type shaKey struct{ sha, key string }
+	succeeded := map[shaKey]map[int64]bool{} // job IDs that succeeded per commit and job
+	for _, j := range f.jobs {
+		if r := f.runByID[j.RunID]; r != nil && j.Conclusion == store.ConclusionSuccess {
+			k := shaKey{r.SHA, jobKey(&j)}
+			if succeeded[k] == nil {
+				succeeded[k] = map[int64]bool{}
+			}
+			succeeded[k][j.ID] = true
+		}
+	}
+	reported := map[int64]bool{}
+	passed := map[shaKey]bool{} // commit, test name
+	for _, t := range tests {
+		j := jobs[t.JobID]
+		if j == nil || f.runByID[j.RunID] == nil {
+			continue
+		}
+		reported[t.JobID] = true
+		if t.Outcome == store.TestPassed {
+			passed[shaKey{f.runByID[j.RunID].SHA, t.Name}] = true
+		}
+	}
+	out.Reported = len(reported)
+	// Commits each job reported tests on: the flake rate's denominator.
+	ranOn := map[string]map[string]bool{}
+	for id := range reported {
+		j := jobs[id]
+		k := jobKey(j)
+		if ranOn[k] == nil {
+			ranOn[k] = map[string]bool{}
+		}
+		ranOn[k][f.runByID[j.RunID].SHA] = true
+	}
+	type flaky struct {
+		FlakyTest
+		shas map[string]time.Time
+	}
+	byName := map[string]*flaky{}
+	for _, t := range tests {
+		if t.Outcome != store.TestFailed && t.Outcome != store.TestError {
+			continue
+		}
+		j := jobs[t.JobID]
+		if j == nil || f.runByID[j.RunID] == nil {
+			continue
+		}
+		sha, key := f.runByID[j.RunID].SHA, jobKey(j)
+		cleared := false
+		for id := range succeeded[shaKey{sha, key}] {
+			if id != j.ID {
+				cleared = true
+			}
+		}
+		if !passed[shaKey{sha, t.Name}] && !cleared {
+			continue
+		}
+		fl, ok := byName[t.Name+"\x00"+key]
+		if !ok {
+			fl = &flaky{FlakyTest: FlakyTest{Name: t.Name, Job: key}, shas: map[string]time.Time{}}
+			byName[t.Name+"\x00"+key] = fl
+		}
+		at := f.runByID[j.RunID].QueuedAt
+		if j.FinishedAt != nil {
+			at = *j.FinishedAt
+		}
+		if at.After(fl.shas[sha]) {
+			fl.shas[sha] = at
+		}
+		if at.After(fl.LastSeen) {
+			fl.LastSeen = at
+		}
+	}
+	for _, fl := range byName {
+		fl.Flakes, fl.Commits = len(fl.shas), len(ranOn[fl.Job])
+		fl.Rate = rateOf(fl.Flakes, fl.Commits)
+		for sha := range fl.shas {
+			fl.Examples = append(fl.Examples, sha)
+		}
+		slices.SortFunc(fl.Examples, func(a, b string) int {
+			if c := fl.shas[b].Compare(fl.shas[a]); c != 0 {
+				return c
+			}
+			return compareStrings(a, b)
+		})
+		fl.Examples = fl.Examples[:min(len(fl.Examples), maxExamples)]
+		out.Flaky = append(out.Flaky, fl.FlakyTest)
+	}
+	slices.SortFunc(out.Flaky, func(a, b FlakyTest) int {
+		switch {
+		case a.Flakes != b.Flakes:
+			return b.Flakes - a.Flakes
+		case !a.LastSeen.Equal(b.LastSeen):
+			return b.LastSeen.Compare(a.LastSeen)
+		}
+		return compareStrings(a.Name+a.Job, b.Name+b.Job)
+	})
+	out.Flaky = out.Flaky[:min(len(out.Flaky), maxFlaky)]
+	out.Slowest = f.slowest(tests, jobs)
+	return out, nil
+}
+
+func (f *facts) slowest(tests []store.TestFact, jobs map[int64]*store.JobFact) []SlowTest {
+	type acc struct {
+		sum, max time.Duration
+		n        int
+		weeks    map[string][]time.Duration
+	}
+	byName := map[string]*acc{}
+	for _, t := range tests {
+		j := jobs[t.JobID]
+		if t.Outcome != store.TestPassed || j == nil || f.runByID[j.RunID] == nil {
+			continue
+		}
+		a, ok := byName[t.Name]
+		if !ok {
+			a = &acc{weeks: map[string][]time.Duration{}}
+			byName[t.Name] = a
+		}
+		a.sum += t.Duration
+		a.n++
+		a.max = max(a.max, t.Duration)
+		w := isoWeek(f.runByID[j.RunID].QueuedAt)
+		a.weeks[w] = append(a.weeks[w], t.Duration)
+	}
+	out := []SlowTest{}
+	for name, a := range byName {
+		st := SlowTest{Name: name, Runs: a.n, Mean: Seconds(a.sum / time.Duration(a.n)), Max: Seconds(a.max), Weeks: []WeekMean{}}
+		for w, ds := range a.weeks {
+			var sum time.Duration
+			for _, d := range ds {
+				sum += d
+			}
+			st.Weeks = append(st.Weeks, WeekMean{Week: w, Runs: len(ds), Mean: Seconds(sum / time.Duration(len(ds)))})
+		}
+		slices.SortFunc(st.Weeks, func(a, b WeekMean) int { return compareStrings(a.Week, b.Week) })
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b SlowTest) int {
+		if a.Mean != b.Mean {
+			return compareDur(time.Duration(b.Mean), time.Duration(a.Mean))
+		}
+		return compareStrings(a.Name, b.Name)
+	})
+	return out[:min(len(out), maxSlowest)]
+}
+
+func compareDur(a, b time.Duration) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
