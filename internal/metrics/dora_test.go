@@ -146,7 +146,9 @@ func TestDORAHandComputed(t *testing.T) {
 	_ = c2
 }
 
-func itoa(n int64) string { return strings.TrimSpace(strings.Replace(string(mustJSON(n)), "\n", "", -1)) }
+func itoa(n int64) string {
+	return strings.TrimSpace(strings.Replace(string(mustJSON(n)), "\n", "", -1))
+}
 
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)

@@ -182,11 +182,11 @@ func (h *history) deploy(commit string, start time.Time, took time.Duration) *cd
 
 // jobSpec is one job of a run.
 type jobSpec struct {
-	key, conclusion      string
-	queue, took          time.Duration // from the run's queue time; how long it ran
-	tests                []store.TestCase
-	tools                map[string]string
-	notStarted           bool
+	key, conclusion string
+	queue, took     time.Duration // from the run's queue time; how long it ran
+	tests           []store.TestCase
+	tools           map[string]string
+	notStarted      bool
 }
 
 // run records a completed run of workflow at commit on ref: queued at queued, its jobs run one
