@@ -17,7 +17,9 @@ func TestSeedFiguresHandComputed(t *testing.T) {
 	pass := func(name string, d time.Duration) store.TestCase {
 		return store.TestCase{Name: name, Outcome: store.TestPassed, Duration: d}
 	}
-	fail := func(name string) store.TestCase { return store.TestCase{Name: name, Outcome: store.TestFailed, Duration: time.Second} }
+	fail := func(name string) store.TestCase {
+		return store.TestCase{Name: name, Outcome: store.TestFailed, Duration: time.Second}
+	}
 	pip := func(v string) map[string]string { return map[string]string{"python": "3.12.1", "pip": v} }
 	build := func(sha string, at time.Time) *store.Run {
 		return h.run("release.yml", main, sha, "workflow_dispatch", at, jobSpec{key: "build", conclusion: "success", queue: 5 * time.Second, took: time.Minute})
