@@ -76,6 +76,8 @@ type Options struct {
 	Compare string
 	// SplitBy, when set, splits job figures by the version of this tool (python, pip, uv…).
 	SplitBy string
+	// DORAOnly computes the five keys and nothing else (what /metrics exports).
+	DORAOnly bool
 }
 
 // ErrBadOption wraps the errors of options a caller got wrong.
@@ -164,18 +166,26 @@ func Compute(ctx context.Context, src Source, repo Repo, opts Options) (*Report,
 			return nil, err
 		}
 	}
-	if f.runs, err = src.MetricsRuns(ctx, repo.ID, f.since); err != nil {
-		return nil, err
+	if !opts.DORAOnly || opts.LeadFrom == FromPush {
+		if f.runs, err = src.MetricsRuns(ctx, repo.ID, f.since); err != nil {
+			return nil, err
+		}
 	}
 	for i := range f.runs {
 		f.runByID[f.runs[i].ID] = &f.runs[i]
 	}
-	if f.jobs, err = src.MetricsJobs(ctx, repo.ID, f.since); err != nil {
-		return nil, err
+	if !opts.DORAOnly {
+		if f.jobs, err = src.MetricsJobs(ctx, repo.ID, f.since); err != nil {
+			return nil, err
+		}
 	}
 
 	deps := f.deployments()
 	rep.DORA = f.dora(ctx, src, env, deps)
+	if opts.DORAOnly {
+		rep.Notes = append([]string{}, f.notes...)
+		return rep, nil
+	}
 	if rep.Dependencies, err = f.dependencyIncidents(ctx, src, deps, rep.DORA.ChangeFailRate.Failures); err != nil {
 		return nil, err
 	}

@@ -41,6 +41,8 @@ func Human(d time.Duration) string {
 		return "-" + Human(-d)
 	}
 	switch {
+	case d == 0:
+		return "0"
 	case d < time.Second:
 		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
 	case d < time.Minute:

@@ -86,6 +86,25 @@ func TestAPIMetrics(t *testing.T) {
 		t.Error("a response holds the repository URL's password")
 	}
 
+	// Prometheus: the keys per repository and environment; staging has no deployment, so no
+	// rate or quantile of it is exported (never NaN).
+	if err := e.db.PutEnvironment(ctx, repo.ID, cd.Environment{Name: "staging", Tier: cd.TierStaging}); err != nil {
+		t.Fatal(err)
+	}
+	code, scrape := e.do("GET", "/metrics", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, line := range []string{`sluice_deployments{env="production",repo="app"} 1`, `sluice_change_fail_rate{env="production",repo="app"} 0`,
+		`sluice_deployment_rework_rate{env="production",repo="app"} 0`, `sluice_deployments{env="staging",repo="app"} 0`} {
+		if !strings.Contains(string(scrape), line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	if strings.Contains(string(scrape), "NaN") || strings.Contains(string(scrape), `sluice_change_fail_rate{env="staging"`) {
+		t.Errorf("/metrics exports a figure without data:\n%s", scrape)
+	}
+
 	// CSV: one figure per row.
 	code, out := e.do("GET", path+"?format=csv", e.admin, nil)
 	if code != http.StatusOK {
