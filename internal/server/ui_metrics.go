@@ -60,8 +60,8 @@ type uiRow struct {
 
 type uiPipeline struct {
 	Name, Runs, Success, Wall, Queue, Compare string
-	Chart                                      *uiChart
-	Jobs                                       *uiTable
+	Chart                                     *uiChart
+	Jobs                                      *uiTable
 }
 
 func (ui *uiApp) metricsPage(w http.ResponseWriter, r *http.Request, sess *uiSession) {
@@ -173,7 +173,7 @@ func (d *uiMetricsData) fill(r *metrics.Report) {
 		leads = append(leads, uiF(ds[(len(ds)+1)/2-1].Seconds()))
 	}
 	deployChart := uiBarChart("chart-deployments", "Deployments per week", "Successful promotions into "+r.Env+" per 7 days, oldest first.", weeks,
-			[]uiSeries{{Name: "deployments", Class: "s1", Vals: deploys}}, uiCount)
+		[]uiSeries{{Name: "deployments", Class: "s1", Vals: deploys}}, uiCount)
 	leadChart := uiLineChart("chart-lead-time", "Change lead time per week", "Median lead time of the commits deployed each week.", weeks,
 		[]uiSeries{{Name: "median lead time", Class: "s2", Vals: leads}}, uiSeconds)
 	if fr.Count == 0 {
