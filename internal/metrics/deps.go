@@ -40,7 +40,8 @@ type Incident struct {
 	Duration     *Seconds   `json:"duration,omitempty"`
 }
 
-const defDependencies = "A default-branch run that failed after the workflow's previous run there succeeded, or a " +
+const defDependencies = "A default-branch run that failed after the workflow's previous run there succeeded (deployment " +
+	"runs of promotions and rollbacks left out), or a " +
 	"failed change deployment, when the change since the last green commit touched only dependency files " +
 	"(requirements and constraints files, lock files, Pipfile, the dependency tables of pyproject.toml); from " +
 	"the failure to the workflow's next successful run on the default branch (or the environment's restoring " +
@@ -62,7 +63,7 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 	}
 	byWorkflow := map[string][]store.RunFact{}
 	for _, r := range append(before, f.runs...) {
-		if r.Ref != ref || r.Status != store.StatusCompleted || r.FinishedAt == nil ||
+		if r.Ref != ref || r.Status != store.StatusCompleted || r.FinishedAt == nil || r.Trigger == store.TriggerPromotion ||
 			r.Conclusion != store.ConclusionSuccess && r.Conclusion != store.ConclusionFailure {
 			continue
 		}

@@ -67,7 +67,8 @@ type Change struct {
 	Summary   string   `json:"summary"`
 }
 
-const defPipelines = "Runs queued in the window that succeeded or failed (cancelled runs are left out): wall time from " +
+const defPipelines = "Runs queued in the window that succeeded or failed (cancelled runs, and the deployment runs " +
+	"`sluice promote` and rollbacks make, are left out): wall time from " +
 	"the first job's start to the run's end, queue time from queued to started, success rate = successes / " +
 	"(successes + failures); per ISO week (UTC) and per job, medians and 90th percentiles (nearest rank). Before/after " +
 	"splits runs at a commit (runs of commits that contain it are after) or a date."
@@ -88,7 +89,8 @@ func (f *facts) pipelines(ctx context.Context) (Pipelines, error) {
 	byWorkflow := map[string][]store.RunFact{}
 	var order []string
 	for _, r := range f.runs {
-		if r.Status != store.StatusCompleted || !conclusive(r.Conclusion) || r.StartedAt == nil || r.FinishedAt == nil {
+		if r.Status != store.StatusCompleted || !conclusive(r.Conclusion) || r.StartedAt == nil || r.FinishedAt == nil ||
+			r.Trigger == store.TriggerPromotion {
 			continue
 		}
 		if _, ok := byWorkflow[r.Workflow]; !ok {

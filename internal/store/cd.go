@@ -97,10 +97,14 @@ func (db *DB) CreateRelease(ctx context.Context, repoID int64, r cd.Release) (ou
 			// Another run built the same bytes: a reproduced build, which
 			// the reproducibility figures count.
 			if r.RunID != 0 && r.RunID != out.RunID {
+				// A promotion run deploys the release's own bytes, copied: it built nothing. A
+				// run records its rebuild once.
+				var trigger string
 				var seen int
-				if err := t.queryRow(ctx, `SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = ?`, r.RunID, EventReleaseRebuilt).
-					Scan(&seen); err != nil || seen > 0 {
-					return err
+				if err := t.queryRow(ctx, `SELECT run_trigger, (SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = ?)
+					FROM runs WHERE id = ?`, r.RunID, EventReleaseRebuilt, r.RunID).Scan(&trigger, &seen); err != nil ||
+					seen > 0 || trigger == TriggerPromotion {
+					return nil
 				}
 				return t.event(ctx, EventReleaseRebuilt, ids{repo: repoID, run: r.RunID}, map[string]any{
 					"release": r.ID, "commit": r.Commit, "run": r.RunID,

@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"io/fs"
+	"path"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,4 +90,23 @@ func eventKinds(t *testing.T, db *DB, f EventFilter) []string {
 		out = append(out, e.Kind)
 	}
 	return out
+}
+
+// latestMigration is the highest migration number the package embeds: what a fresh or migrated
+// database's schema version must be, whoever added the latest one.
+func latestMigration(t *testing.T) int64 {
+	t.Helper()
+	names, err := fs.Glob(sqliteMigrations, "migrations/sqlite/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("listing migrations: %v", err)
+	}
+	var latest int64
+	for _, n := range names {
+		v, err := strconv.ParseInt(strings.SplitN(path.Base(n), "_", 2)[0], 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s: %v", n, err)
+		}
+		latest = max(latest, v)
+	}
+	return latest
 }
