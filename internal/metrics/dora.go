@@ -101,8 +101,8 @@ const (
 		"successful promotion whose release contains it (commits in no earlier deployment's release); median and 90th " +
 		"percentile (nearest rank: each is an observed value)."
 	defChangeFail = "Share of change deployments (forward and hotfix promotions that started and ended in the window) " +
-		"that needed intervention: rolled back (by hand or automatically), failed (the deployment job or its " +
-		"verification), or followed by a successful hotfix promotion within %s."
+		"that needed intervention: failed (the deployment job or its verification), or whose next promotion into the " +
+		"environment was a rollback (by hand or automatic) or a hotfix that succeeded within %s of it."
 	defRecovery = "For each failed change deployment, the time from its end to the next successful promotion of " +
 		"another release into the environment (a rollback or a fix); median and 90th percentile."
 	defRework = "Share of the environment's successful deployments that were unplanned: rollbacks, hotfixes and " +
@@ -277,26 +277,23 @@ func (f *facts) changeFailures(deps []deployment) (ChangeFailRate, Recovery) {
 				why = append(why, "deployment failed")
 			}
 		}
+		// What came next decides: the environment's next promotion to start after this one
+		// ended rolled it back, or (for a success) hotfixed it soon enough.
 		for _, n := range started {
-			if n.started.After(d.ended) {
-				if n.Kind == cd.KindRollback {
-					by := "rolled back by " + n.StartedBy
-					if n.Auto {
-						by = "rolled back automatically"
-					}
-					why = append(why, fmt.Sprintf("%s (promotion #%d)", by, n.ID))
-				}
-				break
+			if !n.started.After(d.ended) {
+				continue
 			}
-		}
-		if d.succeeded() {
-			for _, h := range deps {
-				if h.ID != d.ID && h.Kind == cd.KindHotfix && h.succeeded() && h.ended.After(d.ended) &&
-					!h.ended.After(d.ended.Add(f.opts.HotfixWindow)) {
-					why = append(why, fmt.Sprintf("followed by hotfix promotion #%d within %s", h.ID, windowText(f.opts.HotfixWindow)))
-					break
+			switch {
+			case n.Kind == cd.KindRollback:
+				by := "rolled back by " + n.StartedBy
+				if n.Auto {
+					by = "rolled back automatically"
 				}
+				why = append(why, fmt.Sprintf("%s (promotion #%d)", by, n.ID))
+			case n.Kind == cd.KindHotfix && d.succeeded() && n.succeeded() && !n.ended.After(d.ended.Add(f.opts.HotfixWindow)):
+				why = append(why, fmt.Sprintf("followed by hotfix promotion #%d within %s", n.ID, windowText(f.opts.HotfixWindow)))
 			}
+			break
 		}
 		if len(why) == 0 {
 			continue

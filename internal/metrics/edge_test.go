@@ -208,3 +208,56 @@ func TestNoProductionEnvironment(t *testing.T) {
 		t.Errorf("notes %q do not say the mirror is missing", rep.Notes)
 	}
 }
+
+// A later commit that builds the same bytes deploys the earlier commit's release: what reached
+// production is the deploying run's commit (for lead time), and the same bytes from another
+// commit are no rebuild of the release (for reproducibility).
+func TestSameBytesFromALaterCommit(t *testing.T) {
+	h := newHistory(t)
+	c1 := h.commit("main", t0.Add(-hr), "c1", nil)
+	run1 := h.run("ci.yml", "refs/heads/main", c1, "push", t0, jobSpec{key: "build", conclusion: "success", took: mn})
+	rel := h.release(c1, run1.ID, t0.Add(2*mn), "the same bytes")
+	deployRun := func(run int64, at time.Time) *cd.Promotion {
+		h.at(at)
+		p, err := h.db.CreatePromotion(h.ctx, h.repo.ID, cd.Promotion{Env: "production", ReleaseID: rel.ID, Kind: cd.KindForward, StartedBy: "ci", RunID: run})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range []cd.State{cd.StateInProgress, cd.StateSuccess} {
+			h.at(at.Add(5 * mn))
+			if _, err := h.db.SetPromotionState(h.ctx, p.ID, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	d1 := deployRun(run1.ID, t0.Add(3*mn))
+	c2 := h.commit("main", t0.Add(hr), "c2: docs only", map[string]string{"README": "docs\n"})
+	run2 := h.run("ci.yml", "refs/heads/main", c2, "push", t0.Add(hr+mn), jobSpec{key: "build", conclusion: "success", took: mn})
+	h.at(t0.Add(hr + 3*mn))
+	r := *rel
+	r.Commit, r.RunID = c2, run2.ID
+	if _, created, err := h.db.CreateRelease(h.ctx, h.repo.ID, r); err != nil || created {
+		t.Fatalf("the same bytes made a new release (%v) or failed: %v", created, err)
+	}
+	d2 := deployRun(run2.ID, t0.Add(hr+4*mn))
+
+	rep := h.compute(t0.Add(24*hr), 7*24*hr, Options{})
+	type lead struct {
+		Commit    string
+		Promotion int64
+		Lead      time.Duration
+	}
+	var got []lead
+	for _, c := range rep.DORA.LeadTime.Commits {
+		got = append(got, lead{c.Commit, c.Promotion, time.Duration(c.Lead)})
+	}
+	// c1: committed at t0-1h, deployed at t0+8m; c2: committed at t0+1h, deployed at t0+1h9m.
+	want := []lead{{c1, d1.ID, hr + 8*mn}, {c2, d2.ID, 9 * mn}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lead times (-want +got):\n%s", diff)
+	}
+	if n := len(rep.Reproducibility.Releases); n != 0 {
+		t.Errorf("reproducibility judged %+v, want nothing: c2's build is no rebuild of c1", rep.Reproducibility.Releases)
+	}
+}

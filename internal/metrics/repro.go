@@ -82,6 +82,9 @@ func (f *facts) reproducibility(ctx context.Context, src Source) (Reproducibilit
 	}
 	for _, b := range builds {
 		if b.Rebuilt {
+			if fb, ok := first[b.ReleaseID]; ok && fb.Commit != b.Commit {
+				continue // another commit that happens to build the same bytes: no rebuild of this one
+			}
 			wf := first[b.ReleaseID].Workflow
 			j := get(b.ReleaseID, b.Commit, wf, b.At)
 			if fb, ok := first[b.ReleaseID]; ok && f.inWindow(fb.At) {

@@ -25,7 +25,7 @@ type PromotionFact struct {
 	ID        int64         `json:"id"`
 	Env       string        `json:"env"`
 	ReleaseID string        `json:"release_id"`
-	Commit    string        `json:"commit"`
+	Commit    string        `json:"commit"` // the commit deployed: its run's, else its release's`
 	Ref       string        `json:"ref"`
 	Version   string        `json:"version,omitempty"`
 	Kind      cd.Kind       `json:"kind"`
@@ -43,9 +43,11 @@ type PromotionFact struct {
 func (db *DB) MetricsPromotions(ctx context.Context, repoID int64, env string, since time.Time) ([]PromotionFact, error) {
 	q := db.rd()
 	// updated moves with every state change, so it finds the promotions the window touches.
+	// The commit is the deploying run's: a release is its bytes, so a later commit that builds
+	// the same bytes deploys the earlier commit's release, and its own code.
 	rows, err := q.query(ctx, `SELECT p.id, p.environment, p.release_id, p.kind, p.auto, p.started_by, p.reason,
-		p.run_id, p.created, r.commit_sha, r.ref, r.version
-		FROM promotions p JOIN releases r ON r.id = p.release_id
+		p.run_id, p.created, COALESCE(NULLIF(rn.sha, ''), r.commit_sha), r.ref, r.version
+		FROM promotions p JOIN releases r ON r.id = p.release_id LEFT JOIN runs rn ON rn.id = p.run_id
 		WHERE p.repo_id = ? AND p.environment = ? AND (p.updated >= ? OR p.created >= ?) ORDER BY p.id`,
 		repoID, env, ts(since), ts(since))
 	if err != nil {
@@ -114,7 +116,8 @@ func (db *DB) MetricsDeployedCommits(ctx context.Context, repoID int64, env stri
 	if before > 0 {
 		where, args = " AND p.id < ?", append(args, before)
 	}
-	out, err := scanStrings(db.rd().query(ctx, `SELECT DISTINCT r.commit_sha FROM promotions p JOIN releases r ON r.id = p.release_id
+	out, err := scanStrings(db.rd().query(ctx, `SELECT DISTINCT COALESCE(NULLIF(rn.sha, ''), r.commit_sha)
+		FROM promotions p JOIN releases r ON r.id = p.release_id LEFT JOIN runs rn ON rn.id = p.run_id
 		WHERE p.repo_id = ? AND p.environment = ? AND p.state IN (?, ?)`+where, args...))
 	if err != nil {
 		return nil, fmt.Errorf("listing commits deployed to %s: %w", env, err)
