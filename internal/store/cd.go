@@ -22,6 +22,8 @@ const (
 	// EventReleaseRebuilt is written when a run makes a release that exists already: the same
 	// bytes built again.
 	EventReleaseRebuilt = "release.rebuilt"
+	// EventPromotionUpdated is written when a promotion's run, URL or final reason changes.
+	EventPromotionUpdated = "promotion.updated"
 )
 
 const (
@@ -333,9 +335,9 @@ func (db *DB) CreatePromotion(ctx context.Context, repoID int64, p cd.Promotion)
 			nullID(prev), ts(t.now), ts(t.now), nullID(nonZero(p.RunID)), p.URL, p.Reason)); err != nil {
 			return fmt.Errorf("inserting promotion: %w", err)
 		}
-		return t.event(ctx, EventPromotionCreated, ids{repo: repoID}, map[string]any{
+		return t.event(ctx, EventPromotionCreated, ids{repo: repoID, run: out.RunID}, map[string]any{
 			"promotion": out.ID, "env": out.Env, "release": out.ReleaseID, "kind": out.Kind, "state": out.State,
-			"started_by": out.StartedBy, "auto": out.Auto,
+			"started_by": out.StartedBy, "auto": out.Auto, "run": out.RunID, "reason": out.Reason,
 		})
 	})
 	return out, err
