@@ -63,18 +63,20 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 	}
 	byWorkflow := map[string][]store.RunFact{}
 	for _, r := range append(before, f.runs...) {
-		if r.Ref != ref || r.Status != store.StatusCompleted || r.FinishedAt == nil || r.Trigger == store.TriggerPromotion ||
+		if r.Ref != ref || r.Status != store.StatusCompleted || r.FinishedAt.IsZero() || r.Trigger == store.TriggerPromotion ||
 			r.Conclusion != store.ConclusionSuccess && r.Conclusion != store.ConclusionFailure {
 			continue
 		}
 		byWorkflow[r.Workflow] = append(byWorkflow[r.Workflow], r)
 	}
-	var durations []time.Duration
 	names := make([]string, 0, len(byWorkflow))
 	for w := range byWorkflow {
 		names = append(names, w)
 	}
 	slices.Sort(names)
+	// Candidates first (a green run then a red one; a failed deployment after a good one), then
+	// one git process for all their changes.
+	var candidates []Incident
 	for _, w := range names {
 		runs := byWorkflow[w]
 		slices.SortFunc(runs, func(a, b store.RunFact) int {
@@ -85,27 +87,20 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 		})
 		for i := 1; i < len(runs); i++ {
 			prev, r := runs[i-1], runs[i]
-			if r.Conclusion != store.ConclusionFailure || prev.Conclusion != store.ConclusionSuccess || !f.inWindow(*r.FinishedAt) {
-				continue
-			}
-			files, ok := f.dependencyOnly(ctx, prev.SHA, r.SHA)
-			if !ok {
+			if r.Conclusion != store.ConclusionFailure || prev.Conclusion != store.ConclusionSuccess || !f.inWindow(r.FinishedAt) ||
+				prev.SHA == r.SHA {
 				continue
 			}
 			in := Incident{Kind: "pipeline", Workflow: r.Workflow, WorkflowName: r.WorkflowName, Run: r.ID, RunNumber: r.Number,
-				Commit: r.SHA, Before: prev.SHA, Files: files, Start: *r.FinishedAt}
+				Commit: r.SHA, Before: prev.SHA, Start: r.FinishedAt}
 			for _, g := range runs[i+1:] {
 				if g.Conclusion == store.ConclusionSuccess {
-					at, d := *g.FinishedAt, Seconds(g.FinishedAt.Sub(*r.FinishedAt))
+					at, d := g.FinishedAt, Seconds(g.FinishedAt.Sub(r.FinishedAt))
 					in.FixedBy, in.FixedCommit, in.FixedAt, in.Duration = g.ID, g.SHA, &at, &d
-					durations = append(durations, time.Duration(d))
 					break
 				}
 			}
-			if in.FixedAt == nil {
-				out.Open++
-			}
-			out.Incidents = append(out.Incidents, in)
+			candidates = append(candidates, in)
 		}
 	}
 	// Failed deployments: the change is from the environment's last successful deployment.
@@ -128,11 +123,7 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 		if last == nil || last.Commit == d.Commit {
 			continue
 		}
-		files, ok := f.dependencyOnly(ctx, last.Commit, d.Commit)
-		if !ok {
-			continue
-		}
-		in := Incident{Kind: "deployment", Env: d.Env, Promotion: d.ID, Commit: d.Commit, Before: last.Commit, Files: files,
+		in := Incident{Kind: "deployment", Env: d.Env, Promotion: d.ID, Commit: d.Commit, Before: last.Commit,
 			Start: fl.At, FixedBy: fl.RecoveredBy, FixedAt: fl.RecoveredAt, Duration: fl.Recovery}
 		if fl.RecoveredBy != 0 {
 			for _, p := range deps {
@@ -140,7 +131,23 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 					in.FixedCommit = p.Commit
 				}
 			}
-			durations = append(durations, time.Duration(*fl.Recovery))
+		}
+		candidates = append(candidates, in)
+	}
+	only, err := f.dependencyOnly(ctx, candidates)
+	if err != nil {
+		f.note("Dependency-only changes could not be read from the repository mirror: %v", err)
+		return out, nil
+	}
+	var durations []time.Duration
+	for _, in := range candidates {
+		files, ok := only[[2]string{in.Before, in.Commit}]
+		if !ok {
+			continue
+		}
+		in.Files = files
+		if in.Duration != nil {
+			durations = append(durations, time.Duration(*in.Duration))
 		} else {
 			out.Open++
 		}
@@ -151,37 +158,46 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 	return out, nil
 }
 
-// dependencyOnly reports whether the change from a to b touched only dependency files, and
-// which. No change at all (the same tree) is not a dependency change.
-func (f *facts) dependencyOnly(ctx context.Context, a, b string) ([]string, bool) {
-	if a == b || !shaRe.MatchString(a) || !shaRe.MatchString(b) {
-		return nil, false
+// dependencyOnly returns, of the candidates' changes (Before → Commit), those that touched
+// only dependency files, with the files. No change at all (the same tree) is no dependency change.
+func (f *facts) dependencyOnly(ctx context.Context, candidates []Incident) (map[[2]string][]string, error) {
+	pairs := make([][2]string, 0, len(candidates))
+	for _, in := range candidates {
+		pairs = append(pairs, [2]string{in.Before, in.Commit})
 	}
-	files, err := f.git.changedFiles(ctx, a, b)
-	if err != nil || len(files) == 0 {
-		return nil, false
+	changed, err := f.git.changedFiles(ctx, pairs)
+	if err != nil {
+		return nil, err
 	}
-	var pyprojects []string
-	for _, p := range files {
-		if !python.DependencyFile(p) {
-			return nil, false
+	out := map[[2]string][]string{}
+	var blobNames []string
+	for pair, files := range changed {
+		if len(files) == 0 || slices.ContainsFunc(files, func(p string) bool { return !python.DependencyFile(p) }) {
+			continue
 		}
-		if strings.HasSuffix(p, "pyproject.toml") {
-			pyprojects = append(pyprojects, a+":"+p, b+":"+p)
-		}
-	}
-	if len(pyprojects) > 0 {
-		blobs, err := f.git.blobs(ctx, pyprojects, maxBlob)
-		if err != nil {
-			return nil, false
-		}
-		for i := 0; i < len(pyprojects); i += 2 {
-			if !python.OnlyDependencyTablesDiffer(blobs[pyprojects[i]], blobs[pyprojects[i+1]]) {
-				return nil, false
+		out[pair] = files
+		for _, p := range files {
+			if strings.HasSuffix(p, "pyproject.toml") {
+				blobNames = append(blobNames, pair[0]+":"+p, pair[1]+":"+p)
 			}
 		}
 	}
-	return files, true
+	if len(blobNames) == 0 {
+		return out, nil
+	}
+	blobs, err := f.git.blobs(ctx, blobNames, maxBlob)
+	if err != nil {
+		return nil, err
+	}
+	for pair, files := range out {
+		for _, p := range files {
+			if strings.HasSuffix(p, "pyproject.toml") && !python.OnlyDependencyTablesDiffer(blobs[pair[0]+":"+p], blobs[pair[1]+":"+p]) {
+				delete(out, pair)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // maxBlob bounds a dependency file read from history.
@@ -233,7 +249,7 @@ const defPins = "Emergency pins: default-branch commits in the window carrying a
 	"dependency, or a downgrade to a pinned or locked one. Rollbacks: successful rollback promotions into the " +
 	"environment. Counted per calendar month (UTC)."
 
-func (f *facts) pinsAndRollbacks(ctx context.Context, deps []deployment) Pins {
+func (f *facts) pinsAndRollbacks(deps []deployment, pins []Pin) Pins {
 	out := Pins{Definition: defPins, Pins: []Pin{}, Rollbacks: []RollbackEntry{}}
 	for _, d := range f.successes(deps) {
 		if d.Kind == cd.KindRollback {
@@ -241,13 +257,7 @@ func (f *facts) pinsAndRollbacks(ctx context.Context, deps []deployment) Pins {
 				At: d.ended, Auto: d.Auto, StartedBy: d.StartedBy})
 		}
 	}
-	if f.git != nil {
-		pins, err := f.pins(ctx)
-		if err != nil {
-			f.note("Emergency pins could not be read from the repository mirror: %v", err)
-		}
-		out.Pins = append(out.Pins, pins...)
-	}
+	out.Pins = append(out.Pins, pins...)
 	counts := map[string]*MonthCount{}
 	for m := time.Date(f.since.Year(), f.since.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(f.until); m = m.AddDate(0, 1, 0) {
 		out.Months = append(out.Months, MonthCount{Month: m.Format("2006-01")})

@@ -191,13 +191,39 @@ func (g gitRepo) resolve(ctx context.Context, rev string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// changedFiles lists the paths that differ between commits a and b.
-func (g gitRepo) changedFiles(ctx context.Context, a, b string) ([]string, error) {
-	out, err := g.run(ctx, "", "diff", "--no-renames", "--name-only", "-z", a, b, "--")
+// changedFiles lists, for each pair of commits (from, to), the paths that differ between them,
+// in one git process.
+func (g gitRepo) changedFiles(ctx context.Context, pairs [][2]string) (map[[2]string][]string, error) {
+	out := map[[2]string][]string{}
+	var in strings.Builder
+	var order [][2]string
+	for _, p := range pairs {
+		if _, seen := out[p]; seen || !shaRe.MatchString(p[0]) || !shaRe.MatchString(p[1]) {
+			continue
+		}
+		out[p] = nil
+		order = append(order, p)
+		in.WriteString(p[0] + " " + p[1] + "\n")
+	}
+	if len(order) == 0 {
+		return out, nil
+	}
+	// With --always every pair prints its first commit, then the paths: the commits delimit them.
+	b, err := g.run(ctx, in.String(), "diff-tree", "--stdin", "--always", "--no-renames", "-r", "--name-only", "-z")
 	if err != nil {
 		return nil, err
 	}
-	return splitZ(out), nil
+	i := -1
+	for _, tok := range splitZ(b) {
+		if i+1 < len(order) && tok == order[i+1][0] {
+			i++
+			continue
+		}
+		if i >= 0 {
+			out[order[i]] = append(out[order[i]], tok)
+		}
+	}
+	return out, nil
 }
 
 func splitZ(b []byte) []string {

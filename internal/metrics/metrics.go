@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/cd"
@@ -29,7 +31,10 @@ type Source interface {
 	MetricsJobs(ctx context.Context, repoID int64, since time.Time) ([]store.JobFact, error)
 	MetricsJobTools(ctx context.Context, repoID int64, since time.Time, tool string) (map[int64]string, error)
 	MetricsToolNames(ctx context.Context, repoID int64, since time.Time) ([]string, error)
-	MetricsTests(ctx context.Context, repoID int64, since time.Time) ([]store.TestFact, error)
+	MetricsTestFailures(ctx context.Context, repoID int64, since time.Time) ([]store.TestFact, error)
+	MetricsTestPassed(ctx context.Context, repoID int64, pairs [][2]string) (map[[2]string]bool, error)
+	MetricsTestReports(ctx context.Context, repoID int64, since time.Time) ([]store.TestReportFact, error)
+	MetricsSlowTests(ctx context.Context, repoID int64, since time.Time) ([]store.SlowTestFact, error)
 	MetricsBuilds(ctx context.Context, repoID int64, since time.Time) ([]store.BuildFact, error)
 	MetricsReproChecks(ctx context.Context, repoID int64, since time.Time) ([]store.ReproFact, error)
 }
@@ -117,12 +122,25 @@ type facts struct {
 	promos  []store.PromotionFact
 	runs    []store.RunFact
 	jobs    []store.JobFact
-	notes   []string
 	runByID map[int64]*store.RunFact
+
+	mu    sync.Mutex // guards notes: figures are computed concurrently
+	notes []string
 }
 
 func (f *facts) note(format string, args ...any) {
+	f.mu.Lock()
 	f.notes = append(f.notes, fmt.Sprintf(format, args...))
+	f.mu.Unlock()
+}
+
+// sortedNotes returns the notes in a stable order, whichever figure wrote first.
+func (f *facts) sortedNotes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := append([]string{}, f.notes...)
+	slices.Sort(out)
+	return out
 }
 
 // Compute reads the repository's facts for the window and derives every figure.
@@ -156,59 +174,112 @@ func Compute(ctx context.Context, src Source, repo Repo, opts Options) (*Report,
 			"dependency-only changes and before/after a commit need it.")
 	}
 
-	env, why, err := chooseEnv(ctx, src, repo, opts.Env)
-	if err != nil {
-		return nil, err
-	}
-	rep.Env, rep.EnvReason = env, why
-	if env != "" {
-		if f.promos, err = src.MetricsPromotions(ctx, repo.ID, env, f.since); err != nil {
-			return nil, err
+	// The facts come in parallel (the store's readers and git are independent), then the figures:
+	// one computation is as long as its slowest query, not their sum.
+	var env string
+	var pins []Pin
+	var load group
+	load.Go(func() error {
+		var why string
+		var err error
+		if env, why, err = chooseEnv(ctx, src, repo, opts.Env); err != nil {
+			return err
 		}
-	}
+		rep.Env, rep.EnvReason = env, why
+		if env != "" {
+			f.promos, err = src.MetricsPromotions(ctx, repo.ID, env, f.since)
+		}
+		return err
+	})
 	if !opts.DORAOnly || opts.LeadFrom == FromPush {
-		if f.runs, err = src.MetricsRuns(ctx, repo.ID, f.since); err != nil {
-			return nil, err
+		load.Go(func() (err error) {
+			f.runs, err = src.MetricsRuns(ctx, repo.ID, f.since)
+			return err
+		})
+	}
+	if !opts.DORAOnly {
+		load.Go(func() (err error) {
+			f.jobs, err = src.MetricsJobs(ctx, repo.ID, f.since)
+			return err
+		})
+		if f.git != nil {
+			load.Go(func() error {
+				var err error
+				if pins, err = f.pins(ctx); err != nil {
+					f.note("Emergency pins could not be read from the repository mirror: %v", err)
+				}
+				return nil
+			})
 		}
+	}
+	if err := load.Wait(); err != nil {
+		return nil, err
 	}
 	for i := range f.runs {
 		f.runByID[f.runs[i].ID] = &f.runs[i]
 	}
-	if !opts.DORAOnly {
-		if f.jobs, err = src.MetricsJobs(ctx, repo.ID, f.since); err != nil {
-			return nil, err
-		}
-	}
 
 	deps := f.deployments()
-	rep.DORA = f.dora(ctx, src, env, deps)
+	var figures group
+	figures.Go(func() error {
+		rep.DORA = f.dora(ctx, src, env, deps)
+		return nil
+	})
 	if opts.DORAOnly {
-		rep.Notes = append([]string{}, f.notes...)
+		figures.Wait()
+		rep.Notes = f.sortedNotes()
 		return rep, nil
 	}
+	figures.Go(func() (err error) {
+		rep.Reproducibility, err = f.reproducibility(ctx, src)
+		return err
+	})
+	figures.Go(func() (err error) {
+		rep.Pipelines, err = f.pipelines(ctx)
+		return err
+	})
+	figures.Go(func() (err error) {
+		rep.Tests, err = f.testHealth(ctx, src)
+		return err
+	})
+	if opts.SplitBy != "" {
+		figures.Go(func() (err error) {
+			rep.Tools, err = f.toolSplit(ctx, src, opts.SplitBy)
+			return err
+		})
+	}
+	if err := figures.Wait(); err != nil {
+		return nil, err
+	}
+	var err error
 	if rep.Dependencies, err = f.dependencyIncidents(ctx, src, deps, rep.DORA.ChangeFailRate.Failures); err != nil {
 		return nil, err
 	}
-	if rep.Reproducibility, err = f.reproducibility(ctx, src); err != nil {
-		return nil, err
-	}
-	rep.Pins = f.pinsAndRollbacks(ctx, deps)
-	if rep.Pipelines, err = f.pipelines(ctx); err != nil {
-		return nil, err
-	}
-	if rep.Tests, err = f.testHealth(ctx, src); err != nil {
-		return nil, err
-	}
-	if opts.SplitBy != "" {
-		if rep.Tools, err = f.toolSplit(ctx, src, opts.SplitBy); err != nil {
-			return nil, err
-		}
-	}
-	rep.Notes = f.notes
-	if rep.Notes == nil {
-		rep.Notes = []string{}
-	}
+	rep.Pins = f.pinsAndRollbacks(deps, pins)
+	rep.Notes = f.sortedNotes()
 	return rep, nil
+}
+
+// group runs functions concurrently and joins their errors.
+type group struct {
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+func (g *group) Go(fn func() error) {
+	g.wg.Go(func() {
+		if err := fn(); err != nil {
+			g.mu.Lock()
+			g.err = errors.Join(g.err, err)
+			g.mu.Unlock()
+		}
+	})
+}
+
+func (g *group) Wait() error {
+	g.wg.Wait()
+	return g.err
 }
 
 // chooseEnv picks the environment the DORA keys are about.

@@ -89,7 +89,7 @@ func (f *facts) pipelines(ctx context.Context) (Pipelines, error) {
 	byWorkflow := map[string][]store.RunFact{}
 	var order []string
 	for _, r := range f.runs {
-		if r.Status != store.StatusCompleted || !conclusive(r.Conclusion) || r.StartedAt == nil || r.FinishedAt == nil ||
+		if r.Status != store.StatusCompleted || !conclusive(r.Conclusion) || r.StartedAt.IsZero() || r.FinishedAt.IsZero() ||
 			r.Trigger == store.TriggerPromotion {
 			continue
 		}
@@ -141,7 +141,7 @@ func runFigures(runs []store.RunFact) (Rate, Stats, Stats) {
 		if r.Conclusion == store.ConclusionSuccess {
 			ok++
 		}
-		wall = append(wall, r.FinishedAt.Sub(*r.StartedAt))
+		wall = append(wall, r.FinishedAt.Sub(r.StartedAt))
 		queue = append(queue, r.StartedAt.Sub(r.QueuedAt))
 	}
 	return rateOf(ok, len(runs)), statsOf(wall), statsOf(queue)
@@ -156,7 +156,7 @@ func jobFigures(runs []store.RunFact, jobsByRun map[int64][]store.JobFact) []Job
 	var order []string
 	for _, r := range runs {
 		for _, j := range jobsByRun[r.ID] {
-			if !conclusive(j.Conclusion) || j.StartedAt == nil || j.FinishedAt == nil {
+			if !conclusive(j.Conclusion) || j.StartedAt.IsZero() || j.FinishedAt.IsZero() {
 				continue // never ran here: skipped, or carried over from an earlier run
 			}
 			name := j.Name
@@ -173,9 +173,9 @@ func jobFigures(runs []store.RunFact, jobsByRun map[int64][]store.JobFact) []Job
 			if j.Conclusion == store.ConclusionSuccess {
 				a.ok++
 			}
-			a.wall = append(a.wall, j.FinishedAt.Sub(*j.StartedAt))
-			if j.QueuedAt != nil {
-				a.queue = append(a.queue, j.StartedAt.Sub(*j.QueuedAt))
+			a.wall = append(a.wall, j.FinishedAt.Sub(j.StartedAt))
+			if !j.QueuedAt.IsZero() {
+				a.queue = append(a.queue, j.StartedAt.Sub(j.QueuedAt))
 			}
 		}
 	}
@@ -239,7 +239,7 @@ func compare(name, pivot string, runs []store.RunFact, after func(store.RunFact)
 		if !known {
 			continue
 		}
-		d := r.FinishedAt.Sub(*r.StartedAt)
+		d := r.FinishedAt.Sub(r.StartedAt)
 		if isAfter {
 			later = append(later, d)
 		} else {

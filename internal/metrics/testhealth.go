@@ -58,9 +58,23 @@ const (
 
 func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) {
 	out := TestHealth{Definition: defFlaky, SlowestDefinition: defSlowest, Flaky: []FlakyTest{}, Slowest: []SlowTest{}}
-	tests, err := src.MetricsTests(ctx, f.repo.ID, f.since)
+	fails, err := src.MetricsTestFailures(ctx, f.repo.ID, f.since)
 	if err != nil {
 		return out, err
+	}
+	reports, err := src.MetricsTestReports(ctx, f.repo.ID, f.since)
+	if err != nil {
+		return out, err
+	}
+	slow, err := src.MetricsSlowTests(ctx, f.repo.ID, f.since)
+	if err != nil {
+		return out, err
+	}
+	// Commits each job reported tests on: the flake rate's denominator.
+	ranOn := map[string]int{}
+	for _, r := range reports {
+		ranOn[r.Workflow+" / "+r.JobKey] = r.Commits
+		out.Reported += r.Jobs
 	}
 	jobs := map[int64]*store.JobFact{}
 	for i := range f.jobs {
@@ -70,47 +84,32 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 	jobKey := func(j *store.JobFact) string { return f.runByID[j.RunID].Workflow + " / " + j.Key }
 	type shaKey struct{ sha, key string }
 	succeeded := map[shaKey]map[int64]bool{} // job IDs that succeeded per commit and job
-	for _, j := range f.jobs {
+	for i := range f.jobs {
+		j := &f.jobs[i]
 		if r := f.runByID[j.RunID]; r != nil && j.Conclusion == store.ConclusionSuccess {
-			k := shaKey{r.SHA, jobKey(&j)}
+			k := shaKey{r.SHA, jobKey(j)}
 			if succeeded[k] == nil {
 				succeeded[k] = map[int64]bool{}
 			}
 			succeeded[k][j.ID] = true
 		}
 	}
-	reported := map[int64]bool{}
-	passed := map[shaKey]bool{} // commit, test name
-	for _, t := range tests {
-		j := jobs[t.JobID]
-		if j == nil || f.runByID[j.RunID] == nil {
-			continue
-		}
-		reported[t.JobID] = true
-		if t.Outcome == store.TestPassed {
-			passed[shaKey{f.runByID[j.RunID].SHA, t.Name}] = true
+	var pairs [][2]string
+	for _, t := range fails {
+		if j := jobs[t.JobID]; j != nil && f.runByID[j.RunID] != nil {
+			pairs = append(pairs, [2]string{f.runByID[j.RunID].SHA, t.Name})
 		}
 	}
-	out.Reported = len(reported)
-	// Commits each job reported tests on: the flake rate's denominator.
-	ranOn := map[string]map[string]bool{}
-	for id := range reported {
-		j := jobs[id]
-		k := jobKey(j)
-		if ranOn[k] == nil {
-			ranOn[k] = map[string]bool{}
-		}
-		ranOn[k][f.runByID[j.RunID].SHA] = true
+	passed, err := src.MetricsTestPassed(ctx, f.repo.ID, pairs)
+	if err != nil {
+		return out, err
 	}
 	type flaky struct {
 		FlakyTest
 		shas map[string]time.Time
 	}
 	byName := map[string]*flaky{}
-	for _, t := range tests {
-		if t.Outcome != store.TestFailed && t.Outcome != store.TestError {
-			continue
-		}
+	for _, t := range fails {
 		j := jobs[t.JobID]
 		if j == nil || f.runByID[j.RunID] == nil {
 			continue
@@ -122,7 +121,7 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 				cleared = true
 			}
 		}
-		if !passed[shaKey{sha, t.Name}] && !cleared {
+		if !passed[[2]string{sha, t.Name}] && !cleared {
 			continue
 		}
 		fl, ok := byName[t.Name+"\x00"+key]
@@ -131,8 +130,8 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 			byName[t.Name+"\x00"+key] = fl
 		}
 		at := f.runByID[j.RunID].QueuedAt
-		if j.FinishedAt != nil {
-			at = *j.FinishedAt
+		if !j.FinishedAt.IsZero() {
+			at = j.FinishedAt
 		}
 		if at.After(fl.shas[sha]) {
 			fl.shas[sha] = at
@@ -142,7 +141,7 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 		}
 	}
 	for _, fl := range byName {
-		fl.Flakes, fl.Commits = len(fl.shas), len(ranOn[fl.Job])
+		fl.Flakes, fl.Commits = len(fl.shas), ranOn[fl.Job]
 		fl.Rate = rateOf(fl.Flakes, fl.Commits)
 		for sha := range fl.shas {
 			fl.Examples = append(fl.Examples, sha)
@@ -166,45 +165,33 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 		return compareStrings(a.Name+a.Job, b.Name+b.Job)
 	})
 	out.Flaky = out.Flaky[:min(len(out.Flaky), maxFlaky)]
-	out.Slowest = f.slowest(tests, jobs)
+	out.Slowest = slowest(slow)
 	return out, nil
 }
 
-func (f *facts) slowest(tests []store.TestFact, jobs map[int64]*store.JobFact) []SlowTest {
+// slowest ranks tests by their mean passing duration over the window, from weekly sums.
+func slowest(facts []store.SlowTestFact) []SlowTest {
 	type acc struct {
 		sum, max time.Duration
 		n        int
-		weeks    map[string][]time.Duration
+		weeks    []WeekMean
 	}
 	byName := map[string]*acc{}
-	for _, t := range tests {
-		j := jobs[t.JobID]
-		if t.Outcome != store.TestPassed || j == nil || f.runByID[j.RunID] == nil {
-			continue
-		}
-		a, ok := byName[t.Name]
+	for _, f := range facts {
+		a, ok := byName[f.Name]
 		if !ok {
-			a = &acc{weeks: map[string][]time.Duration{}}
-			byName[t.Name] = a
+			a = &acc{}
+			byName[f.Name] = a
 		}
-		a.sum += t.Duration
-		a.n++
-		a.max = max(a.max, t.Duration)
-		w := isoWeek(f.runByID[j.RunID].QueuedAt)
-		a.weeks[w] = append(a.weeks[w], t.Duration)
+		a.sum += f.Sum
+		a.n += f.N
+		a.max = max(a.max, f.Max)
+		a.weeks = append(a.weeks, WeekMean{Week: isoWeek(f.Week), Runs: f.N, Mean: Seconds(f.Sum / time.Duration(f.N))})
 	}
 	out := []SlowTest{}
 	for name, a := range byName {
-		st := SlowTest{Name: name, Runs: a.n, Mean: Seconds(a.sum / time.Duration(a.n)), Max: Seconds(a.max), Weeks: []WeekMean{}}
-		for w, ds := range a.weeks {
-			var sum time.Duration
-			for _, d := range ds {
-				sum += d
-			}
-			st.Weeks = append(st.Weeks, WeekMean{Week: w, Runs: len(ds), Mean: Seconds(sum / time.Duration(len(ds)))})
-		}
-		slices.SortFunc(st.Weeks, func(a, b WeekMean) int { return compareStrings(a.Week, b.Week) })
-		out = append(out, st)
+		slices.SortFunc(a.weeks, func(x, y WeekMean) int { return compareStrings(x.Week, y.Week) })
+		out = append(out, SlowTest{Name: name, Runs: a.n, Mean: Seconds(a.sum / time.Duration(a.n)), Max: Seconds(a.max), Weeks: a.weeks})
 	}
 	slices.SortFunc(out, func(a, b SlowTest) int {
 		if a.Mean != b.Mean {

@@ -57,7 +57,7 @@ func (f *facts) toolSplit(ctx context.Context, src Source, tool string) (*ToolSp
 	}
 	byVersion := map[string]*acc{}
 	for _, j := range f.jobs {
-		if !conclusive(j.Conclusion) || j.StartedAt == nil || j.FinishedAt == nil {
+		if !conclusive(j.Conclusion) || j.StartedAt.IsZero() || j.FinishedAt.IsZero() {
 			continue
 		}
 		v, ok := versions[j.ID]
@@ -67,19 +67,19 @@ func (f *facts) toolSplit(ctx context.Context, src Source, tool string) (*ToolSp
 		}
 		a, ok := byVersion[v]
 		if !ok {
-			a = &acc{VersionStats: VersionStats{Version: v, FirstSeen: *j.StartedAt, LastSeen: *j.StartedAt}}
+			a = &acc{VersionStats: VersionStats{Version: v, FirstSeen: j.StartedAt, LastSeen: j.StartedAt}}
 			byVersion[v] = a
 		}
 		a.Jobs++
 		if j.Conclusion == store.ConclusionFailure {
 			a.Failures++
 		}
-		a.wall = append(a.wall, j.FinishedAt.Sub(*j.StartedAt))
+		a.wall = append(a.wall, j.FinishedAt.Sub(j.StartedAt))
 		if j.StartedAt.Before(a.FirstSeen) {
-			a.FirstSeen = *j.StartedAt
+			a.FirstSeen = j.StartedAt
 		}
 		if j.StartedAt.After(a.LastSeen) {
-			a.LastSeen = *j.StartedAt
+			a.LastSeen = j.StartedAt
 		}
 	}
 	for _, a := range byVersion {

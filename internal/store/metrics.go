@@ -82,7 +82,8 @@ func (db *DB) MetricsPromotions(ctx context.Context, repoID int64, env string, s
 		return nil, nil
 	}
 	// Every state change of these promotions happened after the oldest one was created.
-	rows, err = q.query(ctx, `SELECT time, data FROM events WHERE repo_id = ? AND kind = ? AND time >= ? ORDER BY id`,
+	// In time order (then the order written), which the (repo_id, kind, time) index gives.
+	rows, err = q.query(ctx, `SELECT time, data FROM events WHERE repo_id = ? AND kind = ? AND time >= ? ORDER BY time, id`,
 		repoID, EventPromotionState, first)
 	if err != nil {
 		return nil, fmt.Errorf("reading promotion events: %w", err)
@@ -138,11 +139,12 @@ type RunFact struct {
 	Status       string     `json:"status"`
 	Conclusion   string     `json:"conclusion"`
 	QueuedAt     time.Time  `json:"queued_at"`
-	StartedAt    *time.Time `json:"started_at,omitempty"`
-	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	StartedAt    time.Time  `json:"started_at"`  // zero: not started
+	FinishedAt   time.Time  `json:"finished_at"` // zero: not finished
 }
 
-const runFactCols = `id, number, workflow, workflow_name, event, ref, sha, run_trigger, status, conclusion, queued_at, started_at, finished_at`
+const runFactCols = `id, number, workflow, workflow_name, event, ref, sha, run_trigger, status, conclusion, queued_at,
+	COALESCE(started_at, 0), COALESCE(finished_at, 0)`
 
 func scanRunFacts(rows *sql.Rows, err error) ([]RunFact, error) {
 	if err != nil {
@@ -152,13 +154,12 @@ func scanRunFacts(rows *sql.Rows, err error) ([]RunFact, error) {
 	var out []RunFact
 	for rows.Next() {
 		var r RunFact
-		var queued int64
-		var started, finished sql.NullInt64
+		var queued, started, finished int64
 		if err := rows.Scan(&r.ID, &r.Number, &r.Workflow, &r.WorkflowName, &r.Event, &r.Ref, &r.SHA, &r.Trigger,
 			&r.Status, &r.Conclusion, &queued, &started, &finished); err != nil {
 			return nil, fmt.Errorf("reading run: %w", err)
 		}
-		r.QueuedAt, r.StartedAt, r.FinishedAt = fromTS(queued), fromNullTS(started), fromNullTS(finished)
+		r.QueuedAt, r.StartedAt, r.FinishedAt = fromTS(queued), optTS(started), optTS(finished)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -205,17 +206,18 @@ type JobFact struct {
 	Name       string     `json:"name"`
 	Conclusion string     `json:"conclusion"`
 	AgentID    int64      `json:"agent_id,omitempty"`
-	QueuedAt   *time.Time `json:"queued_at,omitempty"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	QueuedAt   time.Time `json:"queued_at"`   // zero: never queued
+	StartedAt  time.Time `json:"started_at"`  // zero: never started (skipped, or carried over)
+	FinishedAt time.Time `json:"finished_at"` // zero: not finished
 }
 
 // MetricsJobs returns the completed jobs of the runs of repository repoID queued at or after
-// since, in run and job order.
+// since, in the order of their runs' queue times.
 func (db *DB) MetricsJobs(ctx context.Context, repoID int64, since time.Time) ([]JobFact, error) {
-	rows, err := db.rd().query(ctx, `SELECT j.id, j.run_id, j.job_key, j.name, j.conclusion, j.queued_at, j.started_at, j.finished_at
+	rows, err := db.rd().query(ctx, `SELECT j.id, j.run_id, j.job_key, j.name, j.conclusion, COALESCE(j.queued_at, 0),
+		COALESCE(j.started_at, 0), COALESCE(j.finished_at, 0)
 		FROM runs r JOIN jobs j ON j.run_id = r.id
-		WHERE r.repo_id = ? AND r.queued_at >= ? AND j.status = ? ORDER BY j.run_id, j.id`, repoID, ts(since), StatusCompleted)
+		WHERE r.repo_id = ? AND r.queued_at >= ? AND j.status = ?`, repoID, ts(since), StatusCompleted)
 	if err != nil {
 		return nil, fmt.Errorf("listing jobs: %w", err)
 	}
@@ -223,11 +225,11 @@ func (db *DB) MetricsJobs(ctx context.Context, repoID int64, since time.Time) ([
 	var out []JobFact
 	for rows.Next() {
 		var j JobFact
-		var queued, started, finished sql.NullInt64
+		var queued, started, finished int64
 		if err := rows.Scan(&j.ID, &j.RunID, &j.Key, &j.Name, &j.Conclusion, &queued, &started, &finished); err != nil {
 			return nil, fmt.Errorf("reading job: %w", err)
 		}
-		j.QueuedAt, j.StartedAt, j.FinishedAt = fromNullTS(queued), fromNullTS(started), fromNullTS(finished)
+		j.QueuedAt, j.StartedAt, j.FinishedAt = optTS(queued), optTS(started), optTS(finished)
 		out = append(out, j)
 	}
 	return out, rows.Err()
@@ -274,14 +276,14 @@ type TestFact struct {
 	Duration time.Duration
 }
 
-// MetricsTests returns the test cases kept for the jobs of runs of repository repoID queued at or
-// after since.
-func (db *DB) MetricsTests(ctx context.Context, repoID int64, since time.Time) ([]TestFact, error) {
-	rows, err := db.rd().query(ctx, `SELECT c.job_id, j.run_id, c.name, c.outcome, c.duration
-		FROM runs r JOIN jobs j ON j.run_id = r.id JOIN test_cases c ON c.job_id = j.id
-		WHERE r.repo_id = ? AND r.queued_at >= ? ORDER BY c.job_id, c.name`, repoID, ts(since))
+// MetricsTestFailures returns the failed and errored test cases of the jobs of runs of repository
+// repoID queued at or after since.
+func (db *DB) MetricsTestFailures(ctx context.Context, repoID int64, since time.Time) ([]TestFact, error) {
+	rows, err := db.rd().query(ctx, `SELECT job_id, run_id, name, outcome, duration FROM test_cases
+		WHERE repo_id = ? AND outcome IN (?, ?) AND queued >= ? ORDER BY job_id, name`,
+		repoID, TestFailed, TestError, ts(since))
 	if err != nil {
-		return nil, fmt.Errorf("listing test cases: %w", err)
+		return nil, fmt.Errorf("listing failed tests: %w", err)
 	}
 	defer rows.Close()
 	var out []TestFact
@@ -289,9 +291,128 @@ func (db *DB) MetricsTests(ctx context.Context, repoID int64, since time.Time) (
 		var f TestFact
 		var d int64
 		if err := rows.Scan(&f.JobID, &f.RunID, &f.Name, &f.Outcome, &d); err != nil {
-			return nil, fmt.Errorf("reading test case: %w", err)
+			return nil, fmt.Errorf("reading failed test: %w", err)
 		}
 		f.Duration = time.Duration(d)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// MetricsTestPassed returns which of the (commit, test name) pairs passed in some job of
+// repository repoID at that commit.
+func (db *DB) MetricsTestPassed(ctx context.Context, repoID int64, pairs [][2]string) (map[[2]string]bool, error) {
+	out := map[[2]string]bool{}
+	want := map[[2]string]bool{}
+	var shas, names []string
+	for _, p := range pairs {
+		if !want[p] {
+			want[p] = true
+			shas, names = append(shas, p[0]), append(names, p[1])
+		}
+	}
+	// In chunks, so that a pathological history stays under the database's variable limit.
+	const chunk = 400
+	for i := 0; i < len(shas); i += chunk {
+		s, n := uniq(shas[i:min(i+chunk, len(shas))]), uniq(names[i:min(i+chunk, len(names))])
+		args := append(append([]any{repoID}, anySlice(s)...), anySlice(n)...)
+		args = append(args, TestPassed)
+		rows, err := db.rd().query(ctx, `SELECT DISTINCT r.sha, c.name FROM runs r JOIN test_cases c ON c.run_id = r.id
+			WHERE r.repo_id = ? AND r.sha IN (`+placeholders(len(s))+`) AND c.name IN (`+placeholders(len(n))+`)
+			AND c.outcome = ?`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("finding passed tests: %w", err)
+		}
+		for rows.Next() {
+			var p [2]string
+			if err := rows.Scan(&p[0], &p[1]); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("reading passed test: %w", err)
+			}
+			if want[p] {
+				out[p] = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("finding passed tests: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TestReportFact counts, for one job of one workflow, the commits and jobs that reported tests.
+type TestReportFact struct {
+	Workflow, JobKey string
+	Commits, Jobs    int
+}
+
+// MetricsTestReports counts the jobs of runs of repository repoID queued at or after since that
+// reported test cases, and their distinct commits, by workflow and job.
+func (db *DB) MetricsTestReports(ctx context.Context, repoID int64, since time.Time) ([]TestReportFact, error) {
+	rows, err := db.rd().query(ctx, `SELECT r.workflow, j.job_key, COUNT(DISTINCT r.sha), COUNT(*)
+		FROM (SELECT DISTINCT job_id, run_id FROM test_cases WHERE repo_id = ? AND queued >= ?) c
+		JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = c.run_id
+		GROUP BY r.workflow, j.job_key ORDER BY r.workflow, j.job_key`, repoID, ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("counting test reports: %w", err)
+	}
+	defer rows.Close()
+	var out []TestReportFact
+	for rows.Next() {
+		var f TestReportFact
+		if err := rows.Scan(&f.Workflow, &f.JobKey, &f.Commits, &f.Jobs); err != nil {
+			return nil, fmt.Errorf("reading test reports: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// SlowTestFact sums one test's passing durations over one ISO week.
+type SlowTestFact struct {
+	Name     string
+	Week     time.Time // the Monday 00:00 UTC the week starts
+	N        int
+	Sum, Max time.Duration
+}
+
+const (
+	// firstMonday is 1970-01-05 00:00 UTC in nanoseconds: ISO weeks are counted from it.
+	firstMonday = 4 * 24 * int64(time.Hour)
+	weekNS      = 7 * 24 * int64(time.Hour)
+)
+
+// MetricsSlowTests sums the passing test cases kept for the jobs of runs of repository repoID
+// queued at or after since, by test and by ISO week of the run's queue time.
+func (db *DB) MetricsSlowTests(ctx context.Context, repoID int64, since time.Time) ([]SlowTestFact, error) {
+	rows, err := db.rd().query(ctx, `SELECT name, (queued - ?) / ?, COUNT(*), SUM(duration), MAX(duration) FROM test_cases
+		WHERE repo_id = ? AND outcome = ? AND queued >= ? GROUP BY 1, 2 ORDER BY 1, 2`,
+		firstMonday, weekNS, repoID, TestPassed, ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("summing test durations: %w", err)
+	}
+	defer rows.Close()
+	var out []SlowTestFact
+	for rows.Next() {
+		var f SlowTestFact
+		var wk, sum, mx int64
+		if err := rows.Scan(&f.Name, &wk, &f.N, &sum, &mx); err != nil {
+			return nil, fmt.Errorf("reading test durations: %w", err)
+		}
+		f.Week, f.Sum, f.Max = fromTS(firstMonday+wk*weekNS), time.Duration(sum), time.Duration(mx)
 		out = append(out, f)
 	}
 	return out, rows.Err()

@@ -64,9 +64,9 @@ func (db *DB) RecordJobResults(ctx context.Context, jobID int64, res JobResults)
 		return nil
 	}
 	return db.write(ctx, fmt.Sprintf("recording the results of job %d", jobID), func(t *tx) error {
-		var runID, repoID int64
-		if err := t.queryRow(ctx, `SELECT j.run_id, r.repo_id FROM jobs j JOIN runs r ON r.id = j.run_id WHERE j.id = ?`, jobID).
-			Scan(&runID, &repoID); err != nil {
+		var runID, repoID, queued int64
+		if err := t.queryRow(ctx, `SELECT j.run_id, r.repo_id, r.queued_at FROM jobs j JOIN runs r ON r.id = j.run_id WHERE j.id = ?`, jobID).
+			Scan(&runID, &repoID, &queued); err != nil {
 			return notFound(err, "job", jobID)
 		}
 		for _, q := range []string{`DELETE FROM job_tools WHERE job_id = ?`, `DELETE FROM test_cases WHERE job_id = ?`} {
@@ -85,8 +85,8 @@ func (db *DB) RecordJobResults(ctx context.Context, jobID int64, res JobResults)
 			}
 		}
 		for _, c := range kept {
-			if _, err := t.exec(ctx, `INSERT INTO test_cases (job_id, name, outcome, duration) VALUES (?, ?, ?, ?)`,
-				jobID, c.Name, c.Outcome, int64(c.Duration)); err != nil {
+			if _, err := t.exec(ctx, `INSERT INTO test_cases (job_id, name, outcome, duration, run_id, repo_id, queued)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, jobID, c.Name, c.Outcome, int64(c.Duration), runID, repoID, queued); err != nil {
 				return fmt.Errorf("recording test %s: %w", c.Name, err)
 			}
 		}

@@ -21,16 +21,25 @@ CREATE TABLE job_tools (
 CREATE INDEX job_tools_name ON job_tools (name, version);
 
 -- Test cases a job reported: every failure, and its slowest passing tests (see
--- store.MaxSlowTests), which is what flaky-test and slowest-test figures read.
+-- store.MaxSlowTests), which is what flaky-test and slowest-test figures read. The run's
+-- repository and queue time are copied in, so that a window's tests are an index range rather
+-- than a join through every job of the window.
 CREATE TABLE test_cases (
     job_id   INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     name     TEXT    NOT NULL,
     outcome  TEXT    NOT NULL,
     duration INTEGER NOT NULL DEFAULT 0,
+    run_id   INTEGER NOT NULL,
+    repo_id  INTEGER NOT NULL,
+    queued   INTEGER NOT NULL,
     PRIMARY KEY (job_id, name)
 );
+CREATE INDEX test_cases_window ON test_cases (repo_id, outcome, queued, name, duration);
+CREATE INDEX test_cases_commit ON test_cases (run_id, outcome);
 
 -- +goose Down
+DROP INDEX test_cases_commit;
+DROP INDEX test_cases_window;
 DROP TABLE test_cases;
 DROP INDEX job_tools_name;
 DROP TABLE job_tools;
