@@ -358,30 +358,16 @@ func (n *naive) MetricsTestPassed(_ context.Context, _ int64, pairs [][2]string)
 	return out, nil
 }
 
-func (n *naive) MetricsTestReports(_ context.Context, _ int64, since time.Time) ([]store.TestReportFact, error) {
-	type key struct{ wf, job string }
-	commits, jobs := map[key]map[string]bool{}, map[key]map[int64]bool{}
+func (n *naive) MetricsTestJobs(_ context.Context, _ int64, since time.Time) ([]int64, error) {
+	seen := map[int64]bool{}
+	var out []int64
 	for _, t := range n.tests {
-		if !n.inWindow(t.RunID, since) {
-			continue
+		if !seen[t.JobID] && n.inWindow(t.RunID, since) && t.Outcome != store.TestSkipped {
+			seen[t.JobID] = true
+			out = append(out, t.JobID)
 		}
-		r := n.runs[t.RunID]
-		k := key{r.Workflow, n.jobs[t.JobID].Key}
-		if commits[k] == nil {
-			commits[k], jobs[k] = map[string]bool{}, map[int64]bool{}
-		}
-		commits[k][r.SHA], jobs[k][t.JobID] = true, true
 	}
-	var out []store.TestReportFact
-	for k := range commits {
-		out = append(out, store.TestReportFact{Workflow: k.wf, JobKey: k.job, Commits: len(commits[k]), Jobs: len(jobs[k])})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Workflow != out[j].Workflow {
-			return out[i].Workflow < out[j].Workflow
-		}
-		return out[i].JobKey < out[j].JobKey
-	})
+	slices.Sort(out)
 	return out, nil
 }
 

@@ -33,7 +33,7 @@ type Source interface {
 	MetricsToolNames(ctx context.Context, repoID int64, since time.Time) ([]string, error)
 	MetricsTestFailures(ctx context.Context, repoID int64, since time.Time) ([]store.TestFact, error)
 	MetricsTestPassed(ctx context.Context, repoID int64, pairs [][2]string) (map[[2]string]bool, error)
-	MetricsTestReports(ctx context.Context, repoID int64, since time.Time) ([]store.TestReportFact, error)
+	MetricsTestJobs(ctx context.Context, repoID int64, since time.Time) ([]int64, error)
 	MetricsSlowTests(ctx context.Context, repoID int64, since time.Time) ([]store.SlowTestFact, error)
 	MetricsBuilds(ctx context.Context, repoID int64, since time.Time) ([]store.BuildFact, error)
 	MetricsReproChecks(ctx context.Context, repoID int64, since time.Time) ([]store.ReproFact, error)

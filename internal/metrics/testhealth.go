@@ -62,7 +62,7 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 	if err != nil {
 		return out, err
 	}
-	reports, err := src.MetricsTestReports(ctx, f.repo.ID, f.since)
+	reported, err := src.MetricsTestJobs(ctx, f.repo.ID, f.since)
 	if err != nil {
 		return out, err
 	}
@@ -70,18 +70,26 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 	if err != nil {
 		return out, err
 	}
-	// Commits each job reported tests on: the flake rate's denominator.
-	ranOn := map[string]int{}
-	for _, r := range reports {
-		ranOn[r.Workflow+" / "+r.JobKey] = r.Commits
-		out.Reported += r.Jobs
-	}
 	jobs := map[int64]*store.JobFact{}
 	for i := range f.jobs {
 		jobs[f.jobs[i].ID] = &f.jobs[i]
 	}
 	// jobKey names a job across runs of its workflow.
 	jobKey := func(j *store.JobFact) string { return f.runByID[j.RunID].Workflow + " / " + j.Key }
+	// Commits each job reported tests on: the flake rate's denominator.
+	ranOnCommits := map[string]map[string]bool{}
+	for _, id := range reported {
+		j := jobs[id]
+		if j == nil || f.runByID[j.RunID] == nil {
+			continue
+		}
+		out.Reported++
+		k := jobKey(j)
+		if ranOnCommits[k] == nil {
+			ranOnCommits[k] = map[string]bool{}
+		}
+		ranOnCommits[k][f.runByID[j.RunID].SHA] = true
+	}
 	type shaKey struct{ sha, key string }
 	succeeded := map[shaKey]map[int64]bool{} // job IDs that succeeded per commit and job
 	for i := range f.jobs {
@@ -141,7 +149,7 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 		}
 	}
 	for _, fl := range byName {
-		fl.Flakes, fl.Commits = len(fl.shas), ranOn[fl.Job]
+		fl.Flakes, fl.Commits = len(fl.shas), len(ranOnCommits[fl.Job])
 		fl.Rate = rateOf(fl.Flakes, fl.Commits)
 		for sha := range fl.shas {
 			fl.Examples = append(fl.Examples, sha)

@@ -82,7 +82,7 @@ func (s *Server) repoMetrics(ctx context.Context, repo *store.Repo, q metricsQue
 	}
 	ctx, cancel := context.WithTimeout(ctx, metricsTimeout)
 	defer cancel()
-	return metrics.Compute(ctx, s.cfg.DB, metrics.Repo{ID: repo.ID, Name: repo.Name, URL: repo.URL,
+	return metrics.Compute(ctx, s.facts.With(s.cfg.DB), metrics.Repo{ID: repo.ID, Name: repo.Name, URL: repo.URL,
 		DefaultBranch: repo.DefaultBranch, GitDir: s.mirrorDir(repo.ID)}, opts)
 }
 

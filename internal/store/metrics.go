@@ -211,13 +211,17 @@ type JobFact struct {
 	FinishedAt time.Time `json:"finished_at"` // zero: not finished
 }
 
+const jobFactCols = `j.id, j.run_id, j.job_key, j.name, j.conclusion, COALESCE(j.queued_at, 0), COALESCE(j.started_at, 0),
+	COALESCE(j.finished_at, 0)`
+
 // MetricsJobs returns the completed jobs of the runs of repository repoID queued at or after
 // since, in the order of their runs' queue times.
 func (db *DB) MetricsJobs(ctx context.Context, repoID int64, since time.Time) ([]JobFact, error) {
-	rows, err := db.rd().query(ctx, `SELECT j.id, j.run_id, j.job_key, j.name, j.conclusion, COALESCE(j.queued_at, 0),
-		COALESCE(j.started_at, 0), COALESCE(j.finished_at, 0)
-		FROM runs r JOIN jobs j ON j.run_id = r.id
-		WHERE r.repo_id = ? AND r.queued_at >= ? AND j.status = ?`, repoID, ts(since), StatusCompleted)
+	return scanJobFacts(db.rd().query(ctx, `SELECT `+jobFactCols+` FROM runs r JOIN jobs j ON j.run_id = r.id
+		WHERE r.repo_id = ? AND r.queued_at >= ? AND j.status = ?`, repoID, ts(since), StatusCompleted))
+}
+
+func scanJobFacts(rows *sql.Rows, err error) ([]JobFact, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing jobs: %w", err)
 	}
@@ -353,30 +357,22 @@ func uniq(s []string) []string {
 	return out
 }
 
-// TestReportFact counts, for one job of one workflow, the commits and jobs that reported tests.
-type TestReportFact struct {
-	Workflow, JobKey string
-	Commits, Jobs    int
-}
-
-// MetricsTestReports counts the jobs of runs of repository repoID queued at or after since that
-// reported test cases, and their distinct commits, by workflow and job.
-func (db *DB) MetricsTestReports(ctx context.Context, repoID int64, since time.Time) ([]TestReportFact, error) {
-	rows, err := db.rd().query(ctx, `SELECT r.workflow, j.job_key, COUNT(DISTINCT r.sha), COUNT(*)
-		FROM (SELECT DISTINCT job_id, run_id FROM test_cases WHERE repo_id = ? AND queued >= ?) c
-		JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = c.run_id
-		GROUP BY r.workflow, j.job_key ORDER BY r.workflow, j.job_key`, repoID, ts(since))
+// MetricsTestJobs returns the jobs of runs of repository repoID queued at or after since that
+// reported test cases.
+func (db *DB) MetricsTestJobs(ctx context.Context, repoID int64, since time.Time) ([]int64, error) {
+	rows, err := db.rd().query(ctx, `SELECT DISTINCT job_id FROM test_cases WHERE repo_id = ? AND outcome IN (?, ?, ?)
+		AND queued >= ? ORDER BY job_id`, repoID, TestPassed, TestFailed, TestError, ts(since))
 	if err != nil {
-		return nil, fmt.Errorf("counting test reports: %w", err)
+		return nil, fmt.Errorf("listing jobs with tests: %w", err)
 	}
 	defer rows.Close()
-	var out []TestReportFact
+	var out []int64
 	for rows.Next() {
-		var f TestReportFact
-		if err := rows.Scan(&f.Workflow, &f.JobKey, &f.Commits, &f.Jobs); err != nil {
-			return nil, fmt.Errorf("reading test reports: %w", err)
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("listing jobs with tests: %w", err)
 		}
-		out = append(out, f)
+		out = append(out, id)
 	}
 	return out, rows.Err()
 }
@@ -555,4 +551,72 @@ func scanStrings(rows *sql.Rows, err error) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// MetricsLastEvent returns the ID of repository repoID's latest event (0: none): where a reader
+// of its history stands.
+func (db *DB) MetricsLastEvent(ctx context.Context, repoID int64) (int64, error) {
+	var id int64
+	if err := db.rd().queryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM events WHERE repo_id = ?`, repoID).Scan(&id); err != nil {
+		return 0, fmt.Errorf("reading the latest event of repo %d: %w", repoID, err)
+	}
+	return id, nil
+}
+
+// TouchedEvent is what a reader of the event log needs to know of an event to refresh what it
+// read before: which run it is about, if any.
+type TouchedEvent struct {
+	ID    int64
+	Kind  string
+	RunID int64 // 0: none
+}
+
+// MetricsEventsAfter returns repository repoID's events after event after, oldest first, with
+// only what says which records they are about.
+func (db *DB) MetricsEventsAfter(ctx context.Context, repoID, after int64) ([]TouchedEvent, error) {
+	rows, err := db.rd().query(ctx, `SELECT id, kind, COALESCE(run_id, 0) FROM events WHERE repo_id = ? AND id > ? ORDER BY id`,
+		repoID, after)
+	if err != nil {
+		return nil, fmt.Errorf("reading the events of repo %d: %w", repoID, err)
+	}
+	defer rows.Close()
+	var out []TouchedEvent
+	for rows.Next() {
+		var e TouchedEvent
+		if err := rows.Scan(&e.ID, &e.Kind, &e.RunID); err != nil {
+			return nil, fmt.Errorf("reading the events of repo %d: %w", repoID, err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// MetricsRunsByID returns the runs of repository repoID among ids.
+func (db *DB) MetricsRunsByID(ctx context.Context, repoID int64, ids []int64) ([]RunFact, error) {
+	var out []RunFact
+	for i := 0; i < len(ids); i += 400 {
+		part := ids[i:min(i+400, len(ids))]
+		rs, err := scanRunFacts(db.rd().query(ctx, `SELECT `+runFactCols+` FROM runs WHERE repo_id = ? AND id IN (`+
+			placeholders(len(part))+`)`, append([]any{repoID}, anySlice(part)...)...))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// MetricsJobsOfRuns returns the completed jobs of runs ids.
+func (db *DB) MetricsJobsOfRuns(ctx context.Context, ids []int64) ([]JobFact, error) {
+	var out []JobFact
+	for i := 0; i < len(ids); i += 400 {
+		part := ids[i:min(i+400, len(ids))]
+		js, err := scanJobFacts(db.rd().query(ctx, `SELECT `+jobFactCols+` FROM jobs j WHERE j.status = ? AND j.run_id IN (`+
+			placeholders(len(part))+`)`, append([]any{StatusCompleted}, anySlice(part)...)...))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, js...)
+	}
+	return out, nil
 }
