@@ -128,19 +128,19 @@ func (db *DB) MetricsDeployedCommits(ctx context.Context, repoID int64, env stri
 
 // RunFact is a run as the pipeline figures see it.
 type RunFact struct {
-	ID           int64      `json:"id"`
-	Number       int64      `json:"number"`
-	Workflow     string     `json:"workflow"`
-	WorkflowName string     `json:"workflow_name"`
-	Event        string     `json:"event"`
-	Ref          string     `json:"ref"`
-	SHA          string     `json:"sha"`
-	Trigger      string     `json:"trigger"`
-	Status       string     `json:"status"`
-	Conclusion   string     `json:"conclusion"`
-	QueuedAt     time.Time  `json:"queued_at"`
-	StartedAt    time.Time  `json:"started_at"`  // zero: not started
-	FinishedAt   time.Time  `json:"finished_at"` // zero: not finished
+	ID           int64     `json:"id"`
+	Number       int64     `json:"number"`
+	Workflow     string    `json:"workflow"`
+	WorkflowName string    `json:"workflow_name"`
+	Event        string    `json:"event"`
+	Ref          string    `json:"ref"`
+	SHA          string    `json:"sha"`
+	Trigger      string    `json:"trigger"`
+	Status       string    `json:"status"`
+	Conclusion   string    `json:"conclusion"`
+	QueuedAt     time.Time `json:"queued_at"`
+	StartedAt    time.Time `json:"started_at"`  // zero: not started
+	FinishedAt   time.Time `json:"finished_at"` // zero: not finished
 }
 
 const runFactCols = `id, number, workflow, workflow_name, event, ref, sha, run_trigger, status, conclusion, queued_at,
@@ -200,12 +200,12 @@ func (db *DB) MetricsRunLockHash(ctx context.Context, runID int64) (string, erro
 
 // JobFact is one completed attempt of a job.
 type JobFact struct {
-	ID         int64      `json:"id"`
-	RunID      int64      `json:"run_id"`
-	Key        string     `json:"key"`
-	Name       string     `json:"name"`
-	Conclusion string     `json:"conclusion"`
-	AgentID    int64      `json:"agent_id,omitempty"`
+	ID         int64     `json:"id"`
+	RunID      int64     `json:"run_id"`
+	Key        string    `json:"key"`
+	Name       string    `json:"name"`
+	Conclusion string    `json:"conclusion"`
+	AgentID    int64     `json:"agent_id,omitempty"`
 	QueuedAt   time.Time `json:"queued_at"`   // zero: never queued
 	StartedAt  time.Time `json:"started_at"`  // zero: never started (skipped, or carried over)
 	FinishedAt time.Time `json:"finished_at"` // zero: not finished
