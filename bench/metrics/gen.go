@@ -21,7 +21,7 @@ import (
 )
 
 // genVersion changes whenever the generated history does, so that a kept one is made again.
-const genVersion = 4
+const genVersion = 5
 
 // spec is the size of the history to generate.
 type spec struct {

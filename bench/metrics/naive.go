@@ -224,7 +224,9 @@ func (n *naive) MetricsPromotions(_ context.Context, _ int64, env string, since 
 	for _, id := range n.promOrd {
 		p := n.promos[id]
 		if p.Env == env && (!p.updated.Before(since) || !p.Created.Before(since)) {
-			out = append(out, p.PromotionFact)
+			f := p.PromotionFact
+			f.Updated = p.updated
+			out = append(out, f)
 		}
 	}
 	return out, nil
@@ -341,14 +343,14 @@ func (n *naive) MetricsTestFailures(_ context.Context, _ int64, since time.Time)
 	return out, nil
 }
 
-func (n *naive) MetricsTestPassed(_ context.Context, _ int64, pairs [][2]string) (map[[2]string]bool, error) {
+func (n *naive) MetricsTestPassed(_ context.Context, _ int64, since time.Time, pairs [][2]string) (map[[2]string]bool, error) {
 	want := map[[2]string]bool{}
 	for _, p := range pairs {
 		want[p] = true
 	}
 	out := map[[2]string]bool{}
 	for _, t := range n.tests {
-		if t.Outcome != store.TestPassed {
+		if t.Outcome != store.TestPassed || !n.inWindow(t.RunID, since) {
 			continue
 		}
 		if p := [2]string{n.runs[t.RunID].SHA, t.Name}; want[p] {

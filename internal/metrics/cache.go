@@ -2,7 +2,9 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,12 +18,17 @@ type CacheSource interface {
 	MetricsEventsAfter(ctx context.Context, repoID, after int64) ([]store.TouchedEvent, error)
 	MetricsRunsByID(ctx context.Context, repoID int64, ids []int64) ([]store.RunFact, error)
 	MetricsJobsOfRuns(ctx context.Context, ids []int64) ([]store.JobFact, error)
+	MetricsTests(ctx context.Context, repoID int64, since time.Time) ([]store.TestFact, error)
+	MetricsTestsOfRuns(ctx context.Context, ids []int64) ([]store.TestFact, error)
 }
 
-// Cache keeps, per repository, the runs and jobs earlier computations read (the bulk of a window's
-// facts), and brings them up to date from the event log before each use: the runs the events
-// written since are about are read again, nothing else. It is a memo of the store's queries,
-// rebuilt from the log whenever it is dropped, never a record of its own. Safe for concurrent use.
+// Cache keeps, per repository, the bulk of a window's facts that earlier computations read (runs,
+// their jobs and test cases, promotions, the commits an environment had received) and brings
+// them up to date from the event log before each use: the runs the events written since are
+// about are read again, and promotions when one changed; nothing else. It is a memo of the
+// store's queries, rebuilt from the log whenever it is dropped, never a record of its own.
+// Every answer is the store's own for the same question (TestCacheColdAndWarmGiveTheSameFigures).
+// Safe for concurrent use.
 type Cache struct {
 	// MaxRuns bounds the runs held for all repositories (default 500,000); a repository whose
 	// window holds more is read from the store each time.
@@ -32,7 +39,7 @@ type Cache struct {
 
 	mu    sync.Mutex
 	repos map[int64]*runCache
-	sizes map[int64]int // runs held per repository
+	sizes map[int64]int // runs held per repository, about
 	clock int64         // use counter, for dropping the least recently used repository
 }
 
@@ -43,14 +50,22 @@ const eventMargin = 256
 
 type runCache struct {
 	mu    sync.Mutex
-	since time.Time // runs queued at or after since are held
+	since time.Time // the runs queued at or after since are held
 	last  int64     // the events up to here are reflected
 	used  int64
-	runs  map[int64]store.RunFact
-	jobs  map[int64][]store.JobFact // completed jobs by run
+
+	runs   map[int64]store.RunFact
+	sorted []store.RunFact            // runs in queue order; nil when runs changed since
+	jobs   map[int64][]store.JobFact  // completed jobs by run
+	tests  map[int64][]store.TestFact // test cases by run
+
+	// Promotions (by environment) and deployed commits (by environment and bound), read again
+	// after any promotion event.
+	promos   map[string][]store.PromotionFact
+	deployed map[string][]string
 }
 
-// With returns src with its runs and jobs read through the cache.
+// With returns src with the bulk of its facts read through the cache.
 func (c *Cache) With(src CacheSource) Source { return cachedSource{CacheSource: src, c: c} }
 
 type cachedSource struct {
@@ -58,51 +73,227 @@ type cachedSource struct {
 	c *Cache
 }
 
-func (s cachedSource) MetricsRuns(ctx context.Context, repoID int64, since time.Time) ([]store.RunFact, error) {
+// anyWindow asks held for whatever window the cache holds (for facts that do not depend on it).
+var anyWindow = time.Unix(1<<40, 0)
+
+// held runs fn on repoID's cache, up to date for a window from since (anyWindow: the one held);
+// without one (too many runs, or nothing held for anyWindow) it returns false and the caller
+// asks the store.
+func (s cachedSource) held(ctx context.Context, repoID int64, since time.Time, fn func(rc *runCache) error) (bool, error) {
 	rc, err := s.c.refresh(ctx, s.CacheSource, repoID, since)
 	if err != nil || rc == nil {
-		if err != nil {
-			return nil, err
-		}
-		return s.CacheSource.MetricsRuns(ctx, repoID, since)
+		return false, err
 	}
 	defer rc.mu.Unlock()
-	out := make([]store.RunFact, 0, len(rc.runs))
-	for _, r := range rc.runs {
-		if !r.QueuedAt.Before(since) {
-			out = append(out, r)
+	return true, fn(rc)
+}
+
+func (s cachedSource) MetricsRuns(ctx context.Context, repoID int64, since time.Time) ([]store.RunFact, error) {
+	var out []store.RunFact
+	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
+		if rc.sorted == nil {
+			rc.sorted = make([]store.RunFact, 0, len(rc.runs))
+			for _, r := range rc.runs {
+				rc.sorted = append(rc.sorted, r)
+			}
+			slices.SortFunc(rc.sorted, func(a, b store.RunFact) int {
+				if c := a.QueuedAt.Compare(b.QueuedAt); c != 0 {
+					return c
+				}
+				return int(a.ID - b.ID)
+			})
 		}
-	}
-	slices.SortFunc(out, func(a, b store.RunFact) int {
-		if c := a.QueuedAt.Compare(b.QueuedAt); c != 0 {
-			return c
-		}
-		return int(a.ID - b.ID)
+		i, _ := slices.BinarySearchFunc(rc.sorted, since, func(r store.RunFact, t time.Time) int { return r.QueuedAt.Compare(t) })
+		out = slices.Clone(rc.sorted[i:])
+		return nil
 	})
-	return out, nil
+	if !ok && err == nil {
+		return s.CacheSource.MetricsRuns(ctx, repoID, since)
+	}
+	return out, err
+}
+
+// inWindow reports whether run id is held and queued at or after since.
+func (rc *runCache) inWindow(id int64, since time.Time) bool {
+	r, ok := rc.runs[id]
+	return ok && !r.QueuedAt.Before(since)
 }
 
 func (s cachedSource) MetricsJobs(ctx context.Context, repoID int64, since time.Time) ([]store.JobFact, error) {
-	rc, err := s.c.refresh(ctx, s.CacheSource, repoID, since)
-	if err != nil || rc == nil {
-		if err != nil {
-			return nil, err
+	var out []store.JobFact
+	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
+		for id, js := range rc.jobs {
+			if rc.inWindow(id, since) {
+				out = append(out, js...)
+			}
 		}
+		return nil
+	})
+	if !ok && err == nil {
 		return s.CacheSource.MetricsJobs(ctx, repoID, since)
 	}
-	defer rc.mu.Unlock()
-	var out []store.JobFact
-	for id, js := range rc.jobs {
-		if r, ok := rc.runs[id]; ok && !r.QueuedAt.Before(since) {
-			out = append(out, js...)
+	return out, err
+}
+
+// tests returns the held test cases of the window that match keep.
+func (rc *runCache) windowTests(since time.Time, keep func(store.TestFact) bool) []store.TestFact {
+	var out []store.TestFact
+	for id, ts := range rc.tests {
+		if !rc.inWindow(id, since) {
+			continue
+		}
+		for _, t := range ts {
+			if keep(t) {
+				out = append(out, t)
+			}
 		}
 	}
-	slices.SortFunc(out, func(a, b store.JobFact) int { return int(a.ID - b.ID) })
-	return out, nil
+	return out
+}
+
+func (s cachedSource) MetricsTestFailures(ctx context.Context, repoID int64, since time.Time) ([]store.TestFact, error) {
+	var out []store.TestFact
+	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
+		out = rc.windowTests(since, func(t store.TestFact) bool { return t.Outcome == store.TestFailed || t.Outcome == store.TestError })
+		for i := range out {
+			out[i].Queued = time.Time{} // as the store answers
+		}
+		slices.SortFunc(out, func(a, b store.TestFact) int {
+			if a.JobID != b.JobID {
+				return int(a.JobID - b.JobID)
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+		return nil
+	})
+	if !ok && err == nil {
+		return s.CacheSource.MetricsTestFailures(ctx, repoID, since)
+	}
+	return out, err
+}
+
+func (s cachedSource) MetricsTestJobs(ctx context.Context, repoID int64, since time.Time) ([]int64, error) {
+	var out []int64
+	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
+		seen := map[int64]bool{}
+		for _, t := range rc.windowTests(since, func(store.TestFact) bool { return true }) {
+			if !seen[t.JobID] {
+				seen[t.JobID] = true
+				out = append(out, t.JobID)
+			}
+		}
+		slices.Sort(out)
+		return nil
+	})
+	if !ok && err == nil {
+		return s.CacheSource.MetricsTestJobs(ctx, repoID, since)
+	}
+	return out, err
+}
+
+func (s cachedSource) MetricsTestPassed(ctx context.Context, repoID int64, since time.Time, pairs [][2]string) (map[[2]string]bool, error) {
+	out := map[[2]string]bool{}
+	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
+		want := map[[2]string]bool{}
+		for _, p := range pairs {
+			want[p] = true
+		}
+		for _, t := range rc.windowTests(since, func(t store.TestFact) bool { return t.Outcome == store.TestPassed }) {
+			if p := [2]string{rc.runs[t.RunID].SHA, t.Name}; want[p] {
+				out[p] = true
+			}
+		}
+		return nil
+	})
+	if !ok && err == nil {
+		return s.CacheSource.MetricsTestPassed(ctx, repoID, since, pairs)
+	}
+	return out, err
+}
+
+func (s cachedSource) MetricsSlowTests(ctx context.Context, repoID int64, since time.Time) ([]store.SlowTestFact, error) {
+	var out []store.SlowTestFact
+	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
+		type key struct {
+			name string
+			week time.Time
+		}
+		acc := map[key]*store.SlowTestFact{}
+		for _, t := range rc.windowTests(since, func(t store.TestFact) bool { return t.Outcome == store.TestPassed }) {
+			k := key{t.Name, store.WeekOf(t.Queued)}
+			f := acc[k]
+			if f == nil {
+				f = &store.SlowTestFact{Name: t.Name, Week: k.week}
+				acc[k] = f
+			}
+			f.N++
+			f.Sum += t.Duration
+			f.Max = max(f.Max, t.Duration)
+		}
+		for _, f := range acc {
+			out = append(out, *f)
+		}
+		slices.SortFunc(out, func(a, b store.SlowTestFact) int {
+			if c := strings.Compare(a.Name, b.Name); c != 0 {
+				return c
+			}
+			return a.Week.Compare(b.Week)
+		})
+		return nil
+	})
+	if !ok && err == nil {
+		return s.CacheSource.MetricsSlowTests(ctx, repoID, since)
+	}
+	return out, err
+}
+
+func (s cachedSource) MetricsPromotions(ctx context.Context, repoID int64, env string, since time.Time) ([]store.PromotionFact, error) {
+	var out []store.PromotionFact
+	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
+		all, held := rc.promos[env]
+		if !held {
+			var err error
+			if all, err = s.CacheSource.MetricsPromotions(ctx, repoID, env, rc.since); err != nil {
+				return err
+			}
+			rc.promos[env] = all
+		}
+		for _, p := range all {
+			if !p.Updated.Before(since) || !p.Created.Before(since) {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	if !ok && err == nil {
+		return s.CacheSource.MetricsPromotions(ctx, repoID, env, since)
+	}
+	return out, err
+}
+
+func (s cachedSource) MetricsDeployedCommits(ctx context.Context, repoID int64, env string, before int64) ([]string, error) {
+	var out []string
+	ok, err := s.held(ctx, repoID, anyWindow, func(rc *runCache) error {
+		k := fmt.Sprintf("%s\x00%d", env, before)
+		if got, held := rc.deployed[k]; held {
+			out = got
+			return nil
+		}
+		var err error
+		if out, err = s.CacheSource.MetricsDeployedCommits(ctx, repoID, env, before); err == nil {
+			rc.deployed[k] = out
+		}
+		return err
+	})
+	if !ok && err == nil {
+		return s.CacheSource.MetricsDeployedCommits(ctx, repoID, env, before)
+	}
+	return out, err
 }
 
 // refresh returns repoID's cache, locked and up to date for a window from since, or nil when the
-// repository is read from the store directly (too many runs).
+// repository is read from the store directly (too many runs). A since after the end of time
+// means any window held will do.
 func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, since time.Time) (*runCache, error) {
 	c.mu.Lock()
 	if c.repos == nil {
@@ -124,6 +315,9 @@ func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, sinc
 			rc.mu.Unlock()
 		}
 	}()
+	if rc.runs == nil && since.Equal(anyWindow) {
+		return nil, nil // nothing held to answer from
+	}
 	if rc.runs != nil && !since.Before(rc.since) {
 		margin := int64(c.Margin)
 		if c.Margin == 0 {
@@ -135,11 +329,12 @@ func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, sinc
 		}
 		var touched []int64
 		seen := map[int64]bool{}
-		last, reset := rc.last, false
+		last, reset, promos := rc.last, false, false
 		for _, e := range events {
 			last = max(last, e.ID)
 			// The repository made again under a reused ID: nothing read before holds.
 			reset = reset || e.ID > rc.last && (e.Kind == store.EventRepoCreated || e.Kind == store.EventRepoDeleted)
+			promos = promos || e.ID > rc.last && strings.HasPrefix(e.Kind, "promotion.")
 			if e.RunID != 0 && !seen[e.RunID] {
 				seen[e.RunID] = true
 				touched = append(touched, e.RunID)
@@ -148,6 +343,9 @@ func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, sinc
 		if !reset {
 			if err := rc.reread(ctx, src, repoID, touched); err != nil {
 				return nil, err
+			}
+			if promos {
+				rc.promos, rc.deployed = map[string][]store.PromotionFact{}, map[string][]string{}
 			}
 			rc.last = max(rc.last, last)
 			ok = true
@@ -167,22 +365,32 @@ func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, sinc
 	if err != nil {
 		return nil, err
 	}
-	rc.since, rc.last, rc.runs, rc.jobs = since, last, make(map[int64]store.RunFact, len(runs)), map[int64][]store.JobFact{}
+	tests, err := src.MetricsTests(ctx, repoID, since)
+	if err != nil {
+		return nil, err
+	}
+	rc.since, rc.last, rc.sorted = since, last, nil
+	rc.runs, rc.jobs, rc.tests = make(map[int64]store.RunFact, len(runs)), map[int64][]store.JobFact{}, map[int64][]store.TestFact{}
+	rc.promos, rc.deployed = map[string][]store.PromotionFact{}, map[string][]string{}
 	for _, r := range runs {
 		rc.runs[r.ID] = r
 	}
 	for _, j := range jobs {
 		rc.jobs[j.RunID] = append(rc.jobs[j.RunID], j)
 	}
+	for _, t := range tests {
+		rc.tests[t.RunID] = append(rc.tests[t.RunID], t)
+	}
 	if !c.fits(repoID, len(runs)) {
-		rc.runs, rc.jobs = nil, nil
+		rc.runs, rc.jobs, rc.tests = nil, nil, nil
 		return nil, nil
 	}
 	ok = true
 	return rc, nil
 }
 
-// reread replaces the held runs (and their jobs) that events named since the last refresh.
+// reread replaces the held runs (with their jobs and tests) that events named since the last
+// refresh.
 func (rc *runCache) reread(ctx context.Context, src CacheSource, repoID int64, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
@@ -195,9 +403,14 @@ func (rc *runCache) reread(ctx context.Context, src CacheSource, repoID int64, i
 	if err != nil {
 		return err
 	}
+	tests, err := src.MetricsTestsOfRuns(ctx, ids)
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
 		delete(rc.runs, id)
 		delete(rc.jobs, id)
+		delete(rc.tests, id)
 	}
 	for _, r := range runs {
 		if !r.QueuedAt.Before(rc.since) {
@@ -209,6 +422,12 @@ func (rc *runCache) reread(ctx context.Context, src CacheSource, repoID int64, i
 			rc.jobs[j.RunID] = append(rc.jobs[j.RunID], j)
 		}
 	}
+	for _, t := range tests {
+		if _, held := rc.runs[t.RunID]; held {
+			rc.tests[t.RunID] = append(rc.tests[t.RunID], t)
+		}
+	}
+	rc.sorted = nil
 	return nil
 }
 

@@ -16,8 +16,11 @@ func TestCacheColdAndWarmGiveTheSameFigures(t *testing.T) {
 	h := newHistory(t)
 	main := "refs/heads/main"
 	ok := func(key string, took time.Duration) jobSpec {
-		return jobSpec{key: key, conclusion: store.ConclusionSuccess, queue: 10 * time.Second, took: took}
+		return jobSpec{key: key, conclusion: store.ConclusionSuccess, queue: 10 * time.Second, took: took,
+			tests: []store.TestCase{{Name: "t::a", Outcome: store.TestPassed, Duration: took / 10}, {Name: "t::flaky", Outcome: store.TestPassed}}}
 	}
+	bad := jobSpec{key: "test", conclusion: store.ConclusionFailure, took: mn,
+		tests: []store.TestCase{{Name: "t::a", Outcome: store.TestPassed, Duration: 5 * time.Second}, {Name: "t::flaky", Outcome: store.TestFailed}}}
 	c1 := h.commit("main", t0, "c1", nil)
 	h.run("ci.yml", main, c1, "push", t0.Add(mn), ok("build", 2*mn), ok("test", 3*mn))
 	h.deploy(c1, t0.Add(hr), 5*mn)
@@ -48,7 +51,8 @@ func TestCacheColdAndWarmGiveTheSameFigures(t *testing.T) {
 	// More history: a failing run, a run still going, a deployment, a job of the first run
 	// completed again (a re-run attempt's row).
 	c2 := h.commit("main", t0.Add(25*hr), "c2", nil)
-	h.run("ci.yml", main, c2, "push", t0.Add(25*hr+mn), ok("build", mn), jobSpec{key: "test", conclusion: store.ConclusionFailure, took: mn})
+	h.run("ci.yml", main, c2, "push", t0.Add(25*hr+mn), ok("build", mn), bad)
+	h.run("ci.yml", main, c2, "push", t0.Add(25*hr+10*mn), ok("build", mn), ok("test", 2*mn)) // the re-run clears it
 	h.at(t0.Add(26 * hr))
 	going, _, err := h.db.CreateRun(h.ctx, store.Run{RepoID: h.repo.ID, Workflow: ".github/workflows/ci.yml", Ref: main, SHA: c2,
 		Trigger: store.TriggerWebhook}, []store.Job{{Key: "build", Status: store.StatusQueued}})

@@ -32,7 +32,7 @@ type Source interface {
 	MetricsJobTools(ctx context.Context, repoID int64, since time.Time, tool string) (map[int64]string, error)
 	MetricsToolNames(ctx context.Context, repoID int64, since time.Time) ([]string, error)
 	MetricsTestFailures(ctx context.Context, repoID int64, since time.Time) ([]store.TestFact, error)
-	MetricsTestPassed(ctx context.Context, repoID int64, pairs [][2]string) (map[[2]string]bool, error)
+	MetricsTestPassed(ctx context.Context, repoID int64, since time.Time, pairs [][2]string) (map[[2]string]bool, error)
 	MetricsTestJobs(ctx context.Context, repoID int64, since time.Time) ([]int64, error)
 	MetricsSlowTests(ctx context.Context, repoID int64, since time.Time) ([]store.SlowTestFact, error)
 	MetricsBuilds(ctx context.Context, repoID int64, since time.Time) ([]store.BuildFact, error)
@@ -297,7 +297,8 @@ func chooseEnv(ctx context.Context, src Source, repo Repo, named string) (string
 		}
 	}
 	if len(envs) == 0 {
-		return "", "the repository has no environments: declare one in .sluice/environments.yml (tier: production)", nil
+		return "", "the repository has no environments yet: declare one with tier: production in .sluice/environments.yml on " +
+			"the default branch (the server reads it at each push), or name one", nil
 	}
 	return "", "no environment has tier production: mark one in .sluice/environments.yml (tier: production) or name one", nil
 }

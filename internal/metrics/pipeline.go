@@ -110,18 +110,18 @@ func (f *facts) pipelines(ctx context.Context) (Pipelines, error) {
 			ws.Name = w
 		}
 		ws.SuccessRate, ws.Wall, ws.Queue = runFigures(runs)
-		weeks := map[string][]store.RunFact{}
-		var weekOrder []string
+		weeks := map[time.Time][]store.RunFact{}
+		var weekOrder []time.Time
 		for _, r := range runs {
-			k := isoWeek(r.QueuedAt)
+			k := store.WeekOf(r.QueuedAt)
 			if _, ok := weeks[k]; !ok {
 				weekOrder = append(weekOrder, k)
 			}
 			weeks[k] = append(weeks[k], r)
 		}
-		slices.Sort(weekOrder)
+		slices.SortFunc(weekOrder, time.Time.Compare)
 		for _, k := range weekOrder {
-			wk := WeekStats{Week: k, Start: weekStart(weeks[k][0].QueuedAt), Runs: len(weeks[k])}
+			wk := WeekStats{Week: isoWeek(k), Start: k, Runs: len(weeks[k])}
 			wk.SuccessRate, wk.Wall, wk.Queue = runFigures(weeks[k])
 			ws.Weeks = append(ws.Weeks, wk)
 		}
@@ -203,7 +203,11 @@ func (f *facts) pivot(ctx context.Context) (*ComparePivot, func(store.RunFact) (
 	if f.git == nil {
 		return nil, nil, fmt.Errorf("compare %q: the repository has no mirror to find the commit in: %w", trimForError(p), ErrBadOption)
 	}
-	sha, err := f.git.resolve(ctx, p)
+	rev := p
+	if rev == "HEAD" {
+		rev = f.repo.defaultRef() // a mirror has no HEAD of its own: the default branch's tip
+	}
+	sha, err := f.git.resolve(ctx, rev)
 	if err != nil {
 		return nil, nil, fmt.Errorf("compare %q: %v: %w", trimForError(p), err, ErrBadOption)
 	}
@@ -274,11 +278,4 @@ func trimFloat(f float64) string {
 func isoWeek(t time.Time) string {
 	y, w := t.UTC().ISOWeek()
 	return fmt.Sprintf("%04d-W%02d", y, w)
-}
-
-// weekStart is the Monday 00:00 UTC starting t's ISO week.
-func weekStart(t time.Time) time.Time {
-	t = t.UTC()
-	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
 }

@@ -46,9 +46,9 @@ type WeekMean struct {
 }
 
 const (
-	defFlaky = "A test is flaky on a commit when it failed there and also passed on the same commit, or the job it " +
-		"failed in succeeded on that commit in another run (a re-run cleared it). Flake rate: the commits it flaked on " +
-		"/ the commits its job reported test results on, in the window; last seen: the flaky failure's end."
+	defFlaky = "A test is flaky on a commit when, in runs of the window, it failed there and also passed on the same " +
+		"commit, or the job it failed in succeeded on that commit in another run (a re-run cleared it). Flake rate: the " +
+		"commits it flaked on / the commits its job reported test results on, in the window; last seen: the flaky failure's end."
 	defSlowest = "The tests with the longest mean duration over the window, from each job's 20 slowest passing tests " +
 		"(what the server keeps besides failures), with their mean per ISO week."
 	maxFlaky    = 20
@@ -108,7 +108,7 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 			pairs = append(pairs, [2]string{f.runByID[j.RunID].SHA, t.Name})
 		}
 	}
-	passed, err := src.MetricsTestPassed(ctx, f.repo.ID, pairs)
+	passed, err := src.MetricsTestPassed(ctx, f.repo.ID, f.since, pairs)
 	if err != nil {
 		return out, err
 	}

@@ -21,6 +21,7 @@ type StateChange struct {
 }
 
 // PromotionFact is a promotion with the release it deploys and the history of its state.
+// Updated is when it last changed (its state, run, URL or reason).
 type PromotionFact struct {
 	ID        int64         `json:"id"`
 	Env       string        `json:"env"`
@@ -34,6 +35,7 @@ type PromotionFact struct {
 	Reason    string        `json:"reason,omitempty"`
 	RunID     int64         `json:"run_id,omitempty"`
 	Created   time.Time     `json:"created"`
+	Updated   time.Time     `json:"updated"`
 	States    []StateChange `json:"states"` // in the order they happened
 }
 
@@ -46,7 +48,7 @@ func (db *DB) MetricsPromotions(ctx context.Context, repoID int64, env string, s
 	// The commit is the deploying run's: a release is its bytes, so a later commit that builds
 	// the same bytes deploys the earlier commit's release, and its own code.
 	rows, err := q.query(ctx, `SELECT p.id, p.environment, p.release_id, p.kind, p.auto, p.started_by, p.reason,
-		p.run_id, p.created, COALESCE(NULLIF(rn.sha, ''), r.commit_sha), r.ref, r.version
+		p.run_id, p.created, p.updated, COALESCE(NULLIF(rn.sha, ''), r.commit_sha), r.ref, r.version
 		FROM promotions p JOIN releases r ON r.id = p.release_id LEFT JOIN runs rn ON rn.id = p.run_id
 		WHERE p.repo_id = ? AND p.environment = ? AND (p.updated >= ? OR p.created >= ?) ORDER BY p.id`,
 		repoID, env, ts(since), ts(since))
@@ -61,13 +63,13 @@ func (db *DB) MetricsPromotions(ctx context.Context, repoID int64, env string, s
 		var kind string
 		var auto int
 		var run sql.NullInt64
-		var created int64
-		if err := rows.Scan(&p.ID, &p.Env, &p.ReleaseID, &kind, &auto, &p.StartedBy, &p.Reason, &run, &created,
+		var created, updated int64
+		if err := rows.Scan(&p.ID, &p.Env, &p.ReleaseID, &kind, &auto, &p.StartedBy, &p.Reason, &run, &created, &updated,
 			&p.Commit, &p.Ref, &p.Version); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("reading promotion: %w", err)
 		}
-		p.Kind, p.Auto, p.RunID, p.Created = cd.Kind(kind), auto != 0, run.Int64, fromTS(created)
+		p.Kind, p.Auto, p.RunID, p.Created, p.Updated = cd.Kind(kind), auto != 0, run.Int64, fromTS(created), fromTS(updated)
 		if first < 0 || created < first {
 			first = created
 		}
@@ -278,6 +280,7 @@ type TestFact struct {
 	Name     string
 	Outcome  string
 	Duration time.Duration
+	Queued   time.Time // when its run was queued (MetricsTests only)
 }
 
 // MetricsTestFailures returns the failed and errored test cases of the jobs of runs of repository
@@ -304,8 +307,8 @@ func (db *DB) MetricsTestFailures(ctx context.Context, repoID int64, since time.
 }
 
 // MetricsTestPassed returns which of the (commit, test name) pairs passed in some job of
-// repository repoID at that commit.
-func (db *DB) MetricsTestPassed(ctx context.Context, repoID int64, pairs [][2]string) (map[[2]string]bool, error) {
+// repository repoID at that commit, in a run queued at or after since.
+func (db *DB) MetricsTestPassed(ctx context.Context, repoID int64, since time.Time, pairs [][2]string) (map[[2]string]bool, error) {
 	out := map[[2]string]bool{}
 	want := map[[2]string]bool{}
 	var shas, names []string
@@ -320,10 +323,10 @@ func (db *DB) MetricsTestPassed(ctx context.Context, repoID int64, pairs [][2]st
 	for i := 0; i < len(shas); i += chunk {
 		s, n := uniq(shas[i:min(i+chunk, len(shas))]), uniq(names[i:min(i+chunk, len(names))])
 		args := append(append([]any{repoID}, anySlice(s)...), anySlice(n)...)
-		args = append(args, TestPassed)
+		args = append(args, TestPassed, ts(since))
 		rows, err := db.rd().query(ctx, `SELECT DISTINCT r.sha, c.name FROM runs r JOIN test_cases c ON c.run_id = r.id
 			WHERE r.repo_id = ? AND r.sha IN (`+placeholders(len(s))+`) AND c.name IN (`+placeholders(len(n))+`)
-			AND c.outcome = ?`, args...)
+			AND c.outcome = ? AND c.queued >= ?`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("finding passed tests: %w", err)
 		}
@@ -619,4 +622,50 @@ func (db *DB) MetricsJobsOfRuns(ctx context.Context, ids []int64) ([]JobFact, er
 		out = append(out, js...)
 	}
 	return out, nil
+}
+
+// MetricsTests returns the test cases kept for the jobs of runs of repository repoID queued at or
+// after since (not the skipped ones, which are only counted).
+func (db *DB) MetricsTests(ctx context.Context, repoID int64, since time.Time) ([]TestFact, error) {
+	return scanTestFacts(db.rd().query(ctx, `SELECT job_id, run_id, name, outcome, duration, queued FROM test_cases
+		WHERE repo_id = ? AND outcome IN (?, ?, ?) AND queued >= ?`, repoID, TestPassed, TestFailed, TestError, ts(since)))
+}
+
+// MetricsTestsOfRuns returns the test cases kept for the jobs of runs ids.
+func (db *DB) MetricsTestsOfRuns(ctx context.Context, ids []int64) ([]TestFact, error) {
+	var out []TestFact
+	for i := 0; i < len(ids); i += 400 {
+		part := ids[i:min(i+400, len(ids))]
+		ts, err := scanTestFacts(db.rd().query(ctx, `SELECT job_id, run_id, name, outcome, duration, queued FROM test_cases
+			WHERE run_id IN (`+placeholders(len(part))+`) AND outcome != ?`, append(anySlice(part), TestSkipped)...))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ts...)
+	}
+	return out, nil
+}
+
+func scanTestFacts(rows *sql.Rows, err error) ([]TestFact, error) {
+	if err != nil {
+		return nil, fmt.Errorf("listing test cases: %w", err)
+	}
+	defer rows.Close()
+	var out []TestFact
+	for rows.Next() {
+		var f TestFact
+		var d, queued int64
+		if err := rows.Scan(&f.JobID, &f.RunID, &f.Name, &f.Outcome, &d, &queued); err != nil {
+			return nil, fmt.Errorf("reading test case: %w", err)
+		}
+		f.Duration, f.Queued = time.Duration(d), fromTS(queued)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// WeekOf is the Monday 00:00 UTC starting t's ISO week, as MetricsSlowTests counts weeks.
+func WeekOf(t time.Time) time.Time {
+	n := t.UnixNano() - firstMonday
+	return fromTS(firstMonday + (n/weekNS)*weekNS)
 }

@@ -34,7 +34,7 @@ CREATE TABLE test_cases (
     queued   INTEGER NOT NULL,
     PRIMARY KEY (job_id, name)
 );
-CREATE INDEX test_cases_window ON test_cases (repo_id, outcome, queued, name, duration, job_id);
+CREATE INDEX test_cases_window ON test_cases (repo_id, outcome, queued, name, duration, job_id, run_id);
 CREATE INDEX test_cases_commit ON test_cases (run_id, outcome);
 
 -- +goose Down
