@@ -54,15 +54,60 @@ type runCache struct {
 	last  int64     // the events up to here are reflected
 	used  int64
 
-	runs   map[int64]store.RunFact
-	sorted []store.RunFact            // runs in queue order; nil when runs changed since
-	jobs   map[int64][]store.JobFact  // completed jobs by run
-	tests  map[int64][]store.TestFact // test cases by run
+	runs  map[int64]store.RunFact
+	jobs  map[int64][]store.JobFact  // completed jobs by run
+	tests map[int64][]store.TestFact // test cases by run
+	// The same in the order of their runs' queue times, so that a window is a suffix; nil when
+	// something changed since. Never changed in place: a computation may still read an old one.
+	sorted   []store.RunFact
+	sortedJ  []heldJob
+	sortedT  []store.TestFact
 
 	// Promotions (by environment) and deployed commits (by environment and bound), read again
 	// after any promotion event.
 	promos   map[string][]store.PromotionFact
 	deployed map[string][]string
+}
+
+// heldJob is a job with its run's queue time, by which the held jobs are sorted.
+type heldJob struct {
+	store.JobFact
+	queued time.Time
+}
+
+// order builds the sorted views after a change.
+func (rc *runCache) order() {
+	if rc.sorted != nil {
+		return
+	}
+	rc.sorted = make([]store.RunFact, 0, len(rc.runs))
+	for _, r := range rc.runs {
+		rc.sorted = append(rc.sorted, r)
+	}
+	slices.SortFunc(rc.sorted, func(a, b store.RunFact) int {
+		if c := a.QueuedAt.Compare(b.QueuedAt); c != 0 {
+			return c
+		}
+		return int(a.ID - b.ID)
+	})
+	rc.sortedJ, rc.sortedT = nil, nil
+	for _, r := range rc.sorted {
+		for _, j := range rc.jobs[r.ID] {
+			rc.sortedJ = append(rc.sortedJ, heldJob{j, r.QueuedAt})
+		}
+		rc.sortedT = append(rc.sortedT, rc.tests[r.ID]...)
+	}
+}
+
+// from is the index of the first element of a sorted view at or after since.
+func from[T any](s []T, since time.Time, at func(T) time.Time) int {
+	i, _ := slices.BinarySearchFunc(s, since, func(x T, t time.Time) int {
+		if at(x).Before(t) {
+			return -1
+		}
+		return 1
+	})
+	return i
 }
 
 // With returns src with the bulk of its facts read through the cache.
@@ -91,20 +136,9 @@ func (s cachedSource) held(ctx context.Context, repoID int64, since time.Time, f
 func (s cachedSource) MetricsRuns(ctx context.Context, repoID int64, since time.Time) ([]store.RunFact, error) {
 	var out []store.RunFact
 	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
-		if rc.sorted == nil {
-			rc.sorted = make([]store.RunFact, 0, len(rc.runs))
-			for _, r := range rc.runs {
-				rc.sorted = append(rc.sorted, r)
-			}
-			slices.SortFunc(rc.sorted, func(a, b store.RunFact) int {
-				if c := a.QueuedAt.Compare(b.QueuedAt); c != 0 {
-					return c
-				}
-				return int(a.ID - b.ID)
-			})
-		}
-		i, _ := slices.BinarySearchFunc(rc.sorted, since, func(r store.RunFact, t time.Time) int { return r.QueuedAt.Compare(t) })
-		out = slices.Clone(rc.sorted[i:])
+		rc.order()
+		// Shared, not copied: the facts are read only.
+		out = rc.sorted[from(rc.sorted, since, func(r store.RunFact) time.Time { return r.QueuedAt }):]
 		return nil
 	})
 	if !ok && err == nil {
@@ -122,10 +156,11 @@ func (rc *runCache) inWindow(id int64, since time.Time) bool {
 func (s cachedSource) MetricsJobs(ctx context.Context, repoID int64, since time.Time) ([]store.JobFact, error) {
 	var out []store.JobFact
 	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
-		for id, js := range rc.jobs {
-			if rc.inWindow(id, since) {
-				out = append(out, js...)
-			}
+		rc.order()
+		held := rc.sortedJ[from(rc.sortedJ, since, func(j heldJob) time.Time { return j.queued }):]
+		out = make([]store.JobFact, len(held))
+		for i, j := range held {
+			out[i] = j.JobFact
 		}
 		return nil
 	})
@@ -135,28 +170,20 @@ func (s cachedSource) MetricsJobs(ctx context.Context, repoID int64, since time.
 	return out, err
 }
 
-// tests returns the held test cases of the window that match keep.
-func (rc *runCache) windowTests(since time.Time, keep func(store.TestFact) bool) []store.TestFact {
-	var out []store.TestFact
-	for id, ts := range rc.tests {
-		if !rc.inWindow(id, since) {
-			continue
-		}
-		for _, t := range ts {
-			if keep(t) {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
+// windowTests returns the held test cases of runs queued at or after since (shared: read only).
+func (rc *runCache) windowTests(since time.Time) []store.TestFact {
+	rc.order()
+	return rc.sortedT[from(rc.sortedT, since, func(t store.TestFact) time.Time { return t.Queued }):]
 }
 
 func (s cachedSource) MetricsTestFailures(ctx context.Context, repoID int64, since time.Time) ([]store.TestFact, error) {
 	var out []store.TestFact
 	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
-		out = rc.windowTests(since, func(t store.TestFact) bool { return t.Outcome == store.TestFailed || t.Outcome == store.TestError })
-		for i := range out {
-			out[i].Queued = time.Time{} // as the store answers
+		for _, t := range rc.windowTests(since) {
+			if t.Outcome == store.TestFailed || t.Outcome == store.TestError {
+				t.Queued = time.Time{} // as the store answers
+				out = append(out, t)
+			}
 		}
 		slices.SortFunc(out, func(a, b store.TestFact) int {
 			if a.JobID != b.JobID {
@@ -176,7 +203,7 @@ func (s cachedSource) MetricsTestJobs(ctx context.Context, repoID int64, since t
 	var out []int64
 	ok, err := s.held(ctx, repoID, since, func(rc *runCache) error {
 		seen := map[int64]bool{}
-		for _, t := range rc.windowTests(since, func(store.TestFact) bool { return true }) {
+		for _, t := range rc.windowTests(since) {
 			if !seen[t.JobID] {
 				seen[t.JobID] = true
 				out = append(out, t.JobID)
@@ -198,7 +225,14 @@ func (s cachedSource) MetricsTestPassed(ctx context.Context, repoID int64, since
 		for _, p := range pairs {
 			want[p] = true
 		}
-		for _, t := range rc.windowTests(since, func(t store.TestFact) bool { return t.Outcome == store.TestPassed }) {
+		names := map[string]bool{}
+		for _, p := range pairs {
+			names[p[1]] = true
+		}
+		for _, t := range rc.windowTests(since) {
+			if t.Outcome != store.TestPassed || !names[t.Name] {
+				continue
+			}
 			if p := [2]string{rc.runs[t.RunID].SHA, t.Name}; want[p] {
 				out[p] = true
 			}
@@ -219,7 +253,10 @@ func (s cachedSource) MetricsSlowTests(ctx context.Context, repoID int64, since 
 			week time.Time
 		}
 		acc := map[key]*store.SlowTestFact{}
-		for _, t := range rc.windowTests(since, func(t store.TestFact) bool { return t.Outcome == store.TestPassed }) {
+		for _, t := range rc.windowTests(since) {
+			if t.Outcome != store.TestPassed {
+				continue
+			}
 			k := key{t.Name, store.WeekOf(t.Queued)}
 			f := acc[k]
 			if f == nil {
@@ -369,7 +406,7 @@ func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, sinc
 	if err != nil {
 		return nil, err
 	}
-	rc.since, rc.last, rc.sorted = since, last, nil
+	rc.since, rc.last, rc.sorted, rc.sortedJ, rc.sortedT = since, last, nil, nil, nil
 	rc.runs, rc.jobs, rc.tests = make(map[int64]store.RunFact, len(runs)), map[int64][]store.JobFact{}, map[int64][]store.TestFact{}
 	rc.promos, rc.deployed = map[string][]store.PromotionFact{}, map[string][]string{}
 	for _, r := range runs {
