@@ -59,9 +59,9 @@ type runCache struct {
 	tests map[int64][]store.TestFact // test cases by run
 	// The same in the order of their runs' queue times, so that a window is a suffix; nil when
 	// something changed since. Never changed in place: a computation may still read an old one.
-	sorted   []store.RunFact
-	sortedJ  []heldJob
-	sortedT  []store.TestFact
+	sorted  []store.RunFact
+	sortedJ []heldJob
+	sortedT []store.TestFact
 
 	// Promotions (by environment) and deployed commits (by environment and bound), read again
 	// after any promotion event.
