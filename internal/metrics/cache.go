@@ -418,6 +418,7 @@ func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, sinc
 	for _, t := range tests {
 		rc.tests[t.RunID] = append(rc.tests[t.RunID], t)
 	}
+	normalize(rc.jobs, rc.tests)
 	if !c.fits(repoID, len(runs)) {
 		rc.runs, rc.jobs, rc.tests = nil, nil, nil
 		return nil, nil
@@ -444,28 +445,55 @@ func (rc *runCache) reread(ctx context.Context, src CacheSource, repoID int64, i
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		delete(rc.runs, id)
-		delete(rc.jobs, id)
-		delete(rc.tests, id)
-	}
+	newRuns := map[int64]store.RunFact{}
+	newJobs, newTests := map[int64][]store.JobFact{}, map[int64][]store.TestFact{}
 	for _, r := range runs {
 		if !r.QueuedAt.Before(rc.since) {
-			rc.runs[r.ID] = r
+			newRuns[r.ID] = r
 		}
 	}
 	for _, j := range jobs {
-		if _, held := rc.runs[j.RunID]; held {
-			rc.jobs[j.RunID] = append(rc.jobs[j.RunID], j)
+		if _, held := newRuns[j.RunID]; held {
+			newJobs[j.RunID] = append(newJobs[j.RunID], j)
 		}
 	}
 	for _, t := range tests {
-		if _, held := rc.runs[t.RunID]; held {
-			rc.tests[t.RunID] = append(rc.tests[t.RunID], t)
+		if _, held := newRuns[t.RunID]; held {
+			newTests[t.RunID] = append(newTests[t.RunID], t)
 		}
 	}
-	rc.sorted = nil
+	normalize(newJobs, newTests)
+	for _, id := range ids {
+		old, had := rc.runs[id]
+		now, has := newRuns[id]
+		if had == has && old == now && slices.Equal(rc.jobs[id], newJobs[id]) && slices.Equal(rc.tests[id], newTests[id]) {
+			continue // read again for the margin, unchanged: the sorted views stand
+		}
+		delete(rc.runs, id)
+		delete(rc.jobs, id)
+		delete(rc.tests, id)
+		if has {
+			rc.runs[id], rc.jobs[id], rc.tests[id] = now, newJobs[id], newTests[id]
+		}
+		rc.sorted = nil
+	}
 	return nil
+}
+
+// normalize puts each run's jobs and tests in one order, whichever query read them, so that a
+// run read again compares equal when nothing changed.
+func normalize(jobs map[int64][]store.JobFact, tests map[int64][]store.TestFact) {
+	for _, js := range jobs {
+		slices.SortFunc(js, func(a, b store.JobFact) int { return int(a.ID - b.ID) })
+	}
+	for _, ts := range tests {
+		slices.SortFunc(ts, func(a, b store.TestFact) int {
+			if a.JobID != b.JobID {
+				return int(a.JobID - b.JobID)
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+	}
 }
 
 // fits makes room for n runs of repoID, dropping the least recently used other repositories
