@@ -40,6 +40,7 @@ type Cache struct {
 	mu    sync.Mutex
 	repos map[int64]*runCache
 	sizes map[int64]int // runs held per repository, about
+	memos map[int64]*gitMemo
 	clock int64         // use counter, for dropping the least recently used repository
 }
 
@@ -67,6 +68,8 @@ type runCache struct {
 	// after any promotion event.
 	promos   map[string][]store.PromotionFact
 	deployed map[string][]string
+
+	memo *gitMemo // survives refreshes: what it holds never changes
 }
 
 // heldJob is a job with its run's queue time, by which the held jobs are sorted.
@@ -108,6 +111,21 @@ func from[T any](s []T, since time.Time, at func(T) time.Time) int {
 		return 1
 	})
 	return i
+}
+
+// gitMemo returns repository repoID's memo of its mirror's answers.
+func (s cachedSource) gitMemo(repoID int64) *gitMemo {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	if s.c.memos == nil {
+		s.c.memos = map[int64]*gitMemo{}
+	}
+	m := s.c.memos[repoID]
+	if m == nil {
+		m = newGitMemo()
+		s.c.memos[repoID] = m
+	}
+	return m
 }
 
 // With returns src with the bulk of its facts read through the cache.

@@ -161,40 +161,56 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 // dependencyOnly returns, of the candidates' changes (Before → Commit), those that touched
 // only dependency files, with the files. No change at all (the same tree) is no dependency change.
 func (f *facts) dependencyOnly(ctx context.Context, candidates []Incident) (map[[2]string][]string, error) {
-	pairs := make([][2]string, 0, len(candidates))
+	out := map[[2]string][]string{}
+	var pairs [][2]string
 	for _, in := range candidates {
-		pairs = append(pairs, [2]string{in.Before, in.Commit})
+		pair := [2]string{in.Before, in.Commit}
+		if c, ok := f.memo.change(pair); ok {
+			if c.depOnly {
+				out[pair] = c.files
+			}
+			continue
+		}
+		pairs = append(pairs, pair)
+	}
+	if len(pairs) == 0 {
+		return out, nil
 	}
 	changed, err := f.git.changedFiles(ctx, pairs)
 	if err != nil {
 		return nil, err
 	}
-	out := map[[2]string][]string{}
+	fresh := map[[2]string][]string{}
 	var blobNames []string
 	for pair, files := range changed {
 		if len(files) == 0 || slices.ContainsFunc(files, func(p string) bool { return !python.DependencyFile(p) }) {
+			f.memo.rememberChange(pair, depChange{files: files})
 			continue
 		}
-		out[pair] = files
+		fresh[pair] = files
 		for _, p := range files {
 			if strings.HasSuffix(p, "pyproject.toml") {
 				blobNames = append(blobNames, pair[0]+":"+p, pair[1]+":"+p)
 			}
 		}
 	}
-	if len(blobNames) == 0 {
-		return out, nil
+	var blobs map[string][]byte
+	if len(blobNames) > 0 {
+		if blobs, err = f.git.blobs(ctx, blobNames, maxBlob); err != nil {
+			return nil, err
+		}
 	}
-	blobs, err := f.git.blobs(ctx, blobNames, maxBlob)
-	if err != nil {
-		return nil, err
-	}
-	for pair, files := range out {
+	for pair, files := range fresh {
+		only := true
 		for _, p := range files {
 			if strings.HasSuffix(p, "pyproject.toml") && !python.OnlyDependencyTablesDiffer(blobs[pair[0]+":"+p], blobs[pair[1]+":"+p]) {
-				delete(out, pair)
+				only = false
 				break
 			}
+		}
+		f.memo.rememberChange(pair, depChange{files: files, depOnly: only})
+		if only {
+			out[pair] = files
 		}
 	}
 	return out, nil
@@ -280,16 +296,21 @@ func (f *facts) pinsAndRollbacks(deps []deployment, pins []Pin) Pins {
 
 func (f *facts) pins(ctx context.Context) ([]Pin, error) {
 	ref := f.repo.defaultRef()
-	if _, err := f.git.resolve(ctx, ref); err != nil {
+	tip, err := f.git.resolve(ctx, ref)
+	if err != nil {
 		return nil, fmt.Errorf("the default branch %s is not in the mirror", strings.TrimPrefix(ref, "refs/heads/"))
 	}
-	hist, err := f.git.history(ctx, ref, f.since, maxPinHistory)
-	if err != nil {
-		return nil, err
+	hist, ok := f.memo.historySince(tip, f.since)
+	if !ok {
+		if hist, err = f.git.history(ctx, ref, f.since, maxPinHistory); err != nil {
+			return nil, err
+		}
+		f.memo.rememberHistory(tip, f.since, hist)
 	}
+	skip := func(c logCommit) bool { return len(c.Trailers["sluice-update"]) > 0 && len(c.Trailers["sluice-pin"]) == 0 }
 	var names []string
 	for _, c := range hist {
-		if len(c.Trailers["sluice-update"]) > 0 && len(c.Trailers["sluice-pin"]) == 0 {
+		if _, known := f.memo.pin(c.SHA); known || skip(c) {
 			continue
 		}
 		for _, p := range c.Files {
@@ -307,31 +328,46 @@ func (f *facts) pins(ctx context.Context) ([]Pin, error) {
 	}
 	var out []Pin
 	for _, c := range hist {
-		trailer := c.Trailers["sluice-pin"]
-		if len(c.Trailers["sluice-update"]) > 0 && len(trailer) == 0 {
-			continue
+		pin, known := f.memo.pin(c.SHA)
+		if !known {
+			pin = pinOf(c, blobs, skip(c))
+			f.memo.rememberPin(c.SHA, pin)
 		}
-		pin := Pin{Commit: c.SHA, Subject: c.Subject, Author: c.Author, At: c.Time, Link: commitLink(f.repo.URL, c.SHA),
-			Trailer: trailer, Changes: []python.PinChange{}}
-		if r := c.Trailers["sluice-pin-reason"]; len(r) > 0 {
-			pin.Reason = r[0]
-		}
-		for _, p := range c.Files {
-			if !python.DependencyFile(p) {
-				continue
-			}
-			var old []byte
-			if c.Parent != "" {
-				old = blobs[c.Parent+":"+p]
-			}
-			pin.Changes = append(pin.Changes, python.PinChanges(p, old, blobs[c.SHA+":"+p])...)
-		}
-		if len(trailer) > 0 || len(pin.Changes) > 0 {
-			out = append(out, pin)
+		if pin != nil {
+			p := *pin
+			p.Link = commitLink(f.repo.URL, c.SHA)
+			out = append(out, p)
 		}
 	}
 	slices.Reverse(out) // oldest first, like every list of the report
 	return out, nil
+}
+
+// pinOf says whether commit c is an emergency pin (nil: not one), from the dependency files it
+// changed (blobs holds them before and after).
+func pinOf(c logCommit, blobs map[string][]byte, scheduled bool) *Pin {
+	trailer := c.Trailers["sluice-pin"]
+	if scheduled {
+		return nil
+	}
+	pin := Pin{Commit: c.SHA, Subject: c.Subject, Author: c.Author, At: c.Time, Trailer: trailer, Changes: []python.PinChange{}}
+	if r := c.Trailers["sluice-pin-reason"]; len(r) > 0 {
+		pin.Reason = r[0]
+	}
+	for _, p := range c.Files {
+		if !python.DependencyFile(p) {
+			continue
+		}
+		var old []byte
+		if c.Parent != "" {
+			old = blobs[c.Parent+":"+p]
+		}
+		pin.Changes = append(pin.Changes, python.PinChanges(p, old, blobs[c.SHA+":"+p])...)
+	}
+	if len(trailer) == 0 && len(pin.Changes) == 0 {
+		return nil
+	}
+	return &pin
 }
 
 // commitLink is the forge's page of commit sha, made from the repository's clone URL when it is

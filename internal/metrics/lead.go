@@ -51,7 +51,7 @@ func (f *facts) leadTime(ctx context.Context, src Source, env string, deps, succ
 	}
 	if err := f.leadCommits(ctx, src, env, deps, succ, &lt); err != nil {
 		f.note("Lead time could not be read from the repository mirror: %v", err)
-		lt.Commits = []CommitLead{}
+		lt.Commits, lt.Missing, lt.Future, lt.PushFallbacks = []CommitLead{}, 0, 0, 0
 	}
 	leads := make([]time.Duration, len(lt.Commits))
 	for i, c := range lt.Commits {
@@ -67,7 +67,7 @@ func (f *facts) leadTime(ctx context.Context, src Source, env string, deps, succ
 	return lt
 }
 
-func (f *facts) leadCommits(ctx context.Context, src Source, env string, deps, succ []deployment, lt *LeadTime) error {
+func (f *facts) leadCommits(ctx context.Context, src Source, env string, deps, succ []deployment, lt *LeadTime) (err error) {
 	// What the environment had before the window: commits of earlier successful deployments.
 	minID := deps[0].ID
 	for _, d := range deps {
@@ -104,6 +104,21 @@ func (f *facts) leadCommits(ctx context.Context, src Source, env string, deps, s
 			pushes = append(pushes, push{sha, at})
 		}
 		slices.SortFunc(pushes, func(a, b push) int { return a.at.Compare(b.at) })
+	}
+	// The same deployments after the same commits give the same answer: remembered (lead time
+	// from pushes depends on runs too, and is not).
+	key := ""
+	if f.opts.LeadFrom == FromCommit {
+		key = leadKey(f.opts.LeadFrom, succ, prior)
+		if r, ok := f.memo.leadFor(key); ok {
+			lt.Commits, lt.Missing, lt.Future, lt.PushFallbacks = r.Commits, r.Missing, r.Future, r.PushFallbacks
+			return nil
+		}
+		defer func() {
+			if err == nil {
+				f.memo.rememberLead(key, *lt)
+			}
+		}()
 	}
 	all := append([]string{}, prior...)
 	for _, d := range succ {

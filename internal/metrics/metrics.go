@@ -119,6 +119,7 @@ type facts struct {
 	since   time.Time
 	until   time.Time
 	git     *gitRepo // nil without a mirror
+	memo    *gitMemo // what the mirror answered before (nil: ask it)
 	promos  []store.PromotionFact
 	runs    []store.RunFact
 	jobs    []store.JobFact
@@ -167,6 +168,9 @@ func Compute(ctx context.Context, src Source, repo Repo, opts Options) (*Report,
 	}
 	f := &facts{repo: repo, opts: opts, since: opts.Since.UTC(), until: opts.Now, runByID: map[int64]*store.RunFact{}}
 	rep := &Report{Repo: repo.Name, Since: f.since, Until: f.until, Window: windowLabel(f.until.Sub(f.since))}
+	if m, ok := src.(interface{ gitMemo(int64) *gitMemo }); ok {
+		f.memo = m.gitMemo(repo.ID)
+	}
 	if g, err := openGit(repo.GitDir); err == nil {
 		f.git = &g
 	} else {
