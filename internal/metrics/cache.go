@@ -41,7 +41,7 @@ type Cache struct {
 	repos map[int64]*runCache
 	sizes map[int64]int // runs held per repository, about
 	memos map[int64]*gitMemo
-	clock int64         // use counter, for dropping the least recently used repository
+	clock int64 // use counter, for dropping the least recently used repository
 }
 
 // eventMargin is how many events before the last one seen are read again at each refresh. SQLite

@@ -307,7 +307,9 @@ func (f *facts) pins(ctx context.Context) ([]Pin, error) {
 		}
 		f.memo.rememberHistory(tip, f.since, hist)
 	}
-	skip := func(c logCommit) bool { return len(c.Trailers["sluice-update"]) > 0 && len(c.Trailers["sluice-pin"]) == 0 }
+	skip := func(c logCommit) bool {
+		return len(c.Trailers["sluice-update"]) > 0 && len(c.Trailers["sluice-pin"]) == 0
+	}
 	var names []string
 	for _, c := range hist {
 		if _, known := f.memo.pin(c.SHA); known || skip(c) {
