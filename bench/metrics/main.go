@@ -28,6 +28,9 @@ import (
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
+// notesMark starts the hand-written part of the results file, which a new run keeps.
+const notesMark = "<!-- notes: everything below is kept when the benchmark rewrites this file -->"
+
 // target is DESIGN.md §7's: metrics over 1,000,000 events in at most 200 ms.
 const target = 200 * time.Millisecond
 
@@ -208,7 +211,14 @@ func run(ctx context.Context, cfg config) error {
 		logf("%s: naive %s, same figures: %v %s", w.label, ms(r.naive), r.same, r.diff)
 		results = append(results, r)
 	}
-	return os.WriteFile(cfg.out, []byte(render(m, d, counts, results, cfg)), 0o644)
+	out := render(m, d, counts, results, cfg)
+	// The hand-written notes below the mark survive a new run.
+	if old, err := os.ReadFile(cfg.out); err == nil {
+		if i := bytes.Index(old, []byte(notesMark)); i >= 0 {
+			out += "\n" + string(old[i:])
+		}
+	}
+	return os.WriteFile(cfg.out, []byte(out), 0o644)
 }
 
 // cpuTime is the CPU this process and its finished children (git) have used.

@@ -252,4 +252,12 @@ func TestUIMetricsEscapesNames(t *testing.T) {
 			t.Errorf("the page lacks %s", id)
 		}
 	}
+	// The form's choices: a date to compare around and a tool to split by.
+	pivot := time.Now().UTC().Add(-4 * 7 * 24 * time.Hour).Format("2006-01-02")
+	_, body = e.get("/repos/app/metrics?split_by=pip&compare="+pivot, e.signIn(store.ScopeRead))
+	for _, want := range []string{"Jobs by pip version", "<td data-label=\"Version\">25.0</td>", "since " + pivot + " ci&lt;/text&gt;"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page with split_by and compare lacks %q", want)
+		}
+	}
 }
