@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-deps fuzz deps
+.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-deps bench-metrics fuzz deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -26,7 +26,7 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-python bench-containers bench-server bench-cd bench-deps
+bench: bench-act bench-python bench-containers bench-server bench-cd bench-deps bench-metrics
 
 bench-act:
 	bash bench/run.sh
@@ -52,6 +52,12 @@ bench-cd:
 # index (bench/results-deps.md). Needs PyPI for the tools.
 bench-deps:
 	bash bench/deps.sh
+
+# Delivery metrics over a generated history of 100,000 runs, ~1,000,000 events
+# and 5,000 deployments (kept in bench/.work/metrics), against replaying the
+# whole event log (bench/results-metrics.md).
+bench-metrics:
+	$(GO) run ./bench/metrics -out bench/results-metrics.md
 
 # Every fuzz target in the module, $(FUZZTIME) each.
 fuzz:

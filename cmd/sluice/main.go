@@ -35,7 +35,7 @@ func main() {
 		versionCmd())
 	root.AddCommand(releasesCmd(), releaseCmd(), promoteCmd(), rollbackCmd(), decideCmd(true), decideCmd(false),
 		deploymentsCmd(), environmentsCmd())
-	root.AddCommand(verifyReproCmd())
+	root.AddCommand(verifyReproCmd(), metricsCmd())
 	root.AddCommand(bumpCmd(), depsCmd())
 	err := root.ExecuteContext(context.Background())
 	if err == nil {

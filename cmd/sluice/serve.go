@@ -104,6 +104,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	if f.baseURL == "" {
 		f.baseURL = "http://" + ln.Addr().String()
 	}
+	logStartup(ctx, log, f, db)
 	if err := server.Bootstrap(ctx, db, f.data, os.Getenv, os.Stdout); err != nil {
 		return err
 	}

@@ -55,6 +55,10 @@ type Lease struct {
 	// ReportEnvironmentURL hands a deployment job's environment.url to the
 	// agent, which sends it with the job's completion.
 	ReportEnvironmentURL func(string) `json:"-"`
+	// ReportVersions hands the versions of the tools the job ran with (os,
+	// sluice, python, pip, uv) to the agent, which sends them with the job's
+	// completion.
+	ReportVersions func(map[string]string) `json:"-"`
 }
 
 // LogLine is one line of a job's log; the agent numbers lines (seq) in emit order.

@@ -57,6 +57,8 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 	l.ReportTests = func(b json.RawMessage) { tests = b }
 	envURL := ""
 	l.ReportEnvironmentURL = func(u string) { envURL = u }
+	var versions map[string]string
+	l.ReportVersions = func(v map[string]string) { versions = v }
 	conclusion, outputs, summary := a.cfg.Run(runCtx, *l, sh.emit, sh.step)
 	cause := context.Cause(runCtx)
 	if conclusion == "" {
@@ -77,7 +79,7 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 		log.Error("job logs incomplete", "err", err)
 	}
 	stopShip()
-	j.complete(finCtx, conclusion, outputs, summary, tests, envURL)
+	j.complete(finCtx, conclusion, outputs, summary, tests, envURL, versions)
 }
 
 // heartbeat extends the lease every third of it until ctx ends, passes on the server's cancel,
@@ -123,8 +125,12 @@ func (j *job) heartbeat(ctx context.Context) {
 }
 
 // complete reports the job's end until the server takes it or says the lease is gone.
-func (j *job) complete(ctx context.Context, conclusion string, outputs map[string]string, summary string, tests json.RawMessage, envURL string) {
+func (j *job) complete(ctx context.Context, conclusion string, outputs map[string]string, summary string, tests json.RawMessage,
+	envURL string, versions map[string]string) {
 	body := map[string]any{"conclusion": conclusion, "outputs": outputs, "summary": summary}
+	if len(versions) > 0 {
+		body["versions"] = versions
+	}
 	if envURL != "" {
 		body["environment_url"] = envURL
 	}

@@ -145,6 +145,9 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	if res.EnvironmentURL != "" && lease.ReportEnvironmentURL != nil {
 		lease.ReportEnvironmentURL(res.EnvironmentURL)
 	}
+	if len(res.Summary.Versions) > 0 && lease.ReportVersions != nil {
+		lease.ReportVersions(res.Summary.Versions)
+	}
 	if res.Tests != nil && lease.ReportTests != nil {
 		if b, err := json.Marshal(res.Tests); err == nil {
 			lease.ReportTests(b)

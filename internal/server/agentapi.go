@@ -233,6 +233,8 @@ type agentCompleteRequest struct {
 	Tests      json.RawMessage   `json:"tests,omitempty"`
 	// EnvironmentURL is a deployment job's environment.url.
 	EnvironmentURL string `json:"environment_url,omitempty"`
+	// Versions are the tools the job ran with (os, sluice, python, pip, uv).
+	Versions map[string]string `json:"versions,omitempty"`
 }
 
 func (s *Server) agentComplete(w http.ResponseWriter, r *http.Request, a *store.Agent) {
@@ -258,6 +260,10 @@ func (s *Server) agentComplete(w http.ResponseWriter, r *http.Request, a *store.
 		j.Status == store.StatusInProgress {
 		if err := s.saveJobResults(id, req.Summary, req.Tests); err != nil {
 			s.agentFail(w, r, "saving job results", err)
+			return
+		}
+		if err := s.cfg.DB.RecordJobResults(r.Context(), id, jobResults(req.Versions, req.Tests)); err != nil {
+			s.agentFail(w, r, "recording job results", err)
 			return
 		}
 	}

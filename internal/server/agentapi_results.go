@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/sluice-ci/sluice/internal/store"
+	"github.com/sluice-ci/sluice/internal/testreport"
 )
 
 // Job results that are not store records (the step summary markdown and the test report) are
@@ -87,4 +90,20 @@ func agentWriteFile(path string, data []byte) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// jobResults is what the delivery metrics keep of a job's completion: its tool versions and test
+// cases (by pytest node id). A report that does not decode keeps no tests; the store bounds the
+// rest, since both come from the job.
+func jobResults(versions map[string]string, tests json.RawMessage) store.JobResults {
+	res := store.JobResults{Tools: versions}
+	var rep testreport.Report
+	if len(tests) == 0 || json.Unmarshal(tests, &rep) != nil {
+		return res
+	}
+	res.Tests = make([]store.TestCase, 0, len(rep.Cases))
+	for _, c := range rep.Cases {
+		res.Tests = append(res.Tests, store.TestCase{Name: c.ID(), Outcome: c.Status, Duration: c.Duration})
+	}
+	return res
 }

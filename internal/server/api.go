@@ -66,6 +66,7 @@ func (s *Server) apiRoutes() {
 	m.HandleFunc("POST /api/v1/releases/{id}/reject", s.require(W, s.apiRejectRelease))
 	m.HandleFunc("GET /api/v1/runs/{id}/release", s.require(R, s.apiRunRelease))
 	m.HandleFunc("GET /api/v1/repos/{name}/environments", s.require(R, s.apiListEnvironments))
+	m.HandleFunc("GET /api/v1/repos/{name}/metrics", s.require(R, s.apiRepoMetrics))
 	m.HandleFunc("GET /api/v1/repos/{name}/environments/{env}/deployments", s.require(R, s.apiListDeployments))
 	m.HandleFunc("POST /api/v1/repos/{name}/promotions", s.require(W, s.apiPromote))
 	m.HandleFunc("POST /api/v1/repos/{name}/environments/{env}/rollback", s.require(W, s.apiRollback))

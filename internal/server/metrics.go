@@ -122,6 +122,7 @@ func (m *serverMetrics) observeCompleted(ctx context.Context) error {
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	m := newServerMetrics(s.cfg.DB, reg)
+	reg.MustRegister(newDORACollector(s))
 	inner := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := m.refresh(r.Context(), s); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/metrics"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -100,6 +101,8 @@ type Config struct {
 type Server struct {
 	cfg Config
 	mux *http.ServeMux
+	// facts keeps the runs and jobs the delivery metrics read, refreshed from the event log.
+	facts *metrics.Cache
 }
 
 // New wires every route.
@@ -107,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), facts: &metrics.Cache{}}
 	s.routes()
 	return s, nil
 }

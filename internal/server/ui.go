@@ -37,6 +37,7 @@ func (s *Server) uiRoutes() {
 	h("GET /{$}", ui.session(store.ScopeRead, ui.reposPage))
 	h("GET /repos/{name...}", ui.session(store.ScopeRead, ui.runsPage))
 	h("GET /repos/{name}/environments", ui.session(store.ScopeRead, ui.environmentsPage))
+	h("GET /repos/{name}/metrics", ui.session(store.ScopeRead, ui.metricsPage))
 	h("GET /repos/{name}/releases", ui.session(store.ScopeRead, ui.releasesPage))
 	h("GET /repos/{name}/dependencies", ui.session(store.ScopeRead, ui.depsPage))
 	h("GET /repos/{name}/releases/{id}", ui.session(store.ScopeRead, ui.releasePage))

@@ -19,6 +19,11 @@ const (
 	EventPromotionCreated  = "promotion.created"
 	EventPromotionState    = "promotion.state"
 	EventPromotionApproval = "promotion.approval"
+	// EventReleaseRebuilt is written when a run makes a release that exists already: the same
+	// bytes built again.
+	EventReleaseRebuilt = "release.rebuilt"
+	// EventPromotionUpdated is written when a promotion's run, URL or final reason changes.
+	EventPromotionUpdated = "promotion.updated"
 )
 
 const (
@@ -75,7 +80,8 @@ func (db *DB) GetArtifact(ctx context.Context, digest string) (*ArtifactRecord, 
 // CreateRelease records release r of repository repoID with its artifacts (recorded too, if not
 // yet). r.ID must be cd.ReleaseID of its artifacts; Repo and Created are assigned. A release is
 // immutable and its ID is its bytes, so creating one that exists returns the stored release
-// with created false and no event; an existing ID in another repository is ErrConflict.
+// with created false (and release.rebuilt when another run made it again); an existing ID in
+// another repository is ErrConflict.
 func (db *DB) CreateRelease(ctx context.Context, repoID int64, r cd.Release) (out *cd.Release, created bool, err error) {
 	err = db.write(ctx, "creating release "+r.ID, func(t *tx) error {
 		if want := cd.ReleaseID(r.Artifacts); r.ID != want || len(r.Artifacts) == 0 {
@@ -87,8 +93,26 @@ func (db *DB) CreateRelease(ctx context.Context, repoID int64, r cd.Release) (ou
 			if owner != repoID {
 				return fmt.Errorf("release %s belongs to repo %d: %w", r.ID, owner, ErrConflict)
 			}
-			out, err = getRelease(ctx, t, r.ID)
-			return err
+			if out, err = getRelease(ctx, t, r.ID); err != nil {
+				return err
+			}
+			// Another run built the same bytes: a reproduced build, which
+			// the reproducibility figures count.
+			if r.RunID != 0 && r.RunID != out.RunID {
+				// A promotion run deploys the release's own bytes, copied: it built nothing. A
+				// run records its rebuild once.
+				var trigger string
+				var seen int
+				if err := t.queryRow(ctx, `SELECT run_trigger, (SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = ?)
+					FROM runs WHERE id = ?`, r.RunID, EventReleaseRebuilt, r.RunID).Scan(&trigger, &seen); err != nil ||
+					seen > 0 || trigger == TriggerPromotion {
+					return nil
+				}
+				return t.event(ctx, EventReleaseRebuilt, ids{repo: repoID, run: r.RunID}, map[string]any{
+					"release": r.ID, "commit": r.Commit, "run": r.RunID,
+				})
+			}
+			return nil
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("looking up release: %w", err)
 		}
@@ -311,9 +335,9 @@ func (db *DB) CreatePromotion(ctx context.Context, repoID int64, p cd.Promotion)
 			nullID(prev), ts(t.now), ts(t.now), nullID(nonZero(p.RunID)), p.URL, p.Reason)); err != nil {
 			return fmt.Errorf("inserting promotion: %w", err)
 		}
-		return t.event(ctx, EventPromotionCreated, ids{repo: repoID}, map[string]any{
+		return t.event(ctx, EventPromotionCreated, ids{repo: repoID, run: out.RunID}, map[string]any{
 			"promotion": out.ID, "env": out.Env, "release": out.ReleaseID, "kind": out.Kind, "state": out.State,
-			"started_by": out.StartedBy, "auto": out.Auto,
+			"started_by": out.StartedBy, "auto": out.Auto, "run": out.RunID, "reason": out.Reason,
 		})
 	})
 	return out, err

@@ -20,6 +20,15 @@ func tsPtr(t *time.Time) sql.NullInt64 {
 
 func fromTS(n int64) time.Time { return time.Unix(0, n).UTC() }
 
+// optTS is fromTS for an optional time stored as 0 when absent (SELECT COALESCE(col, 0)): the
+// zero time.Time then, without the allocation of a pointer.
+func optTS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return fromTS(n)
+}
+
 func fromNullTS(n sql.NullInt64) *time.Time {
 	if !n.Valid {
 		return nil

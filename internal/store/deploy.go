@@ -110,6 +110,7 @@ func (db *DB) UpdatePromotion(ctx context.Context, id int64, u PromotionUpdate) 
 		if err != nil {
 			return err
 		}
+		before := *p
 		if u.RunID != nil {
 			p.RunID = *u.RunID
 		}
@@ -130,8 +131,26 @@ func (db *DB) UpdatePromotion(ctx context.Context, id int64, u PromotionUpdate) 
 			nullID(nonZero(p.RunID)), p.URL, p.Reason, gates, ts(t.now), id); err != nil {
 			return fmt.Errorf("updating promotion %d: %w", id, err)
 		}
-		out, err = getPromotion(ctx, t, id)
-		return err
+		if out, err = getPromotion(ctx, t, id); err != nil {
+			return err
+		}
+		// The run carrying a promotion, its URL and the reason it ended are facts the event
+		// log keeps (delivery metrics read them); the passing reasons of a waiting promotion
+		// (gate countdowns) and its gates are display only.
+		data := map[string]any{"promotion": id}
+		if p.RunID != before.RunID {
+			data["run"] = p.RunID
+		}
+		if p.URL != before.URL {
+			data["url"] = p.URL
+		}
+		if p.Reason != before.Reason && p.State.Terminal() {
+			data["reason"] = p.Reason
+		}
+		if len(data) == 1 {
+			return nil
+		}
+		return t.event(ctx, EventPromotionUpdated, ids{repo: p.RepoID}, data)
 	})
 	return out, err
 }

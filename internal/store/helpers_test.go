@@ -92,20 +92,21 @@ func eventKinds(t *testing.T, db *DB, f EventFilter) []string {
 	return out
 }
 
-// latestMigration is the highest migration number shipped: several branches add migrations,
-// so tests compare with it rather than with a constant.
+// latestMigration is the highest migration number the package embeds: what a fresh or migrated
+// database's schema version must be, whoever added the latest one.
 func latestMigration(t *testing.T) int64 {
 	t.Helper()
 	names, err := fs.Glob(sqliteMigrations, "migrations/sqlite/*.sql")
 	if err != nil || len(names) == 0 {
-		t.Fatalf("no migrations: %v", err)
+		t.Fatalf("listing migrations: %v", err)
 	}
-	var max int64
+	var latest int64
 	for _, n := range names {
 		v, err := strconv.ParseInt(strings.SplitN(path.Base(n), "_", 2)[0], 10, 64)
-		if err == nil && v > max {
-			max = v
+		if err != nil {
+			t.Fatalf("migration %s: %v", n, err)
 		}
+		latest = max(latest, v)
 	}
-	return max
+	return latest
 }

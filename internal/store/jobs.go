@@ -137,7 +137,7 @@ func (t *tx) insertJob(ctx context.Context, repoID int64, j Job) (*Job, error) {
 		t.touch(TopicQueue)
 	}
 	return nj, t.event(ctx, kind, ids{repo: repoID, run: nj.RunID, job: nj.ID},
-		map[string]any{"key": nj.Key, "attempt": nj.Attempt, "labels": nj.Labels})
+		map[string]any{"key": nj.Key, "name": nj.Name, "attempt": nj.Attempt, "labels": nj.Labels})
 }
 
 // GetJob returns job id.

@@ -104,8 +104,11 @@ func (t *tx) insertRun(ctx context.Context, r Run) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inserting run: %w", err)
 	}
+	// The event says everything the delivery metrics read of a run, so that they can be replayed
+	// from the event log alone.
 	if err := t.event(ctx, EventRunQueued, ids{repo: out.RepoID, run: out.ID}, map[string]any{
-		"number": out.Number, "workflow": out.Workflow, "trigger": out.Trigger, "ref": out.Ref, "sha": out.SHA,
+		"number": out.Number, "workflow": out.Workflow, "workflow_name": out.WorkflowName, "event": out.Event,
+		"trigger": out.Trigger, "ref": out.Ref, "sha": out.SHA,
 	}); err != nil {
 		return nil, err
 	}

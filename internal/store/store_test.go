@@ -15,8 +15,8 @@ func TestMigrationsFreshAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "db.sqlite")
 	db := openAt(t, path)
 	v, err := db.SchemaVersion(ctx)
-	if err != nil || v != latestMigration(t) {
-		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latestMigration(t))
+	if want := latestMigration(t); err != nil || v != want {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, want)
 	}
 	var mode string
 	if err := db.r.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
