@@ -91,7 +91,10 @@ type Config struct {
 	// BaseURL is how browsers and forges reach the server (links in
 	// commit statuses), e.g. http://127.0.0.1:8080.
 	BaseURL string
-	Log     *slog.Logger
+	// Notifier sends the notifications pages' test messages; nil: the
+	// server sends none.
+	Notifier ChannelTester
+	Log      *slog.Logger
 }
 
 // Server serves the API, webhooks, agent protocol and UI.
@@ -115,8 +118,9 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // routes registers each area's handlers; each lives in its own file.
 func (s *Server) routes() {
-	s.apiRoutes()   // api.go etc.: /api/v1/..., /hooks/..., /metrics, /badge/...
-	s.agentRoutes() // agentapi.go: /api/v1/agent/...
-	s.uiRoutes()    // ui.go: /, /repos/..., /runs/..., static assets
-	s.gitRoutes()   // githttp.go: /git/<repo id>.git for agents
+	s.apiRoutes()    // api.go etc.: /api/v1/..., /hooks/..., /metrics, /badge/...
+	s.agentRoutes()  // agentapi.go: /api/v1/agent/...
+	s.uiRoutes()     // ui.go: /, /repos/..., /runs/..., static assets
+	s.gitRoutes()    // githttp.go: /git/<repo id>.git for agents
+	s.notifyRoutes() // api_notify.go: /api/v1/notifications, /api/v1/smtp
 }

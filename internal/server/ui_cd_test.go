@@ -206,7 +206,7 @@ func uiSection(t *testing.T, body, start, end string) string {
 	return rest
 }
 
-var uiFlashRE = regexp.MustCompile(`<p class="flash">([^<]*)</p>`)
+var uiFlashRE = regexp.MustCompile(`<p class="flash"[^>]*>([^<]*)</p>`)
 
 // uiFlashOf is the flash message a page shows, unescaped, or "".
 func uiFlashOf(body string) string {
