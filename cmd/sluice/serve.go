@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
+	"github.com/sluice-ci/sluice/internal/notify"
 	"github.com/sluice-ci/sluice/internal/scheduler"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/server"
@@ -120,7 +121,10 @@ func serve(ctx context.Context, f serveFlags) error {
 			}
 		},
 	})
-	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches, DataDir: f.data, BaseURL: f.baseURL, Log: log})
+	notifier := notify.New(notify.Config{Store: db, Keys: keys, BaseURL: f.baseURL, Log: log,
+		Sender: notify.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}}})
+	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches,
+		DataDir: f.data, BaseURL: f.baseURL, Notifier: notifier, Log: log})
 	if err != nil {
 		return err
 	}
@@ -142,6 +146,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	go srv.RunLeaseReaper(ctx, 5*time.Second)
 	go sched.Schedules(ctx)
 	go sched.WatchDeployments(ctx, 5*time.Second)
+	go notifier.Run(ctx)
 	if f.poll > 0 {
 		go sched.Poll(ctx, f.poll)
 	}
