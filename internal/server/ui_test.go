@@ -173,7 +173,7 @@ func TestUIPagesRender(t *testing.T) {
 		{"/", []string{"acme/widgets", "https://git.example/acme/widgets.git", `href="/runs/` + fmt.Sprint(s.run.ID), "queued"}},
 		{"/repos/acme/widgets", []string{"#1", "CI", "main", "0123456", "push", "alice", `class="pill queued"`}},
 		{runPath, []string{"Add the frobnicator", "0123456", "build", "lint", "test (3.12)", "Run ruff",
-			`data-needs="lint` + "\n" + `test"`, "41 passed", "tests.test_a::test_x", "assert 1 == 2",
+			`data-needs="lint` + "\n" + `test"`, "41 passed", "tests/test_a.py::test_x", "assert 1 == 2",
 			"<h2>Lint <b>clean</b></h2>", fmt.Sprintf("/ui/runs/%d/artifacts/%d", s.run.ID, art.ID),
 			`id="cancel-btn"`, `name="csrf" value="` + uiCSRF(c) + `"`, "/static/logview.js"}},
 		{"/queue", []string{"test (3.12)", "no agent has labels", "waiting for needs: test", "builder-1", "acme/widgets"}},
