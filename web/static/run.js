@@ -50,7 +50,7 @@
     if (!panel) return;
     var box = document.getElementById('box-' + jobID);
     if (shownJob !== jobID) {
-      if (view) view.close();
+      if (view) { view.close(); view.root.remove(); }
       panels().forEach(function (p) { p.hidden = p !== panel; });
       boxes().forEach(function (b) {
         var on = b.dataset.job === jobID;
