@@ -58,7 +58,8 @@ fuzz:
 	done
 
 # Idempotent: everything the tests need on a fresh Debian machine, installed
-# only when missing (apt packages need root): bubblewrap and git, Podman with
+# only when missing (apt packages need root): bubblewrap, git, tmux (the live
+# view's tests), Podman with
 # its Docker-compatible API on /run/sluice-podman.sock, the locally built
 # images (no registry is reachable), and Chromium for the UI tests.
 deps:
@@ -67,6 +68,7 @@ deps:
 	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	command -v pypy3 >/dev/null 2>&1 || missing="$$missing pypy3"; \
+	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
 	    echo "deps: missing$$missing (not root or no apt-get; install them yourself)"; \
