@@ -63,10 +63,6 @@ type Config struct {
 	Keep          bool
 	Sandbox       bool
 	Verbose       bool
-	// FollowOutput streams a job's output lines above the live terminal
-	// view: a job's name, "*" for every job ("" none). Plain output has
-	// every line anyway.
-	FollowOutput string
 	NoEnvReuse    bool
 	ActionStore   string   // directory of action checkouts (OWNER/REPO[@REF])
 	ActionMirror  string   // git URL template with {owner} and {repo}
@@ -75,6 +71,11 @@ type Config struct {
 	Version       string
 	Stdout        io.Writer
 	Stderr        io.Writer
+
+	// FollowOutput streams a job's output lines above the live terminal
+	// view: a job's name, "*" for every job ("" none). Plain output has
+	// every line anyway.
+	FollowOutput string
 }
 
 // UsageError is a problem with what the user asked; it exits 2.
