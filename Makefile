@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd fuzz deps
+.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-ui fuzz deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -26,7 +26,7 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-python bench-containers bench-server bench-cd
+bench: bench-act bench-python bench-containers bench-server bench-cd bench-ui
 
 bench-act:
 	bash bench/run.sh
@@ -41,6 +41,12 @@ bench-server: build
 
 bench-containers:
 	bash bench/containers.sh
+
+# The failed run page of a 20-job run with a 100,000-line failing log in
+# headless Chromium: first error on screen, beside the page before issue 16
+# built from its commit (bench/results-ui.md). Needs Chromium (make deps).
+bench-ui: build
+	$(GO) run ./bench/ui -sluice $(BIN) -out bench/results-ui.md
 
 # Continuous deployment: image build cold vs warm dependency layer, promotion
 # (registry requests and bytes), rollback time, against Podman
