@@ -59,7 +59,6 @@ func main() {
 	}
 }
 
-
 type server struct {
 	name, url, data string
 	token           string // the admin token (SLUICE_ADMIN_TOKEN); it only ever reaches 127.0.0.1
