@@ -47,6 +47,7 @@ type uiJobDetail struct {
 	// StepsJSON feeds the log viewer's step headers (name, state, duration by number).
 	StepsJSON string
 	Failed    bool
+	summary   string // the step summary's markdown, shown in the run's panel
 }
 
 // uiTestFailure is one failing test as the pages show it: its pytest id,
@@ -205,9 +206,8 @@ func (ui *uiApp) runData(ctx context.Context, run *store.Run, repo *store.Repo, 
 					panel.TestsMore += len(jd.Tests.Failures()) - len(jd.Failures)
 				}
 				annotationJobs = append(annotationJobs, b.ID)
-				summary, _ := ui.jobReports(b.ID, false)
-				if strings.TrimSpace(summary) != "" {
-					panel.Summaries = append(panel.Summaries, uiSummaryView{Job: b.Name, JobID: b.ID, HTML: ui.md.Render(summary)})
+				if strings.TrimSpace(jd.summary) != "" {
+					panel.Summaries = append(panel.Summaries, uiSummaryView{Job: b.Name, JobID: b.ID, HTML: ui.md.Render(jd.summary)})
 				}
 				d.Jobs = append(d.Jobs, jd)
 			}
@@ -281,7 +281,7 @@ func (ui *uiApp) jobDetail(ctx context.Context, j store.Job, box uiJobBox) (uiJo
 	}
 	b, _ := json.Marshal(info)
 	jd.StepsJSON = string(b)
-	_, jd.Tests = ui.jobReports(j.ID, true)
+	jd.summary, jd.Tests = ui.jobReports(j.ID)
 	if jd.Tests != nil {
 		for _, c := range jd.Tests.Failures() {
 			if len(jd.Failures) == uiTestFailuresShown {
@@ -334,16 +334,12 @@ func uiRunDisplayState(run *store.Run, jobs []store.Job, rejected map[int64]bool
 func uiArtifactRun(runID int64) string { return strconv.FormatInt(runID, 10) }
 
 // jobReports reads the step summary and test report (testreport.Report JSON)
-// the agent reported (agentapi_results.go); withTests false skips the
-// report. A report that cannot be read is left out rather than failing the
-// page.
-func (ui *uiApp) jobReports(jobID int64, withTests bool) (string, *testreport.Report) {
+// the agent reported (agentapi_results.go). A report that cannot be read is
+// left out rather than failing the page.
+func (ui *uiApp) jobReports(jobID int64) (string, *testreport.Report) {
 	summary, err := ui.s.jobSummary(jobID)
 	if err != nil {
 		ui.s.cfg.Log.Warn("ui: unreadable step summary", "job", jobID, "err", err)
-	}
-	if !withTests {
-		return summary, nil
 	}
 	var rep *testreport.Report
 	if b, err := ui.s.jobTests(jobID); err == nil && len(b) > 0 {

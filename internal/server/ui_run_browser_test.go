@@ -292,7 +292,8 @@ func TestUIBrowserKeyboardAndLogTools(t *testing.T) {
 	if got := uiEval[string](t, ctx, `Array.from(document.querySelectorAll('.log-step-head .log-step-dur')).map(e => e.textContent).join('|')`); !strings.Contains(got, "failure · 42s") {
 		t.Errorf("step header durations %q", got)
 	}
-	// End and Home from the keyboard.
+	// End from the keyboard, once the whole log is in.
+	uiWaitFor(t, ctx, "the whole log", fmt.Sprintf(`document.querySelector('#panel-%d .log-status').textContent.includes('job finished')`, f.failing))
 	if err := chromedp.Run(ctx, chromedp.KeyEvent(kb.End)); err != nil {
 		t.Fatal(err)
 	}

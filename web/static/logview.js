@@ -123,7 +123,7 @@
     this.nextBtn.addEventListener('click', function () { self.step(1); });
     this.errBtn.addEventListener('click', function () { self.nextError(); });
     this.timeBtn.addEventListener('click', function () { self.toggleTimes(); });
-    this.endBtn.addEventListener('click', function () { self.follow = true; self.scrollToEnd(); });
+    this.endBtn.addEventListener('click', function () { self.follow = true; self.moved = true; self.scrollToEnd(); });
     this.viewport.addEventListener('keydown', function (e) { self.key(e); });
     var queued = false;
     this.viewport.addEventListener('scroll', function () {
@@ -159,6 +159,8 @@
       case 't': this.toggleTimes(); break;
       default: return;
     }
+    // The reader placed the view: the log swapped in later keeps it there.
+    if (e.key !== 'e' && e.key !== 't' && e.key !== '/') this.moved = true;
     e.preventDefault();
   };
 
@@ -483,10 +485,12 @@
       keepSeq = this.lines[top].seq;
       offset = v.scrollTop - Math.floor(v.scrollTop / LINE_H) * LINE_H;
     }
+    var follow = this.follow;
     this.partial = false;
     this.reset();
     this.append(all);
     if (this.query) this.setQuery(this.query);
+    if (follow) { this.follow = true; this.scrollToEnd(); return; }
     var i = lowerBoundBy(this.lines, keepSeq);
     if (i >= this.lines.length) return;
     if (offset === null) {
