@@ -363,3 +363,28 @@ func TestUIBrowserNarrowAndWideLayouts(t *testing.T) {
 		uiShot(t, ctx, fmt.Sprintf("run-%dpx", width))
 	}
 }
+
+// An error in the last lines of a long log: the view, at the bottom once it
+// shows the error, must not take that for a reader following the log when
+// the whole log arrives; the error stays marked and on screen.
+func TestUIBrowserErrorNearTheEnd(t *testing.T) {
+	e := uiNewEnv(t)
+	s := e.seedRun("acme/app", []store.Job{{Key: "test", Name: "test"}})
+	job := s.jobs["test"].ID
+	e.setJob(job, store.StatusInProgress, "")
+	var lines []store.LogLine
+	for i := 1; i <= 800; i++ {
+		lines = append(lines, store.LogLine{Seq: int64(i), Step: 1, Text: fmt.Sprintf("setup line %d", i)})
+	}
+	lines[796].Kind, lines[796].Text = "error", "tests/test_calc.py:3: boom"
+	if _, err := e.db.AppendLogs(context.Background(), job, lines); err != nil {
+		t.Fatal(err)
+	}
+	e.setJob(job, store.StatusCompleted, store.ConclusionFailure)
+	ctx := uiBrowser(t, e)
+	if err := chromedp.Run(ctx, chromedp.Navigate(fmt.Sprintf("%s/runs/%d", e.http.URL, s.run.ID))); err != nil {
+		t.Fatal(err)
+	}
+	uiWaitFor(t, ctx, "the whole log", `(s => !!s && s.textContent.startsWith('800 lines'))(document.querySelector('.log-status'))`)
+	uiWaitFor(t, ctx, "the error marked and on screen", `(a => !!a && a.dataset.seq === '797')(document.querySelector('.log-anchored')) && `+uiInViewport(".log-anchored"))
+}

@@ -66,6 +66,7 @@
     this.focusSeq = 0;    // the first error line, once known
     this.partial = false; // showing only the lines around focusSeq
     this.moved = false;   // the reader scrolled since the viewer placed a line
+    this.placedTop = null; // the scroll offset the viewer itself last set
     this.pendingReveal = null;
     this.build(host);
   }
@@ -128,8 +129,13 @@
     var queued = false;
     this.viewport.addEventListener('scroll', function () {
       var v = self.viewport;
-      if (!self.placing) self.moved = true;
-      self.follow = v.scrollTop + v.clientHeight >= v.scrollHeight - LINE_H;
+      // Scroll events come after the fact: one at the offset the viewer
+      // itself set is not the reader's doing.
+      if (self.placedTop === null || Math.abs(v.scrollTop - self.placedTop) >= 1) {
+        self.placedTop = null;
+        self.moved = true;
+        self.follow = v.scrollTop + v.clientHeight >= v.scrollHeight - LINE_H;
+      }
       if (queued) return;
       queued = true;
       requestAnimationFrame(function () { queued = false; self.draw(); });
@@ -250,10 +256,15 @@
     this.draw();
   };
 
+  // place scrolls the viewport to top (clamped by the browser) as the
+  // viewer's own move, which the scroll handler then ignores.
+  LogView.prototype.place = function (top) {
+    this.viewport.scrollTop = top;
+    this.placedTop = this.viewport.scrollTop;
+  };
+
   LogView.prototype.scrollToEnd = function () {
-    this.placing = true;
-    this.viewport.scrollTop = this.viewport.scrollHeight;
-    this.placing = false;
+    this.place(this.viewport.scrollHeight);
     this.draw();
   };
 
@@ -384,9 +395,7 @@
     var pos = lowerBound(this.visible, i);
     this.follow = false;
     var v = this.viewport;
-    this.placing = true;
-    v.scrollTop = Math.max(0, pos * LINE_H - v.clientHeight / 2);
-    this.placing = false;
+    this.place(Math.max(0, pos * LINE_H - v.clientHeight / 2));
     this.moved = false;
     this.draw();
   };
@@ -490,7 +499,7 @@
     this.reset();
     this.append(all);
     if (this.query) this.setQuery(this.query);
-    if (follow) { this.follow = true; this.scrollToEnd(); return; }
+    if (follow) { this.follow = true; this.scrollToEnd(); this.anchored = lowerBoundBy(this.lines, this.focusSeq); return; }
     var i = lowerBoundBy(this.lines, keepSeq);
     if (i >= this.lines.length) return;
     if (offset === null) {
@@ -500,9 +509,8 @@
     }
     var line = this.lines[i];
     if (line.g >= 0 && this.collapsed[line.g]) { this.collapsed[line.g] = false; this.rebuild(); }
-    this.placing = true;
-    v.scrollTop = lowerBound(this.visible, i) * LINE_H + offset;
-    this.placing = false;
+    this.anchored = lowerBoundBy(this.lines, this.focusSeq);
+    this.place(lowerBound(this.visible, i) * LINE_H + offset);
     this.draw();
   };
 
