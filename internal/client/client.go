@@ -44,7 +44,8 @@ func (e *Error) Error() string {
 	msg := strings.TrimSuffix(e.Message, ".")
 	switch {
 	case e.Status == http.StatusUnauthorized:
-		return "the server does not accept this API token (" + msg + "): pass a valid one with --token or SLUICE_TOKEN " +
+		// The server's own words are about HTTP headers: Detail has them.
+		return "the server does not accept this API token: pass a valid one with --token or SLUICE_TOKEN " +
 			"(sluice serve prints the admin token on first start; `sluice token create NAME` makes more)"
 	case e.Status == http.StatusForbidden && strings.Contains(msg, "scope"):
 		return msg + ": use a token with that scope (an admin makes one with `sluice token create NAME --scope SCOPE`)"
@@ -60,7 +61,11 @@ func (e *Error) Error() string {
 
 // Detail is the request and the server's status, for --verbose.
 func (e *Error) Detail() string {
-	return fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	d := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Status == http.StatusUnauthorized && e.Message != "" {
+		d += ": " + e.Message
+	}
+	return d
 }
 
 // NetError is a request that got no answer: the server is not there, or
