@@ -110,6 +110,12 @@ func TestUIBrowserApprovalBanner(t *testing.T) {
 	}
 	uiWaitFor(t, ctx, "the rejected promotion in the history", fmt.Sprintf(
 		`Array.from(document.querySelectorAll('table.history tr')).some(r => r.textContent.includes('#%d') && !!r.querySelector('.pill.rejected'))`, id))
+	// And in the repository's list of runs.
+	if err := chromedp.Run(ctx, chromedp.Navigate(e.http.URL+"/repos/widgets")); err != nil {
+		t.Fatal(err)
+	}
+	uiWaitFor(t, ctx, "the run listed as rejected", fmt.Sprintf(
+		`Array.from(document.querySelectorAll('table.runs tbody tr')).some(r => !!r.querySelector('a[href="/runs/%d"]') && r.querySelector('.pill').textContent === 'rejected')`, w.run.ID))
 }
 
 // signInAs signs a session in with a new write token named name.

@@ -1,16 +1,19 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -135,9 +138,41 @@ type uiOptionList struct {
 	Options     []uiOption
 }
 
+// uiRunRow is a run in a list, with the one word its state reads as.
+type uiRunRow struct {
+	store.Run
+	State string
+}
+
+// runRows gives each run its state as the run page shows it: a failed run
+// whose failures are all rejected deployments reads "rejected".
+func (ui *uiApp) runRows(ctx context.Context, runs []store.Run) ([]uiRunRow, error) {
+	rows := make([]uiRunRow, len(runs))
+	for i, r := range runs {
+		rows[i] = uiRunRow{Run: r, State: uiState(r.Status, r.Conclusion)}
+		if r.Conclusion != store.ConclusionFailure {
+			continue
+		}
+		promos, err := ui.s.cfg.DB.PromotionsOfRun(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(promos, cd.Rejected) {
+			continue
+		}
+		all, err := ui.s.cfg.DB.ListJobStates(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		jobs, _ := uiShownJobs(all)
+		rows[i].State = uiRunDisplayState(&runs[i], jobs, uiRejectedJobs(jobs, promos))
+	}
+	return rows, nil
+}
+
 type uiRunsData struct {
 	Repo    store.Repo
-	Runs    []store.Run
+	Runs    []uiRunRow
 	Filter  uiRunFilter
 	Filters []uiOptionList
 	Next    int64 // Before value of the next (older) page, 0 when none
@@ -181,10 +216,14 @@ func (ui *uiApp) runsPage(w http.ResponseWriter, r *http.Request, sess *uiSessio
 		ui.fail(w, r, err)
 		return
 	}
-	d := uiRunsData{Repo: *repo, Runs: runs, Filter: f, Dispatch: ui.dispatchForm(ctx, repo, sess)}
+	d := uiRunsData{Repo: *repo, Filter: f, Dispatch: ui.dispatchForm(ctx, repo, sess)}
 	if len(runs) > uiRunsPerPage {
-		d.Runs = runs[:uiRunsPerPage]
-		d.Next = d.Runs[uiRunsPerPage-1].ID
+		runs = runs[:uiRunsPerPage]
+		d.Next = runs[uiRunsPerPage-1].ID
+	}
+	if d.Runs, err = ui.runRows(ctx, runs); err != nil {
+		ui.fail(w, r, err)
+		return
 	}
 	d.Filters = uiRunFilterChoices(f, facets)
 	active, err := ui.s.cfg.DB.ActivePromotions(ctx, repo.ID)
