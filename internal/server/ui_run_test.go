@@ -389,3 +389,25 @@ func TestUINotificationSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenAPIDocumentsNotifications(t *testing.T) {
+	e := uiNewEnv(t)
+	_, body := e.get("/api/v1/openapi.json", nil)
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, route := range []string{
+		"get /api/v1/notifications", "put /api/v1/notifications/{channel}", "delete /api/v1/notifications/{channel}",
+		"post /api/v1/notifications/{channel}/test", "get /api/v1/repos/{name}/notifications",
+		"put /api/v1/repos/{name}/notifications/{channel}", "delete /api/v1/repos/{name}/notifications/{channel}",
+		"post /api/v1/repos/{name}/notifications/{channel}/test", "get /api/v1/smtp", "put /api/v1/smtp",
+	} {
+		method, path, _ := strings.Cut(route, " ")
+		if _, ok := doc.Paths[path][method]; !ok {
+			t.Errorf("openapi.json does not document %s", route)
+		}
+	}
+}
