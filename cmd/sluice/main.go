@@ -37,6 +37,7 @@ func main() {
 	root.AddCommand(releasesCmd(), releaseCmd(), promoteCmd(), rollbackCmd(), decideCmd(true), decideCmd(false),
 		deploymentsCmd(), environmentsCmd())
 	root.AddCommand(verifyReproCmd())
+	root.AddCommand(bumpCmd(), depsCmd())
 	cmd, err := root.ExecuteContextC(context.Background())
 	if err == nil {
 		return

@@ -91,6 +91,8 @@ type Config struct {
 	// BaseURL is how browsers and forges reach the server (links in
 	// commit statuses), e.g. http://127.0.0.1:8080.
 	BaseURL string
+	// Deps makes dependency updates on demand; nil answers 501 to that API.
+	Deps DepsRunner
 	// Notifier sends the notifications pages' test messages; nil: the
 	// server sends none.
 	Notifier ChannelTester

@@ -163,7 +163,7 @@ func uiSafeNext(next string) string {
 
 // uiRepoSubpages are the pages under a repository's path; the empty one is
 // its runs.
-var uiRepoSubpages = map[string]bool{"": true, "environments": true, "releases": true, "notifications": true}
+var uiRepoSubpages = map[string]bool{"": true, "environments": true, "releases": true, "dependencies": true, "notifications": true}
 
 // repoPage routes /repos/NAME[/PAGE[/ID]]. A repository named OWNER/NAME
 // takes two segments: when the first two segments name a repository, they
@@ -196,6 +196,8 @@ func (ui *uiApp) repoPage(w http.ResponseWriter, r *http.Request, sess *uiSessio
 	case len(rest) == 2 && page == "releases":
 		r.SetPathValue("id", rest[1])
 		ui.releasePage(w, r, sess)
+	case len(rest) == 1 && page == "dependencies":
+		ui.depsPage(w, r, sess)
 	case len(rest) == 1 && page == "notifications":
 		ui.notificationsPage(w, r, sess)
 	default:
