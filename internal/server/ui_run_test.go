@@ -192,6 +192,7 @@ func TestUIOwnerNameRepository(t *testing.T) {
 		"/repos/acme/app/environments":  "acme/app</a> · Environments",
 		"/repos/acme/app/releases":      "acme/app</a> · Releases",
 		"/repos/acme/app/notifications": "acme/app</a> · Notifications",
+		"/repos/acme/app/dependencies":  "acme/app</a> · Dependencies",
 		"/repos/acme":                   "<h1>acme</h1>",
 		"/repos/acme/environments":      "acme</a> · Environments",
 	} {
