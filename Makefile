@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-deps bench-metrics fuzz deps
+.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-deps bench-metrics bench-ui fuzz deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -26,7 +26,7 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-python bench-containers bench-server bench-cd bench-deps bench-metrics
+bench: bench-act bench-python bench-containers bench-server bench-cd bench-deps bench-metrics bench-ui
 
 bench-act:
 	bash bench/run.sh
@@ -41,6 +41,12 @@ bench-server: build
 
 bench-containers:
 	bash bench/containers.sh
+
+# The failed run page of a 20-job run with a 100,000-line failing log in
+# headless Chromium: first error on screen, beside the page before issue 16
+# built from its commit (bench/results-ui.md). Needs Chromium (make deps).
+bench-ui: build
+	$(GO) run ./bench/ui -sluice $(BIN) -out bench/results-ui.md
 
 # Continuous deployment: image build cold vs warm dependency layer, promotion
 # (registry requests and bytes), rollback time, against Podman
@@ -69,7 +75,8 @@ fuzz:
 	done
 
 # Idempotent: everything the tests need on a fresh Debian machine, installed
-# only when missing (apt packages need root): bubblewrap and git, Podman with
+# only when missing (apt packages need root): bubblewrap, git, tmux (the live
+# view's tests), Podman with
 # its Docker-compatible API on /run/sluice-podman.sock, the locally built
 # images (no registry is reachable), and Chromium for the UI tests.
 deps:
@@ -78,6 +85,7 @@ deps:
 	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	command -v pypy3 >/dev/null 2>&1 || missing="$$missing pypy3"; \
+	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
 	    echo "deps: missing$$missing (not root or no apt-get; install them yourself)"; \

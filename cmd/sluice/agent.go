@@ -30,6 +30,12 @@ Labels: "default" takes jobs for ubuntu-latest/self-hosted/linux; add your own (
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if serverURL == "" {
+				serverURL = os.Getenv("SLUICE_SERVER")
+			}
+			if token == "" {
+				token = os.Getenv("SLUICE_TOKEN")
+			}
 			if serverURL == "" || token == "" {
 				return fmt.Errorf("--server and --token (or SLUICE_SERVER and SLUICE_TOKEN) are required")
 			}
@@ -54,8 +60,8 @@ Labels: "default" takes jobs for ubuntu-latest/self-hosted/linux; add your own (
 				WorkDir: work, StateDir: state, Version: version, Run: run, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 		},
 	}
-	cmd.Flags().StringVar(&serverURL, "server", os.Getenv("SLUICE_SERVER"), "server URL")
-	cmd.Flags().StringVar(&token, "token", os.Getenv("SLUICE_TOKEN"), "admin token to register with")
+	cmd.Flags().StringVar(&serverURL, "server", "", "server URL (default $SLUICE_SERVER)")
+	cmd.Flags().StringVar(&token, "token", "", "admin token to register with (default $SLUICE_TOKEN)")
 	cmd.Flags().StringVar(&name, "name", "", "agent name (default: the host name)")
 	cmd.Flags().StringVar(&labels, "labels", "default", "comma-separated labels jobs are routed by")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "jobs to run at once")

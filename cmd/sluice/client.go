@@ -23,20 +23,27 @@ type apiConn struct {
 	server, token string
 }
 
-// addAPIConn adds --server and --token to cmd, defaulting to SLUICE_SERVER
-// and SLUICE_TOKEN.
+// addAPIConn adds --server, --token and --verbose to cmd. The defaults come
+// from SLUICE_SERVER and SLUICE_TOKEN when the command runs, not when the
+// flags are made: a token must never show as a default in --help.
 func addAPIConn(cmd *cobra.Command) *apiConn {
 	c := &apiConn{}
-	def := os.Getenv("SLUICE_SERVER")
-	if def == "" {
-		def = apiDefaultServer
-	}
-	cmd.PersistentFlags().StringVar(&c.server, "server", def, "server URL (env SLUICE_SERVER)")
-	cmd.PersistentFlags().StringVar(&c.token, "token", os.Getenv("SLUICE_TOKEN"), "API token (env SLUICE_TOKEN)")
+	cmd.PersistentFlags().StringVar(&c.server, "server", "", "server URL (default $SLUICE_SERVER, else "+apiDefaultServer+")")
+	cmd.PersistentFlags().StringVar(&c.token, "token", "", "API token (default $SLUICE_TOKEN)")
+	cmd.PersistentFlags().Bool("verbose", false, "say which API request failed, with its HTTP status")
 	return c
 }
 
 func (c *apiConn) client() (*client.Client, error) {
+	if c.server == "" {
+		c.server = os.Getenv("SLUICE_SERVER")
+	}
+	if c.server == "" {
+		c.server = apiDefaultServer
+	}
+	if c.token == "" {
+		c.token = os.Getenv("SLUICE_TOKEN")
+	}
 	if c.token == "" {
 		return nil, fmt.Errorf("no API token: pass --token or set SLUICE_TOKEN (sluice serve prints the admin token on first start)")
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/sluice-ci/sluice/internal/python"
 	"github.com/spf13/cobra"
@@ -28,7 +29,7 @@ command that refreshes it. Exit status 1 when one is stale.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			stale, err := python.CheckLocks(cmd.Context(), dir)
+			checked, stale, err := python.CheckLockFiles(cmd.Context(), dir)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "sluice:", err)
 				return &exitError{code: 2}
@@ -43,8 +44,11 @@ command that refreshes it. Exit status 1 when one is stale.`,
 				if err := enc.Encode(stale); err != nil {
 					return err
 				}
+			} else if len(checked) == 0 {
+				fmt.Fprintf(out, "no lock files to check in %s (looked for uv.lock, poetry.lock, pdm.lock and "+
+					"pip-compile'd requirements .txt files)\n", dir)
 			} else if len(stale) == 0 {
-				fmt.Fprintln(out, "lock files are up to date")
+				fmt.Fprintf(out, "lock files are up to date: %s\n", strings.Join(checked, ", "))
 			}
 			if len(stale) == 0 {
 				return nil

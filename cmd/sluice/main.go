@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/sluice-ci/sluice/internal/localrun"
@@ -37,7 +38,7 @@ func main() {
 		deploymentsCmd(), environmentsCmd())
 	root.AddCommand(verifyReproCmd(), metricsCmd())
 	root.AddCommand(bumpCmd(), depsCmd())
-	err := root.ExecuteContext(context.Background())
+	cmd, err := root.ExecuteContextC(context.Background())
 	if err == nil {
 		return
 	}
@@ -45,9 +46,24 @@ func main() {
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)
 	}
-	// Errors without an exit code are cobra's: unknown flags, bad arguments.
-	fmt.Fprintln(os.Stderr, "sluice:", err)
-	os.Exit(localrun.ExitInvalid)
+	verbose, _ := cmd.Flags().GetBool("verbose")
+	os.Exit(reportError(os.Stderr, err, verbose))
+}
+
+// reportError prints a command's error: what went wrong and what to do;
+// with --verbose, also the API request that failed. It returns the exit
+// status: 1 when the server refused or could not be reached, 2 for
+// cobra's own errors (unknown flags, bad arguments) and the rest.
+func reportError(w io.Writer, err error, verbose bool) int {
+	fmt.Fprintln(w, "sluice:", err)
+	var detail interface{ Detail() string }
+	if errors.As(err, &detail) {
+		if verbose {
+			fmt.Fprintln(w, "  ("+detail.Detail()+")")
+		}
+		return 1
+	}
+	return localrun.ExitInvalid
 }
 
 func versionCmd() *cobra.Command {

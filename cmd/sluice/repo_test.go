@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/client"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
@@ -142,7 +145,8 @@ func TestAPICommands(t *testing.T) {
 	if !secrets.ValidTokenFormat(tok) {
 		t.Fatalf("token create printed %q", tok)
 	}
-	if _, err := runCLI(t, cancelCmd(), "", "1", "--server", hs.URL, "--token", tok); err == nil || !strings.Contains(err.Error(), "403") {
+	var apiErr *client.Error
+	if _, err := runCLI(t, cancelCmd(), "", "1", "--server", hs.URL, "--token", tok); !errors.As(err, &apiErr) || apiErr.Status != http.StatusForbidden {
 		t.Errorf("cancel with a read token: %v, want 403", err)
 	}
 	var agents []server.AgentView

@@ -22,6 +22,7 @@ itself is never written to. Exit status: 0 when every job that ran succeeded, 1 
   sluice run pull_request -e pr.json
   sluice run workflow_dispatch --input level=debug
   sluice run -j test -s PYPI_TOKEN=xyz --var ENV=staging
+  sluice run --follow-output=test    # stream the test job's output above the live view
   sluice run --list`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,6 +66,8 @@ itself is never written to. Exit status: 0 when every job that ran succeeded, 1 
 	f.BoolVar(&cfg.Keep, "keep", false, "keep job workspaces after the run")
 	f.BoolVar(&cfg.Sandbox, "sandbox", false, "run steps under bubblewrap: read-only system, writable workspace and temp")
 	f.BoolVarP(&cfg.Verbose, "verbose", "v", false, "show ::debug:: lines and the scripts steps run")
+	f.StringVar(&cfg.FollowOutput, "follow-output", "", "on a terminal, stream a job's output above the live view: --follow-output=JOB, or every job's with --follow-output")
+	f.Lookup("follow-output").NoOptDefVal = "*"
 	f.StringVar(&cfg.ActionStore, "action-store", os.Getenv("SLUICE_ACTION_STORE"), "directory of remote actions: OWNER/REPO@REF or OWNER/REPO checkouts (env SLUICE_ACTION_STORE)")
 	f.StringVar(&cfg.ActionMirror, "action-mirror", os.Getenv("SLUICE_ACTION_MIRROR"), "git URL template for remote actions, e.g. https://git.example.com/{owner}/{repo}.git (env SLUICE_ACTION_MIRROR)")
 	f.StringVar(&cfg.ContainerHost, "container-host", "", "Docker Engine API URL for container jobs (default: $DOCKER_HOST, else a Podman or Docker socket found on this machine)")

@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
+	"github.com/sluice-ci/sluice/internal/notify"
 	"github.com/sluice-ci/sluice/internal/scheduler"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/server"
@@ -124,7 +125,10 @@ func serve(ctx context.Context, f serveFlags) error {
 		},
 	})
 	bot := newDepsBot(db, sched, &srv, keys, f, state, log)
-	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches, DataDir: f.data, BaseURL: f.baseURL, Deps: bot, Log: log})
+	notifier := notify.New(notify.Config{Store: db, Keys: keys, BaseURL: f.baseURL, Log: log,
+		Sender: notify.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}}})
+	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches,
+		DataDir: f.data, BaseURL: f.baseURL, Deps: bot, Notifier: notifier, Log: log})
 	if err != nil {
 		return err
 	}
@@ -146,6 +150,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	go srv.RunLeaseReaper(ctx, 5*time.Second)
 	go sched.Schedules(ctx)
 	go sched.WatchDeployments(ctx, 5*time.Second)
+	go notifier.Run(ctx)
 	if f.depsEvery > 0 {
 		go bot.Loop(ctx, f.depsEvery)
 	}

@@ -18,9 +18,13 @@ func LockCheck(ctx context.Context, s Step, with map[string]string) (map[string]
 	if wd := with["working-directory"]; wd != "" {
 		dir = filepath.Join(c.Workspace, wd)
 	}
-	stale, err := python.CheckLocks(ctx, dir)
+	checked, stale, err := python.CheckLockFiles(ctx, dir)
 	if err != nil {
 		return nil, err
+	}
+	if len(checked) == 0 {
+		s.Log("no lock files to check (uv.lock, poetry.lock, pdm.lock or pip-compile'd requirements)")
+		return map[string]string{"stale": "false"}, nil
 	}
 	if len(stale) == 0 {
 		s.Log("lock files are up to date")

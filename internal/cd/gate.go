@@ -178,3 +178,30 @@ func countApprovals(env Environment, as []Approval) int {
 	}
 	return len(seen)
 }
+
+// PendingReview says what a promotion still needs from reviewers: how many
+// more approvals, and who may give them (env's reviewers, less the
+// promotion's starter and those who already decided). need is 0 when the
+// environment asks for no approval or has enough.
+func PendingReview(env Environment, p Promotion) (need int, who []string) {
+	need = requiredApprovals(env) - countApprovals(env, p.Approvals)
+	if need <= 0 {
+		return 0, nil
+	}
+	for _, r := range env.Reviewers {
+		if strings.EqualFold(r, p.StartedBy) {
+			continue
+		}
+		if slices.ContainsFunc(p.Approvals, func(a Approval) bool { return strings.EqualFold(a.By, r) }) {
+			continue
+		}
+		who = append(who, r)
+	}
+	return need, who
+}
+
+// Rejected reports whether a reviewer rejected p: its failure is a
+// decision, not a broken deployment.
+func Rejected(p Promotion) bool {
+	return p.State == StateFailure && slices.ContainsFunc(p.Approvals, func(a Approval) bool { return !a.Approve })
+}

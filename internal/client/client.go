@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 )
 
 // Client talks to one server with one API token.
@@ -29,7 +31,9 @@ func New(baseURL, token string) *Client {
 	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token}
 }
 
-// Error is an error answer of the server.
+// Error is an error answer of the server. Its Error says what went wrong
+// and what to do, in the words of a person using the CLI; Detail has the
+// HTTP request and status, for --verbose.
 type Error struct {
 	Method, Path string
 	Status       int
@@ -37,8 +41,61 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.Path, e.Status, http.StatusText(e.Status), e.Message)
+	msg := strings.TrimSuffix(e.Message, ".")
+	switch {
+	case e.Status == http.StatusUnauthorized:
+		// The server's own words are about HTTP headers: Detail has them.
+		return "the server does not accept this API token: pass a valid one with --token or SLUICE_TOKEN " +
+			"(sluice serve prints the admin token on first start; `sluice token create NAME` makes more)"
+	case e.Status == http.StatusForbidden && strings.Contains(msg, "scope"):
+		return msg + ": use a token with that scope (an admin makes one with `sluice token create NAME --scope SCOPE`)"
+	case e.Status == http.StatusNotFound && msg == "":
+		return "not found on the server: check the name or number (and --server)"
+	case e.Status >= 500 && e.Status != http.StatusNotImplemented:
+		return fmt.Sprintf("the server failed (%s): %s; its log says more", http.StatusText(e.Status), msg)
+	case msg == "":
+		return fmt.Sprintf("the server refused the request (%s)", http.StatusText(e.Status))
+	}
+	return msg
 }
+
+// Detail is the request and the server's status, for --verbose.
+func (e *Error) Detail() string {
+	d := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Status == http.StatusUnauthorized && e.Message != "" {
+		d += ": " + e.Message
+	}
+	return d
+}
+
+// NetError is a request that got no answer: the server is not there, or
+// the connection broke.
+type NetError struct {
+	Method, Path, Server string
+	Err                  error
+}
+
+func (e *NetError) Error() string {
+	cause := e.Err.Error()
+	switch {
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		cause = "nothing listens there"
+	case errors.Is(e.Err, context.DeadlineExceeded):
+		cause = "it did not answer in time"
+	default:
+		var dns *net.DNSError
+		if errors.As(e.Err, &dns) {
+			cause = "no such host " + dns.Name
+		}
+	}
+	return fmt.Sprintf("cannot reach the sluice server at %s (%s): is sluice serve running there? "+
+		"Point --server or SLUICE_SERVER at it", e.Server, cause)
+}
+
+func (e *NetError) Unwrap() error { return e.Err }
+
+// Detail is the request and the transport's own error, for --verbose.
+func (e *NetError) Detail() string { return fmt.Sprintf("%s %s: %v", e.Method, e.Path, e.Err) }
 
 // IsNotFound reports whether err is a 404 answer.
 func IsNotFound(err error) bool {
@@ -83,7 +140,14 @@ func (c *Client) request(ctx context.Context, method, path string, in any) (*htt
 func (c *Client) send(req *http.Request) (*http.Response, error) {
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+		if req.Context().Err() != nil && !errors.Is(req.Context().Err(), context.DeadlineExceeded) {
+			return nil, req.Context().Err() // interrupted: nothing to explain
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, &NetError{Method: req.Method, Path: req.URL.Path, Server: c.BaseURL, Err: err}
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil

@@ -106,6 +106,7 @@ func (wr *workflowRun) selected(filter string) map[string]bool {
 // waits for all of them.
 func (wr *workflowRun) run(filter string) {
 	sel := wr.selected(filter)
+	wr.announceWaiting(sel)
 	var wg sync.WaitGroup
 	for _, k := range wr.order {
 		n := wr.nodes[k]

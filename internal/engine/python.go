@@ -128,11 +128,7 @@ func (jr *jobRun) testSummary() *logs.TestSummary {
 			continue
 		}
 		msg, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
-		id := c.Name
-		if c.Class != "" {
-			id = c.Class + "::" + c.Name
-		}
-		ts.Failures = append(ts.Failures, id+": "+msg)
+		ts.Failures = append(ts.Failures, c.ID()+": "+msg)
 	}
 	return ts
 }

@@ -71,6 +71,11 @@ type Config struct {
 	Version       string
 	Stdout        io.Writer
 	Stderr        io.Writer
+
+	// FollowOutput streams a job's output lines above the live terminal
+	// view: a job's name, "*" for every job ("" none). Plain output has
+	// every line anyway.
+	FollowOutput string
 }
 
 // UsageError is a problem with what the user asked; it exits 2.
@@ -239,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return ExitInvalid, err
 	}
-	console := consoleSink(cfg.Stdout, cfg.Verbose)
+	console := consoleSink(cfg.Stdout, cfg.Verbose, cfg.FollowOutput)
 	masker := logs.NewMasker()
 	eng := engine.New(engine.Options{
 		RepoRoot:    repo.Root,
@@ -318,7 +323,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	return ExitOK, nil
 }
 
-func consoleSink(w io.Writer, verbose bool) logs.Sink {
+func consoleSink(w io.Writer, verbose bool, follow string) logs.Sink {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" {
 		width := func() int {
 			if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
@@ -326,7 +331,13 @@ func consoleSink(w io.Writer, verbose bool) logs.Sink {
 			}
 			return 80
 		}
-		return logs.NewTTY(w, width, verbose)
+		height := func() int {
+			if _, rows, err := term.GetSize(int(f.Fd())); err == nil {
+				return rows
+			}
+			return 0
+		}
+		return logs.NewTTYWith(w, logs.TTYConfig{Width: width, Height: height, Verbose: verbose, Follow: follow})
 	}
 	return logs.NewPlain(w, verbose)
 }

@@ -22,6 +22,10 @@ const (
 	StepFinished
 	JobFinished
 	RunFinished
+	// JobWaiting says a job waits for the jobs it needs (Text: their ids,
+	// comma-separated) before any of them started. Sinks that only print
+	// what happened may ignore it.
+	JobWaiting
 )
 
 // Result is the conclusion of a step, job or run, spelled as GitHub spells it.

@@ -3,6 +3,7 @@ package logs
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -17,18 +18,31 @@ const (
 	// maxBlockLines keeps the job block shorter than a small terminal: a
 	// block taller than the screen cannot be redrawn in place.
 	maxBlockLines = 20
+	// maxFollowed bounds the followed output kept between two redraws; a
+	// job printing faster than that loses lines from the live view only
+	// (its log file has them all).
+	maxFollowed = 2000
 )
 
 // spinnerFrames are the running-job symbols, one per tick.
 const spinnerFrames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
-// ttySink is the live terminal view: a block with one line per job, redrawn
-// in place, with notices, annotations and the output of failed steps printed
-// above it.
+// ttySink is the live terminal view: a block with one line per job (running,
+// done, or waiting for the jobs it needs), redrawn in place, with notices,
+// annotations, the output of failed steps and, when followed, every line of
+// a job's output printed above it.
+//
+// The block is redrawn by moving the cursor up to its first line and
+// overwriting each line, erasing what is left of it ("\x1b[K"), never by
+// erasing the screen below: tmux (scroll-on-clear) and some terminals save
+// a screen cleared from its top-left corner to the scrollback, which left
+// every spinner frame there.
 type ttySink struct {
 	w       io.Writer
 	width   func() int
+	height  func() int // rows; nil or <= 0: unknown
 	verbose bool
+	follow  string // "" none, "*" every job, else one job's name
 	now     func() time.Time
 	// ticker starts the redraw clock; nil means the owner calls tick itself
 	// (tests), so no goroutine is started.
@@ -37,8 +51,9 @@ type ttySink struct {
 	mu       sync.Mutex
 	jobs     []*ttyJob
 	byName   map[string]*ttyJob
-	drawn    int    // lines of the job block now on screen, above the cursor
+	drawn    int    // rows of the job block now on screen, above the cursor
 	shown    string // the block as last drawn, to skip redrawing an unchanged one
+	followed []string
 	frame    int
 	running  bool // the redraw goroutine was started
 	finished bool
@@ -50,6 +65,7 @@ type ttyJob struct {
 	name       string
 	step       string
 	start      time.Time
+	waiting    string // what a job that has not started waits for; "" once it started
 	result     Result // empty while running
 	duration   time.Duration
 	tail       []string // last lines of the current step
@@ -67,11 +83,35 @@ func withTicker(ticker func() (<-chan time.Time, func())) ttyOption {
 	return func(t *ttySink) { t.ticker = ticker }
 }
 
+// withHeight tells the view the terminal's rows.
+func withHeight(rows func() int) ttyOption { return func(t *ttySink) { t.height = rows } }
+
+// withFollow prints the output of job ("*": every job) above the block.
+func withFollow(job string) ttyOption { return func(t *ttySink) { t.follow = job } }
+
+// TTYConfig describes the terminal a live view draws on.
+type TTYConfig struct {
+	// Width and Height report the terminal's columns and rows (0 or less:
+	// unknown); job lines are cut to the width and the block to the height
+	// so that redrawing in place works.
+	Width, Height func() int
+	// Verbose shows ::debug:: lines.
+	Verbose bool
+	// Follow streams a job's output lines above the live view: a job's
+	// name, "*" for every job, "" for none.
+	Follow string
+}
+
 // NewTTY returns a Sink for an interactive terminal. width reports the
 // terminal's columns (0 or less: unknown); job lines are cut to fit so that
 // redrawing in place works. Debug lines are shown only when verbose.
 func NewTTY(w io.Writer, width func() int, verbose bool) Sink {
 	return newTTY(w, width, verbose)
+}
+
+// NewTTYWith is NewTTY with the terminal's height and a job to follow.
+func NewTTYWith(w io.Writer, c TTYConfig) Sink {
+	return newTTY(w, c.Width, c.Verbose, withHeight(c.Height), withFollow(c.Follow))
 }
 
 func newTTY(w io.Writer, width func() int, verbose bool, opts ...ttyOption) *ttySink {
@@ -106,6 +146,14 @@ func (t *ttySink) Emit(e Event) {
 		}
 		return
 	}
+	if e.Kind == JobWaiting {
+		if e.Job != "" && t.byName[e.Job] == nil {
+			j := &ttyJob{name: e.Job, waiting: e.Text}
+			t.byName[e.Job] = j
+			t.jobs = append(t.jobs, j)
+		}
+		return // drawn at the next tick
+	}
 	t.startClock()
 	j := t.job(e)
 	switch e.Kind {
@@ -115,10 +163,19 @@ func (t *ttySink) Emit(e Event) {
 		}
 	case StepStarted:
 		j.step, j.tail = e.Step, nil
+		if t.following(e.Job) {
+			t.followLine(prefix(e.Job, "") + "step started: " + e.Step)
+		}
 	case Line:
 		j.addTail(e.Text)
+		if t.following(e.Job) {
+			t.followLine(prefix(e.Job, e.Step) + e.Text)
+		}
 	case GroupStart:
 		j.addTail("> " + e.Text)
+		if t.following(e.Job) {
+			t.followLine(prefix(e.Job, e.Step) + "> " + e.Text)
+		}
 	case Debug:
 		if t.verbose {
 			j.addTail("debug: " + e.Text)
@@ -143,13 +200,46 @@ func (t *ttySink) Emit(e Event) {
 	}
 }
 
-// job returns the state of e's job, creating it on first sight.
+// following reports whether job's output is streamed.
+func (t *ttySink) following(job string) bool {
+	return t.follow == "*" || (t.follow != "" && (job == t.follow || strings.HasPrefix(job, t.follow+" (")))
+}
+
+// followLine queues a followed output line for the next redraw, so a chatty
+// job costs one repaint per tick rather than one per line.
+func (t *ttySink) followLine(s string) {
+	if len(t.followed) >= maxFollowed {
+		t.followed = append(t.followed[:0:0], t.followed[len(t.followed)-maxFollowed/2:]...)
+	}
+	t.followed = append(t.followed, s)
+}
+
+// job returns the state of e's job, creating it on first sight. A job
+// listed as waiting (its matrix not yet expanded) stops waiting when it, or
+// one of its legs, starts.
 func (t *ttySink) job(e Event) *ttyJob {
 	if e.Job == "" {
 		return &ttyJob{} // run-level events touch no job line
 	}
 	j := t.byName[e.Job]
+	if j != nil && j.waiting != "" {
+		// It starts: it moves from the waiting jobs to the end of the
+		// others, as if first seen now.
+		j.waiting = ""
+		j.start = e.Time
+		if j.start.IsZero() {
+			j.start = t.now()
+		}
+		t.drop(j)
+		t.byName[e.Job] = j
+		t.jobs = append(t.jobs, j)
+	}
 	if j == nil {
+		if base, _, ok := strings.Cut(e.Job, " ("); ok {
+			if w := t.byName[base]; w != nil && w.waiting != "" {
+				t.drop(w)
+			}
+		}
 		j = &ttyJob{name: e.Job, start: e.Time}
 		if j.start.IsZero() {
 			j.start = t.now()
@@ -158,6 +248,17 @@ func (t *ttySink) job(e Event) *ttyJob {
 		t.jobs = append(t.jobs, j)
 	}
 	return j
+}
+
+// drop forgets a waiting placeholder replaced by the legs of its matrix.
+func (t *ttySink) drop(w *ttyJob) {
+	delete(t.byName, w.name)
+	for i, j := range t.jobs {
+		if j == w {
+			t.jobs = append(t.jobs[:i], t.jobs[i+1:]...)
+			return
+		}
+	}
 }
 
 func (j *ttyJob) addTail(line string) {
@@ -199,7 +300,7 @@ func (t *ttySink) tick() {
 		return
 	}
 	t.frame++
-	if strings.Join(t.block(), "\n") == t.shown {
+	if len(t.followed) == 0 && strings.Join(t.block(), "\n") == t.shown {
 		return // e.g. every job finished and others not started yet
 	}
 	t.redraw("")
@@ -222,13 +323,14 @@ func (t *ttySink) finish(e Event) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var b strings.Builder
-	b.WriteString(t.clearBlock())
+	var final []string
 	for _, j := range t.jobs {
-		b.WriteString(t.jobLine(j) + "\n")
+		if j.waiting == "" {
+			final = append(final, t.jobLine(j))
+		}
 	}
-	t.drawn = 0
-	t.write(b.String())
+	t.paint2(t.takeFollowed(), final)
+	t.drawn = 0 // the final lines stay
 	if e.Summary != nil {
 		WriteSummary(t.w, *e.Summary, true)
 	}
@@ -263,39 +365,114 @@ func (t *ttySink) printFailure(j *ttyJob, reason string) {
 
 // printAbove writes text above the job block and repaints the block under it.
 func (t *ttySink) printAbove(text string) {
-	t.redraw(text + "\n")
+	t.redraw(text)
 }
 
-// redraw clears the block, writes above (if any) and paints the block again,
-// in one write so the terminal never shows a half-drawn frame.
+// takeFollowed returns and forgets the queued followed lines.
+func (t *ttySink) takeFollowed() []string {
+	out := t.followed
+	t.followed = nil
+	return out
+}
+
+// redraw writes the queued followed lines and above (if any) where the block
+// was and paints the block again under them.
 func (t *ttySink) redraw(above string) {
-	var b strings.Builder
-	b.WriteString(t.clearBlock())
-	b.WriteString(above)
+	lines := t.takeFollowed()
+	if above != "" {
+		lines = append(lines, strings.Split(above, "\n")...)
+	}
 	block := t.block()
+	t.paint2(lines, block)
+	t.shown = strings.Join(block, "\n")
+}
+
+// paint2 moves to the block's first row, writes above and block one line
+// each over what was there (erasing each line's rest), erases the rows of
+// the old block left below, and leaves the cursor under the new block, in
+// one write so the terminal never shows a half-drawn frame.
+func (t *ttySink) paint2(above, block []string) {
+	var b strings.Builder
+	if t.drawn > 0 {
+		fmt.Fprintf(&b, "\r\x1b[%dA", t.drawn)
+	}
+	rows := 0
+	for _, l := range above {
+		b.WriteString(l + "\x1b[K\n")
+		rows += t.rowsOf(l)
+	}
 	for _, l := range block {
-		b.WriteString(l + "\n")
+		b.WriteString(l + "\x1b[K\n")
+		rows++ // job lines are cut to the width: one row each
+	}
+	if left := t.drawn - rows; left > 0 {
+		// The old block was taller: blank its remaining rows, then come
+		// back to the row under the new block.
+		for i := range left {
+			if i > 0 {
+				b.WriteString("\x1b[1B")
+			}
+			b.WriteString("\x1b[2K")
+		}
+		if left > 1 {
+			fmt.Fprintf(&b, "\x1b[%dA", left-1)
+		}
+		b.WriteString("\r")
 	}
 	t.drawn = len(block)
-	t.shown = strings.Join(block, "\n")
 	t.write(b.String())
 }
 
+var ansiCodes = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+// rowsOf is how many terminal rows line takes, wrapped at the width.
+func (t *ttySink) rowsOf(line string) int {
+	w := 0
+	if t.width != nil {
+		w = t.width()
+	}
+	if w <= 0 {
+		return 1
+	}
+	n := utf8.RuneCountInString(ansiCodes.ReplaceAllString(line, ""))
+	if n <= w {
+		return 1
+	}
+	return (n + w - 1) / w
+}
+
+// maxRows is how many lines the block may take: fewer than the terminal's
+// rows, so that moving up to its first line never hits the top.
+func (t *ttySink) maxRows() int {
+	n := maxBlockLines
+	if t.height != nil {
+		if h := t.height(); h > 1 && h-1 < n {
+			n = h - 1
+		}
+	}
+	return max(n, 1)
+}
+
 // block is the job block's lines: every job, or when there are too many,
-// the running ones first and a count of the rest.
+// the running ones first, then the finished, then the waiting, and a count
+// of the rest.
 func (t *ttySink) block() []string {
 	jobs := t.jobs
 	more := 0
-	if len(jobs) > maxBlockLines {
-		var running, done []*ttyJob
+	limit := t.maxRows()
+	if len(jobs) > limit {
+		var running, done, waiting []*ttyJob
 		for _, j := range jobs {
-			if j.result == "" {
+			switch {
+			case j.waiting != "":
+				waiting = append(waiting, j)
+			case j.result == "":
 				running = append(running, j)
-			} else {
+			default:
 				done = append(done, j)
 			}
 		}
-		jobs = append(running, done...)[:maxBlockLines-1]
+		jobs = append(append(running, done...), waiting...)[:max(limit-1, 0)]
 		more = len(t.jobs) - len(jobs)
 	}
 	lines := make([]string, 0, len(jobs)+1)
@@ -303,25 +480,19 @@ func (t *ttySink) block() []string {
 		lines = append(lines, t.jobLine(j))
 	}
 	if more > 0 {
-		lines = append(lines, fmt.Sprintf("  … %d more jobs", more))
+		lines = append(lines, t.fit(fmt.Sprintf("  … %d more jobs", more)))
 	}
 	return lines
-}
-
-// clearBlock returns the escapes that move to the block's first line and
-// erase it and everything below.
-func (t *ttySink) clearBlock() string {
-	if t.drawn == 0 {
-		return ""
-	}
-	return fmt.Sprintf("\r\x1b[%dA\x1b[J", t.drawn)
 }
 
 // jobLine is "SYMBOL NAME  STEP  ELAPSED", cut to the terminal width.
 func (t *ttySink) jobLine(j *ttyJob) string {
 	var sym, style, state, took string
-	switch j.result {
-	case "":
+	switch {
+	case j.waiting != "":
+		sym, style = "·", ansiGrey
+		state = "waiting for " + j.waiting
+	case j.result == "":
 		frames := []rune(spinnerFrames)
 		sym = string(frames[t.frame%len(frames)])
 		style = ansiBold
@@ -343,15 +514,23 @@ func (t *ttySink) jobLine(j *ttyJob) string {
 	for _, o := range t.jobs {
 		nameW = max(nameW, utf8.RuneCountInString(o.name))
 	}
-	rest := pad(j.name, nameW) + "  " + state + "  " + took
+	rest := pad(j.name, nameW) + "  " + state
+	if took != "" {
+		rest += "  " + took
+	}
+	return t.paint(style, sym) + " " + t.fit(rest)
+}
+
+// fit cuts s to the terminal width, less the symbol column and the last
+// column (writing into it makes some terminals wrap, which would break
+// moving up by line count).
+func (t *ttySink) fit(s string) string {
 	if t.width != nil {
 		if w := t.width(); w > 2 {
-			// Leave the last column free: writing into it makes some
-			// terminals wrap, which would break moving up by line count.
-			rest = truncateRunes(rest, w-3)
+			return truncateRunes(s, w-3)
 		}
 	}
-	return t.paint(style, sym) + " " + rest
+	return s
 }
 
 func (t *ttySink) paint(style, text string) string {

@@ -12,42 +12,55 @@ import (
 )
 
 // screen replays what the TTY sink wrote the way a terminal would, for the
-// few controls it uses (\r, \n, cursor up, erase below), and returns the
-// visible lines. Colors are dropped.
+// controls it uses (\r, \n, cursor up and down, erase line, erase to the
+// end of line, erase below), and returns the visible lines. Colors are
+// dropped.
 func screen(t *testing.T, out string) []string {
 	t.Helper()
 	out = regexp.MustCompile(`\x1b\[[0-9;]*m`).ReplaceAllString(out, "")
-	var lines []string
-	row := 0
-	put := func(s string) {
-		for len(lines) <= row {
-			lines = append(lines, "")
+	var rows [][]rune
+	row, col := 0, 0
+	grow := func() {
+		for len(rows) <= row {
+			rows = append(rows, nil)
 		}
-		lines[row] += s
 	}
-	ctl := regexp.MustCompile(`^\x1b\[([0-9]*)([AJ])`)
+	ctl := regexp.MustCompile(`^\x1b\[([0-9]*)([ABJK])`)
 	for len(out) > 0 {
 		switch {
 		case out[0] == '\n':
-			put("")
 			row++
+			col = 0
+			grow()
 			out = out[1:]
 		case out[0] == '\r':
+			col = 0
 			out = out[1:]
 		case out[0] == '\x1b':
 			m := ctl.FindStringSubmatch(out)
 			if m == nil {
 				t.Fatalf("unexpected escape in %q", out[:min(len(out), 10)])
 			}
+			n, _ := strconv.Atoi(m[1])
+			grow()
 			switch m[2] {
 			case "A":
-				n, _ := strconv.Atoi(m[1])
-				row -= n
+				row -= max(n, 1)
 				if row < 0 {
 					t.Fatalf("cursor moved above the first line")
 				}
+			case "B":
+				row += max(n, 1)
+				grow()
 			case "J":
-				lines = lines[:min(row, len(lines))]
+				rows[row] = rows[row][:min(col, len(rows[row]))]
+				rows = rows[:row+1]
+			case "K":
+				if m[1] == "2" {
+					rows[row] = nil
+				} else {
+					rows[row] = rows[row][:min(col, len(rows[row]))]
+				}
 			}
 			out = out[len(m[0]):]
 		default:
@@ -55,11 +68,26 @@ func screen(t *testing.T, out string) []string {
 			if i < 0 {
 				i = len(out)
 			}
-			put(out[:i])
+			grow()
+			for _, r := range out[:i] {
+				for len(rows[row]) < col {
+					rows[row] = append(rows[row], ' ')
+				}
+				if col < len(rows[row]) {
+					rows[row][col] = r
+				} else {
+					rows[row] = append(rows[row], r)
+				}
+				col++
+			}
 			out = out[i:]
 		}
 	}
-	if len(lines) > 0 && lines[len(lines)-1] == "" && row == len(lines)-1 {
+	var lines []string
+	for _, r := range rows {
+		lines = append(lines, string(r))
+	}
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	}
 	return lines
@@ -253,5 +281,108 @@ func TestTTYSkipsUnchangedBlock(t *testing.T) {
 	tv.tick()
 	if buf.Len() != done {
 		t.Errorf("an unchanged block was redrawn: %q", buf.String()[done:])
+	}
+}
+
+// The view never erases the screen below the cursor: tmux (scroll-on-clear)
+// saves a screen erased from its top-left corner to the scrollback, which
+// filled it with spinner frames.
+func TestTTYNeverErasesBelow(t *testing.T) {
+	var buf bytes.Buffer
+	tv := newTTY(&buf, func() int { return 80 }, false, withClock(func() time.Time { return t0 }), withTicker(nil))
+	for _, e := range script() {
+		tv.Emit(e)
+		tv.tick()
+	}
+	if strings.Contains(buf.String(), "\x1b[J") || strings.Contains(buf.String(), "\x1b[0J") {
+		t.Error("the view erases below the cursor (ED), which tmux scrolls into its history")
+	}
+}
+
+// Jobs waiting for others are listed before they start; a matrix's waiting
+// line gives way to its legs; a job that never starts is not in the final
+// lines.
+func TestTTYWaitingJobs(t *testing.T) {
+	var buf bytes.Buffer
+	tv := newTTY(&buf, func() int { return 80 }, false, withClock(func() time.Time { return t0 }), withTicker(nil))
+	tv.Emit(Event{Kind: JobWaiting, Job: "test", Text: "lint"})
+	tv.Emit(Event{Kind: JobWaiting, Job: "deploy", Text: "lint, test"})
+	tv.Emit(Event{Time: t0, Kind: JobStarted, Job: "lint"})
+	tv.tick()
+	want := []string{
+		"· test    waiting for lint",
+		"· deploy  waiting for lint, test",
+		"⠙ lint    starting  0ms",
+	}
+	if diff := cmp.Diff(want, screen(t, buf.String())); diff != "" {
+		t.Errorf("waiting jobs (-want +got):\n%s", diff)
+	}
+	tv.Emit(Event{Kind: JobFinished, Job: "lint", Result: Success, Duration: time.Second})
+	tv.Emit(Event{Time: t0, Kind: JobStarted, Job: "test (3.11)"})
+	tv.Emit(Event{Time: t0, Kind: JobStarted, Job: "test (3.12)"})
+	tv.tick()
+	want = []string{
+		"· deploy       waiting for lint, test",
+		"✓ lint         success  1.0s",
+		"⠹ test (3.11)  starting  0ms",
+		"⠹ test (3.12)  starting  0ms",
+	}
+	if diff := cmp.Diff(want, screen(t, buf.String())); diff != "" {
+		t.Errorf("matrix legs replace their waiting line (-want +got):\n%s", diff)
+	}
+	tv.Emit(Event{Kind: JobFinished, Job: "test (3.11)", Result: Failure})
+	tv.Emit(Event{Kind: JobFinished, Job: "test (3.12)", Result: Success})
+	tv.Emit(Event{Kind: RunFinished})
+	got := screen(t, buf.String())
+	if strings.Contains(strings.Join(got, "\n"), "waiting") {
+		t.Errorf("a job that never started is in the final lines:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// A small pane: the block never takes more rows than the pane has less one,
+// so moving up to its first line never stops at the top of the screen; and
+// when the pane shrinks, the rows the taller block used are blanked.
+func TestTTYHeight(t *testing.T) {
+	var buf bytes.Buffer
+	rows := 12
+	tv := newTTY(&buf, func() int { return 80 }, false, withClock(func() time.Time { return t0 }), withTicker(nil),
+		withHeight(func() int { return rows }))
+	for i := range 15 {
+		tv.Emit(Event{Time: t0, Kind: JobStarted, Job: "job" + strconv.Itoa(i)})
+	}
+	tv.tick()
+	if got := screen(t, buf.String()); len(got) != 11 || got[10] != "  … 5 more jobs" {
+		t.Fatalf("block in a 12-row pane:\n%s", strings.Join(got, "\n"))
+	}
+	rows = 5
+	tv.tick()
+	got := screen(t, buf.String())
+	if len(got) != 4 || got[3] != "  … 12 more jobs" {
+		t.Errorf("block after the pane shrank to 5 rows:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// --follow-output: a followed job's lines stream above the block, others'
+// do not.
+func TestTTYFollowOutput(t *testing.T) {
+	var buf bytes.Buffer
+	tv := newTTY(&buf, func() int { return 80 }, false, withClock(func() time.Time { return t0 }), withTicker(nil),
+		withFollow("test"))
+	tv.Emit(Event{Time: t0, Kind: JobStarted, Job: "lint"})
+	tv.Emit(Event{Time: t0, Kind: JobStarted, Job: "test (3.12)"})
+	tv.Emit(Event{Kind: StepStarted, Job: "test (3.12)", Step: "pytest"})
+	tv.Emit(Event{Kind: Line, Job: "test (3.12)", Step: "pytest", Text: "collected 3 items"})
+	tv.Emit(Event{Kind: Line, Job: "lint", Step: "ruff", Text: "All checks passed!"})
+	tv.Emit(Event{Kind: Line, Job: "test (3.12)", Step: "pytest", Text: "3 passed"})
+	tv.tick()
+	want := []string{
+		"[test (3.12)] step started: pytest",
+		"[test (3.12)/pytest] collected 3 items",
+		"[test (3.12)/pytest] 3 passed",
+		"⠙ lint         starting  0ms",
+		"⠙ test (3.12)  pytest  0ms",
+	}
+	if diff := cmp.Diff(want, screen(t, buf.String())); diff != "" {
+		t.Errorf("followed output (-want +got):\n%s", diff)
 	}
 }

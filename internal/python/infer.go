@@ -130,11 +130,16 @@ func Infer(dir string) (Plan, error) {
 		}
 		if hasProject && (isPackage || r.pyproject["project"] != nil) {
 			target := "."
-			if ex := r.devExtras(); len(ex) > 0 {
+			ex := r.devExtras()
+			if len(ex) > 0 {
 				target = `".[` + strings.Join(ex, ",") + `]"`
 			}
 			args = append(args, "-e "+target)
-			note("install: the project itself, editable, with extras %s", target)
+			if len(ex) > 0 {
+				note("install: the project itself, editable, with its extras %s", strings.Join(ex, ", "))
+			} else {
+				note("install: the project itself, editable")
+			}
 		}
 		if len(reqFiles) > 0 {
 			note("install: requirements files %s", strings.Join(reqFiles, ", "))

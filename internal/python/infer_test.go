@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -121,6 +122,12 @@ strict = true
 			}
 			if len(plan.Notes) == 0 {
 				t.Error("no notes explain the plan")
+			}
+			for _, n := range plan.Notes {
+				// A project without extras once read "with extras .".
+				if strings.Contains(n, "extras .") || strings.HasSuffix(n, " ") {
+					t.Errorf("note %q reads badly", n)
+				}
 			}
 			version := PythonVersionFor(dir)
 			if version != tt.version {

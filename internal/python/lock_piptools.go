@@ -49,12 +49,12 @@ func compiledHeader(data []byte) string {
 	return ""
 }
 
-func checkCompiledRequirements(dir string) ([]Stale, error) {
+func checkCompiledRequirements(dir string) (checked []string, stale []Stale, err error) {
 	var files []string
 	for _, pattern := range []string{"*.txt", "requirements/*.txt"} {
 		m, err := filepath.Glob(filepath.Join(dir, pattern))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		files = append(files, m...)
 	}
@@ -63,22 +63,23 @@ func checkCompiledRequirements(dir string) ([]Stale, error) {
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", f, err)
+			return nil, nil, fmt.Errorf("reading %s: %w", f, err)
 		}
 		cmd := compiledHeader(data)
 		if cmd == "" {
 			continue
 		}
 		rel, _ := filepath.Rel(dir, f)
+		checked = append(checked, filepath.ToSlash(rel))
 		reasons, err := checkCompiled(dir, data, cmd)
 		if err != nil {
-			return nil, fmt.Errorf("checking %s: %w", rel, err)
+			return nil, nil, fmt.Errorf("checking %s: %w", rel, err)
 		}
 		if len(reasons) > 0 {
 			out = append(out, Stale{File: filepath.ToSlash(rel), Reason: strings.Join(reasons, "; "), Fix: cmd})
 		}
 	}
-	return out, nil
+	return checked, out, nil
 }
 
 func checkCompiled(dir string, data []byte, cmd string) ([]string, error) {

@@ -24,7 +24,15 @@ type Stale struct {
 // in dir (and dir/requirements/) and reports those that are stale. A project without a lock has
 // nothing to check and is not an error.
 func CheckLocks(ctx context.Context, dir string) ([]Stale, error) {
+	_, stale, err := CheckLockFiles(ctx, dir)
+	return stale, err
+}
+
+// CheckLockFiles is CheckLocks that also says which lock files it checked (relative to dir,
+// slash-separated), so a caller can tell "up to date" from "nothing to check".
+func CheckLockFiles(ctx context.Context, dir string) ([]string, []Stale, error) {
 	var out []Stale
+	var checked []string
 	checks := []struct {
 		file  string
 		check func(dir string) ([]Stale, error)
@@ -35,24 +43,26 @@ func CheckLocks(ctx context.Context, dir string) ([]Stale, error) {
 	}
 	for _, c := range checks {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := os.Stat(filepath.Join(dir, c.file)); err != nil {
 			continue
 		}
+		checked = append(checked, c.file)
 		st, err := c.check(dir)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, st...)
 	}
-	st, err := checkCompiledRequirements(dir)
+	compiled, st, err := checkCompiledRequirements(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	checked = append(checked, compiled...)
 	out = append(out, st...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].File < out[j].File })
-	return out, nil
+	return checked, out, nil
 }
 
 func readTOML(path string) (map[string]any, error) {

@@ -33,6 +33,9 @@ func TestCheckLocksNothingToCheck(t *testing.T) {
 	if got := checkFiles(t, dir); len(got) != 0 {
 		t.Errorf("CheckLocks = %v, want nothing", got)
 	}
+	if checked, _, err := CheckLockFiles(context.Background(), dir); err != nil || len(checked) != 0 {
+		t.Errorf("CheckLockFiles checked %v, %v; want no lock files", checked, err)
+	}
 }
 
 func TestCheckLocksUV(t *testing.T) {
@@ -229,6 +232,9 @@ func TestCheckLocksPipTools(t *testing.T) {
 	if got := checkFiles(t, dir); len(got) != 0 {
 		st, _ := CheckLocks(ctx, dir)
 		t.Fatalf("fresh pip-compile output reported stale: %+v", st)
+	}
+	if checked, _, err := CheckLockFiles(ctx, dir); err != nil || !cmp.Equal(checked, []string{"requirements.txt"}) {
+		t.Errorf("CheckLockFiles checked %v, %v; want requirements.txt", checked, err)
 	}
 	fix := "pip-compile --strip-extras requirements.in"
 	tests := []struct {

@@ -101,11 +101,13 @@ type RepoView struct {
 	CreatedAt        time.Time `json:"created_at"`
 }
 
-var repoNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+// repoNameRE is a repository name: one segment, or OWNER/NAME as on its
+// forge; each segment starts with a letter or digit, so none is "." or "..".
+var repoNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?$`)
 
 func (in *RepoInput) validate() error {
 	if !repoNameRE.MatchString(in.Name) {
-		return fmt.Errorf("invalid repository name %q: use letters, digits, '.', '_' and '-' (at most 100)", in.Name)
+		return fmt.Errorf("invalid repository name %q: use letters, digits, '.', '_' and '-' (at most 100), or OWNER/NAME as on the forge", in.Name)
 	}
 	if in.URL == "" {
 		return errors.New("url is required")

@@ -35,24 +35,88 @@ func (s *Server) apiBadge(w http.ResponseWriter, r *http.Request) {
 		s.apiStoreError(w, err, "repository "+name)
 		return
 	}
-	run, err := s.latestCompletedRun(r.Context(), repo, q.Get("branch"), q.Get("workflow"))
-	if err != nil {
-		s.apiStoreError(w, err, "runs")
-		return
-	}
+	wf := q.Get("workflow")
 	label := repo.Name
-	if q.Get("workflow") != "" {
-		label = q.Get("workflow")
-		if run != nil && run.WorkflowName != "" {
-			label = run.WorkflowName
+	var runs []store.Run
+	if wf != "" {
+		label = wf
+		run, err := s.latestCompletedRun(r.Context(), repo, q.Get("branch"), wf)
+		if err != nil {
+			s.apiStoreError(w, err, "runs")
+			return
+		}
+		if run != nil {
+			runs = []store.Run{*run}
+			if run.WorkflowName != "" {
+				label = run.WorkflowName
+			}
+		}
+	} else {
+		var err error
+		if runs, err = s.latestCompletedRuns(r.Context(), repo, q.Get("branch")); err != nil {
+			s.apiStoreError(w, err, "runs")
+			return
 		}
 	}
-	if run == nil {
+	if len(runs) == 0 {
 		w.Write(forge.Badge(label, "no runs", ""))
 		return
 	}
-	msg, st := badgeMessage(run.Conclusion)
+	msg, st := badgeMessage(badgeConclusion(runs))
 	w.Write(forge.Badge(label, msg, st))
+}
+
+// badgeConclusion sums up the latest run of each workflow: failing if any
+// failed, passing if all passed, else the first other conclusion.
+func badgeConclusion(runs []store.Run) string {
+	out := store.ConclusionSuccess
+	for _, r := range runs {
+		switch {
+		case r.Conclusion == store.ConclusionFailure:
+			return store.ConclusionFailure
+		case r.Conclusion != store.ConclusionSuccess && out == store.ConclusionSuccess:
+			out = r.Conclusion
+		}
+	}
+	return out
+}
+
+// latestCompletedRuns finds the newest completed run of each workflow of
+// repo on branch (default: the repository's default branch), looking at the
+// newest badgeScan completed runs.
+func (s *Server) latestCompletedRuns(ctx context.Context, repo *store.Repo, branch string) ([]store.Run, error) {
+	f := badgeFilter(repo, branch)
+	seen := map[string]bool{}
+	var out []store.Run
+	for n := 0; n < badgeScan; {
+		runs, err := s.cfg.DB.ListRuns(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range runs {
+			if !seen[r.Workflow] {
+				seen[r.Workflow] = true
+				out = append(out, r)
+			}
+		}
+		if len(runs) < f.Limit {
+			break
+		}
+		n += len(runs)
+		f.Before = runs[len(runs)-1].ID
+	}
+	return out, nil
+}
+
+func badgeFilter(repo *store.Repo, branch string) store.RunFilter {
+	f := store.RunFilter{RepoID: repo.ID, Status: store.StatusCompleted, Limit: 100}
+	if branch == "" {
+		branch = repo.DefaultBranch
+	}
+	if branch != "" {
+		f.Ref = "refs/heads/" + strings.TrimPrefix(branch, "refs/heads/")
+	}
+	return f
 }
 
 func badgeMessage(conclusion string) (string, forge.State) {
@@ -71,13 +135,7 @@ func badgeMessage(conclusion string) (string, forge.State) {
 // (default: the repository's default branch, or any when it has none) of
 // workflow (a path, a file name or a workflow name; "" for any).
 func (s *Server) latestCompletedRun(ctx context.Context, repo *store.Repo, branch, workflow string) (*store.Run, error) {
-	f := store.RunFilter{RepoID: repo.ID, Status: store.StatusCompleted, Limit: 100}
-	if branch == "" {
-		branch = repo.DefaultBranch
-	}
-	if branch != "" {
-		f.Ref = "refs/heads/" + strings.TrimPrefix(branch, "refs/heads/")
-	}
+	f := badgeFilter(repo, branch)
 	for seen := 0; seen < badgeScan; {
 		runs, err := s.cfg.DB.ListRuns(ctx, f)
 		if err != nil {

@@ -94,7 +94,10 @@ type Config struct {
 	BaseURL string
 	// Deps makes dependency updates on demand; nil answers 501 to that API.
 	Deps DepsRunner
-	Log  *slog.Logger
+	// Notifier sends the notifications pages' test messages; nil: the
+	// server sends none.
+	Notifier ChannelTester
+	Log      *slog.Logger
 }
 
 // Server serves the API, webhooks, agent protocol and UI.
@@ -120,8 +123,9 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // routes registers each area's handlers; each lives in its own file.
 func (s *Server) routes() {
-	s.apiRoutes()   // api.go etc.: /api/v1/..., /hooks/..., /metrics, /badge/...
-	s.agentRoutes() // agentapi.go: /api/v1/agent/...
-	s.uiRoutes()    // ui.go: /, /repos/..., /runs/..., static assets
-	s.gitRoutes()   // githttp.go: /git/<repo id>.git for agents
+	s.apiRoutes()    // api.go etc.: /api/v1/..., /hooks/..., /metrics, /badge/...
+	s.agentRoutes()  // agentapi.go: /api/v1/agent/...
+	s.uiRoutes()     // ui.go: /, /repos/..., /runs/..., static assets
+	s.gitRoutes()    // githttp.go: /git/<repo id>.git for agents
+	s.notifyRoutes() // api_notify.go: /api/v1/notifications, /api/v1/smtp
 }

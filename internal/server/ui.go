@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluice-ci/sluice/internal/markdown"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/sluice-ci/sluice/web"
 )
@@ -16,8 +17,10 @@ import (
 // the few JSON/SSE endpoints the run page's scripts use. Its identifiers all
 // start with "ui" because the server package is shared by several files.
 type uiApp struct {
-	s     *Server
-	pages map[string]*template.Template // page file name → layout + page
+	s      *Server
+	pages  map[string]*template.Template // page file name → layout + page
+	md     *markdown.Renderer            // step summaries
+	errors uiErrorCache                  // first error line of completed jobs
 }
 
 // uiCSP forbids inline scripts and styles: every script is a file under /static/.
@@ -27,7 +30,7 @@ const uiCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 
 // uiRoutes registers the web UI. Pages need a session cookie (see ui_auth.go);
 // state-changing forms also need the session's CSRF token.
 func (s *Server) uiRoutes() {
-	ui := &uiApp{s: s, pages: uiParsePages()}
+	ui := &uiApp{s: s, pages: uiParsePages(), md: markdown.New()}
 	h := func(pattern string, fn http.HandlerFunc) { s.mux.Handle(pattern, uiHeaders(fn)) }
 
 	h("GET /signin", ui.signinForm)
@@ -35,16 +38,20 @@ func (s *Server) uiRoutes() {
 	h("POST /signout", ui.session(store.ScopeRead, ui.signout))
 
 	h("GET /{$}", ui.session(store.ScopeRead, ui.reposPage))
-	h("GET /repos/{name...}", ui.session(store.ScopeRead, ui.runsPage))
-	h("GET /repos/{name}/environments", ui.session(store.ScopeRead, ui.environmentsPage))
-	h("GET /repos/{name}/metrics", ui.session(store.ScopeRead, ui.metricsPage))
-	h("GET /repos/{name}/releases", ui.session(store.ScopeRead, ui.releasesPage))
-	h("GET /repos/{name}/dependencies", ui.session(store.ScopeRead, ui.depsPage))
-	h("GET /repos/{name}/releases/{id}", ui.session(store.ScopeRead, ui.releasePage))
+	// A repository's pages: /repos/NAME[/PAGE], where NAME may be OWNER/NAME
+	// as on its forge (repoPage tells the name from the page).
+	h("GET /repos/{path...}", ui.session(store.ScopeRead, ui.repoPage))
 	h("GET /releases/{id}", ui.session(store.ScopeRead, ui.releaseRedirect))
 	h("POST /ui/promotions/{id}/decide", ui.session(store.ScopeWrite, ui.decidePromotion))
 	h("GET /runs/{id}", ui.session(store.ScopeRead, ui.runPage))
 	h("GET /queue", ui.session(store.ScopeRead, ui.queuePage))
+	h("GET /notifications", ui.session(store.ScopeRead, ui.serverNotificationsPage))
+	h("POST /ui/notifications", ui.session(store.ScopeWrite, ui.saveChannel))
+	h("POST /ui/notifications/{id}/delete", ui.session(store.ScopeWrite, ui.deleteChannel))
+	h("POST /ui/notifications/{id}/test", ui.session(store.ScopeWrite, ui.testChannel))
+	h("POST /ui/smtp", ui.session(store.ScopeAdmin, ui.saveSMTP))
+	h("POST /ui/repos/{name}/promote", ui.session(store.ScopeWrite, ui.promoteRelease))
+	h("POST /ui/repos/{name}/environments/{env}/rollback", ui.session(store.ScopeWrite, ui.rollbackEnv))
 	h("POST /ui/repos", ui.session(store.ScopeAdmin, ui.addRepo))
 	h("POST /ui/repos/{name}/dispatch", ui.session(store.ScopeWrite, ui.dispatch))
 	h("GET /secrets", ui.session(store.ScopeRead, ui.secretsPage))
@@ -57,6 +64,7 @@ func (s *Server) uiRoutes() {
 	h("GET /ui/runs/{id}/events", ui.session(store.ScopeRead, ui.runEvents))
 	h("GET /ui/runs/{id}/artifacts/{artifact}", ui.session(store.ScopeRead, ui.artifactDownload))
 	h("GET /ui/jobs/{id}/logs.json", ui.session(store.ScopeRead, ui.logsJSON))
+	h("GET /ui/jobs/{id}/logs.txt", ui.session(store.ScopeRead, ui.logsText))
 	h("GET /ui/jobs/{id}/stream", ui.session(store.ScopeRead, ui.logStream))
 
 	static := http.FileServerFS(web.Static)
@@ -151,4 +159,50 @@ func uiSafeNext(next string) string {
 		return "/"
 	}
 	return next
+}
+
+// uiRepoSubpages are the pages under a repository's path; the empty one is
+// its runs.
+var uiRepoSubpages = map[string]bool{"": true, "environments": true, "releases": true, "dependencies": true, "notifications": true, "metrics": true}
+
+// repoPage routes /repos/NAME[/PAGE[/ID]]. A repository named OWNER/NAME
+// takes two segments: when the first two segments name a repository, they
+// are its name, else the first one is. Handlers read the name (and a
+// release's id) from the path values "name" and "id".
+func (ui *uiApp) repoPage(w http.ResponseWriter, r *http.Request, sess *uiSession) {
+	segs := strings.Split(strings.Trim(r.PathValue("path"), "/"), "/")
+	name, rest := segs[0], segs[1:]
+	if len(segs) >= 2 && !uiRepoSubpages[segs[1]] {
+		name, rest = segs[0]+"/"+segs[1], segs[2:]
+	} else if len(segs) >= 2 {
+		// "acme/releases" could be a repository of that name, or acme's
+		// releases: a repository by the longer name wins.
+		if _, err := ui.s.cfg.DB.GetRepoByName(r.Context(), segs[0]+"/"+segs[1]); err == nil {
+			name, rest = segs[0]+"/"+segs[1], segs[2:]
+		}
+	}
+	r.SetPathValue("name", name)
+	page := ""
+	if len(rest) > 0 {
+		page = rest[0]
+	}
+	switch {
+	case len(rest) == 0:
+		ui.runsPage(w, r, sess)
+	case len(rest) == 1 && page == "environments":
+		ui.environmentsPage(w, r, sess)
+	case len(rest) == 1 && page == "releases":
+		ui.releasesPage(w, r, sess)
+	case len(rest) == 2 && page == "releases":
+		r.SetPathValue("id", rest[1])
+		ui.releasePage(w, r, sess)
+	case len(rest) == 1 && page == "dependencies":
+		ui.depsPage(w, r, sess)
+	case len(rest) == 1 && page == "notifications":
+		ui.notificationsPage(w, r, sess)
+	case len(rest) == 1 && page == "metrics":
+		ui.metricsPage(w, r, sess)
+	default:
+		ui.notFound(w, r, sess, "page "+r.URL.Path)
+	}
 }

@@ -23,6 +23,12 @@ const uiBrowserTimeout = 3 * time.Minute
 // SLUICE_REQUIRE_BROWSER=1 (CI), where it fails.
 func uiBrowser(t *testing.T, e *uiEnv) context.Context {
 	t.Helper()
+	return uiBrowserAs(t, e, "browser")
+}
+
+// uiBrowserAs is uiBrowser signed in with a write token named name.
+func uiBrowserAs(t *testing.T, e *uiEnv, name string) context.Context {
+	t.Helper()
 	var bin string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -71,7 +77,7 @@ func uiBrowser(t *testing.T, e *uiEnv) context.Context {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
-	tok := e.apiToken("browser", store.ScopeWrite)
+	tok := e.apiToken(name, store.ScopeWrite)
 	err = chromedp.Run(bctx,
 		chromedp.Navigate(e.http.URL+"/signin"),
 		chromedp.SendKeys(`input[name="token"]`, tok, chromedp.ByQuery),
@@ -94,9 +100,11 @@ func uiWaitFor(t *testing.T, ctx context.Context, what, expr string) {
 			chromedp.WithPollingTimeout(90*time.Second)))
 		// A navigation under way (a form posting, a redirect) ends the poll's
 		// page; poll again on the new one.
-		if err == nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "context was destroyed") {
+		if err == nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "context was destroyed") &&
+			!strings.Contains(err.Error(), "Cannot find context with specified id") {
 			break
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil {
 		var page string

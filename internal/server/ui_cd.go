@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +31,8 @@ const (
 	uiEnvScan = 200
 	// uiReleasesShown is the length of a repository's release list.
 	uiReleasesShown = 50
+	// uiPromoteChoices is how many recent releases a promote form offers.
+	uiPromoteChoices = 20
 )
 
 // uiPromotionRow is a promotion with what the pages show of its release.
@@ -56,6 +57,10 @@ type uiEnvCard struct {
 type uiEnvsData struct {
 	Repo store.Repo
 	Envs []uiEnvCard
+	// Releases are the newest releases, for the promote forms.
+	Releases []uiReleaseRow
+	// CanDeploy: the session may promote and roll back.
+	CanDeploy bool
 }
 
 func (ui *uiApp) environmentsPage(w http.ResponseWriter, r *http.Request, sess *uiSession) {
@@ -76,7 +81,17 @@ func (ui *uiApp) environmentsPage(w http.ResponseWriter, r *http.Request, sess *
 		return
 	}
 	rels := map[string]*cd.Release{}
-	d := uiEnvsData{Repo: *repo}
+	d := uiEnvsData{Repo: *repo, CanDeploy: sess.CanWrite() && ui.s.cfg.Deployer != nil}
+	recent, err := db.ListReleases(ctx, repo.ID, uiPromoteChoices)
+	if err != nil {
+		ui.fail(w, r, fmt.Errorf("listing releases of %s: %w", repo.Name, err))
+		return
+	}
+	for _, rel := range recent {
+		if !rel.Rejected {
+			d.Releases = append(d.Releases, uiReleaseRow{Release: rel, Hex: uiReleaseHex(rel.ID), Short: uiShortRelease(rel.ID)})
+		}
+	}
 	for _, env := range envs {
 		card := uiEnvCard{Env: env, Rules: uiEnvRules(env)}
 		history, err := db.ListPromotions(ctx, repo.ID, env.Name, uiEnvScan)
@@ -162,7 +177,7 @@ func (ui *uiApp) decidePromotion(w http.ResponseWriter, r *http.Request, sess *u
 		ui.fail(w, r, fmt.Errorf("reading repository of promotion %d: %w", id, err))
 		return
 	}
-	back := "/repos/" + url.PathEscape(repo.Name) + "/environments"
+	back := uiFormBack(r, uiRepoPath(repo.Name, "environments"))
 	var approve bool
 	switch r.PostFormValue("decision") {
 	case "approve":
@@ -287,6 +302,10 @@ type uiArtifactRow struct {
 }
 
 type uiReleaseData struct {
+	// Envs are the repository's environments, for the promote form;
+	// CanDeploy says whether the session may use it.
+	Envs       []cd.Environment
+	CanDeploy  bool
 	Repo       store.Repo
 	Release    cd.Release
 	Short      string
@@ -316,7 +335,11 @@ func (ui *uiApp) releasePage(w http.ResponseWriter, r *http.Request, sess *uiSes
 		ui.fail(w, r, err)
 		return
 	}
-	d := uiReleaseData{Repo: *repo, Release: *rel, Short: uiShortRelease(rel.ID)}
+	d := uiReleaseData{Repo: *repo, Release: *rel, Short: uiShortRelease(rel.ID), CanDeploy: sess.CanWrite() && ui.s.cfg.Deployer != nil}
+	if d.Envs, err = db.ListEnvironments(ctx, repo.ID); err != nil {
+		ui.fail(w, r, fmt.Errorf("listing environments of %s: %w", repo.Name, err))
+		return
+	}
 	if rel.RunID != 0 {
 		if run, err := db.GetRun(ctx, rel.RunID); err == nil {
 			d.Run = run
@@ -423,7 +446,7 @@ func (ui *uiApp) releaseRedirect(w http.ResponseWriter, r *http.Request, sess *u
 }
 
 func uiReleasePath(repo, id string) string {
-	return "/repos/" + url.PathEscape(repo) + "/releases/" + uiReleaseHex(id)
+	return uiRepoPath(repo, "releases", uiReleaseHex(id))
 }
 
 func uiReleaseHex(id string) string { return strings.TrimPrefix(id, "sha256:") }

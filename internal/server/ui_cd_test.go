@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,12 +32,37 @@ import (
 // approvals start it).
 type uiCDDeployer struct{ db *store.DB }
 
-func (d *uiCDDeployer) Promote(context.Context, *store.Repo, PromoteRequest) (*cd.Promotion, error) {
-	return nil, errors.New("promote is not part of the UI tests")
+// Promote records a queued promotion of the release, refusing a rejected
+// release or an unknown environment as the scheduler does.
+func (d *uiCDDeployer) Promote(ctx context.Context, repo *store.Repo, req PromoteRequest) (*cd.Promotion, error) {
+	rel, err := d.db.FindRelease(ctx, repo.ID, req.Release)
+	if err != nil {
+		return nil, err
+	}
+	if rel.Rejected {
+		return nil, fmt.Errorf("promoting %s: %w", rel.ID, cd.ErrReleaseRejected)
+	}
+	envs, err := d.db.ListEnvironments(ctx, repo.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(envs, func(e cd.Environment) bool { return e.Name == req.Env }) {
+		return nil, fmt.Errorf("environment %s: %w", req.Env, store.ErrNotFound)
+	}
+	return d.db.CreatePromotion(ctx, repo.ID, cd.Promotion{Env: req.Env, ReleaseID: rel.ID, Kind: cd.KindForward, StartedBy: req.By})
 }
 
-func (d *uiCDDeployer) Rollback(context.Context, *store.Repo, string, int64, string) (*cd.Promotion, error) {
-	return nil, errors.New("rollback is not part of the UI tests")
+// Rollback promotes the environment's previous release (cd.RollbackTarget).
+func (d *uiCDDeployer) Rollback(ctx context.Context, repo *store.Repo, env string, to int64, by string) (*cd.Promotion, error) {
+	hist, err := d.db.ListPromotions(ctx, repo.ID, env, 500)
+	if err != nil {
+		return nil, err
+	}
+	target, err := cd.RollbackTarget(hist, to)
+	if err != nil {
+		return nil, err
+	}
+	return d.db.CreatePromotion(ctx, repo.ID, cd.Promotion{Env: env, ReleaseID: target.ReleaseID, Kind: cd.KindRollback, StartedBy: by})
 }
 
 func (d *uiCDDeployer) Decide(ctx context.Context, id int64, by string, approve bool, comment string) (*cd.Promotion, error) {
@@ -206,7 +231,7 @@ func uiSection(t *testing.T, body, start, end string) string {
 	return rest
 }
 
-var uiFlashRE = regexp.MustCompile(`<p class="flash">([^<]*)</p>`)
+var uiFlashRE = regexp.MustCompile(`<p class="flash"[^>]*>([^<]*)</p>`)
 
 // uiFlashOf is the flash message a page shows, unescaped, or "".
 func uiFlashOf(body string) string {

@@ -3,9 +3,11 @@ package server
 import (
 	"fmt"
 	"html/template"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -20,7 +22,40 @@ func uiFuncs() template.FuncMap {
 		"duration": uiDuration,
 		"bytes":    uiBytes,
 		"join":     strings.Join,
+		"repopath": uiRepoPath,
+		"releasepath": func(repo, id string) string {
+			return uiReleasePath(repo, id)
+		},
+		"uiBase": uiJobBase,
+		"bannerview": func(b uiDeployBanner, s *uiSession) map[string]any {
+			return map[string]any{"B": b, "S": s}
+		},
+		"promostate": uiPromotionState,
+		"pathesc":    url.PathEscape,
+		"list":       func(v ...string) []string { return v },
 	}
+}
+
+// uiRepoPath is a repository's page: /repos/NAME, or /repos/OWNER/NAME for
+// names given as on their forge.
+func uiRepoPath(name string, rest ...string) string {
+	p := "/repos"
+	for _, seg := range strings.Split(name, "/") {
+		p += "/" + url.PathEscape(seg)
+	}
+	for _, r := range rest {
+		p += "/" + url.PathEscape(r)
+	}
+	return p
+}
+
+// uiPromotionState is how a promotion's state reads: a reviewer's rejection
+// is "rejected", not a failure.
+func uiPromotionState(p cd.Promotion) string {
+	if cd.Rejected(p) {
+		return uiStateRejected
+	}
+	return string(p.State)
 }
 
 func uiShortSHA(sha string) string {

@@ -16,6 +16,8 @@ type uiJobBox struct {
 	Duration string   `json:"duration"`
 	Attempt  int      `json:"attempt"`
 	Reason   string   `json:"reason,omitempty"`
+	// Waiting says what a job that has not started waits for.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 func uiBox(j store.Job) uiJobBox {
@@ -23,8 +25,12 @@ func uiBox(j store.Job) uiJobBox {
 	if name == "" {
 		name = j.Key
 	}
-	return uiJobBox{ID: j.ID, Key: j.Key, Name: name, Needs: j.Needs, State: uiState(j.Status, j.Conclusion),
+	b := uiJobBox{ID: j.ID, Key: j.Key, Name: name, Needs: j.Needs, State: uiState(j.Status, j.Conclusion),
 		Duration: uiDuration(j.StartedAt, j.FinishedAt), Attempt: j.Attempt, Reason: j.Reason}
+	if j.Status == store.StatusWaiting || j.Status == store.StatusQueued {
+		b.Waiting = j.PendingReason
+	}
+	return b
 }
 
 // uiJobBase is the workflow job id of a job key: matrix legs are keyed
@@ -36,54 +42,121 @@ func uiJobBase(key string) string {
 	return key
 }
 
-// uiGraphColumns lays jobs out in columns by needs depth: a job sits one
-// column right of the deepest job it needs. Jobs keep their input order
-// within a column. A need that names no job counts as satisfied, and a
-// cycle (which the scheduler would have rejected) is cut where found.
-func uiGraphColumns(jobs []store.Job) [][]uiJobBox {
-	byBase := map[string][]int{}
-	for i, j := range jobs {
-		b := uiJobBase(j.Key)
-		byBase[b] = append(byBase[b], i)
-	}
-	depth := make([]int, len(jobs))
-	const unknown, visiting = -1, -2
-	for i := range depth {
-		depth[i] = unknown
-	}
-	var visit func(i int) int
-	visit = func(i int) int {
-		switch depth[i] {
-		case visiting:
-			return -1
-		case unknown:
-		default:
-			return depth[i]
+// uiShownJobs drops matrix parent rows: a job keyed "test" while legs keyed
+// "test (...)" exist holds no steps and no log of its own, and the page shows
+// the legs as the jobs. Which rows those are is read from the keys alone, so
+// the page is right whether or not the scheduler records a parent at all.
+// The parents' names are returned by job id, as the name of their group.
+func uiShownJobs(jobs []store.Job) ([]store.Job, map[string]string) {
+	hasLegs := map[string]bool{}
+	for _, j := range jobs {
+		if b := uiJobBase(j.Key); b != j.Key {
+			hasLegs[b] = true
 		}
-		depth[i] = visiting
-		d := 0
-		for _, n := range jobs[i].Needs {
-			for _, k := range byBase[n] {
-				if dk := visit(k); dk+1 > d {
-					d = dk + 1
-				}
+	}
+	names := map[string]string{}
+	out := make([]store.Job, 0, len(jobs))
+	for _, j := range jobs {
+		if j.Key == uiJobBase(j.Key) && hasLegs[j.Key] {
+			if j.Name != "" && j.Name != j.Key {
+				names[j.Key] = j.Name
 			}
+			continue
 		}
-		depth[i] = d
-		return d
+		out = append(out, j)
 	}
-	maxDepth := 0
-	for i := range jobs {
-		if d := visit(i); d > maxDepth {
-			maxDepth = d
-		}
-	}
+	return out, names
+}
+
+// uiGraphNode is one workflow job in the graph: a single job, or a matrix
+// job with its legs grouped under it.
+type uiGraphNode struct {
+	Key    string // the workflow job id: what needs name
+	Name   string
+	Needs  []string
+	Matrix bool
+	State  string // a matrix's overall state, from its legs
+	Legs   []uiJobBox
+}
+
+// uiGraphColumns lays the workflow jobs out in columns by needs depth: a job
+// sits one column right of the deepest job it needs. Matrix legs are grouped
+// under their job. Jobs keep their input order within a column. A need that
+// names no job counts as satisfied, and a cycle (which the scheduler would
+// have rejected) is cut where found.
+func uiGraphColumns(jobs []store.Job, groupNames map[string]string) [][]uiGraphNode {
 	if len(jobs) == 0 {
 		return nil
 	}
-	cols := make([][]uiJobBox, maxDepth+1)
-	for i, j := range jobs {
-		cols[depth[i]] = append(cols[depth[i]], uiBox(j))
+	var nodes []*uiGraphNode
+	byKey := map[string]*uiGraphNode{}
+	for _, j := range jobs {
+		base := uiJobBase(j.Key)
+		n := byKey[base]
+		if n == nil {
+			n = &uiGraphNode{Key: base, Name: base, Needs: j.Needs}
+			if name, ok := groupNames[base]; ok {
+				n.Name = name
+			}
+			byKey[base] = n
+			nodes = append(nodes, n)
+		}
+		if base != j.Key {
+			n.Matrix = true
+		}
+		n.Legs = append(n.Legs, uiBox(j))
+	}
+	for _, n := range nodes {
+		if !n.Matrix {
+			n.Name = n.Legs[0].Name
+		}
+		n.State = uiGroupState(n.Legs)
+	}
+	depth := map[string]int{}
+	const visiting = -1
+	var visit func(n *uiGraphNode) int
+	visit = func(n *uiGraphNode) int {
+		if d, ok := depth[n.Key]; ok {
+			return d // a cycle's visiting mark counts as depth -1
+		}
+		depth[n.Key] = visiting
+		d := 0
+		for _, need := range n.Needs {
+			if m := byKey[need]; m != nil {
+				if dm := visit(m); dm+1 > d {
+					d = dm + 1
+				}
+			}
+		}
+		depth[n.Key] = d
+		return d
+	}
+	maxDepth := 0
+	for _, n := range nodes {
+		maxDepth = max(maxDepth, visit(n))
+	}
+	cols := make([][]uiGraphNode, maxDepth+1)
+	for _, n := range nodes {
+		cols[depth[n.Key]] = append(cols[depth[n.Key]], *n)
 	}
 	return cols
+}
+
+// uiGroupState sums up a matrix's legs the way a reader asks: is anything
+// still going, did anything fail.
+func uiGroupState(legs []uiJobBox) string {
+	has := map[string]bool{}
+	for _, l := range legs {
+		has[l.State] = true
+	}
+	for _, s := range []string{store.StatusInProgress, store.ConclusionFailure, "rejected", store.StatusQueued, store.StatusWaiting,
+		store.ConclusionCancelled, store.ConclusionSuccess, store.ConclusionSkipped} {
+		if has[s] {
+			return s
+		}
+	}
+	if len(legs) > 0 {
+		return legs[0].State
+	}
+	return store.StatusWaiting
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -25,7 +24,6 @@ type uiFigure struct {
 
 type uiMetricsData struct {
 	Repo      store.Repo
-	RepoPath  string // the repository's name as a path segment
 	Q         metricsQuery
 	Envs      []string
 	Report    *metrics.Report
@@ -70,7 +68,7 @@ func (ui *uiApp) metricsPage(w http.ResponseWriter, r *http.Request, sess *uiSes
 		return
 	}
 	ctx := r.Context()
-	d := uiMetricsData{Repo: *repo, RepoPath: url.PathEscape(repo.Name), Q: metricsQueryOf(r.URL.Query())}
+	d := uiMetricsData{Repo: *repo, Q: metricsQueryOf(r.URL.Query())}
 	if envs, err := ui.s.cfg.DB.ListEnvironments(ctx, repo.ID); err == nil {
 		for _, e := range envs {
 			d.Envs = append(d.Envs, e.Name)

@@ -413,7 +413,7 @@ func TestUIDispatchFormListsWorkflows(t *testing.T) {
 	}
 
 	_, body = e.get("/repos/fresh", w)
-	if !strings.Contains(body, `<input name="workflow"`) || strings.Contains(body, `<select name="workflow"`) {
+	if form := uiSection(t, body, `<details class="dispatch"`, "</details>"); !strings.Contains(form, `<input name="workflow"`) || strings.Contains(form, `<select name="workflow"`) {
 		t.Errorf("a repository without a mirror should get a workflow text field")
 	}
 

@@ -173,8 +173,8 @@ func TestUIPagesRender(t *testing.T) {
 		{"/", []string{"acme/widgets", "https://git.example/acme/widgets.git", `href="/runs/` + fmt.Sprint(s.run.ID), "queued"}},
 		{"/repos/acme/widgets", []string{"#1", "CI", "main", "0123456", "push", "alice", `class="pill queued"`}},
 		{runPath, []string{"Add the frobnicator", "0123456", "build", "lint", "test (3.12)", "Run ruff",
-			`data-needs="lint` + "\n" + `test"`, "41 passed", "tests.test_a::test_x", "assert 1 == 2",
-			"## Lint &lt;b&gt;clean&lt;/b&gt;", fmt.Sprintf("/ui/runs/%d/artifacts/%d", s.run.ID, art.ID),
+			`data-needs="lint` + "\n" + `test"`, "41 passed", "tests/test_a.py::test_x", "assert 1 == 2",
+			"<h2>Lint <b>clean</b></h2>", fmt.Sprintf("/ui/runs/%d/artifacts/%d", s.run.ID, art.ID),
 			`id="cancel-btn"`, `name="csrf" value="` + uiCSRF(c) + `"`, "/static/logview.js"}},
 		{"/queue", []string{"test (3.12)", "no agent has labels", "waiting for needs: test", "builder-1", "acme/widgets"}},
 		{"/secrets", []string{"Server-wide", "acme/widgets", "Save secret"}},
@@ -438,7 +438,7 @@ func TestUILogStreamFollowsUntilJobEnds(t *testing.T) {
 	uiReadSSE(t, res.Body, func(event, data string) bool {
 		switch event {
 		case "lines":
-			var lines []store.LogLine
+			var lines []uiLogLine
 			if err := json.Unmarshal([]byte(data), &lines); err != nil {
 				t.Fatalf("lines event: %v", err)
 			}
@@ -501,21 +501,35 @@ func TestUIGraphColumns(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		jobs []store.Job
-		want [][]string
+		want [][]string // matrix jobs as "id[leg keys]"
 	}{
 		{"empty", nil, nil},
 		{"independent", []store.Job{job("a"), job("b")}, [][]string{{"a", "b"}}},
 		{"chain and matrix", []store.Job{job("deploy", "build"), job("test (3.11)"), job("test (3.12)"), job("build", "test", "lint"), job("lint")},
-			[][]string{{"test (3.11)", "test (3.12)", "lint"}, {"build"}, {"deploy"}}},
+			[][]string{{"test[test (3.11) test (3.12)]", "lint"}, {"build"}, {"deploy"}}},
+		// The scheduler may record a matrix job's own row besides its legs:
+		// the legs are the jobs, the row only names the group.
+		{"matrix parent row", []store.Job{job("test"), job("test (3.11)"), job("test (3.12)"), job("build", "test")},
+			[][]string{{"test[test (3.11) test (3.12)]"}, {"build"}}},
+		{"one-value matrix", []store.Job{job("test"), job("test (3.12)")}, [][]string{{"test[test (3.12)]"}}},
 		{"unknown need", []store.Job{job("a", "ghost")}, [][]string{{"a"}}},
 		{"diamond", []store.Job{job("d", "b", "c"), job("b", "a"), job("c", "a"), job("a")}, [][]string{{"a"}, {"b", "c"}, {"d"}}},
 		{"cycle is cut", []store.Job{job("a", "b"), job("b", "a")}, [][]string{{"b"}, {"a"}}},
 	} {
 		var got [][]string
-		for _, col := range uiGraphColumns(tc.jobs) {
+		shown, names := uiShownJobs(tc.jobs)
+		for _, col := range uiGraphColumns(shown, names) {
 			var keys []string
-			for _, b := range col {
-				keys = append(keys, b.Key)
+			for _, n := range col {
+				if !n.Matrix {
+					keys = append(keys, n.Legs[0].Key)
+					continue
+				}
+				var legs []string
+				for _, l := range n.Legs {
+					legs = append(legs, l.Key)
+				}
+				keys = append(keys, n.Key+"["+strings.Join(legs, " ")+"]")
 			}
 			got = append(got, keys)
 		}

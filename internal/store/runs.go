@@ -137,10 +137,14 @@ func (db *DB) GetRunByNumber(ctx context.Context, repoID, n int64) (*Run, error)
 // RunFilter selects runs; zero fields do not filter. Runs come newest first; pass the last
 // ID of a page as Before to get the next page.
 type RunFilter struct {
-	RepoID           int64
-	Status           string
+	RepoID int64
+	Status string
+	// Conclusion selects completed runs with this conclusion (success, failure, cancelled).
+	Conclusion       string
 	Workflow         string
 	Ref              string
+	Event            string
+	Actor            string
 	ConcurrencyGroup string
 	Before           int64
 	Limit            int // default 50
@@ -157,8 +161,17 @@ func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	if f.Status != "" {
 		add("status = ?", f.Status)
 	}
+	if f.Conclusion != "" {
+		add("conclusion = ?", f.Conclusion)
+	}
 	if f.Workflow != "" {
 		add("workflow = ?", f.Workflow)
+	}
+	if f.Event != "" {
+		add("event = ?", f.Event)
+	}
+	if f.Actor != "" {
+		add("actor = ?", f.Actor)
 	}
 	if f.Ref != "" {
 		add("ref = ?", f.Ref)
@@ -352,4 +365,44 @@ func (db *DB) CancelRun(ctx context.Context, id int64, reason string) (*Run, err
 		return err
 	})
 	return out, err
+}
+
+// RunFacets are the distinct values a repository's recent runs have, for filter choices.
+type RunFacets struct {
+	Workflows []string // paths, e.g. .github/workflows/ci.yml
+	Refs      []string
+	Events    []string
+	Actors    []string
+}
+
+// runFacetScan bounds how many recent runs RunFacets looks at.
+const runFacetScan = 2000
+
+// ListRunFacets returns the workflows, refs, events and actors of repoID's newest runs, each
+// sorted.
+func (db *DB) ListRunFacets(ctx context.Context, repoID int64) (*RunFacets, error) {
+	out := &RunFacets{}
+	for _, c := range []struct {
+		col  string
+		dest *[]string
+	}{{"workflow", &out.Workflows}, {"ref", &out.Refs}, {"event", &out.Events}, {"actor", &out.Actors}} {
+		rows, err := db.rd().query(ctx, `SELECT DISTINCT `+c.col+` FROM (SELECT `+c.col+` FROM runs WHERE repo_id = ?
+			ORDER BY id DESC LIMIT ?) AS recent WHERE `+c.col+` != '' ORDER BY `+c.col, repoID, runFacetScan)
+		if err != nil {
+			return nil, fmt.Errorf("listing run %ss of repo %d: %w", c.col, repoID, err)
+		}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			*c.dest = append(*c.dest, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -46,7 +46,37 @@ func (c Case) ID() string {
 	if c.Class == "" {
 		return c.Name
 	}
+	if p, classes, ok := pytestPath(c.Class); ok {
+		// pytest's JUnit classnames are dotted ("tests.test_calc.TestCalc");
+		// the file a failure ends in may be a helper, so the id is built
+		// from the classname: pasted into pytest, it runs the test.
+		return strings.Join(append(append([]string{p}, classes...), c.Name), "::")
+	}
 	return c.Class + "::" + c.Name
+}
+
+// pytestPath reads a pytest JUnit classname as a test file and the classes
+// in it: the module path runs up to the first segment that starts with an
+// upper-case letter (a class), and its last segment must be a name pytest
+// collects by default (test_*.py or *_test.py). Other classnames (Java's
+// com.example.CalcTest) are not paths.
+func pytestPath(class string) (string, []string, bool) {
+	parts := strings.Split(class, ".")
+	i := 0
+	for i < len(parts) && parts[i] != "" && !(parts[i][0] >= 'A' && parts[i][0] <= 'Z') {
+		i++
+	}
+	if i == 0 {
+		return "", nil, false
+	}
+	mod := parts[i-1]
+	if !strings.HasPrefix(mod, "test_") && !strings.HasSuffix(mod, "_test") && mod != "test" && mod != "tests" {
+		return "", nil, false
+	}
+	if mod == "test" || mod == "tests" {
+		return "", nil, false // a package, not a module
+	}
+	return strings.Join(parts[:i], "/") + ".py", parts[i:], true
 }
 
 // Report is a set of cases with their counts.

@@ -33,7 +33,11 @@ func TestCaseID(t *testing.T) {
 	}{
 		{Case{Class: "tests.test_x.TestA", Name: "test_m[1]", File: "tests/test_x.py"}, "tests/test_x.py::TestA::test_m[1]"},
 		{Case{Class: "tests.test_x", Name: "test_f", File: "tests/test_x.py"}, "tests/test_x.py::test_f"},
-		{Case{Class: "tests.test_x", Name: "test_f", File: "src/helper.py"}, "tests.test_x::test_f"},
+		// The failure ended in a helper: the id still names the test's file.
+		{Case{Class: "tests.test_x", Name: "test_f", File: "src/helper.py"}, "tests/test_x.py::test_f"},
+		{Case{Class: "tests.test_calc.TestCalc", Name: "test_add"}, "tests/test_calc.py::TestCalc::test_add"},
+		{Case{Class: "tests.unit.test_calc.TestCalc.TestNested", Name: "test_add[1-2]"}, "tests/unit/test_calc.py::TestCalc::TestNested::test_add[1-2]"},
+		{Case{Class: "pkg.calc_test", Name: "test_sub"}, "pkg/calc_test.py::test_sub"},
 		{Case{Class: "com.example.CalcTest", Name: "adds"}, "com.example.CalcTest::adds"},
 		{Case{Name: "lonely"}, "lonely"},
 	}
@@ -86,11 +90,11 @@ func TestMarkdown(t *testing.T) {
 		"  AssertionError: math is broken\n" +
 		"  assert (1 + 1) == 3\n" +
 		"  ```\n" +
-		"- error `tests.test_a::test_fixture`\n" +
+		"- error `tests/test_a.py::test_fixture`\n" +
 		"  ```\n" +
 		"  line 1\n  line 2\n  line 3\n  line 4\n  line 5\n  line 6\n  …\n" +
 		"  ```\n" +
-		"- failed `tests.test_b::test_md`\n" +
+		"- failed `tests/test_b.py::test_md`\n" +
 		"  ````\n" +
 		"  got ```code``` in output\n" +
 		"  ````\n" +
