@@ -41,9 +41,9 @@ type Step interface {
 	// AddPost registers work to run after the job's steps (in reverse order
 	// of registration), the way an action's `post:` does.
 	AddPost(p Post)
-	// ManageEnv hands the job a Python environment to consult around its
-	// `run:` steps and to release when the job ends.
-	ManageEnv(m EnvManager)
+	// PythonEnvs are the job's Python environments: setup actions make
+	// theirs through it, so a kept one can stand in.
+	PythonEnvs() PythonEnvs
 	// RecordVersion notes a tool version the job ran with (python, pip, uv).
 	RecordVersion(tool, version string)
 }

@@ -101,9 +101,12 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	sink := &lineSink{emit: emit, step: step}
 	state := orTemp(cfg.StateDir)
 	eng := engine.New(engine.Options{
-		RepoRoot: src, CloneSource: mirror, Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
+		RepoRoot: src, CloneSource: mirror, Repository: spec.Repository, RepoIdentity: repoIdentity(spec), Fork: spec.Fork,
+		Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
 		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: spec.Vars, Inputs: spec.Inputs,
-		Parallel: 1, WorkRoot: filepath.Join(dir, "work"), ToolCache: filepath.Join(state, "toolcache"),
+		// Jobs run in slots under the agent's work directory that each job
+		// leg finds again on its next run (see engine's jobSlot).
+		Parallel: 1, WorkRoot: filepath.Join(orTemp(cfg.WorkDir), "slots"), ToolCache: filepath.Join(state, "toolcache"),
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
 		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber), RunAttempt: spec.RunAttempt,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
@@ -162,6 +165,16 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		conclusion = string(logs.Cancelled)
 	}
 	return conclusion, res.Outputs, strings.TrimSpace(summary)
+}
+
+// repoIdentity is the server's repository id, which keys the job's kept
+// environments and caches on this agent (a spec from an older server
+// carries only the repository's URL).
+func repoIdentity(spec *scheduler.Spec) string {
+	if spec.RepoID != 0 {
+		return fmt.Sprintf("server-repo:%d", spec.RepoID)
+	}
+	return "url:" + spec.RepoURL
 }
 
 func orTemp(d string) string {
