@@ -445,7 +445,7 @@ func uvProject(t *testing.T, w *warmcold, steps string) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{
-		"pyproject.toml":        strings.Replace(tallyPyproject, `dependencies = ["alpha"]`, `dependencies = ["alpha"]
+		"pyproject.toml": strings.Replace(tallyPyproject, `dependencies = ["alpha"]`, `dependencies = ["alpha"]
 requires-python = ">=3.11"`, 1),
 		"src/tally/__init__.py": "def add(a, b):\n    return a + b\n",
 		".python-version":       "3.11\n",

@@ -32,7 +32,7 @@ func (jr *jobRun) newPythonEnvs(slot *jobSlot) *venvs.Manager {
 	return venvs.New(venvs.Options{
 		StateDir: e.opts.StateDir, Slot: slot.name, Root: slot.envs, Workspace: slot.workspace,
 		Reuse: e.opts.EnvReuse,
-		Note: func(_, text string) { jr.notice(jr.currentStep(), text) },
+		Note:  func(_, text string) { jr.notice(jr.currentStep(), text) },
 	})
 }
 
