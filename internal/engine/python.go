@@ -130,6 +130,13 @@ func (jr *jobRun) envStep(ctx context.Context, sc *scope, id, display string, st
 	if err == nil && in.Echo {
 		return stepOutcome{}, false
 	}
+	if err == nil && in.Query {
+		// It only looks: at the environment as the steps so far left it.
+		if rerr := jr.py.Read(ctx); rerr != nil {
+			return jr.fail(display, rerr.Error()), true
+		}
+		return stepOutcome{}, false
+	}
 	if err != nil {
 		if !python.NotInstall(err) {
 			jr.wr.e.emit(logs.Event{Kind: logs.Debug, Job: jr.name, Step: display, Text: "environment: " + err.Error()})

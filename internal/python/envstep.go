@@ -133,7 +133,11 @@ func Recognize(c Command) (StepInputs, error) {
 	default:
 		return StepInputs{}, notInstall("shell %s", c.Shell)
 	}
-	cmds, err := splitScript(c.Script)
+	script, err := r.fileConditions(c.Script)
+	if err != nil {
+		return StepInputs{}, err
+	}
+	cmds, err := splitScript(script)
 	if err != nil {
 		return StepInputs{}, err
 	}
@@ -203,6 +207,68 @@ func firstNonEmptyStr(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+var (
+	ifFileOneLine = regexp.MustCompile(`^if \[ -f ("?)([^"\s$]+)("?) \]; then (.+?);? fi$`)
+	ifFileOpen    = regexp.MustCompile(`^if \[ -f ("?)([^"\s$]+)("?) \]; then$`)
+)
+
+// fileConditions reads the one shell condition GitHub's starter workflow
+// puts around installs, `if [ -f requirements.txt ]; then ...; fi` (on one
+// line or around a block): the file's presence is an input and the body
+// stays only when it exists.
+func (r *recognizer) fileConditions(script string) (string, error) {
+	lines := strings.Split(strings.ReplaceAll(script, "\r\n", "\n"), "\n")
+	var out []string
+	keep, in := true, false
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if m := ifFileOneLine.FindStringSubmatch(t); m != nil && m[1] == m[3] && !in {
+			if strings.Contains(m[4], ";") {
+				return "", notInstall("shell features beyond if [ -f FILE ]; then COMMAND; fi")
+			}
+			ok, err := r.exists(m[2])
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				out = append(out, m[4])
+			}
+			continue
+		}
+		if m := ifFileOpen.FindStringSubmatch(t); m != nil && m[1] == m[3] && !in {
+			ok, err := r.exists(m[2])
+			if err != nil {
+				return "", err
+			}
+			keep, in = ok, true
+			continue
+		}
+		if in && t == "fi" {
+			keep, in = true, false
+			continue
+		}
+		if in && (t == "else" || strings.HasPrefix(t, "elif ")) {
+			return "", notInstall("shell conditions beyond if [ -f FILE ]")
+		}
+		if keep {
+			out = append(out, l)
+		}
+	}
+	if in {
+		return "", notInstall("if without fi")
+	}
+	return strings.Join(out, "\n"), nil
+}
+
+// exists records whether a file is there, as an input.
+func (r *recognizer) exists(p string) (bool, error) {
+	path := r.abs(p)
+	fi, err := os.Stat(path)
+	ok := err == nil && fi.Mode().IsRegular()
+	r.in.Values["exists "+r.rel(path)] = fmt.Sprint(ok)
+	return ok, nil
 }
 
 // splitScript splits a script into commands: lines (with backslash

@@ -85,8 +85,8 @@ type Manager struct {
 	loaded   bool
 	cands    []*record
 	steps    []*applied
-	onDisk   int // steps[:onDisk] are on disk
-	ran      bool
+	onDisk   int  // steps[:onDisk] are on disk
+	ran      bool // a step the index or the job's files decide ran here
 	ended    bool
 	broken   string // why nothing may be kept
 	base     manifest
@@ -178,7 +178,9 @@ func (m *Manager) Apply(ctx context.Context, st Step) (deferred bool, err error)
 	a.chain = chainKey(prev, a.key)
 	i := len(m.steps)
 	m.steps = append(m.steps, a)
-	if !m.ran && m.onDisk == 0 {
+	// Only steps whose results the inputs fix (a new environment) may have
+	// run: a kept environment replaces those wholesale.
+	if !m.ran {
 		for _, c := range m.cands {
 			if len(c.Steps) > i && c.Steps[i].Chain == a.chain {
 				m.o.Note(st.Name, fmt.Sprintf("environment restored: %q already applied with the same inputs (key %s); run with --no-env-reuse to install anyway", st.Name, a.key[:12]))
@@ -186,16 +188,33 @@ func (m *Manager) Apply(ctx context.Context, st Step) (deferred bool, err error)
 			}
 		}
 	}
-	m.explainMiss(i)
+	if !st.Fixed {
+		m.explainMiss(i)
+	}
 	if err := m.materialize(ctx, i); err != nil {
 		return false, err
 	}
-	return false, m.runReal(ctx, a)
+	if err := m.runReal(ctx, a); err != nil {
+		return false, err
+	}
+	m.onDisk = i + 1
+	return false, nil
 }
 
-// explainMiss notes why step i cannot be taken from a kept environment.
+// Read brings the deferred steps' result to disk without ending the
+// prefix: for a step that only looks at the environment (python
+// --version, pip list).
+func (m *Manager) Read(ctx context.Context) error {
+	if m.ended || !m.o.Reuse {
+		return nil
+	}
+	return m.materialize(ctx, len(m.steps))
+}
+
+// explainMiss notes, once, why step i cannot be taken from a kept
+// environment.
 func (m *Manager) explainMiss(i int) {
-	if m.noted || m.ran || m.onDisk > 0 {
+	if m.noted || m.ran {
 		return
 	}
 	m.noted = true
@@ -231,46 +250,51 @@ func describe(changed []string) string {
 
 // materialize brings the disk to the state after steps[:n]: a kept
 // environment of exactly those steps whose index pages are unchanged is
-// restored, otherwise the steps are run again from fresh environments.
+// restored, otherwise the steps not on disk yet run again.
 func (m *Manager) materialize(ctx context.Context, n int) error {
-	if m.onDisk >= n || m.ran {
+	if m.onDisk >= n {
 		return nil
 	}
-	if err := m.takeBase(); err != nil {
-		return err
-	}
-	if c := m.exact(n); c != nil {
-		why, err := m.verifyIndex(ctx, c)
-		if err == nil && why == "" {
-			if err := m.restore(c); err == nil {
-				m.onDisk = n
-				m.restored = c
-				return nil
-			} else {
-				m.o.Note("", fmt.Sprintf("environment: restoring the kept environment failed (%v); installing", err))
+	if !m.ran {
+		if c := m.exact(n); c != nil {
+			why, err := m.verifyIndex(ctx, c)
+			switch {
+			case err == nil && why == "":
+				if err := m.restore(c); err == nil {
+					m.onDisk = n
+					m.restored = c
+					return nil
+				} else {
+					m.o.Note("", fmt.Sprintf("environment: restoring the kept environment failed (%v); installing", err))
+				}
+			case why != "":
+				m.o.Note("", "environment: "+why+"; installing again")
+			default:
+				m.o.Note("", fmt.Sprintf("environment: cannot ask the index whether the kept environment is current (%v); installing again", err))
 			}
-		} else if why != "" {
-			m.o.Note("", "environment: "+why+"; installing again")
-		} else {
-			m.o.Note("", fmt.Sprintf("environment: cannot ask the index whether the kept environment is current (%v); installing again", err))
+		} else if c := m.longer(n); c != nil {
+			var extra []string
+			for _, s := range c.Steps[n:] {
+				extra = append(extra, fmt.Sprintf("%q", s.Name))
+			}
+			m.o.Note("", fmt.Sprintf("environment: the kept environment also holds %s, which this run does not apply (removed or skipped); installing again", strings.Join(extra, ", ")))
 		}
-	} else if c := m.longer(n); c != nil {
-		var extra []string
-		for _, s := range c.Steps[n:] {
-			extra = append(extra, fmt.Sprintf("%q", s.Name))
+	}
+	if m.onDisk == 0 {
+		if err := clearDir(m.o.Root); err != nil {
+			return fmt.Errorf("resetting the job's environments: %w", err)
 		}
-		m.o.Note("", fmt.Sprintf("environment: the kept environment also holds %s, which this run does not apply (removed or skipped); installing again", strings.Join(extra, ", ")))
 	}
-	if err := clearDir(m.o.Root); err != nil {
-		return fmt.Errorf("resetting the job's environments: %w", err)
-	}
-	for _, a := range m.steps[:n] {
-		m.o.Note(a.step.Name, fmt.Sprintf("replaying %q", a.step.Name))
+	for i := m.onDisk; i < n; i++ {
+		a := m.steps[i]
+		if !a.step.Fixed {
+			m.o.Note(a.step.Name, fmt.Sprintf("replaying %q", a.step.Name))
+		}
 		if err := m.runReal(ctx, a); err != nil {
 			return fmt.Errorf("replaying %q while making the environment: %w", a.step.Name, err)
 		}
+		m.onDisk = i + 1
 	}
-	m.onDisk = n
 	return nil
 }
 
@@ -313,7 +337,7 @@ func (m *Manager) takeBase() error {
 }
 
 func (m *Manager) runReal(ctx context.Context, a *applied) error {
-	if m.o.Reuse && !m.ended {
+	if m.o.Reuse && a.step.Workspace {
 		if err := m.takeBase(); err != nil {
 			return err
 		}
@@ -321,7 +345,9 @@ func (m *Manager) runReal(ctx context.Context, a *applied) error {
 	before := dists(a.step.Targets)
 	err := a.step.Run(ctx)
 	a.ran = true
-	m.ran = true
+	if !a.step.Fixed {
+		m.ran = true
+	}
 	if err != nil {
 		m.broken = fmt.Sprintf("%q failed", a.step.Name)
 		return err
@@ -361,17 +387,21 @@ func (m *Manager) Barrier(ctx context.Context) error {
 	if m.ended {
 		return nil
 	}
-	m.ended = true
 	if !m.o.Reuse || len(m.steps) == 0 {
+		m.ended = true
 		return nil
 	}
-	if err := m.materialize(ctx, len(m.steps)); err != nil {
+	err := m.materialize(ctx, len(m.steps))
+	m.ended = true
+	if err != nil {
 		m.broken = err.Error()
 		return err
 	}
-	if m.restored != nil && !m.ran {
-		m.o.Note("", fmt.Sprintf("environment restored from the run of %s: %d step(s) with the same inputs, index unchanged for what it decided",
-			m.restored.Created.Local().Format("2006-01-02 15:04:05"), len(m.steps)))
+	if !m.ran {
+		if m.restored != nil {
+			m.o.Note("", fmt.Sprintf("environment restored from the run of %s: %d step(s) with the same inputs, index unchanged for what it decided",
+				m.restored.Created.Local().Format("2006-01-02 15:04:05"), len(m.steps)))
+		}
 		return nil
 	}
 	m.keep(ctx)
@@ -432,7 +462,11 @@ func (m *Manager) snapshot(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading the workspace: %w", err)
 	}
-	d := diff(m.base, now)
+	base := m.base
+	if base == nil {
+		base = now // no step that writes the workspace ran
+	}
+	d := diff(base, now)
 	inputs := map[string]string{}
 	for _, a := range m.steps {
 		for k, v := range a.step.Inputs.Values {
@@ -488,6 +522,9 @@ func (m *Manager) snapshot(ctx context.Context) (int64, error) {
 	em, err := walk(envs, nil)
 	if err != nil {
 		return 0, fmt.Errorf("reading the job's environments: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(tmp, "venvs"), 0o755); err != nil {
+		return 0, err
 	}
 	if err := cp.fromJob(envs, em, sortedPaths(em), filepath.Join(tmp, "venvs")); err != nil {
 		return 0, fmt.Errorf("copying the job's environments: %w", err)
@@ -665,6 +702,9 @@ func (m *Manager) verifyIndex(ctx context.Context, c *record) (why string, err e
 
 // restore copies a kept environment into the job's paths.
 func (m *Manager) restore(c *record) error {
+	if err := m.takeBase(); err != nil {
+		return err
+	}
 	ws, err := os.OpenRoot(m.o.Workspace)
 	if err != nil {
 		return err
