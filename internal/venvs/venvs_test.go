@@ -56,7 +56,9 @@ func (ix *index) publish(project, file string) {
 	ix.files[project] = append(ix.files[project], file)
 }
 
-func (ix *index) spec() python.IndexSpec { return python.IndexSpec{URLs: []string{ix.srv.URL + "/simple/"}} }
+func (ix *index) spec() python.IndexSpec {
+	return python.IndexSpec{URLs: []string{ix.srv.URL + "/simple/"}}
+}
 
 // world is one job slot (its environments and workspace) and the state
 // directory, used by successive "runs" of the same job.
@@ -331,7 +333,9 @@ func TestRestoreDoesNotFollowWorkspaceSymlinks(t *testing.T) {
 func TestStepChangingAFileItDoesNotReadIsNotKept(t *testing.T) {
 	w := newWorld(t)
 	st := Step{Name: "odd", Workspace: true, Inputs: python.StepInputs{Values: map[string]string{"command": "odd"}},
-		Run: func(context.Context) error { return os.WriteFile(filepath.Join(w.ws, "README"), []byte("changed"), 0o644) }}
+		Run: func(context.Context) error {
+			return os.WriteFile(filepath.Join(w.ws, "README"), []byte("changed"), 0o644)
+		}}
 	w.job(w.newRun(map[string]string{"README": "hi"}), st)
 	if !w.noted("not kept: the steps changed README") {
 		t.Errorf("notes: %q", w.notes)
