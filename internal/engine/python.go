@@ -160,7 +160,7 @@ func (jr *jobRun) envStep(ctx context.Context, sc *scope, id, display string, st
 		}
 		return nil
 	}
-	deferred, err := jr.py.Apply(ctx, venvs.Step{Name: display, Inputs: in, Targets: in.Targets, Workspace: true, Run: run})
+	deferred, err := jr.py.Apply(ctx, venvs.Step{Name: commandName(body), Inputs: in, Targets: in.Targets, Workspace: true, Run: run})
 	switch {
 	case deferred:
 		return stepOutcome{outcome: logs.Success, outputs: map[string]string{}}, true
@@ -170,6 +170,15 @@ func (jr *jobRun) envStep(ctx context.Context, sc *scope, id, display string, st
 		return jr.fail(display, err.Error()), true
 	}
 	return out, true
+}
+
+// commandName names a script in the log: its command, or its first line.
+func commandName(body string) string {
+	body = strings.TrimSpace(body)
+	if first, _, multi := strings.Cut(body, "\n"); multi {
+		return strings.TrimSpace(first) + " …"
+	}
+	return body
 }
 
 func firstNonEmpty(ss ...string) string {
