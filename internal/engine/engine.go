@@ -31,6 +31,9 @@ type Options struct {
 	// apart from every other's: the server's repository id, or the origin
 	// URL (else the absolute path) for `sluice run`. Empty means RepoRoot.
 	RepoIdentity string
+	// DefaultBranch gives the repository's default branch when the event
+	// does not say (caches of other branches fall back to it); nil is main.
+	DefaultBranch func() string
 	// Fork marks a run of a pull request from a fork: its environments are
 	// kept apart from the repository's own runs'.
 	Fork        bool

@@ -96,3 +96,31 @@ func (e *Engine) jobSlot(jr *jobRun) (*jobSlot, error) {
 	}
 	return s, nil
 }
+
+// baseRef is a pull request's base branch, from the event.
+func (e *Engine) baseRef() string {
+	if pr, ok := e.opts.Payload["pull_request"].(map[string]any); ok {
+		if b, ok := pr["base"].(map[string]any); ok {
+			if s, ok := b["ref"].(string); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// defaultBranch is the repository's default branch: the event's, else the
+// one the engine was given, else main.
+func (e *Engine) defaultBranch() string {
+	if r, ok := e.opts.Payload["repository"].(map[string]any); ok {
+		if s, ok := r["default_branch"].(string); ok && s != "" {
+			return s
+		}
+	}
+	if e.opts.DefaultBranch != nil {
+		if b := e.opts.DefaultBranch(); b != "" {
+			return b
+		}
+	}
+	return "main"
+}

@@ -324,3 +324,20 @@ func (r *Repo) HasRef(ctx context.Context, ref string) bool {
 	_, err := git(ctx, r.Root, "rev-parse", "--verify", "--quiet", ref)
 	return err == nil
 }
+
+// DefaultBranch is the repository's default branch: what origin's HEAD
+// names, else main or master when there is one, else current (the
+// checked-out branch's name).
+func (r *Repo) DefaultBranch(ctx context.Context, current string) string {
+	if out, err := git(ctx, r.Root, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"); err == nil {
+		if b := strings.TrimPrefix(strings.TrimSpace(out), "origin/"); b != "" {
+			return b
+		}
+	}
+	for _, b := range []string{"main", "master"} {
+		if r.HasRef(ctx, "refs/heads/"+b) {
+			return b
+		}
+	}
+	return strings.TrimPrefix(current, "refs/heads/")
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
+	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/engine"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/logs"
@@ -102,7 +103,8 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	state := orTemp(cfg.StateDir)
 	eng := engine.New(engine.Options{
 		RepoRoot: src, CloneSource: mirror, Repository: spec.Repository, RepoIdentity: repoIdentity(spec), Fork: spec.Fork,
-		Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
+		DefaultBranch: func() string { return spec.DefaultBranch },
+		Actor:         spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
 		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: spec.Vars, Inputs: spec.Inputs,
 		// Jobs run in slots under the agent's work directory that each job
 		// leg finds again on its next run (see engine's jobSlot).
@@ -171,10 +173,7 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 // environments and caches on this agent (a spec from an older server
 // carries only the repository's URL).
 func repoIdentity(spec *scheduler.Spec) string {
-	if spec.RepoID != 0 {
-		return fmt.Sprintf("server-repo:%d", spec.RepoID)
-	}
-	return "url:" + spec.RepoURL
+	return cache.ServerIdentity(spec.RepoID, spec.RepoURL)
 }
 
 func orTemp(d string) string {

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -244,34 +245,37 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	eng := engine.New(engine.Options{
 		RepoRoot:     repo.Root,
 		RepoIdentity: RepoIdentity(ident, repo.Root),
-		Repository:   repository,
-		Actor:        ident.Actor,
-		SHA:          head.SHA,
-		Ref:          ref,
-		EventName:    cfg.Event,
-		Payload:      payload,
-		Secrets:      secrets,
-		Vars:         vars,
-		Inputs:       inputs,
-		Env:          extraEnv,
-		JobFilter:    cfg.Job,
-		Parallel:     cfg.Parallel,
-		WorkRoot:     filepath.Join(os.TempDir(), "sluice-work"),
-		ToolCache:    filepath.Join(state, "toolcache"),
-		StateDir:     state,
-		Keep:         cfg.Keep,
-		Sandbox:      cfg.Sandbox,
-		HiddenDirs:   []string{state},
-		WorkingTree:  cfg.WorkingTree,
-		Verbose:      cfg.Verbose,
-		RunID:        runID,
-		RunNumber:    runNumber,
-		LogDir:       logDir,
-		BaseEnv:      WithCaches(BaseEnv(os.Environ()), state),
-		EnvReuse:     !cfg.NoEnvReuse,
-		Version:      cfg.Version,
-		Actions:      resolver,
-		Platforms:    platforms,
+		// Asked only by a job that uses a cache and only when the event
+		// does not say: it costs a git call or two.
+		DefaultBranch: sync.OnceValue(func() string { return repo.DefaultBranch(ctx, head.Ref) }),
+		Repository:    repository,
+		Actor:         ident.Actor,
+		SHA:           head.SHA,
+		Ref:           ref,
+		EventName:     cfg.Event,
+		Payload:       payload,
+		Secrets:       secrets,
+		Vars:          vars,
+		Inputs:        inputs,
+		Env:           extraEnv,
+		JobFilter:     cfg.Job,
+		Parallel:      cfg.Parallel,
+		WorkRoot:      filepath.Join(os.TempDir(), "sluice-work"),
+		ToolCache:     filepath.Join(state, "toolcache"),
+		StateDir:      state,
+		Keep:          cfg.Keep,
+		Sandbox:       cfg.Sandbox,
+		HiddenDirs:    []string{state},
+		WorkingTree:   cfg.WorkingTree,
+		Verbose:       cfg.Verbose,
+		RunID:         runID,
+		RunNumber:     runNumber,
+		LogDir:        logDir,
+		BaseEnv:       WithCaches(BaseEnv(os.Environ()), state),
+		EnvReuse:      !cfg.NoEnvReuse,
+		Version:       cfg.Version,
+		Actions:       resolver,
+		Platforms:     platforms,
 		Containers: func(ctx context.Context) (*container.Engine, error) {
 			return container.Connect(ctx, cfg.ContainerHost)
 		},

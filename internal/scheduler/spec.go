@@ -16,7 +16,10 @@ type Spec struct {
 	Repository string `json:"repository"`
 	// RepoID is the server's id of the repository: an agent keys the kept
 	// Python environments and caches of the job by it.
-	RepoID         int64                        `json:"repo_id,omitempty"`
+	RepoID int64 `json:"repo_id,omitempty"`
+	// DefaultBranch is the repository's default branch, whose caches every
+	// branch may restore.
+	DefaultBranch  string                       `json:"default_branch,omitempty"`
 	SHA            string                       `json:"sha"`
 	Ref            string                       `json:"ref"`
 	Event          string                       `json:"event"`
