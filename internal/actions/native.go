@@ -19,8 +19,8 @@ type StepContext struct {
 	RepoIdentity  string
 	BaseRef       string
 	DefaultBranch func() string // asked only by actions that need it
-	RepoRoot      string // the user's repository, source of checkouts
-	CloneSource   string // where checkouts fetch from when not RepoRoot
+	RepoRoot      string        // the user's repository, source of checkouts
+	CloneSource   string        // where checkouts fetch from when not RepoRoot
 	SHA           string
 	Ref           string
 	WorkingTree   bool              // checkouts overlay uncommitted changes
