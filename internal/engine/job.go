@@ -207,6 +207,7 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	}
 	defer stopContainers()
 
+	jr.providePipx(ctx)
 	sc := &scope{steps: map[string]any{}, env: jr.jobEnv}
 	jr.runSteps(sc, jr.node.job.Steps)
 	jr.closePythonEnvs(ctx)

@@ -477,6 +477,10 @@ func (p *lineProcessor) line(text string) {
 			return
 		}
 		emit(logs.Line, text)
+		if name, hint, missing := missingTool(text); missing {
+			p.jr.annotate(p.step, logs.Annotation{Level: "error", Title: name + " is not on this machine",
+				Message: fmt.Sprintf("%s is on GitHub's ubuntu-latest image but not found here: %s", name, hint)})
+		}
 		return
 	}
 	switch cmd.Name {
