@@ -51,8 +51,9 @@ type jobRun struct {
 	lastScope *scope
 	posts     []postStep
 	files     *runnerFiles
-	py        *venvs.Manager // the job's Python environments
-	ctr       *ctrJob        // the job's containers, when it has any
+	py        *venvs.Manager    // the job's Python environments
+	cacheEnv  map[string]string // the job's own pip/uv caches, under the sandbox
+	ctr       *ctrJob           // the job's containers, when it has any
 	versions  map[string]string
 	tests     *testreport.Report
 }
@@ -167,6 +168,7 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	root, ws, temp := slot.root, slot.workspace, slot.temp
 	jr.workspace, jr.temp, jr.root = ws, temp, root
 	jr.py = jr.newPythonEnvs(slot)
+	jr.cacheEnv = jr.repoCaches()
 	if jr.files, err = newRunnerFiles(filepath.Join(temp, "_runner_file_commands")); err != nil {
 		return logs.Failure, err.Error()
 	}

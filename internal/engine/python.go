@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -290,5 +292,34 @@ func (jr *jobRun) writableRoots() []string {
 	if tc := jr.wr.e.opts.ToolCache; tc != "" {
 		roots = append(roots, tc)
 	}
+	for _, k := range sortedKeys(jr.cacheEnv) {
+		roots = append(roots, jr.cacheEnv[k])
+	}
 	return roots
+}
+
+// repoCaches gives a sandboxed job pip and uv caches of its repository
+// identity alone (forks apart): a cache is a download a later job trusts,
+// so one repository's job must not be able to write another's. Without the
+// sandbox a job can write anything sluice can, and the machine's shared
+// caches serve.
+func (jr *jobRun) repoCaches() map[string]string {
+	e := jr.wr.e
+	if !e.opts.Sandbox || e.opts.StateDir == "" {
+		return nil
+	}
+	fork := ""
+	if e.opts.Fork {
+		fork = "fork"
+	}
+	sum := sha256.Sum256([]byte(e.repoIdentity() + "\x00" + fork))
+	dir := filepath.Join(e.opts.StateDir, "cache", "repos", hex.EncodeToString(sum[:8]))
+	env := map[string]string{"PIP_CACHE_DIR": filepath.Join(dir, "pip"), "UV_CACHE_DIR": filepath.Join(dir, "uv")}
+	for _, d := range env {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			jr.notice("", fmt.Sprintf("making the job's caches: %v", err))
+			return nil
+		}
+	}
+	return env
 }

@@ -361,6 +361,9 @@ func (jr *jobRun) processEnv(sc *scope, id string, stepEnv map[string]string, fi
 	for k, v := range e.opts.BaseEnv {
 		m[k] = v
 	}
+	for k, v := range jr.cacheEnv {
+		m[k] = v
+	}
 	for k, v := range sc.env {
 		m[k] = v
 	}

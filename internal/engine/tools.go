@@ -12,6 +12,7 @@ import (
 	"github.com/rhysd/actionlint"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/venvs"
 )
 
 // imageTool is a command GitHub's ubuntu-latest image has that Python
@@ -115,6 +116,14 @@ func (jr *jobRun) providePipx(ctx context.Context) {
 			return
 		}
 	}
+	// The job gets its own copy (its sandbox sees its slot, not sluice's
+	// state, and a job must not change the pipx the next one runs).
+	own := filepath.Join(jr.root, "tools", "pipx")
+	if err := venvs.CopyTree(tools, own); err != nil {
+		jr.notice("", fmt.Sprintf("copying pipx for the job: %v", err))
+		return
+	}
+	py = filepath.Join(own, "bin", "python")
 	wrapper := fmt.Sprintf("#!/bin/sh\nexec %q -m pipx \"$@\"\n", py)
 	shim := filepath.Join(jr.root, "tools", "bin")
 	if err := os.MkdirAll(shim, 0o755); err == nil {

@@ -354,3 +354,21 @@ func cleanRel(p string) (string, bool) {
 	p = path.Clean(p)
 	return p, p != "." && !strings.HasPrefix(p, "../") && p != ".." && !path.IsAbs(p)
 }
+
+// CopyTree copies the trusted directory src into dst, a directory of a job
+// (made if missing), writing only through an os.Root on dst.
+func CopyTree(src, dst string) error {
+	m, err := plainManifest(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	r, err := os.OpenRoot(dst)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return (&copier{}).toJob(src, m, r)
+}
