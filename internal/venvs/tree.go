@@ -43,13 +43,14 @@ const maxManifest = 2_000_000
 // own VCS data, which no install writes.
 func skipInWorkspace(rel string) bool { return rel == ".git" }
 
-// walk lists root's tree through an os.Root, so a symlink planted in a
-// job-controlled directory is listed as a link and never followed.
+// walk lists root's tree through os.Root handles, one per directory, so a
+// symlink planted in a job-controlled directory is listed as a link and
+// never followed, and no path is walked from the top again.
 func walk(r *os.Root, skip func(rel string) bool) (manifest, error) {
 	m := manifest{}
-	var visit func(dir string) error
-	visit = func(dir string) error {
-		f, err := r.Open(dir)
+	var visit func(dir *os.Root, rel string) error
+	visit = func(dir *os.Root, rel string) error {
+		f, err := dir.Open(".")
 		if err != nil {
 			return err
 		}
@@ -59,14 +60,14 @@ func walk(r *os.Root, skip func(rel string) bool) (manifest, error) {
 			return err
 		}
 		for _, de := range des {
-			rel := de.Name()
-			if dir != "." {
-				rel = dir + "/" + de.Name()
+			p := de.Name()
+			if rel != "" {
+				p = rel + "/" + de.Name()
 			}
-			if skip != nil && skip(rel) {
+			if skip != nil && skip(p) {
 				continue
 			}
-			fi, err := r.Lstat(rel)
+			fi, err := dir.Lstat(de.Name())
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
@@ -76,7 +77,7 @@ func walk(r *os.Root, skip func(rel string) bool) (manifest, error) {
 			e := entry{Mode: fi.Mode(), Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
 			switch {
 			case fi.Mode()&fs.ModeSymlink != 0:
-				if e.Link, err = r.Readlink(rel); err != nil {
+				if e.Link, err = dir.Readlink(de.Name()); err != nil {
 					return err
 				}
 				e.Size = 0
@@ -85,19 +86,25 @@ func walk(r *os.Root, skip func(rel string) bool) (manifest, error) {
 			case !fi.Mode().IsRegular():
 				continue // devices, pipes and sockets are not kept
 			}
-			m[rel] = e
+			m[p] = e
 			if len(m) > maxManifest {
 				return fmt.Errorf("over %d files", maxManifest)
 			}
 			if fi.IsDir() {
-				if err := visit(rel); err != nil {
+				sub, err := dir.OpenRoot(de.Name())
+				if err != nil {
+					return err
+				}
+				err = visit(sub, p)
+				sub.Close()
+				if err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	}
-	if err := visit("."); err != nil {
+	if err := visit(r, ""); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -175,8 +182,22 @@ func (c *copier) count(n int64) error {
 	return nil
 }
 
-// fromJob copies the listed paths (a manifest's, parents first) of the job
-// side src into the plain directory dst.
+// byDir groups slash paths by their directory.
+func byDir(paths []string) (dirs []string, files map[string][]string) {
+	files = map[string][]string{}
+	for _, p := range paths {
+		d := path.Dir(p)
+		if _, ok := files[d]; !ok {
+			dirs = append(dirs, d)
+		}
+		files[d] = append(files[d], path.Base(p))
+	}
+	sort.Strings(dirs)
+	return dirs, files
+}
+
+// fromJob copies the listed paths (a manifest's) of the job side src into
+// the plain directory dst.
 func (c *copier) fromJob(src *os.Root, m manifest, paths []string, dst string) error {
 	var files []string
 	for _, p := range paths {
@@ -198,100 +219,146 @@ func (c *copier) fromJob(src *os.Root, m manifest, paths []string, dst string) e
 			files = append(files, p)
 		}
 	}
-	return parallel(files, func(p string) error {
-		e := m[p]
-		if err := c.count(e.Size); err != nil {
+	dirs, names := byDir(files)
+	return parallel(dirs, func(d string) error {
+		sub := src
+		if d != "." {
+			var err error
+			if sub, err = src.OpenRoot(filepath.FromSlash(d)); err != nil {
+				return err
+			}
+			defer sub.Close()
+		}
+		outDir := filepath.Join(dst, filepath.FromSlash(d))
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
 			return err
 		}
-		in, err := src.Open(filepath.FromSlash(p))
-		if err != nil {
-			return err
+		for _, name := range names[d] {
+			p := name
+			if d != "." {
+				p = d + "/" + name
+			}
+			e := m[p]
+			if err := c.count(e.Size); err != nil {
+				return err
+			}
+			if err := copyOut(sub, name, filepath.Join(outDir, name), e); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
 		}
-		defer in.Close()
-		target := filepath.Join(dst, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, e.Mode.Perm()|0o200)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, io.LimitReader(in, e.Size+1)); err != nil {
-			out.Close()
-			return err
-		}
-		if err := out.Close(); err != nil {
-			return err
-		}
-		mt := time.Unix(0, e.MTime)
-		return os.Chtimes(target, mt, mt)
+		return nil
 	})
 }
 
-// toJob copies the plain tree src (listed by m, parents first) into the
-// job side dst. Nothing is written through a symlink: os.Root refuses a
-// path that would leave dst, and a link sluice made itself is created last
-// in its directory's order only as a link.
+func copyOut(sub *os.Root, name, target string, e entry) error {
+	in, err := sub.Open(name)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, e.Mode.Perm()|0o200)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, io.LimitReader(in, e.Size+1)); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	mt := time.Unix(0, e.MTime)
+	return os.Chtimes(target, mt, mt)
+}
+
+// toJob copies the plain tree src (listed by m) into the job side dst.
+// Nothing is written through a symlink: every directory is opened as an
+// os.Root below dst (which refuses a path leaving it), and files are made
+// with O_EXCL after removing what was there.
 func (c *copier) toJob(src string, m manifest, dst *os.Root) error {
 	paths := make([]string, 0, len(m))
 	for p := range m {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	var files, links []string
+	var entries []string
 	for _, p := range paths {
-		e := m[p]
-		switch {
-		case e.Mode.IsDir():
+		if e := m[p]; e.Mode.IsDir() {
 			if err := dst.MkdirAll(filepath.FromSlash(p), 0o755); err != nil {
 				return err
 			}
-		case e.Mode&fs.ModeSymlink != 0:
-			links = append(links, p)
-		default:
-			files = append(files, p)
+		} else {
+			entries = append(entries, p)
 		}
 	}
-	err := parallel(files, func(p string) error {
-		e := m[p]
-		in, err := os.Open(filepath.Join(src, filepath.FromSlash(p)))
-		if err != nil {
-			return err
+	dirs, names := byDir(entries)
+	err := parallel(dirs, func(d string) error {
+		sub := dst
+		if d != "." {
+			var err error
+			if sub, err = dst.OpenRoot(filepath.FromSlash(d)); err != nil {
+				return err
+			}
+			defer sub.Close()
 		}
-		defer in.Close()
-		rel := filepath.FromSlash(p)
-		_ = dst.Remove(rel)
-		out, err := dst.OpenFile(rel, os.O_CREATE|os.O_WRONLY|os.O_EXCL, e.Mode.Perm())
-		if err != nil {
-			return err
+		for _, name := range names[d] {
+			p := name
+			if d != "." {
+				p = d + "/" + name
+			}
+			if err := copyIn(filepath.Join(src, filepath.FromSlash(p)), sub, name, m[p]); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
 		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		if err := out.Close(); err != nil {
-			return err
-		}
-		mt := time.Unix(0, e.MTime)
-		return dst.Chtimes(rel, mt, mt)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, p := range links {
-		rel := filepath.FromSlash(p)
-		_ = dst.Remove(rel)
-		if err := dst.Symlink(m[p].Link, rel); err != nil {
-			return err
-		}
-	}
-	// Directories last: creating their entries moved their times.
-	for i := len(paths) - 1; i >= 0; i-- {
-		if e := m[paths[i]]; e.Mode.IsDir() {
-			_ = dst.Chmod(filepath.FromSlash(paths[i]), e.Mode.Perm())
+	for _, p := range paths {
+		if e := m[p]; e.Mode.IsDir() && e.Mode.Perm() != 0o755 {
+			_ = dst.Chmod(filepath.FromSlash(p), e.Mode.Perm())
 		}
 	}
 	return nil
+}
+
+func copyIn(src string, sub *os.Root, name string, e entry) error {
+	if e.Mode&fs.ModeSymlink != 0 {
+		if err := sub.Symlink(e.Link, name); errors.Is(err, fs.ErrExist) {
+			if err := sub.RemoveAll(name); err != nil {
+				return err
+			}
+			return sub.Symlink(e.Link, name)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := sub.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_EXCL, e.Mode.Perm())
+	if errors.Is(err, fs.ErrExist) {
+		if err := sub.RemoveAll(name); err != nil {
+			return err
+		}
+		out, err = sub.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_EXCL, e.Mode.Perm())
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	mt := time.Unix(0, e.MTime)
+	return sub.Chtimes(name, mt, mt)
 }
 
 // parallel runs f over items with a few workers; the first error wins.

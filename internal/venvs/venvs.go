@@ -391,6 +391,7 @@ func (m *Manager) Barrier(ctx context.Context) error {
 		m.ended = true
 		return nil
 	}
+	start := m.o.Now()
 	err := m.materialize(ctx, len(m.steps))
 	m.ended = true
 	if err != nil {
@@ -399,8 +400,8 @@ func (m *Manager) Barrier(ctx context.Context) error {
 	}
 	if !m.ran {
 		if m.restored != nil {
-			m.o.Note("", fmt.Sprintf("environment restored from the run of %s: %d step(s) with the same inputs, index unchanged for what it decided",
-				m.restored.Created.Local().Format("2006-01-02 15:04:05"), len(m.steps)))
+			m.o.Note("", fmt.Sprintf("environment restored from the run of %s: %d step(s) with the same inputs, index unchanged for what it decided (%s)",
+				m.restored.Created.Local().Format("2006-01-02 15:04:05"), len(m.steps), m.o.Now().Sub(start).Round(time.Millisecond)))
 		}
 		return nil
 	}
