@@ -107,6 +107,7 @@ func mustNot(t *testing.T, what, log string, patterns ...string) {
 }
 
 func TestPythonLayerWrongResults(t *testing.T) {
+	t.Parallel()
 	b := newBothPaths(t)
 
 	// setup-python with several versions puts each on PATH, the last as
@@ -234,6 +235,7 @@ jobs:
 // (so `pip install --group` works, as on GitHub's Python builds), and pipx
 // is there for jobs that call it.
 func TestCurrentPipAndPipx(t *testing.T) {
+	t.Parallel()
 	b := newBothPaths(t)
 	dl := testenv.Download(t, "current-pip", "pip==25.3", "iniconfig==2.0.0")
 	ix := testenv.StartPypiserver(t, context.Background(), testenv.PypiTools(t), "u", "p")

@@ -329,6 +329,7 @@ dependencies = ["alpha"]
 // TestWarmEqualsCold runs the scenarios the issue lists, each cold, warm
 // and through the server's agent.
 func TestWarmEqualsCold(t *testing.T) {
+	t.Parallel()
 	w := newWarmCold(t, true)
 
 	t.Run("editable", func(t *testing.T) {
@@ -474,8 +475,10 @@ requires-python = ">=3.11"`, 1),
 // removed or skipped install steps, an editable project, new releases on
 // the index, another index) and compares every warm run with a cold one.
 // SLUICE_WARMCOLD_SEED picks the seed and SLUICE_WARMCOLD_BUDGET the time
-// (default 90s); the seed is logged so a failure can be replayed.
+// (default 60s; the edit under way finishes); the seed is logged so a
+// failure can be replayed.
 func TestWarmEqualsColdRandomEdits(t *testing.T) {
+	t.Parallel()
 	w := newWarmCold(t, false)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("SLUICE_WARMCOLD_SEED"); s != "" {
@@ -485,7 +488,7 @@ func TestWarmEqualsColdRandomEdits(t *testing.T) {
 		}
 		seed = v
 	}
-	budget := 90 * time.Second
+	budget := 60 * time.Second
 	if s := os.Getenv("SLUICE_WARMCOLD_BUDGET"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {

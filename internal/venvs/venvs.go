@@ -183,7 +183,9 @@ func (m *Manager) Apply(ctx context.Context, st Step) (deferred bool, err error)
 	if !m.ran {
 		for _, c := range m.cands {
 			if len(c.Steps) > i && c.Steps[i].Chain == a.chain {
-				m.o.Note(st.Name, fmt.Sprintf("environment restored: %q already applied with the same inputs (key %s); run with --no-env-reuse to install anyway", st.Name, a.key[:12]))
+				if !st.Fixed { // a new environment says so itself
+					m.o.Note(st.Name, fmt.Sprintf("environment restored: %q already applied with the same inputs (key %s); run with --no-env-reuse to install anyway", st.Name, a.key[:12]))
+				}
 				return true, nil
 			}
 		}
