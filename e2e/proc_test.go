@@ -97,31 +97,32 @@ func freeAddr(t *testing.T) string {
 // srv is a running (or killed) `sluice serve`.
 type srv struct {
 	url, addr, data, token string
-	env                    []string // more environment for its processes
 	agents                 int
 	dir                    string // the test's directory for this server's processes
 	proc                   *proc
 	starts                 int
+	extra                  []string // more `sluice serve` flags
+	env                    []string // more environment for its processes
 }
 
 // startServer starts `sluice serve` with an embedded agent running agents
 // jobs at once (0: none) on a fresh data directory and a free port, and
 // waits until it answers.
-func startServer(t *testing.T, agents int) *srv {
+func startServer(t *testing.T, agents int, extra ...string) *srv {
 	t.Helper()
-	return startServerEnv(t, agents, nil)
+	return startServerEnv(t, agents, nil, extra...)
 }
 
 // startServerEnv is startServer with env added to the environment of the
 // server's processes (its embedded agent's jobs inherit PATH from it).
-func startServerEnv(t *testing.T, agents int, env []string) *srv {
+func startServerEnv(t *testing.T, agents int, env []string, extra ...string) *srv {
 	t.Helper()
 	token, _, err := secrets.NewToken()
 	if err != nil {
 		t.Fatalf("making the admin token: %v", err)
 	}
 	dir := t.TempDir()
-	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir, env: env}
+	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir, extra: extra, env: env}
 	s.url = "http://" + s.addr
 	s.start(t)
 	return s
@@ -149,8 +150,8 @@ func (s *srv) start(t *testing.T) {
 	t.Helper()
 	s.starts++
 	name := fmt.Sprintf("serve-%d", s.starts)
-	s.proc = startProc(t, name, s.procEnv("serve"), "serve", "--data", s.data, "--addr", s.addr,
-		"--agents", fmt.Sprint(s.agents))
+	args := append([]string{"serve", "--data", s.data, "--addr", s.addr, "--agents", fmt.Sprint(s.agents)}, s.extra...)
+	s.proc = startProc(t, name, s.procEnv("serve"), args...)
 	waitFor(t, "the server to answer /healthz", 30*time.Second, func() (string, bool, error) {
 		if s.proc.exited() {
 			t.Fatalf("sluice serve exited:\n%s", s.proc.output())

@@ -65,13 +65,13 @@ func newWarmCold(t *testing.T, server bool) *warmcold {
 		copyGlob(t, filepath.Join(pyenvPrefix(t, "3.11"), "lib", "python3.11", "ensurepip", "_bundled", "pip-*.whl"), ix.Packages)
 	}
 	for _, p := range []struct{ name, version string }{{"beta", "1.0"}, {"gamma", "1.0"}, {"tomlish", "1.0"}} {
-		testenv.WriteWheel(t, w.index.Packages, p.name, p.version)
+		testenv.WriteWheel(t, w.index.Packages, testenv.WheelSpec{Name: p.name, Version: p.version})
 	}
-	testenv.WriteWheel(t, w.index.Packages, "alpha", "1.0", "beta")
+	testenv.WriteWheel(t, w.index.Packages, testenv.WheelSpec{Name: "alpha", Version: "1.0", Requires: []string{"beta"}})
 	// The second index offers other versions of the same names.
-	testenv.WriteWheel(t, w.index2.Packages, "alpha", "2.0", "beta")
-	testenv.WriteWheel(t, w.index2.Packages, "beta", "2.0")
-	testenv.WriteWheel(t, w.index2.Packages, "gamma", "2.0")
+	testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "alpha", Version: "2.0", Requires: []string{"beta"}})
+	testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "beta", Version: "2.0"})
+	testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "gamma", Version: "2.0"})
 	if server {
 		w.srv = startServerEnv(t, 1, []string{"PATH=" + w.path})
 	}
@@ -409,7 +409,7 @@ func TestWarmEqualsCold(t *testing.T) {
 		}
 		r := w.repo("constraints", map[string]string{".github/workflows/ci.yml": viaEnv("c.txt"), "requirements.txt": "alpha\n", "c.txt": "beta==1.0\n"})
 		r.check("constraint beta==1.0", r.head, true, true)
-		testenv.WriteWheel(t, w.index.Packages, "beta", "1.1")
+		testenv.WriteWheel(t, w.index.Packages, testenv.WheelSpec{Name: "beta", Version: "1.1"})
 		before := r.head
 		r.commit(map[string]string{"c.txt": "beta==1.1\n"}, "constraint changed")
 		r.check("changed constraint file", before, false, false)
@@ -434,7 +434,7 @@ func TestWarmEqualsCold(t *testing.T) {
 		r := w.repo("release", map[string]string{".github/workflows/ci.yml": wcHead + `      - run: pip install -r requirements.txt
 ` + report("python", "alpha", "beta"), "requirements.txt": "alpha==1.0\n"})
 		r.check("alpha==1.0 with beta unpinned", r.head, true, true)
-		testenv.WriteWheel(t, w.index.Packages, "beta", "1.5")
+		testenv.WriteWheel(t, w.index.Packages, testenv.WheelSpec{Name: "beta", Version: "1.5"})
 		before := r.head
 		r.commit(map[string]string{"README": "same inputs\n"}, "nothing the install reads")
 		log := r.check("after beta 1.5 was published", before, false, false)
@@ -507,8 +507,8 @@ func TestWarmEqualsColdRandomEdits(t *testing.T) {
 		edit := st.mutate(rng)
 		if edit == "publish" {
 			betas++
-			testenv.WriteWheel(t, w.index.Packages, "beta", fmt.Sprintf("1.%d", betas))
-			testenv.WriteWheel(t, w.index2.Packages, "beta", fmt.Sprintf("2.%d", betas))
+			testenv.WriteWheel(t, w.index.Packages, testenv.WheelSpec{Name: "beta", Version: fmt.Sprintf("1.%d", betas)})
+			testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "beta", Version: fmt.Sprintf("2.%d", betas)})
 		}
 		before := r.head
 		r.commit(st.files(), edit)

@@ -15,8 +15,8 @@ func TestMigrationsFreshAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "db.sqlite")
 	db := openAt(t, path)
 	v, err := db.SchemaVersion(ctx)
-	if err != nil || v != 3 {
-		t.Fatalf("SchemaVersion = %d, %v; want 3", v, err)
+	if err != nil || v != latestMigration(t) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latestMigration(t))
 	}
 	var mode string
 	if err := db.r.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
@@ -37,7 +37,7 @@ func TestMigrationsFreshAndReopen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reopen %s: %v", dsn, err)
 		}
-		if v, err := db2.SchemaVersion(ctx); err != nil || v != 3 {
+		if v, err := db2.SchemaVersion(ctx); err != nil || v != latestMigration(t) {
 			t.Errorf("%s: SchemaVersion = %d, %v", dsn, v, err)
 		}
 		got, err := db2.GetRepoByName(ctx, "app")

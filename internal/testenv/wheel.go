@@ -7,51 +7,79 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
-// WriteWheel writes a pure-Python wheel of distribution name at version
-// into dir: one module, name.py, whose VERSION is version, with the given
-// Requires-Dist lines. Installs need neither a build nor the network.
-func WriteWheel(t testing.TB, dir, name, version string, requires ...string) string {
+// WheelSpec describes a small pure-Python wheel a test builds for a package index.
+type WheelSpec struct {
+	Name, Version string
+	Requires      []string          // Requires-Dist lines
+	ProjectURLs   map[string]string // label → URL (Project-URL lines)
+	Module        string            // the module's source; default sets VERSION
+	Uploaded      time.Time         // the file's modification time (pypiserver's Last-Modified); zero: now
+}
+
+// WriteWheel writes a valid wheel (METADATA, WHEEL and a RECORD with hashes, as pip, uv,
+// poetry and pdm check) into dir and returns its path.
+func WriteWheel(t testing.TB, dir string, w WheelSpec) string {
 	t.Helper()
-	mod := strings.ReplaceAll(name, "-", "_")
-	p := filepath.Join(dir, fmt.Sprintf("%s-%s-py3-none-any.whl", mod, version))
-	f, err := os.Create(p)
+	dist := strings.ReplaceAll(strings.ReplaceAll(w.Name, "-", "_"), ".", "_")
+	info := fmt.Sprintf("%s-%s.dist-info", dist, w.Version)
+	var meta strings.Builder
+	fmt.Fprintf(&meta, "Metadata-Version: 2.1\nName: %s\nVersion: %s\n", w.Name, w.Version)
+	for _, r := range w.Requires {
+		fmt.Fprintf(&meta, "Requires-Dist: %s\n", r)
+	}
+	labels := make([]string, 0, len(w.ProjectURLs))
+	for l := range w.ProjectURLs {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	for _, l := range labels {
+		fmt.Fprintf(&meta, "Project-URL: %s, %s\n", l, w.ProjectURLs[l])
+	}
+	module := w.Module
+	if module == "" {
+		module = fmt.Sprintf("VERSION = %q\n", w.Version)
+	}
+	files := map[string]string{
+		dist + "/__init__.py":   module,
+		info + "/METADATA":      meta.String(),
+		info + "/WHEEL":         "Wheel-Version: 1.0\nGenerator: sluice-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+		info + "/top_level.txt": dist + "\n",
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var record strings.Builder
+	for _, n := range names {
+		sum := sha256.Sum256([]byte(files[n]))
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", n, base64.RawURLEncoding.EncodeToString(sum[:]), len(files[n]))
+	}
+	record.WriteString(info + "/RECORD,,\n")
+	files[info+"/RECORD"] = record.String()
+	names = append(names, info+"/RECORD")
+	path := filepath.Join(dir, fmt.Sprintf("%s-%s-py3-none-any.whl", dist, w.Version))
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	zw := zip.NewWriter(f)
-	info := fmt.Sprintf("%s-%s.dist-info", mod, version)
-	meta := fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\n", name, version)
-	for _, r := range requires {
-		meta += "Requires-Dist: " + r + "\n"
-	}
-	files := []struct{ name, body string }{
-		{mod + ".py", fmt.Sprintf("VERSION = %q\n", version)},
-		{info + "/METADATA", meta},
-		{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: sluice-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
-	}
-	var record strings.Builder
-	for _, fl := range files {
-		w, err := zw.Create(fl.name)
+	for _, n := range names {
+		h := &zip.FileHeader{Name: n, Method: zip.Deflate}
+		h.Modified = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+		wr, err := zw.CreateHeader(h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Write([]byte(fl.body)); err != nil {
+		if _, err := wr.Write([]byte(files[n])); err != nil {
 			t.Fatal(err)
 		}
-		sum := sha256.Sum256([]byte(fl.body))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", fl.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(fl.body))
-	}
-	fmt.Fprintf(&record, "%s/RECORD,,\n", info)
-	w, err := zw.Create(info + "/RECORD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(record.String())); err != nil {
-		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
@@ -59,46 +87,10 @@ func WriteWheel(t testing.TB, dir, name, version string, requires ...string) str
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return p
-}
-
-// Download fetches distribution files from PyPI (pip download, no
-// dependencies) into a directory kept under the user cache, once; it skips
-// the test when PyPI cannot be reached.
-func Download(t testing.TB, name string, reqs ...string) string {
-	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "sluice-test-tools", "dl-"+name)
-	stamp := filepath.Join(dir, "sluice-stamp")
-	want := strings.Join(reqs, "\n")
-	if b, err := os.ReadFile(stamp); err == nil && string(b) == want {
-		return dir
-	}
-	py := PypiTools(t)
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "dl-"+name+".tmp-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	args := append([]string{"-m", "pip", "download", "-q", "--no-deps", "--disable-pip-version-check", "-d", tmp}, reqs...)
-	cmd := execCommand(py, args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot download %v from PyPI: %v\n%s", reqs, err, out)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "sluice-stamp"), []byte(want), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.RemoveAll(dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, serr := os.Stat(stamp); serr != nil { // another process won the race
+	if !w.Uploaded.IsZero() {
+		if err := os.Chtimes(path, w.Uploaded, w.Uploaded); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return dir
+	return path
 }
