@@ -12,7 +12,7 @@ build:
 # builds the binary itself). `make deps` first installs what they need.
 test:
 	$(GO) vet ./...
-	$(GO) test ./... 2>&1
+	$(GO) test -timeout 30m ./... 2>&1
 
 # Runs the bundled example in a scratch git repository, as a user would.
 demo: build

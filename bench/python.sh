@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Benchmarks issue 4's seed workflow (checkout, setup-python 3.11,
-# pip install -r requirements-dev.txt, ruff check . && pytest -q) and writes
-# bench/results-python.md:
+# Benchmarks sluice's kept Python environments on two real shapes of project
+# and writes bench/results-python.md:
 #
-#   sluice cold   first run with a fresh state directory (PyPI downloads included)
-#   sluice warm   later runs: the kept environment is restored
-#   bare tools    `ruff check . && pytest -q` in a prepared venv
-#   pip / uv      `pip install -r` vs `uv pip install -r` into fresh venvs, warm caches
-#   act           v0.2.89 host mode, which cannot fetch actions/setup-python offline
+#   editable   checkout, setup-python 3.11, pip install -r requirements-dev.txt
+#              (-e . with setuptools, ruff, pytest), ruff check . && pytest -q
+#   uv sync    checkout, setup-python 3.11, setup-uv, uv sync --locked,
+#              uv run ruff check . && uv run pytest -q
 #
-# The headline figure is warm minus bare tools (target <= 1 s). Needs PyPI
-# for the cold run; act comes from bench/run.sh's install in bench/.gobin.
+# For each: sluice cold (fresh state directory: downloads included), sluice
+# warm (later runs: kept environment restored, index checked), the same
+# steps without reuse on warm pip/uv caches (`sluice run --no-env-reuse`),
+# and the bare tools in a prepared environment. Only passing runs count:
+# a failing run stops the benchmark, and a warm run that did not reuse the
+# environment (or whose pip freeze differs from the cold run's) is an error.
+# The headline figure is warm minus bare tools (target <= 1 s). Needs PyPI.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,29 +23,10 @@ runs="${BENCH_RUNS:-7}"
 work="$here/.work/python"
 python="${BENCH_PYTHON:-python3}"
 
-
-
-write_repo() {
+write_common() {
   local dir="$1"
-  rm -rf "$dir"
-  mkdir -p "$dir/.github/workflows" "$dir/tests"
-  cat >"$dir/.github/workflows/ci.yml" <<'EOF'
-name: python-ci
-on: [push, pull_request]
-jobs:
-  test:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with: { python-version: '3.11' }
-      - run: pip install -r requirements-dev.txt
-      - run: ruff check . && pytest -q
-EOF
-  printf 'ruff==0.6.9\npytest==8.3.3\n' >"$dir/requirements-dev.txt"
-  printf '[tool.pytest.ini_options]\npythonpath = ["."]\n' >"$dir/pyproject.toml"
-  printf 'def add(a, b):\n    return a + b\n' >"$dir/calc.py"
-  : >"$dir/tests/__init__.py"
+  mkdir -p "$dir/.github/workflows" "$dir/src/calc" "$dir/tests"
+  printf 'def add(a, b):\n    return a + b\n' >"$dir/src/calc/__init__.py"
   cat >"$dir/tests/test_calc.py" <<'EOF'
 from calc import add
 
@@ -54,12 +38,84 @@ def test_add():
 def test_add_negative():
     assert add(-2, -3) == -5
 EOF
+}
+
+commit() {
   (
-    cd "$dir"
+    cd "$1"
     git init -q -b main
     git add -A
     git -c user.name=bench -c user.email=bench@example.com commit -q -m bench
   )
+}
+
+write_editable() {
+  local dir="$1"
+  rm -rf "$dir"
+  write_common "$dir"
+  cat >"$dir/.github/workflows/ci.yml" <<'EOF'
+name: editable
+on: [push]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with: { python-version: '3.11' }
+      - run: pip install -r requirements-dev.txt
+      - name: freeze
+        run: pip freeze --all | sed 's/^/FREE''ZE /'
+      - run: ruff check . && pytest -q
+EOF
+  printf -- '-e .\nruff==0.6.9\npytest==8.3.3\n' >"$dir/requirements-dev.txt"
+  cat >"$dir/pyproject.toml" <<'EOF'
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "calc"
+version = "0.1.0"
+EOF
+  commit "$dir"
+}
+
+write_uv() {
+  local dir="$1" uv="$2"
+  rm -rf "$dir"
+  write_common "$dir"
+  cat >"$dir/.github/workflows/ci.yml" <<'EOF'
+name: uv
+on: [push]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with: { python-version: '3.11' }
+      - uses: astral-sh/setup-uv@v5
+      - run: uv sync --locked
+      - name: freeze
+        run: uv pip freeze --python .venv | sed 's/^/FREE''ZE /'
+      - run: uv run --frozen ruff check . && uv run --frozen pytest -q
+EOF
+  cat >"$dir/pyproject.toml" <<'EOF'
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "calc"
+version = "0.1.0"
+requires-python = ">=3.11"
+
+[dependency-groups]
+dev = ["ruff==0.6.9", "pytest==8.3.3"]
+EOF
+  (cd "$dir" && "$uv" lock -q --python "$python")
+  commit "$dir"
 }
 
 # ms COMMAND...: runs it (output to $work/last.log), prints the wall time
@@ -84,111 +140,121 @@ must() {
   fi
 }
 
+freeze() { grep -o 'FREEZE .*' "$1" | sort; }
+
+# bench_project NAME DIR: cold, warm and no-reuse times of one project,
+# written to $work/NAME.res as "cold warm noreuse".
+bench_project() {
+  local name="$1" dir="$2" state="$work/state-$1"
+  rm -rf "$state"
+  cd "$dir"
+  log "$name: sluice cold (fresh state dir $state)"
+  local cold warm_runs=() warm noreuse_runs=() noreuse i
+  cold=$(SLUICE_STATE_DIR="$state" ms "$work/sluice" run)
+  must "$name cold run"
+  cp "$work/last.log" "$work/$name-cold.log"
+  for ((i = 0; i < runs; i++)); do
+    warm_runs+=("$(SLUICE_STATE_DIR="$state" ms "$work/sluice" run)")
+    must "$name warm run"
+    grep -q 'environment restored from' "$work/last.log" || { log "$name: warm run did not restore the environment"; cat "$work/last.log" >&2; exit 1; }
+    if [[ "$(freeze "$work/last.log")" != "$(freeze "$work/$name-cold.log")" ]]; then
+      log "$name: warm run's pip freeze differs from the cold run's"
+      diff <(freeze "$work/$name-cold.log") <(freeze "$work/last.log") >&2 || true
+      exit 1
+    fi
+  done
+  cp "$work/last.log" "$work/$name-warm.log"
+  warm=$(median "${warm_runs[@]}")
+  log "$name: the same steps without reuse, warm pip/uv caches"
+  for ((i = 0; i < 3; i++)); do
+    noreuse_runs+=("$(SLUICE_STATE_DIR="$state" ms "$work/sluice" run --no-env-reuse)")
+    must "$name run without reuse"
+  done
+  noreuse=$(median "${noreuse_runs[@]}")
+  echo "$cold $warm $noreuse" >"$work/$name.res"
+}
+
 main() {
   mkdir -p "$work"
-  ensure_act &
-  local act_pid=$!
   log "building sluice"
   (cd "$root" && go build -o "$work/sluice" ./cmd/sluice)
-  wait "$act_pid"
-
-  local repo="$work/repo" state="$work/state"
-  write_repo "$repo"
   export HOME="$work/home"
   mkdir -p "$HOME"
-  rm -rf "$state"
-  export SLUICE_STATE_DIR="$state"
-  cd "$repo"
 
-  log "sluice cold (fresh state dir $state)"
-  local cold warm_runs=() warm i
-  cold=$(ms "$work/sluice" run)
-  must "sluice cold run"
-  cp "$work/last.log" "$work/cold.log"
-  for ((i = 0; i < runs; i++)); do
-    warm_runs+=("$(ms "$work/sluice" run)")
-    must "sluice warm run"
-    grep -q 'environment restored' "$work/last.log" || { log "warm run did not restore the environment"; cat "$work/last.log" >&2; exit 1; }
-  done
-  cp "$work/last.log" "$work/warm.log"
-  warm=$(median "${warm_runs[@]}")
-
-  log "bare tools in a prepared venv"
-  local venv="$work/venv-bare"
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  PIP_CACHE_DIR="$state/cache/pip" "$venv/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
-  local bare_runs=() bare
-  for ((i = 0; i < runs; i++)); do
-    bare_runs+=("$(ms env PATH="$venv/bin:$PATH" bash -e -c 'ruff check . && pytest -q -p no:cacheprovider')")
-    must "bare tools"
-  done
-  bare=$(median "${bare_runs[@]}")
-
-  log "pip install -r vs uv pip install -r into fresh venvs (warm caches)"
-  local uv="$state/tools/uv/bin/uv"
+  local uv="$work/uv-tools/bin/uv"
   if [[ ! -x "$uv" ]]; then
-    log "no uv in $state/tools (setup-python puts it there): installing one into $work/uv-tools"
+    log "installing uv into $work/uv-tools (for locking and the bare uv runs)"
     "$python" -m venv "$work/uv-tools"
     "$work/uv-tools/bin/pip" install -q --disable-pip-version-check uv
-    uv="$work/uv-tools/bin/uv"
   fi
-  local pip_runs=() uv_runs=() pipt uvt uvver
-  uvver=$("$uv" --version)
-  # Round -1 only fills uv's cache (the cold run filled pip's).
-  for ((i = -1; i < 3; i++)); do
-    rm -rf "$work/venv-pip" "$work/venv-uv"
-    "$python" -m venv "$work/venv-pip"
-    pip_runs+=("$(ms env PIP_CACHE_DIR="$state/cache/pip" "$work/venv-pip/bin/pip" install --disable-pip-version-check -r requirements-dev.txt)")
-    must "pip install"
-    "$uv" venv -q --python "$python" "$work/venv-uv"
-    uv_runs+=("$(ms env UV_CACHE_DIR="$state/cache/uv" VIRTUAL_ENV="$work/venv-uv" "$uv" pip install -r requirements-dev.txt)")
-    must "uv pip install"
-    if ((i < 0)); then pip_runs=() uv_runs=(); fi
+  export PATH="$work/uv-tools/bin:$PATH"
+
+  write_editable "$work/editable"
+  write_uv "$work/uvsync" "$uv"
+  local ed_cold ed_warm ed_noreuse uv_cold uv_warm uv_noreuse
+  bench_project editable "$work/editable"
+  bench_project uvsync "$work/uvsync"
+  read -r ed_cold ed_warm ed_noreuse <"$work/editable.res"
+  read -r uv_cold uv_warm uv_noreuse <"$work/uvsync.res"
+
+  log "bare tools in prepared environments"
+  local venv="$work/venv-bare" bare_runs=() ed_bare uv_bare i
+  rm -rf "$venv"
+  "$python" -m venv "$venv"
+  (cd "$work/editable" && PIP_CACHE_DIR="$work/state-editable/cache/pip" "$venv/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt)
+  cd "$work/editable"
+  for ((i = 0; i < runs; i++)); do
+    bare_runs+=("$(ms env PATH="$venv/bin:$PATH" bash -e -c 'ruff check . && pytest -q -p no:cacheprovider')")
+    must "bare tools (editable)"
   done
-  pipt=$(median "${pip_runs[@]}")
-  uvt=$(median "${uv_runs[@]}")
+  ed_bare=$(median "${bare_runs[@]}")
+  bare_runs=()
+  cd "$work/uvsync"
+  UV_CACHE_DIR="$work/state-uvsync/cache/uv" "$uv" sync -q --locked
+  for ((i = 0; i < runs; i++)); do
+    bare_runs+=("$(ms env UV_CACHE_DIR="$work/state-uvsync/cache/uv" bash -e -c 'uv run --frozen ruff check . && uv run --frozen pytest -q -p no:cacheprovider')")
+    must "bare tools (uv)"
+  done
+  uv_bare=$(median "${bare_runs[@]}")
 
-  log "act $act_version host mode"
-  local actt act_code act_err
-  actt=$(ms "$gobin/act" push -P ubuntu-latest=-self-hosted --action-offline-mode)
-  act_code=$(cat "$work/last.code")
-  cp "$work/last.log" "$work/act.log"
-  act_err=$(grep -iE 'setup-python' "$work/act.log" | grep -iE 'error|fail|unable|could not' | head -n1 || true)
-  [[ -n "$act_err" ]] || act_err=$(grep -iE 'error|fail' "$work/act.log" | head -n1 || true)
-  act_err=$(printf '%s' "$act_err" | sed -E 's/\x1b\[[0-9;]*m//g; s/[[:space:]]+/ /g; s/\|/\\|/g' | cut -c1-300)
-
-  local pyver
-  pyver=$(grep -oE 'Python 3\.11\.[0-9]+ \([^)]*\)' "$work/cold.log" | head -n1 || true)
-  python3 - "$here/results-python.md" "$cold" "$warm" "$bare" "$pipt" "$uvt" "$actt" "$act_code" "$act_err" \
-    "$runs" "$(nproc)" "$uvver" "$pyver" <<'EOF'
+  local pyver uvver
+  pyver=$(grep -oE 'Python 3\.11\.[0-9]+ \([^)]*\)' "$work/editable-cold.log" | head -n1 || true)
+  uvver=$("$uv" --version)
+  python3 - "$here/results-python.md" "$runs" "$(nproc)" "$pyver" "$uvver" \
+    "$ed_cold" "$ed_warm" "$ed_noreuse" "$ed_bare" "$uv_cold" "$uv_warm" "$uv_noreuse" "$uv_bare" <<'EOF'
 import sys
-out, cold, warm, bare, pipt, uvt, actt, act_code, act_err, runs, cpus, uvver, pyver = sys.argv[1:]
-cold, warm, bare, pipt, uvt, actt = (int(x) for x in (cold, warm, bare, pipt, uvt, actt))
-over = warm - bare
-mark = "ok" if over <= 1000 else "MISSED"
+out, runs, cpus, pyver, uvver = sys.argv[1:6]
+ed = [int(x) for x in sys.argv[6:10]]
+uv = [int(x) for x in sys.argv[10:14]]
 s = lambda v: f"{v / 1000:.2f} s"
+mark = lambda warm, bare: "ok" if warm - bare <= 1000 else "MISSED"
 lines = [
-    "# The seed workflow: sluice cold and warm vs bare tools vs act",
+    "# Kept Python environments: cold, warm, without reuse, bare tools",
     "",
-    f"Issue 4's seed workflow (checkout, setup-python 3.11, `pip install -r requirements-dev.txt` with "
-    f"ruff 0.6.9 + pytest 8.3.3, `ruff check . && pytest -q`) on a two-test package; {cpus} CPUs, "
-    f"{pyver or 'Python 3.11'}, {uvver}. Warm and bare are medians of {runs} runs; pip/uv medians of 3.",
+    f"Two projects on {cpus} CPUs, {pyver or 'Python 3.11'}, {uvver}; packages from PyPI. "
+    f"Warm and bare are medians of {runs} runs, without reuse the median of 3. Only passing runs "
+    "count, and every warm run must restore the kept environment with the same `pip freeze` as the "
+    "cold run (the benchmark stops otherwise).",
     "",
-    "| measurement | wall time | notes |",
-    "| --- | ---: | --- |",
-    f"| sluice run, cold | {s(cold)} | fresh state dir: uv from PyPI, new venv, wheels downloaded |",
-    f"| sluice run, warm | {s(warm)} | kept environment restored, install step skipped |",
-    f"| bare tools | {s(bare)} | `ruff check . && pytest -q` in a prepared venv |",
-    f"| `pip install -r` | {s(pipt)} | fresh venv, warm pip cache |",
-    f"| `uv pip install -r` | {s(uvt)} | fresh venv, warm uv cache |",
-    f"| act v0.2.89 host mode | {s(actt)} | exit {act_code}: {act_err or '(no error line)'} |",
+    "- **editable**: checkout, setup-python 3.11, `pip install -r requirements-dev.txt` "
+    "(`-e .` built by setuptools, ruff 0.6.9, pytest 8.3.3), `ruff check . && pytest -q`.",
+    "- **uv sync**: checkout, setup-python 3.11, setup-uv, `uv sync --locked` (the project editable, "
+    "ruff and pytest in the dev group), `uv run ruff check . && uv run pytest -q`.",
     "",
-    f"**Warm run minus bare tools: {over / 1000:.2f} s** (target <= 1 s: {mark}).",
+    "| measurement | editable | uv sync | notes |",
+    "| --- | ---: | ---: | --- |",
+    f"| sluice run, cold | {s(ed[0])} | {s(uv[0])} | fresh state dir: downloads, new environments |",
+    f"| sluice run, warm | {s(ed[1])} | {s(uv[1])} | kept environment restored, index asked about what it decided |",
+    f"| sluice run --no-env-reuse, warm caches | {s(ed[2])} | {s(uv[2])} | the same steps run for real |",
+    f"| bare tools | {s(ed[3])} | {s(uv[3])} | the test commands in a prepared environment |",
     "",
-    "act runs with `-P ubuntu-latest=-self-hosted --action-offline-mode`; without network access to "
-    "GitHub it cannot fetch actions/setup-python, so it has no time to compare. All figures come "
-    "from one run on one machine; compare within a run.",
+    f"**Warm run minus bare tools: editable {(ed[1] - ed[3]) / 1000:.2f} s ({mark(ed[1], ed[3])}), "
+    f"uv sync {(uv[1] - uv[3]) / 1000:.2f} s ({mark(uv[1], uv[3])})** (target <= 1 s). "
+    f"Reuse saves {(ed[2] - ed[1]) / 1000:.2f} s and {(uv[2] - uv[1]) / 1000:.2f} s over running the "
+    "same steps on warm caches.",
+    "",
+    "Reproduce: `make bench-python` (BENCH_RUNS=N for more runs). All figures come from one run on "
+    "one machine; compare within a run.",
     "",
 ]
 open(out, "w").write("\n".join(lines))

@@ -102,6 +102,7 @@ type srv struct {
 	proc                   *proc
 	starts                 int
 	extra                  []string // more `sluice serve` flags
+	env                    []string // more environment for its processes
 }
 
 // startServer starts `sluice serve` with an embedded agent running agents
@@ -109,12 +110,19 @@ type srv struct {
 // waits until it answers.
 func startServer(t *testing.T, agents int, extra ...string) *srv {
 	t.Helper()
+	return startServerEnv(t, agents, nil, extra...)
+}
+
+// startServerEnv is startServer with env added to the environment of the
+// server's processes (its embedded agent's jobs inherit PATH from it).
+func startServerEnv(t *testing.T, agents int, env []string, extra ...string) *srv {
+	t.Helper()
 	token, _, err := secrets.NewToken()
 	if err != nil {
 		t.Fatalf("making the admin token: %v", err)
 	}
 	dir := t.TempDir()
-	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir, extra: extra}
+	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir, extra: extra, env: env}
 	s.url = "http://" + s.addr
 	s.start(t)
 	return s
@@ -123,13 +131,13 @@ func startServer(t *testing.T, agents int, extra ...string) *srv {
 // procEnv is the environment of every process of this server's test: its own
 // state and temp directories, and the server to talk to.
 func (s *srv) procEnv(name string) []string {
-	return []string{
+	return append([]string{
 		"SLUICE_STATE_DIR=" + filepath.Join(s.dir, "state-"+name),
 		"TMPDIR=" + mkdirAll(filepath.Join(s.dir, "tmp-"+name)),
 		"SLUICE_SERVER=" + s.url,
 		"SLUICE_TOKEN=" + s.token,
 		"SLUICE_ADMIN_TOKEN=" + s.token,
-	}
+	}, s.env...)
 }
 
 func mkdirAll(dir string) string {

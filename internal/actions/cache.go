@@ -47,6 +47,20 @@ func lines(s string) []string {
 	return out
 }
 
+// cacheScopes are the step's cache scopes: the repository identity (its
+// name when the engine gave none) and the run's refs.
+func cacheScopes(c StepContext) (save string, restore []string) {
+	id := c.RepoIdentity
+	if id == "" {
+		id = "name:" + c.Repository
+	}
+	def := ""
+	if c.DefaultBranch != nil {
+		def = c.DefaultBranch()
+	}
+	return cache.Scopes(id, c.Ref, c.BaseRef, def)
+}
+
 func cacheInputs(with map[string]string) (key string, paths []string, err error) {
 	key = strings.TrimSpace(with["key"])
 	if key == "" {
@@ -72,7 +86,16 @@ func restoreCache(ctx context.Context, s Step, with map[string]string) (map[stri
 	}
 	version := cache.Version(paths)
 	lookupOnly := with["lookup-only"] == "true"
-	matched, exact, err := store.Restore(ctx, c.Repository, key, lines(with["restore-keys"]), version, lookupOnly, c.Workspace)
+	_, scopes := cacheScopes(c)
+	var matched string
+	var exact bool
+	// The run's own ref first, then its base and default branches, each
+	// with the primary key and every restore key before the next.
+	for _, scope := range scopes {
+		if matched, exact, err = store.Restore(ctx, scope, key, lines(with["restore-keys"]), version, lookupOnly, c.Workspace); err != nil || matched != "" {
+			break
+		}
+	}
 	if err != nil {
 		// As on GitHub, a cache that cannot be reached is a miss, not a
 		// failed step; invalid keys and paths still fail it.
@@ -135,7 +158,8 @@ func saveCache(ctx context.Context, s Step, key string, paths []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := store.Save(ctx, c.Repository, key, paths, cache.Version(paths), c.Workspace)
+	scope, _ := cacheScopes(c)
+	e, err := store.Save(ctx, scope, key, paths, cache.Version(paths), c.Workspace)
 	if errors.Is(err, cache.ErrExists) {
 		s.Log(fmt.Sprintf("Cache with key %s already exists; not saving again", key))
 		return nil

@@ -48,7 +48,7 @@ func (s *recordingStep) SetEnv(name, value string) {
 func (s *recordingStep) AddPath(dir string)        { s.record("path: " + dir) }
 func (s *recordingStep) AddMask(secret string)     {}
 func (s *recordingStep) AddPost(p Post)            { s.record("post: " + p.Name) }
-func (s *recordingStep) ManageEnv(m EnvManager)    {}
+func (s *recordingStep) PythonEnvs() PythonEnvs    { return nil }
 func (s *recordingStep) RecordVersion(_, _ string) {}
 func (s *recordingStep) Exec(ctx context.Context, argv []string, dir string, extra map[string]string) (int, error) {
 	return -1, errors.New("recordingStep cannot run processes")

@@ -14,15 +14,20 @@ type StepContext struct {
 	ArtifactDir string // where run artifacts are kept (a server's, for its agents)
 	RunID       string
 	Repository  string // owner/name
-	RepoRoot    string // the user's repository, source of checkouts
-	CloneSource string // where checkouts fetch from when not RepoRoot
-	SHA         string
-	Ref         string
-	WorkingTree bool              // checkouts overlay uncommitted changes
-	JobKey      string            // stable identity of this job leg across runs
-	EnvReuse    bool              // Python environments may be kept between runs
-	Env         map[string]string // the environment a process of this step would get
-	Cache       CacheBackend      // where actions/cache keeps entries; nil: a store under StateDir
+	// RepoIdentity, BaseRef (a pull request's base branch) and
+	// DefaultBranch scope caches (see cache.Scopes).
+	RepoIdentity  string
+	BaseRef       string
+	DefaultBranch func() string // asked only by actions that need it
+	RepoRoot      string        // the user's repository, source of checkouts
+	CloneSource   string        // where checkouts fetch from when not RepoRoot
+	SHA           string
+	Ref           string
+	WorkingTree   bool              // checkouts overlay uncommitted changes
+	JobKey        string            // stable identity of this job leg across runs
+	EnvReuse      bool              // Python environments may be kept between runs
+	Env           map[string]string // the environment a process of this step would get
+	Cache         CacheBackend      // where actions/cache keeps entries; nil: a store under StateDir
 }
 
 // Step is the engine's side of a native action: logging, runner-file
@@ -41,9 +46,9 @@ type Step interface {
 	// AddPost registers work to run after the job's steps (in reverse order
 	// of registration), the way an action's `post:` does.
 	AddPost(p Post)
-	// ManageEnv hands the job a Python environment to consult around its
-	// `run:` steps and to release when the job ends.
-	ManageEnv(m EnvManager)
+	// PythonEnvs are the job's Python environments: setup actions make
+	// theirs through it, so a kept one can stand in.
+	PythonEnvs() PythonEnvs
 	// RecordVersion notes a tool version the job ran with (python, pip, uv).
 	RecordVersion(tool, version string)
 }

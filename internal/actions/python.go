@@ -6,27 +6,32 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sluice-ci/sluice/internal/python"
 	"github.com/sluice-ci/sluice/internal/venvs"
 )
 
-// EnvManager is a Python environment a native action put first on PATH;
-// the engine consults it around the job's `run:` steps and releases it
-// when the job ends.
-type EnvManager interface {
-	BeforeRun(ctx context.Context, dir, script string, run venvs.Exec) (skip bool, note string, err error)
-	AfterRun(succeeded bool)
-	Release(jobSucceeded bool) error
+// PythonEnvs are a job's Python environments (a *venvs.Manager): each
+// lives at a path that is the same on every run of the job, and making one
+// is a step a kept environment can stand in for.
+type PythonEnvs interface {
+	Dir(name string) string
+	Managed(path string) bool
+	Apply(ctx context.Context, st venvs.Step) (deferred bool, err error)
 }
 
-// SetupPython is actions/setup-python: it finds the requested interpreter
-// on this machine (pyenv, uv-managed, system, PATH) and puts a per-job
-// virtual environment made from it first on PATH, so `pip install` in a
-// step never touches the interpreter itself.
+// SetupPython is actions/setup-python: it finds each requested interpreter
+// on this machine (pyenv, uv-managed, system, PATH) and gives the job a
+// virtual environment made from it, with a current pip as GitHub's Python
+// builds have; every listed version's environment goes on PATH, the last
+// one first (the default, whose python-path is the output), so
+// `python3.9` reaches 3.9 while `python` is the last version, and
+// `pip install` never touches an interpreter itself.
 func SetupPython(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
 	c := s.Context()
 	specs := lines(with["python-version"])
@@ -58,15 +63,17 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 		return nil, fmt.Errorf("looking for Python interpreters: %w", err)
 	}
 	allowPre := with["allow-prereleases"] == "true"
-	var interp python.Interpreter
+	var interps []python.Interpreter
 	for _, sp := range specs {
 		spec, err := python.ParseSpec(sp, allowPre)
 		if err != nil {
 			return nil, fmt.Errorf("python-version %q: %w", sp, err)
 		}
-		if interp, err = python.Select(found, spec); err != nil {
+		interp, err := python.Select(found, spec)
+		if err != nil {
 			return nil, err
 		}
+		interps = append(interps, interp)
 	}
 	if with["check-latest"] == "true" {
 		s.Log("check-latest: no download source is reachable; using the newest matching interpreter on this machine")
@@ -78,40 +85,106 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 		s.Debug(fmt.Sprintf("no uv (%v): creating environments with python -m venv", err))
 		uv = ""
 	}
-	env, err := venvs.Acquire(ctx, interp, venvs.Options{
-		StateDir: c.StateDir, JobKey: c.JobKey + "|" + strings.Join(specs, ","), Workspace: c.Workspace,
-		UVPath: uv, Reuse: c.EnvReuse,
-	})
-	if err != nil {
-		return nil, err
+	envs := s.PythonEnvs()
+	var dirs []string
+	var last python.Interpreter
+	var lastDir, lastPip string
+	for _, interp := range interps {
+		dir, pip, err := makeJobEnv(ctx, s, envs, interp, uv)
+		if err != nil {
+			return nil, err
+		}
+		dirs = append(dirs, dir)
+		last, lastDir, lastPip = interp, dir, pip
 	}
-	s.ManageEnv(env)
-	prefix := filepath.Dir(filepath.Dir(interp.Path))
-	state := "new"
-	if env.Reused {
-		state = "kept from the last run, checked intact"
-	}
-	s.Log(fmt.Sprintf("Python %s (%s, %s) at %s", interp.Version, interp.Impl, interp.Source, interp.Path))
-	s.Log(fmt.Sprintf("Job environment %s (%s); pip %s", env.Dir, state, pipVersion(env.Dir)))
-	s.RecordVersion("python", interp.Version)
-	s.RecordVersion("pip", pipVersion(env.Dir))
+	prefix := filepath.Dir(filepath.Dir(last.Path))
+	s.RecordVersion("python", last.Version)
+	s.RecordVersion("pip", lastPip)
 	if with["update-environment"] != "false" {
-		s.AddPath(env.Bin)
-		s.SetEnv("VIRTUAL_ENV", env.Dir)
+		for _, d := range dirs {
+			s.AddPath(filepath.Join(d, "bin")) // each goes first: the last listed wins
+		}
+		s.SetEnv("VIRTUAL_ENV", lastDir)
 		s.SetEnv("pythonLocation", prefix)
 		s.SetEnv("Python_ROOT_DIR", prefix)
 		s.SetEnv("Python3_ROOT_DIR", prefix)
 		s.SetEnv("PKG_CONFIG_PATH", filepath.Join(prefix, "lib", "pkgconfig"))
 	}
-	outs := map[string]string{"python-version": interp.Version, "python-path": env.Python, "cache-hit": "false"}
+	outs := map[string]string{"python-version": last.Version, "python-path": filepath.Join(lastDir, "bin", "python"), "cache-hit": "false"}
 	if mgr := with["cache"]; mgr != "" {
-		hit, err := dependencyCacheHit(c, "setup-python-"+mgr+"-"+interp.Version, with["cache-dependency-path"], defaultDependencyFiles(mgr))
+		hit, err := dependencyCacheHit(c, "setup-python-"+mgr+"-"+last.Version, with["cache-dependency-path"], defaultDependencyFiles(mgr))
 		if err != nil {
 			return nil, err
 		}
 		outs["cache-hit"] = fmt.Sprint(hit)
 	}
 	return outs, nil
+}
+
+// makeJobEnv makes (or defers to a kept copy of) the job's environment for
+// interp: a virtual environment with a current pip from the index, checked
+// at most hourly and kept in the state directory (the interpreter's
+// bundled pip when the index cannot be reached).
+func makeJobEnv(ctx context.Context, s Step, envs PythonEnvs, interp python.Interpreter, uv string) (dir, pipVersion string, err error) {
+	c := s.Context()
+	name := "python-" + interp.Version
+	if interp.Impl != "" && interp.Impl != "cpython" {
+		name = interp.Impl + "-" + interp.Version
+	}
+	if interp.FreeThreaded {
+		name += "t"
+	}
+	dir = envs.Dir(name)
+	index := firstNonEmpty(c.Env["PIP_INDEX_URL"], python.DefaultIndex)
+	pipDir := filepath.Join(c.StateDir, "tools", "pip")
+	wheel, perr := python.CurrentPip(ctx, &http.Client{Timeout: 30 * time.Second}, pipDir, index, interp, time.Now())
+	if perr != nil {
+		s.Warn(fmt.Sprintf("Using Python %s's bundled pip: %v", interp.Version, perr))
+		wheel = ""
+	} else {
+		python.RememberPip(pipDir, interp, wheel)
+	}
+	pipVersion = wheelVersion(wheel)
+	if wheel == "" {
+		pipVersion = "bundled"
+	}
+	fi, err := os.Stat(interp.Path)
+	if err != nil {
+		return "", "", fmt.Errorf("reading %s: %w", interp.Path, err)
+	}
+	maker := "venv"
+	if uv != "" {
+		maker = "uv " + uvVersion(ctx, uv)
+	}
+	in := python.StepInputs{Values: map[string]string{
+		"interpreter": fmt.Sprintf("%s %s %s t=%t %d %d", interp.Path, interp.Version, interp.Impl, interp.FreeThreaded, fi.Size(), fi.ModTime().UnixNano()),
+		"pip":         firstNonEmpty(filepath.Base(wheel), "bundled"),
+		"dir":         dir,
+		"maker":       maker,
+	}}
+	label := fmt.Sprintf("Python %s environment", interp.Version)
+	deferred, err := envs.Apply(ctx, venvs.Step{Name: label, Inputs: in, Targets: []string{dir}, Fixed: true,
+		Run: func(ctx context.Context) error {
+			_, _, err := python.CreateVenv(ctx, interp, dir, uv, wheel)
+			return err
+		}})
+	if err != nil {
+		return "", "", err
+	}
+	state := "new"
+	if deferred {
+		state = "kept from an earlier run with the same inputs"
+	}
+	s.Log(fmt.Sprintf("Python %s (%s, %s) at %s", interp.Version, interp.Impl, interp.Source, interp.Path))
+	s.Log(fmt.Sprintf("Job environment %s (%s); pip %s", dir, state, pipVersion))
+	return dir, pipVersion, nil
+}
+
+// wheelVersion reads the version from a wheel's file name.
+func wheelVersion(wheel string) string {
+	_, rest, _ := strings.Cut(filepath.Base(wheel), "-")
+	v, _, _ := strings.Cut(rest, "-")
+	return v
 }
 
 func defaultDependencyFiles(manager string) []string {
@@ -161,15 +234,6 @@ func dependencyCacheHit(c StepContext, prefix, depPaths string, defaults []strin
 		return false, err
 	}
 	return false, os.WriteFile(marker, nil, 0o644)
-}
-
-func pipVersion(envDir string) string {
-	m, _ := filepath.Glob(filepath.Join(envDir, "lib", "*", "site-packages", "pip-*.dist-info"))
-	if len(m) == 0 {
-		return "not installed"
-	}
-	name := strings.TrimSuffix(filepath.Base(m[0]), ".dist-info")
-	return strings.TrimPrefix(name, "pip-")
 }
 
 // lookPath finds name on the given PATH (a step's, not sluice's own).

@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/python"
+	"github.com/sluice-ci/sluice/internal/venvs"
 )
 
 // SetupUV is astral-sh/setup-uv. uv comes from PATH or from a tools
@@ -50,8 +53,8 @@ func SetupUV(ctx context.Context, s Step, with map[string]string) (map[string]st
 		if v := with["python-version"]; v != "" {
 			argv = append(argv, "--python", v)
 		}
-		if code, err := s.Exec(ctx, argv, dir, map[string]string{"UV_PYTHON_DOWNLOADS": "never"}); err != nil || code != 0 {
-			return nil, fmt.Errorf("creating the virtual environment with uv failed (exit %d): %v", code, err)
+		if err := makeUVVenv(ctx, s, argv, dir); err != nil {
+			return nil, err
 		}
 		s.AddPath(filepath.Join(venv, "bin"))
 		s.SetEnv("VIRTUAL_ENV", venv)
@@ -138,4 +141,35 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// makeUVVenv runs `uv venv` for activate-environment as a step of the
+// job's environments: keyed like a `run: uv venv` step, deferred to a kept
+// environment when one holds its result.
+func makeUVVenv(ctx context.Context, s Step, argv []string, dir string) error {
+	c := s.Context()
+	envs := s.PythonEnvs()
+	env := map[string]string{}
+	for k, v := range c.Env {
+		env[k] = v
+	}
+	env["UV_PYTHON_DOWNLOADS"] = "never"
+	quoted := make([]string, len(argv))
+	for i, a := range argv {
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	script := strings.Join(quoted, " ")
+	in, err := python.Recognize(python.Command{Script: script, Dir: dir, Workspace: c.Workspace, Env: env, Managed: envs.Managed})
+	if err != nil {
+		return fmt.Errorf("activate-environment: %w", err)
+	}
+	_, err = envs.Apply(ctx, venvs.Step{Name: "uv venv " + filepath.Base(filepath.Dir(argv[2])) + "/.venv", Inputs: in, Targets: in.Targets, Workspace: true,
+		Run: func(ctx context.Context) error {
+			code, err := s.Exec(ctx, argv, dir, map[string]string{"UV_PYTHON_DOWNLOADS": "never"})
+			if err != nil || code != 0 {
+				return fmt.Errorf("creating the virtual environment with uv failed (exit %d): %v", code, err)
+			}
+			return nil
+		}})
+	return err
 }

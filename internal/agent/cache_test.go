@@ -59,16 +59,16 @@ func TestCacheClientRoundTrip(t *testing.T) {
 			Run: func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
 				var res result
 				defer func() { results <- res }()
-				q := CacheQuery{Job: l.Job.ID, Scope: "o/r", Key: key, Version: "v"}
+				q := CacheQuery{Job: l.Job.ID, Scope: "server-repo:3|refs/heads/main", Key: key, Version: "v"}
 				if res.miss, res.err = l.Server.RestoreCache(ctx, q); res.err != nil {
 					return store.ConclusionFailure, nil, ""
 				}
-				if res.saved, res.err = l.Server.SaveCache(ctx, l.Job.ID, "o/r", key, "v", bytes.NewReader(archive.Bytes())); res.err != nil {
+				if res.saved, res.err = l.Server.SaveCache(ctx, l.Job.ID, "server-repo:3|refs/heads/main", key, "v", bytes.NewReader(archive.Bytes())); res.err != nil {
 					return store.ConclusionFailure, nil, ""
 				}
-				_, res.again = l.Server.SaveCache(ctx, l.Job.ID, "o/r", key, "v", bytes.NewReader(archive.Bytes()))
-				_, res.foreign = l.Server.RestoreCache(ctx, CacheQuery{Job: l.Job.ID, Scope: "x/y", Key: key, Version: "v"})
-				if res.lookup, res.err = l.Server.RestoreCache(ctx, CacheQuery{Job: l.Job.ID, Scope: "o/r", Key: "ünï",
+				_, res.again = l.Server.SaveCache(ctx, l.Job.ID, "server-repo:3|refs/heads/main", key, "v", bytes.NewReader(archive.Bytes()))
+				_, res.foreign = l.Server.RestoreCache(ctx, CacheQuery{Job: l.Job.ID, Scope: "server-repo:4|refs/heads/main", Key: key, Version: "v"})
+				if res.lookup, res.err = l.Server.RestoreCache(ctx, CacheQuery{Job: l.Job.ID, Scope: "server-repo:3|refs/heads/main", Key: "ünï",
 					Version: "v", LookupOnly: true}); res.err != nil {
 					return store.ConclusionFailure, nil, ""
 				}
@@ -92,7 +92,7 @@ func TestCacheClientRoundTrip(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	h.queueJob("cache", nil, `{"repository":"o/r"}`)
+	h.queueJob("cache", nil, `{"repository":"o/r","repo_id":3,"ref":"refs/heads/main"}`)
 	res := recv(t, results, "the cache round trip")
 	if res.err != nil {
 		t.Fatalf("round trip: %v", res.err)

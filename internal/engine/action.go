@@ -52,6 +52,12 @@ func (jr *jobRun) runAction(ctx context.Context, sc *scope, x *actionlint.ExecAc
 			}
 		}
 	}
+	jr.setCurrentStep(display)
+	if jr.actionNeedsBarrier(ref, with) {
+		if o, ok := jr.pythonBarrier(ctx, display); !ok {
+			return o
+		}
+	}
 	switch ref.Kind {
 	case actions.Builtin:
 		native, _ := actions.LookupNative(ref.NativeName())

@@ -6,9 +6,7 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -29,6 +27,16 @@ type Options struct {
 	// the engine reads itself, such as reusable workflows).
 	CloneSource string
 	Repository  string // owner/name for github.repository
+	// RepoIdentity keeps one repository's kept environments and caches
+	// apart from every other's: the server's repository id, or the origin
+	// URL (else the absolute path) for `sluice run`. Empty means RepoRoot.
+	RepoIdentity string
+	// DefaultBranch gives the repository's default branch when the event
+	// does not say (caches of other branches fall back to it); nil is main.
+	DefaultBranch func() string
+	// Fork marks a run of a pull request from a fork: its environments are
+	// kept apart from the repository's own runs'.
+	Fork        bool
 	Actor       string
 	SHA         string
 	Ref         string // refs/heads/main, refs/tags/v1, refs/pull/1/merge
@@ -213,27 +221,6 @@ func (e *Engine) recordAnnotation(a logs.Annotation) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.annotations = append(e.annotations, a)
-}
-
-// jobDirs makes a fresh workspace and temp directory for one job.
-func (e *Engine) jobDirs() (root, workspace, temp string, err error) {
-	e.mu.Lock()
-	e.seq++
-	n := e.seq
-	e.mu.Unlock()
-	root = filepath.Join(e.opts.WorkRoot, e.opts.RunID, fmt.Sprintf("job%d", n))
-	workspace = filepath.Join(root, "work", filepath.Base(e.opts.Repository))
-	temp = filepath.Join(root, "temp")
-	dirs := []string{workspace, temp, filepath.Join(temp, "_runner_file_commands")}
-	if e.opts.ToolCache != "" {
-		dirs = append(dirs, e.opts.ToolCache)
-	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", "", "", fmt.Errorf("creating job directory: %w", err)
-		}
-	}
-	return root, workspace, temp, nil
 }
 
 // sortedKeys returns m's keys in order, so environments are built

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/rhysd/actionlint"
-	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/expr"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/testreport"
+	"github.com/sluice-ci/sluice/internal/venvs"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
 
@@ -31,6 +31,8 @@ type jobRun struct {
 	ctx       context.Context
 	workspace string
 	temp      string
+	root      string // the job's slot: workspace, temp and Python environments
+	curStep   string // the step running now, for lines of work done on its behalf
 	eventPath string
 	matrix    map[string]any
 	strategy  map[string]any
@@ -49,16 +51,17 @@ type jobRun struct {
 	lastScope *scope
 	posts     []postStep
 	files     *runnerFiles
-	envs      []actions.EnvManager
-	ctr       *ctrJob // the job's containers, when it has any
+	py        *venvs.Manager    // the job's Python environments
+	cacheEnv  map[string]string // the job's own pip/uv caches, under the sandbox
+	ctr       *ctrJob           // the job's containers, when it has any
 	versions  map[string]string
 	tests     *testreport.Report
 }
 
 // key identifies this job leg across runs (same repository, workflow, job
-// and matrix values), for state that carries over such as environments.
+// and matrix values), for state that carries over.
 func (jr *jobRun) key() string {
-	return jr.wr.e.opts.Repository + "|" + jr.wr.wf.Path + "|" + jr.name
+	return jr.wr.e.repoIdentity() + "|" + jr.wr.wf.Path + "|" + jr.name
 }
 
 func runnerArch() string {
@@ -154,14 +157,18 @@ func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) 
 // run sets the job up, runs its steps and tears it down.
 func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, string) {
 	e := jr.wr.e
-	root, ws, temp, err := e.jobDirs()
+	slot, err := e.jobSlot(jr)
 	if err != nil {
 		return logs.Failure, err.Error()
 	}
+	defer slot.unlock()
 	if !e.opts.Keep {
-		defer os.RemoveAll(root)
+		defer os.RemoveAll(slot.root)
 	}
-	jr.workspace, jr.temp = ws, temp
+	root, ws, temp := slot.root, slot.workspace, slot.temp
+	jr.workspace, jr.temp, jr.root = ws, temp, root
+	jr.py = jr.newPythonEnvs(slot)
+	jr.cacheEnv = jr.repoCaches()
 	if jr.files, err = newRunnerFiles(filepath.Join(temp, "_runner_file_commands")); err != nil {
 		return logs.Failure, err.Error()
 	}
@@ -202,10 +209,11 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	}
 	defer stopContainers()
 
+	jr.providePipx(ctx)
 	sc := &scope{steps: map[string]any{}, env: jr.jobEnv}
 	jr.runSteps(sc, jr.node.job.Steps)
+	jr.closePythonEnvs(ctx)
 	jr.runPosts()
-	jr.releaseEnvs(!sc.failed && ctx.Err() == nil)
 
 	jr.mu.Lock()
 	defer jr.mu.Unlock()

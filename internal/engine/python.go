@@ -1,7 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,14 +15,12 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/python"
 	"github.com/sluice-ci/sluice/internal/testreport"
+	"github.com/sluice-ci/sluice/internal/venvs"
 )
 
-func (s *nativeStep) ManageEnv(m actions.EnvManager) {
-	s.jr.mu.Lock()
-	defer s.jr.mu.Unlock()
-	s.jr.envs = append(s.jr.envs, m)
-}
+func (s *nativeStep) PythonEnvs() actions.PythonEnvs { return s.jr.py }
 
 func (s *nativeStep) RecordVersion(tool, version string) {
 	s.jr.mu.Lock()
@@ -26,86 +28,230 @@ func (s *nativeStep) RecordVersion(tool, version string) {
 	s.jr.versions[tool] = version
 }
 
-// activeEnv is the Python environment the latest setup action put first on
-// PATH, if any.
-func (jr *jobRun) activeEnv() actions.EnvManager {
+// newPythonEnvs prepares the job's Python environments in its slot.
+func (jr *jobRun) newPythonEnvs(slot *jobSlot) *venvs.Manager {
+	e := jr.wr.e
+	return venvs.New(venvs.Options{
+		StateDir: e.opts.StateDir, Slot: slot.name, Root: slot.envs, Workspace: slot.workspace,
+		Reuse: e.opts.EnvReuse,
+		Note:  func(_, text string) { jr.notice(jr.currentStep(), text) },
+	})
+}
+
+func (jr *jobRun) currentStep() string {
 	jr.mu.Lock()
 	defer jr.mu.Unlock()
-	if len(jr.envs) == 0 {
+	return jr.curStep
+}
+
+func (jr *jobRun) setCurrentStep(display string) {
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	jr.curStep = display
+}
+
+// closePythonEnvs ends the job's environment-changing prefix if its steps
+// never did: before post steps (which may read the environments) their
+// deferred state is brought to disk, else what ran here is kept.
+func (jr *jobRun) closePythonEnvs(ctx context.Context) {
+	if jr.py == nil {
+		return
+	}
+	jr.mu.Lock()
+	posts := len(jr.posts)
+	jr.mu.Unlock()
+	if ctx.Err() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	if posts > 0 {
+		if err := jr.py.Barrier(ctx); err != nil {
+			jr.notice("", fmt.Sprintf("preparing the Python environment for post steps: %v", err))
+		}
+		return
+	}
+	jr.py.Close(ctx)
+}
+
+// pythonBarrier ends the environment-changing prefix before a step sluice
+// cannot reason about.
+func (jr *jobRun) pythonBarrier(ctx context.Context, display string) (stepOutcome, bool) {
+	if jr.py == nil || !jr.py.Open() {
+		return stepOutcome{}, true
+	}
+	if err := jr.py.Barrier(ctx); err != nil {
+		return jr.fail(display, err.Error()), false
+	}
+	return stepOutcome{}, true
+}
+
+// actionNeedsBarrier says whether an action step must see the job's
+// environments and workspace as the deferred steps leave them. Only
+// actions sluice implements and knows to leave them alone go on without.
+func (jr *jobRun) actionNeedsBarrier(ref actions.Ref, with map[string]string) bool {
+	if jr.py == nil || !jr.py.Open() || ref.Kind != actions.Builtin {
+		return true
+	}
+	switch strings.ToLower(ref.NativeName()) {
+	case "actions/setup-python", "astral-sh/setup-uv":
+		return false // they apply their own steps
+	case "actions/checkout":
+		return jr.py.Touched()
+	case "actions/cache", "actions/cache/restore":
+		home := jr.wr.e.opts.BaseEnv["HOME"]
+		for _, l := range strings.Split(with["path"], "\n") {
+			p := strings.TrimSpace(l)
+			if p == "" || strings.HasPrefix(p, "!") {
+				continue
+			}
+			if rest, ok := strings.CutPrefix(p, "~"); ok && home != "" {
+				p = home + rest
+			}
+			if !filepath.IsAbs(p) || jr.py.Managed(filepath.Clean(p)) || strings.ContainsAny(p, "*?[") {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// envStep takes a `run:` step through the job's environments when it is an
+// install sluice can key: deferred to a kept environment, or run and
+// recorded. handled is false when the step is to run as any other.
+func (jr *jobRun) envStep(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, body, shellName string, sh host.Shell, dir string) (o stepOutcome, handled bool) {
+	if jr.py == nil || !jr.py.Open() || (jr.ctr != nil && jr.ctr.inside) || sc.depth > 0 {
+		return stepOutcome{}, false
+	}
+	env := jr.processEnv(sc, id, stepEnv, jr.files)
+	envMap := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		envMap[k] = v
+	}
+	in, err := python.Recognize(python.Command{Script: body, Shell: shellName, Dir: dir, Workspace: jr.workspace, Env: envMap, Managed: jr.py.Managed})
+	if err == nil && in.Echo {
+		return stepOutcome{}, false
+	}
+	if err == nil && in.Query {
+		// It only looks: at the environment as the steps so far left it.
+		if rerr := jr.py.Read(ctx); rerr != nil {
+			return jr.fail(display, rerr.Error()), true
+		}
+		return stepOutcome{}, false
+	}
+	if err != nil {
+		if !python.NotInstall(err) {
+			jr.wr.e.emit(logs.Event{Kind: logs.Debug, Job: jr.name, Step: display, Text: "environment: " + err.Error()})
+		}
+		if o, ok := jr.pythonBarrier(ctx, display); !ok {
+			return o, true
+		}
+		return stepOutcome{}, false
+	}
+	var out stepOutcome
+	ran := false
+	run := func(ctx context.Context) error {
+		d := display
+		if ran {
+			d = jr.currentStep() // a replay logs under the step that needs it
+		}
+		ran = true
+		out = jr.runBody(ctx, d, env, body, sh, dir)
+		if out.outcome != logs.Success {
+			return errors.New(firstNonEmpty(out.why, "failed"))
+		}
 		return nil
 	}
-	return jr.envs[len(jr.envs)-1]
+	deferred, err := jr.py.Apply(ctx, venvs.Step{Name: commandName(body), Inputs: in, Targets: in.Targets, Workspace: true, Run: run})
+	switch {
+	case deferred:
+		return stepOutcome{outcome: logs.Success, outputs: map[string]string{}}, true
+	case ran:
+		return out, true
+	case err != nil:
+		return jr.fail(display, err.Error()), true
+	}
+	return out, true
 }
 
-// releaseEnvs lets the job's environments record themselves for the next
-// run; only a successful job's environment may be reused.
-func (jr *jobRun) releaseEnvs(succeeded bool) {
-	jr.mu.Lock()
-	envs := jr.envs
-	jr.envs = nil
-	jr.mu.Unlock()
-	for _, m := range envs {
-		if err := m.Release(succeeded); err != nil {
-			jr.notice("", fmt.Sprintf("recording the Python environment: %v", err))
+// commandName names a script in the log: its command, or its first line.
+func commandName(body string) string {
+	body = strings.TrimSpace(body)
+	if first, _, multi := strings.Cut(body, "\n"); multi {
+		return strings.TrimSpace(first) + " …"
+	}
+	return body
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
 		}
 	}
+	return ""
 }
 
-// replayer runs an install command again while an environment is rebuilt.
-func (jr *jobRun) replayer(sc *scope, id, display string, stepEnv map[string]string) func(ctx context.Context, command, dir string) (int, error) {
-	return func(ctx context.Context, command, dir string) (int, error) {
-		p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}
-		jr.notice(display, "replaying: "+command)
-		res, err := host.Run(ctx, host.Cmd{Argv: []string{"bash", "-e", "-c", command}, Dir: dir,
-			Env: jr.processEnv(sc, id, stepEnv, jr.files), Line: p.line, Grace: jr.wr.e.opts.StepGrace})
-		return res.ExitCode, err
+// runBody runs a script body with a fixed process environment (the one
+// its step had when it was reached).
+func (jr *jobRun) runBody(ctx context.Context, display string, env []string, body string, sh host.Shell, dir string) stepOutcome {
+	script, err := host.WriteScript(jr.temp, randomName(), body, sh)
+	if err != nil {
+		return jr.fail(display, err.Error())
 	}
+	defer os.Remove(script)
+	return jr.runProcessEnv(ctx, display, env, sh.Argv(script), dir, "", true)
 }
 
 var junitFlag = regexp.MustCompile(`--junit-?xml[= ]+("[^"]+"|'[^']+'|\S+)`)
 
-// junitFiles are the JUnit XML files a step may write: the one sluice asks
-// pytest for through PYTEST_ADDOPTS, and any the script names itself.
-func (jr *jobRun) junitFiles(id, dir, body string) (ours string, all []string) {
-	ours = filepath.Join(jr.temp, "junit", id+"-"+randomName()+".xml")
-	all = []string{ours}
+// junitFiles are where a step's JUnit reports come from: the directory
+// sluice asks pytest to write in (through PYTEST_ADDOPTS, see
+// withPytestJUnit and junitCapture), and the files the script names itself.
+func (jr *jobRun) junitFiles(id, dir, body string) (ours string, named []string) {
+	ours = filepath.Join(jr.temp, "junit", id+"-"+randomName())
 	for _, m := range junitFlag.FindAllStringSubmatch(body, -1) {
 		p := strings.Trim(m[1], `"'`)
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
-		all = append(all, p)
+		named = append(named, p)
 	}
-	return ours, all
+	return ours, named
 }
 
-// collectTests reads the JUnit files a step wrote and adds them to the
-// job's results.
-func (jr *jobRun) collectTests(display string, files []string, since int64) {
+// collectTests adds the JUnit reports a step's pytest runs wrote (one per
+// run, see junitCapture) to the job's results; without any, the files the
+// script named itself.
+func (jr *jobRun) collectTests(display string, written [][]byte, named []string, since int64) {
+	for _, f := range named {
+		if len(written) > 0 {
+			break
+		}
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().UnixNano() >= since {
+			if b, err := os.ReadFile(f); err == nil {
+				written = append(written, b)
+			}
+		}
+	}
 	var reports []*testreport.Report
-	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil || fi.ModTime().UnixNano() < since {
-			continue
-		}
-		fh, err := os.Open(f)
+	for _, b := range written {
+		r, err := testreport.ParseJUnit(bytes.NewReader(b))
 		if err != nil {
-			continue
-		}
-		r, err := testreport.ParseJUnit(fh)
-		fh.Close()
-		if err != nil {
-			jr.notice(display, fmt.Sprintf("reading test results %s: %v", f, err))
+			jr.notice(display, fmt.Sprintf("reading test results: %v", err))
 			continue
 		}
 		reports = append(reports, r)
-		break // the first is the most specific; pytest writes one file
 	}
 	if len(reports) == 0 {
 		return
 	}
 	r := testreport.Merge(reports...)
-	jr.notice(display, "tests: "+r.Summary())
+	line := "tests: " + r.Summary()
+	if len(reports) > 1 {
+		line += fmt.Sprintf(" (%d pytest runs)", len(reports))
+	}
+	jr.notice(display, line)
 	jr.mu.Lock()
 	defer jr.mu.Unlock()
 	if jr.tests == nil {
@@ -131,4 +277,45 @@ func (jr *jobRun) testSummary() *logs.TestSummary {
 		ts.Failures = append(ts.Failures, c.ID()+": "+msg)
 	}
 	return ts
+}
+
+// writableRoots are the directories a sandboxed step of this job may
+// write: its slot (workspace, runner temp and its own Python
+// environments, copies of the kept ones) and the tool cache. The kept
+// environments in the state directory are never among them.
+func (jr *jobRun) writableRoots() []string {
+	roots := []string{jr.root}
+	if tc := jr.wr.e.opts.ToolCache; tc != "" {
+		roots = append(roots, tc)
+	}
+	for _, k := range sortedKeys(jr.cacheEnv) {
+		roots = append(roots, jr.cacheEnv[k])
+	}
+	return roots
+}
+
+// repoCaches gives a sandboxed job pip and uv caches of its repository
+// identity alone (forks apart): a cache is a download a later job trusts,
+// so one repository's job must not be able to write another's. Without the
+// sandbox a job can write anything sluice can, and the machine's shared
+// caches serve.
+func (jr *jobRun) repoCaches() map[string]string {
+	e := jr.wr.e
+	if !e.opts.Sandbox || e.opts.StateDir == "" {
+		return nil
+	}
+	fork := ""
+	if e.opts.Fork {
+		fork = "fork"
+	}
+	sum := sha256.Sum256([]byte(e.repoIdentity() + "\x00" + fork))
+	dir := filepath.Join(e.opts.StateDir, "cache", "repos", hex.EncodeToString(sum[:8]))
+	env := map[string]string{"PIP_CACHE_DIR": filepath.Join(dir, "pip"), "UV_CACHE_DIR": filepath.Join(dir, "uv")}
+	for _, d := range env {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			jr.notice("", fmt.Sprintf("making the job's caches: %v", err))
+			return nil
+		}
+	}
+	return env
 }

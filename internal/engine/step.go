@@ -269,27 +269,16 @@ func (jr *jobRun) runScript(ctx context.Context, sc *scope, x *actionlint.ExecRu
 		e.emit(logs.Event{Kind: logs.Debug, Job: jr.name, Step: display, Text: e.opts.Masker.Mask(l)})
 	}
 	e.emit(logs.Event{Kind: logs.Debug, Job: jr.name, Step: display, Text: "shell: " + strings.Join(sh.Template, " ")})
-	env := jr.activeEnv()
-	if env != nil {
-		skip, note, err := env.BeforeRun(ctx, dir, body, jr.replayer(sc, id, display, stepEnv))
-		if note != "" {
-			jr.notice(display, note)
-		}
-		if err != nil {
-			return jr.fail(display, err.Error())
-		}
-		if skip {
-			return stepOutcome{outcome: logs.Success, outputs: map[string]string{}}
-		}
+	jr.setCurrentStep(display)
+	if o, handled := jr.envStep(ctx, sc, id, display, stepEnv, body, shellName, sh, dir); handled {
+		return o
 	}
-	junit, junits := jr.junitFiles(id, dir, body)
+	junitDir, named := jr.junitFiles(id, dir, body)
+	capture := startJUnitCapture(junitDir)
 	started := time.Now().UnixNano()
-	stepEnv = withPytestJUnit(stepEnv, sc.env, junit)
-	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir, junit, true)
-	if env != nil {
-		env.AfterRun(o.outcome == logs.Success)
-	}
-	jr.collectTests(display, junits, started)
+	stepEnv = withPytestJUnit(stepEnv, sc.env, filepath.Join(junitDir, "report.xml"))
+	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir, junitDir, true)
+	jr.collectTests(display, capture.stop(), named, started)
 	return o
 }
 
@@ -313,16 +302,17 @@ func withPytestJUnit(stepEnv, scopeEnv map[string]string, path string) map[strin
 // inContainer runs it in the job container when the job has one (`run:`
 // steps do; actions' own processes run on the host, next to sluice).
 func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, argv []string, dir, hide string, inContainer bool) stepOutcome {
+	return jr.runProcessEnv(ctx, display, jr.processEnv(sc, id, stepEnv, jr.files), argv, dir, hide, inContainer)
+}
+
+// runProcessEnv is runProcess with the process environment already made.
+func (jr *jobRun) runProcessEnv(ctx context.Context, display string, env []string, argv []string, dir, hide string, inContainer bool) stepOutcome {
 	e := jr.wr.e
 	files := jr.files
-	env := jr.processEnv(sc, id, stepEnv, files)
 	p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}, hide: hide}
 	var sandbox *host.Sandbox
 	if e.opts.Sandbox {
-		sandbox = &host.Sandbox{Writable: []string{filepath.Dir(filepath.Dir(jr.workspace)), jr.temp}, Hidden: e.opts.HiddenDirs}
-		if e.opts.ToolCache != "" {
-			sandbox.Writable = append(sandbox.Writable, e.opts.ToolCache)
-		}
+		sandbox = &host.Sandbox{Writable: jr.writableRoots(), Hidden: e.opts.HiddenDirs}
 	}
 	var res host.Result
 	var err error
@@ -369,6 +359,9 @@ func (jr *jobRun) processEnv(sc *scope, id string, stepEnv map[string]string, fi
 	e := jr.wr.e
 	m := map[string]string{}
 	for k, v := range e.opts.BaseEnv {
+		m[k] = v
+	}
+	for k, v := range jr.cacheEnv {
 		m[k] = v
 	}
 	for k, v := range sc.env {
@@ -487,6 +480,10 @@ func (p *lineProcessor) line(text string) {
 			return
 		}
 		emit(logs.Line, text)
+		if name, hint, missing := missingTool(text); missing {
+			p.jr.annotate(p.step, logs.Annotation{Level: "error", Title: name + " is not on this machine",
+				Message: fmt.Sprintf("%s is on GitHub's ubuntu-latest image but not found here: %s", name, hint)})
+		}
 		return
 	}
 	switch cmd.Name {

@@ -118,6 +118,7 @@ func readIdentity(root string) (id Identity, ok bool) {
 			k, v = strings.ToLower(strings.TrimSpace(k)), strings.Trim(strings.TrimSpace(v), `"`)
 			switch {
 			case i == 0 && section == `remote "origin"` && k == "url":
+				id.OriginURL = v
 				if n := repoNameFromURL(v); n != "" {
 					id.Repository = n
 				}

@@ -101,6 +101,7 @@ func (r *Repo) ChangedFiles(ctx context.Context, sha string) ([]string, error) {
 type Identity struct {
 	Repository string // owner/name from the origin URL, else local/<dir>
 	Actor      string // user.name, else $USER
+	OriginURL  string // the origin remote's URL, "" without one
 }
 
 // Identity reads the origin URL and user.name in one git call.
@@ -121,6 +122,7 @@ func (r *Repo) Identity(ctx context.Context) Identity {
 				id.Actor = v
 			}
 		case "remote.origin.url":
+			id.OriginURL = strings.TrimSpace(val)
 			if name := repoNameFromURL(val); name != "" {
 				id.Repository = name
 			}
@@ -321,4 +323,21 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 func (r *Repo) HasRef(ctx context.Context, ref string) bool {
 	_, err := git(ctx, r.Root, "rev-parse", "--verify", "--quiet", ref)
 	return err == nil
+}
+
+// DefaultBranch is the repository's default branch: what origin's HEAD
+// names, else main or master when there is one, else current (the
+// checked-out branch's name).
+func (r *Repo) DefaultBranch(ctx context.Context, current string) string {
+	if out, err := git(ctx, r.Root, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"); err == nil {
+		if b := strings.TrimPrefix(strings.TrimSpace(out), "origin/"); b != "" {
+			return b
+		}
+	}
+	for _, b := range []string{"main", "master"} {
+		if r.HasRef(ctx, "refs/heads/"+b) {
+			return b
+		}
+	}
+	return strings.TrimPrefix(current, "refs/heads/")
 }

@@ -115,15 +115,15 @@ func TestIdentity(t *testing.T) {
 	}{
 		{name: "no origin, no user.name", want: Identity{Repository: "local/", Actor: "env-user"}},
 		{name: "https", origin: "https://github.com/octo/widgets.git", userName: "Grace Hopper",
-			want: Identity{Repository: "octo/widgets", Actor: "Grace Hopper"}},
+			want: Identity{Repository: "octo/widgets", Actor: "Grace Hopper", OriginURL: "https://github.com/octo/widgets.git"}},
 		{name: "https without .git, trailing slash", origin: "https://github.com/octo/widgets/",
-			want: Identity{Repository: "octo/widgets", Actor: "env-user"}},
+			want: Identity{Repository: "octo/widgets", Actor: "env-user", OriginURL: "https://github.com/octo/widgets/"}},
 		{name: "scp-like ssh", origin: "git@github.com:octo/widgets.git",
-			want: Identity{Repository: "octo/widgets", Actor: "env-user"}},
+			want: Identity{Repository: "octo/widgets", Actor: "env-user", OriginURL: "git@github.com:octo/widgets.git"}},
 		{name: "ssh url with port", origin: "ssh://git@example.com:2222/octo/widgets.git",
-			want: Identity{Repository: "octo/widgets", Actor: "env-user"}},
+			want: Identity{Repository: "octo/widgets", Actor: "env-user", OriginURL: "ssh://git@example.com:2222/octo/widgets.git"}},
 		{name: "local path", origin: "/srv/git/octo/widgets.git", userName: "  ",
-			want: Identity{Repository: "octo/widgets", Actor: "env-user"}},
+			want: Identity{Repository: "octo/widgets", Actor: "env-user", OriginURL: "/srv/git/octo/widgets.git"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
+	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/engine"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/logs"
@@ -101,9 +102,13 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	sink := &lineSink{emit: emit, step: step}
 	state := orTemp(cfg.StateDir)
 	eng := engine.New(engine.Options{
-		RepoRoot: src, CloneSource: mirror, Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
+		RepoRoot: src, CloneSource: mirror, Repository: spec.Repository, RepoIdentity: repoIdentity(spec), Fork: spec.Fork,
+		DefaultBranch: func() string { return spec.DefaultBranch },
+		Actor:         spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
 		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: spec.Vars, Inputs: spec.Inputs,
-		Parallel: 1, WorkRoot: filepath.Join(dir, "work"), ToolCache: filepath.Join(state, "toolcache"),
+		// Jobs run in slots under the agent's work directory that each job
+		// leg finds again on its next run (see engine's jobSlot).
+		Parallel: 1, WorkRoot: filepath.Join(orTemp(cfg.WorkDir), "slots"), ToolCache: filepath.Join(state, "toolcache"),
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
 		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber), RunAttempt: spec.RunAttempt,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
@@ -165,6 +170,13 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		conclusion = string(logs.Cancelled)
 	}
 	return conclusion, res.Outputs, strings.TrimSpace(summary)
+}
+
+// repoIdentity is the server's repository id, which keys the job's kept
+// environments and caches on this agent (a spec from an older server
+// carries only the repository's URL).
+func repoIdentity(spec *scheduler.Spec) string {
+	return cache.ServerIdentity(spec.RepoID, spec.RepoURL)
 }
 
 func orTemp(d string) string {

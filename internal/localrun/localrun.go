@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -247,35 +248,39 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	console := consoleSink(cfg.Stdout, cfg.Verbose, cfg.FollowOutput)
 	masker := logs.NewMasker()
 	eng := engine.New(engine.Options{
-		RepoRoot:    repo.Root,
-		Repository:  repository,
-		Actor:       ident.Actor,
-		SHA:         head.SHA,
-		Ref:         ref,
-		EventName:   cfg.Event,
-		Payload:     payload,
-		Secrets:     secrets,
-		Vars:        vars,
-		Inputs:      inputs,
-		Env:         extraEnv,
-		JobFilter:   cfg.Job,
-		Parallel:    cfg.Parallel,
-		WorkRoot:    filepath.Join(os.TempDir(), "sluice-work"),
-		ToolCache:   filepath.Join(state, "toolcache"),
-		StateDir:    state,
-		Keep:        cfg.Keep,
-		Sandbox:     cfg.Sandbox,
-		HiddenDirs:  []string{state},
-		WorkingTree: cfg.WorkingTree,
-		Verbose:     cfg.Verbose,
-		RunID:       runID,
-		RunNumber:   runNumber,
-		LogDir:      logDir,
-		BaseEnv:     WithCaches(BaseEnv(os.Environ()), state),
-		EnvReuse:    !cfg.NoEnvReuse,
-		Version:     cfg.Version,
-		Actions:     resolver,
-		Platforms:   platforms,
+		RepoRoot:     repo.Root,
+		RepoIdentity: RepoIdentity(ident, repo.Root),
+		// Asked only by a job that uses a cache and only when the event
+		// does not say: it costs a git call or two.
+		DefaultBranch: sync.OnceValue(func() string { return repo.DefaultBranch(ctx, head.Ref) }),
+		Repository:    repository,
+		Actor:         ident.Actor,
+		SHA:           head.SHA,
+		Ref:           ref,
+		EventName:     cfg.Event,
+		Payload:       payload,
+		Secrets:       secrets,
+		Vars:          vars,
+		Inputs:        inputs,
+		Env:           extraEnv,
+		JobFilter:     cfg.Job,
+		Parallel:      cfg.Parallel,
+		WorkRoot:      filepath.Join(os.TempDir(), "sluice-work"),
+		ToolCache:     filepath.Join(state, "toolcache"),
+		StateDir:      state,
+		Keep:          cfg.Keep,
+		Sandbox:       cfg.Sandbox,
+		HiddenDirs:    []string{state},
+		WorkingTree:   cfg.WorkingTree,
+		Verbose:       cfg.Verbose,
+		RunID:         runID,
+		RunNumber:     runNumber,
+		LogDir:        logDir,
+		BaseEnv:       WithCaches(BaseEnv(os.Environ()), state),
+		EnvReuse:      !cfg.NoEnvReuse,
+		Version:       cfg.Version,
+		Actions:       resolver,
+		Platforms:     platforms,
 		Containers: func(ctx context.Context) (*container.Engine, error) {
 			return container.Connect(ctx, cfg.ContainerHost)
 		},
@@ -340,6 +345,20 @@ func consoleSink(w io.Writer, verbose bool, follow string) logs.Sink {
 		return logs.NewTTYWith(w, logs.TTYConfig{Width: width, Height: height, Verbose: verbose, Follow: follow})
 	}
 	return logs.NewPlain(w, verbose)
+}
+
+// RepoIdentity keeps a repository's kept environments and caches apart
+// from every other's: its origin remote's URL, else its absolute path (two
+// repositories in directories of the same name are not the same).
+func RepoIdentity(id gitrepo.Identity, root string) string {
+	if id.OriginURL != "" {
+		return "url:" + id.OriginURL
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		abs = root
+	}
+	return "path:" + abs
 }
 
 // StateDir is where sluice keeps run logs and caches: $SLUICE_STATE_DIR,

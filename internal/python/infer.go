@@ -101,17 +101,23 @@ func Infer(dir string) (Plan, error) {
 	tools := []string{lint, map[bool]string{true: "mypy"}[mypy], tests}
 
 	runner := ""
+	pins := r.toolPins(note)
 	var extra []string // tools to install because the project does not declare them
 	for _, t := range tools {
 		if t != "" && !r.declared[t] {
-			extra = append(extra, t)
+			if v, ok := pins[t]; ok {
+				extra = append(extra, t+"=="+v)
+			} else {
+				extra = append(extra, t)
+			}
 		}
 	}
+	groups := r.installGroups(tools)
 	switch {
 	case r.exists("uv.lock"):
 		note("install: uv.lock found, so uv sync --locked installs exactly the locked set")
 		p.Steps = append(p.Steps, PlanStep{"Install uv", "python -m pip install uv"},
-			PlanStep{"Install dependencies", "uv sync --locked --all-extras --dev"})
+			PlanStep{"Install dependencies", "uv sync --locked --all-extras --all-groups"})
 		runner = "uv run "
 	case r.exists("poetry.lock"):
 		note("install: poetry.lock found, so poetry install installs the locked set")
@@ -143,6 +149,14 @@ func Infer(dir string) (Plan, error) {
 		}
 		if len(reqFiles) > 0 {
 			note("install: requirements files %s", strings.Join(reqFiles, ", "))
+		}
+		for _, g := range groups {
+			args = append(args, "--group "+g)
+		}
+		if len(groups) > 0 {
+			// pip reads [dependency-groups] since 25.1; job environments get a
+			// current pip.
+			note("install: dependency groups %s (PEP 735)", strings.Join(groups, ", "))
 		}
 		args = append(args, extra...)
 		extra = nil
@@ -184,6 +198,99 @@ func Infer(dir string) (Plan, error) {
 		p.Steps = append(p.Steps, PlanStep{"Build", "python -m pip install build && python -m build"})
 	}
 	return p, nil
+}
+
+// installGroups are the [dependency-groups] a pip install takes: those
+// meant for development, and any other that declares a tool the plan runs.
+func (r *repo) installGroups(tools []string) []string {
+	groups, err := pyprojectGroups(r.pyproject)
+	if err != nil || len(groups) == 0 {
+		return nil
+	}
+	var out []string
+	for g, deps := range groups {
+		keep := false
+		switch g {
+		case "dev", "test", "tests", "testing", "lint", "typing":
+			keep = true
+		}
+		for _, d := range deps {
+			if req, err := parseRequirement(d); err == nil && contains(tools, req.Name) {
+				keep = true
+			}
+		}
+		if keep {
+			out = append(out, g)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// preCommitTools maps pre-commit hook repositories to the tool (PyPI
+// distribution) they run at their rev.
+var preCommitTools = map[string]string{
+	"astral-sh/ruff-pre-commit": "ruff", "charliermarsh/ruff-pre-commit": "ruff",
+	"psf/black": "black", "psf/black-pre-commit-mirror": "black",
+	"pycqa/flake8": "flake8", "pre-commit/mirrors-mypy": "mypy", "pycqa/isort": "isort",
+}
+
+var (
+	preCommitRepoRe = regexp.MustCompile(`(?m)^\s*-\s*repo:\s*['"]?(\S+?)['"]?\s*$`)
+	preCommitRevRe  = regexp.MustCompile(`(?m)^\s*rev:\s*['"]?v?([0-9][^'"\s]*)['"]?\s*$`)
+	lockPkgRe       = regexp.MustCompile(`(?m)^name\s*=\s*"([^"]+)"\s*\n(?:version\s*=\s*"([^"]+)")`)
+)
+
+// toolPins are the versions a project pins for the tools the plan may
+// install itself: .pre-commit-config.yaml hooks, a lock file's entries,
+// a constraints file. The project's CI runs those versions, so the
+// inferred pipeline does too.
+func (r *repo) toolPins(note func(string, ...any)) map[string]string {
+	pins := map[string]string{}
+	if data, err := os.ReadFile(filepath.Join(r.dir, ".pre-commit-config.yaml")); err == nil {
+		text := string(data)
+		repos := preCommitRepoRe.FindAllStringSubmatchIndex(text, -1)
+		for i, m := range repos {
+			url := strings.TrimSuffix(strings.ToLower(text[m[2]:m[3]]), ".git")
+			end := len(text)
+			if i+1 < len(repos) {
+				end = repos[i+1][0]
+			}
+			for key, tool := range preCommitTools {
+				if strings.HasSuffix(url, "/"+key) {
+					if rev := preCommitRevRe.FindStringSubmatch(text[m[1]:end]); rev != nil {
+						pins[tool] = rev[1]
+						note("%s: %s pinned by .pre-commit-config.yaml", tool, rev[1])
+					}
+				}
+			}
+		}
+	}
+	for _, lock := range []string{"uv.lock", "poetry.lock", "pdm.lock"} {
+		data, err := os.ReadFile(filepath.Join(r.dir, lock))
+		if err != nil {
+			continue
+		}
+		for _, m := range lockPkgRe.FindAllStringSubmatch(string(data), -1) {
+			if _, ok := pins[normName(m[1])]; !ok && m[2] != "" {
+				pins[normName(m[1])] = m[2]
+			}
+		}
+	}
+	for _, f := range []string{"constraints.txt", "requirements/constraints.txt"} {
+		data, err := os.ReadFile(filepath.Join(r.dir, f))
+		if err != nil {
+			continue
+		}
+		for _, line := range logicalLines(string(data)) {
+			if req, err := parseRequirement(line); err == nil && req.pinned() {
+				if _, ok := pins[req.Name]; !ok {
+					pins[req.Name] = strings.TrimLeft(req.Specifier, "=")
+				}
+			}
+		}
+	}
+	return pins
 }
 
 func (r *repo) lintTool(note func(string, ...any)) string {

@@ -72,9 +72,65 @@ strict = true
 			},
 			want: []PlanStep{
 				{"Install uv", "python -m pip install uv"},
-				{"Install dependencies", "uv sync --locked --all-extras --dev"},
+				{"Install dependencies", "uv sync --locked --all-extras --all-groups"},
 				{"Lint", "uv run ruff check ."},
 				{"Test", "uv run pytest"},
+			},
+			version: "3.x",
+		},
+		{
+			// Tools declared only in dependency groups (PEP 735), no lock:
+			// pip installs the groups, so pytest and ruff run from the job's
+			// environment.
+			name: "dependency groups without a lock",
+			files: map[string]string{
+				"pyproject.toml": `[project]
+name = "app"
+version = "0.1"
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+[dependency-groups]
+test = ["pytest>=8"]
+lint = ["ruff"]
+docs = ["sphinx"]
+[tool.ruff]
+line-length = 100
+`,
+				"tests/test_app.py": "",
+			},
+			want: []PlanStep{
+				{"Install dependencies", "python -m pip install -e . --group lint --group test"},
+				{"Lint", "ruff check ."},
+				{"Test", "pytest"},
+				{"Build", "python -m pip install build && python -m build"},
+			},
+			version: "3.x",
+		},
+		{
+			// A tool the project does not declare but pins for pre-commit
+			// is installed at that version, not the latest.
+			name: "tool pinned by pre-commit",
+			files: map[string]string{
+				"requirements.txt": "requests==2.32.3\n",
+				"ruff.toml":        "line-length = 100\n",
+				".pre-commit-config.yaml": `repos:
+  - repo: https://github.com/pre-commit/pre-commit-hooks
+    rev: v4.6.0
+    hooks:
+      - id: trailing-whitespace
+  - repo: https://github.com/astral-sh/ruff-pre-commit
+    rev: v0.6.9
+    hooks:
+      - id: ruff
+`,
+				"constraints.txt": "pytest==8.3.3\n",
+				"tests/test_x.py": "",
+			},
+			want: []PlanStep{
+				{"Install dependencies", "python -m pip install -r requirements.txt ruff==0.6.9 pytest==8.3.3"},
+				{"Lint", "ruff check ."},
+				{"Test", "pytest"},
 			},
 			version: "3.x",
 		},

@@ -118,12 +118,14 @@ func pyprojectGroups(pyproject map[string]any) (map[string][]string, error) {
 	return groups, nil
 }
 
+// diffKeys compares requirements as sets: uv records a requirement a
+// group reaches twice (through include-group) once.
 func diffKeys(what string, want, have []string) []string {
 	count := map[string]int{}
-	for _, k := range want {
+	for _, k := range dedupe(want) {
 		count[k]++
 	}
-	for _, k := range have {
+	for _, k := range dedupe(have) {
 		count[k]--
 	}
 	var added, removed []string
@@ -142,6 +144,73 @@ func diffKeys(what string, want, have []string) []string {
 	}
 	if len(removed) > 0 {
 		out = append(out, fmt.Sprintf("%s in lock but no longer declared: %s", what, strings.Join(removed, ", ")))
+	}
+	return out
+}
+
+func dedupe(keys []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// sourced are the names tool.uv.sources gives a source (workspace, path,
+// git, url, index): uv.lock records those without their version
+// specifier, with the source instead.
+func sourced(pyproject map[string]any) map[string]bool {
+	out := map[string]bool{}
+	for name, v := range asMap(dig(pyproject, "tool", "uv", "sources")) {
+		src := asMap(v)
+		if src == nil {
+			// A list of sources with markers.
+			if l, ok := v.([]any); ok && len(l) > 0 {
+				src = asMap(l[0])
+			}
+		}
+		if src == nil {
+			continue
+		}
+		if _, idx := src["index"]; idx && len(src) == 1 {
+			continue // an index keeps the specifier
+		}
+		out[normName(name)] = true
+	}
+	return out
+}
+
+// dropSpecifiers removes the version part of the keys of sourced names.
+func dropSpecifiers(keys []string, names map[string]bool) []string {
+	if len(names) == 0 {
+		return keys
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		name := k
+		if j := strings.IndexAny(name, "[<>=!~ ;@"); j >= 0 {
+			name = name[:j]
+		}
+		if !names[name] {
+			out[i] = k
+			continue
+		}
+		rest := k[len(name):]
+		extras := ""
+		if strings.HasPrefix(rest, "[") {
+			if e := strings.Index(rest, "]"); e >= 0 {
+				extras, rest = rest[:e+1], rest[e+1:]
+			}
+		}
+		marker := ""
+		if m := strings.Index(rest, " ; "); m >= 0 {
+			marker = rest[m:]
+		}
+		out[i] = name + extras + marker
 	}
 	return out
 }
@@ -241,20 +310,26 @@ func compareUVMember(dir, rel string, pkg map[string]any) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading uv.lock requires-dist: %w", err)
 	}
-	reasons = append(reasons, diffKeys(label+" dependencies", want, have)...)
+	src := sourced(pyproject)
+	if root, err := readPyproject(dir); err == nil && rel != "." {
+		for n := range sourced(root) {
+			src[n] = true // a workspace's sources apply to its members
+		}
+	}
+	reasons = append(reasons, diffKeys(label+" dependencies", dropSpecifiers(want, src), dropSpecifiers(have, src))...)
 
 	groups, err := pyprojectGroups(pyproject)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s dependency groups: %w", label, err)
 	}
-	r, err := compareGroups(label, groups, asMap(meta["requires-dev"]))
+	r, err := compareGroups(label, groups, asMap(meta["requires-dev"]), src)
 	if err != nil {
 		return nil, err
 	}
 	return append(reasons, r...), nil
 }
 
-func compareGroups(label string, groups map[string][]string, lockGroups map[string]any) ([]string, error) {
+func compareGroups(label string, groups map[string][]string, lockGroups map[string]any, src map[string]bool) ([]string, error) {
 	names := map[string]bool{}
 	for g := range groups {
 		names[g] = true
@@ -281,7 +356,7 @@ func compareGroups(label string, groups map[string][]string, lockGroups map[stri
 		if err != nil {
 			return nil, fmt.Errorf("reading uv.lock group %s: %w", g, err)
 		}
-		reasons = append(reasons, diffKeys(fmt.Sprintf("%s group %s", label, g), want, have)...)
+		reasons = append(reasons, diffKeys(fmt.Sprintf("%s group %s", label, g), dropSpecifiers(want, src), dropSpecifiers(have, src))...)
 	}
 	return reasons, nil
 }
@@ -293,5 +368,5 @@ func compareUVManifestGroups(pyproject, manifest map[string]any) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	return compareGroups("pyproject.toml", groups, asMap(manifest["dependency-groups"]))
+	return compareGroups("pyproject.toml", groups, asMap(manifest["dependency-groups"]), sourced(pyproject))
 }

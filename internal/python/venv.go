@@ -13,19 +13,28 @@ import (
 )
 
 // CreateVenv makes a virtual environment with pip in it at dir. With uv (uvPath set) it takes
-// ~0.1 s instead of seconds: `uv venv` makes the environment and the interpreter's own bundled
-// pip wheel (ensurepip's) is installed into it offline, so the job gets the same pip that
-// `python -m venv` would give, and nothing is fetched. Without uv, or when the interpreter
-// has no bundled wheel, it is `python -m venv`. An existing virtual environment at dir is
-// replaced; any other non-empty directory is refused, so a wrong path never loses data.
-func CreateVenv(ctx context.Context, interp Interpreter, dir, uvPath string) (binDir, python string, err error) {
+// ~0.1 s instead of seconds: `uv venv` makes the environment and pip is installed into it
+// offline from a wheel on disk: pipWheel when set (a current pip, see CurrentPip), else the
+// interpreter's own bundled one (ensurepip's), with the bundled setuptools on Pythons before
+// 3.12 as `python -m venv` gives them. Without uv, or when there is no wheel, it is
+// `python -m venv` (and pipWheel installed with that pip). An existing virtual environment at
+// dir is replaced; any other non-empty directory is refused, so a wrong path never loses data.
+func CreateVenv(ctx context.Context, interp Interpreter, dir, uvPath, pipWheel string) (binDir, python string, err error) {
 	if err := clearVenvDir(dir); err != nil {
 		return "", "", err
 	}
 	binDir = filepath.Join(dir, "bin")
 	python = filepath.Join(binDir, "python")
+	wheels := bundledWheels(interp)
+	if pipWheel != "" {
+		if len(wheels) > 0 {
+			wheels[0] = pipWheel
+		} else {
+			wheels = []string{pipWheel}
+		}
+	}
 	if uvPath != "" {
-		if wheels := bundledWheels(interp); len(wheels) > 0 {
+		if len(wheels) > 0 {
 			// Never let uv fetch an interpreter or a package: the one asked for is
 			// the one we use, and the wheels are on disk.
 			env := append(os.Environ(), "UV_PYTHON_DOWNLOADS=never", "UV_NO_CONFIG=1", "UV_OFFLINE=1", "UV_NO_CACHE=1")
@@ -34,10 +43,18 @@ func CreateVenv(ctx context.Context, interp Interpreter, dir, uvPath string) (bi
 				// Resolved through --find-links, not as file paths, so the
 				// distributions carry no direct URL and `pip freeze` reads the
 				// same as after `python -m venv`.
-				args := []string{"pip", "install", "--quiet", "--no-deps", "--python", python, "--no-index", "--find-links", filepath.Dir(wheels[0])}
+				args := []string{"pip", "install", "--quiet", "--no-deps", "--python", python, "--no-index"}
+				seen := map[string]bool{}
 				for _, w := range wheels {
-					name, _, _ := strings.Cut(filepath.Base(w), "-")
-					args = append(args, name)
+					if d := filepath.Dir(w); !seen[d] {
+						seen[d] = true
+						args = append(args, "--find-links", d)
+					}
+				}
+				for _, w := range wheels {
+					name, rest, _ := strings.Cut(filepath.Base(w), "-")
+					version, _, _ := strings.Cut(rest, "-")
+					args = append(args, name+"=="+version)
 				}
 				err = runQuiet(ctx, env, uvPath, args...)
 			}
@@ -54,6 +71,11 @@ func CreateVenv(ctx context.Context, interp Interpreter, dir, uvPath string) (bi
 	}
 	if _, err := os.Stat(python); err != nil {
 		return "", "", fmt.Errorf("creating virtual environment %s: no python in it: %w", dir, err)
+	}
+	if pipWheel != "" {
+		if err := runQuiet(ctx, nil, python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--disable-pip-version-check", pipWheel); err != nil {
+			return "", "", fmt.Errorf("installing %s into %s: %w", filepath.Base(pipWheel), dir, err)
+		}
 	}
 	return binDir, python, nil
 }

@@ -19,7 +19,7 @@ func TestCreateVenv(t *testing.T) {
 				uv = filepath.Join(toolsVenv(t), "uv")
 			}
 			dir := filepath.Join(t.TempDir(), "env")
-			binDir, python, err := CreateVenv(ctx, interp, dir, uv)
+			binDir, python, err := CreateVenv(ctx, interp, dir, uv, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,7 +41,7 @@ func TestCreateVenv(t *testing.T) {
 			if way != "uv" {
 				return
 			}
-			if _, _, err := CreateVenv(ctx, interp, dir, uv); err != nil {
+			if _, _, err := CreateVenv(ctx, interp, dir, uv, ""); err != nil {
 				t.Errorf("recreating: %v", err)
 			}
 		})
@@ -49,7 +49,7 @@ func TestCreateVenv(t *testing.T) {
 	// A directory that is not a virtual environment is never removed.
 	keep := t.TempDir()
 	writeFiles(t, keep, map[string]string{"important.txt": "x"})
-	if _, _, err := CreateVenv(ctx, interp, keep, ""); err == nil {
+	if _, _, err := CreateVenv(ctx, interp, keep, "", ""); err == nil {
 		t.Error("CreateVenv over a non-venv directory succeeded")
 	}
 	if _, err := os.Stat(filepath.Join(keep, "important.txt")); err != nil {
@@ -60,7 +60,7 @@ func TestCreateVenv(t *testing.T) {
 func TestFreezeSorted(t *testing.T) {
 	py := pyenvPython(t, "3.11.7")
 	ctx := context.Background()
-	_, python, err := CreateVenv(ctx, Interpreter{Path: py, Version: "3.11.7"}, filepath.Join(t.TempDir(), "e"), filepath.Join(toolsVenv(t), "uv"))
+	_, python, err := CreateVenv(ctx, Interpreter{Path: py, Version: "3.11.7"}, filepath.Join(t.TempDir(), "e"), filepath.Join(toolsVenv(t), "uv"), "")
 	if err != nil {
 		t.Fatal(err)
 	}

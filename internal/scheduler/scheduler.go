@@ -194,7 +194,7 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 		Title: firstNonEmpty(s.mirror.message(ctx, repo.ID, t.SHA), t.Event), Trigger: firstNonEmpty(t.Source, store.TriggerManual),
 		Actor: t.Actor, Inputs: t.Inputs, Payload: payload,
 	}
-	base := Spec{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), SHA: t.SHA, Ref: t.Ref,
+	base := Spec{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), RepoID: repo.ID, DefaultBranch: repo.DefaultBranch, SHA: t.SHA, Ref: t.Ref,
 		Event: t.Event, Payload: t.Payload, WorkflowPath: wf.Path, WorkflowSource: string(wf.Source),
 		Inputs: t.Inputs, Actor: t.Actor, Fork: t.Fork,
 		Environments: d.cfg, EnvironmentsError: d.err, LockHash: d.lockHash}

@@ -12,8 +12,14 @@ import (
 // (opaque to the store) and handed out with the lease. Secrets are not in
 // it: the agent API adds them to a claim, and never for forks.
 type Spec struct {
-	RepoURL        string                       `json:"repo_url"`
-	Repository     string                       `json:"repository"`
+	RepoURL    string `json:"repo_url"`
+	Repository string `json:"repository"`
+	// RepoID is the server's id of the repository: an agent keys the kept
+	// Python environments and caches of the job by it.
+	RepoID int64 `json:"repo_id,omitempty"`
+	// DefaultBranch is the repository's default branch, whose caches every
+	// branch may restore.
+	DefaultBranch  string                       `json:"default_branch,omitempty"`
 	SHA            string                       `json:"sha"`
 	Ref            string                       `json:"ref"`
 	Event          string                       `json:"event"`

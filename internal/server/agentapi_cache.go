@@ -42,8 +42,13 @@ func (s *Server) agentCacheScope(w http.ResponseWriter, r *http.Request, a *stor
 		return false
 	}
 	var spec struct {
-		Repository string `json:"repository"`
-		Fork       bool   `json:"fork"`
+		Repository string         `json:"repository"`
+		RepoURL    string         `json:"repo_url"`
+		RepoID     int64          `json:"repo_id"`
+		Default    string         `json:"default_branch"`
+		Ref        string         `json:"ref"`
+		Payload    map[string]any `json:"payload"`
+		Fork       bool           `json:"fork"`
 	}
 	if len(j.Spec) > 0 {
 		if err := json.Unmarshal(j.Spec, &spec); err != nil {
@@ -51,8 +56,31 @@ func (s *Server) agentCacheScope(w http.ResponseWriter, r *http.Request, a *stor
 			return false
 		}
 	}
-	if spec.Repository != scope {
-		agentError(w, http.StatusForbidden, fmt.Sprintf("job %d builds %q, not %q", jobID, spec.Repository, scope))
+	// The job's caches follow GitHub's scoping: its repository only, its
+	// own ref (where it saves), its base and default branches.
+	defaultBranch := ""
+	if repo, ok := spec.Payload["repository"].(map[string]any); ok {
+		defaultBranch, _ = repo["default_branch"].(string)
+	}
+	if defaultBranch == "" {
+		defaultBranch = spec.Default
+	}
+	if defaultBranch == "" {
+		defaultBranch = "main" // as the agent's engine assumes
+	}
+	baseRef := ""
+	if pr, ok := spec.Payload["pull_request"].(map[string]any); ok {
+		if b, ok := pr["base"].(map[string]any); ok {
+			baseRef, _ = b["ref"].(string)
+		}
+	}
+	save, restore := cache.Scopes(cache.ServerIdentity(spec.RepoID, spec.RepoURL), spec.Ref, baseRef, defaultBranch)
+	allowed := scope == save
+	for _, sc := range restore {
+		allowed = allowed || (!saving && scope == sc)
+	}
+	if !allowed {
+		agentError(w, http.StatusForbidden, fmt.Sprintf("job %d (%s at %s) may not use cache scope %q", jobID, spec.Repository, spec.Ref, scope))
 		return false
 	}
 	// A pull request from a fork may read caches but not write them: what

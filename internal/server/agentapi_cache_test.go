@@ -104,6 +104,13 @@ func (e *agentTestEnv) restore(t *testing.T, token string, body map[string]any) 
 	return a
 }
 
+// cacheSpec is a job of repository 7 on branch feat; ownScope its caches.
+const (
+	cacheSpec    = `{"repository":"o/r","repo_id":7,"ref":"refs/heads/feat","default_branch":"main"}`
+	ownScope     = "server-repo:7|refs/heads/feat"
+	defaultScope = "server-repo:7|refs/heads/main"
+)
+
 func savePath(job int64, scope, key, version string) string {
 	q := url.Values{"job": {fmt.Sprint(job)}, "scope": {scope}, "key": {key}, "version": {version}}
 	return "/api/v1/agent/cache/save?" + q.Encode()
@@ -112,7 +119,7 @@ func savePath(job int64, scope, key, version string) string {
 func TestAgentCacheSaveAndRestore(t *testing.T) {
 	e := newCacheTestEnv(t)
 	_, tok := e.register(t, "runner")
-	j := e.queue(t, `{"repository":"o/r"}`)
+	j := e.queue(t, cacheSpec)
 	if code, _ := e.claim(t, tok); code != http.StatusOK {
 		t.Fatalf("claim: %d", code)
 	}
@@ -135,7 +142,7 @@ func TestAgentCacheSaveAndRestore(t *testing.T) {
 		if body == nil {
 			body = archiveOf(t, s.content)
 		}
-		if code, out := e.do(t, "POST", savePath(j.ID, "o/r", s.key, v), tok, body); code != s.want {
+		if code, out := e.do(t, "POST", savePath(j.ID, ownScope, s.key, v), tok, body); code != s.want {
 			t.Errorf("save %s: %d %s, want %d", s.key, code, out, s.want)
 		}
 	}
@@ -158,7 +165,7 @@ func TestAgentCacheSaveAndRestore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := map[string]any{"job": j.ID, "scope": "o/r", "version": v}
+			body := map[string]any{"job": j.ID, "scope": ownScope, "version": v}
 			for k, val := range tt.body {
 				body[k] = val
 			}
@@ -173,12 +180,12 @@ func TestAgentCacheNeedsTheJob(t *testing.T) {
 	e := newCacheTestEnv(t)
 	_, owner := e.register(t, "owner")
 	_, other := e.register(t, "other")
-	j := e.queue(t, `{"repository":"o/r"}`)
+	j := e.queue(t, cacheSpec)
 	if code, _ := e.claim(t, owner); code != http.StatusOK {
 		t.Fatalf("claim: %d", code)
 	}
 	v := cache.Version([]string{"f"})
-	if code, out := e.do(t, "POST", savePath(j.ID, "o/r", "k", v), owner, archiveOf(t, "x")); code != http.StatusCreated {
+	if code, out := e.do(t, "POST", savePath(j.ID, ownScope, "k", v), owner, archiveOf(t, "x")); code != http.StatusCreated {
 		t.Fatalf("owner's save: %d %s", code, out)
 	}
 	tests := []struct {
@@ -188,11 +195,13 @@ func TestAgentCacheNeedsTheJob(t *testing.T) {
 		scope string
 		want  int
 	}{
-		{"no token", "", j.ID, "o/r", http.StatusUnauthorized},
-		{"another agent", other, j.ID, "o/r", http.StatusForbidden},
-		{"another repository", owner, j.ID, "x/y", http.StatusForbidden},
-		{"unknown job", owner, j.ID + 100, "o/r", http.StatusForbidden},
-		{"the owner", owner, j.ID, "o/r", http.StatusOK},
+		{"no token", "", j.ID, ownScope, http.StatusUnauthorized},
+		{"another agent", other, j.ID, ownScope, http.StatusForbidden},
+		{"another repository", owner, j.ID, "server-repo:8|refs/heads/feat", http.StatusForbidden},
+		{"the repository by name", owner, j.ID, "o/r", http.StatusForbidden},
+		{"a sibling branch", owner, j.ID, "server-repo:7|refs/heads/other", http.StatusForbidden},
+		{"unknown job", owner, j.ID + 100, ownScope, http.StatusForbidden},
+		{"the owner", owner, j.ID, ownScope, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,10 +222,10 @@ func TestAgentCacheNeedsTheJob(t *testing.T) {
 	if code, _ := e.do(t, "POST", fmt.Sprintf("/api/v1/agent/jobs/%d/complete", j.ID), owner, map[string]any{"conclusion": "success"}); code != http.StatusOK {
 		t.Fatalf("complete: %d", code)
 	}
-	if got := e.restore(t, owner, map[string]any{"job": j.ID, "scope": "o/r", "key": "k", "version": v}); got.Code != http.StatusForbidden {
+	if got := e.restore(t, owner, map[string]any{"job": j.ID, "scope": ownScope, "key": "k", "version": v}); got.Code != http.StatusForbidden {
 		t.Errorf("restore after the job completed: %d, want 403", got.Code)
 	}
-	if code, _ := e.do(t, "POST", savePath(j.ID, "o/r", "late", v), owner, archiveOf(t, "x")); code != http.StatusForbidden {
+	if code, _ := e.do(t, "POST", savePath(j.ID, ownScope, "late", v), owner, archiveOf(t, "x")); code != http.StatusForbidden {
 		t.Errorf("save after the job completed: %d, want 403", code)
 	}
 }
@@ -224,12 +233,33 @@ func TestAgentCacheNeedsTheJob(t *testing.T) {
 func TestAgentCacheWithoutAStore(t *testing.T) {
 	e := newAgentTestEnv(t)
 	_, tok := e.register(t, "runner")
-	j := e.queue(t, `{"repository":"o/r"}`)
+	j := e.queue(t, cacheSpec)
 	if code, _ := e.claim(t, tok); code != http.StatusOK {
 		t.Fatalf("claim: %d", code)
 	}
-	got := e.restore(t, tok, map[string]any{"job": j.ID, "scope": "o/r", "key": "k", "version": "v"})
+	got := e.restore(t, tok, map[string]any{"job": j.ID, "scope": ownScope, "key": "k", "version": "v"})
 	if got.Code != http.StatusNotImplemented {
 		t.Errorf("restore: %d, want 501", got.Code)
+	}
+}
+
+// TestAgentCacheDefaultBranch: a job reads its default branch's caches
+// (GitHub's rule) but cannot write them, nor read a sibling branch's.
+func TestAgentCacheDefaultBranch(t *testing.T) {
+	e := newCacheTestEnv(t)
+	_, owner := e.register(t, "owner")
+	j := e.queue(t, cacheSpec)
+	if code, _ := e.claim(t, owner); code != http.StatusOK {
+		t.Fatalf("claim: %d", code)
+	}
+	v := cache.Version([]string{"f"})
+	if code, _ := e.do(t, "POST", savePath(j.ID, defaultScope, "k", v), owner, archiveOf(t, "x")); code != http.StatusForbidden {
+		t.Errorf("saving into the default branch's scope from branch feat: %d, want 403", code)
+	}
+	if got := e.restore(t, owner, map[string]any{"job": j.ID, "scope": defaultScope, "key": "k", "version": v}); got.Code != http.StatusNoContent {
+		t.Errorf("restoring from the default branch's scope: %d, want 204 (allowed, a miss)", got.Code)
+	}
+	if got := e.restore(t, owner, map[string]any{"job": j.ID, "scope": "server-repo:7|refs/heads/feat-b", "key": "k", "version": v}); got.Code != http.StatusForbidden {
+		t.Errorf("restoring from a sibling branch's scope: %d, want 403", got.Code)
 	}
 }

@@ -1,496 +1,360 @@
 package venvs
 
 import (
-	"archive/zip"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluice-ci/sluice/internal/python"
 )
 
-// testInterp is the machine's CPython 3.11 as Discover reports it; the test
-// is skipped where there is none.
-func testInterp(t *testing.T) python.Interpreter {
-	t.Helper()
-	found, err := python.Discover(context.Background(), nil)
-	if err != nil {
-		t.Fatalf("discovering interpreters: %v", err)
-	}
-	spec, err := python.ParseSpec("3.11", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	interp, err := python.Select(found, spec)
-	if err != nil {
-		t.Skipf("no Python 3.11 on this machine: %v", err)
-	}
-	return interp
+// index is a simple-API index (JSON) whose projects the test changes.
+type index struct {
+	mu    sync.Mutex
+	files map[string][]string // project → file names
+	hits  map[string]int
+	srv   *httptest.Server
 }
 
-// testUV is uv when it is on PATH or in the tools environment the python
-// package's tests keep; environments are then made in ~0.1 s instead of
-// seconds. "" means `python -m venv`.
-func testUV() string {
-	if p, err := exec.LookPath("uv"); err == nil {
-		return p
+func newIndex(t *testing.T) *index {
+	ix := &index{files: map[string][]string{}, hits: map[string]int{}}
+	ix.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.Trim(strings.TrimPrefix(r.URL.Path, "/simple/"), "/")
+		ix.mu.Lock()
+		files, ok := ix.files[name]
+		ix.hits[name]++
+		ix.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		var doc struct {
+			Files []map[string]any `json:"files"`
+		}
+		for _, f := range files {
+			doc.Files = append(doc.Files, map[string]any{"filename": f, "url": "/files/" + f, "hashes": map[string]string{}})
+		}
+		w.Header().Set("Content-Type", "application/vnd.pypi.simple.v1+json")
+		_ = json.NewEncoder(w).Encode(doc)
+	}))
+	t.Cleanup(ix.srv.Close)
+	return ix
+}
+
+func (ix *index) publish(project, file string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.files[project] = append(ix.files[project], file)
+}
+
+func (ix *index) spec() python.IndexSpec {
+	return python.IndexSpec{URLs: []string{ix.srv.URL + "/simple/"}}
+}
+
+// world is one job slot (its environments and workspace) and the state
+// directory, used by successive "runs" of the same job.
+type world struct {
+	t           *testing.T
+	state, slot string
+	root, ws    string
+	ix          *index
+	runs        map[string]int // step name → times it really ran
+	notes       []string
+}
+
+func newWorld(t *testing.T) *world {
+	base := t.TempDir()
+	return &world{t: t, state: filepath.Join(base, "state"), slot: "slot-0",
+		root: filepath.Join(base, "slot", "envs"), ws: filepath.Join(base, "slot", "work", "repo"),
+		ix: newIndex(t), runs: map[string]int{}}
+}
+
+// newRun starts a run: a fresh workspace holding files, as a checkout.
+func (w *world) newRun(files map[string]string) *Manager {
+	w.t.Helper()
+	if err := os.RemoveAll(filepath.Dir(w.ws)); err != nil {
+		w.t.Fatal(err)
 	}
-	if cache, err := os.UserCacheDir(); err == nil {
-		p := filepath.Join(cache, "sluice-test-tools", "venv", "bin", "uv")
-		if _, err := os.Stat(p); err == nil {
-			return p
+	for name, body := range files {
+		p := filepath.Join(w.ws, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			w.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			w.t.Fatal(err)
 		}
 	}
-	return ""
+	if err := os.MkdirAll(w.ws, 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	w.notes = nil
+	return New(Options{StateDir: w.state, Slot: w.slot, Root: w.root, Workspace: w.ws, Reuse: true,
+		Note: func(_, text string) { w.notes = append(w.notes, text) }})
 }
 
-// writeWheel writes a pure-Python wheel holding one module, name.py, whose
-// VALUE is version, so installs need neither a build nor the network.
-func writeWheel(t *testing.T, dir, name, version string) string {
-	t.Helper()
-	p := filepath.Join(dir, fmt.Sprintf("%s-%s-py3-none-any.whl", name, version))
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	info := fmt.Sprintf("%s-%s.dist-info", name, version)
-	files := []struct{ name, body string }{
-		{name + ".py", fmt.Sprintf("VALUE = %q\n", version)},
-		{info + "/METADATA", fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\n", name, version)},
-		{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: sluice-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
-	}
-	var record strings.Builder
-	for _, fl := range files {
-		w, err := zw.Create(fl.name)
-		if err != nil {
-			t.Fatal(err)
+func (w *world) noted(sub string) bool {
+	for _, n := range w.notes {
+		if strings.Contains(n, sub) {
+			return true
 		}
-		if _, err := w.Write([]byte(fl.body)); err != nil {
-			t.Fatal(err)
+	}
+	return false
+}
+
+// env makes the job's environment: a site-packages with pip.
+func (w *world) env() Step {
+	dir := filepath.Join(w.root, "py")
+	return Step{Name: "env", Fixed: true, Targets: []string{dir},
+		Inputs: python.StepInputs{Values: map[string]string{"interpreter": "3.11"}},
+		Run: func(context.Context) error {
+			w.runs["env"]++
+			return os.MkdirAll(filepath.Join(dir, "lib", "python3.11", "site-packages", "pip-25.0.dist-info"), 0o755)
+		}}
+}
+
+// install is a step installing dists (name → version) into the job's
+// environment, reading the workspace file req; the index decides the
+// names not pinned.
+func (w *world) install(name, req string, dists map[string]string, pinned ...string) Step {
+	dir := filepath.Join(w.root, "py")
+	body, _ := os.ReadFile(filepath.Join(w.ws, req))
+	p := map[string]bool{}
+	for _, n := range pinned {
+		p[n] = true
+	}
+	return Step{Name: name, Targets: []string{dir}, Workspace: true,
+		Inputs: python.StepInputs{Values: map[string]string{"command": name, "file " + req: string(body)}, Pinned: p, Index: w.ix.spec()},
+		Run: func(context.Context) error {
+			w.runs[name]++
+			for d, v := range dists {
+				if err := os.MkdirAll(filepath.Join(dir, "lib", "python3.11", "site-packages", d+"-"+v+".dist-info"), 0o755); err != nil {
+					return err
+				}
+			}
+			// Like an editable install's metadata, written into the project.
+			return os.WriteFile(filepath.Join(w.ws, name+".egg-info"), []byte(name), 0o644)
+		}}
+}
+
+func (w *world) installed() []string {
+	var out []string
+	for n, v := range python.InstalledDists(filepath.Join(w.root, "py")) {
+		out = append(out, n+"=="+v)
+	}
+	return sorted(out)
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
 		}
-		fmt.Fprintf(&record, "%s,,\n", fl.name)
 	}
-	fmt.Fprintf(&record, "%s/RECORD,,\n", info)
-	w, err := zw.Create(info + "/RECORD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(record.String())); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return out
 }
 
-// fixture is a workspace with local wheels and a state directory shared by
-// the runs of one test.
-type fixture struct {
-	t         *testing.T
-	interp    python.Interpreter
-	uv        string
-	state     string
-	workspace string
-	wheels    string
-}
-
-func newFixture(t *testing.T) *fixture {
-	t.Helper()
-	f := &fixture{t: t, interp: testInterp(t), uv: testUV(), state: t.TempDir(), workspace: t.TempDir()}
-	f.wheels = filepath.Join(f.workspace, "wheels")
-	if err := os.MkdirAll(f.wheels, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"alpha", "beta", "gamma"} {
-		writeWheel(t, f.wheels, n, "1.0")
-	}
-	return f
-}
-
-func (f *fixture) write(rel, body string) {
-	f.t.Helper()
-	p := filepath.Join(f.workspace, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-func (f *fixture) acquire(reuse bool) *Env {
-	f.t.Helper()
-	e, err := Acquire(context.Background(), f.interp, Options{
-		StateDir: f.state, JobKey: "ci.yml/test", Workspace: f.workspace, UVPath: f.uv, Reuse: reuse,
-	})
-	if err != nil {
-		f.t.Fatalf("Acquire: %v", err)
-	}
-	return e
-}
-
-// execIn is what the engine does with a step: bash in dir with the
-// environment first on PATH. Installs are offline by construction.
-func execIn(e *Env) Exec {
-	return func(ctx context.Context, command, dir string) (int, error) {
-		cmd := exec.CommandContext(ctx, "bash", "-e", "-c", command)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "PATH="+e.Bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-			"VIRTUAL_ENV="+e.Dir, "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_INPUT=1", "PIP_NO_INDEX=1")
-		out, err := cmd.CombinedOutput()
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return exit.ExitCode(), nil
-		}
-		if err != nil {
-			return -1, fmt.Errorf("%s: %w\n%s", command, err, out)
-		}
-		return 0, nil
-	}
-}
-
-// stepResult is what one `run:` step looked like to the environment.
-type stepResult struct {
-	Skip bool
-	Exit int
-}
-
-// step runs script in the workspace as the engine does: BeforeRun, the
-// script unless skipped, AfterRun.
-func (f *fixture) step(e *Env, script string) (stepResult, string) {
-	f.t.Helper()
-	return f.stepIn(e, f.workspace, script, execIn(e))
-}
-
-func (f *fixture) stepIn(e *Env, dir, script string, run Exec) (stepResult, string) {
-	f.t.Helper()
+// job runs steps through m then a barrier, as the engine does before the
+// first step it cannot key.
+func (w *world) job(m *Manager, steps ...Step) {
+	w.t.Helper()
 	ctx := context.Background()
-	skip, note, err := e.BeforeRun(ctx, dir, script, run)
-	if err != nil {
-		f.t.Fatalf("BeforeRun(%q): %v", script, err)
+	for _, st := range steps {
+		if _, err := m.Apply(ctx, st); err != nil {
+			w.t.Fatalf("applying %s: %v", st.Name, err)
+		}
 	}
-	if skip {
-		return stepResult{Skip: true}, note
-	}
-	code, err := execIn(e)(ctx, script, dir)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	e.AfterRun(code == 0)
-	return stepResult{Exit: code}, note
-}
-
-func release(t *testing.T, e *Env, ok bool) {
-	t.Helper()
-	if err := e.Release(ok); err != nil {
-		t.Fatalf("Release(%t): %v", ok, err)
+	if err := m.Barrier(ctx); err != nil {
+		w.t.Fatalf("barrier: %v", err)
 	}
 }
 
-// importable says which of the named modules the environment can import.
-func importable(t *testing.T, e *Env, names ...string) map[string]bool {
-	t.Helper()
-	got := map[string]bool{}
-	for _, n := range names {
-		err := exec.Command(e.Python, "-c", "import "+n).Run()
-		got[n] = err == nil
+func TestWarmRunRestoresWithoutRunning(t *testing.T) {
+	w := newWorld(t)
+	w.ix.publish("beta", "beta-1.0-py3-none-any.whl")
+	files := map[string]string{"req.txt": "alpha==1.0\n"}
+	steps := func() []Step {
+		return []Step{w.env(), w.install("pip install -r req.txt", "req.txt", map[string]string{"alpha": "1.0", "beta": "1.0"}, "alpha")}
 	}
-	return got
-}
-
-const installA = "pip install --no-index -r req-a.txt"
-
-func TestReusedAfterCleanRun(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	f.write("req-a.txt", "wheels/alpha-1.0-py3-none-any.whl\n")
-
-	first := f.acquire(true)
-	if first.Reused {
-		t.Error("first Acquire reports a reused environment")
+	w.job(w.newRun(files), steps()...)
+	cold := w.installed()
+	if !w.noted("environment kept") {
+		t.Fatalf("cold run kept nothing: %q", w.notes)
 	}
-	if got, _ := f.step(first, installA); got != (stepResult{}) {
-		t.Fatalf("first install: %+v, want run and exit 0", got)
-	}
-	if diff := cmp.Diff(map[string]bool{"alpha": true}, importable(t, first, "alpha")); diff != "" {
-		t.Errorf("after install (-want +got):\n%s", diff)
-	}
-	release(t, first, true)
-
 	for run := 2; run <= 3; run++ {
-		e := f.acquire(true)
-		if !e.Reused || e.Dir != first.Dir {
-			t.Errorf("run %d: Reused=%t Dir=%s, want the kept %s", run, e.Reused, e.Dir, first.Dir)
+		w.job(w.newRun(files), steps()...)
+		if diff := cmp.Diff(cold, w.installed()); diff != "" {
+			t.Errorf("run %d: installed differs from the cold run (-cold +warm):\n%s", run, diff)
 		}
-		got, note := f.step(e, installA)
-		if diff := cmp.Diff(stepResult{Skip: true}, got); diff != "" {
-			t.Errorf("run %d: same install (-want +got):\n%s", run, diff)
+		if _, err := os.Stat(filepath.Join(w.ws, "pip install -r req.txt.egg-info")); err != nil {
+			t.Errorf("run %d: what the install wrote in the workspace was not restored: %v", run, err)
 		}
-		if !strings.Contains(note, "already applied") {
-			t.Errorf("run %d: skip note %q does not say why", run, note)
-		}
-		if diff := cmp.Diff(map[string]bool{"alpha": true}, importable(t, e, "alpha")); diff != "" {
-			t.Errorf("run %d: kept environment (-want +got):\n%s", run, diff)
-		}
-		release(t, e, true)
+	}
+	if diff := cmp.Diff(map[string]int{"env": 1, "pip install -r req.txt": 1}, w.runs); diff != "" {
+		t.Errorf("steps really run (-want +got):\n%s", diff)
+	}
+	// Only beta, which nothing pins, was asked of the index.
+	if w.ix.hits["alpha"] != 0 || w.ix.hits["beta"] < 3 {
+		t.Errorf("index asked for %v; want beta on every run, never the pinned alpha", w.ix.hits)
 	}
 }
 
-func TestChangedInputsRebuildAndReplay(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	f.write("req-a.txt", "wheels/alpha-1.0-py3-none-any.whl\n")
-	f.write("req-b.txt", "wheels/beta-1.0-py3-none-any.whl\n")
-	const installB = "pip install --no-index -r req-b.txt"
-
-	e := f.acquire(true)
-	f.step(e, installA)
-	f.step(e, installB)
-	release(t, e, true)
-
-	// The second install's inputs change: the first is still skipped, the
-	// second finds the environment holding more than asked for so far.
-	f.write("req-b.txt", "wheels/gamma-1.0-py3-none-any.whl\n")
-	e = f.acquire(true)
-	if !e.Reused {
-		t.Fatal("second run did not reuse the clean environment")
+func TestChangedInputsAreNamedAndInstalledAgain(t *testing.T) {
+	w := newWorld(t)
+	w.job(w.newRun(map[string]string{"req.txt": "a\n"}), w.env(), w.install("install", "req.txt", map[string]string{"a": "1"}, "a"))
+	m := w.newRun(map[string]string{"req.txt": "b\n"})
+	w.job(m, w.env(), w.install("install", "req.txt", map[string]string{"b": "1"}, "b"))
+	if !w.noted(`environment inputs changed at "install": file req.txt`) {
+		t.Errorf("notes do not name the changed file: %q", w.notes)
 	}
-	got := map[string]stepResult{}
-	got["a"], _ = f.step(e, installA)
-	var note string
-	got["b"], note = f.step(e, installB)
-	want := map[string]stepResult{"a": {Skip: true}, "b": {}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("steps after req-b.txt changed (-want +got):\n%s", diff)
+	// A fresh environment, replayed: a is gone.
+	if diff := cmp.Diff([]string{"b==1", "pip==25.0"}, w.installed()); diff != "" {
+		t.Errorf("installed (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(note, "rebuilt") {
-		t.Errorf("note %q does not say the environment was rebuilt", note)
+	if w.runs["env"] != 2 || w.runs["install"] != 2 {
+		t.Errorf("steps really run: %v", w.runs)
 	}
-	// alpha came back by replay; beta went with the old environment.
-	wantMods := map[string]bool{"alpha": true, "beta": false, "gamma": true}
-	if diff := cmp.Diff(wantMods, importable(t, e, "alpha", "beta", "gamma")); diff != "" {
-		t.Errorf("rebuilt environment (-want +got):\n%s", diff)
-	}
-	release(t, e, true)
-
-	// The rebuilt environment is itself kept, with both installs recorded.
-	e = f.acquire(true)
-	if !e.Reused {
-		t.Error("third run did not reuse the rebuilt environment")
-	}
-	got["a"], _ = f.step(e, installA)
-	got["b"], _ = f.step(e, installB)
-	want = map[string]stepResult{"a": {Skip: true}, "b": {Skip: true}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("third run (-want +got):\n%s", diff)
-	}
-	release(t, e, true)
 }
 
-// TestReuseDecision runs a job, then a second one, and checks whether the
-// second is given the first's environment and may skip its install.
-func TestReuseDecision(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		// firstRun runs the first job's steps after the shared install and
-		// returns whether the job succeeded.
-		firstRun func(f *fixture, e *Env) bool
-		// between runs after the first job released its environment.
-		between     func(f *fixture, e *Env)
-		secondReuse bool
-		want        stepResult // the second job's install
-		wantReused  bool
-	}{
-		{
-			name:        "step that leaves the environment alone",
-			firstRun:    func(f *fixture, e *Env) bool { f.step(e, `python -c "import alpha"`); return true },
-			secondReuse: true, want: stepResult{Skip: true}, wantReused: true,
-		},
-		{
-			name: "step that pip-installs something",
-			firstRun: func(f *fixture, e *Env) bool {
-				f.step(e, "python -m pip install --no-index --find-links wheels beta")
-				return true
-			},
-			secondReuse: true, want: stepResult{}, wantReused: false,
-		},
-		{
-			name:        "failed job",
-			firstRun:    func(f *fixture, e *Env) bool { return false },
-			secondReuse: true, want: stepResult{}, wantReused: false,
-		},
-		{
-			name: "failed install",
-			firstRun: func(f *fixture, e *Env) bool {
-				f.write("req-x.txt", "wheels/missing-1.0-py3-none-any.whl\n")
-				if got, _ := f.step(e, "pip install --no-index -r req-x.txt"); got.Exit == 0 {
-					f.t.Fatalf("install of a missing wheel: %+v, want a failure", got)
+func TestRemovedStepIsNotKept(t *testing.T) {
+	w := newWorld(t)
+	files := map[string]string{"a.txt": "a\n", "b.txt": "b\n"}
+	w.job(w.newRun(files), w.env(), w.install("a", "a.txt", map[string]string{"a": "1"}, "a"), w.install("b", "b.txt", map[string]string{"tomli": "1"}, "tomli"))
+	w.job(w.newRun(files), w.env(), w.install("a", "a.txt", map[string]string{"a": "1"}, "a"))
+	if diff := cmp.Diff([]string{"a==1", "pip==25.0"}, w.installed()); diff != "" {
+		t.Errorf("after removing step b (-want +got):\n%s", diff)
+	}
+	if !w.noted(`also holds "b"`) {
+		t.Errorf("notes do not say the kept environment held more: %q", w.notes)
+	}
+	if _, err := os.Stat(filepath.Join(w.ws, "b.egg-info")); err == nil {
+		t.Error("the removed step's workspace file is there")
+	}
+}
+
+func TestNewReleaseOnTheIndexInstallsAgain(t *testing.T) {
+	w := newWorld(t)
+	w.ix.publish("beta", "beta-1.0-py3-none-any.whl")
+	files := map[string]string{"req.txt": "alpha==1.0\n"}
+	w.job(w.newRun(files), w.env(), w.install("i", "req.txt", map[string]string{"alpha": "1.0", "beta": "1.0"}, "alpha"))
+	w.ix.publish("beta", "beta-1.1-py3-none-any.whl")
+	w.job(w.newRun(files), w.env(), w.install("i", "req.txt", map[string]string{"alpha": "1.0", "beta": "1.1"}, "alpha"))
+	if !w.noted("the index changed what it offers for beta") {
+		t.Errorf("notes do not say the index changed: %q", w.notes)
+	}
+	if diff := cmp.Diff([]string{"alpha==1.0", "beta==1.1", "pip==25.0"}, w.installed()); diff != "" {
+		t.Errorf("installed (-want +got):\n%s", diff)
+	}
+	// A new release of a pinned name changes nothing.
+	w.ix.publish("alpha", "alpha-2.0-py3-none-any.whl")
+	w.job(w.newRun(files), w.env(), w.install("i", "req.txt", map[string]string{"alpha": "1.0", "beta": "1.1"}, "alpha"))
+	if !w.noted("environment restored from") || w.runs["i"] != 2 {
+		t.Errorf("a release of a pinned name reinstalled (runs %v): %q", w.runs, w.notes)
+	}
+}
+
+func TestReadMaterializesWithoutEndingThePrefix(t *testing.T) {
+	w := newWorld(t)
+	files := map[string]string{"req.txt": "a\n"}
+	w.job(w.newRun(files), w.env(), w.install("i", "req.txt", map[string]string{"a": "1"}, "a"))
+	// python --version right after the environment, then the install.
+	m := w.newRun(files)
+	ctx := context.Background()
+	if _, err := m.Apply(ctx, w.env()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, "py")); err != nil {
+		t.Fatalf("Read left the environment off disk: %v", err)
+	}
+	deferred, err := m.Apply(ctx, w.install("i", "req.txt", map[string]string{"a": "1"}, "a"))
+	if err != nil || !deferred {
+		t.Fatalf("the install after a read: deferred %v, err %v; want it deferred", deferred, err)
+	}
+	if err := m.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a==1", "pip==25.0"}, w.installed()); diff != "" {
+		t.Errorf("installed (-want +got):\n%s", diff)
+	}
+}
+
+// A workspace whose checkout holds a symlink where a kept environment
+// wrote (.venv -> somewhere outside) must not have the restore write
+// through it.
+func TestRestoreDoesNotFollowWorkspaceSymlinks(t *testing.T) {
+	w := newWorld(t)
+	dir := func() string { return filepath.Join(w.ws, ".venv") }
+	venv := func() Step {
+		return Step{Name: "uv sync", Workspace: true, Targets: []string{dir()},
+			Inputs: python.StepInputs{Values: map[string]string{"command": "uv sync"}, Locks: []string{"uv.lock"}},
+			Run: func(context.Context) error {
+				w.runs["uv sync"]++
+				// The job's own tool writing through the job's own link is
+				// the job's business; this test is about sluice's restore.
+				if fi, err := os.Lstat(dir()); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+					return fmt.Errorf(".venv is a symlink")
 				}
-				return true
-			},
-			secondReuse: true, want: stepResult{}, wantReused: false,
-		},
-		{
-			name: "environment changed between runs",
-			between: func(f *fixture, e *Env) {
-				if out, err := exec.Command(e.Python, "-m", "pip", "uninstall", "-y", "-q", "alpha").CombinedOutput(); err != nil {
-					f.t.Fatalf("pip uninstall: %v\n%s", err, out)
-				}
-			},
-			secondReuse: true, want: stepResult{}, wantReused: false,
-		},
-		{
-			name:        "reuse turned off",
-			secondReuse: false, want: stepResult{}, wantReused: false,
-		},
+				return os.MkdirAll(filepath.Join(dir(), "lib", "python3.11", "site-packages", "x-1.dist-info"), 0o755)
+			}}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t)
-			f.write("req-a.txt", "wheels/alpha-1.0-py3-none-any.whl\n")
-			e := f.acquire(true)
-			f.step(e, installA)
-			ok := true
-			if tt.firstRun != nil {
-				ok = tt.firstRun(f, e)
-			}
-			release(t, e, ok)
-			if tt.between != nil {
-				tt.between(f, e)
-			}
-
-			e2 := f.acquire(tt.secondReuse)
-			defer release(t, e2, true)
-			if e2.Reused != tt.wantReused {
-				t.Errorf("second Acquire: Reused=%t, want %t", e2.Reused, tt.wantReused)
-			}
-			got, _ := f.step(e2, installA)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("second run's install (-want +got):\n%s", diff)
-			}
-			// Whatever was decided, the install's package is there afterwards.
-			if diff := cmp.Diff(map[string]bool{"alpha": true}, importable(t, e2, "alpha")); diff != "" {
-				t.Errorf("after the second run's install (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestConcurrentAcquireGetsTemporaryEnvironment(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	f.write("req-a.txt", "wheels/alpha-1.0-py3-none-any.whl\n")
-	held := f.acquire(true)
-	f.step(held, installA)
-
-	other := f.acquire(true)
-	if other.Dir == held.Dir || other.Reused {
-		t.Fatalf("concurrent Acquire: Dir=%s Reused=%t, want a fresh environment apart from %s", other.Dir, other.Reused, held.Dir)
-	}
-	if _, err := os.Stat(other.Python); err != nil {
-		t.Fatalf("temporary environment has no python: %v", err)
-	}
-	if got, _ := f.step(other, installA); got != (stepResult{}) {
-		t.Errorf("install in the temporary environment: %+v, want run and exit 0", got)
-	}
-	release(t, other, true)
-	if _, err := os.Stat(other.Dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("temporary environment %s still there after Release: %v", other.Dir, err)
-	}
-	if diff := cmp.Diff(map[string]bool{"alpha": true}, importable(t, held, "alpha")); diff != "" {
-		t.Errorf("held environment after the other's Release (-want +got):\n%s", diff)
-	}
-	release(t, held, true)
-
-	// Once released, the kept environment is the job's again.
-	e := f.acquire(true)
-	defer release(t, e, true)
-	if !e.Reused || e.Dir != held.Dir {
-		t.Errorf("Acquire after both released: Reused=%t Dir=%s, want the kept %s", e.Reused, e.Dir, held.Dir)
-	}
-}
-
-// TestReplayInWorkingDirectoryOutsideWorkspace: a step's working-directory
-// may be absolute and outside the workspace; a rebuild must replay its
-// install where it first ran.
-func TestReplayInWorkingDirectoryOutsideWorkspace(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
+	w.job(w.newRun(nil), venv())
 	outside := t.TempDir()
-	req := "wheels/alpha-1.0-py3-none-any.whl\n"
-	if err := os.MkdirAll(filepath.Join(outside, "wheels"), 0o755); err != nil {
+	m := w.newRun(nil)
+	if err := os.Symlink(outside, dir()); err != nil {
 		t.Fatal(err)
 	}
-	writeWheel(t, filepath.Join(outside, "wheels"), "alpha", "1.0")
-	if err := os.WriteFile(filepath.Join(outside, "req-a.txt"), []byte(req), 0o644); err != nil {
+	if _, err := m.Apply(context.Background(), venv()); err != nil {
 		t.Fatal(err)
 	}
-	f.write("req-b.txt", "wheels/beta-1.0-py3-none-any.whl\n")
-	const installB = "pip install --no-index -r req-b.txt"
-
-	e := f.acquire(true)
-	f.stepIn(e, outside, installA, execIn(e))
-	f.step(e, installB)
-	release(t, e, true)
-
-	f.write("req-b.txt", "wheels/gamma-1.0-py3-none-any.whl\n")
-	e = f.acquire(true)
-	defer release(t, e, true)
-	var replayedIn []string
-	record := func(ctx context.Context, command, dir string) (int, error) {
-		replayedIn = append(replayedIn, dir)
-		return execIn(e)(ctx, command, dir)
+	err := m.Barrier(context.Background())
+	entries, _ := os.ReadDir(outside)
+	if len(entries) != 0 {
+		t.Fatalf("the restore wrote through the workspace's symlink into %s: %v", outside, entries)
 	}
-	f.stepIn(e, outside, installA, record)
-	skip, _, err := e.BeforeRun(context.Background(), f.workspace, installB, record)
-	if err != nil || skip {
-		t.Fatalf("BeforeRun after req-b.txt changed: skip=%t err=%v, want a rebuild and no skip", skip, err)
-	}
-	if diff := cmp.Diff([]string{outside}, replayedIn); diff != "" {
-		t.Errorf("replayed in (-want +got):\n%s", diff)
+	if err == nil || !w.noted(".venv already exists in the workspace") {
+		t.Errorf("restoring over a planted symlink: barrier error %v, notes %q", err, w.notes)
 	}
 }
 
-// TestLocalProjectSourceChangeIsNotSkipped: `pip install ./proj` copies the
-// project's modules into the environment, so a change to them must reinstall.
-// Only the skip decision is exercised: building the project would need the
-// wheel package, which is not available offline.
-func TestLocalProjectSourceChangeIsNotSkipped(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	f.write("proj/pyproject.toml", "[project]\nname = \"proj\"\nversion = \"1.0\"\n")
-	f.write("proj/projmod.py", "VALUE = 1\n")
-	const install = "pip install --no-index ./proj"
+func TestStepChangingAFileItDoesNotReadIsNotKept(t *testing.T) {
+	w := newWorld(t)
+	st := Step{Name: "odd", Workspace: true, Inputs: python.StepInputs{Values: map[string]string{"command": "odd"}},
+		Run: func(context.Context) error {
+			return os.WriteFile(filepath.Join(w.ws, "README"), []byte("changed"), 0o644)
+		}}
+	w.job(w.newRun(map[string]string{"README": "hi"}), st)
+	if !w.noted("not kept: the steps changed README") {
+		t.Errorf("notes: %q", w.notes)
+	}
+}
 
-	e := f.acquire(true)
-	skip, _, err := e.BeforeRun(context.Background(), f.workspace, install, execIn(e))
-	if err != nil || skip {
-		t.Fatalf("first BeforeRun: skip=%t err=%v", skip, err)
+func TestKeptEnvironmentsArePruned(t *testing.T) {
+	w := newWorld(t)
+	for i := range 5 {
+		files := map[string]string{"req.txt": fmt.Sprint(i)}
+		w.job(w.newRun(files), w.env(), w.install("i", "req.txt", map[string]string{"a": "1"}, "a"))
 	}
-	e.AfterRun(true) // as if the install had succeeded
-	release(t, e, true)
-
-	f.write("proj/projmod.py", "VALUE = 2\n")
-	e = f.acquire(true)
-	defer release(t, e, true)
-	skip, note, err := e.BeforeRun(context.Background(), f.workspace, install, execIn(e))
-	if err != nil {
-		t.Fatal(err)
+	recs := readRecords(filepath.Join(w.state, "envs", w.slot))
+	if len(recs) != 3 {
+		t.Errorf("kept %d environments, want the newest 3", len(recs))
 	}
-	if skip {
-		t.Errorf("install of ./proj skipped after proj/projmod.py changed (%s); the environment would keep the old code", note)
+	// The newest is the last run's.
+	if got := recs[0].Steps[1].Inputs["file req.txt"]; got != "4" {
+		t.Errorf("newest kept environment is for req.txt %q, want 4", got)
 	}
+	_ = time.Now
 }

@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sluice-ci/sluice/internal/fslock"
+)
+
+// maxSlots bounds how many runs of one job leg get a slot of their own at
+// once; more concurrent runs get one-off directories (and nothing kept).
+const maxSlots = 16
+
+// jobSlot is where one job leg runs: the same directories on every run of
+// the leg (as GitHub's runner reuses _work/REPO/REPO), so the absolute paths
+// that installs write into its Python environments (scripts' shebangs,
+// editable installs) stay right from one run to the next. A concurrent run
+// of the same leg takes the next slot.
+type jobSlot struct {
+	name            string // stable name, keys the kept environments
+	root            string // everything of the job: removed at its end
+	workspace, temp string
+	envs            string // the job's own Python environments
+	unlock          func()
+}
+
+// RepoIdentity is what keeps one repository's state apart from another's:
+// the server's repository id, or for `sluice run` the origin remote's URL,
+// else the repository's absolute path.
+func (e *Engine) repoIdentity() string {
+	if e.opts.RepoIdentity != "" {
+		return e.opts.RepoIdentity
+	}
+	if e.opts.RepoRoot != "" {
+		if abs, err := filepath.Abs(e.opts.RepoRoot); err == nil {
+			return "path:" + abs
+		}
+	}
+	return "name:" + e.opts.Repository
+}
+
+// slotBase names a job leg's slots: the state directory, the repository
+// identity, whether the run is from a fork, the workflow and the leg.
+func (e *Engine) slotBase(jr *jobRun) string {
+	fork := ""
+	if e.opts.Fork {
+		fork = "fork"
+	}
+	sum := sha256.Sum256([]byte(e.opts.StateDir + "\x00" + e.repoIdentity() + "\x00" + fork + "\x00" + jr.wr.wf.Path + "\x00" + jr.name))
+	return hex.EncodeToString(sum[:8])
+}
+
+// jobSlot takes the first free slot of the leg and makes its directories
+// afresh (whatever a kept run left there goes).
+func (e *Engine) jobSlot(jr *jobRun) (*jobSlot, error) {
+	locks := filepath.Join(e.opts.WorkRoot, ".locks")
+	if err := os.MkdirAll(locks, 0o755); err != nil {
+		return nil, fmt.Errorf("creating job directory: %w", err)
+	}
+	base := e.slotBase(jr)
+	s := &jobSlot{unlock: func() {}}
+	for n := 0; n < maxSlots; n++ {
+		name := fmt.Sprintf("%s-%d", base, n)
+		unlock, ok, err := fslock.TryLock(filepath.Join(locks, name+".lock"))
+		if err != nil {
+			return nil, fmt.Errorf("locking job directory: %w", err)
+		}
+		if ok {
+			s.name, s.unlock = name, unlock
+			break
+		}
+	}
+	if s.name == "" {
+		s.name = base + "-x" + randomName()
+	}
+	s.root = filepath.Join(e.opts.WorkRoot, s.name)
+	s.workspace = filepath.Join(s.root, "work", filepath.Base(e.opts.Repository))
+	s.temp = filepath.Join(s.root, "temp")
+	s.envs = filepath.Join(s.root, "envs")
+	if err := os.RemoveAll(s.root); err != nil {
+		s.unlock()
+		return nil, fmt.Errorf("clearing job directory: %w", err)
+	}
+	dirs := []string{s.workspace, s.temp, filepath.Join(s.temp, "_runner_file_commands"), s.envs}
+	if e.opts.ToolCache != "" {
+		dirs = append(dirs, e.opts.ToolCache)
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			s.unlock()
+			return nil, fmt.Errorf("creating job directory: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// baseRef is a pull request's base branch, from the event.
+func (e *Engine) baseRef() string {
+	if pr, ok := e.opts.Payload["pull_request"].(map[string]any); ok {
+		if b, ok := pr["base"].(map[string]any); ok {
+			if s, ok := b["ref"].(string); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// defaultBranch is the repository's default branch: the event's, else the
+// one the engine was given, else main.
+func (e *Engine) defaultBranch() string {
+	if r, ok := e.opts.Payload["repository"].(map[string]any); ok {
+		if s, ok := r["default_branch"].(string); ok && s != "" {
+			return s
+		}
+	}
+	if e.opts.DefaultBranch != nil {
+		if b := e.opts.DefaultBranch(); b != "" {
+			return b
+		}
+	}
+	return "main"
+}
