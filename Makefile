@@ -60,7 +60,8 @@ fuzz:
 # Idempotent: everything the tests need on a fresh Debian machine, installed
 # only when missing (apt packages need root): bubblewrap and git, Podman with
 # its Docker-compatible API on /run/sluice-podman.sock, the locally built
-# images (no registry is reachable), and Chromium for the UI tests.
+# images (no registry is reachable), Chromium for the UI tests, and a PostgreSQL
+# server on /run/sluice-postgres for the store suite's second pass and the replica tests.
 deps:
 	@set -e; missing=""; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
@@ -76,5 +77,6 @@ deps:
 	  fi; \
 	fi
 	@if [ "$$(id -u)" -eq 0 ]; then \
-	  bash scripts/podman-setup.sh && bash scripts/build-images.sh && bash scripts/install-chromium.sh; \
-	else echo "deps: not root: skipping Podman, images and Chromium (their tests skip)"; fi
+	  bash scripts/podman-setup.sh && bash scripts/build-images.sh && bash scripts/install-chromium.sh && \
+	  bash scripts/postgres-setup.sh >/dev/null; \
+	else echo "deps: not root: skipping Podman, images, Chromium and PostgreSQL (their tests skip)"; fi

@@ -30,7 +30,7 @@ import (
 )
 
 type serveFlags struct {
-	data, addr, baseURL string
+	data, addr, baseURL, db string
 	agents              int
 	poll                time.Duration
 	sandbox             string
@@ -52,6 +52,7 @@ agent running --agents jobs at once. The first start creates an admin token and 
 		},
 	}
 	cmd.Flags().StringVar(&f.data, "data", "", "data directory (default: the state directory's server/)")
+	cmd.Flags().StringVar(&f.db, "db", "", "database: postgres://USER@HOST/DB for Postgres (several replicas may share it), or a SQLite file (default DATA/sluice.db)")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().StringVar(&f.baseURL, "base-url", "", "URL browsers, forges and agents use to reach the server (default http://ADDR)")
 	cmd.Flags().IntVar(&f.agents, "agents", 2, "jobs the embedded agent runs at once (0: no embedded agent)")
@@ -82,7 +83,10 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, filepath.Join(f.data, "sluice.db"))
+	if f.db == "" {
+		f.db = filepath.Join(f.data, "sluice.db")
+	}
+	db, err := store.Open(ctx, f.db)
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,14 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/testenv"
 )
 
 // fakeClock is a settable clock so lease tests never sleep or read the wall clock.
@@ -30,9 +34,40 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func openAt(t *testing.T, path string, opts ...Option) *DB {
+// backend is the database the suite runs against: TestMain runs every test on SQLite, then
+// again on Postgres.
+var backend = "sqlite"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code != 0 {
+		os.Exit(code)
+	}
+	if testenv.PostgresAdminDSN() == "" {
+		if testenv.RequirePostgres() {
+			fmt.Println("store: no PostgreSQL test server (run scripts/postgres-setup.sh)")
+			os.Exit(1)
+		}
+		fmt.Println("store: no PostgreSQL test server: the suite ran on SQLite only")
+		os.Exit(0)
+	}
+	fmt.Println("store: the same suite on PostgreSQL")
+	backend = "postgres"
+	os.Exit(m.Run())
+}
+
+// testDSN names a new, empty database of the backend under test.
+func testDSN(t *testing.T) string {
 	t.Helper()
-	db, err := Open(context.Background(), "sqlite://"+path, opts...)
+	if backend == "postgres" {
+		return testenv.PostgresDB(t)
+	}
+	return "sqlite://" + filepath.Join(t.TempDir(), "db.sqlite")
+}
+
+func openAt(t *testing.T, dsn string, opts ...Option) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), dsn, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -43,7 +78,7 @@ func openAt(t *testing.T, path string, opts ...Option) *DB {
 func newDB(t *testing.T, opts ...Option) (*DB, *fakeClock) {
 	t.Helper()
 	c := newClock()
-	return openAt(t, filepath.Join(t.TempDir(), "db.sqlite"), append([]Option{WithClock(c.Now)}, opts...)...), c
+	return openAt(t, testDSN(t), append([]Option{WithClock(c.Now)}, opts...)...), c
 }
 
 func mustRepo(t *testing.T, db *DB, name string) *Repo {

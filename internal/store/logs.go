@@ -27,7 +27,9 @@ const logAckScan = 1000
 func (db *DB) AppendLogs(ctx context.Context, jobID int64, lines []LogLine) (int64, error) {
 	var acked int64
 	err := db.write(ctx, fmt.Sprintf("appending %d log lines to job %d", len(lines), jobID), func(t *tx) error {
-		if err := t.queryRow(ctx, `SELECT log_acked FROM jobs WHERE id = ?`, jobID).Scan(&acked); err != nil {
+		// The lock orders two batches of one job (a resend racing its original through another
+		// replica), so the contiguous mark only moves forward.
+		if err := t.queryRow(ctx, `SELECT log_acked FROM jobs WHERE id = ?`+t.db.d.forUpdate(), jobID).Scan(&acked); err != nil {
 			return notFound(err, "job", jobID)
 		}
 		for _, l := range lines {

@@ -15,6 +15,7 @@ import (
 func (db *DB) Enqueue(ctx context.Context, jobIDs []int64) (int, error) {
 	n := 0
 	err := db.write(ctx, "enqueueing jobs", func(t *tx) error {
+		n = 0
 		for _, id := range jobIDs {
 			var j struct {
 				runID, repoID int64
@@ -55,7 +56,7 @@ const claimRetries = 5
 func (db *DB) Claim(ctx context.Context, agentID int64, labels []string, lease time.Duration) (*Job, error) {
 	var out *Job
 	err := db.write(ctx, fmt.Sprintf("claiming a job for agent %d", agentID), func(t *tx) error {
-		rows, err := t.query(ctx, `SELECT DISTINCT labels_key FROM jobs WHERE status = ?`, StatusQueued)
+		rows, err := t.query(ctx, `SELECT DISTINCT labels_key FROM `+t.db.d.pendingJobs())
 		if err != nil {
 			return err
 		}
@@ -83,8 +84,12 @@ func (db *DB) Claim(ctx context.Context, agentID int64, labels []string, lease t
 		until := t.now.Add(lease)
 		for range claimRetries {
 			var id int64
-			err := t.queryRow(ctx, `SELECT id FROM jobs WHERE status = ? AND labels_key IN (`+placeholders(len(keys))+`)
-				ORDER BY queued_at, id LIMIT 1`+t.db.d.claimLock(), append([]any{StatusQueued}, keys...)...).Scan(&id)
+			// The lock is taken on the jobs row, not the pending row: every writer locks a job
+			// before the pending row its trigger maintains, so a claim racing a cancel waits
+			// (or skips) instead of deadlocking.
+			err := t.queryRow(ctx, `SELECT j.id FROM `+t.db.d.pendingJobs()+` JOIN jobs j ON j.id = pending_jobs.job_id
+				WHERE pending_jobs.labels_key IN (`+placeholders(len(keys))+`)
+				ORDER BY pending_jobs.queued_at, pending_jobs.job_id LIMIT 1`+t.db.d.claimLock(), keys...).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNoJob
 			}
@@ -205,7 +210,9 @@ func (db *DB) ExpireLeases(ctx context.Context, now time.Time, retry bool) ([]Jo
 }
 
 func (t *tx) expireLeases(ctx context.Context, now time.Time, retry bool) ([]Job, error) {
-	expired, err := queryJobs(ctx, t, `SELECT `+jobCols+` FROM jobs WHERE status = ? AND lease_until < ? ORDER BY id`,
+	// Locked, and re-checked by Postgres after any wait: a heartbeat that commits first keeps
+	// its job out of this list, and one that comes after finds the job no longer its own.
+	expired, err := queryJobs(ctx, t, `SELECT `+jobCols+` FROM jobs WHERE status = ? AND lease_until < ? ORDER BY id`+t.db.d.forUpdate(),
 		StatusInProgress, ts(now))
 	if err != nil {
 		return nil, err
@@ -289,6 +296,7 @@ type Recovery struct {
 func (db *DB) RecoverAfterCrash(ctx context.Context, now time.Time) (*Recovery, error) {
 	rec := &Recovery{}
 	err := db.write(ctx, "recovering after restart", func(t *tx) error {
+		*rec = Recovery{}
 		var err error
 		if rec.Lost, err = t.expireLeases(ctx, now, true); err != nil {
 			return err

@@ -125,6 +125,13 @@ func getRun(ctx context.Context, q queryer, id int64) (*Run, error) {
 	return r, notFound(err, "run", id)
 }
 
+// lockRun reads run id and locks its row until t ends: a decision made on what it read (start,
+// finish, cancel the run) is not made twice by concurrent transactions of several replicas.
+func (t *tx) lockRun(ctx context.Context, id int64) (*Run, error) {
+	r, err := scanRun(t.queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`+t.db.d.forUpdate(), id))
+	return r, notFound(err, "run", id)
+}
+
 // GetRunByNumber returns run number n of repo repoID.
 func (db *DB) GetRunByNumber(ctx context.Context, repoID, n int64) (*Run, error) {
 	r, err := scanRun(db.rd().queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE repo_id = ? AND number = ?`, repoID, n))
@@ -202,7 +209,7 @@ func (db *DB) SetRunStatus(ctx context.Context, id int64, status, conclusion str
 }
 
 func (t *tx) setRunStatus(ctx context.Context, id int64, status, conclusion string) (*Run, error) {
-	r, err := getRun(ctx, t, id)
+	r, err := t.lockRun(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +267,7 @@ func (db *DB) FinishRunIfDone(ctx context.Context, id int64) (*Run, bool, error)
 }
 
 func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) {
-	r, err := getRun(ctx, t, id)
+	r, err := t.lockRun(ctx, id)
 	if err != nil || r.Status == StatusCompleted {
 		return r, false, err
 	}
@@ -302,6 +309,8 @@ func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) 
 func (db *DB) CancelRun(ctx context.Context, id int64, reason string) (*Run, error) {
 	var out *Run
 	err := db.write(ctx, fmt.Sprintf("cancelling run %d", id), func(t *tx) error {
+		// Not locked yet: jobs are locked before their run everywhere (a claim locks its job,
+		// then starts the run), and the run is locked when it is completed below.
 		r, err := getRun(ctx, t, id)
 		if err != nil {
 			return err
@@ -317,12 +326,23 @@ func (db *DB) CancelRun(ctx context.Context, id int64, reason string) (*Run, err
 		running := false
 		for _, j := range jobs {
 			about := ids{repo: r.RepoID, run: id, job: j.ID}
-			switch j.Status {
-			case StatusWaiting, StatusQueued:
-				if _, err := t.exec(ctx, `UPDATE jobs SET status = ?, conclusion = ?, reason = ?, finished_at = ? WHERE id = ?`,
-					StatusCompleted, ConclusionCancelled, reason, ts(t.now), j.ID); err != nil {
+			if j.Status == StatusWaiting || j.Status == StatusQueued {
+				// Guarded: an agent of another replica may have claimed it since it was read.
+				res, err := t.exec(ctx, `UPDATE jobs SET status = ?, conclusion = ?, reason = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)`,
+					StatusCompleted, ConclusionCancelled, reason, ts(t.now), j.ID, StatusWaiting, StatusQueued)
+				if err != nil {
 					return err
 				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					nj, err := getJob(ctx, t, j.ID)
+					if err != nil {
+						return err
+					}
+					j = *nj
+				}
+			}
+			switch j.Status {
+			case StatusWaiting, StatusQueued:
 				t.touch(TopicQueue)
 				if err := t.event(ctx, EventJobCompleted, about, map[string]any{
 					"key": j.Key, "attempt": j.Attempt, "conclusion": ConclusionCancelled, "reason": reason,
@@ -334,8 +354,12 @@ func (db *DB) CancelRun(ctx context.Context, id int64, reason string) (*Run, err
 				if j.CancelRequested {
 					continue
 				}
-				if _, err := t.exec(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ?`, j.ID); err != nil {
+				res, err := t.exec(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND cancel_requested = 0`, j.ID)
+				if err != nil {
 					return err
+				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					continue // a concurrent cancel asked first
 				}
 				if err := t.event(ctx, EventJobCancelReq, about, map[string]any{"key": j.Key, "reason": reason}); err != nil {
 					return err

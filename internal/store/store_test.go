@@ -12,19 +12,28 @@ import (
 
 func TestMigrationsFreshAndReopen(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "data", "db.sqlite")
-	db := openAt(t, path)
+	dsns := []string{testDSN(t)}
+	if backend == "sqlite" {
+		path := filepath.Join(t.TempDir(), "data", "db.sqlite")
+		dsns = []string{path, "sqlite://" + path, "file:" + path}
+	}
+	db := openAt(t, dsns[0])
+	if db.Dialect() != backend {
+		t.Fatalf("Dialect = %s, want %s", db.Dialect(), backend)
+	}
 	v, err := db.SchemaVersion(ctx)
 	if err != nil || v != 3 {
 		t.Fatalf("SchemaVersion = %d, %v; want 3", v, err)
 	}
-	var mode string
-	if err := db.r.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
-		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
-	}
-	var fk int
-	if err := db.w.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
-		t.Fatalf("foreign_keys = %d, %v; want 1", fk, err)
+	if backend == "sqlite" {
+		var mode string
+		if err := db.r.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+		}
+		var fk int
+		if err := db.w.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+			t.Fatalf("foreign_keys = %d, %v; want 1", fk, err)
+		}
 	}
 	want := mustRepo(t, db, "app")
 	if err := db.Close(); err != nil {
@@ -32,7 +41,7 @@ func TestMigrationsFreshAndReopen(t *testing.T) {
 	}
 
 	// Reopening runs the migrations again: nothing to apply, data intact.
-	for _, dsn := range []string{path, "sqlite://" + path, "file:" + path} {
+	for _, dsn := range dsns {
 		db2, err := Open(ctx, dsn)
 		if err != nil {
 			t.Fatalf("reopen %s: %v", dsn, err)
@@ -52,7 +61,8 @@ func TestMigrationsFreshAndReopen(t *testing.T) {
 }
 
 func TestOpenRejects(t *testing.T) {
-	for _, dsn := range []string{":memory:", "postgres://u:secret@h/db", "sqlite://", "file:x.db?mode=ro"} {
+	for _, dsn := range []string{":memory:", "postgres://u:secret@127.0.0.1:1/db?connect_timeout=5", "postgres://u:secret@h:port/db",
+		"postgresql://u:secret@/db?host=/nonexistent&sslmode=disable", "sqlite://", "file:x.db?mode=ro"} {
 		db, err := Open(context.Background(), dsn)
 		if err == nil {
 			db.Close()
