@@ -78,8 +78,8 @@ func TestCDMigrationFromVersion1(t *testing.T) {
 	raw.Close()
 
 	db := openAt(t, path)
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 3 {
-		t.Fatalf("SchemaVersion = %d, %v; want 3", v, err)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != latestVersion(t, db) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latestVersion(t, db))
 	}
 	repo, err := db.GetRepoByName(ctx, "old")
 	if err != nil {

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -121,4 +124,30 @@ func eventKinds(t *testing.T, db *DB, f EventFilter) []string {
 		out = append(out, e.Kind)
 	}
 	return out
+}
+
+// latestVersion is the highest migration number of db's dialect.
+func latestVersion(t *testing.T, db *DB) int64 {
+	t.Helper()
+	_, fsys, _ := db.d.migrations()
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("listing migrations: %v", err)
+	}
+	var max int64
+	for _, n := range names {
+		v, err := strconv.ParseInt(strings.SplitN(n, "_", 2)[0], 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s: %v", n, err)
+		}
+		max = maxInt(max, v)
+	}
+	return max
+}
+
+func maxInt(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/sluice-ci/sluice/internal/blob"
 )
 
 // DB is the store. It is safe for concurrent use.
@@ -23,6 +25,8 @@ type DB struct {
 	maxAttempts int
 
 	hub *hub
+	// blobs holds the logs of finished jobs (nil: they stay in log_lines).
+	blobs blob.Store
 	// origin names this handle in cross-process notifications; stopListen ends the listener.
 	origin     string
 	stopListen func()
@@ -107,7 +111,9 @@ func (db *DB) Dialect() string { return db.d.name() }
 
 func (db *DB) migrate(ctx context.Context) error {
 	gd, fsys, opts := db.d.migrations()
-	p, err := goose.NewProvider(gd, db.w, fsys, append(opts, goose.WithDisableGlobalRegistry(true))...)
+	// Out of order: migration numbers are handed out to work that lands in any order, so a
+	// database may hold a later number before an earlier one arrives.
+	p, err := goose.NewProvider(gd, db.w, fsys, append(opts, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))...)
 	if err != nil {
 		return fmt.Errorf("loading migrations: %w", err)
 	}
