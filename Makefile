@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd fuzz deps
+.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-scale fuzz deps image
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -13,6 +13,14 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test ./... 2>&1
+
+# The server's OCI image, built daemonless by sluice's own builder (internal/oci) on the
+# server base that scripts/build-images.sh makes (git, ca-certificates, a sluice user):
+# bin/sluice-image is an OCI layout; podman pull oci:bin/sluice-image loads it.
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/sluice-static ./cmd/sluice
+	podman --url unix:///run/sluice-podman.sock save -o bin/server-base.tar localhost/sluice/server-base:12
+	$(GO) run ./packaging/image -base bin/server-base.tar -binary bin/sluice-static -out bin/sluice-image
 
 # Runs the bundled example in a scratch git repository, as a user would.
 demo: build
