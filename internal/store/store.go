@@ -27,6 +27,10 @@ type DB struct {
 	hub *hub
 	// blobs holds the logs of finished jobs (nil: they stay in log_lines).
 	blobs blob.Store
+	// locks is the pool advisory locks are held on (Postgres); local holds them in-process
+	// (SQLite). See locks.go.
+	locks *sql.DB
+	local *localLocks
 	// origin names this handle in cross-process notifications; stopListen ends the listener.
 	origin     string
 	stopListen func()
@@ -60,7 +64,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{d: d, now: time.Now, agentOnline: time.Minute, maxAttempts: 2, hub: newHub(), origin: origin}
+	db := &DB{d: d, now: time.Now, agentOnline: time.Minute, maxAttempts: 2, hub: newHub(), origin: origin, local: newLocalLocks()}
 	for _, o := range opts {
 		o(db)
 	}
@@ -89,6 +93,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("connecting reader: %w", err)
 	}
 	if pd, ok := d.(postgresDialect); ok {
+		if db.locks, err = pd.openWriter(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("opening the lock pool: %w", err)
+		}
+		db.locks.SetMaxOpenConns(maxLockConns)
+		db.locks.SetMaxIdleConns(4)
 		if err := db.listen(ctx, pd); err != nil {
 			db.Close()
 			return nil, err
@@ -105,6 +115,11 @@ func newOrigin() (string, error) {
 	}
 	return hex.EncodeToString(b[:]), nil
 }
+
+// maxLockConns bounds the connections holding advisory locks (one per lock held: runs being
+// advanced, leases, deliveries being planned). With the query pool and the listener, one
+// replica uses at most defaultPostgresConns+maxLockConns+1 connections.
+const maxLockConns = 24
 
 // Dialect is "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.d.name() }
@@ -144,6 +159,9 @@ func (db *DB) Close() error {
 		db.stopListen()
 	}
 	var errs []error
+	if db.locks != nil {
+		errs = append(errs, db.locks.Close())
+	}
 	if db.r != nil && db.r != db.w {
 		errs = append(errs, db.r.Close())
 	}
