@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/blob"
 	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/duty"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/scheduler"
@@ -134,6 +136,9 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if cfg.Replica != "" {
+		log = log.With("replica", cfg.Replica)
+	}
 	state, err := localrun.StateDir()
 	if err != nil {
 		return err
@@ -224,13 +229,27 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	if err := srv.ReplayDeliveries(ctx); err != nil {
 		log.Warn("replaying webhook deliveries", "err", err)
 	}
-	go srv.RunLeaseReaper(ctx, 5*time.Second)
-	go sched.Schedules(ctx)
-	go sched.WatchDeployments(ctx, 5*time.Second)
-	go archiveLogs(ctx, db, log)
-	if cfg.Poll > 0 {
-		go sched.Poll(ctx, cfg.Poll)
+	// Background work runs once across every replica on this database, each duty under a
+	// lease; the scheduler's own goroutines stop with ctx too. Both are waited for at exit.
+	duties := []duty.Duty{
+		{Name: "lease-reaper", Run: func(ctx context.Context) { srv.RunLeaseReaper(ctx, 5*time.Second) }},
+		{Name: "cron", Run: sched.Schedules},
+		{Name: "promotions", Run: func(ctx context.Context) { sched.WatchDeployments(ctx, 5*time.Second) }},
+		{Name: "log-archive", Run: duty.Every(2*time.Second, func(ctx context.Context) { archiveLogs(ctx, db, log) })},
+		{Name: "webhook-replay", Run: duty.Every(10*time.Second, func(ctx context.Context) {
+			if err := srv.ReplayDeliveries(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("replaying webhook deliveries", "err", err)
+			}
+		})},
 	}
+	if cfg.Poll > 0 {
+		duties = append(duties, duty.Duty{Name: "poll", Run: func(ctx context.Context) { sched.Poll(ctx, cfg.Poll) }})
+	}
+	var background sync.WaitGroup
+	defer background.Wait()
+	defer stop() // runs first: ends the background work waited for above
+	background.Go(func() { duty.Run(ctx, db, duty.Options{Log: log}, duties...) })
+	background.Go(func() { sched.Run(ctx) })
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -274,25 +293,18 @@ func secretEnv(cfg *serverconfig.Config) (func(string) string, error) {
 	}, nil
 }
 
-// archiveLogs moves the logs of finished jobs to the blob store, a few seconds after they end.
+// archiveLogs moves the logs of jobs that ended a few seconds ago to the blob store.
 func archiveLogs(ctx context.Context, db *store.DB, log *slog.Logger) {
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		ids, err := db.LogsToArchive(ctx, time.Now().Add(-2*time.Second), 100)
-		if err != nil {
+	ids, err := db.LogsToArchive(ctx, time.Now().Add(-2*time.Second), 100)
+	if err != nil {
+		if ctx.Err() == nil {
 			log.Warn("finding logs to archive", "err", err)
-			continue
 		}
-		for _, id := range ids {
-			if _, err := db.ArchiveLogs(ctx, id); err != nil && ctx.Err() == nil {
-				log.Warn("archiving a log", "job", id, "err", err)
-			}
+		return
+	}
+	for _, id := range ids {
+		if _, err := db.ArchiveLogs(ctx, id); err != nil && ctx.Err() == nil {
+			log.Warn("archiving a log", "job", id, "err", err)
 		}
 	}
 }
@@ -305,7 +317,12 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Con
 	if err != nil {
 		return err
 	}
-	if _, err := db.RegisterAgent(ctx, store.Agent{Name: "embedded", Labels: []string{"default", "embedded"}, TokenHash: hash, Parallel: cfg.Agents, Version: version}); err != nil {
+	// Replicas sharing a database each register their own embedded agent.
+	name := "embedded"
+	if cfg.Replica != "" {
+		name += "-" + cfg.Replica
+	}
+	if _, err := db.RegisterAgent(ctx, store.Agent{Name: name, Labels: []string{"default", "embedded"}, TokenHash: hash, Parallel: cfg.Agents, Version: version}); err != nil {
 		return fmt.Errorf("registering the embedded agent: %w", err)
 	}
 	sandbox := useSandbox(cfg.Sandbox)
@@ -325,7 +342,7 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Con
 		},
 	})
 	go func() {
-		err := agent.Run(ctx, agent.Config{Server: cfg.BaseURL, Token: token, Name: "embedded", Labels: []string{"default", "embedded"},
+		err := agent.Run(ctx, agent.Config{Server: cfg.BaseURL, Token: token, Name: name, Labels: []string{"default", "embedded"},
 			Parallel: cfg.Agents, WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState, Version: version, Run: run, Log: log})
 		if err != nil && ctx.Err() == nil {
 			log.Error("embedded agent stopped", "err", err)

@@ -110,6 +110,19 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusInternalServerError, "could not record the delivery")
 		return
 	}
+	// Held while the delivery becomes runs: a replica replaying unprocessed deliveries skips
+	// it. Losing the race to one (it saw the stored delivery first) is fine: it is processed.
+	release, mine, err := s.cfg.DB.TryDeliveryLock(ctx, d.ID)
+	if err != nil {
+		s.cfg.Log.Error("locking webhook delivery", "delivery", d.ID, "err", err)
+		apiJSON(w, http.StatusAccepted, map[string]any{"delivery_id": d.ID, "runs": []int64{}, "queued": "recorded; it will be replayed"})
+		return
+	}
+	defer release()
+	if !mine {
+		apiJSON(w, http.StatusAccepted, map[string]any{"delivery_id": d.ID, "runs": []int64{}, "queued": "recorded; another replica is processing it"})
+		return
+	}
 	// The forge may hang up (GitHub waits 10 s) while the scheduler fetches
 	// the repository; the delivery is ours now, so finish it regardless.
 	res, err := s.processDelivery(context.WithoutCancel(ctx), kind, r.Header, d, repo)
@@ -304,7 +317,9 @@ func (s *Server) ReplayDeliveries(ctx context.Context) error {
 					return ctx.Err()
 				}
 				failed[ds[i].ID] = true
-				errs = append(errs, err)
+				if !errors.Is(err, errDeliveryBusy) {
+					errs = append(errs, err)
+				}
 			}
 		}
 		if !progressed {
@@ -313,7 +328,22 @@ func (s *Server) ReplayDeliveries(ctx context.Context) error {
 	}
 }
 
+// errDeliveryBusy: another replica (or request) is turning the delivery into runs right now.
+var errDeliveryBusy = errors.New("delivery being processed elsewhere")
+
 func (s *Server) replayDelivery(ctx context.Context, d *store.Delivery) error {
+	release, mine, err := s.cfg.DB.TryDeliveryLock(ctx, d.ID)
+	if err != nil {
+		return fmt.Errorf("locking delivery %d: %w", d.ID, err)
+	}
+	defer release()
+	if !mine {
+		return errDeliveryBusy
+	}
+	// Read again under the lock: whoever held it may have finished it.
+	if cur, err := s.cfg.DB.GetDelivery(ctx, d.ID); err != nil || cur.Processed {
+		return err
+	}
 	kind, err := forge.ParseKind(d.Forge)
 	if err != nil {
 		s.cfg.Log.Warn("replaying webhook: unknown forge; dropping it", "delivery", d.ID, "forge", d.Forge)

@@ -42,6 +42,15 @@ func (db *DB) WithLock(ctx context.Context, name string, fn func(ctx context.Con
 	return db.withLock(ctx, namedKey(name), name, fn)
 }
 
+// Lock takes the cluster-wide lock called name, waiting for it, and returns its release.
+func (db *DB) Lock(ctx context.Context, name string) (release func(), err error) {
+	h, err := db.lockDriver().acquire(ctx, namedKey(name))
+	if err != nil {
+		return nil, fmt.Errorf("taking the lock %s: %w", name, err)
+	}
+	return h.release, nil
+}
+
 // TryDeliveryLock takes delivery id's lock if it is free: the replica that received a webhook
 // holds it while turning it into runs, and a replica replaying deliveries left unprocessed
 // skips the ones held. The lock is released by calling release.

@@ -31,22 +31,24 @@ type Run struct {
 	StartedAt        *time.Time        `json:"started_at,omitempty"`
 	FinishedAt       *time.Time        `json:"finished_at,omitempty"`
 	ConcurrencyGroup string            `json:"concurrency_group,omitempty"`
+	DeliveryID       int64             `json:"delivery_id,omitempty"` // the webhook delivery it was made for
 }
 
 const runCols = `id, repo_id, number, workflow, workflow_name, event, ref, sha, title, run_trigger, actor,
-	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group`
+	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, delivery_id`
 
 func scanRun(s scanner) (*Run, error) {
 	var r Run
 	var inputs string
 	var payload sql.NullString
 	var queued int64
-	var started, finished sql.NullInt64
+	var started, finished, delivery sql.NullInt64
 	if err := s.Scan(&r.ID, &r.RepoID, &r.Number, &r.Workflow, &r.WorkflowName, &r.Event, &r.Ref, &r.SHA,
 		&r.Title, &r.Trigger, &r.Actor, &inputs, &payload, &r.Status, &r.Conclusion, &r.Attempt,
-		&queued, &started, &finished, &r.ConcurrencyGroup); err != nil {
+		&queued, &started, &finished, &r.ConcurrencyGroup, &delivery); err != nil {
 		return nil, err
 	}
+	r.DeliveryID = delivery.Int64
 	if err := fromJSONText(inputs, &r.Inputs); err != nil {
 		return nil, err
 	}
@@ -98,11 +100,12 @@ func (t *tx) insertRun(ctx context.Context, r Run) (*Run, error) {
 	}
 	out, err := scanRun(t.queryRow(ctx, `INSERT INTO runs (repo_id, number, workflow, workflow_name, event, ref, sha,
 		title, run_trigger, actor, inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at,
-		concurrency_group) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+runCols,
+		concurrency_group, delivery_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+runCols,
 		r.RepoID, number, r.Workflow, r.WorkflowName, r.Event, r.Ref, r.SHA, r.Title, r.Trigger, r.Actor, inputs,
-		nullRaw(r.Payload), r.Status, r.Conclusion, r.Attempt, ts(t.now), tsPtr(started), tsPtr(finished), r.ConcurrencyGroup))
+		nullRaw(r.Payload), r.Status, r.Conclusion, r.Attempt, ts(t.now), tsPtr(started), tsPtr(finished), r.ConcurrencyGroup,
+		nullID(nonZero(r.DeliveryID))))
 	if err != nil {
-		return nil, fmt.Errorf("inserting run: %w", err)
+		return nil, t.db.conflict(fmt.Errorf("inserting run: %w", err), fmt.Sprintf("run of delivery %d for %s", r.DeliveryID, r.Workflow))
 	}
 	if err := t.event(ctx, EventRunQueued, ids{repo: out.RepoID, run: out.ID}, map[string]any{
 		"number": out.Number, "workflow": out.Workflow, "trigger": out.Trigger, "ref": out.Ref, "sha": out.SHA,
@@ -130,6 +133,13 @@ func getRun(ctx context.Context, q queryer, id int64) (*Run, error) {
 func (t *tx) lockRun(ctx context.Context, id int64) (*Run, error) {
 	r, err := scanRun(t.queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`+t.db.d.forUpdate(), id))
 	return r, notFound(err, "run", id)
+}
+
+// RunOfDelivery returns the run made for webhook delivery deliveryID and workflow, or
+// ErrNotFound.
+func (db *DB) RunOfDelivery(ctx context.Context, deliveryID int64, workflow string) (*Run, error) {
+	r, err := scanRun(db.rd().queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE delivery_id = ? AND workflow = ?`, deliveryID, workflow))
+	return r, notFound(err, "run of delivery", fmt.Sprintf("%d %s", deliveryID, workflow))
 }
 
 // GetRunByNumber returns run number n of repo repoID.

@@ -8,6 +8,13 @@ ALTER TABLE jobs ADD COLUMN log_archived INTEGER NOT NULL DEFAULT 0;
 -- draining: the agent takes no new job; the ones it runs finish.
 ALTER TABLE agents ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;
 
+-- delivery_id: the webhook delivery a run was made for; one run per delivery and workflow, so a
+-- delivery replayed after a replica died mid-way makes only the runs still missing.
+ALTER TABLE runs ADD COLUMN delivery_id INTEGER;
+CREATE UNIQUE INDEX runs_delivery ON runs (delivery_id, workflow) WHERE delivery_id IS NOT NULL;
+
 -- +goose Down
+DROP INDEX runs_delivery;
+ALTER TABLE runs DROP COLUMN delivery_id;
 ALTER TABLE agents DROP COLUMN draining;
 ALTER TABLE jobs DROP COLUMN log_archived;
