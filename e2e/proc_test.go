@@ -101,6 +101,8 @@ type srv struct {
 	dir                    string // the test's directory for this server's processes
 	proc                   *proc
 	starts                 int
+	extra                  []string // more flags of sluice serve (a replica's --db, --blob, …)
+	name                   string   // names its processes' logs ("serve" when "")
 }
 
 // startServer starts `sluice serve` with an embedded agent running agents
@@ -140,9 +142,13 @@ func mkdirAll(dir string) string {
 func (s *srv) start(t *testing.T) {
 	t.Helper()
 	s.starts++
-	name := fmt.Sprintf("serve-%d", s.starts)
-	s.proc = startProc(t, name, s.procEnv("serve"), "serve", "--data", s.data, "--addr", s.addr,
-		"--agents", fmt.Sprint(s.agents))
+	prefix := s.name
+	if prefix == "" {
+		prefix = "serve"
+	}
+	name := fmt.Sprintf("%s-%d", prefix, s.starts)
+	s.proc = startProc(t, name, s.procEnv(prefix), append([]string{"serve", "--data", s.data, "--addr", s.addr,
+		"--agents", fmt.Sprint(s.agents)}, s.extra...)...)
 	waitFor(t, "the server to answer /healthz", 30*time.Second, func() (string, bool, error) {
 		if s.proc.exited() {
 			t.Fatalf("sluice serve exited:\n%s", s.proc.output())

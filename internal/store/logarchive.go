@@ -114,6 +114,15 @@ func (db *DB) ArchiveLogs(ctx context.Context, jobID int64) (int, error) {
 
 var errArchivedMeanwhile = errors.New("archived meanwhile")
 
+// LiveLogLines counts job jobID's lines still in the database (not yet archived).
+func (db *DB) LiveLogLines(ctx context.Context, jobID int64) (int, error) {
+	var n int
+	if err := db.rd().queryRow(ctx, `SELECT COUNT(*) FROM log_lines WHERE job_id = ?`, jobID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting the log lines of job %d: %w", jobID, err)
+	}
+	return n, nil
+}
+
 // LogsToArchive returns up to limit completed jobs that finished before before and still have
 // lines in the database, oldest first: the work of the log archiver.
 func (db *DB) LogsToArchive(ctx context.Context, before time.Time, limit int) ([]int64, error) {
