@@ -54,6 +54,7 @@ Labels: "default" takes jobs for ubuntu-latest/self-hosted/linux; add your own (
 				WorkDir: work, StateDir: state, Version: version, Run: run, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 		},
 	}
+	cmd.AddCommand(agentDrainCmd())
 	cmd.Flags().StringVar(&serverURL, "server", os.Getenv("SLUICE_SERVER"), "server URL")
 	cmd.Flags().StringVar(&token, "token", os.Getenv("SLUICE_TOKEN"), "admin token to register with")
 	cmd.Flags().StringVar(&name, "name", "", "agent name (default: the host name)")
