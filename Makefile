@@ -50,6 +50,12 @@ bench-server: build
 bench-containers:
 	bash bench/containers.sh
 
+# Several replicas on Postgres against one SQLite server: 10,000 no-op jobs through 20
+# agents, a replica killed every 10 s, webhook → first step on Postgres, the claim rate
+# as claimers grow (bench/results-scale.md). Needs make deps (the PostgreSQL server).
+bench-scale: build
+	$(GO) run ./bench/server -scale -sluice $(BIN) -out bench/results-scale.md
+
 # Continuous deployment: image build cold vs warm dependency layer, promotion
 # (registry requests and bytes), rollback time, against Podman
 # (bench/results-cd.md). Needs make deps and PyPI.

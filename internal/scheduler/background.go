@@ -59,3 +59,62 @@ func (b *background) Go(ctx context.Context, fn func(ctx context.Context)) {
 		fn(base)
 	}()
 }
+
+// passes coalesces requests to advance one run: while a pass runs, the requests that arrive
+// wait for the one pass that starts after it, which serves them all (each pass reads the run
+// afresh, so it sees every change any of them came for). Two hundred legs of a matrix ending
+// together make a few passes, not two hundred, and each caller still returns only once a pass
+// that began after its request has ended.
+type passes struct {
+	mu   sync.Mutex
+	runs map[int64]*runPasses
+}
+
+type runPasses struct {
+	cond      *sync.Cond
+	requested uint64 // requests so far
+	served    uint64 // requests the last finished pass covered
+	running   bool
+	err       error // of the last finished pass
+	users     int
+}
+
+func (p *passes) do(ctx context.Context, runID int64, pass func(ctx context.Context) error) error {
+	p.mu.Lock()
+	if p.runs == nil {
+		p.runs = map[int64]*runPasses{}
+	}
+	r := p.runs[runID]
+	if r == nil {
+		r = &runPasses{cond: sync.NewCond(&p.mu)}
+		p.runs[runID] = r
+	}
+	r.users++
+	r.requested++
+	mine := r.requested
+	defer func() {
+		if r.users--; r.users == 0 {
+			delete(p.runs, runID)
+		}
+		p.mu.Unlock()
+	}()
+	for r.served < mine {
+		if r.running {
+			r.cond.Wait()
+			continue
+		}
+		r.running = true
+		upTo := r.requested
+		p.mu.Unlock()
+		err := pass(ctx)
+		p.mu.Lock()
+		r.running = false
+		r.cond.Broadcast()
+		if err != nil && ctx.Err() != nil {
+			// This caller's context ended its pass, which served nobody: a waiter runs its own.
+			return err
+		}
+		r.served, r.err = upTo, err
+	}
+	return r.err
+}

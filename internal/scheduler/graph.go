@@ -148,29 +148,33 @@ func (s *Scheduler) failFast(ctx context.Context, leg *store.Job, spec *Spec) {
 // says no, completes matrix jobs whose legs are all done, and ends the run
 // when nothing is left. It repeats until nothing changes.
 func (s *Scheduler) advance(ctx context.Context, runID int64) error {
-	// The run's lock, in the database: any replica may advance any run, one at a time.
+	// The run's lock, in the database: any replica may advance any run, one at a time; in
+	// this process, concurrent requests share passes.
 	var finished *store.Run
-	err := s.cfg.DB.WithRunLock(ctx, runID, func(ctx context.Context) error {
-		for {
-			changed, err := s.step(ctx, runID)
-			if err != nil {
+	err := s.passes.do(ctx, runID, func(ctx context.Context) error {
+		finished = nil
+		return s.cfg.DB.WithRunLock(ctx, runID, func(ctx context.Context) error {
+			for {
+				changed, err := s.step(ctx, runID)
+				if err != nil {
+					return err
+				}
+				if !changed {
+					break
+				}
+			}
+			r, done, err := s.cfg.DB.FinishRunIfDone(ctx, runID)
+			if err != nil || !done {
 				return err
 			}
-			if !changed {
-				break
+			finished = r
+			s.forget(ctx, runID)
+			if r.Conclusion == store.ConclusionSuccess {
+				s.recordRelease(ctx, r)
 			}
-		}
-		r, done, err := s.cfg.DB.FinishRunIfDone(ctx, runID)
-		if err != nil || !done {
-			return err
-		}
-		finished = r
-		s.forget(ctx, runID)
-		if r.Conclusion == store.ConclusionSuccess {
-			s.recordRelease(ctx, r)
-		}
-		s.report(ctx, r)
-		return nil
+			s.report(ctx, r)
+			return nil
+		})
 	})
 	if err != nil {
 		return err

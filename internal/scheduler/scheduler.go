@@ -54,8 +54,10 @@ type Config struct {
 type Scheduler struct {
 	cfg    Config
 	mirror mirror
-	// bg runs the goroutines the scheduler starts itself (see Run).
-	bg background
+	// bg runs the goroutines the scheduler starts itself (see Run); passes coalesces
+	// concurrent requests to advance one run.
+	bg     background
+	passes passes
 	// infos and limits cache what planning reads of job specs (specInfo by
 	// job ID, max-parallel by "run/job").
 	infos, limits sync.Map
