@@ -75,7 +75,8 @@ fuzz:
 # only when missing (apt packages need root): bubblewrap and git, Podman with
 # its Docker-compatible API on /run/sluice-podman.sock, the locally built
 # images (no registry is reachable), Chromium for the UI tests, and a PostgreSQL
-# server on /run/sluice-postgres for the store suite's second pass and the replica tests.
+# server on /run/sluice-postgres for the store suite's second pass and the replica tests, and
+# an S3-compatible server (SeaweedFS, built once from its Go module) for the blob tests.
 deps:
 	@set -e; missing=""; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
@@ -92,5 +93,5 @@ deps:
 	fi
 	@if [ "$$(id -u)" -eq 0 ]; then \
 	  bash scripts/podman-setup.sh && bash scripts/build-images.sh && bash scripts/install-chromium.sh && \
-	  bash scripts/postgres-setup.sh >/dev/null; \
-	else echo "deps: not root: skipping Podman, images, Chromium and PostgreSQL (their tests skip)"; fi
+	  bash scripts/postgres-setup.sh >/dev/null && bash scripts/s3-setup.sh >/dev/null; \
+	else echo "deps: not root: skipping Podman, images, Chromium, PostgreSQL and S3 (their tests skip)"; fi
