@@ -195,7 +195,13 @@ func TestReplicas(t *testing.T) {
 	secret := "hook-" + randomHex(t, 8)
 	a.addRepo(t, "demo", g, secret)
 	marker := filepath.Join(t.TempDir(), "marker")
-	sha := g.commit(t, map[string]string{".github/workflows/wait.yml": markerWorkflow(marker)}, "add wait")
+	wf := markerWorkflow(marker) + `      - run: echo built > report.txt
+      - uses: actions/upload-artifact@v4
+        with:
+          name: report
+          path: report.txt
+`
+	sha := g.commit(t, map[string]string{".github/workflows/wait.yml": wf}, "add wait")
 	run := a.pushHook(t, forge.GitHub, "demo", g, first, sha, secret, "replicas-1")[0]
 
 	job := b.waitJob(t, run, "wait", "started", runTimeout, func(j server.JobView) bool { return j.Status != store.StatusQueued })
@@ -239,8 +245,13 @@ func TestReplicas(t *testing.T) {
 		t.Errorf("job ran on agent %v, want on-b", j.AgentID)
 	}
 	page := uiGet(t, b.url, c.token, fmt.Sprintf("/runs/%d", run))
-	if !strings.Contains(page, "wait") || !strings.Contains(page, "success") {
-		t.Errorf("replica B's run page lacks the job or its result:\n%.2000s", page)
+	artifactLink := fmt.Sprintf(`/ui/runs/%d/artifacts/`, run)
+	if !strings.Contains(page, "wait") || !strings.Contains(page, "success") || !strings.Contains(page, artifactLink) {
+		t.Errorf("replica B's run page lacks the job, its result or its artifact:\n%.2000s", page)
+	}
+	// The artifact went up through B into the shared store: A lists it too.
+	if page := uiGet(t, a.url, c.token, fmt.Sprintf("/runs/%d", run)); !strings.Contains(page, artifactLink) {
+		t.Errorf("replica A's run page lacks the artifact uploaded through B:\n%.2000s", page)
 	}
 	// The log moves to the blob store a few seconds after the job; then both replicas read it
 	// from there, line for line as followed live.

@@ -176,13 +176,29 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 		return err
 	}
 	defer db.Close()
-	arts, err := artifacts.Open(filepath.Join(cfg.Data, "artifacts"))
-	if err != nil {
-		return err
-	}
-	caches, err := cache.Open(filepath.Join(cfg.Data, "cache"), serverCacheBytes)
-	if err != nil {
-		return err
+	// On Postgres, replicas share artifacts (and so releases) and caches through the blob
+	// store, their indexes updated under locks of the database; one SQLite server keeps them
+	// in its data directory.
+	shared := db.Dialect() == "postgres"
+	var arts *artifacts.Store
+	var caches *cache.Store
+	if shared {
+		lock := func(name string) func(ctx context.Context) (func(), error) {
+			return func(ctx context.Context) (func(), error) { return db.Lock(ctx, name) }
+		}
+		if arts, err = artifacts.OpenShared(filepath.Join(cfg.Data, "artifacts"), blobs, lock("artifact-index")); err != nil {
+			return err
+		}
+		if caches, err = cache.OpenShared(filepath.Join(cfg.Data, "cache"), serverCacheBytes, blobs, lock("cache-index")); err != nil {
+			return err
+		}
+	} else {
+		if arts, err = artifacts.Open(filepath.Join(cfg.Data, "artifacts")); err != nil {
+			return err
+		}
+		if caches, err = cache.Open(filepath.Join(cfg.Data, "cache"), serverCacheBytes); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -255,7 +271,13 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Printf("sluice serving on %s (data %s, %s database, blobs %s)\n", cfg.BaseURL, cfg.Data, db.Dialect(), blobs)
 	if cfg.Agents > 0 {
-		if err := startEmbeddedAgent(ctx, db, cfg, state, caches, log); err != nil {
+		// Sharing the server's disk, the embedded agent writes artifacts into its store
+		// directly; a shared store it reaches over HTTP like any agent.
+		artDir := filepath.Join(cfg.Data, "artifacts")
+		if shared {
+			artDir = ""
+		}
+		if err := startEmbeddedAgent(ctx, db, cfg, state, artDir, caches, log); err != nil {
 			return err
 		}
 	}
@@ -312,7 +334,7 @@ func archiveLogs(ctx context.Context, db *store.DB, log *slog.Logger) {
 // startEmbeddedAgent registers this machine's agent directly in the store
 // (it shares the process) and runs it through the same HTTP protocol as a
 // remote one, so both take one path.
-func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Config, state string, caches *cache.Store, log *slog.Logger) error {
+func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Config, state, artDir string, caches *cache.Store, log *slog.Logger) error {
 	token, hash, err := secrets.NewToken()
 	if err != nil {
 		return err
@@ -329,7 +351,7 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Con
 	agentState := filepath.Join(state, "agent")
 	run := jobrunner.New(jobrunner.Config{
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
-		ArtifactDir: filepath.Join(cfg.Data, "artifacts"), Cache: caches, Token: token, Version: version,
+		ArtifactDir: artDir, Cache: caches, Token: token, Version: version,
 		Sandbox: sandbox, Hidden: []string{cfg.Data},
 		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
 		// The embedded agent shares the server's disk: it fetches commits

@@ -110,7 +110,7 @@ func Settings() []Setting {
 		row("db", "", "database: postgres://USER@HOST/DB (replicas share it) or a SQLite file (default DATA/sluice.db)", false,
 			func(c *Config) *string { return &c.DB }),
 		row("db_password_file", "", "file holding the Postgres password, added to db", true, func(c *Config) *string { return &c.DBPasswordFile }),
-		row("blob", "", "object store for logs of finished jobs: a directory or s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&access_key_file=…&secret_key_file=… (default DATA/blobs)", false,
+		row("blob", "", "object store for logs of finished jobs and, with db on Postgres, artifacts, releases and caches: a directory or s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&access_key_file=…&secret_key_file=… (default DATA/blobs)", false,
 			func(c *Config) *string { return &c.Blob }),
 		agents,
 		poll,
