@@ -252,6 +252,14 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 		{Name: "cron", Run: sched.Schedules},
 		{Name: "promotions", Run: func(ctx context.Context) { sched.WatchDeployments(ctx, 5*time.Second) }},
 		{Name: "log-archive", Run: duty.Every(2*time.Second, func(ctx context.Context) { archiveLogs(ctx, db, log) })},
+		{Name: "retention", Run: duty.Every(time.Hour, func(ctx context.Context) {
+			// Artifacts past their retention-days go, with the files no other artifact shares.
+			if n, err := arts.Prune(time.Now()); err != nil {
+				log.Warn("pruning expired artifacts", "err", err)
+			} else if n > 0 {
+				log.Info("pruned expired artifacts", "count", n)
+			}
+		})},
 		{Name: "webhook-replay", Run: duty.Every(10*time.Second, func(ctx context.Context) {
 			if err := srv.ReplayDeliveries(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("replaying webhook deliveries", "err", err)
