@@ -250,6 +250,11 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	duties := []duty.Duty{
 		{Name: "lease-reaper", Run: func(ctx context.Context) { srv.RunLeaseReaper(ctx, 5*time.Second) }},
 		{Name: "cron", Run: sched.Schedules},
+		{Name: "reconcile", Run: duty.Every(30*time.Second, func(ctx context.Context) {
+			if err := sched.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("reconciling runs", "err", err)
+			}
+		})},
 		{Name: "promotions", Run: func(ctx context.Context) { sched.WatchDeployments(ctx, 5*time.Second) }},
 		{Name: "log-archive", Run: duty.Every(2*time.Second, func(ctx context.Context) { archiveLogs(ctx, db, log) })},
 		{Name: "retention", Run: duty.Every(time.Hour, func(ctx context.Context) {
