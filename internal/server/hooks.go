@@ -103,6 +103,12 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusUnauthorized, fmt.Sprintf("repository %s: %v", repo.Name, err))
 		return
 	}
+	// A redelivery (the forge got no answer: a replica died, a proxy timed out) or a replay
+	// of a delivery already recorded makes no second set of runs.
+	if first, err := s.cfg.DB.FindDelivery(ctx, string(kind), deliveryID); err == nil {
+		s.redelivered(w, r, kind, first, repo)
+		return
+	}
 	d, err := s.cfg.DB.CreateDelivery(ctx, store.Delivery{Forge: string(kind), Event: event, DeliveryID: deliveryID,
 		Valid: true, Reason: hookRepoMark + repo.Name, Body: body})
 	if err != nil {
@@ -143,6 +149,33 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 		}
 		apiJSON(w, http.StatusAccepted, out)
 	}
+}
+
+// redelivered answers a delivery recorded before: with its runs when it was processed, else
+// by processing it now unless a replica is at it.
+func (s *Server) redelivered(w http.ResponseWriter, r *http.Request, kind forge.Kind, d *store.Delivery, repo *store.Repo) {
+	ctx := r.Context()
+	out := map[string]any{"delivery_id": d.ID, "redelivery": true}
+	if !d.Processed {
+		err := s.replayDelivery(context.WithoutCancel(ctx), d)
+		switch {
+		case errors.Is(err, errDeliveryBusy):
+			out["runs"], out["queued"] = []int64{}, "recorded; another replica is processing it"
+			apiJSON(w, http.StatusAccepted, out)
+			return
+		case err != nil:
+			s.cfg.Log.Error("processing a redelivered webhook", "delivery", d.ID, "repo", repo.Name, "err", err)
+			apiJSON(w, http.StatusInternalServerError, map[string]any{"error": "triggering runs failed: " + err.Error(), "delivery_id": d.ID})
+			return
+		}
+	}
+	runs, err := s.cfg.DB.RunsOfDelivery(ctx, d.ID)
+	if err != nil {
+		s.apiStoreError(w, err, "runs of the delivery")
+		return
+	}
+	out["runs"] = runs
+	apiJSON(w, http.StatusAccepted, out)
 }
 
 type hookResult struct {
