@@ -226,7 +226,12 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 			}
 		},
 	})
-	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches, DataDir: cfg.Data, BaseURL: cfg.BaseURL, Log: log})
+	var resultBlobs blob.Store
+	if shared {
+		resultBlobs = blobs
+	}
+	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches,
+		DataDir: cfg.Data, Blobs: resultBlobs, BaseURL: cfg.BaseURL, Log: log})
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,8 @@ type dialect interface {
 	// pendingJobs is a FROM item with the columns job_id, labels_key, queued_at: the queued
 	// jobs the claim picks from.
 	pendingJobs() string
+	// pendingKeys is a query for the distinct labels_key values of pendingJobs.
+	pendingKeys() string
 	// isUnique reports whether err is a unique-constraint violation.
 	isUnique(err error) bool
 	// retryable reports whether err aborted a transaction that may succeed when run again.
@@ -130,6 +132,10 @@ func (sqliteDialect) args(args []any) []any { return args }
 func (sqliteDialect) retryable(error) bool { return false }
 
 func (sqliteDialect) notify(context.Context, *sql.Tx, string, []Topic) error { return nil }
+
+func (d sqliteDialect) pendingKeys() string {
+	return `SELECT DISTINCT labels_key FROM ` + d.pendingJobs()
+}
 
 // pendingJobs: SQLite reads queued jobs straight from jobs through the jobs_queue index; its
 // one writer needs no separate table to keep claims from contending.

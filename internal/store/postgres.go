@@ -60,6 +60,18 @@ func (postgresDialect) forUpdate() string              { return " FOR UPDATE" }
 // however many finished jobs the jobs table holds.
 func (postgresDialect) pendingJobs() string { return "pending_jobs" }
 
+// pendingKeys walks the pick index one label set at a time (a loose index scan): a handful of
+// index probes however many thousand jobs are queued, where DISTINCT would read them all on
+// every claim.
+func (postgresDialect) pendingKeys() string {
+	return `WITH RECURSIVE k(labels_key) AS (
+		(SELECT labels_key FROM pending_jobs ORDER BY labels_key LIMIT 1)
+		UNION ALL
+		SELECT (SELECT p.labels_key FROM pending_jobs p WHERE p.labels_key > k.labels_key ORDER BY p.labels_key LIMIT 1)
+		FROM k WHERE k.labels_key IS NOT NULL)
+	SELECT labels_key FROM k WHERE labels_key IS NOT NULL`
+}
+
 // rebind turns each "?" outside quotes into $1, $2, …
 func (postgresDialect) rebind(q string) string {
 	if !strings.Contains(q, "?") {

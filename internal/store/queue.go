@@ -56,7 +56,7 @@ const claimRetries = 5
 func (db *DB) Claim(ctx context.Context, agentID int64, labels []string, lease time.Duration) (*Job, error) {
 	var out *Job
 	err := db.write(ctx, fmt.Sprintf("claiming a job for agent %d", agentID), func(t *tx) error {
-		rows, err := t.query(ctx, `SELECT DISTINCT labels_key FROM `+t.db.d.pendingJobs())
+		rows, err := t.query(ctx, t.db.d.pendingKeys())
 		if err != nil {
 			return err
 		}
