@@ -438,3 +438,51 @@ func postHookMaybe(s *srv, repo string, h http.Header, body []byte) (hookAnswer,
 	}
 	return a, nil
 }
+
+// TestAgentLostAcrossReplicas: the agent running a job vanishes, and so does one replica (the
+// one holding the lease reaper's duty, or not: either way the duty must run once somewhere).
+// The job is recorded "agent lost" exactly once and retried on the other agent.
+func TestAgentLostAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 2)
+	a, b := c.replicas[0], c.replicas[1]
+	agents := map[string]*proc{"one": c.startAgentAt(t, "one", c.lb, 1), "two": c.startAgentAt(t, "two", c.lb, 1)}
+	ids := b.waitAgentsOnline(t, "one", "two")
+	marker := filepath.Join(t.TempDir(), "marker")
+	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
+	secret := "hook-" + randomHex(t, 8)
+	a.addRepo(t, "demo", g, secret)
+	sha := g.commit(t, map[string]string{".github/workflows/wait.yml": markerWorkflow(marker)}, "add wait")
+	run := b.pushHook(t, forge.GitHub, "demo", g, first, sha, secret, "lost-1")[0]
+	job := b.waitJob(t, run, "wait", "running its step", runTimeout, func(j server.JobView) bool {
+		return j.Status == store.StatusInProgress && j.AgentID != nil && strings.Contains(b.jobLog(t, j.ID), "before line 3")
+	})
+	victim, survivor := "one", "two"
+	if *job.AgentID == ids["two"] {
+		victim, survivor = "two", "one"
+	}
+	agents[victim].kill()
+	a.proc.kill()
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := b.waitRunDone(t, run, 3*runTimeout)
+	retry := jobByKey(t, d, "wait")
+	if d.Run.Conclusion != store.ConclusionSuccess || retry.ID == job.ID || retry.AgentID == nil || *retry.AgentID != ids[survivor] {
+		t.Fatalf("run %d %s, job %d on agent %v; want success in a new attempt on %s:%s", run, d.Run.Conclusion, retry.ID,
+			retry.AgentID, survivor, describeJobs(d))
+	}
+	evs, err := b.client().RunEvents(context.Background(), run, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := 0
+	for _, e := range evs {
+		if e.Kind == store.EventJobAgentLost && e.JobID != nil && *e.JobID == job.ID {
+			lost++
+		}
+	}
+	if lost != 1 {
+		t.Errorf("%d agent-lost records of job %d, want 1", lost, job.ID)
+	}
+}
