@@ -118,7 +118,8 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 	}
 	// Held while the delivery becomes runs: a replica replaying unprocessed deliveries skips
 	// it. Losing the race to one (it saw the stored delivery first) is fine: it is processed.
-	release, mine, err := s.cfg.DB.TryDeliveryLock(ctx, d.ID)
+	// Not cut short when the forge hangs up: the delivery is recorded, so it is ours to finish.
+	release, mine, err := s.cfg.DB.TryDeliveryLock(context.WithoutCancel(ctx), d.ID)
 	if err != nil {
 		s.cfg.Log.Error("locking webhook delivery", "delivery", d.ID, "err", err)
 		apiJSON(w, http.StatusAccepted, map[string]any{"delivery_id": d.ID, "runs": []int64{}, "queued": "recorded; it will be replayed"})

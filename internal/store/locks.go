@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"hash/fnv"
+	mrand "math/rand/v2"
 	"sync"
 	"time"
 )
@@ -149,16 +150,24 @@ type pgHandle struct {
 	key  int64
 }
 
+// acquire polls pg_try_advisory_lock rather than waiting in pg_advisory_lock: a waiter must
+// not hold one of the pool's connections while another replica holds the lock, or a burst of
+// waiters (every leg of a matrix ending at once) would take every connection from the holders
+// that would free them.
 func (p pgLocks) acquire(ctx context.Context, key int64) (lockHandle, error) {
-	conn, err := p.pool.Conn(ctx)
-	if err != nil {
-		return nil, err
+	wait := 2 * time.Millisecond
+	for {
+		h, ok, err := p.try(ctx, key)
+		if err != nil || ok {
+			return h, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait/2 + time.Duration(mrand.Int64N(int64(wait)))):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
 	}
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
-		discard(conn)
-		return nil, err
-	}
-	return pgHandle{conn, key}, nil
 }
 
 func (p pgLocks) try(ctx context.Context, key int64) (lockHandle, bool, error) {
