@@ -35,17 +35,17 @@ func namedKey(name string) int64 {
 // WithRunLock runs fn while holding run runID's lock, waiting for it: whoever advances a run's
 // job graph — any replica, any goroutine — does it alone, deciding from what it reads.
 func (db *DB) WithRunLock(ctx context.Context, runID int64, fn func(ctx context.Context) error) error {
-	return db.withLock(ctx, lockKey(lockRun, runID), fmt.Sprintf("run %d", runID), fn)
+	return db.withLock(ctx, poolRun, lockKey(lockRun, runID), fmt.Sprintf("run %d", runID), fn)
 }
 
 // WithLock runs fn while holding the cluster-wide lock called name, waiting for it.
 func (db *DB) WithLock(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	return db.withLock(ctx, namedKey(name), name, fn)
+	return db.withLock(ctx, poolNamed, namedKey(name), name, fn)
 }
 
 // Lock takes the cluster-wide lock called name, waiting for it, and returns its release.
 func (db *DB) Lock(ctx context.Context, name string) (release func(), err error) {
-	h, err := db.lockDriver().acquire(ctx, namedKey(name))
+	h, err := db.lockDriver(poolNamed).acquire(ctx, namedKey(name))
 	if err != nil {
 		return nil, fmt.Errorf("taking the lock %s: %w", name, err)
 	}
@@ -56,15 +56,15 @@ func (db *DB) Lock(ctx context.Context, name string) (release func(), err error)
 // holds it while turning it into runs, and a replica replaying deliveries left unprocessed
 // skips the ones held. The lock is released by calling release.
 func (db *DB) TryDeliveryLock(ctx context.Context, id int64) (release func(), ok bool, err error) {
-	h, ok, err := db.lockDriver().try(ctx, lockKey(lockDelivery, id))
+	h, ok, err := db.lockDriver(poolHeld).try(ctx, lockKey(lockDelivery, id))
 	if err != nil || !ok {
 		return func() {}, ok, err
 	}
 	return func() { h.release() }, true, nil
 }
 
-func (db *DB) withLock(ctx context.Context, key int64, what string, fn func(ctx context.Context) error) error {
-	h, err := db.lockDriver().acquire(ctx, key)
+func (db *DB) withLock(ctx context.Context, pool int, key int64, what string, fn func(ctx context.Context) error) error {
+	h, err := db.lockDriver(pool).acquire(ctx, key)
 	if err != nil {
 		return fmt.Errorf("taking the lock of %s: %w", what, err)
 	}
@@ -99,7 +99,7 @@ const leaseCheck = 2 * time.Second
 
 // TryLease takes the lease called name if no replica holds it. ok is false when another does.
 func (db *DB) TryLease(ctx context.Context, name string) (*Lease, bool, error) {
-	h, ok, err := db.lockDriver().try(ctx, namedKey("lease:"+name))
+	h, ok, err := db.lockDriver(poolHeld).try(ctx, namedKey("lease:"+name))
 	if err != nil || !ok {
 		return nil, ok, err
 	}
@@ -135,9 +135,31 @@ type lockHandle interface {
 	alive(ctx context.Context) bool
 }
 
-func (db *DB) lockDriver() lockDriver {
-	if db.locks != nil {
-		return pgLocks{db.locks}
+// Locks are held on connections of three pools, by how they nest: a lease or a delivery's lock
+// is held longest and outermost (the work under it advances runs); a run's lock is taken under
+// those; a named lock (deployments, an artifact or cache index) under a run's. A holder only
+// ever waits for a connection of a pool nested inside its own, so the pools cannot all be held
+// by holders waiting on each other — one shared pool could be, by a burst of webhooks each
+// holding its delivery's lock while waiting for a connection to lock its run.
+const (
+	poolHeld = iota
+	poolRun
+	poolNamed
+	lockPools
+)
+
+// lockPoolConns is a pool's size; with the query pool and the listener, one replica uses at
+// most defaultPostgresConns+12+12+6+1 = 47 connections.
+func lockPoolConns(pool int) int {
+	if pool == poolNamed {
+		return 6
+	}
+	return 12
+}
+
+func (db *DB) lockDriver(pool int) lockDriver {
+	if db.locks[pool] != nil {
+		return pgLocks{db.locks[pool]}
 	}
 	return db.local
 }

@@ -139,3 +139,41 @@ func TestDeliveryLock(t *testing.T) {
 	}
 	r2()
 }
+
+// A burst of webhooks, each holding its delivery's lock while it locks its run, more of them
+// than a pool has connections, does not wedge: the locks held longest come from a pool of
+// their own.
+func TestLockBurstDoesNotStarve(t *testing.T) {
+	if backend != "postgres" {
+		t.Skip("SQLite's locks are in-process")
+	}
+	db, _ := newDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var done atomic.Int32
+	for i := range 40 {
+		wg.Go(func() {
+			release, ok, err := db.TryDeliveryLock(ctx, int64(i))
+			if err != nil || !ok {
+				t.Errorf("TryDeliveryLock(%d) = %v, %v", i, ok, err)
+				return
+			}
+			defer release()
+			if err := db.WithRunLock(ctx, int64(i%3), func(context.Context) error {
+				return db.WithLock(ctx, "deployments", func(context.Context) error {
+					time.Sleep(time.Millisecond)
+					return nil
+				})
+			}); err != nil {
+				t.Errorf("WithRunLock: %v", err)
+				return
+			}
+			done.Add(1)
+		})
+	}
+	wg.Wait()
+	if done.Load() != 40 {
+		t.Errorf("%d of 40 holders finished", done.Load())
+	}
+}

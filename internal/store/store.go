@@ -29,7 +29,7 @@ type DB struct {
 	blobs blob.Store
 	// locks is the pool advisory locks are held on (Postgres); local holds them in-process
 	// (SQLite). See locks.go.
-	locks *sql.DB
+	locks [lockPools]*sql.DB
 	local *localLocks
 	// origin names this handle in cross-process notifications; stopListen ends the listener.
 	origin     string
@@ -93,12 +93,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("connecting reader: %w", err)
 	}
 	if pd, ok := d.(postgresDialect); ok {
-		if db.locks, err = pd.openWriter(); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("opening the lock pool: %w", err)
+		for i := range db.locks {
+			if db.locks[i], err = pd.openWriter(); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("opening the lock pool: %w", err)
+			}
+			db.locks[i].SetMaxOpenConns(lockPoolConns(i))
+			db.locks[i].SetMaxIdleConns(2)
 		}
-		db.locks.SetMaxOpenConns(maxLockConns)
-		db.locks.SetMaxIdleConns(4)
 		if err := db.listen(ctx, pd); err != nil {
 			db.Close()
 			return nil, err
@@ -115,11 +117,6 @@ func newOrigin() (string, error) {
 	}
 	return hex.EncodeToString(b[:]), nil
 }
-
-// maxLockConns bounds the connections holding advisory locks (one per lock held: runs being
-// advanced, leases, deliveries being planned). With the query pool and the listener, one
-// replica uses at most defaultPostgresConns+maxLockConns+1 connections.
-const maxLockConns = 24
 
 // Dialect is "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.d.name() }
@@ -159,8 +156,10 @@ func (db *DB) Close() error {
 		db.stopListen()
 	}
 	var errs []error
-	if db.locks != nil {
-		errs = append(errs, db.locks.Close())
+	for _, p := range db.locks {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
 	}
 	if db.r != nil && db.r != db.w {
 		errs = append(errs, db.r.Close())
