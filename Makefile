@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-deps bench-metrics bench-ui fuzz deps
+.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-deps bench-metrics bench-ui bench-scale fuzz deps image
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -13,6 +13,14 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -timeout 30m ./... 2>&1
+
+# The server's OCI image, built daemonless by sluice's own builder (internal/oci) on the
+# server base that scripts/build-images.sh makes (git, ca-certificates, a sluice user):
+# bin/sluice-image is an OCI layout; podman pull oci:bin/sluice-image loads it.
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/sluice-static ./cmd/sluice
+	podman --url unix:///run/sluice-podman.sock save -o bin/server-base.tar localhost/sluice/server-base:12
+	$(GO) run ./packaging/image -base bin/server-base.tar -binary bin/sluice-static -out bin/sluice-image
 
 # Runs the bundled example in a scratch git repository, as a user would.
 demo: build
@@ -26,7 +34,7 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-python bench-containers bench-server bench-cd bench-deps bench-metrics bench-ui
+bench: bench-act bench-python bench-containers bench-server bench-cd bench-deps bench-metrics bench-ui bench-scale
 
 bench-act:
 	bash bench/run.sh
@@ -47,6 +55,12 @@ bench-containers:
 # built from its commit (bench/results-ui.md). Needs Chromium (make deps).
 bench-ui: build
 	$(GO) run ./bench/ui -sluice $(BIN) -out bench/results-ui.md
+
+# Several replicas on Postgres against one SQLite server: 10,000 no-op jobs through 20
+# agents, a replica killed every 10 s, webhook → first step on Postgres, the claim rate
+# as claimers grow (bench/results-scale.md). Needs make deps (the PostgreSQL server).
+bench-scale: build
+	$(GO) run ./bench/server -scale -sluice $(BIN) -out bench/results-scale.md
 
 # Continuous deployment: image build cold vs warm dependency layer, promotion
 # (registry requests and bytes), rollback time, against Podman
@@ -78,7 +92,9 @@ fuzz:
 # only when missing (apt packages need root): bubblewrap, git, tmux (the live
 # view's tests), Podman with
 # its Docker-compatible API on /run/sluice-podman.sock, the locally built
-# images (no registry is reachable), and Chromium for the UI tests.
+# images (no registry is reachable), Chromium for the UI tests, and a PostgreSQL
+# server on /run/sluice-postgres for the store suite's second pass and the replica tests, and
+# an S3-compatible server (SeaweedFS, built once from its Go module) for the blob tests.
 deps:
 	@set -e; missing=""; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
@@ -95,5 +111,6 @@ deps:
 	  fi; \
 	fi
 	@if [ "$$(id -u)" -eq 0 ]; then \
-	  bash scripts/podman-setup.sh && bash scripts/build-images.sh && bash scripts/install-chromium.sh; \
-	else echo "deps: not root: skipping Podman, images and Chromium (their tests skip)"; fi
+	  bash scripts/podman-setup.sh && bash scripts/build-images.sh && bash scripts/install-chromium.sh && \
+	  bash scripts/postgres-setup.sh >/dev/null && bash scripts/s3-setup.sh >/dev/null; \
+	else echo "deps: not root: skipping Podman, images, Chromium, PostgreSQL and S3 (their tests skip)"; fi

@@ -101,8 +101,9 @@ type srv struct {
 	dir                    string // the test's directory for this server's processes
 	proc                   *proc
 	starts                 int
-	extra                  []string // more `sluice serve` flags
+	extra                  []string // more flags of sluice serve (a replica's --db, --blob, …)
 	env                    []string // more environment for its processes
+	name                   string   // names its processes' logs ("serve" when "")
 }
 
 // startServer starts `sluice serve` with an embedded agent running agents
@@ -149,9 +150,13 @@ func mkdirAll(dir string) string {
 func (s *srv) start(t *testing.T) {
 	t.Helper()
 	s.starts++
-	name := fmt.Sprintf("serve-%d", s.starts)
-	args := append([]string{"serve", "--data", s.data, "--addr", s.addr, "--agents", fmt.Sprint(s.agents)}, s.extra...)
-	s.proc = startProc(t, name, s.procEnv("serve"), args...)
+	prefix := s.name
+	if prefix == "" {
+		prefix = "serve"
+	}
+	name := fmt.Sprintf("%s-%d", prefix, s.starts)
+	s.proc = startProc(t, name, s.procEnv(prefix), append([]string{"serve", "--data", s.data, "--addr", s.addr,
+		"--agents", fmt.Sprint(s.agents)}, s.extra...)...)
 	waitFor(t, "the server to answer /healthz", 30*time.Second, func() (string, bool, error) {
 		if s.proc.exited() {
 			t.Fatalf("sluice serve exited:\n%s", s.proc.output())

@@ -7,6 +7,8 @@
 #   localhost/sluice/python:3.11   + python3 (3.11), venv, pip, ca-certificates, bash, procps
 #   localhost/sluice/redis:7       redis-server on 0.0.0.0:6379, protected mode off
 #   localhost/sluice/postgres:15   postgresql-15, official-image-like entrypoint
+#   localhost/sluice/server-base:12  git, ca-certificates and a "sluice" user: the base on which
+#                                  `make image` lays the server with sluice's own image builder
 #
 # Env: SLUICE_IMAGE_CACHE (default ~/.cache/sluice-images), SLUICE_DEBIAN_MIRROR,
 # SLUICE_REBUILD=1 to rebuild every image (the rootfs tarball is still reused).
@@ -106,6 +108,15 @@ EXPOSE 6379
 CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"]
 EOF
 build localhost/sluice/redis:7 "$work/redis"
+
+# --- server base: what `sluice serve` needs besides its binary ---------------------
+mkdir -p "$work/server-base"
+cat >"$work/server-base/Containerfile" <<EOF
+FROM $BASE
+$(apt_install git ca-certificates)
+RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/sluice --create-home --shell /usr/sbin/nologin sluice
+EOF
+build localhost/sluice/server-base:12 "$work/server-base"
 
 # --- postgres ----------------------------------------------------------------------
 mkdir -p "$work/postgres"

@@ -46,7 +46,7 @@ func benchLatency(ctx context.Context, cfg config, dir string) (*latencyResult, 
 	if _, _, err := src.commit(ctx, wf); err != nil {
 		return nil, err
 	}
-	srv, c, err := startServer(ctx, serverOpts{bin: cfg.bin, dir: dir, token: cfg.token, agents: 2})
+	srv, c, err := startServer(ctx, serverOpts{bin: cfg.bin, dir: dir, token: cfg.token, agents: 2, extra: cfg.serverExtra})
 	if err != nil {
 		return nil, err
 	}

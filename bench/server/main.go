@@ -25,6 +25,14 @@ type config struct {
 	keep           bool
 	perf           string
 	token, secret  string
+	// scale runs the multi-replica benchmark (scale.go) instead; serverExtra are flags every
+	// server of a section gets (its --db, …).
+	scale       bool
+	scaleJobs   int
+	scaleAgents int
+	chaosJobs   int
+	curveJobs   int
+	serverExtra []string
 }
 
 func main() {
@@ -41,6 +49,11 @@ func main() {
 	flag.DurationVar(&cfg.limit, "limit", 10*time.Minute, "give up on the throughput run after this long")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the scratch directory (server and agent logs)")
 	flag.StringVar(&cfg.perf, "perf", "", "record the server under the throughput load with `perf record -g` into this file")
+	flag.BoolVar(&cfg.scale, "scale", false, "run the scale benchmark (replicas on Postgres against one SQLite server) instead; see -out")
+	flag.IntVar(&cfg.scaleJobs, "scale-jobs", 10000, "no-op jobs of each scale throughput run (multiple of 250)")
+	flag.IntVar(&cfg.scaleAgents, "scale-agents", 20, "sluice agent processes of the scale throughput runs")
+	flag.IntVar(&cfg.chaosJobs, "chaos-jobs", 10000, "no-op jobs of the run with a replica killed every 10 s")
+	flag.IntVar(&cfg.curveJobs, "curve-jobs", 2000, "jobs per point of the claim-rate curve")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -59,6 +72,9 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("the sluice binary: %w (run make build)", err)
 	}
 	cfg.bin = bin
+	if cfg.scale {
+		return runScale(ctx, cfg)
+	}
 	if cfg.token, err = adminToken(); err != nil {
 		return err
 	}

@@ -99,18 +99,37 @@ func adminToken() (string, error) {
 type serverOpts struct {
 	bin, dir, token string
 	agents          int
+	name            string   // of its log and state ("server" when "")
+	addr            string   // to listen on (a free port when "")
+	extra           []string // more flags: a replica's --db, --blob, --base-url…
 }
 
 // startServer runs `sluice serve` with its data and state under dir and
 // waits until /healthz answers.
 func startServer(ctx context.Context, o serverOpts) (*proc, *client, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, nil, err
+	addr := o.addr
+	if addr == "" {
+		var err error
+		if addr, err = freeAddr(); err != nil {
+			return nil, nil, err
+		}
 	}
-	env := []string{"SLUICE_ADMIN_TOKEN=" + o.token, "SLUICE_STATE_DIR=" + filepath.Join(o.dir, "state-server")}
-	p, err := start("server", filepath.Join(o.dir, "server.log"), env, o.bin,
-		"serve", "--data", filepath.Join(o.dir, "data"), "--addr", addr, "--agents", fmt.Sprint(o.agents))
+	name := o.name
+	if name == "" {
+		name = "server"
+	}
+	env := []string{"SLUICE_ADMIN_TOKEN=" + o.token, "SLUICE_STATE_DIR=" + filepath.Join(o.dir, "state-"+name)}
+	logf := filepath.Join(o.dir, name+".log")
+	if _, err := os.Stat(logf); err == nil { // a restart: keep the earlier log
+		for i := 1; ; i++ {
+			if _, err := os.Stat(fmt.Sprintf("%s.%d", logf, i)); err != nil {
+				logf = fmt.Sprintf("%s.%d", logf, i)
+				break
+			}
+		}
+	}
+	p, err := start(name, logf, env, o.bin, append([]string{"serve", "--data", filepath.Join(o.dir, "data-"+name), "--addr", addr,
+		"--agents", fmt.Sprint(o.agents)}, o.extra...)...)
 	if err != nil {
 		return nil, nil, err
 	}

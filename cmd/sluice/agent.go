@@ -60,6 +60,8 @@ Labels: "default" takes jobs for ubuntu-latest/self-hosted/linux; add your own (
 				WorkDir: work, StateDir: state, Version: version, Run: run, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 		},
 	}
+	cmd.AddCommand(agentDrainCmd())
+	// Defaults stay empty (read from the environment at run time) so --help never prints a token.
 	cmd.Flags().StringVar(&serverURL, "server", "", "server URL (default $SLUICE_SERVER)")
 	cmd.Flags().StringVar(&token, "token", "", "admin token to register with (default $SLUICE_TOKEN)")
 	cmd.Flags().StringVar(&name, "name", "", "agent name (default: the host name)")

@@ -30,6 +30,9 @@ func agentsCmd() *cobra.Command {
 			if a.Online {
 				state = "online"
 			}
+			if a.Draining {
+				state += ",draining"
+			}
 			seen := "never"
 			if a.LastSeen != nil {
 				seen = time.Since(*a.LastSeen).Round(time.Second).String() + " ago"

@@ -4,114 +4,218 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/cd"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/blob"
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/duty"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/notify"
 	"github.com/sluice-ci/sluice/internal/scheduler"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/server"
+	"github.com/sluice-ci/sluice/internal/serverconfig"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/spf13/cobra"
 )
 
-type serveFlags struct {
-	data, addr, baseURL string
-	agents              int
-	poll                time.Duration
-	sandbox             string
-	depsEvery           time.Duration
-}
-
 func serveCmd() *cobra.Command {
-	var f serveFlags
+	var configPath string
+	var check bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the CI server: API, webhooks, queue, web UI and an embedded agent",
-		Long: `Start the server on embedded defaults: SQLite and local disk under --data, and an embedded
-agent running --agents jobs at once. The first start creates an admin token and prints it once
-(or takes SLUICE_ADMIN_TOKEN). Point a forge's webhook at /hooks/github, /hooks/gitea or
-/hooks/gitlab; more machines join with 'sluice agent'.`,
-		Example: "  sluice serve\n  sluice serve --data /var/lib/sluice --addr 0.0.0.0:8080 --agents 4 --poll 60s",
-		Args:    cobra.NoArgs,
+		Long: `Start the server. On embedded defaults it keeps SQLite and local blobs under --data and runs
+an embedded agent with --agents jobs at once. The first start creates an admin token and prints it
+once (or takes --admin-token-file). Point a forge's webhook at /hooks/github, /hooks/gitea or
+/hooks/gitlab; more machines join with 'sluice agent'.
+
+Every setting comes from the TOML file --config names, an environment variable or a flag; a flag
+beats the environment, which beats the file. Secrets are read from files. With --db on Postgres,
+--blob on S3 and a shared --secret-key-file, any number of replicas serve the same CI.
+
+` + "Settings:\n" + settingsHelp(),
+		Example: `  sluice serve
+  sluice serve --config /etc/sluice/sluice.toml
+  sluice serve --config sluice.toml --check-config
+  sluice serve --db postgres://sluice@db/sluice --blob 's3://ci?endpoint=s3:9000&access_key_file=/run/ak&secret_key_file=/run/sk'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), f)
+			flags := map[string]string{}
+			for _, s := range serverconfig.Settings() {
+				if f := cmd.Flags().Lookup(s.Flag); f != nil && f.Changed {
+					flags[s.Flag] = f.Value.String()
+				}
+			}
+			if configPath == "" {
+				configPath = os.Getenv("SLUICE_CONFIG")
+			}
+			cfg, err := serverconfig.Load(configPath, os.Getenv, flags)
+			if err == nil {
+				var warnings []string
+				warnings, err = cfg.Check()
+				for _, w := range warnings {
+					fmt.Fprintln(cmd.ErrOrStderr(), "sluice serve: warning:", w)
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "sluice serve: invalid configuration:\n%s\n", indent(err.Error()))
+				return &exitError{code: localrun.ExitInvalid}
+			}
+			if check {
+				printConfig(cmd.OutOrStdout(), cfg)
+				return nil
+			}
+			return serve(cmd.Context(), cfg)
 		},
 	}
-	cmd.Flags().StringVar(&f.data, "data", "", "data directory (default: the state directory's server/)")
-	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	cmd.Flags().StringVar(&f.baseURL, "base-url", "", "URL browsers, forges and agents use to reach the server (default http://ADDR)")
-	cmd.Flags().IntVar(&f.agents, "agents", 2, "jobs the embedded agent runs at once (0: no embedded agent)")
-	cmd.Flags().DurationVar(&f.poll, "poll", 0, "poll repositories for new commits this often (0: webhooks only)")
-	cmd.Flags().StringVar(&f.sandbox, "sandbox", "auto", "run embedded-agent steps under bubblewrap, hiding the data directory: auto, on or off")
-	cmd.Flags().DurationVar(&f.depsEvery, "deps-every", time.Minute, "how often scheduled dependency updates are looked at and moved along (0: off)")
+	cmd.Flags().StringVar(&configPath, "config", "", "TOML file of settings ($SLUICE_CONFIG)")
+	cmd.Flags().BoolVar(&check, "check-config", false, "check the settings, print them with where each came from, and exit")
+	for _, s := range serverconfig.Settings() {
+		cmd.Flags().String(s.Flag, s.Default, s.Help+" ($"+s.Env+")")
+	}
 	return cmd
+}
+
+func settingsHelp() string {
+	var b strings.Builder
+	for _, s := range serverconfig.Settings() {
+		fmt.Fprintf(&b, "  %-18s $%-24s --%s\n", s.Key, s.Env, s.Flag)
+	}
+	return b.String()
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// printConfig shows the effective settings and where each came from; secrets are files, so
+// nothing secret is printed.
+func printConfig(w io.Writer, c *serverconfig.Config) {
+	for _, s := range serverconfig.Settings() {
+		v := c.Value(s.Key)
+		if v == "" {
+			v = "(unset)"
+		}
+		if s.Key == "db" {
+			v = redactURL(v)
+		}
+		fmt.Fprintf(w, "%-18s %-40s %s\n", s.Key, v, c.Sources[s.Key])
+	}
+	fmt.Fprintln(w, "configuration OK")
+}
+
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
 }
 
 // serverCacheBytes bounds the server's cache store, shared by every
 // repository; least recently used entries go first.
 const serverCacheBytes = 10 << 30
 
-func serve(ctx context.Context, f serveFlags) error {
+func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if cfg.Replica != "" {
+		log = log.With("replica", cfg.Replica)
+	}
 	state, err := localrun.StateDir()
 	if err != nil {
 		return err
 	}
-	if f.data == "" {
-		f.data = filepath.Join(state, "server")
+	if cfg.Data == "" {
+		cfg.Data = filepath.Join(state, "server")
 	}
-	if err := os.MkdirAll(f.data, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
-	keys, err := secrets.LoadKey(f.data, os.Getenv)
+	getenv, err := secretEnv(cfg)
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, filepath.Join(f.data, "sluice.db"))
+	keys, err := secrets.LoadKey(cfg.Data, getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.Blob == "" {
+		cfg.Blob = filepath.Join(cfg.Data, "blobs")
+	}
+	blobs, err := blob.Open(ctx, cfg.Blob, os.Getenv)
+	if err != nil {
+		return err
+	}
+	dsn, err := cfg.DSN()
+	if err != nil {
+		return err
+	}
+	if dsn == "" {
+		dsn = filepath.Join(cfg.Data, "sluice.db")
+	}
+	db, err := store.Open(ctx, dsn, store.WithBlobs(blobs))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	arts, err := artifacts.Open(filepath.Join(f.data, "artifacts"))
+	logStartup(ctx, log, cfg, db)
+	// On Postgres, replicas share artifacts (and so releases) and caches through the blob
+	// store, their indexes updated under locks of the database; one SQLite server keeps them
+	// in its data directory.
+	shared := db.Dialect() == "postgres"
+	var arts *artifacts.Store
+	var caches *cache.Store
+	if shared {
+		lock := func(name string) func(ctx context.Context) (func(), error) {
+			return func(ctx context.Context) (func(), error) { return db.Lock(ctx, name) }
+		}
+		if arts, err = artifacts.OpenShared(filepath.Join(cfg.Data, "artifacts"), blobs, lock("artifact-index")); err != nil {
+			return err
+		}
+		if caches, err = cache.OpenShared(filepath.Join(cfg.Data, "cache"), serverCacheBytes, blobs, lock("cache-index")); err != nil {
+			return err
+		}
+	} else {
+		if arts, err = artifacts.Open(filepath.Join(cfg.Data, "artifacts")); err != nil {
+			return err
+		}
+		if caches, err = cache.Open(filepath.Join(cfg.Data, "cache"), serverCacheBytes); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
-	caches, err := cache.Open(filepath.Join(f.data, "cache"), serverCacheBytes)
-	if err != nil {
-		return err
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + ln.Addr().String()
 	}
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", f.addr, err)
-	}
-	if f.baseURL == "" {
-		f.baseURL = "http://" + ln.Addr().String()
-	}
-	logStartup(ctx, log, f, db)
-	if err := server.Bootstrap(ctx, db, f.data, os.Getenv, os.Stdout); err != nil {
+	if err := server.Bootstrap(ctx, db, cfg.Data, getenv, os.Stdout); err != nil {
 		return err
 	}
 	var srv *server.Server
+	sandbox := useSandbox(cfg.Sandbox)
 	sched := scheduler.New(scheduler.Config{
-		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: f.baseURL, Sandbox: useSandbox(f),
+		DB: db, DataDir: cfg.Data, GitURL: cfg.BaseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: cfg.BaseURL, Sandbox: sandbox,
 		CloneURL: func(r *store.Repo) string { return server.CloneURL(keys, r) },
 		Status: func(ctx context.Context, run *store.Run) {
 			if err := srv.ReportStatus(ctx, run); err != nil {
@@ -124,11 +228,15 @@ func serve(ctx context.Context, f serveFlags) error {
 			}
 		},
 	})
-	bot := newDepsBot(db, sched, &srv, keys, f, state, log)
-	notifier := notify.New(notify.Config{Store: db, Keys: keys, BaseURL: f.baseURL, Log: log,
+	var resultBlobs blob.Store
+	if shared {
+		resultBlobs = blobs
+	}
+	bot := newDepsBot(db, sched, &srv, keys, cfg, state, log)
+	notifier := notify.New(notify.Config{Store: db, Keys: keys, BaseURL: cfg.BaseURL, Log: log,
 		Sender: notify.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}}})
 	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches,
-		DataDir: f.data, BaseURL: f.baseURL, Deps: bot, Notifier: notifier, Log: log})
+		DataDir: cfg.Data, Blobs: resultBlobs, BaseURL: cfg.BaseURL, Deps: bot, Notifier: notifier, Log: log})
 	if err != nil {
 		return err
 	}
@@ -147,22 +255,61 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err := srv.ReplayDeliveries(ctx); err != nil {
 		log.Warn("replaying webhook deliveries", "err", err)
 	}
-	go srv.RunLeaseReaper(ctx, 5*time.Second)
-	go sched.Schedules(ctx)
-	go sched.WatchDeployments(ctx, 5*time.Second)
-	go notifier.Run(ctx)
-	if f.depsEvery > 0 {
-		go bot.Loop(ctx, f.depsEvery)
+	// Background work runs once across every replica on this database, each duty under a
+	// lease; the scheduler's own goroutines stop with ctx too. Both are waited for at exit.
+	duties := []duty.Duty{
+		{Name: "lease-reaper", Run: func(ctx context.Context) { srv.RunLeaseReaper(ctx, 5*time.Second) }},
+		{Name: "cron", Run: sched.Schedules},
+		{Name: "reconcile", Run: duty.Every(30*time.Second, func(ctx context.Context) {
+			if err := sched.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("reconciling runs", "err", err)
+			}
+		})},
+		{Name: "promotions", Run: func(ctx context.Context) { sched.WatchDeployments(ctx, 5*time.Second) }},
+		{Name: "log-archive", Run: duty.Every(2*time.Second, func(ctx context.Context) { archiveLogs(ctx, db, log) })},
+		{Name: "retention", Run: duty.Every(time.Hour, func(ctx context.Context) {
+			// Artifacts past their retention-days go, with the files no other artifact shares.
+			if n, err := arts.Prune(time.Now()); err != nil {
+				log.Warn("pruning expired artifacts", "err", err)
+			} else if n > 0 {
+				log.Info("pruned expired artifacts", "count", n)
+			}
+		})},
+		{Name: "webhook-replay", Run: duty.Every(10*time.Second, func(ctx context.Context) {
+			if err := srv.ReplayDeliveries(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("replaying webhook deliveries", "err", err)
+			}
+		})},
 	}
-	if f.poll > 0 {
-		go sched.Poll(ctx, f.poll)
+	// Notifications follow the event log once across replicas, so none is sent twice.
+	duties = append(duties, duty.Duty{Name: "notify", Run: func(ctx context.Context) {
+		if err := notifier.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("sending notifications", "err", err)
+		}
+	}})
+	if cfg.DepsEvery > 0 {
+		duties = append(duties, duty.Duty{Name: "deps", Run: func(ctx context.Context) { bot.Loop(ctx, cfg.DepsEvery) }})
 	}
+	if cfg.Poll > 0 {
+		duties = append(duties, duty.Duty{Name: "poll", Run: func(ctx context.Context) { sched.Poll(ctx, cfg.Poll) }})
+	}
+	var background sync.WaitGroup
+	defer background.Wait()
+	defer stop() // runs first: ends the background work waited for above
+	background.Go(func() { duty.Run(ctx, db, duty.Options{Log: log}, duties...) })
+	background.Go(func() { sched.Run(ctx) })
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Printf("sluice serving on %s (data %s)\n", f.baseURL, f.data)
-	if f.agents > 0 {
-		if err := startEmbeddedAgent(ctx, db, f, state, caches, log); err != nil {
+	fmt.Printf("sluice serving on %s (data %s, %s database, blobs %s)\n", cfg.BaseURL, cfg.Data, db.Dialect(), blobs)
+	if cfg.Agents > 0 {
+		// Sharing the server's disk, the embedded agent writes artifacts into its store
+		// directly; a shared store it reaches over HTTP like any agent.
+		artDir := filepath.Join(cfg.Data, "artifacts")
+		if shared {
+			artDir = ""
+		}
+		if err := startEmbeddedAgent(ctx, db, cfg, state, artDir, caches, log); err != nil {
 			return err
 		}
 	}
@@ -173,41 +320,84 @@ func serve(ctx context.Context, f serveFlags) error {
 			return err
 		}
 	}
-	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return hs.Shutdown(shut)
+}
+
+// secretEnv is the environment the server's start reads secrets from: the files the
+// configuration names stand in for SLUICE_ADMIN_TOKEN and SLUICE_SECRET_KEY.
+func secretEnv(cfg *serverconfig.Config) (func(string) string, error) {
+	files := map[string]string{}
+	for env, path := range map[string]string{server.AdminTokenEnv: cfg.AdminTokenFile, secrets.KeyEnv: cfg.SecretKeyFile} {
+		if path == "" {
+			continue
+		}
+		v, err := serverconfig.ReadSecret(path)
+		if err != nil {
+			return nil, err
+		}
+		files[env] = v
+	}
+	return func(k string) string {
+		if v, ok := files[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}, nil
+}
+
+// archiveLogs moves the logs of jobs that ended a few seconds ago to the blob store.
+func archiveLogs(ctx context.Context, db *store.DB, log *slog.Logger) {
+	ids, err := db.LogsToArchive(ctx, time.Now().Add(-2*time.Second), 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("finding logs to archive", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		if _, err := db.ArchiveLogs(ctx, id); err != nil && ctx.Err() == nil {
+			log.Warn("archiving a log", "job", id, "err", err)
+		}
+	}
 }
 
 // startEmbeddedAgent registers this machine's agent directly in the store
 // (it shares the process) and runs it through the same HTTP protocol as a
 // remote one, so both take one path.
-func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state string, caches *cache.Store, log *slog.Logger) error {
+func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Config, state, artDir string, caches *cache.Store, log *slog.Logger) error {
 	token, hash, err := secrets.NewToken()
 	if err != nil {
 		return err
 	}
-	if _, err := db.RegisterAgent(ctx, store.Agent{Name: "embedded", Labels: []string{"default", "embedded"}, TokenHash: hash, Parallel: f.agents, Version: version}); err != nil {
+	// Replicas sharing a database each register their own embedded agent.
+	name := "embedded"
+	if cfg.Replica != "" {
+		name += "-" + cfg.Replica
+	}
+	if _, err := db.RegisterAgent(ctx, store.Agent{Name: name, Labels: []string{"default", "embedded"}, TokenHash: hash, Parallel: cfg.Agents, Version: version}); err != nil {
 		return fmt.Errorf("registering the embedded agent: %w", err)
 	}
-	sandbox := useSandbox(f)
+	sandbox := useSandbox(cfg.Sandbox)
 	agentState := filepath.Join(state, "agent")
 	run := jobrunner.New(jobrunner.Config{
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
-		ArtifactDir: filepath.Join(f.data, "artifacts"), Cache: caches, Token: token, Version: version,
-		Sandbox: sandbox, Hidden: []string{f.data},
+		ArtifactDir: artDir, Cache: caches, Token: token, Version: version,
+		Sandbox: sandbox, Hidden: []string{cfg.Data},
 		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
 		// The embedded agent shares the server's disk: it fetches commits
 		// from the mirrors themselves, not over /git/.
 		LocalRepo: func(url string) string {
-			if rest, ok := strings.CutPrefix(url, f.baseURL+"/git/"); ok && !strings.Contains(rest, "/") {
-				return filepath.Join(f.data, "repos", rest)
+			if rest, ok := strings.CutPrefix(url, cfg.BaseURL+"/git/"); ok && !strings.Contains(rest, "/") {
+				return filepath.Join(cfg.Data, "repos", rest)
 			}
 			return ""
 		},
 	})
 	go func() {
-		err := agent.Run(ctx, agent.Config{Server: f.baseURL, Token: token, Name: "embedded", Labels: []string{"default", "embedded"},
-			Parallel: f.agents, WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState, Version: version, Run: run, Log: log})
+		err := agent.Run(ctx, agent.Config{Server: cfg.BaseURL, Token: token, Name: name, Labels: []string{"default", "embedded"},
+			Parallel: cfg.Agents, WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState, Version: version, Run: run, Log: log})
 		if err != nil && ctx.Err() == nil {
 			log.Error("embedded agent stopped", "err", err)
 		}
@@ -217,10 +407,10 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state s
 
 // useSandbox says whether steps and verification commands run under
 // bubblewrap: --sandbox on, or auto when bwrap is installed.
-func useSandbox(f serveFlags) bool {
-	if f.sandbox == "auto" {
+func useSandbox(mode string) bool {
+	if mode == "auto" {
 		_, err := exec.LookPath("bwrap")
 		return err == nil
 	}
-	return f.sandbox == "on"
+	return mode == "on"
 }

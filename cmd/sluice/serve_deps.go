@@ -12,30 +12,31 @@ import (
 	"github.com/sluice-ci/sluice/internal/scheduler"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/server"
+	"github.com/sluice-ci/sluice/internal/serverconfig"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
 // newDepsBot wires the scheduled dependency updates: clones and tool caches outside the
 // data directory, lock tools under the sandbox (data directory hidden) when steps run there.
-func newDepsBot(db *store.DB, sched *scheduler.Scheduler, srv **server.Server, keys *secrets.Keyring, f serveFlags, state string, log *slog.Logger) *depsbot.Bot {
+func newDepsBot(db *store.DB, sched *scheduler.Scheduler, srv **server.Server, keys *secrets.Keyring, cfg *serverconfig.Config, state string, log *slog.Logger) *depsbot.Bot {
 	work := filepath.Join(os.TempDir(), "sluice-deps")
 	tools := filepath.Join(state, "tools")
 	caches := filepath.Join(state, "deps-cache")
-	cfg := depsbot.Config{
+	bc := depsbot.Config{
 		DB:          db,
 		Trigger:     sched.Trigger,
 		CloneURL:    func(r *store.Repo) string { return server.CloneURL(keys, r) },
 		Forge:       func(r *store.Repo) (*forge.Client, string, error) { return (*srv).ForgeClient(r) },
 		DefaultFile: sched.DefaultFile,
 		WorkDir:     work, ToolsDir: tools, CacheDir: caches,
-		BaseURL: f.baseURL,
+		BaseURL: cfg.BaseURL,
 		Log:     log,
 	}
-	if useSandbox(f) {
-		cfg.Run = func(ctx context.Context, argv []string, dir string, env []string) (string, error) {
+	if useSandbox(cfg.Sandbox) {
+		bc.Run = func(ctx context.Context, argv []string, dir string, env []string) (string, error) {
 			var out []byte
 			res, err := host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env,
-				Sandbox: &host.Sandbox{Writable: []string{work, tools, caches}, Hidden: []string{f.data}},
+				Sandbox: &host.Sandbox{Writable: []string{work, tools, caches}, Hidden: []string{cfg.Data}},
 				Line:    func(s string) { out = append(append(out, s...), '\n') }})
 			if err == nil && res.ExitCode != 0 {
 				err = &exitError{code: res.ExitCode}
@@ -43,5 +44,5 @@ func newDepsBot(db *store.DB, sched *scheduler.Scheduler, srv **server.Server, k
 			return string(out), err
 		}
 	}
-	return depsbot.New(cfg)
+	return depsbot.New(bc)
 }

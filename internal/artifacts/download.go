@@ -91,11 +91,11 @@ func choose(all []Artifact, sel Selector) (chosen []Artifact, single bool, err e
 }
 
 func (s *Store) extract(ctx context.Context, a Artifact, dir string) error {
-	f, err := os.Open(s.blobPath(a.Digest))
+	f, done, err := s.openZip(a.Digest)
 	if err != nil {
 		return fmt.Errorf("opening zip: %w", err)
 	}
-	defer f.Close()
+	defer done()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {

@@ -113,7 +113,7 @@ func TestDownloadRefusesTamperedZip(t *testing.T) {
 			cov = a
 		}
 	}
-	blob := s.blobPath(cov.Digest)
+	blob := filepath.Join(s.dir, filepath.FromSlash(blobName(cov.Digest)))
 	b, err := os.ReadFile(blob)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func addCrafted(t *testing.T, s *Store, run, name string, build func(*zip.Writer
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	a := Artifact{Name: name, Size: int64(buf.Len()), Digest: "sha256:" + hex.EncodeToString(sum[:]), Expires: time.Now().Add(time.Hour)}
-	if err := os.WriteFile(s.blobPath(a.Digest), buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dir, filepath.FromSlash(blobName(a.Digest))), buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	err := s.withIndex(true, func(idx *index) error {
@@ -241,7 +241,7 @@ func TestPrune(t *testing.T) {
 	if _, err := s.Open("run", short.ID); err == nil {
 		t.Error("Open of a pruned artifact succeeded")
 	}
-	if _, err := os.Stat(s.blobPath(short.Digest)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(s.dir, filepath.FromSlash(blobName(short.Digest)))); !os.IsNotExist(err) {
 		t.Errorf("pruned blob still on disk: %v", err)
 	}
 }

@@ -4,6 +4,7 @@
 package artifacts
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/blob"
 	"github.com/sluice-ci/sluice/internal/jsonindex"
 )
 
@@ -31,8 +33,8 @@ type Artifact struct {
 // under an exclusive file lock by atomic rename, so several processes can
 // share the directory.
 type Store struct {
-	dir       string
-	indexFile jsonindex.File[index]
+	dir   string // local: temporary files, and the index and blobs unless shared
+	place jsonindex.Place[index]
 	// now is replaceable so tests control creation and expiry times.
 	now func() time.Time
 }
@@ -55,7 +57,18 @@ func Open(dir string) (*Store, error) {
 		}
 	}
 	return &Store{dir: dir, now: time.Now,
-		indexFile: jsonindex.File[index]{Dir: dir, Store: "artifact store", Name: "artifact index"}}, nil
+		place: jsonindex.File[index]{Dir: dir, Store: "artifact store", Name: "artifact index"}}, nil
+}
+
+// OpenShared returns a store whose index and zips live in blobs under "artifacts/", shared by
+// every server replica (lock is a lock they all respect), with temporary files in dir.
+func OpenShared(dir string, blobs blob.Store, lock func(ctx context.Context) (func(), error)) (*Store, error) {
+	s, err := Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.place = jsonindex.Shared[index]{Blobs: blobs, Prefix: "artifacts/", Lock: lock, Store: "artifact store", Name: "artifact index"}
+	return s, nil
 }
 
 // List returns the artifacts of a run in upload order.
@@ -94,7 +107,7 @@ func (s *Store) Open(run string, id int64) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(s.blobPath(a.Digest))
+	f, err := s.place.OpenFile(blobName(a.Digest))
 	if err != nil {
 		return nil, fmt.Errorf("opening artifact %d: %w", id, err)
 	}
@@ -131,18 +144,45 @@ func (s *Store) removeUnreferenced(idx *index, dropped []record) {
 	}
 	for _, r := range dropped {
 		if !used[r.Digest] {
-			os.Remove(s.blobPath(r.Digest))
+			s.place.RemoveFile(blobName(r.Digest))
 		}
 	}
 }
 
-func (s *Store) blobPath(digest string) string {
-	hex := strings.TrimPrefix(digest, "sha256:")
-	return filepath.Join(s.dir, "blobs", hex+".zip")
+// blobName is where the zip of digest lives in the store.
+func blobName(digest string) string {
+	return "blobs/" + strings.TrimPrefix(digest, "sha256:") + ".zip"
+}
+
+// openZip returns the zip of digest as a local file (a copy when the store is shared), and
+// what to call when done with it.
+func (s *Store) openZip(digest string) (*os.File, func(), error) {
+	rc, err := s.place.OpenFile(blobName(digest))
+	if err != nil {
+		return nil, nil, err
+	}
+	if f, ok := rc.(*os.File); ok {
+		return f, func() { f.Close() }, nil
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "zip-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() { f.Close(); os.Remove(f.Name()) }
+	if _, err := io.Copy(f, rc); err != nil {
+		done()
+		return nil, nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return f, done, nil
 }
 
 // withIndex runs fn with the index loaded under the store lock and, when
 // write is set, saves what fn left in it.
 func (s *Store) withIndex(write bool, fn func(*index) error) error {
-	return s.indexFile.With(write, fn)
+	return s.place.With(write, fn)
 }

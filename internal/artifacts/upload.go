@@ -134,11 +134,11 @@ func (s *Store) Upload(ctx context.Context, run, name string, paths []string, wo
 		} else if err := conflict(idx, run, name); err != nil {
 			return err
 		}
-		// Same digest, same bytes: an existing blob is kept as it is.
-		if err := os.Rename(tmp.Name(), s.blobPath(a.Digest)); err != nil {
+		// Same digest, same bytes: an existing blob is replaced by the same.
+		committed = true // PutFile takes the file, or removes it
+		if err := s.place.PutFile(blobName(a.Digest), tmp.Name()); err != nil {
 			return fmt.Errorf("uploading artifact %q: %w", name, err)
 		}
-		committed = true
 		idx.LastID++
 		a.ID = idx.LastID
 		idx.Artifacts = append(idx.Artifacts, record{Run: run, Artifact: a})

@@ -42,7 +42,7 @@ func (s *Store) Lookup(ctx context.Context, scope, key string, restoreKeys []str
 		return Entry{}, nil, err
 	}
 	var e Entry
-	var f *os.File
+	var f io.ReadCloser
 	err := s.withIndex(!lookupOnly, func(idx *index) error {
 		i := find(idx.Entries, scope, version, keys)
 		if i < 0 {
@@ -53,7 +53,7 @@ func (s *Store) Lookup(ctx context.Context, scope, key string, restoreKeys []str
 			// Opened under the lock: an eviction that follows unlinks the
 			// name, but this descriptor keeps the data readable.
 			var err error
-			if f, err = os.Open(filepath.Join(s.dir, "entries", r.File)); err != nil {
+			if f, err = s.place.OpenFile("entries/" + r.File); err != nil {
 				return fmt.Errorf("opening cache entry %q: %w", r.Key, err)
 			}
 			r.LastUsed = s.now()

@@ -111,10 +111,10 @@ func (s *Store) commit(tmp, scope, key, version string, size int64) (Entry, erro
 		if err := exists(idx, scope, key, version); err != nil {
 			return err
 		}
-		if err := os.Rename(tmp, filepath.Join(s.dir, "entries", rec.File)); err != nil {
+		taken = true // PutFile takes the file, or removes it
+		if err := s.place.PutFile("entries/"+rec.File, tmp); err != nil {
 			return fmt.Errorf("saving cache %q: %w", key, err)
 		}
-		taken = true
 		rec.Created = s.now()
 		rec.LastUsed = rec.Created
 		idx.Entries = append(idx.Entries, rec)
@@ -169,7 +169,7 @@ func (s *Store) evict(idx *index, keep int) {
 		drop[i] = true
 		total -= idx.Entries[i].Size
 		// A failed removal leaves an orphan file, not a wrong index.
-		os.Remove(filepath.Join(s.dir, "entries", idx.Entries[i].File))
+		s.place.RemoveFile("entries/" + idx.Entries[i].File)
 	}
 	kept := idx.Entries[:0]
 	for i, r := range idx.Entries {

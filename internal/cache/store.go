@@ -4,12 +4,14 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/blob"
 	"github.com/sluice-ci/sluice/internal/jsonindex"
 )
 
@@ -46,9 +48,9 @@ type Entry struct {
 // exclusive file lock, and archives are written beside it and renamed into
 // place, so no reader ever sees half an entry.
 type Store struct {
-	dir       string
-	indexFile jsonindex.File[index]
-	maxBytes  int64
+	dir      string // local: temporary files, and the index and entries unless shared
+	place    jsonindex.Place[index]
+	maxBytes int64
 	// now is replaceable so tests can order entries without sleeping.
 	now func() time.Time
 }
@@ -81,7 +83,18 @@ func Open(dir string, maxBytes int64) (*Store, error) {
 		}
 	}
 	return &Store{dir: dir, maxBytes: maxBytes, now: time.Now,
-		indexFile: jsonindex.File[index]{Dir: dir, Store: "cache", Name: "cache index"}}, nil
+		place: jsonindex.File[index]{Dir: dir, Store: "cache", Name: "cache index"}}, nil
+}
+
+// OpenShared returns a store whose index and archives live in blobs under "cache/", shared by
+// every server replica (lock is a lock they all respect), with temporary files in dir.
+func OpenShared(dir string, maxBytes int64, blobs blob.Store, lock func(ctx context.Context) (func(), error)) (*Store, error) {
+	s, err := Open(dir, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	s.place = jsonindex.Shared[index]{Blobs: blobs, Prefix: "cache/", Lock: lock, Store: "cache", Name: "cache index"}
+	return s, nil
 }
 
 // List returns the entries of one scope, newest first.
@@ -101,5 +114,5 @@ func (s *Store) List(scope string) ([]Entry, error) {
 // withIndex runs fn with the index loaded under the store lock and, when
 // write is set, saves what fn left in it.
 func (s *Store) withIndex(write bool, fn func(*index) error) error {
-	return s.indexFile.With(write, fn)
+	return s.place.With(write, fn)
 }

@@ -171,3 +171,17 @@ func (c *Client) Queue(ctx context.Context) (*server.QueueView, error) {
 	var out server.QueueView
 	return &out, c.do(ctx, "GET", "/api/v1/queue", nil, &out)
 }
+
+// QueueByLabels returns the queue per runs-on label set (for autoscalers).
+func (c *Client) QueueByLabels(ctx context.Context) ([]store.LabelQueue, error) {
+	var out struct {
+		Labels []store.LabelQueue `json:"labels"`
+	}
+	return out.Labels, c.do(ctx, "GET", "/api/v1/queue/labels", nil, &out)
+}
+
+// DrainAgent drains agent id (drain false: undrains it) and returns it as it is now.
+func (c *Client) DrainAgent(ctx context.Context, id int64, drain bool) (*server.AgentView, error) {
+	var out server.AgentView
+	return &out, c.do(ctx, "POST", fmt.Sprintf("/api/v1/agents/%d/drain", id), server.DrainRequest{Drain: drain}, &out)
+}

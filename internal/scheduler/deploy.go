@@ -44,8 +44,11 @@ func (s *Scheduler) holdDeployment(ctx context.Context, run *store.Run, j *store
 		return err
 	}
 	s.infos.Store(j.ID, specInfo{JobID: spec.JobID, Matrix: spec.Matrix, Promotion: spec.Promotion})
-	s.deployMu.Lock()
-	defer s.deployMu.Unlock()
+	unlock, err := s.lockDeployments(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return s.regate(ctx, spec.Promotion)
 }
 
@@ -53,8 +56,11 @@ func (s *Scheduler) holdDeployment(ctx context.Context, run *store.Run, j *store
 // environment, recording the release and the promotion on first use: one
 // promotion per run and environment, whatever the number of jobs.
 func (s *Scheduler) runPromotion(ctx context.Context, run *store.Run, spec *Spec) (*cd.Promotion, error) {
-	s.deployMu.Lock()
-	defer s.deployMu.Unlock()
+	unlock, err := s.lockDeployments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	ps, err := s.cfg.DB.PromotionsOfRun(ctx, run.ID)
 	if err != nil {
 		return nil, err
@@ -157,8 +163,12 @@ func (s *Scheduler) recordRelease(ctx context.Context, run *store.Run) {
 	if err != nil {
 		return
 	}
-	s.deployMu.Lock()
-	defer s.deployMu.Unlock()
+	unlock, err := s.lockDeployments(ctx)
+	if err != nil {
+		s.cfg.Log.Warn("automatic promotions", "run", run.ID, "err", err)
+		return
+	}
+	defer unlock()
 	for _, e := range cfg.Environments {
 		if !e.Automatic || len(e.Upstream) > 0 || e.Eligible(rel.Ref, cd.KindForward) != nil || s.runDeploysTo(ctx, run.ID, e.Name) {
 			continue
@@ -185,7 +195,7 @@ func derefTime(t *time.Time, def time.Time) time.Time {
 
 // regate evaluates a promotion that has not started: refused, waiting for
 // its gates or for the environment's lock, or started, which queues its
-// jobs. Called with deployMu held; runs whose jobs it ends are advanced by
+// jobs. Called with the deployments lock held; runs whose jobs it ends are advanced by
 // the caller.
 func (s *Scheduler) regate(ctx context.Context, id int64) error {
 	p, err := s.cfg.DB.GetPromotion(ctx, id)
@@ -242,7 +252,7 @@ func (s *Scheduler) regate(ctx context.Context, id int64) error {
 		}
 		s.holdJobs(ctx, p, "waiting for "+why)
 		if !res.Recheck.IsZero() {
-			s.recheckAt(p.ID, res.Recheck)
+			s.recheckAt(ctx, p.ID, res.Recheck)
 		}
 		return nil
 	}
@@ -330,7 +340,7 @@ func (s *Scheduler) move(ctx context.Context, p *cd.Promotion, ev cd.EventType) 
 // end finishes a promotion that will not deploy or did: its jobs that
 // still wait are failed with the reason, and what follows from the outcome
 // happens (automatic rollback, downstream promotions, the next queued
-// deployment). Called with deployMu held.
+// deployment). Called with the deployments lock held.
 func (s *Scheduler) end(ctx context.Context, p *cd.Promotion, ev cd.EventType, reason string) error {
 	p, err := s.move(ctx, p, ev)
 	if err != nil {
@@ -347,21 +357,20 @@ func (s *Scheduler) end(ctx context.Context, p *cd.Promotion, ev cd.EventType, r
 		}
 	}
 	if p.RunID != 0 {
-		s.later(p.RunID)
+		s.later(ctx, p.RunID)
 	}
 	s.after(ctx, p)
 	return nil
 }
 
-// later advances a run outside deployMu (advance takes mu, which must not
-// be taken while deployMu is held).
-func (s *Scheduler) later(runID int64) {
-	go func() {
-		ctx := context.Background()
+// later advances a run outside the deployments lock (advance takes the run's lock, which must
+// not be taken while the deployments lock is held), in the scheduler's background.
+func (s *Scheduler) later(ctx context.Context, runID int64) {
+	s.bg.Go(ctx, func(ctx context.Context) {
 		if err := s.advance(ctx, runID); err != nil {
 			s.cfg.Log.Warn("advancing run after a deployment decision", "run", runID, "err", err)
 		}
-	}()
+	})
 }
 
 // after follows a promotion's end: an automatic rollback of a failure, the
@@ -441,8 +450,11 @@ func (s *Scheduler) runDeploysTo(ctx context.Context, runID int64, env string) b
 // deploymentJobDone concludes promotion id once its last job ended: a
 // failed or cancelled job fails it, success goes on to verification.
 func (s *Scheduler) deploymentJobDone(ctx context.Context, id int64) error {
-	s.deployMu.Lock()
-	defer s.deployMu.Unlock()
+	unlock, err := s.lockDeployments(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p, err := s.cfg.DB.GetPromotion(ctx, id)
 	if err != nil || p.State != cd.StateInProgress {
 		return err
@@ -478,8 +490,7 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 	}
 	checking := "verifying"
 	_, _ = s.cfg.DB.UpdatePromotion(ctx, p.ID, store.PromotionUpdate{Reason: &checking})
-	go func() {
-		ctx := context.WithoutCancel(ctx)
+	s.bg.Go(ctx, func(ctx context.Context) {
 		opts := delivery.CheckOptions{Log: func(line string) {
 			s.cfg.Log.Info("verification", "promotion", p.ID, "env", p.Env, "line", line)
 		}}
@@ -499,8 +510,12 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 		if err == nil {
 			err = delivery.Check(ctx, env.Verify, opts)
 		}
-		s.deployMu.Lock()
-		defer s.deployMu.Unlock()
+		unlock, lerr := s.lockDeployments(ctx)
+		if lerr != nil {
+			s.cfg.Log.Warn("concluding a verification", "promotion", p.ID, "err", lerr)
+			return
+		}
+		defer unlock()
 		cur, gerr := s.cfg.DB.GetPromotion(ctx, p.ID)
 		if gerr != nil || cur.State != cd.StateInProgress {
 			return
@@ -510,7 +525,7 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 			return
 		}
 		_ = s.end(ctx, cur, cd.EventSucceed, "deployed and verified")
-	}()
+	})
 }
 
 // releaseTree exports the commit of p's release into a fresh directory
@@ -547,21 +562,27 @@ func (s *Scheduler) verifyRelease(ctx context.Context, rel *cd.Release) error {
 
 // recheckAt looks at promotion id again when its wait timer ends or a
 // deployment window opens; WatchDeployments covers restarts.
-func (s *Scheduler) recheckAt(id int64, at time.Time) {
+func (s *Scheduler) recheckAt(ctx context.Context, id int64, at time.Time) {
 	if _, loaded := s.timers.LoadOrStore(id, true); loaded {
 		return
 	}
-	time.AfterFunc(time.Until(at)+10*time.Millisecond, func() {
-		s.timers.Delete(id)
-		s.Regate(context.Background(), id)
+	s.bg.Go(ctx, func(ctx context.Context) {
+		defer s.timers.Delete(id)
+		select {
+		case <-time.After(time.Until(at) + 10*time.Millisecond):
+			s.Regate(ctx, id)
+		case <-ctx.Done():
+		}
 	})
 }
 
 // Regate looks at a promotion again, then advances its run.
 func (s *Scheduler) Regate(ctx context.Context, id int64) {
-	s.deployMu.Lock()
-	err := s.regate(ctx, id)
-	s.deployMu.Unlock()
+	unlock, err := s.lockDeployments(ctx)
+	if err == nil {
+		err = s.regate(ctx, id)
+		unlock()
+	}
 	if err != nil {
 		s.cfg.Log.Warn("re-checking promotion", "promotion", id, "err", err)
 	}

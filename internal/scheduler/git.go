@@ -132,3 +132,28 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	}
 	return stdout.String(), nil
 }
+
+// SyncMirror makes sure repository repoID's mirror on this replica has the commits wants name
+// (all of them fetched from the repository when it lacks any, or when it has no mirror yet):
+// an agent may fetch its job's commit from any replica, not only the one that planned the run.
+func (s *Scheduler) SyncMirror(ctx context.Context, repoID int64, wants []string) error {
+	p := s.mirror.path(repoID)
+	if _, err := os.Stat(p); err == nil {
+		missing := false
+		for _, w := range wants {
+			if _, err := git(ctx, p, "cat-file", "-e", w+"^{commit}"); err != nil {
+				missing = true
+				break
+			}
+		}
+		if !missing {
+			return nil
+		}
+	}
+	repo, err := s.cfg.DB.GetRepo(ctx, repoID)
+	if err != nil {
+		return err
+	}
+	_, err = s.mirror.fetch(ctx, repoID, s.cloneURL(repo), wants...)
+	return err
+}

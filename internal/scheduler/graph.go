@@ -69,6 +69,7 @@ func (s *Scheduler) Rerun(ctx context.Context, runID int64, failedOnly bool) (*s
 	run := *old
 	run.ID, run.Number, run.Status, run.Conclusion, run.Trigger = 0, 0, "", "", store.TriggerRerun
 	run.StartedAt, run.FinishedAt = nil, nil
+	run.DeliveryID = 0 // a re-run is not its webhook's run
 	run.Attempt = old.Attempt + 1
 	var fresh []store.Job
 	keep := map[string]store.Job{}
@@ -147,32 +148,39 @@ func (s *Scheduler) failFast(ctx context.Context, leg *store.Job, spec *Spec) {
 // says no, completes matrix jobs whose legs are all done, and ends the run
 // when nothing is left. It repeats until nothing changes.
 func (s *Scheduler) advance(ctx context.Context, runID int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for {
-		changed, err := s.step(ctx, runID)
-		if err != nil {
-			return err
-		}
-		if !changed {
-			break
-		}
-	}
-	r, done, err := s.cfg.DB.FinishRunIfDone(ctx, runID)
+	// The run's lock, in the database: any replica may advance any run, one at a time; in
+	// this process, concurrent requests share passes.
+	var finished *store.Run
+	err := s.passes.do(ctx, runID, func(ctx context.Context) error {
+		finished = nil
+		return s.cfg.DB.WithRunLock(ctx, runID, func(ctx context.Context) error {
+			for {
+				changed, err := s.step(ctx, runID)
+				if err != nil {
+					return err
+				}
+				if !changed {
+					break
+				}
+			}
+			r, done, err := s.cfg.DB.FinishRunIfDone(ctx, runID)
+			if err != nil || !done {
+				return err
+			}
+			finished = r
+			s.forget(ctx, runID)
+			if r.Conclusion == store.ConclusionSuccess {
+				s.recordRelease(ctx, r)
+			}
+			s.report(ctx, r)
+			return nil
+		})
+	})
 	if err != nil {
 		return err
 	}
-	if done {
-		s.forget(ctx, runID)
-		if r.Conclusion == store.ConclusionSuccess {
-			s.recordRelease(ctx, r)
-		}
-		s.report(ctx, r)
-		if r.ConcurrencyGroup != "" {
-			s.mu.Unlock()
-			s.wakeGroup(ctx, r)
-			s.mu.Lock()
-		}
+	if finished != nil && finished.ConcurrencyGroup != "" {
+		s.wakeGroup(ctx, finished) // other runs' locks: outside this one's
 	}
 	return nil
 }

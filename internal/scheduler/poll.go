@@ -15,18 +15,28 @@ import (
 // Resume moves along every run that is not finished: after a restart,
 // jobs whose needs completed while the server was down are planned.
 func (s *Scheduler) Resume(ctx context.Context) error {
+	if err := s.Reconcile(ctx); err != nil {
+		return err
+	}
+	return s.resumeDeployments(ctx)
+}
+
+// Reconcile advances every unfinished run. A replica that dies between recording a job's end
+// and advancing its run leaves the run for someone else to move: this, run now and then by
+// one replica, is that someone.
+func (s *Scheduler) Reconcile(ctx context.Context) error {
 	for _, status := range []string{store.StatusQueued, store.StatusInProgress} {
 		runs, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{Status: status, Limit: 1000})
 		if err != nil {
 			return err
 		}
 		for _, r := range runs {
-			if err := s.advance(ctx, r.ID); err != nil {
+			if err := s.advance(ctx, r.ID); err != nil && ctx.Err() == nil {
 				s.cfg.Log.Warn("resuming run", "run", r.ID, "err", err)
 			}
 		}
 	}
-	return s.resumeDeployments(ctx)
+	return nil
 }
 
 // resumeDeployments concludes the promotions a stop left in progress: their

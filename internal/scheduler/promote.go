@@ -29,16 +29,22 @@ type promoteReq struct {
 // deployment job(s) run again from the release's own run definition, with
 // the release's own artifacts, never rebuilding.
 func (s *Scheduler) Promote(ctx context.Context, repo *store.Repo, req server.PromoteRequest) (*cd.Promotion, error) {
-	s.deployMu.Lock()
-	defer s.deployMu.Unlock()
+	unlock, err := s.lockDeployments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	return s.promote(ctx, repo, promoteReq{release: req.Release, env: req.Env, by: req.By, kind: req.Kind})
 }
 
 // Rollback promotes the release env ran before its current one, or the
 // one promotion `to` deployed.
 func (s *Scheduler) Rollback(ctx context.Context, repo *store.Repo, env string, to int64, by string) (*cd.Promotion, error) {
-	s.deployMu.Lock()
-	defer s.deployMu.Unlock()
+	unlock, err := s.lockDeployments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	return s.rollback(ctx, repo, env, to, by, false)
 }
 
@@ -112,7 +118,7 @@ func (s *Scheduler) promote(ctx context.Context, repo *store.Repo, req promoteRe
 			return nil, err
 		}
 		// Planning the run holds its deployment jobs and gates them.
-		s.later(runID)
+		s.later(ctx, runID)
 		return p, nil
 	}
 	if err := s.regate(ctx, p.ID); err != nil {
@@ -281,9 +287,12 @@ func (s *Scheduler) copyArtifacts(ctx context.Context, from, to int64) error {
 // Decide records a reviewer's decision on a waiting promotion and moves it
 // along: enough approvals start it, a rejection fails it.
 func (s *Scheduler) Decide(ctx context.Context, id int64, by string, approve bool, comment string) (*cd.Promotion, error) {
-	s.deployMu.Lock()
+	unlock, err := s.lockDeployments(ctx)
+	if err != nil {
+		return nil, err
+	}
 	p, err := s.decide(ctx, id, by, approve, comment)
-	s.deployMu.Unlock()
+	unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -347,9 +356,11 @@ func (s *Scheduler) settleRunPromotions(ctx context.Context, runID int64) {
 			done = done && j.Status == store.StatusCompleted
 		}
 		if done {
-			s.deployMu.Lock()
-			err := s.end(ctx, &p, cd.EventError, "its deployment jobs ended before it started (cancelled)")
-			s.deployMu.Unlock()
+			unlock, err := s.lockDeployments(ctx)
+			if err == nil {
+				err = s.end(ctx, &p, cd.EventError, "its deployment jobs ended before it started (cancelled)")
+				unlock()
+			}
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				s.cfg.Log.Warn("ending promotion", "promotion", p.ID, "err", err)
 			}

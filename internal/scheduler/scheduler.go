@@ -54,15 +54,13 @@ type Config struct {
 type Scheduler struct {
 	cfg    Config
 	mirror mirror
-	// mu serialises graph decisions per process: two jobs of one run
-	// finishing together must not both enqueue the same dependent.
-	mu sync.Mutex
+	// bg runs the goroutines the scheduler starts itself (see Run); passes coalesces
+	// concurrent requests to advance one run.
+	bg     background
+	passes passes
 	// infos and limits cache what planning reads of job specs (specInfo by
 	// job ID, max-parallel by "run/job").
 	infos, limits sync.Map
-	// deployMu serialises promotion decisions (gates, the per-environment
-	// lock, outcomes). It may be taken while holding mu, never the other way.
-	deployMu sync.Mutex
 	// timers re-check promotions whose gates open with time, by promotion ID.
 	timers sync.Map
 }
@@ -188,11 +186,17 @@ type deployInfo struct {
 }
 
 func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, d deployInfo) (*store.Run, error) {
+	if t.DeliveryID != 0 {
+		// A delivery replayed after a replica died part-way: its runs made then stand.
+		if r, err := s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, wf.Path); err == nil {
+			return r, nil
+		}
+	}
 	payload, _ := json.Marshal(t.Payload)
 	run := store.Run{
 		RepoID: repo.ID, Workflow: wf.Path, WorkflowName: wf.Name(), Event: t.Event, Ref: t.Ref, SHA: t.SHA,
 		Title: firstNonEmpty(s.mirror.message(ctx, repo.ID, t.SHA), t.Event), Trigger: firstNonEmpty(t.Source, store.TriggerManual),
-		Actor: t.Actor, Inputs: t.Inputs, Payload: payload,
+		Actor: t.Actor, Inputs: t.Inputs, Payload: payload, DeliveryID: t.DeliveryID,
 	}
 	base := Spec{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), RepoID: repo.ID, DefaultBranch: repo.DefaultBranch, SHA: t.SHA, Ref: t.Ref,
 		Event: t.Event, Payload: t.Payload, WorkflowPath: wf.Path, WorkflowSource: string(wf.Source),
@@ -219,6 +223,10 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 		jobs = append(jobs, store.Job{Key: id, Name: jobName(j, id), Needs: needs, Labels: labels(j), Spec: spec.encode()})
 	}
 	r, _, err := s.cfg.DB.CreateRun(ctx, run, jobs)
+	if errors.Is(err, store.ErrConflict) && t.DeliveryID != 0 {
+		// Another replica made it meanwhile (it replayed the same delivery).
+		return s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, wf.Path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("recording the run of %s: %w", wf.Path, err)
 	}

@@ -292,7 +292,8 @@ func (s *Server) agentComplete(w http.ResponseWriter, r *http.Request, a *store.
 // are logged: the job itself is recorded, and the scheduler reconciles runs on its own after a
 // restart.
 func (s *Server) agentJobFinished(r *http.Request, jobID int64) {
-	ctx := r.Context()
+	// Not cut short when the agent hangs up: the job is recorded, and its run must move on.
+	ctx := context.WithoutCancel(r.Context())
 	if s.cfg.Scheduler != nil {
 		if err := s.cfg.Scheduler.JobFinished(ctx, jobID); err != nil {
 			s.cfg.Log.Error("advancing run after job finished", "job", jobID, "err", err)

@@ -45,6 +45,18 @@ func (s *Server) agentClaim(w http.ResponseWriter, r *http.Request, a *store.Age
 			}
 			continue
 		}
+		if errors.Is(err, store.ErrDraining) {
+			// Drained: no work, and no hurry to ask again; the agent keeps polling so that
+			// undraining it needs no restart.
+			stop()
+			w.Header().Set("Sluice-Agent-Draining", "true")
+			select {
+			case <-timer.C:
+				w.WriteHeader(http.StatusNoContent)
+			case <-ctx.Done():
+			}
+			return
+		}
 		if !errors.Is(err, store.ErrNoJob) {
 			stop()
 			if ctx.Err() != nil {

@@ -1,13 +1,18 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
+	"github.com/sluice-ci/sluice/internal/blob"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/sluice-ci/sluice/internal/testreport"
 )
@@ -24,7 +29,13 @@ func (s *Server) jobResultDir(jobID int64) string {
 }
 
 func (s *Server) saveJobResults(jobID int64, summary string, tests json.RawMessage) error {
-	if s.cfg.DataDir == "" || (summary == "" && len(tests) == 0) {
+	if summary == "" && len(tests) == 0 {
+		return nil
+	}
+	if s.cfg.Blobs != nil {
+		return s.saveJobResultBlobs(jobID, summary, tests)
+	}
+	if s.cfg.DataDir == "" {
 		return nil
 	}
 	dir := s.jobResultDir(jobID)
@@ -62,6 +73,9 @@ func (s *Server) jobTests(jobID int64) (json.RawMessage, error) {
 }
 
 func (s *Server) readJobResult(jobID int64, name string) ([]byte, error) {
+	if s.cfg.Blobs != nil {
+		return s.readJobResultBlob(jobID, name)
+	}
 	if s.cfg.DataDir == "" {
 		return nil, nil
 	}
@@ -106,4 +120,42 @@ func jobResults(versions map[string]string, tests json.RawMessage) store.JobResu
 		res.Tests = append(res.Tests, store.TestCase{Name: c.ID(), Outcome: c.Status, Duration: c.Duration})
 	}
 	return res
+}
+
+// With a blob store (several replicas), job results are blobs jobs/<id>/<name>: the replica the
+// agent reports to is not the one a browser asks.
+func jobResultKey(jobID int64, name string) string {
+	return "jobs/" + strconv.FormatInt(jobID, 10) + "/" + name
+}
+
+func (s *Server) saveJobResultBlobs(jobID int64, summary string, tests json.RawMessage) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for name, data := range map[string][]byte{jobSummaryFile: []byte(summary), jobTestsFile: tests} {
+		if len(data) == 0 || string(data) == "null" {
+			continue
+		}
+		if err := s.cfg.Blobs.Put(ctx, jobResultKey(jobID, name), bytes.NewReader(data), int64(len(data))); err != nil {
+			return fmt.Errorf("saving %s of job %d: %w", name, jobID, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) readJobResultBlob(jobID int64, name string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rc, err := s.cfg.Blobs.Get(ctx, jobResultKey(jobID, name))
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s of job %d: %w", name, jobID, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, agentMaxJSON+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s of job %d: %w", name, jobID, err)
+	}
+	return b, nil
 }

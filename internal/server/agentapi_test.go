@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/blob"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -380,7 +381,27 @@ func TestAgentCallsNeedTheLease(t *testing.T) {
 }
 
 func TestAgentCompleteRecordsResults(t *testing.T) {
+	t.Run("data directory", func(t *testing.T) { testAgentCompleteRecordsResults(t, false) })
+	t.Run("blob store", func(t *testing.T) { testAgentCompleteRecordsResults(t, true) })
+}
+
+// testAgentCompleteRecordsResults: with a blob store (replicas), the results are blobs that
+// another replica, with its own data directory, reads.
+func testAgentCompleteRecordsResults(t *testing.T, shared bool) {
 	e := newAgentTestEnv(t)
+	var other *Server
+	if shared {
+		blobs, err := blob.OpenDisk(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.srv.cfg.Blobs = blobs
+		cfg := e.srv.cfg
+		cfg.DataDir = t.TempDir()
+		if other, err = New(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
 	_, tok := e.register(t, "runner")
 	j := e.queue(t, `{}`)
 	if code, _ := e.claim(t, tok); code != http.StatusOK {
@@ -410,6 +431,11 @@ func TestAgentCompleteRecordsResults(t *testing.T) {
 	}
 	if rep, err := e.srv.jobTests(j.ID); err != nil || string(rep) != string(tests) {
 		t.Errorf("tests = %s, %v", rep, err)
+	}
+	if other != nil {
+		if sum, err := other.jobSummary(j.ID); err != nil || sum != "## Results" {
+			t.Errorf("summary read by another replica = %q, %v", sum, err)
+		}
 	}
 	if diff := cmp.Diff([]int64{j.ID}, e.sched.got()); diff != "" {
 		t.Errorf("JobFinished calls (-want +got):\n%s", diff)

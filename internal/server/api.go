@@ -79,8 +79,10 @@ func (s *Server) apiRoutes() {
 	m.HandleFunc("GET /api/v1/repos/{name}/deps", s.require(R, s.apiDeps))
 	m.HandleFunc("POST /api/v1/repos/{name}/deps/update", s.require(W, s.apiDepsUpdate))
 	m.HandleFunc("GET /api/v1/queue", s.require(R, s.apiQueue))
+	m.HandleFunc("GET /api/v1/queue/labels", s.require(R, s.apiQueueByLabels))
 	m.HandleFunc("GET /api/v1/agents", s.require(R, s.apiListAgents))
 	m.HandleFunc("DELETE /api/v1/agents/{id}", s.require(A, s.apiDeleteAgent))
+	m.HandleFunc("POST /api/v1/agents/{id}/drain", s.require(A, s.apiDrainAgent))
 }
 
 func (s *Server) apiHealth(w http.ResponseWriter, r *http.Request) {

@@ -45,7 +45,7 @@ func (f *apiFakeScheduler) Trigger(ctx context.Context, repo *store.Repo, t Trig
 		wf = ".github/workflows/ci.yml"
 	}
 	run, _, err := f.db.CreateRun(ctx, store.Run{RepoID: repo.ID, Workflow: wf, WorkflowName: "CI", Event: t.Event,
-		Ref: t.Ref, SHA: t.SHA, Trigger: t.Source, Actor: t.Actor, Inputs: t.Inputs},
+		Ref: t.Ref, SHA: t.SHA, Trigger: t.Source, Actor: t.Actor, Inputs: t.Inputs, DeliveryID: t.DeliveryID},
 		[]store.Job{{Key: "test", Name: "test", Status: store.StatusQueued}})
 	if err != nil {
 		return nil, err

@@ -163,3 +163,48 @@ func (s *Server) apiDeleteAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// apiQueueByLabels answers, per runs-on label set, how many jobs wait and how many matching
+// agents could take them: what an autoscaler reads to add or remove agents.
+func (s *Server) apiQueueByLabels(w http.ResponseWriter, r *http.Request) {
+	qs, err := s.cfg.DB.QueueByLabels(r.Context())
+	if err != nil {
+		s.apiStoreError(w, err, "queue")
+		return
+	}
+	apiJSON(w, http.StatusOK, map[string]any{"labels": qs})
+}
+
+// DrainRequest is the body of POST /api/v1/agents/{id}/drain.
+type DrainRequest struct {
+	Drain bool `json:"drain"` // false: take work again
+}
+
+// apiDrainAgent drains an agent (no new jobs; running ones finish) or undrains it.
+func (s *Server) apiDrainAgent(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiPathID(w, r, "id")
+	if !ok {
+		return
+	}
+	var req DrainRequest
+	if !apiDecode(w, r, &req) {
+		return
+	}
+	a, err := s.cfg.DB.SetAgentDraining(r.Context(), id, req.Drain)
+	if err != nil {
+		s.apiStoreError(w, err, fmt.Sprintf("agent %d", id))
+		return
+	}
+	views, err := s.AgentViews(r.Context())
+	if err != nil {
+		s.apiStoreError(w, err, "agents")
+		return
+	}
+	for _, v := range views {
+		if v.ID == a.ID {
+			apiJSON(w, http.StatusOK, v)
+			return
+		}
+	}
+	apiJSON(w, http.StatusOK, AgentView{Agent: *a, Running: []int64{}})
+}

@@ -395,7 +395,9 @@ func TestMetricsExposition(t *testing.T) {
 		return got
 	}
 	want := map[string]float64{"sluice_queue_depth": 1, "sluice_jobs_waiting": 0, "sluice_jobs_running": 1,
-		"sluice_agents_online": 2, "sluice_agents_registered": 2, "sluice_job_duration_seconds_count": 1}
+		"sluice_agents_online": 2, "sluice_agents_registered": 2, "sluice_job_duration_seconds_count": 1,
+		// By label set (one here): the queued job, and the free slot of m1, done with its job.
+		"sluice_queue_jobs": 1, "sluice_queue_free_slots": 1}
 	if diff := cmp.Diff(want, scrape()); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)
 	}

@@ -166,7 +166,8 @@ func bootstrapToken(ctx context.Context, db *store.DB, given string, out io.Writ
 		if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("looking up %s: %w", AdminTokenEnv, err)
 		}
-		if _, err := db.CreateToken(ctx, store.Token{Name: "admin (" + AdminTokenEnv + ")", Hash: secrets.HashToken(given), Scope: store.ScopeAdmin}); err != nil {
+		_, err = db.CreateToken(ctx, store.Token{Name: "admin (" + AdminTokenEnv + ")", Hash: secrets.HashToken(given), Scope: store.ScopeAdmin})
+		if err != nil && !errors.Is(err, store.ErrConflict) { // a replica starting alongside registered it first
 			return fmt.Errorf("registering %s: %w", AdminTokenEnv, err)
 		}
 		return nil

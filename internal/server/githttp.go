@@ -1,11 +1,19 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/cgi"
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/secrets"
@@ -31,7 +39,94 @@ func (s *Server) gitRoutes() {
 			"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=uploadpack.allowAnySHA1InWant", "GIT_CONFIG_VALUE_0=true",
 		},
 	}
-	s.mux.Handle("/git/", http.StripPrefix("/git", s.gitAuth(h)))
+	s.mux.Handle("/git/", http.StripPrefix("/git", s.gitAuth(s.gitSync(h))))
+}
+
+// MirrorSyncer brings a repository's mirror on this replica up to the commits an agent wants;
+// the scheduler implements it. Without one, /git/ serves the mirror as it is.
+type MirrorSyncer interface {
+	SyncMirror(ctx context.Context, repoID int64, wants []string) error
+}
+
+// gitUploadMax bounds an upload-pack request read to find its wants: want and have lines are
+// a few dozen bytes each.
+const gitUploadMax = 4 << 20
+
+var gitPathRepo = regexp.MustCompile(`^/(\d+)\.git/`)
+
+// gitSync makes the mirror this replica serves hold what the request asks for: several
+// replicas each keep their own mirrors, and the replica an agent fetches from may not be the
+// one that planned its run. The first request of a fetch (info/refs) creates a missing mirror;
+// an upload-pack request's "want" lines fetch any commit the mirror lacks.
+func (s *Server) gitSync(h http.Handler) http.Handler {
+	syncer, ok := s.cfg.Scheduler.(MirrorSyncer)
+	if !ok {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := gitPathRepo.FindStringSubmatch(r.URL.Path)
+		if m == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		repoID, _ := strconv.ParseInt(m[1], 10, 64)
+		var wants []string
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-upload-pack") {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gitUploadMax))
+			if err != nil {
+				http.Error(w, "reading the request: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if wants, err = uploadPackWants(body, r.Header.Get("Content-Encoding")); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
+		if err := syncer.SyncMirror(r.Context(), repoID, wants); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.cfg.Log.Warn("bringing a mirror up to date for an agent", "repo", repoID, "err", err)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+var hexSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+
+// uploadPackWants reads the object ids of the "want" lines of a git upload-pack request
+// (pkt-lines, gzipped when the client says so), protocol v0 or v2.
+func uploadPackWants(body []byte, encoding string) ([]string, error) {
+	if encoding == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("reading the gzipped request: %w", err)
+		}
+		if body, err = io.ReadAll(io.LimitReader(zr, gitUploadMax)); err != nil {
+			return nil, fmt.Errorf("reading the gzipped request: %w", err)
+		}
+	}
+	var wants []string
+	for len(body) >= 4 {
+		n, err := strconv.ParseUint(string(body[:4]), 16, 16)
+		if err != nil {
+			return nil, fmt.Errorf("not a git pkt-line request")
+		}
+		if n < 4 { // flush, delimiter, response-end
+			body = body[4:]
+			continue
+		}
+		if int(n) > len(body) {
+			return nil, fmt.Errorf("a truncated git pkt-line request")
+		}
+		line := strings.TrimSpace(string(body[4:n]))
+		body = body[n:]
+		if rest, ok := strings.CutPrefix(line, "want "); ok {
+			id, _, _ := strings.Cut(rest, " ")
+			if hexSHA.MatchString(id) {
+				wants = append(wants, id)
+			}
+		}
+	}
+	return wants, nil
 }
 
 // gitAuth admits an agent token or any API token; pushes are refused.

@@ -103,11 +103,31 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusUnauthorized, fmt.Sprintf("repository %s: %v", repo.Name, err))
 		return
 	}
+	// A redelivery (the forge got no answer: a replica died, a proxy timed out) or a replay
+	// of a delivery already recorded makes no second set of runs.
+	if first, err := s.cfg.DB.FindDelivery(ctx, string(kind), deliveryID); err == nil {
+		s.redelivered(w, r, kind, first, repo)
+		return
+	}
 	d, err := s.cfg.DB.CreateDelivery(ctx, store.Delivery{Forge: string(kind), Event: event, DeliveryID: deliveryID,
 		Valid: true, Reason: hookRepoMark + repo.Name, Body: body})
 	if err != nil {
 		s.cfg.Log.Error("recording webhook", "forge", kind, "err", err)
 		apiError(w, http.StatusInternalServerError, "could not record the delivery")
+		return
+	}
+	// Held while the delivery becomes runs: a replica replaying unprocessed deliveries skips
+	// it. Losing the race to one (it saw the stored delivery first) is fine: it is processed.
+	// Not cut short when the forge hangs up: the delivery is recorded, so it is ours to finish.
+	release, mine, err := s.cfg.DB.TryDeliveryLock(context.WithoutCancel(ctx), d.ID)
+	if err != nil {
+		s.cfg.Log.Error("locking webhook delivery", "delivery", d.ID, "err", err)
+		apiJSON(w, http.StatusAccepted, map[string]any{"delivery_id": d.ID, "runs": []int64{}, "queued": "recorded; it will be replayed"})
+		return
+	}
+	defer release()
+	if !mine {
+		apiJSON(w, http.StatusAccepted, map[string]any{"delivery_id": d.ID, "runs": []int64{}, "queued": "recorded; another replica is processing it"})
 		return
 	}
 	// The forge may hang up (GitHub waits 10 s) while the scheduler fetches
@@ -130,6 +150,33 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 		}
 		apiJSON(w, http.StatusAccepted, out)
 	}
+}
+
+// redelivered answers a delivery recorded before: with its runs when it was processed, else
+// by processing it now unless a replica is at it.
+func (s *Server) redelivered(w http.ResponseWriter, r *http.Request, kind forge.Kind, d *store.Delivery, repo *store.Repo) {
+	ctx := r.Context()
+	out := map[string]any{"delivery_id": d.ID, "redelivery": true}
+	if !d.Processed {
+		err := s.replayDelivery(context.WithoutCancel(ctx), d)
+		switch {
+		case errors.Is(err, errDeliveryBusy):
+			out["runs"], out["queued"] = []int64{}, "recorded; another replica is processing it"
+			apiJSON(w, http.StatusAccepted, out)
+			return
+		case err != nil:
+			s.cfg.Log.Error("processing a redelivered webhook", "delivery", d.ID, "repo", repo.Name, "err", err)
+			apiJSON(w, http.StatusInternalServerError, map[string]any{"error": "triggering runs failed: " + err.Error(), "delivery_id": d.ID})
+			return
+		}
+	}
+	runs, err := s.cfg.DB.RunsOfDelivery(ctx, d.ID)
+	if err != nil {
+		s.apiStoreError(w, err, "runs of the delivery")
+		return
+	}
+	out["runs"] = runs
+	apiJSON(w, http.StatusAccepted, out)
 }
 
 type hookResult struct {
@@ -304,7 +351,9 @@ func (s *Server) ReplayDeliveries(ctx context.Context) error {
 					return ctx.Err()
 				}
 				failed[ds[i].ID] = true
-				errs = append(errs, err)
+				if !errors.Is(err, errDeliveryBusy) {
+					errs = append(errs, err)
+				}
 			}
 		}
 		if !progressed {
@@ -313,7 +362,22 @@ func (s *Server) ReplayDeliveries(ctx context.Context) error {
 	}
 }
 
+// errDeliveryBusy: another replica (or request) is turning the delivery into runs right now.
+var errDeliveryBusy = errors.New("delivery being processed elsewhere")
+
 func (s *Server) replayDelivery(ctx context.Context, d *store.Delivery) error {
+	release, mine, err := s.cfg.DB.TryDeliveryLock(ctx, d.ID)
+	if err != nil {
+		return fmt.Errorf("locking delivery %d: %w", d.ID, err)
+	}
+	defer release()
+	if !mine {
+		return errDeliveryBusy
+	}
+	// Read again under the lock: whoever held it may have finished it.
+	if cur, err := s.cfg.DB.GetDelivery(ctx, d.ID); err != nil || cur.Processed {
+		return err
+	}
 	kind, err := forge.ParseKind(d.Forge)
 	if err != nil {
 		s.cfg.Log.Warn("replaying webhook: unknown forge; dropping it", "delivery", d.ID, "forge", d.Forge)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -263,5 +264,48 @@ func TestRepoMatchKey(t *testing.T) {
 		if got := repoMatchKey(in); got != want {
 			t.Errorf("repoMatchKey(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A forge redelivers a webhook it got no answer to (a replica died, a proxy timed out) with the
+// same delivery id, and an attacker may replay a captured one: neither makes a second run. A
+// redelivery of one that was recorded but never turned into runs is processed then.
+func TestWebhookRedeliveryMakesNoSecondRun(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addRepo(RepoInput{Name: "named", URL: "file:///srv/named.git", WebhookSecret: apiHookSecret})
+	body := apiForgePayload(t, "gitlab_push.json")
+	post := func(id string) (int, map[string]any) {
+		code, out := e.hook("/hooks/gitlab?repo=named", forge.GitLab, body, apiHookSecret, "X-Gitlab-Event", "Push Hook", "X-Gitlab-Event-UUID", id)
+		var ans map[string]any
+		json.Unmarshal(out, &ans)
+		return code, ans
+	}
+	code, first := post("uuid-1")
+	if code != http.StatusAccepted {
+		t.Fatalf("first delivery: %d %v", code, first)
+	}
+	code, again := post("uuid-1")
+	if code != http.StatusAccepted || again["redelivery"] != true || fmt.Sprint(again["runs"]) != fmt.Sprint(first["runs"]) {
+		t.Fatalf("redelivery: %d %v, want 202 with the first one's runs %v", code, again, first["runs"])
+	}
+	if n := len(e.sched.recorded()); n != 1 {
+		t.Errorf("%d triggers for one delivery sent twice", n)
+	}
+	// Recorded, then the replica died before planning it (here: the trigger failed).
+	e.sched.during = func(Trigger) error { return errors.New("the replica dies") }
+	if code, _ := post("uuid-2"); code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", code)
+	}
+	e.sched.during = nil
+	code, redo := post("uuid-2")
+	if code != http.StatusAccepted || redo["redelivery"] != true || len(redo["runs"].([]any)) != 1 {
+		t.Fatalf("redelivery of an unprocessed delivery: %d %v, want 202 with its run", code, redo)
+	}
+	if code, _ := post("uuid-2"); code != http.StatusAccepted || len(e.sched.recorded()) != 2 {
+		t.Errorf("a third copy: %d, %d triggers; want 202 and no new trigger", code, len(e.sched.recorded()))
+	}
+	ds, _ := e.db.ListDeliveries(context.Background(), store.DeliveryFilter{})
+	if len(ds) != 2 {
+		t.Errorf("%d deliveries stored for two delivery ids", len(ds))
 	}
 }

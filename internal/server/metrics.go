@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,8 @@ type serverMetrics struct {
 	online     prometheus.Gauge
 	agents     prometheus.Gauge
 	duration   *prometheus.HistogramVec
+	byLabels   *prometheus.GaugeVec
+	freeSlots  *prometheus.GaugeVec
 }
 
 func newServerMetrics(db *store.DB, reg *prometheus.Registry) *serverMetrics {
@@ -43,11 +46,15 @@ func newServerMetrics(db *store.DB, reg *prometheus.Registry) *serverMetrics {
 			Help: "Agents seen within the last minute."}),
 		agents: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_agents_registered",
 			Help: "Agents registered with the server."}),
+		byLabels: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_queue_jobs",
+			Help: "Jobs queued for an agent, by runs-on label set (comma-separated)."}, []string{"labels"}),
+		freeSlots: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_queue_free_slots",
+			Help: "Free slots of online, not draining agents matching a label set that has queued or running jobs."}, []string{"labels"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_job_duration_seconds",
 			Help:    "Time from a job's start to its completion, by conclusion.",
 			Buckets: []float64{1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200}}, []string{"conclusion"}),
 	}
-	reg.MustRegister(m.queueDepth, m.waiting, m.running, m.online, m.agents, m.duration)
+	reg.MustRegister(m.queueDepth, m.waiting, m.running, m.online, m.agents, m.duration, m.byLabels, m.freeSlots)
 	return m
 }
 
@@ -68,6 +75,17 @@ func (m *serverMetrics) refresh(ctx context.Context, s *Server) error {
 	}
 	m.queueDepth.Set(float64(queued))
 	m.waiting.Set(float64(waiting))
+	byLabels, err := m.db.QueueByLabels(ctx)
+	if err != nil {
+		return err
+	}
+	m.byLabels.Reset()
+	m.freeSlots.Reset()
+	for _, q := range byLabels {
+		l := strings.Join(q.Labels, ",")
+		m.byLabels.WithLabelValues(l).Set(float64(q.Queued))
+		m.freeSlots.WithLabelValues(l).Set(float64(q.FreeSlots))
+	}
 	running, _, err := s.runningJobs(ctx)
 	if err != nil {
 		return err

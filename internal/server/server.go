@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/blob"
 	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/metrics"
 	"github.com/sluice-ci/sluice/internal/secrets"
@@ -89,6 +90,9 @@ type Config struct {
 	Artifacts *artifacts.Store
 	Cache     *cache.Store // actions/cache entries of the agents' jobs
 	DataDir   string
+	// Blobs, when set (replicas sharing Postgres), holds job results (step summaries, test
+	// reports) instead of DataDir, so that every replica shows them.
+	Blobs blob.Store
 	// BaseURL is how browsers and forges reach the server (links in
 	// commit statuses), e.g. http://127.0.0.1:8080.
 	BaseURL string

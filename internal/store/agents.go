@@ -17,18 +17,22 @@ type Agent struct {
 	LastSeen  *time.Time `json:"last_seen,omitempty"`
 	Version   string     `json:"version"`
 	CreatedAt time.Time  `json:"created_at"`
+	// Draining: the agent takes no new job; the ones it runs finish (sluice agent drain).
+	Draining bool `json:"draining"`
 }
 
-const agentCols = `id, name, labels, token_hash, parallel, last_seen, version, created_at`
+const agentCols = `id, name, labels, token_hash, parallel, last_seen, version, created_at, draining`
 
 func scanAgent(s scanner) (*Agent, error) {
 	var a Agent
 	var labels string
 	var seen sql.NullInt64
 	var created int64
-	if err := s.Scan(&a.ID, &a.Name, &labels, &a.TokenHash, &a.Parallel, &seen, &a.Version, &created); err != nil {
+	var draining int
+	if err := s.Scan(&a.ID, &a.Name, &labels, &a.TokenHash, &a.Parallel, &seen, &a.Version, &created, &draining); err != nil {
 		return nil, err
 	}
+	a.Draining = draining != 0
 	if err := fromJSONText(labels, &a.Labels); err != nil {
 		return nil, err
 	}
@@ -106,14 +110,40 @@ func (db *DB) TouchAgent(ctx context.Context, id int64) error {
 }
 
 func (t *tx) touchAgent(ctx context.Context, id int64) error {
-	res, err := t.exec(ctx, `UPDATE agents SET last_seen = ? WHERE id = ?`, ts(t.now), id)
+	_, err := t.touchAgentDraining(ctx, id)
+	return err
+}
+
+// touchAgentDraining records that agent id was seen now and reports whether it is draining.
+func (t *tx) touchAgentDraining(ctx context.Context, id int64) (bool, error) {
+	var draining int
+	err := t.queryRow(ctx, `UPDATE agents SET last_seen = ? WHERE id = ? RETURNING draining`, ts(t.now), id).Scan(&draining)
 	if err != nil {
-		return err
+		return false, notFound(err, "agent", id)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("agent %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return draining != 0, nil
+}
+
+// SetAgentDraining drains agent id (it claims no new job; its running jobs finish) or, with
+// draining false, lets it take work again. It writes agent.updated when the state changes.
+func (db *DB) SetAgentDraining(ctx context.Context, id int64, draining bool) (*Agent, error) {
+	var out *Agent
+	err := db.write(ctx, fmt.Sprintf("setting agent %d draining=%v", id, draining), func(t *tx) error {
+		var err error
+		if out, err = scanAgent(t.queryRow(ctx, `SELECT `+agentCols+` FROM agents WHERE id = ?`+t.db.d.forUpdate(), id)); err != nil {
+			return notFound(err, "agent", id)
+		}
+		if out.Draining == draining {
+			return nil
+		}
+		if _, err := t.exec(ctx, `UPDATE agents SET draining = ? WHERE id = ?`, boolInt(draining), id); err != nil {
+			return err
+		}
+		out.Draining = draining
+		t.touch(TopicQueue) // capacity changed
+		return t.event(ctx, EventAgentUpdated, ids{}, map[string]any{"agent_id": id, "name": out.Name, "draining": draining})
+	})
+	return out, err
 }
 
 // DeleteAgent removes agent id. Jobs it holds keep running until their leases expire.

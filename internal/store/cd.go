@@ -206,7 +206,7 @@ func (db *DB) RejectRelease(ctx context.Context, id string) (*cd.Release, error)
 	err := db.write(ctx, "rejecting release "+id, func(t *tx) error {
 		var repoID int64
 		var rejected int
-		if err := t.queryRow(ctx, `SELECT repo_id, rejected FROM releases WHERE id = ?`, id).Scan(&repoID, &rejected); err != nil {
+		if err := t.queryRow(ctx, `SELECT repo_id, rejected FROM releases WHERE id = ?`+t.db.d.forUpdate(), id).Scan(&repoID, &rejected); err != nil {
 			return notFound(err, "release", id)
 		}
 		if rejected == 0 {
@@ -384,7 +384,7 @@ func (db *DB) SetPromotionState(ctx context.Context, id int64, state cd.State) (
 		var repoID int64
 		var env string
 		var cur cd.State
-		if err := t.queryRow(ctx, `SELECT repo_id, environment, state FROM promotions WHERE id = ?`, id).
+		if err := t.queryRow(ctx, `SELECT repo_id, environment, state FROM promotions WHERE id = ?`+t.db.d.forUpdate(), id).
 			Scan(&repoID, &env, &cur); err != nil {
 			return notFound(err, "promotion", id)
 		}

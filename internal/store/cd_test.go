@@ -3,11 +3,9 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"io/fs"
-	"path/filepath"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -51,22 +49,22 @@ func mustPromotion(t *testing.T, db *DB, repoID int64, env, release string) *cd.
 
 func TestCDMigrationFromVersion1(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "db.sqlite")
+	path := testDSN(t)
 	d, err := parseDSN(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Build a database as the previous release of sluice left it: only 00001 applied.
-	_, all := d.migrations()
+	gd, all, _ := d.migrations()
 	first, err := fs.ReadFile(all, "00001_init.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open(d.driverName(), d.writerDSN())
+	raw, err := d.openWriter()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, raw, fstest.MapFS{"00001_init.sql": {Data: first}},
+	p, err := goose.NewProvider(gd, raw, fstest.MapFS{"00001_init.sql": {Data: first}},
 		goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		t.Fatal(err)
@@ -80,8 +78,8 @@ func TestCDMigrationFromVersion1(t *testing.T) {
 	raw.Close()
 
 	db := openAt(t, path)
-	if v, err := db.SchemaVersion(ctx); err != nil || v != latestMigration(t) {
-		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latestMigration(t))
+	if v, err := db.SchemaVersion(ctx); err != nil || v != latestVersion(t, db) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latestVersion(t, db))
 	}
 	repo, err := db.GetRepoByName(ctx, "old")
 	if err != nil {

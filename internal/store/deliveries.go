@@ -118,6 +118,35 @@ func (db *DB) MarkDeliveryProcessed(ctx context.Context, id int64, runIDs []int6
 	})
 }
 
+// FindDelivery returns the first valid delivery forge sent with its own delivery id deliveryID,
+// or ErrNotFound (also for an empty id: a forge that sends none cannot be deduplicated).
+func (db *DB) FindDelivery(ctx context.Context, forge, deliveryID string) (*Delivery, error) {
+	if deliveryID == "" {
+		return nil, fmt.Errorf("delivery without an id: %w", ErrNotFound)
+	}
+	d, err := scanDelivery(db.rd().queryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE forge = ? AND delivery_id = ? AND valid = 1 ORDER BY id LIMIT 1`, forge, deliveryID))
+	return d, notFound(err, "delivery", forge+" "+deliveryID)
+}
+
+// RunsOfDelivery returns the IDs of the runs made for delivery id, oldest first.
+func (db *DB) RunsOfDelivery(ctx context.Context, id int64) ([]int64, error) {
+	rows, err := db.rd().query(ctx, `SELECT id FROM runs WHERE delivery_id = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("listing the runs of delivery %d: %w", id, err)
+	}
+	defer rows.Close()
+	out := []int64{}
+	for rows.Next() {
+		var r int64
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 func getDeliveryTx(ctx context.Context, t *tx, id int64) (*Delivery, error) {
 	d, err := scanDelivery(t.queryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id))
 	return d, notFound(err, "delivery", id)

@@ -106,6 +106,9 @@ type PromotionUpdate struct {
 func (db *DB) UpdatePromotion(ctx context.Context, id int64, u PromotionUpdate) (*cd.Promotion, error) {
 	var out *cd.Promotion
 	err := db.write(ctx, fmt.Sprintf("updating promotion %d", id), func(t *tx) error {
+		if _, err := t.exec(ctx, `SELECT id FROM promotions WHERE id = ?`+t.db.d.forUpdate(), id); err != nil {
+			return fmt.Errorf("locking promotion %d: %w", id, err)
+		}
 		p, err := getPromotion(ctx, t, id)
 		if err != nil {
 			return err

@@ -12,4 +12,6 @@ var (
 	ErrLeaseLost = errors.New("job lease lost")
 	// ErrNoJob is returned by Claim when no queued job matches the agent's labels.
 	ErrNoJob = errors.New("no job to claim")
+	// ErrDraining is returned by Claim for an agent being drained: it takes no new job.
+	ErrDraining = errors.New("agent is draining")
 )

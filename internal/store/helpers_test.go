@@ -2,14 +2,17 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
-	"path"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/testenv"
 )
 
 // fakeClock is a settable clock so lease tests never sleep or read the wall clock.
@@ -34,9 +37,40 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func openAt(t *testing.T, path string, opts ...Option) *DB {
+// backend is the database the suite runs against: TestMain runs every test on SQLite, then
+// again on Postgres.
+var backend = "sqlite"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code != 0 {
+		os.Exit(code)
+	}
+	if testenv.PostgresAdminDSN() == "" {
+		if testenv.RequirePostgres() {
+			fmt.Println("store: no PostgreSQL test server (run scripts/postgres-setup.sh)")
+			os.Exit(1)
+		}
+		fmt.Println("store: no PostgreSQL test server: the suite ran on SQLite only")
+		os.Exit(0)
+	}
+	fmt.Println("store: the same suite on PostgreSQL")
+	backend = "postgres"
+	os.Exit(m.Run())
+}
+
+// testDSN names a new, empty database of the backend under test.
+func testDSN(t *testing.T) string {
 	t.Helper()
-	db, err := Open(context.Background(), "sqlite://"+path, opts...)
+	if backend == "postgres" {
+		return testenv.PostgresDB(t)
+	}
+	return "sqlite://" + filepath.Join(t.TempDir(), "db.sqlite")
+}
+
+func openAt(t *testing.T, dsn string, opts ...Option) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), dsn, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -47,7 +81,7 @@ func openAt(t *testing.T, path string, opts ...Option) *DB {
 func newDB(t *testing.T, opts ...Option) (*DB, *fakeClock) {
 	t.Helper()
 	c := newClock()
-	return openAt(t, filepath.Join(t.TempDir(), "db.sqlite"), append([]Option{WithClock(c.Now)}, opts...)...), c
+	return openAt(t, testDSN(t), append([]Option{WithClock(c.Now)}, opts...)...), c
 }
 
 func mustRepo(t *testing.T, db *DB, name string) *Repo {
@@ -92,21 +126,28 @@ func eventKinds(t *testing.T, db *DB, f EventFilter) []string {
 	return out
 }
 
-// latestMigration is the highest migration number the package embeds: what a fresh or migrated
-// database's schema version must be, whoever added the latest one.
-func latestMigration(t *testing.T) int64 {
+// latestVersion is the highest migration number of db's dialect.
+func latestVersion(t *testing.T, db *DB) int64 {
 	t.Helper()
-	names, err := fs.Glob(sqliteMigrations, "migrations/sqlite/*.sql")
+	_, fsys, _ := db.d.migrations()
+	names, err := fs.Glob(fsys, "*.sql")
 	if err != nil || len(names) == 0 {
 		t.Fatalf("listing migrations: %v", err)
 	}
-	var latest int64
+	var max int64
 	for _, n := range names {
-		v, err := strconv.ParseInt(strings.SplitN(path.Base(n), "_", 2)[0], 10, 64)
+		v, err := strconv.ParseInt(strings.SplitN(n, "_", 2)[0], 10, 64)
 		if err != nil {
 			t.Fatalf("migration %s: %v", n, err)
 		}
-		latest = max(latest, v)
+		max = maxInt(max, v)
 	}
-	return latest
+	return max
+}
+
+func maxInt(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
 }

@@ -150,6 +150,13 @@ func getJob(ctx context.Context, q queryer, id int64) (*Job, error) {
 	return j, notFound(err, "job", id)
 }
 
+// lockJob reads job id and locks its row until t ends, so a change written from what was read
+// does not undo a concurrent one (an agent's completion, another replica's update).
+func (t *tx) lockJob(ctx context.Context, id int64) (*Job, error) {
+	j, err := scanJob(t.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`+t.db.d.forUpdate(), id))
+	return j, notFound(err, "job", id)
+}
+
 // ListJobs returns every job row (all attempts) of run runID in creation order.
 func (db *DB) ListJobs(ctx context.Context, runID int64) ([]Job, error) {
 	return listJobs(ctx, db.rd(), runID, false)
@@ -223,7 +230,7 @@ type JobUpdate struct {
 func (db *DB) UpdateJob(ctx context.Context, id int64, u JobUpdate) (*Job, error) {
 	var out *Job
 	err := db.write(ctx, fmt.Sprintf("updating job %d", id), func(t *tx) error {
-		j, err := getJob(ctx, t, id)
+		j, err := t.lockJob(ctx, id)
 		if err != nil {
 			return err
 		}

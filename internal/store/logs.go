@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -27,14 +29,18 @@ const logAckScan = 1000
 func (db *DB) AppendLogs(ctx context.Context, jobID int64, lines []LogLine) (int64, error) {
 	var acked int64
 	err := db.write(ctx, fmt.Sprintf("appending %d log lines to job %d", len(lines), jobID), func(t *tx) error {
-		if err := t.queryRow(ctx, `SELECT log_acked FROM jobs WHERE id = ?`, jobID).Scan(&acked); err != nil {
+		// The lock orders two batches of one job (a resend racing its original through another
+		// replica), so the contiguous mark only moves forward.
+		var archived int64
+		if err := t.queryRow(ctx, `SELECT log_acked, log_archived FROM jobs WHERE id = ?`+t.db.d.forUpdate(), jobID).Scan(&acked, &archived); err != nil {
 			return notFound(err, "job", jobID)
 		}
 		for _, l := range lines {
 			if l.Seq < 1 {
 				return fmt.Errorf("log line seq %d: seqs start at 1", l.Seq)
 			}
-			if l.Seq <= acked {
+			// Lines up to the archived mark are in the blob store for good.
+			if l.Seq <= acked || l.Seq <= archived {
 				continue
 			}
 			at := l.Time
@@ -86,11 +92,42 @@ func (db *DB) AppendLogs(ctx context.Context, jobID int64, lines []LogLine) (int
 	return acked, err
 }
 
-// Logs returns up to limit (default 1000) lines of job jobID with seq > afterSeq, in seq order.
+// Logs returns up to limit (default 1000) lines of job jobID with seq > afterSeq, in seq order,
+// wherever they are: in the database while the job runs, in the blob store once archived
+// (see ArchiveLogs), or both.
 func (db *DB) Logs(ctx context.Context, jobID, afterSeq int64, limit int) ([]LogLine, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
+	var out []LogLine
+	if db.blobs != nil {
+		var archived int64
+		if err := db.rd().queryRow(ctx, `SELECT log_archived FROM jobs WHERE id = ?`, jobID).Scan(&archived); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("reading logs of job %d: %w", jobID, err)
+		}
+		if afterSeq < archived {
+			var err error
+			if out, err = db.archivedLogs(ctx, jobID, afterSeq, limit); err != nil {
+				return nil, err
+			}
+			if len(out) >= limit {
+				return out, nil
+			}
+			afterSeq = archived
+		}
+	}
+	more, err := db.dbLogs(ctx, jobID, afterSeq, limit-len(out))
+	if err != nil {
+		return nil, err
+	}
+	return append(out, more...), nil
+}
+
+// dbLogs is Logs from the database alone.
+func (db *DB) dbLogs(ctx context.Context, jobID, afterSeq int64, limit int) ([]LogLine, error) {
 	rows, err := db.rd().query(ctx, `SELECT seq, time, step, kind, text FROM log_lines WHERE job_id = ? AND seq > ?
 		ORDER BY seq LIMIT ?`, jobID, afterSeq, limit)
 	if err != nil {

@@ -35,8 +35,9 @@ func TopicRun(id int64) Topic { return Topic("run:" + strconv.FormatInt(id, 10))
 //	}
 //	select { case <-ch: /* try again */ case <-ctx.Done(): }
 //
-// The broadcaster is in-process: it wakes waiters of this DB only. A Postgres backend would feed
-// it from LISTEN/NOTIFY to reach other replicas.
+// On SQLite the broadcaster is in-process. On Postgres each commit also NOTIFYs its topics and
+// every other DB handle on the database (another replica) wakes its own waiters, so a change
+// made through any replica wakes waiters on all of them.
 func (db *DB) Watch(topics ...Topic) (<-chan struct{}, func()) {
 	return db.hub.watch(topics)
 }
@@ -93,6 +94,19 @@ func (h *hub) publish(topics ...Topic) {
 	for _, t := range topics {
 		for w := range h.waiters[t] {
 			// remove before close so a waiter is closed exactly once across topics.
+			h.remove(w)
+			close(w.ch)
+		}
+	}
+}
+
+// publishAll wakes every waiter: after a lost connection to the other replicas' notifications,
+// any topic may have changed.
+func (h *hub) publishAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.waiters {
+		for w := range set {
 			h.remove(w)
 			close(w.ch)
 		}

@@ -15,6 +15,7 @@ import (
 func (db *DB) Enqueue(ctx context.Context, jobIDs []int64) (int, error) {
 	n := 0
 	err := db.write(ctx, "enqueueing jobs", func(t *tx) error {
+		n = 0
 		for _, id := range jobIDs {
 			var j struct {
 				runID, repoID int64
@@ -55,7 +56,7 @@ const claimRetries = 5
 func (db *DB) Claim(ctx context.Context, agentID int64, labels []string, lease time.Duration) (*Job, error) {
 	var out *Job
 	err := db.write(ctx, fmt.Sprintf("claiming a job for agent %d", agentID), func(t *tx) error {
-		rows, err := t.query(ctx, `SELECT DISTINCT labels_key FROM jobs WHERE status = ?`, StatusQueued)
+		rows, err := t.query(ctx, t.db.d.pendingKeys())
 		if err != nil {
 			return err
 		}
@@ -77,14 +78,22 @@ func (db *DB) Claim(ctx context.Context, agentID int64, labels []string, lease t
 		if len(keys) == 0 {
 			return ErrNoJob
 		}
-		if err := t.touchAgent(ctx, agentID); err != nil {
+		draining, err := t.touchAgentDraining(ctx, agentID)
+		if err != nil {
 			return err
+		}
+		if draining {
+			return ErrDraining
 		}
 		until := t.now.Add(lease)
 		for range claimRetries {
 			var id int64
-			err := t.queryRow(ctx, `SELECT id FROM jobs WHERE status = ? AND labels_key IN (`+placeholders(len(keys))+`)
-				ORDER BY queued_at, id LIMIT 1`+t.db.d.claimLock(), append([]any{StatusQueued}, keys...)...).Scan(&id)
+			// The lock is taken on the jobs row, not the pending row: every writer locks a job
+			// before the pending row its trigger maintains, so a claim racing a cancel waits
+			// (or skips) instead of deadlocking.
+			err := t.queryRow(ctx, `SELECT j.id FROM `+t.db.d.pendingJobs()+` JOIN jobs j ON j.id = pending_jobs.job_id
+				WHERE pending_jobs.labels_key IN (`+placeholders(len(keys))+`)
+				ORDER BY pending_jobs.queued_at, pending_jobs.job_id LIMIT 1`+t.db.d.claimLock(), keys...).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNoJob
 			}
@@ -108,6 +117,9 @@ func (db *DB) Claim(ctx context.Context, agentID int64, labels []string, lease t
 	})
 	if errors.Is(err, ErrNoJob) {
 		return nil, ErrNoJob
+	}
+	if errors.Is(err, ErrDraining) {
+		return nil, fmt.Errorf("agent %d: %w", agentID, ErrDraining)
 	}
 	return out, err
 }
@@ -205,7 +217,9 @@ func (db *DB) ExpireLeases(ctx context.Context, now time.Time, retry bool) ([]Jo
 }
 
 func (t *tx) expireLeases(ctx context.Context, now time.Time, retry bool) ([]Job, error) {
-	expired, err := queryJobs(ctx, t, `SELECT `+jobCols+` FROM jobs WHERE status = ? AND lease_until < ? ORDER BY id`,
+	// Locked, and re-checked by Postgres after any wait: a heartbeat that commits first keeps
+	// its job out of this list, and one that comes after finds the job no longer its own.
+	expired, err := queryJobs(ctx, t, `SELECT `+jobCols+` FROM jobs WHERE status = ? AND lease_until < ? ORDER BY id`+t.db.d.forUpdate(),
 		StatusInProgress, ts(now))
 	if err != nil {
 		return nil, err
@@ -289,6 +303,7 @@ type Recovery struct {
 func (db *DB) RecoverAfterCrash(ctx context.Context, now time.Time) (*Recovery, error) {
 	rec := &Recovery{}
 	err := db.write(ctx, "recovering after restart", func(t *tx) error {
+		*rec = Recovery{}
 		var err error
 		if rec.Lost, err = t.expireLeases(ctx, now, true); err != nil {
 			return err
@@ -425,6 +440,10 @@ func queuedReason(j Job, agents []Agent, busy map[int64]int, now time.Time, wind
 			continue
 		}
 		online = append(online, a.Name)
+		if a.Draining {
+			busyDesc = append(busyDesc, a.Name+" draining")
+			continue
+		}
 		if busy[a.ID] < a.Parallel {
 			free = append(free, a.Name)
 		} else {
@@ -456,4 +475,84 @@ func (db *DB) AgentRunsJobOf(ctx context.Context, agentID, runID int64) (bool, e
 		return false, fmt.Errorf("checking the jobs of agent %d in run %d: %w", agentID, runID, err)
 	}
 	return n > 0, nil
+}
+
+// LabelQueue is the queue of one label set, for autoscalers: how many jobs wait for agents
+// with these labels, since when, and how many such agents could take them now.
+type LabelQueue struct {
+	Labels       []string   `json:"labels"`
+	Queued       int        `json:"queued"`                     // claimable jobs waiting for an agent
+	OldestQueued *time.Time `json:"oldest_queued_at,omitempty"` // when the longest-waiting one was queued
+	Running      int        `json:"running"`                    // jobs of this label set in progress
+	AgentsOnline int        `json:"agents_online"`              // online agents that match, not draining
+	FreeSlots    int        `json:"free_slots"`                 // their parallel slots not in use
+}
+
+// QueueByLabels reports the queue per distinct runs-on label set, of the label sets that have
+// queued or running jobs, by labels.
+func (db *DB) QueueByLabels(ctx context.Context) ([]LabelQueue, error) {
+	q := db.rd()
+	byKey := map[string]*LabelQueue{}
+	get := func(k string) *LabelQueue {
+		lq := byKey[k]
+		if lq == nil {
+			lq = &LabelQueue{Labels: keyLabels(k)}
+			if lq.Labels == nil {
+				lq.Labels = []string{}
+			}
+			byKey[k] = lq
+		}
+		return lq
+	}
+	rows, err := q.query(ctx, `SELECT labels_key, COUNT(*), MIN(queued_at) FROM `+db.d.pendingJobs()+` GROUP BY labels_key`)
+	if err != nil {
+		return nil, fmt.Errorf("counting queued jobs: %w", err)
+	}
+	for rows.Next() {
+		var k string
+		var n int
+		var oldest sql.NullInt64
+		if err := rows.Scan(&k, &n, &oldest); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("counting queued jobs: %w", err)
+		}
+		lq := get(k)
+		lq.Queued, lq.OldestQueued = n, fromNullTS(oldest)
+	}
+	rows.Close()
+	busy := map[int64]int{}
+	rows, err = q.query(ctx, `SELECT labels_key, agent_id, COUNT(*) FROM jobs WHERE status = ? GROUP BY labels_key, agent_id`, StatusInProgress)
+	if err != nil {
+		return nil, fmt.Errorf("counting running jobs: %w", err)
+	}
+	for rows.Next() {
+		var k string
+		var agent sql.NullInt64
+		var n int
+		if err := rows.Scan(&k, &agent, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("counting running jobs: %w", err)
+		}
+		get(k).Running += n
+		busy[agent.Int64] += n
+	}
+	rows.Close()
+	agents, err := listAgents(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	now := db.clock()
+	out := make([]LabelQueue, 0, len(byKey))
+	for _, lq := range byKey {
+		for _, a := range agents {
+			if a.Draining || a.LastSeen == nil || now.Sub(*a.LastSeen) > db.agentOnline || !LabelsMatch(a.Labels, lq.Labels) {
+				continue
+			}
+			lq.AgentsOnline++
+			lq.FreeSlots += max(0, a.Parallel-busy[a.ID])
+		}
+		out = append(out, *lq)
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.Join(out[i].Labels, ",") < strings.Join(out[j].Labels, ",") })
+	return out, nil
 }

@@ -262,7 +262,7 @@ func TestExpireLeases(t *testing.T) {
 func TestRecoverAfterCrash(t *testing.T) {
 	ctx := context.Background()
 	clock := newClock()
-	path := t.TempDir() + "/db.sqlite"
+	path := testDSN(t)
 	db := openAt(t, path, WithClock(clock.Now))
 	repo := mustRepo(t, db, "app")
 	agent := mustAgent(t, db, "box", 4, "default")

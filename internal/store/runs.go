@@ -31,22 +31,24 @@ type Run struct {
 	StartedAt        *time.Time        `json:"started_at,omitempty"`
 	FinishedAt       *time.Time        `json:"finished_at,omitempty"`
 	ConcurrencyGroup string            `json:"concurrency_group,omitempty"`
+	DeliveryID       int64             `json:"delivery_id,omitempty"` // the webhook delivery it was made for
 }
 
 const runCols = `id, repo_id, number, workflow, workflow_name, event, ref, sha, title, run_trigger, actor,
-	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group`
+	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, delivery_id`
 
 func scanRun(s scanner) (*Run, error) {
 	var r Run
 	var inputs string
 	var payload sql.NullString
 	var queued int64
-	var started, finished sql.NullInt64
+	var started, finished, delivery sql.NullInt64
 	if err := s.Scan(&r.ID, &r.RepoID, &r.Number, &r.Workflow, &r.WorkflowName, &r.Event, &r.Ref, &r.SHA,
 		&r.Title, &r.Trigger, &r.Actor, &inputs, &payload, &r.Status, &r.Conclusion, &r.Attempt,
-		&queued, &started, &finished, &r.ConcurrencyGroup); err != nil {
+		&queued, &started, &finished, &r.ConcurrencyGroup, &delivery); err != nil {
 		return nil, err
 	}
+	r.DeliveryID = delivery.Int64
 	if err := fromJSONText(inputs, &r.Inputs); err != nil {
 		return nil, err
 	}
@@ -98,11 +100,12 @@ func (t *tx) insertRun(ctx context.Context, r Run) (*Run, error) {
 	}
 	out, err := scanRun(t.queryRow(ctx, `INSERT INTO runs (repo_id, number, workflow, workflow_name, event, ref, sha,
 		title, run_trigger, actor, inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at,
-		concurrency_group) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+runCols,
+		concurrency_group, delivery_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+runCols,
 		r.RepoID, number, r.Workflow, r.WorkflowName, r.Event, r.Ref, r.SHA, r.Title, r.Trigger, r.Actor, inputs,
-		nullRaw(r.Payload), r.Status, r.Conclusion, r.Attempt, ts(t.now), tsPtr(started), tsPtr(finished), r.ConcurrencyGroup))
+		nullRaw(r.Payload), r.Status, r.Conclusion, r.Attempt, ts(t.now), tsPtr(started), tsPtr(finished), r.ConcurrencyGroup,
+		nullID(nonZero(r.DeliveryID))))
 	if err != nil {
-		return nil, fmt.Errorf("inserting run: %w", err)
+		return nil, t.db.conflict(fmt.Errorf("inserting run: %w", err), fmt.Sprintf("run of delivery %d for %s", r.DeliveryID, r.Workflow))
 	}
 	// The event says everything the delivery metrics read of a run, so that they can be replayed
 	// from the event log alone.
@@ -126,6 +129,20 @@ func (db *DB) GetRun(ctx context.Context, id int64) (*Run, error) {
 func getRun(ctx context.Context, q queryer, id int64) (*Run, error) {
 	r, err := scanRun(q.queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`, id))
 	return r, notFound(err, "run", id)
+}
+
+// lockRun reads run id and locks its row until t ends: a decision made on what it read (start,
+// finish, cancel the run) is not made twice by concurrent transactions of several replicas.
+func (t *tx) lockRun(ctx context.Context, id int64) (*Run, error) {
+	r, err := scanRun(t.queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`+t.db.d.forUpdate(), id))
+	return r, notFound(err, "run", id)
+}
+
+// RunOfDelivery returns the run made for webhook delivery deliveryID and workflow, or
+// ErrNotFound.
+func (db *DB) RunOfDelivery(ctx context.Context, deliveryID int64, workflow string) (*Run, error) {
+	r, err := scanRun(db.rd().queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE delivery_id = ? AND workflow = ?`, deliveryID, workflow))
+	return r, notFound(err, "run of delivery", fmt.Sprintf("%d %s", deliveryID, workflow))
 }
 
 // GetRunByNumber returns run number n of repo repoID.
@@ -218,7 +235,7 @@ func (db *DB) SetRunStatus(ctx context.Context, id int64, status, conclusion str
 }
 
 func (t *tx) setRunStatus(ctx context.Context, id int64, status, conclusion string) (*Run, error) {
-	r, err := getRun(ctx, t, id)
+	r, err := t.lockRun(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +293,7 @@ func (db *DB) FinishRunIfDone(ctx context.Context, id int64) (*Run, bool, error)
 }
 
 func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) {
-	r, err := getRun(ctx, t, id)
+	r, err := t.lockRun(ctx, id)
 	if err != nil || r.Status == StatusCompleted {
 		return r, false, err
 	}
@@ -318,6 +335,8 @@ func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) 
 func (db *DB) CancelRun(ctx context.Context, id int64, reason string) (*Run, error) {
 	var out *Run
 	err := db.write(ctx, fmt.Sprintf("cancelling run %d", id), func(t *tx) error {
+		// Not locked yet: jobs are locked before their run everywhere (a claim locks its job,
+		// then starts the run), and the run is locked when it is completed below.
 		r, err := getRun(ctx, t, id)
 		if err != nil {
 			return err
@@ -333,12 +352,23 @@ func (db *DB) CancelRun(ctx context.Context, id int64, reason string) (*Run, err
 		running := false
 		for _, j := range jobs {
 			about := ids{repo: r.RepoID, run: id, job: j.ID}
-			switch j.Status {
-			case StatusWaiting, StatusQueued:
-				if _, err := t.exec(ctx, `UPDATE jobs SET status = ?, conclusion = ?, reason = ?, finished_at = ? WHERE id = ?`,
-					StatusCompleted, ConclusionCancelled, reason, ts(t.now), j.ID); err != nil {
+			if j.Status == StatusWaiting || j.Status == StatusQueued {
+				// Guarded: an agent of another replica may have claimed it since it was read.
+				res, err := t.exec(ctx, `UPDATE jobs SET status = ?, conclusion = ?, reason = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)`,
+					StatusCompleted, ConclusionCancelled, reason, ts(t.now), j.ID, StatusWaiting, StatusQueued)
+				if err != nil {
 					return err
 				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					nj, err := getJob(ctx, t, j.ID)
+					if err != nil {
+						return err
+					}
+					j = *nj
+				}
+			}
+			switch j.Status {
+			case StatusWaiting, StatusQueued:
 				t.touch(TopicQueue)
 				if err := t.event(ctx, EventJobCompleted, about, map[string]any{
 					"key": j.Key, "attempt": j.Attempt, "conclusion": ConclusionCancelled, "reason": reason,
@@ -350,8 +380,12 @@ func (db *DB) CancelRun(ctx context.Context, id int64, reason string) (*Run, err
 				if j.CancelRequested {
 					continue
 				}
-				if _, err := t.exec(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ?`, j.ID); err != nil {
+				res, err := t.exec(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND cancel_requested = 0`, j.ID)
+				if err != nil {
 					return err
+				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					continue // a concurrent cancel asked first
 				}
 				if err := t.event(ctx, EventJobCancelReq, about, map[string]any{"key": j.Key, "reason": reason}); err != nil {
 					return err

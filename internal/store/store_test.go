@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,19 +14,28 @@ import (
 
 func TestMigrationsFreshAndReopen(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "data", "db.sqlite")
-	db := openAt(t, path)
+	dsns := []string{testDSN(t)}
+	if backend == "sqlite" {
+		path := filepath.Join(t.TempDir(), "data", "db.sqlite")
+		dsns = []string{path, "sqlite://" + path, "file:" + path}
+	}
+	db := openAt(t, dsns[0])
+	if db.Dialect() != backend {
+		t.Fatalf("Dialect = %s, want %s", db.Dialect(), backend)
+	}
 	v, err := db.SchemaVersion(ctx)
-	if want := latestMigration(t); err != nil || v != want {
-		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, want)
+	if err != nil || v != latestVersion(t, db) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latestVersion(t, db))
 	}
-	var mode string
-	if err := db.r.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
-		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
-	}
-	var fk int
-	if err := db.w.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
-		t.Fatalf("foreign_keys = %d, %v; want 1", fk, err)
+	if backend == "sqlite" {
+		var mode string
+		if err := db.r.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+		}
+		var fk int
+		if err := db.w.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+			t.Fatalf("foreign_keys = %d, %v; want 1", fk, err)
+		}
 	}
 	want := mustRepo(t, db, "app")
 	if err := db.Close(); err != nil {
@@ -32,12 +43,12 @@ func TestMigrationsFreshAndReopen(t *testing.T) {
 	}
 
 	// Reopening runs the migrations again: nothing to apply, data intact.
-	for _, dsn := range []string{path, "sqlite://" + path, "file:" + path} {
+	for _, dsn := range dsns {
 		db2, err := Open(ctx, dsn)
 		if err != nil {
 			t.Fatalf("reopen %s: %v", dsn, err)
 		}
-		if v, err := db2.SchemaVersion(ctx); err != nil || v != latestMigration(t) {
+		if v, err := db2.SchemaVersion(ctx); err != nil || v != latestVersion(t, db2) {
 			t.Errorf("%s: SchemaVersion = %d, %v", dsn, v, err)
 		}
 		got, err := db2.GetRepoByName(ctx, "app")
@@ -52,7 +63,8 @@ func TestMigrationsFreshAndReopen(t *testing.T) {
 }
 
 func TestOpenRejects(t *testing.T) {
-	for _, dsn := range []string{":memory:", "postgres://u:secret@h/db", "sqlite://", "file:x.db?mode=ro"} {
+	for _, dsn := range []string{":memory:", "postgres://u:secret@127.0.0.1:1/db?connect_timeout=5", "postgres://u:secret@h:port/db",
+		"postgresql://u:secret@/db?host=/nonexistent&sslmode=disable", "sqlite://", "file:x.db?mode=ro"} {
 		db, err := Open(context.Background(), dsn)
 		if err == nil {
 			db.Close()
@@ -112,5 +124,23 @@ func TestRepos(t *testing.T) {
 	if diff := cmp.Diff([]string{EventRepoCreated, EventRepoUpdated, EventRepoDeleted},
 		eventKinds(t, db, EventFilter{RepoID: a.ID, Kinds: []string{EventRepoCreated, EventRepoUpdated, EventRepoDeleted}})); diff != "" {
 		t.Errorf("repo events (-want +got):\n%s", diff)
+	}
+}
+
+// TestMigrationTwins: every SQLite migration has its Postgres twin of the same number and name,
+// so a server moved to Postgres (or a replica) gets the same schema version.
+func TestMigrationTwins(t *testing.T) {
+	list := func(fsys fs.FS, dir string) []string {
+		names, err := fs.Glob(fsys, dir+"/*.sql")
+		if err != nil {
+			t.Fatalf("listing %s: %v", dir, err)
+		}
+		for i, n := range names {
+			names[i] = path.Base(n)
+		}
+		return names
+	}
+	if diff := cmp.Diff(list(sqliteMigrations, "migrations/sqlite"), list(postgresMigrations, "migrations/postgres")); diff != "" {
+		t.Errorf("migrations/sqlite and migrations/postgres differ (-sqlite +postgres):\n%s", diff)
 	}
 }
