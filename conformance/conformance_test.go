@@ -146,6 +146,9 @@ func setupEnv(env *testscript.Env, binDir string) error {
 	env.Setenv("GIT_COMMITTER_NAME", "Conformance")
 	env.Setenv("GIT_COMMITTER_EMAIL", "conformance@example.com")
 	env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	// Actions are never fetched from the real GitHub in tests: this address refuses at once,
+	// and cases that need fetching start their own server (githubserver).
+	env.Setenv("SLUICE_GITHUB_URL", "http://127.0.0.1:1")
 	env.Setenv("LANG", "C.UTF-8")
 	// The tests check the plain (non-terminal) output format.
 	env.Setenv("TERM", "dumb")

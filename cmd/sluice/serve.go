@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cache"
@@ -34,6 +33,7 @@ type serveFlags struct {
 	agents              int
 	poll                time.Duration
 	sandbox             string
+	actions             actionFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -57,6 +57,7 @@ agent running --agents jobs at once. The first start creates an admin token and 
 	cmd.Flags().IntVar(&f.agents, "agents", 2, "jobs the embedded agent runs at once (0: no embedded agent)")
 	cmd.Flags().DurationVar(&f.poll, "poll", 0, "poll repositories for new commits this often (0: webhooks only)")
 	cmd.Flags().StringVar(&f.sandbox, "sandbox", "auto", "run embedded-agent steps under bubblewrap, hiding the data directory: auto, on or off")
+	f.actions.register(cmd.Flags())
 	return cmd
 }
 
@@ -183,7 +184,7 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state s
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
 		ArtifactDir: filepath.Join(f.data, "artifacts"), Cache: caches, Token: token, Version: version,
 		Sandbox: sandbox, Hidden: []string{f.data},
-		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
+		Actions: f.actions.resolver(filepath.Join(agentState, "actions")),
 		// The embedded agent shares the server's disk: it fetches commits
 		// from the mirrors themselves, not over /git/.
 		LocalRepo: func(url string) string {

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,26 +45,27 @@ const (
 
 // Config is everything `sluice run` was asked.
 type Config struct {
-	Dir           string
-	Event         string
-	Workflows     string // file or directory; default .github/workflows
-	Job           string
-	EventPath     string
-	Secrets       []string // NAME=VALUE
-	SecretFile    string
-	Vars          []string
-	Inputs        []string
-	Env           []string
-	List          bool
-	DryRun        bool
-	Parallel      int
-	WorkingTree   bool
-	Keep          bool
-	Sandbox       bool
-	Verbose       bool
-	NoEnvReuse    bool
-	ActionStore   string   // directory of action checkouts (OWNER/REPO[@REF])
-	ActionMirror  string   // git URL template with {owner} and {repo}
+	Dir         string
+	Event       string
+	Workflows   string // file or directory; default .github/workflows
+	Job         string
+	EventPath   string
+	Secrets     []string // NAME=VALUE
+	SecretFile  string
+	Vars        []string
+	Inputs      []string
+	Env         []string
+	List        bool
+	DryRun      bool
+	Parallel    int
+	WorkingTree bool
+	Keep        bool
+	Sandbox     bool
+	Verbose     bool
+	NoEnvReuse  bool
+	// Actions resolves actions and reusable workflows that are not built in; an empty CacheDir
+	// means the state directory's actions/.
+	Actions       actions.Resolver
 	ContainerHost string   // Docker Engine API URL; "" = DOCKER_HOST or a found socket
 	Platforms     []string // LABEL=IMAGE (act's -P); IMAGE "-self-hosted" keeps the host
 	Version       string
@@ -130,14 +130,21 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		wfPath = inferred
 		defer os.RemoveAll(filepath.Dir(inferred))
 	}
-	wfs, err := workflow.LoadAll(ctx, repo.Root, wfPath)
+	wfs, invalid, err := workflow.LoadAll(ctx, repo.Root, wfPath)
 	if err != nil {
-		var errs workflow.Errors
-		if errors.As(err, &errs) {
-			fmt.Fprintln(cfg.Stderr, errs.Error())
-			return ExitInvalid, fmt.Errorf("%d problem(s) in the workflows; nothing was run (see `sluice lint`)", len(errs))
-		}
 		return ExitInvalid, err
+	}
+	for _, wf := range wfs {
+		if len(wf.Warnings) > 0 {
+			fmt.Fprintln(cfg.Stderr, wf.Warnings.Error())
+		}
+	}
+	// Like GitHub, a file it would refuse fails on its own and the push's other workflows run.
+	for _, inv := range invalid {
+		fmt.Fprintln(cfg.Stderr, inv.Errors.Error())
+	}
+	if len(wfs) == 0 && len(invalid) > 0 {
+		return ExitInvalid, fmt.Errorf("%s; nothing was run (see `sluice lint`)", describeInvalid(invalid))
 	}
 
 	ident := repo.Identity(ctx)
@@ -192,15 +199,14 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if cfg.Job != "" && len(run) == 0 {
 		return ExitInvalid, usage("no workflow triggered by %q has a job %q", cfg.Event, cfg.Job)
 	}
+	// With -j the user asked for one job: invalid files elsewhere are reported, not failed on.
+	failInvalid := len(invalid) > 0 && cfg.Job == ""
 	if len(run) == 0 {
+		if failInvalid {
+			return ExitInvalid, fmt.Errorf("%s; nothing else is triggered by the %s event on %s", describeInvalid(invalid), cfg.Event, head.Ref)
+		}
 		fmt.Fprintf(cfg.Stdout, "No workflow is triggered by the %s event on %s.\n", cfg.Event, head.Ref)
 		return ExitOK, nil
-	}
-	var jobs []*actionlint.Job
-	for _, wf := range run {
-		for _, id := range wf.JobIDs() {
-			jobs = append(jobs, wf.Job(id))
-		}
 	}
 	state, err := StateDir()
 	if err != nil {
@@ -214,9 +220,25 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 		platforms[strings.ToLower(label)] = image
 	}
-	resolver := actions.Resolver{Store: cfg.ActionStore, Mirror: cfg.ActionMirror, CacheDir: filepath.Join(state, "actions")}
-	if err := engine.Preflight(resolver, jobs); err != nil {
-		return ExitInvalid, fmt.Errorf("cannot run: %w", err)
+	resolver := cfg.Actions
+	if resolver.CacheDir == "" {
+		resolver.CacheDir = filepath.Join(state, "actions")
+	}
+	resolver.Note = func(msg string) { fmt.Fprintln(cfg.Stderr, "sluice: note:", msg) }
+	resolver = resolver.Session()
+	// Every action and called workflow is resolved (fetched into the cache when needed) before
+	// anything runs, with the same check `sluice lint` makes.
+	var unresolved workflow.Errors
+	for _, wf := range run {
+		errs, err := workflow.CheckUses(ctx, wf, resolver)
+		if err != nil {
+			return ExitInvalid, err
+		}
+		unresolved = append(unresolved, errs...)
+	}
+	if len(unresolved) > 0 {
+		fmt.Fprintln(cfg.Stderr, unresolved.Error())
+		return ExitInvalid, fmt.Errorf("cannot run: %d action(s) or workflow(s) cannot be resolved; nothing was run", len(unresolved))
 	}
 	if cfg.List {
 		return ExitOK, writeList(cfg.Stdout, run, cfg.Event, cfg.Job)
@@ -312,10 +334,25 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitInterrupted, nil
 	default:
 	}
+	if failInvalid {
+		fmt.Fprintf(cfg.Stdout, "Failed: %s, which did not run (printed above; see `sluice lint`)\n", describeInvalid(invalid))
+		return ExitFailed, nil
+	}
 	if sum.Result != logs.Success {
 		return ExitFailed, nil
 	}
 	return ExitOK, nil
+}
+
+// describeInvalid names the workflow files GitHub would refuse.
+func describeInvalid(invalid []workflow.Invalid) string {
+	names := make([]string, len(invalid))
+	n := 0
+	for i, inv := range invalid {
+		names[i] = inv.Path
+		n += len(inv.Errors)
+	}
+	return fmt.Sprintf("%d problem(s) in invalid workflow file(s) %s", n, strings.Join(names, ", "))
 }
 
 func consoleSink(w io.Writer, verbose bool) logs.Sink {
