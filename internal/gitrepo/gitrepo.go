@@ -101,6 +101,7 @@ func (r *Repo) ChangedFiles(ctx context.Context, sha string) ([]string, error) {
 type Identity struct {
 	Repository string // owner/name from the origin URL, else local/<dir>
 	Actor      string // user.name, else $USER
+	Origin     string // the origin remote's URL, "" without one
 }
 
 // Identity reads the origin URL and user.name in one git call.
@@ -121,6 +122,7 @@ func (r *Repo) Identity(ctx context.Context) Identity {
 				id.Actor = v
 			}
 		case "remote.origin.url":
+			id.Origin = strings.TrimSpace(val)
 			if name := repoNameFromURL(val); name != "" {
 				id.Repository = name
 			}

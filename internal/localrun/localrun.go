@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/event"
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/fslock"
 	"github.com/sluice-ci/sluice/internal/gitrepo"
@@ -151,10 +152,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	repository := ident.Repository
 	ev := workflow.Event{Name: cfg.Event, Ref: head.Ref}
 	ref := head.Ref
-	payload = fillPayload(payload, cfg.Event, head, repository, inputs)
+	if payload, err = localPayload(ctx, repo, head, ident, cfg.Event, payload, inputs); err != nil {
+		return ExitInvalid, err
+	}
 	switch cfg.Event {
 	case "pull_request", "pull_request_target":
-		ev.BaseRef = "main"
+		ev.BaseRef = repo.DefaultBranch(head)
 		if pr, ok := payload["pull_request"].(map[string]any); ok {
 			if b, ok := pr["base"].(map[string]any); ok {
 				if s, ok := b["ref"].(string); ok && s != "" {
@@ -513,38 +516,69 @@ func readPayload(path string) (map[string]any, error) {
 	return m, nil
 }
 
-// fillPayload adds what GitHub always sends and the file did not give.
-func fillPayload(p map[string]any, event string, head gitrepo.Head, repository string, inputs map[string]string) map[string]any {
-	setDefault := func(k string, v any) {
-		if _, ok := p[k]; !ok {
-			p[k] = v
-		}
+// localPayload completes the event payload (from -e, or empty) with what GitHub would send for
+// this repository and HEAD: the repository with its default branch and URLs, the sender, and
+// for a push the commits a `git push` of HEAD would bring; for a pull request, one from HEAD's
+// branch into the default branch.
+func localPayload(ctx context.Context, repo *gitrepo.Repo, head gitrepo.Head, ident gitrepo.Identity, name string, p map[string]any, inputs map[string]string) (map[string]any, error) {
+	origin := ident.Origin
+	if origin == "" {
+		origin = repo.Root
 	}
-	owner, name, _ := strings.Cut(repository, "/")
-	setDefault("repository", map[string]any{"name": name, "full_name": repository, "owner": map[string]any{"login": owner}})
-	switch event {
+	f := event.Facts{Event: name, Ref: head.Ref, After: head.SHA, Sender: ident.Actor,
+		Repo: event.RepositoryFromURL(origin, ident.Repository, repo.DefaultBranch(head))}
+	switch name {
 	case "push":
-		setDefault("ref", head.Ref)
-		setDefault("after", head.SHA)
-		setDefault("head_commit", map[string]any{"id": head.SHA})
-	case "workflow_dispatch":
-		setDefault("ref", head.Ref)
-		in := map[string]any{}
-		for k, v := range inputs {
-			in[k] = v
+		if _, given := p["commits"]; !given {
+			before, commits, err := repo.PushOf(ctx, head, maxPushCommits)
+			if err != nil {
+				return nil, err
+			}
+			f.Before, f.Commits = before, commits
 		}
-		setDefault("inputs", in)
+	case "workflow_dispatch":
+		if _, ok := p["ref"]; !ok {
+			p["ref"] = head.Ref
+		}
+		if _, ok := p["inputs"]; !ok {
+			in := map[string]any{}
+			for k, v := range inputs {
+				in[k] = v
+			}
+			p["inputs"] = in
+		}
 	case "pull_request", "pull_request_target":
-		setDefault("action", "opened")
-		setDefault("number", float64(1))
-		setDefault("pull_request", map[string]any{
-			"number": float64(1),
-			"head":   map[string]any{"ref": strings.TrimPrefix(head.Ref, "refs/heads/"), "sha": head.SHA},
-			"base":   map[string]any{"ref": "main"},
-		})
+		base := f.Repo.DefaultBranch
+		if pr, ok := p["pull_request"].(map[string]any); ok {
+			if b, ok := pr["base"].(map[string]any); ok {
+				if s, ok := b["ref"].(string); ok && s != "" {
+					base = s
+				}
+			}
+		}
+		number := 1
+		if n, ok := p["number"].(float64); ok && n > 0 {
+			number = int(n)
+		}
+		headRef := strings.TrimPrefix(head.Ref, "refs/heads/")
+		_, commits, err := repo.PushOf(ctx, head, 1)
+		if err != nil {
+			return nil, err
+		}
+		pr := &event.PullRequest{Number: number, HeadRef: headRef, HeadSHA: head.SHA, BaseRef: base,
+			BaseSHA: repo.Resolve(ctx, "refs/heads/"+base)}
+		if len(commits) > 0 {
+			pr.Title, pr.Body, _ = strings.Cut(commits[len(commits)-1].Message, "\n")
+			pr.Body = strings.TrimSpace(pr.Body)
+		}
+		f.PR = pr
 	}
-	return p
+	return event.Fill(p, f), nil
 }
+
+// maxPushCommits is how many commits a push payload lists at most (GitHub lists up to 2048;
+// sluice keeps the newest 20, which is what actions look at).
+const maxPushCommits = 20
 
 func needsChangedFiles(wfs []*workflow.Workflow) bool {
 	for _, wf := range wfs {

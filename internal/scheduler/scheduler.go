@@ -142,9 +142,7 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 		t.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
 	}
 	ev := workflow.Event{Name: t.Event, Action: t.Action, Ref: t.Ref, BaseRef: t.BaseRef, ChangedFiles: t.ChangedFiles}
-	if t.Payload == nil {
-		t.Payload = map[string]any{}
-	}
+	t.Payload = s.completePayload(ctx, repo, t)
 	var runs []store.Run
 	for _, wf := range wfs {
 		if t.Workflow != "" && wf.Path != t.Workflow && filepath.Base(wf.Path) != t.Workflow {

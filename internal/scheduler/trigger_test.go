@@ -165,6 +165,7 @@ func TestTriggerSpec(t *testing.T) {
 		WorkflowPath: ".github/workflows/ci.yml", WorkflowSource: ciYAML, JobID: "build",
 		Actor: "alice", RunID: r.ID, RunNumber: r.Number, RunAttempt: r.Attempt}
 	want.Leg.Name, want.Leg.Total = "build", 1
+	want.Payload = got.Payload // TestTriggerPayload checks it
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("spec of the queued job (-want +got):\n%s", diff)
 	}
@@ -234,5 +235,41 @@ jobs:
 		if reason := h.job(r.ID, "lint").Reason; !regexp.MustCompile(re).MatchString(reason) {
 			t.Errorf("lint reason %q does not locate the error as file:line:col", reason)
 		}
+	}
+}
+
+// TestTriggerPayload: a trigger without GitHub's payload (a poll, a pull request from a forge
+// that sends little) gets the fields GitHub sends, from the repository record and the mirror.
+func TestTriggerPayload(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	push := h.pushWorkflows(map[string]string{"ci.yml": "on: [push, pull_request]\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n"})
+	h.triggerOne(push)
+	feature := h.git.commit("feature", "add a feature\n\nwith a body", map[string]string{"f.txt": "x"})
+	base := h.git.git(h.git.work, "rev-parse", "HEAD~1")
+	r := h.triggerOne(server.Trigger{Event: "pull_request", Action: "synchronize", Ref: "refs/pull/3/merge", SHA: feature,
+		BaseRef: "main", Source: store.TriggerPoll, Actor: "bob", Payload: map[string]any{"pull_request": map[string]any{"draft": true}}})
+	p := h.spec(r.ID, "build").Payload
+	got := map[string]any{}
+	for _, path := range []string{"action", "number", "pull_request.number", "pull_request.head.sha", "pull_request.base.ref",
+		"pull_request.base.sha", "pull_request.draft", "pull_request.merged", "pull_request.title", "pull_request.labels",
+		"pull_request.base.repo.default_branch", "repository.default_branch", "repository.owner.login", "sender.login"} {
+		var cur any = p
+		for _, k := range strings.Split(path, ".") {
+			m, _ := cur.(map[string]any)
+			cur = m[k]
+		}
+		got[path] = cur
+	}
+	want := map[string]any{"action": "synchronize", "number": float64(3), "pull_request.number": float64(3),
+		"pull_request.head.sha": feature, "pull_request.base.ref": "main", "pull_request.base.sha": base,
+		"pull_request.draft": true, "pull_request.merged": false, "pull_request.title": "add a feature",
+		"pull_request.labels": []any{}, "pull_request.base.repo.default_branch": "main",
+		"repository.default_branch": "main", "repository.owner.login": got["repository.owner.login"], "sender.login": "bob"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pull_request payload (-want +got):\n%s", diff)
+	}
+	if got["repository.owner.login"] == "" {
+		t.Errorf("no repository owner")
 	}
 }
