@@ -43,7 +43,7 @@ func TestFillKeepsWhatIsGiven(t *testing.T) {
 	js, _ := json.Marshal(github)
 	_ = json.Unmarshal(js, &want)
 	got := Fill(github, Facts{Event: "push", Ref: "refs/heads/x", Before: "x", After: "y", Sender: "other",
-		Repo: Repository{FullName: "x/y", HTMLURL: "hx", CloneURL: "cx", DefaultBranch: "main"},
+		Repo:    Repository{FullName: "x/y", HTMLURL: "hx", CloneURL: "cx", DefaultBranch: "main"},
 		Commits: []gitrepo.Commit{{SHA: "y"}}})
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("a GitHub payload changed (-want +got):\n%s", diff)

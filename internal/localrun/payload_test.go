@@ -129,7 +129,7 @@ func TestLocalPayload(t *testing.T) {
 		"action": p["action"], "number": p["number"], "pr_number": dig(p, "pull_request", "number"),
 		"head_ref": dig(p, "pull_request", "head", "ref"), "head_sha": dig(p, "pull_request", "head", "sha"),
 		"head_repo": dig(p, "pull_request", "head", "repo", "full_name"),
-		"base_ref": dig(p, "pull_request", "base", "ref"), "base_sha": dig(p, "pull_request", "base", "sha"),
+		"base_ref":  dig(p, "pull_request", "base", "ref"), "base_sha": dig(p, "pull_request", "base", "sha"),
 		"merged": dig(p, "pull_request", "merged"), "draft": dig(p, "pull_request", "draft"),
 		"labels": dig(p, "pull_request", "labels"), "title": dig(p, "pull_request", "title"), "body": dig(p, "pull_request", "body"),
 		"default_branch": dig(p, "repository", "default_branch"),
