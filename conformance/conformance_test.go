@@ -83,11 +83,16 @@ func TestConformance(t *testing.T) {
 	}
 	pypi := reachability("pypi.org:443")
 	containers := engineAnswers()
+	mirror := pythonMirror(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		RequireUniqueNames:  true,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
+			for _, kv := range mirror {
+				k, v, _ := strings.Cut(kv, "=")
+				env.Setenv("TEST_"+k, v)
+			}
 			return setupEnv(env, binDir)
 		},
 		Condition: func(cond string) (bool, error) {
@@ -96,6 +101,8 @@ func TestConformance(t *testing.T) {
 				return pypi(), nil
 			case "containers":
 				return containers(), nil
+			case "pythonmirror":
+				return mirror != nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

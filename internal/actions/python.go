@@ -53,7 +53,8 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 	if d := c.Env["SLUICE_PYTHON_DIRS"]; d != "" {
 		extra = filepath.SplitList(d)
 	}
-	found, err := python.Discover(ctx, extra)
+	managed := python.ManagedDir(c.ToolCache)
+	found, err := python.Discover(ctx, extra, managed)
 	if err != nil {
 		return nil, fmt.Errorf("looking for Python interpreters: %w", err)
 	}
@@ -65,7 +66,10 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 			return nil, fmt.Errorf("python-version %q: %w", sp, err)
 		}
 		if interp, err = python.Select(found, spec); err != nil {
-			return nil, err
+			// Not on this machine: install it, as setup-python downloads what the runner lacks.
+			if interp, err = provisionPython(ctx, s, managed, spec, err); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if with["check-latest"] == "true" {
@@ -112,6 +116,27 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 		outs["cache-hit"] = fmt.Sprint(hit)
 	}
 	return outs, nil
+}
+
+// provisionPython installs spec's interpreter with uv's managed Python into the tool cache.
+// notFound is why discovery failed: it stays part of the error when nothing can provide one.
+func provisionPython(ctx context.Context, s Step, dir string, spec python.Spec, notFound error) (python.Interpreter, error) {
+	if s.Context().Env["SLUICE_PYTHON_DOWNLOADS"] == "never" {
+		return python.Interpreter{}, fmt.Errorf("%w (downloads are off: SLUICE_PYTHON_DOWNLOADS=never)", notFound)
+	}
+	uv, err := findUV(ctx, s, "")
+	if err != nil {
+		return python.Interpreter{}, fmt.Errorf("%w; installing it needs uv, which is missing: %v", notFound, err)
+	}
+	s.Log(fmt.Sprintf("Python %s is not on this machine: installing it with uv into %s", spec.Raw, dir))
+	run := func(ctx context.Context, argv []string, env map[string]string) (int, error) {
+		return s.Exec(ctx, argv, "", env)
+	}
+	in, err := python.Provision(ctx, run, uv, dir, spec)
+	if err != nil {
+		return python.Interpreter{}, fmt.Errorf("%v; before that: %w", err, notFound)
+	}
+	return in, nil
 }
 
 func defaultDependencyFiles(manager string) []string {

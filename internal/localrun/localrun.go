@@ -480,7 +480,9 @@ func allowedEnv(name string) bool {
 	switch name {
 	case "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR",
 		"PYENV_ROOT", "GOPATH", "GOROOT", "GOCACHE", "GOMODCACHE", "SSL_CERT_FILE", "SSL_CERT_DIR",
-		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy":
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+		// Where setup-python fetches interpreters the machine lacks (uv's mirrors), or not at all.
+		"UV_PYTHON_INSTALL_MIRROR", "UV_PYPY_INSTALL_MIRROR", "UV_PYTHON_DOWNLOADS_JSON_URL", "SLUICE_PYTHON_DOWNLOADS":
 		return true
 	}
 	return strings.HasPrefix(name, "LC_")
