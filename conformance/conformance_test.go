@@ -156,6 +156,10 @@ func setupEnv(env *testscript.Env, binDir string) error {
 	// Actions are never fetched from the real GitHub in tests: this address refuses at once,
 	// and cases that need fetching start their own server (githubserver).
 	env.Setenv("SLUICE_GITHUB_URL", "http://127.0.0.1:1")
+	// Nor are interpreters downloaded from the real python-build-standalone or python.org:
+	// a case that provisions one points uv at its own mirror (TEST_UV_*).
+	env.Setenv("UV_PYTHON_INSTALL_MIRROR", "http://127.0.0.1:1/cpython")
+	env.Setenv("UV_PYPY_INSTALL_MIRROR", "http://127.0.0.1:1/pypy")
 	env.Setenv("LANG", "C.UTF-8")
 	// The tests check the plain (non-terminal) output format.
 	env.Setenv("TERM", "dumb")

@@ -134,7 +134,7 @@ func provisionPython(ctx context.Context, s Step, dir string, spec python.Spec, 
 	}
 	in, err := python.Provision(ctx, run, uv, dir, spec)
 	if err != nil {
-		return python.Interpreter{}, fmt.Errorf("%v; before that: %w", err, notFound)
+		return python.Interpreter{}, fmt.Errorf("%w; and installing it failed: %v", notFound, err)
 	}
 	return in, nil
 }

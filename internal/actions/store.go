@@ -282,6 +282,24 @@ func (rs Resolver) WorkflowFile(ctx context.Context, r Ref) (*Fetched, error) {
 	return &Fetched{Display: r.Raw, Source: src, Commit: commit, Root: root}, nil
 }
 
+// WorkflowSource is WorkflowFile for a job's `uses:` as written ("owner/repo/.github/workflows/
+// x.yml@ref"), in plain types, so a planner can take it as a one-method interface without
+// importing this package: it returns how to name the file and its bytes.
+func (rs Resolver) WorkflowSource(ctx context.Context, uses string) (display string, src []byte, err error) {
+	r, err := ParseCall(uses)
+	if err != nil {
+		return "", nil, err
+	}
+	if r.Kind != Workflow {
+		return "", nil, fmt.Errorf("%q is in this repository, not fetched", uses)
+	}
+	f, err := rs.WorkflowFile(ctx, r)
+	if err != nil {
+		return "", nil, err
+	}
+	return f.Display, f.Source, nil
+}
+
 // maxWorkflowFile bounds what is read of a called workflow (see workflow.MaxFileSize).
 const maxWorkflowFile = 1 << 20
 

@@ -255,6 +255,13 @@ func TestWorkflowFile(t *testing.T) {
 	if diff := cmp.Diff(called, string(f.Source)); diff != "" || f.Display != "org/shared/.github/workflows/test.yml@v1" || f.Commit == "" {
 		t.Errorf("fetched %+v (-want +got source):\n%s", f, diff)
 	}
+	// The planner's view: a uses string in, a name and bytes out.
+	if display, src, err := rs.WorkflowSource(ctx, "org/shared/.github/workflows/test.yml@v1"); err != nil || display != f.Display || string(src) != called {
+		t.Errorf("WorkflowSource = %q, %q, %v", display, src, err)
+	}
+	if _, _, err := rs.WorkflowSource(ctx, "./.github/workflows/test.yml"); err == nil {
+		t.Errorf("WorkflowSource of a local workflow should say it is not fetched")
+	}
 	for uses, want := range map[string]string{
 		"org/shared/.github/workflows/nope.yml@v1":      "does not exist at that ref",
 		"org/shared/.github/workflows/../../x.yml@v1":   "directly in .github/workflows",

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Runs real projects' unchanged CI workflows (the push of their checked-out HEAD) through
+# `sluice run` and, with -s, through `sluice serve` with its embedded agent (a polled push), and
+# prints one table row per project and path: jobs, passed, and each job that did not pass
+# with the first error its log shows. Checkouts are git work trees (fetch them any way you
+# like); nothing in them is changed.
+#
+#   bench/realworld.sh [-a ACTIONS] [-s] [-o OUT] [-t SECONDS] CHECKOUT...
+#
+#   -a ACTIONS  a directory of OWNER/REPO git repositories served as "GitHub" (git daemon on
+#               127.0.0.1, given to sluice as --github-url), for machines without GitHub
+#   -s          also run each project through sluice serve (a fresh server per project)
+#   -o OUT      where logs and per-job results go (default: a new temporary directory)
+#   -t SECONDS  time limit per project and path (default 1800)
+#
+# SLUICE names the binary (default bin/sluice; `make build` makes it). Jobs whose runs-on asks
+# for Windows or macOS count as not passed on this Linux machine.
+set -euo pipefail
+
+sluice=${SLUICE:-bin/sluice}
+actions="" server=0 out="" limit=1800
+while getopts "a:so:t:" opt; do
+	case $opt in
+	a) actions=$(cd "$OPTARG" && pwd) ;;
+	s) server=1 ;;
+	o) out=$OPTARG ;;
+	t) limit=$OPTARG ;;
+	*) sed -n '2,18p' "$0"; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+if [ $# -eq 0 ]; then
+	sed -n '2,18p' "$0"
+	exit 2
+fi
+sluice=$(cd "$(dirname "$sluice")" && pwd)/$(basename "$sluice")
+[ -x "$sluice" ] || { echo "no sluice binary at $sluice (make build)" >&2; exit 2; }
+out=${out:-$(mktemp -d -t sluice-realworld.XXXXXX)}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+github_args=()
+if [ -n "$actions" ]; then
+	port=$(free_port)
+	git daemon --reuseaddr --export-all --base-path="$actions" --listen=127.0.0.1 --port="$port" "$actions" \
+		>"$out/git-daemon.log" 2>&1 &
+	pids+=($!)
+	github_args=(--github-url "git://127.0.0.1:$port")
+	for _ in $(seq 50); do git ls-remote "git://127.0.0.1:$port/actions/none" >/dev/null 2>&1 && break; (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+fi
+
+# summarize DIR PATH-NAME: one table row from a directory of "job<TAB>result<TAB>reason" lines.
+summarize() {
+	local name=$1 commit=$2 path=$3 results=$4
+	python3 - "$name" "$commit" "$path" "$results" <<'EOF'
+import sys
+name, commit, path, results = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t", 2) for l in open(results) if l.strip()]
+passed = [r for r in rows if r[1] in ("success", "skipped")]
+why = "; ".join(f"{r[0]}: {r[2] or r[1]}" for r in rows if r[1] not in ("success", "skipped"))
+print(f"| {name} | {commit} | {path} | {len(rows)} | {len(passed)} | {why or '-'} |")
+EOF
+}
+
+# first_error LOG: the first line of a failed job's log that says why.
+first_error() {
+	grep -m1 -E "error:|Error:|ERROR|FAILED|failed|No such|not found|refused" "$1" 2>/dev/null | cut -c1-160 | tr '\t|' '  ' || true
+}
+
+local_run() {
+	local dir=$1 name=$2 state=$out/$name/local
+	mkdir -p "$state"
+	(cd "$dir" && SLUICE_STATE_DIR=$state timeout "$limit" "$sluice" run "${github_args[@]}" >"$state/out.txt" 2>&1) || true
+	local run
+	run=$(ls -d "$state"/runs/*/ 2>/dev/null | tail -1)
+	: >"$state/results.tsv"
+	if [ -z "$run" ] || [ ! -f "$run/summary.json" ]; then
+		printf 'run\tfailure\t%s\n' "$(grep -m1 -E 'sluice:|error' "$state/out.txt" | cut -c1-200 | tr '\t|' '  ')" >"$state/results.tsv"
+		return
+	fi
+	python3 - "$run/summary.json" >"$state/jobs.tsv" <<'EOF'
+import json, sys
+for j in json.load(open(sys.argv[1]))["Jobs"]:
+    print(f'{j["Job"]}\t{j["Result"]}\t{j.get("LogFile") or ""}')
+EOF
+	while IFS=$'\t' read -r job result log; do
+		reason=""
+		[ "$result" = success ] || [ "$result" = skipped ] || reason=$(first_error "$log")
+		printf '%s\t%s\t%s\n' "$job" "$result" "$reason" >>"$state/results.tsv"
+	done <"$state/jobs.tsv"
+}
+
+server_run() {
+	local dir=$1 name=$2 state=$out/$name/server
+	mkdir -p "$state"
+	local port token bare branch
+	port=$(free_port)
+	token="slc_$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+	bare=$state/origin.git
+	branch=$(git -C "$dir" symbolic-ref --short HEAD)
+	git clone -q --bare "$dir" "$bare"
+	SLUICE_STATE_DIR=$state/state SLUICE_ADMIN_TOKEN=$token "$sluice" serve --data "$state/data" \
+		--addr "127.0.0.1:$port" --agents 2 --poll 2s "${github_args[@]}" >"$state/serve.log" 2>&1 &
+	local spid=$!
+	pids+=($spid)
+	export SLUICE_SERVER=http://127.0.0.1:$port SLUICE_TOKEN=$token
+	for _ in $(seq 100); do curl -fs "$SLUICE_SERVER/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+	"$sluice" repo add "$name" --url "file://$bare" --default-branch "$branch" >/dev/null
+	sleep 5 # the first poll learns where the branches stand
+	# A push of the same tree: the poll sees the branch move and plans its workflows.
+	local sha
+	sha=$(git --git-dir="$bare" commit-tree "refs/heads/$branch^{tree}" -p "refs/heads/$branch" -m "sluice realworld bench")
+	git --git-dir="$bare" update-ref "refs/heads/$branch" "$sha"
+	local deadline=$((SECONDS + limit)) runs=""
+	while [ $SECONDS -lt $deadline ]; do
+		sleep 5
+		runs=$("$sluice" runs --repo "$name" --json 2>/dev/null || echo '[]')
+		if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r and all(x["status"]=="completed" for x in r) else 1)' "$runs"; then
+			break
+		fi
+	done
+	python3 - "$runs" "$SLUICE_SERVER" "$token" >"$state/results.tsv" <<'EOF'
+import json, sys, urllib.request
+runs, base, token = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+def get(path):
+    req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req) as r:
+        return r.read().decode()
+for run in runs:
+    detail = json.loads(get(f"/api/v1/runs/{run['id']}"))
+    for j in detail.get("jobs") or []:
+        result = j.get("conclusion") or j.get("status")
+        reason = ""
+        if result not in ("success", "skipped"):
+            reason = (j.get("reason") or "").splitlines()[0][:160] if j.get("reason") else ""
+            if not reason:
+                try:
+                    for raw in get(f"/api/v1/jobs/{j['id']}/logs?limit=10000").splitlines():
+                        line = json.loads(raw).get("text", "")
+                        if any(w in line for w in ("error:", "Error:", "ERROR", "FAILED", "failed", "not found")):
+                            reason = line[:160]
+                            break
+                except Exception:
+                    pass
+        print(f"{j.get('name') or j.get('key')}\t{result}\t{reason.replace(chr(9), ' ').replace('|', ' ')}")
+EOF
+	kill "$spid" 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+	unset SLUICE_SERVER SLUICE_TOKEN
+}
+
+echo "| project | commit | path | jobs | passed | not passed (first error) |"
+echo "| --- | --- | --- | ---: | ---: | --- |"
+for dir in "$@"; do
+	dir=$(cd "$dir" && pwd)
+	name=$(basename "$dir")
+	commit=$(git -C "$dir" rev-parse --short=10 HEAD)
+	local_run "$dir" "$name"
+	summarize "$name" "$commit" "sluice run" "$out/$name/local/results.tsv"
+	if [ "$server" = 1 ]; then
+		server_run "$dir" "$name"
+		summarize "$name" "$commit" "sluice serve" "$out/$name/server/results.tsv"
+	fi
+done
+echo
+echo "Logs and per-job results: $out" >&2
