@@ -5,10 +5,12 @@
 # with the first error its log shows. Checkouts are git work trees (fetch them any way you
 # like); nothing in them is changed.
 #
-#   bench/realworld.sh [-a ACTIONS] [-s] [-o OUT] [-t SECONDS] CHECKOUT...
+#   bench/realworld.sh [-a ACTIONS] [-n] [-s] [-o OUT] [-t SECONDS] CHECKOUT...
 #
 #   -a ACTIONS  a directory of OWNER/REPO git repositories served as "GitHub" (git daemon on
 #               127.0.0.1, given to sluice as --github-url), for machines without GitHub
+#   -n          no interpreter downloads (SLUICE_PYTHON_DOWNLOADS=never): on a machine without
+#               the internet a leg asking for a Python it lacks fails at once, not after uv's retries
 #   -s          also run each project through sluice serve (a fresh server per project)
 #   -o OUT      where logs and per-job results go (default: a new temporary directory)
 #   -t SECONDS  time limit per project and path (default 1800)
@@ -19,18 +21,19 @@ set -euo pipefail
 
 sluice=${SLUICE:-bin/sluice}
 actions="" server=0 out="" limit=1800
-while getopts "a:so:t:" opt; do
+while getopts "a:nso:t:" opt; do
 	case $opt in
 	a) actions=$(cd "$OPTARG" && pwd) ;;
+	n) export SLUICE_PYTHON_DOWNLOADS=never ;;
 	s) server=1 ;;
 	o) out=$OPTARG ;;
 	t) limit=$OPTARG ;;
-	*) sed -n '2,18p' "$0"; exit 2 ;;
+	*) sed -n '2,20p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 if [ $# -eq 0 ]; then
-	sed -n '2,18p' "$0"
+	sed -n '2,20p' "$0"
 	exit 2
 fi
 sluice=$(cd "$(dirname "$sluice")" && pwd)/$(basename "$sluice")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/testenv"
 )
 
 // binDirEnv carries the directory of the freshly built binary from TestMain
@@ -84,6 +85,9 @@ func TestConformance(t *testing.T) {
 	pypi := reachability("pypi.org:443")
 	containers := engineAnswers()
 	mirror := pythonMirror(t)
+	// A git server standing in for GitHub, shared by the cases: each makes its repositories
+	// under $TEST_GITHUB_ROOT/OWNER/REPO with owner names of its own.
+	github := testenv.StartGitServer(t, t.TempDir(), testenv.GitServerOptions{})
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		RequireUniqueNames:  true,
@@ -93,6 +97,8 @@ func TestConformance(t *testing.T) {
 				k, v, _ := strings.Cut(kv, "=")
 				env.Setenv("TEST_"+k, v)
 			}
+			env.Setenv("TEST_GITHUB_URL", github.URL)
+			env.Setenv("TEST_GITHUB_ROOT", github.Root)
 			return setupEnv(env, binDir)
 		},
 		Condition: func(cond string) (bool, error) {

@@ -101,19 +101,20 @@ type srv struct {
 	dir                    string // the test's directory for this server's processes
 	proc                   *proc
 	starts                 int
+	env                    []string // more environment for every process of this server's test
 }
 
 // startServer starts `sluice serve` with an embedded agent running agents
 // jobs at once (0: none) on a fresh data directory and a free port, and
 // waits until it answers.
-func startServer(t *testing.T, agents int) *srv {
+func startServer(t *testing.T, agents int, env ...string) *srv {
 	t.Helper()
 	token, _, err := secrets.NewToken()
 	if err != nil {
 		t.Fatalf("making the admin token: %v", err)
 	}
 	dir := t.TempDir()
-	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir}
+	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir, env: env}
 	s.url = "http://" + s.addr
 	s.start(t)
 	return s
@@ -122,13 +123,13 @@ func startServer(t *testing.T, agents int) *srv {
 // procEnv is the environment of every process of this server's test: its own
 // state and temp directories, and the server to talk to.
 func (s *srv) procEnv(name string) []string {
-	return []string{
+	return append([]string{
 		"SLUICE_STATE_DIR=" + filepath.Join(s.dir, "state-"+name),
 		"TMPDIR=" + mkdirAll(filepath.Join(s.dir, "tmp-"+name)),
 		"SLUICE_SERVER=" + s.url,
 		"SLUICE_TOKEN=" + s.token,
 		"SLUICE_ADMIN_TOKEN=" + s.token,
-	}
+	}, s.env...)
 }
 
 func mkdirAll(dir string) string {
