@@ -3,7 +3,9 @@
 # `sluice run` and, with -s, through `sluice serve` with its embedded agent (a polled push), and
 # prints one table row per project and path: jobs, passed, and each job that did not pass
 # with the first error its log shows. Checkouts are git work trees (fetch them any way you
-# like); nothing in them is changed.
+# like); nothing in them is changed: each is cloned, and the clone's branch becomes the same
+# tree pushed on top of an empty commit, so that every workflow's paths filters see every file,
+# as on a project's first push.
 #
 #   bench/realworld.sh [-a ACTIONS] [-n] [-s] [-o OUT] [-t SECONDS] CHECKOUT...
 #
@@ -76,12 +78,26 @@ first_error() {
 	grep -m1 -E "error:|Error:|ERROR|FAILED|failed|No such|not found|refused" "$1" 2>/dev/null | cut -c1-160 | tr '\t|' '  ' || true
 }
 
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
+
+# prepare SRC DEST: DEST is a clone of SRC whose branch holds SRC's tree on top of an empty
+# commit (printed), as if the whole project were pushed at once.
+prepare() {
+	local src=$1 dest=$2 branch empty tip
+	branch=$(git -C "$src" symbolic-ref --short HEAD)
+	git clone -q --no-hardlinks --branch "$branch" "$src" "$dest"
+	empty=$(git -C "$dest" commit-tree "$(git -C "$dest" hash-object -t tree /dev/null)" -m "empty")
+	tip=$(git -C "$dest" commit-tree "HEAD^{tree}" -p "$empty" -m "$(git -C "$src" log -1 --format=%s)")
+	git -C "$dest" reset -q --hard "$tip"
+	echo "$empty"
+}
+
 local_run() {
 	local dir=$1 name=$2 state=$out/$name/local
 	mkdir -p "$state"
 	(cd "$dir" && SLUICE_STATE_DIR=$state timeout "$limit" "$sluice" run "${github_args[@]}" >"$state/out.txt" 2>&1) || true
 	local run
-	run=$(ls -d "$state"/runs/*/ 2>/dev/null | tail -1)
+	run=$(ls -d "$state"/runs/*/ 2>/dev/null | tail -1 || true)
 	: >"$state/results.tsv"
 	if [ -z "$run" ] || [ ! -f "$run/summary.json" ]; then
 		printf 'run\tfailure\t%s\n' "$(grep -m1 -E 'sluice:|error' "$state/out.txt" | cut -c1-200 | tr '\t|' '  ')" >"$state/results.tsv"
@@ -100,14 +116,16 @@ EOF
 }
 
 server_run() {
-	local dir=$1 name=$2 state=$out/$name/server
+	local dir=$1 name=$2 empty=$3 state=$out/$name/server
 	mkdir -p "$state"
-	local port token bare branch
+	local port token bare branch tip
 	port=$(free_port)
 	token="slc_$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
 	bare=$state/origin.git
 	branch=$(git -C "$dir" symbolic-ref --short HEAD)
+	tip=$(git -C "$dir" rev-parse HEAD)
 	git clone -q --bare "$dir" "$bare"
+	git --git-dir="$bare" update-ref "refs/heads/$branch" "$empty"
 	SLUICE_STATE_DIR=$state/state SLUICE_ADMIN_TOKEN=$token "$sluice" serve --data "$state/data" \
 		--addr "127.0.0.1:$port" --agents 2 --poll 2s "${github_args[@]}" >"$state/serve.log" 2>&1 &
 	local spid=$!
@@ -116,10 +134,8 @@ server_run() {
 	for _ in $(seq 100); do curl -fs "$SLUICE_SERVER/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 	"$sluice" repo add "$name" --url "file://$bare" --default-branch "$branch" >/dev/null
 	sleep 5 # the first poll learns where the branches stand
-	# A push of the same tree: the poll sees the branch move and plans its workflows.
-	local sha
-	sha=$(git --git-dir="$bare" commit-tree "refs/heads/$branch^{tree}" -p "refs/heads/$branch" -m "sluice realworld bench")
-	git --git-dir="$bare" update-ref "refs/heads/$branch" "$sha"
+	# The push: the poll sees the branch move from the empty commit to the project.
+	git --git-dir="$bare" update-ref "refs/heads/$branch" "$tip"
 	local deadline=$((SECONDS + limit)) runs=""
 	while [ $SECONDS -lt $deadline ]; do
 		sleep 5
@@ -160,14 +176,18 @@ EOF
 
 echo "| project | commit | path | jobs | passed | not passed (first error) |"
 echo "| --- | --- | --- | ---: | ---: | --- |"
-for dir in "$@"; do
-	dir=$(cd "$dir" && pwd)
-	name=$(basename "$dir")
-	commit=$(git -C "$dir" rev-parse --short=10 HEAD)
+for src in "$@"; do
+	src=$(cd "$src" && pwd)
+	name=$(basename "$src")
+	commit=$(git -C "$src" rev-parse --short=10 HEAD)
+	dir=$out/$name/work
+	rm -rf "$dir"
+	mkdir -p "$out/$name"
+	empty=$(prepare "$src" "$dir")
 	local_run "$dir" "$name"
 	summarize "$name" "$commit" "sluice run" "$out/$name/local/results.tsv"
 	if [ "$server" = 1 ]; then
-		server_run "$dir" "$name"
+		server_run "$dir" "$name" "$empty"
 		summarize "$name" "$commit" "sluice serve" "$out/$name/server/results.tsv"
 	fi
 done

@@ -131,3 +131,20 @@ func (r *Repo) DefaultBranch(head Head) string {
 	}
 	return "main"
 }
+
+// ChangedSince lists the files that differ between before and after, as GitHub's paths filters
+// see a push (before..after); an empty or all-zero before gives after's own files (a new
+// branch's first commit: all of them when it has no parent).
+func (r *Repo) ChangedSince(ctx context.Context, before, after string) ([]string, error) {
+	if before == "" || strings.Trim(before, "0") == "" {
+		return r.ChangedFiles(ctx, after)
+	}
+	if !isSHA(before) || !isSHA(after) {
+		return nil, fmt.Errorf("listing changed files: %q..%q are not commit ids", before, after)
+	}
+	out, err := git(ctx, r.Root, "diff", "--no-renames", "--name-only", "--end-of-options", before, after)
+	if err != nil {
+		return nil, fmt.Errorf("listing files changed in %s..%s: %w", before[:12], after[:12], err)
+	}
+	return splitLines(out), nil
+}

@@ -51,7 +51,7 @@ func TestReadIdentityAgreesWithGit(t *testing.T) {
 	if !ok {
 		t.Fatal("fast path declined")
 	}
-	want := Identity{Repository: "acme/widget", Actor: "Ada Lovelace"}
+	want := Identity{Repository: "acme/widget", Actor: "Ada Lovelace", Origin: "git@example.com:acme/widget.git"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("readIdentity (-want +got):\n%s", diff)
 	}

@@ -65,9 +65,13 @@ func ExportCommit(ctx context.Context, source, want, dest string) (string, error
 	}
 	const target = "refs/sluice/export"
 	fetch := func(extra ...string) error {
-		args := append([]string{"-c", "protocol.version=2", "fetch", "-q", "--no-recurse-submodules",
-			"--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack"}, extra...)
-		_, err := git(ctx, repo, args...)
+		args := []string{"-c", "protocol.version=2", "fetch", "-q", "--no-recurse-submodules"}
+		if isLocal(source) {
+			// A local repository serves any commit it has when asked to; remote servers decide
+			// for themselves (and git:// daemons take no program name).
+			args = append(args, "--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack")
+		}
+		_, err := git(ctx, repo, append(args, extra...)...)
 		return err
 	}
 	if err := fetch("--depth=1", "--no-tags", "--end-of-options", source, "+"+want+":"+target); err != nil {
@@ -105,6 +109,19 @@ func ExportCommit(ctx context.Context, source, want, dest string) (string, error
 	return sha, nil
 }
 
+// isLocal says whether source is a path or file:// URL rather than a server.
+func isLocal(source string) bool {
+	if strings.HasPrefix(source, "file://") {
+		return true
+	}
+	if strings.Contains(source, "://") {
+		return false
+	}
+	// scp-like host:path is remote; a path is local.
+	colon, slash := strings.Index(source, ":"), strings.Index(source, "/")
+	return colon < 0 || (slash >= 0 && slash < colon)
+}
+
 // IsSHA reports whether s is a full commit id (SHA-1 or SHA-256).
 func IsSHA(s string) bool { return isSHA(s) }
 
@@ -125,8 +142,15 @@ func lastLine(s string) string {
 	if len(lines) == 0 {
 		return s
 	}
+	// git's reason is its fatal: line (later ones are advice); "git -c: fatal: ..." reads
+	// better without git's prefixes.
 	l := lines[len(lines)-1]
-	// "git -c: fatal: ..." reads better without git's prefixes.
+	for _, c := range lines {
+		if strings.Contains(c, "fatal: ") {
+			l = c
+			break
+		}
+	}
 	for _, p := range []string{"fatal: ", "error: "} {
 		if i := strings.LastIndex(l, p); i >= 0 {
 			l = l[i+len(p):]

@@ -136,6 +136,7 @@ func TestIdentity(t *testing.T) {
 				run(t, dir, "config", "user.name", tt.userName)
 			}
 			want := tt.want
+			want.Origin = tt.origin
 			if want.Repository == "local/" {
 				want.Repository += filepath.Base(dir)
 			}

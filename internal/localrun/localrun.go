@@ -173,7 +173,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 	}
 	if needsChangedFiles(wfs) {
-		files, err := repo.ChangedFiles(ctx, head.SHA)
+		// A push's filters see what the push changes (before..HEAD, as in the payload).
+		before := ""
+		if cfg.Event == "push" {
+			before, _ = payload["before"].(string)
+		}
+		files, err := repo.ChangedSince(ctx, before, head.SHA)
 		if err != nil {
 			return ExitInvalid, err
 		}
