@@ -73,11 +73,6 @@ print(f"| {name} | {commit} | {path} | {len(rows)} | {len(passed)} | {why or '-'
 EOF
 }
 
-# first_error LOG: the first line of a failed job's log that says why.
-first_error() {
-	grep -m1 -E "error:|Error:|ERROR|FAILED|failed|No such|not found|refused" "$1" 2>/dev/null | cut -c1-160 | tr '\t|' '  ' || true
-}
-
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 
 # prepare SRC DEST: DEST is a clone of SRC whose branch holds SRC's tree on top of an empty
@@ -95,24 +90,44 @@ prepare() {
 local_run() {
 	local dir=$1 name=$2 state=$out/$name/local
 	mkdir -p "$state"
-	(cd "$dir" && SLUICE_STATE_DIR=$state timeout "$limit" "$sluice" run "${github_args[@]}" >"$state/out.txt" 2>&1) || true
+	local code=0
+	(cd "$dir" && SLUICE_STATE_DIR=$state timeout "$limit" "$sluice" run "${github_args[@]}" >"$state/out.txt" 2>&1) || code=$?
+	if [ "$code" = 124 ]; then
+		printf 'run\ttimeout\tnot finished in %ss\n' "$limit" >"$state/results.tsv"
+		return
+	fi
 	local run
 	run=$(ls -d "$state"/runs/*/ 2>/dev/null | tail -1 || true)
-	: >"$state/results.tsv"
 	if [ -z "$run" ] || [ ! -f "$run/summary.json" ]; then
 		printf 'run\tfailure\t%s\n' "$(grep -m1 -E 'sluice:|error' "$state/out.txt" | cut -c1-200 | tr '\t|' '  ')" >"$state/results.tsv"
 		return
 	fi
-	python3 - "$run/summary.json" >"$state/jobs.tsv" <<'EOF'
-import json, sys
-for j in json.load(open(sys.argv[1]))["Jobs"]:
-    print(f'{j["Job"]}\t{j["Result"]}\t{j.get("LogFile") or ""}')
+	# Why a job did not pass: its failed tests, else its first error annotation, else the first
+	# error-like line of its log.
+	python3 - "$run/summary.json" >"$state/results.tsv" <<'EOF'
+import json, re, sys
+s = json.load(open(sys.argv[1]))
+errors = {}
+for a in s.get("Annotations") or []:
+    if a.get("Level") == "error" and a.get("Job") not in errors:
+        errors[a["Job"]] = a.get("Message", "")
+pat = re.compile(r"error:|Error:|ERROR|FAILED|failed|No such|refused")
+for j in s["Jobs"]:
+    reason = ""
+    if j["Result"] not in ("success", "skipped"):
+        t = j.get("Tests") or {}
+        if t.get("Failed"):
+            reason = f'{t["Failed"]} test(s) failed: {t.get("Line", "")}'
+        elif j["Job"] in errors:
+            reason = errors[j["Job"]]
+        elif j.get("LogFile"):
+            for line in open(j["LogFile"], errors="replace"):
+                if pat.search(line):
+                    reason = line.strip()
+                    break
+    reason = re.sub(r"\x1b\[[0-9;]*m", "", reason).replace("\t", " ").replace("|", "/").replace("\n", " ")[:200]
+    print(f'{j["Job"]}\t{j["Result"]}\t{reason}')
 EOF
-	while IFS=$'\t' read -r job result log; do
-		reason=""
-		[ "$result" = success ] || [ "$result" = skipped ] || reason=$(first_error "$log")
-		printf '%s\t%s\t%s\n' "$job" "$result" "$reason" >>"$state/results.tsv"
-	done <"$state/jobs.tsv"
 }
 
 server_run() {
