@@ -7,12 +7,15 @@
 # tree pushed on top of an empty commit, so that every workflow's paths filters see every file,
 # as on a project's first push.
 #
-#   bench/realworld.sh [-a ACTIONS] [-n] [-s] [-o OUT] [-t SECONDS] CHECKOUT...
+#   bench/realworld.sh [-a ACTIONS] [-n] [-x REGEX] [-s] [-o OUT] [-t SECONDS] CHECKOUT...
 #
 #   -a ACTIONS  a directory of OWNER/REPO git repositories served as "GitHub" (git daemon on
 #               127.0.0.1, given to sluice as --github-url), for machines without GitHub
 #   -n          no interpreter downloads (SLUICE_PYTHON_DOWNLOADS=never): on a machine without
 #               the internet a leg asking for a Python it lacks fails at once, not after uv's retries
+#   -x REGEX    in the clones, drop matrix values matching REGEX (e.g. '3\.1[45](t|-dev)?|pypy-?3\.1[01]'
+#               for interpreters a machine without the internet cannot get): under fail-fast,
+#               such a leg's failure would cancel the legs that can run. The table says how many.
 #   -s          also run each project through sluice serve (a fresh server per project)
 #   -o OUT      where logs and per-job results go (default: a new temporary directory)
 #   -t SECONDS  time limit per project and path (default 1800)
@@ -22,20 +25,22 @@
 set -euo pipefail
 
 sluice=${SLUICE:-bin/sluice}
-actions="" server=0 out="" limit=1800
-while getopts "a:nso:t:" opt; do
+here=$(cd "$(dirname "$0")" && pwd)
+actions="" server=0 out="" limit=1800 drop=""
+while getopts "a:nx:so:t:" opt; do
 	case $opt in
 	a) actions=$(cd "$OPTARG" && pwd) ;;
 	n) export SLUICE_PYTHON_DOWNLOADS=never ;;
+	x) drop=$OPTARG ;;
 	s) server=1 ;;
 	o) out=$OPTARG ;;
 	t) limit=$OPTARG ;;
-	*) sed -n '2,20p' "$0"; exit 2 ;;
+	*) sed -n '2,23p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 if [ $# -eq 0 ]; then
-	sed -n '2,20p' "$0"
+	sed -n '2,23p' "$0"
 	exit 2
 fi
 sluice=$(cd "$(dirname "$sluice")" && pwd)/$(basename "$sluice")
@@ -63,13 +68,16 @@ fi
 # summarize DIR PATH-NAME: one table row from a directory of "job<TAB>result<TAB>reason" lines.
 summarize() {
 	local name=$1 commit=$2 path=$3 results=$4
-	python3 - "$name" "$commit" "$path" "$results" <<'EOF'
-import sys
-name, commit, path, results = sys.argv[1:]
+	python3 - "$name" "$commit" "$path" "$results" "$out/$name/dropped.txt" <<'EOF'
+import os, sys
+name, commit, path, results, dropped = sys.argv[1:]
+n = 0
+if os.path.exists(dropped):
+    n = sum(int(l.rsplit(":", 1)[1]) for l in open(dropped) if ":" in l)
 rows = [l.rstrip("\n").split("\t", 2) for l in open(results) if l.strip()]
 passed = [r for r in rows if r[1] in ("success", "skipped")]
 why = "; ".join(f"{r[0]}: {r[2] or r[1]}" for r in rows if r[1] not in ("success", "skipped"))
-print(f"| {name} | {commit} | {path} | {len(rows)} | {len(passed)} | {why or '-'} |")
+print(f"| {name} | {commit} | {path} | {len(rows)} | {len(passed)} | {n} | {why or '-'} |")
 EOF
 }
 
@@ -81,6 +89,11 @@ prepare() {
 	local src=$1 dest=$2 branch empty tip
 	branch=$(git -C "$src" symbolic-ref --short HEAD)
 	git clone -q --no-hardlinks --branch "$branch" "$src" "$dest"
+	if [ -n "$drop" ] && [ -d "$dest/.github/workflows" ]; then
+		(cd "$dest" && python3 "$here/realworld_drop.py" "$drop" .github/workflows/*.y*ml >"$out/$(basename "$src")/dropped.txt")
+		git -C "$dest" add -A .github/workflows
+		git -C "$dest" commit -q -m "drop legs this machine cannot run" || true
+	fi
 	empty=$(git -C "$dest" commit-tree "$(git -C "$dest" hash-object -t tree /dev/null)" -m "empty")
 	tip=$(git -C "$dest" commit-tree "HEAD^{tree}" -p "$empty" -m "$(git -C "$src" log -1 --format=%s)")
 	git -C "$dest" reset -q --hard "$tip"
@@ -189,8 +202,8 @@ EOF
 	unset SLUICE_SERVER SLUICE_TOKEN
 }
 
-echo "| project | commit | path | jobs | passed | not passed (first error) |"
-echo "| --- | --- | --- | ---: | ---: | --- |"
+echo "| project | commit | path | jobs | passed | legs dropped (-x) | not passed (first error) |"
+echo "| --- | --- | --- | ---: | ---: | ---: | --- |"
 for src in "$@"; do
 	src=$(cd "$src" && pwd)
 	name=$(basename "$src")
