@@ -234,6 +234,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	resolver.Note = func(msg string) { fmt.Fprintln(cfg.Stderr, "sluice: note:", msg) }
 	resolver = resolver.Session()
+	if cfg.List {
+		return ExitOK, writeList(cfg.Stdout, run, cfg.Event, cfg.Job)
+	}
+	if cfg.DryRun {
+		writeDryRun(cfg.Stdout, run, cfg.Job)
+		return ExitOK, nil
+	}
 	// Every action and called workflow is resolved (fetched into the cache when needed) before
 	// anything runs, with the same check `sluice lint` makes.
 	var unresolved workflow.Errors
@@ -247,13 +254,6 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if len(unresolved) > 0 {
 		fmt.Fprintln(cfg.Stderr, unresolved.Error())
 		return ExitInvalid, fmt.Errorf("cannot run: %d action(s) or workflow(s) cannot be resolved; nothing was run", len(unresolved))
-	}
-	if cfg.List {
-		return ExitOK, writeList(cfg.Stdout, run, cfg.Event, cfg.Job)
-	}
-	if cfg.DryRun {
-		writeDryRun(cfg.Stdout, run, cfg.Job)
-		return ExitOK, nil
 	}
 	if cfg.Sandbox {
 		if _, err := exec.LookPath("bwrap"); err != nil {
