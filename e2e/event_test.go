@@ -116,3 +116,40 @@ func TestEventPayloadBothPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidWorkflowFailsOnlyItself: a push with one workflow GitHub would refuse and one it
+// runs despite lint advice gives a failed run for the first, naming file:line:col, and a
+// successful run of the second, as on GitHub.
+func TestInvalidWorkflowFailsOnlyItself(t *testing.T) {
+	t.Parallel()
+	g, first := newGitRepo(t, map[string]string{
+		".github/workflows/bad.yml":   "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    needs: nope\n    steps:\n      - run: echo bad\n",
+		".github/workflows/warns.yml": "on: push\njobs:\n  w:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v3\n      - if: steps.nope.outputs.x != 'true'\n        run: echo warned-ran\n",
+	})
+	s := startServer(t, 1)
+	secret := "hook-" + randomHex(t, 8)
+	s.addRepo(t, "invalid", g, secret)
+	sha := g.commit(t, map[string]string{"x.txt": "1"}, "push")
+	runs := s.pushHook(t, forge.GitHub, "invalid", g, first, sha, secret, "invalid-1")
+	if len(runs) != 2 {
+		t.Fatalf("the push started %d runs, want 2 (one per workflow file)", len(runs))
+	}
+	got := map[string]string{}
+	for _, id := range runs {
+		d := s.waitRunDone(t, id, runTimeout)
+		got[d.Run.Workflow] = d.Run.Conclusion
+		switch d.Run.Workflow {
+		case ".github/workflows/bad.yml":
+			if reason := jobByKey(t, d, "lint").Reason; !strings.Contains(reason, ".github/workflows/bad.yml:3:3: job \"a\" needs job \"nope\"") {
+				t.Errorf("the invalid run's reason %q does not locate the problem", reason)
+			}
+		case ".github/workflows/warns.yml":
+			if log := s.jobLog(t, jobByKey(t, d, "w").ID); !strings.Contains(log, "warned-ran") {
+				t.Errorf("the warned workflow's job did not run its step:\n%s", log)
+			}
+		}
+	}
+	if diff := cmp.Diff(map[string]string{".github/workflows/bad.yml": store.ConclusionFailure, ".github/workflows/warns.yml": store.ConclusionSuccess}, got); diff != "" {
+		t.Errorf("runs (-want +got):\n%s", diff)
+	}
+}
