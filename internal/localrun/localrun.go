@@ -241,8 +241,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		writeDryRun(cfg.Stdout, run, cfg.Job)
 		return ExitOK, nil
 	}
-	// Every action and called workflow is resolved (fetched into the cache when needed) before
-	// anything runs, with the same check `sluice lint` makes.
+	// Every action and called workflow is resolved (fetched into the cache) before anything
+	// runs, with the check `sluice lint` makes. As on GitHub, one that cannot be had fails the
+	// jobs that use it (before their first step); the others run.
 	var unresolved workflow.Errors
 	for _, wf := range run {
 		errs, err := workflow.CheckUses(ctx, wf, resolver)
@@ -253,7 +254,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	if len(unresolved) > 0 {
 		fmt.Fprintln(cfg.Stderr, unresolved.Error())
-		return ExitInvalid, fmt.Errorf("cannot run: %d action(s) or workflow(s) cannot be resolved; nothing was run", len(unresolved))
+		fmt.Fprintf(cfg.Stderr, "sluice: %d action(s) or called workflow(s) cannot be resolved: the jobs using them will fail\n", len(unresolved))
 	}
 	if cfg.Sandbox {
 		if _, err := exec.LookPath("bwrap"); err != nil {
