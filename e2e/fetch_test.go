@@ -25,11 +25,17 @@ jobs:
     uses: e2e-fetch/shared/.github/workflows/called.yml@main
     with:
       who: sluice
+  missing:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "fetched never"
+      - uses: e2e-fetch/nothing@v1
 `
 
 // TestFetchedActionsBothPaths: an action and a called workflow from another repository are
 // fetched from the git server standing in for GitHub, through `sluice run` and through the
-// server's embedded agent, with the same jobs and lines.
+// server's embedded agent, with the same jobs and lines; an action that does not exist fails
+// its own job, before its steps, on both.
 func TestFetchedActionsBothPaths(t *testing.T) {
 	t.Parallel()
 	gh := testenv.StartGitServer(t, t.TempDir(), testenv.GitServerOptions{})
@@ -43,8 +49,8 @@ func TestFetchedActionsBothPaths(t *testing.T) {
 	cmd.Dir = g.work
 	cmd.Env = append(os.Environ(), "SLUICE_STATE_DIR="+t.TempDir(), "SLUICE_GITHUB_URL="+gh.URL, "TERM=dumb")
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("sluice run: %v\n%s", err, out)
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), `"e2e-fetch/nothing@v1" is not built into sluice and cannot be fetched`) {
+		t.Fatalf("sluice run exited %d (%v), want 1 naming the missing action:\n%s", code, err, out)
 	}
 	if diff := cmp.Diff(want, fetchedLines(string(out))); diff != "" {
 		t.Errorf("sluice run (-want +got):\n%s\n%s", diff, out)
@@ -56,8 +62,12 @@ func TestFetchedActionsBothPaths(t *testing.T) {
 	sha := g.commit(t, map[string]string{"x.txt": "1"}, "push")
 	runs := s.pushHook(t, forge.GitHub, "fetch", g, first, sha, secret, "fetch-1")
 	d := s.waitRunDone(t, runs[0], runTimeout)
-	if d.Run.Conclusion != store.ConclusionSuccess {
-		t.Fatalf("server run concluded %q:%s", d.Run.Conclusion, describeJobs(d))
+	got := map[string]string{}
+	for _, j := range d.Jobs {
+		got[j.Name] = j.Conclusion
+	}
+	if diff := cmp.Diff(map[string]string{"greet": store.ConclusionSuccess, "call": store.ConclusionSuccess, "missing": store.ConclusionFailure}, got); diff != "" {
+		t.Errorf("server jobs (-want +got):\n%s%s", diff, describeJobs(d))
 	}
 	var logs strings.Builder
 	for _, j := range d.Jobs {
