@@ -100,6 +100,12 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 	s.RecordVersion("python", interp.Version)
 	s.RecordVersion("pip", pipVersion(env.Dir))
 	if with["update-environment"] != "false" {
+		// The interpreter itself is on PATH too, behind the job's environment, as GitHub's
+		// setup-python puts it: tools that look for a base interpreter by name (uv venv -p
+		// cpython3.12, tox, nox) skip virtual environments and must find it there.
+		if bin := filepath.Dir(interp.Path); bin != "/usr/bin" && bin != "/bin" && bin != "/usr/local/bin" {
+			s.AddPath(bin)
+		}
 		s.AddPath(env.Bin)
 		s.SetEnv("VIRTUAL_ENV", env.Dir)
 		s.SetEnv("pythonLocation", prefix)
