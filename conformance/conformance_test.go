@@ -20,6 +20,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/testenv"
 )
 
 // binDirEnv carries the directory of the freshly built binary from TestMain
@@ -83,11 +84,21 @@ func TestConformance(t *testing.T) {
 	}
 	pypi := reachability("pypi.org:443")
 	containers := engineAnswers()
+	mirror := pythonMirror(t)
+	// A git server standing in for GitHub, shared by the cases: each makes its repositories
+	// under $TEST_GITHUB_ROOT/OWNER/REPO with owner names of its own.
+	github := testenv.StartGitServer(t, t.TempDir(), testenv.GitServerOptions{})
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		RequireUniqueNames:  true,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
+			for _, kv := range mirror {
+				k, v, _ := strings.Cut(kv, "=")
+				env.Setenv("TEST_"+k, v)
+			}
+			env.Setenv("TEST_GITHUB_URL", github.URL)
+			env.Setenv("TEST_GITHUB_ROOT", github.Root)
 			return setupEnv(env, binDir)
 		},
 		Condition: func(cond string) (bool, error) {
@@ -96,6 +107,8 @@ func TestConformance(t *testing.T) {
 				return pypi(), nil
 			case "containers":
 				return containers(), nil
+			case "pythonmirror":
+				return mirror != nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -146,6 +159,13 @@ func setupEnv(env *testscript.Env, binDir string) error {
 	env.Setenv("GIT_COMMITTER_NAME", "Conformance")
 	env.Setenv("GIT_COMMITTER_EMAIL", "conformance@example.com")
 	env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	// Actions are never fetched from the real GitHub in tests: this address refuses at once,
+	// and cases that need fetching start their own server (githubserver).
+	env.Setenv("SLUICE_GITHUB_URL", "http://127.0.0.1:1")
+	// Nor are interpreters downloaded from the real python-build-standalone or python.org:
+	// a case that provisions one points uv at its own mirror (TEST_UV_*).
+	env.Setenv("UV_PYTHON_INSTALL_MIRROR", "http://127.0.0.1:1/cpython")
+	env.Setenv("UV_PYPY_INSTALL_MIRROR", "http://127.0.0.1:1/pypy")
 	env.Setenv("LANG", "C.UTF-8")
 	// The tests check the plain (non-terminal) output format.
 	env.Setenv("TERM", "dumb")

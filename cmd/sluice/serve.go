@@ -385,7 +385,7 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Con
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
 		ArtifactDir: artDir, Cache: caches, Token: token, Version: version,
 		Sandbox: sandbox, Hidden: []string{cfg.Data},
-		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
+		Actions: actions.Resolver{Store: cfg.ActionStore, Mirror: cfg.ActionMirror, BaseURL: cfg.GitHubURL, CacheDir: filepath.Join(agentState, "actions")},
 		// The embedded agent shares the server's disk: it fetches commits
 		// from the mirrors themselves, not over /git/.
 		LocalRepo: func(url string) string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/expr"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/workflow"
@@ -26,16 +27,12 @@ func (wr *workflowRun) runCall(ctx context.Context, n *jobNode, name string, ev 
 	}
 	call := n.job.WorkflowCall
 	uses := call.Uses.Value
-	if !strings.HasPrefix(uses, "./") {
-		return fail(fmt.Sprintf("reusable workflow %q is not in this repository and cannot be fetched here; only local reusable workflows (uses: ./.github/workflows/x.yml) can run", uses))
-	}
 	if strings.Count(wr.prefix, " / ") >= maxCallDepth {
 		return fail(fmt.Sprintf("reusable workflows nested more than %d deep", maxCallDepth))
 	}
-	path := filepath.Join(e.opts.RepoRoot, filepath.FromSlash(strings.TrimPrefix(uses, "./")))
-	wf, err := workflow.Load(ctx, e.opts.RepoRoot, path)
+	wf, err := e.loadCalled(ctx, uses)
 	if err != nil {
-		return fail(fmt.Sprintf("loading %s: %v", uses, err))
+		return fail(err.Error())
 	}
 	wcall, ok := wf.AST.FindWorkflowCallEvent()
 	if !ok {
@@ -165,4 +162,30 @@ func literalInput(call *actionlint.WorkflowCallEvent, name, text string) any {
 		}
 	}
 	return text
+}
+
+// loadCalled reads a called workflow: ./.github/workflows/x.yml from this repository, or
+// owner/repo/.github/workflows/x.yml@ref fetched like an action.
+func (e *Engine) loadCalled(ctx context.Context, uses string) (*workflow.Workflow, error) {
+	ref, err := actions.ParseCall(uses)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Kind == actions.Local {
+		path := filepath.Join(e.opts.RepoRoot, filepath.FromSlash(strings.TrimPrefix(uses, "./")))
+		wf, err := workflow.Load(ctx, e.opts.RepoRoot, path)
+		if err != nil {
+			return nil, fmt.Errorf("loading %s: %w", uses, err)
+		}
+		return wf, nil
+	}
+	f, err := e.opts.Actions.WorkflowFile(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	wf, err := workflow.LoadSource(ctx, f.Root, filepath.Join(f.Root, filepath.FromSlash(ref.Path)), f.Display, f.Source)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", uses, err)
+	}
+	return wf, nil
 }

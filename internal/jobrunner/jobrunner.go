@@ -112,7 +112,7 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
 		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber), RunAttempt: spec.RunAttempt,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
-		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions, Cache: cacheFor(cfg, lease, dir),
+		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions.Session(), Cache: cacheFor(cfg, lease, dir),
 	})
 	// The lease's context ending (cancel from the server, lost lease) stops
 	// the job the way Ctrl-C stops `sluice run`: always() steps still run.

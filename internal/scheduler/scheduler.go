@@ -128,25 +128,20 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 	envCfg, envErr := readEnvironments(tree)
 	s.recordEnvironments(ctx, repo, t.Ref, envCfg)
 	deploy := deployInfo{cfg: envCfg, err: envErr, lockHash: delivery.LockHash(tree)}
-	wfs, lerr := workflow.LoadAll(ctx, tree, wfDir)
+	wfs, invalid, lerr := workflow.LoadAll(ctx, tree, wfDir)
 	if lerr != nil {
-		var errs workflow.Errors
-		if !errors.As(lerr, &errs) {
-			return nil, lerr
+		return nil, lerr
+	}
+	for _, wf := range wfs {
+		if len(wf.Warnings) > 0 {
+			s.cfg.Log.Info("workflow warnings (the workflow runs, as on GitHub)", "repo", repo.Name, "sha", t.SHA, "workflow", wf.Path, "warnings", wf.Warnings.Error())
 		}
-		run, err := s.invalidRun(ctx, repo, t, errs)
-		if err != nil {
-			return nil, err
-		}
-		return []store.Run{*run}, nil
 	}
 	if t.ChangedFiles == nil && (t.Event == "push" || strings.HasPrefix(t.Event, "pull_request")) {
 		t.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
 	}
 	ev := workflow.Event{Name: t.Event, Action: t.Action, Ref: t.Ref, BaseRef: t.BaseRef, ChangedFiles: t.ChangedFiles}
-	if t.Payload == nil {
-		t.Payload = map[string]any{}
-	}
+	t.Payload = s.completePayload(ctx, repo, t)
 	var runs []store.Run
 	for _, wf := range wfs {
 		if t.Workflow != "" && wf.Path != t.Workflow && filepath.Base(wf.Path) != t.Workflow {
@@ -166,7 +161,19 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 		}
 		runs = append(runs, *run)
 	}
-	if t.Workflow != "" && len(runs) == 0 {
+	// A file GitHub would refuse fails as its own run; the push's other workflows still run.
+	var failed []store.Run
+	for _, inv := range invalid {
+		if t.Workflow != "" && inv.Path != t.Workflow && filepath.Base(inv.Path) != t.Workflow {
+			continue
+		}
+		run, err := s.invalidRun(ctx, repo, t, inv.Errors)
+		if err != nil {
+			return runs, err
+		}
+		failed = append(failed, *run)
+	}
+	if t.Workflow != "" && len(runs)+len(failed) == 0 {
 		return nil, fmt.Errorf("workflow %q does not exist at %s or is not triggered by %s", t.Workflow, t.SHA[:min(12, len(t.SHA))], t.Event)
 	}
 	for i := range runs {
@@ -174,7 +181,7 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 			return runs, err
 		}
 	}
-	return runs, nil
+	return append(runs, failed...), nil
 }
 
 // deployInfo is what a commit says about deployments: its environments
