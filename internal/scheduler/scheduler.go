@@ -247,11 +247,21 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 // invalidRun records a run that failed before any job: its workflows do
 // not validate. The errors are the job's reason, shown where logs are.
 func (s *Scheduler) invalidRun(ctx context.Context, repo *store.Repo, t server.Trigger, errs workflow.Errors) (*store.Run, error) {
-	run := store.Run{RepoID: repo.ID, Workflow: errs[0].File, WorkflowName: errs[0].File, Event: t.Event, Ref: t.Ref, SHA: t.SHA,
-		Title: "invalid workflow", Trigger: firstNonEmpty(t.Source, store.TriggerManual), Actor: t.Actor}
+	path := errs[0].File
+	if t.DeliveryID != 0 {
+		// A delivery replayed after a replica died part-way: the invalid file's run made then stands.
+		if r, err := s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, path); err == nil {
+			return r, nil
+		}
+	}
+	run := store.Run{RepoID: repo.ID, Workflow: path, WorkflowName: path, Event: t.Event, Ref: t.Ref, SHA: t.SHA,
+		Title: "invalid workflow", Trigger: firstNonEmpty(t.Source, store.TriggerManual), Actor: t.Actor, DeliveryID: t.DeliveryID}
 	r, jobs, err := s.cfg.DB.CreateRun(ctx, run, []store.Job{{Key: "lint", Name: "lint"}})
+	if errors.Is(err, store.ErrConflict) && t.DeliveryID != 0 {
+		return s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, path)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("recording the run of invalid %s: %w", path, err)
 	}
 	completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, errs.Error()
 	if _, err := s.cfg.DB.UpdateJob(ctx, jobs[0].ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason}); err != nil {
