@@ -122,7 +122,9 @@ func TestCacheTravelsBetweenRemoteAgents(t *testing.T) {
 	if diff := cmp.Diff(want, outputs["restore"]); diff != "" {
 		t.Errorf("restore job outputs (-want +got):\n%s", diff)
 	}
-	entries, err := caches.List("o/demo")
+	// The save went to the run's ref within the server's repository identity.
+	save, _ := cache.Scopes(cache.ServerIdentity(repo.ID, ""), "refs/heads/main", "", "main")
+	entries, err := caches.List(save)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +198,7 @@ func runJob(t *testing.T, db *store.DB, repoID int64, repoDir, sha, job string) 
 		t.Fatal(err)
 	}
 	spec, err := json.Marshal(map[string]any{
-		"repo_url": repoDir, "repository": "o/demo", "sha": sha, "ref": "refs/heads/main", "event": "push",
+		"repo_url": repoDir, "repository": "o/demo", "repo_id": repoID, "default_branch": "main", "sha": sha, "ref": "refs/heads/main", "event": "push",
 		"workflow_path": ".github/workflows/ci.yml", "workflow_source": cacheWorkflow, "job_id": job,
 		"leg": map[string]any{"name": job, "index": 0, "total": 1}, "run_id": run.ID, "run_number": run.Number,
 	})

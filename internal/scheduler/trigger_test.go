@@ -160,7 +160,7 @@ func TestTriggerSpec(t *testing.T) {
 	if !strings.HasSuffix(got.Repository, "/remote") {
 		t.Errorf("spec repository %q, want .../remote", got.Repository)
 	}
-	want := &Spec{RepoURL: "file:///unused/1.git", Repository: got.Repository, RepoID: 1, SHA: tr.SHA, Ref: "refs/heads/main", Event: "push",
+	want := &Spec{RepoURL: "file:///unused/1.git", Repository: got.Repository, RepoID: 1, DefaultBranch: "main", SHA: tr.SHA, Ref: "refs/heads/main", Event: "push",
 		WorkflowPath: ".github/workflows/ci.yml", WorkflowSource: ciYAML, JobID: "build",
 		Actor: "alice", RunID: r.ID, RunNumber: r.Number, RunAttempt: r.Attempt}
 	want.Leg.Name, want.Leg.Total = "build", 1
