@@ -260,3 +260,31 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestPinHolds: a pin is open while every clause of its spec is still declared, or its version
+// is still locked; a longer version that merely starts with the pinned one does not hold it.
+func TestPinHolds(t *testing.T) {
+	tr := tree{
+		declared: map[string][]string{"beta": {">=1,<1.3"}, "alpha": {"==1.10"}, "gamma": {""}},
+		locked:   map[string]string{"delta": "1.0.0", "alpha": "1.10"},
+	}
+	tests := []struct {
+		pkg, spec string
+		want      bool
+	}{
+		{"beta", "<1.3", true},
+		{"beta", ">=1,<1.3", true},
+		{"beta", "<1.4", false},
+		{"alpha", "==1.1", false},
+		{"alpha", "==1.10.0", true}, // the same version, written longer
+		{"delta", "==1.0", true},
+		{"delta", "==0.9", false},
+		{"gamma", "<2", false},
+		{"missing", "==1", false},
+	}
+	for _, tt := range tests {
+		if got := tr.holds(Pin{Package: tt.pkg, Spec: tt.spec}); got != tt.want {
+			t.Errorf("holds(%s%s) = %v, want %v", tt.pkg, tt.spec, got, tt.want)
+		}
+	}
+}
