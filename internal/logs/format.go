@@ -75,6 +75,13 @@ func annotationLine(a Annotation) string {
 	return head + ": " + a.body()
 }
 
+// StepFinishedText is how a StepFinished event reads in a log: the same on a
+// terminal, in a plain log and in an agent's log on the server.
+func StepFinishedText(e Event) string { return stepFinishedText(e) }
+
+// JobFinishedText is how a JobFinished event reads in a log.
+func JobFinishedText(e Event) string { return jobFinishedText(e) }
+
 // stepFinishedText is "step RESULT (DURATION) - TEXT (continue-on-error)".
 func stepFinishedText(e Event) string {
 	if e.Result == Skipped {

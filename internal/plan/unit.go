@@ -63,11 +63,11 @@ func (p *Plan) unit(f *frame, key, jobID string, needs map[string]jobspec.Need, 
 	j := f.wf.Job(jobID)
 	ev := p.evaluator(f, jobID, needs, m, &st)
 	spec := &jobspec.Job{Key: key, JobID: jobID, Name: f.name + legName(j, jobID, ev, m, keys),
-		WorkflowPath: f.wf.Path, Matrix: m, MatrixKeys: keys, Strategy: st, Needs: needs}
+		WorkflowPath: f.wf.Path, WorkflowSource: f.source, Matrix: m, MatrixKeys: keys, Strategy: st, Needs: needs}
 	if !runnable {
 		return spec, nil
 	}
-	spec.WorkflowSource, spec.Inputs, spec.Secrets = f.source, f.inputs, f.secrets
+	spec.Inputs, spec.Secrets = f.inputs, f.secrets
 	labels, err := runsOn(ev, j.RunsOn)
 	if err != nil {
 		return nil, fmt.Errorf("runs-on: %w", err)

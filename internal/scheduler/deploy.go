@@ -43,7 +43,9 @@ func (s *Scheduler) holdDeployment(ctx context.Context, run *store.Run, j *store
 	if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Spec: spec.encode(), PendingReason: &reason}); err != nil {
 		return err
 	}
-	s.infos.Store(j.ID, specInfo{JobID: spec.JobID, Matrix: spec.Matrix, Promotion: spec.Promotion})
+	js := spec.Job
+	js.WorkflowSource, js.Inputs = "", nil
+	s.infos.Store(j.ID, rowInfo{JobID: spec.Job.JobID, Leg: spec.Leg, Promotion: spec.Promotion, Job: &js})
 	s.deployMu.Lock()
 	defer s.deployMu.Unlock()
 	return s.regate(ctx, spec.Promotion)
@@ -108,7 +110,7 @@ func (s *Scheduler) runRelease(ctx context.Context, run *store.Run, spec *Spec) 
 	if err := s.cfg.DB.PutArtifact(ctx, a, nil); err != nil {
 		return nil, err
 	}
-	r, err := cd.NewRelease(cd.ReleaseSource{Repo: spec.Repository, Commit: run.SHA, Ref: run.Ref, LockHash: spec.LockHash, RunID: run.ID},
+	r, err := cd.NewRelease(cd.ReleaseSource{Repo: spec.Run.Repository, Commit: run.SHA, Ref: run.Ref, LockHash: spec.LockHash, RunID: run.ID},
 		[]cd.Artifact{a}, time.Now())
 	if err != nil {
 		return nil, err
@@ -171,7 +173,7 @@ func (s *Scheduler) recordRelease(ctx context.Context, run *store.Run) {
 
 // releaseSource is where a run's release comes from, for its provenance.
 func (s *Scheduler) releaseSource(run *store.Run, spec *Spec) delivery.Source {
-	return delivery.Source{RepoID: run.RepoID, Repo: spec.Repository, RunID: run.ID, RunNumber: run.Number,
+	return delivery.Source{RepoID: run.RepoID, Repo: spec.Run.Repository, RunID: run.ID, RunNumber: run.Number,
 		Commit: run.SHA, Ref: run.Ref, WorkflowPath: run.Workflow, LockHash: spec.LockHash, BuilderID: s.cfg.BuilderID,
 		Started: derefTime(run.StartedAt, run.QueuedAt), Finished: derefTime(run.FinishedAt, time.Now())}
 }
@@ -296,7 +298,7 @@ func (s *Scheduler) promotionJobs(ctx context.Context, p *cd.Promotion) []store.
 	}
 	var out []store.Job
 	for _, j := range jobs {
-		if info, ok := s.info(&j); ok && info.Promotion == p.ID {
+		if info, ok := s.info(ctx, &j); ok && info.Promotion == p.ID {
 			out = append(out, j)
 		}
 	}

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,8 +17,8 @@ func TestMigrationsFreshAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "db.sqlite")
 	db := openAt(t, path)
 	v, err := db.SchemaVersion(ctx)
-	if err != nil || v != 3 {
-		t.Fatalf("SchemaVersion = %d, %v; want 3", v, err)
+	if err != nil || v != latestMigration(t) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latestMigration(t))
 	}
 	var mode string
 	if err := db.r.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
@@ -37,7 +39,7 @@ func TestMigrationsFreshAndReopen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reopen %s: %v", dsn, err)
 		}
-		if v, err := db2.SchemaVersion(ctx); err != nil || v != 3 {
+		if v, err := db2.SchemaVersion(ctx); err != nil || v != latestMigration(t) {
 			t.Errorf("%s: SchemaVersion = %d, %v", dsn, v, err)
 		}
 		got, err := db2.GetRepoByName(ctx, "app")
@@ -113,4 +115,22 @@ func TestRepos(t *testing.T) {
 		eventKinds(t, db, EventFilter{RepoID: a.ID, Kinds: []string{EventRepoCreated, EventRepoUpdated, EventRepoDeleted}})); diff != "" {
 		t.Errorf("repo events (-want +got):\n%s", diff)
 	}
+}
+
+// latestMigration is the number of the newest embedded SQLite migration, the version a fresh
+// database ends at.
+func latestMigration(t *testing.T) int64 {
+	t.Helper()
+	entries, err := fs.ReadDir(sqliteMigrations, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var latest int64
+	for _, e := range entries {
+		n, err := strconv.ParseInt(strings.SplitN(e.Name(), "_", 2)[0], 10, 64)
+		if err == nil && n > latest {
+			latest = n
+		}
+	}
+	return latest
 }
