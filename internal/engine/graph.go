@@ -94,7 +94,13 @@ func (e *Engine) drive(p *plan.Plan) {
 			case plan.Expand:
 				expanded[c.Row.Key] = true
 			case plan.Start:
-				ctx, cancel := context.WithCancel(e.soft)
+				// A job the plan starts after a cancel asked for it (if: always(),
+				// cancelled()): the cancel it cleans up after must not stop it.
+				base := e.soft
+				if e.cancelled() {
+					base = e.hard
+				}
+				ctx, cancel := context.WithCancel(base)
 				running[c.Row.Key] = cancel
 				go func(key string, spec *jobspec.Job) {
 					ended <- finished{key: key, res: e.runUnit(ctx, p, spec)}
@@ -147,6 +153,11 @@ func (e *Engine) runSpec(ctx context.Context, run jobspec.Run, wf *workflow.Work
 	secrets, err := plan.ResolveSecrets(e.opts.Secrets, spec.Secrets, github)
 	if err != nil {
 		return e.failUnit(spec.Name, err.Error())
+	}
+	// A secret a caller passes a called workflow may be made of the run's secrets
+	// (tok: ${{ secrets.A }}-suffix): the whole value is a secret too.
+	for _, v := range secrets {
+		e.opts.Masker.Add(v)
 	}
 	wr, err := e.newWorkflowRun(run, wf, spec, github, secrets)
 	if err != nil {
