@@ -32,7 +32,8 @@ const pyCacheEnv = "SLUICE_CONFORMANCE_PY_CACHE"
 
 func TestMain(m *testing.M) {
 	testscript.Main(buildingM{m}, map[string]func(){
-		"runexit": runExit,
+		"runexit":     runExit,
+		"sluice-shim": sluiceShim,
 	})
 }
 
@@ -76,11 +77,36 @@ func buildBinary(dir string) error {
 	return nil
 }
 
+// TestConformance runs every case through `sluice run`, then through `sluice serve` with its
+// embedded agent (see serve_test.go): the same script, the same assertions, and the same jobs,
+// results and outputs in both, or the case fails. A case marks what the server has no
+// equivalent for with `[serve] skip 'why'` (or `[!serve]` on one line).
 func TestConformance(t *testing.T) {
 	binDir := os.Getenv(binDirEnv)
 	if binDir == "" {
 		t.Fatal("binary not built: TestMain did not run")
 	}
+	results := t.TempDir()
+	t.Run("run", func(t *testing.T) { runCases(t, binDir, "run", results, nil) })
+	if os.Getenv("SLUICE_CONFORMANCE_SKIP_SERVE") == "1" {
+		t.Skip("SLUICE_CONFORMANCE_SKIP_SERVE=1: not running the cases through the server")
+	}
+	srv := startServer(t, binDir)
+	defer srv.stop()
+	t.Run("serve", func(t *testing.T) { runCases(t, binDir, "serve", results, srv) })
+	if t.Failed() {
+		t.Logf("server log (last 20000 bytes):\n%s", tail(srv.log.String(), 20000))
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+func runCases(t *testing.T, binDir, mode, results string, srv *sharedServer) {
 	pypi := reachability("pypi.org:443")
 	containers := engineAnswers()
 	testscript.Run(t, testscript.Params{
@@ -88,7 +114,21 @@ func TestConformance(t *testing.T) {
 		RequireUniqueNames:  true,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			return setupEnv(env, binDir)
+			if err := setupEnv(env, binDir); err != nil {
+				return err
+			}
+			name := strings.TrimPrefix(filepath.Base(env.WorkDir), "script-")
+			env.Setenv(modeEnv, mode)
+			env.Setenv(caseEnv, name)
+			env.Setenv(resultsEnv, results)
+			if mode == "run" {
+				recordLocal(env, results, name)
+				return nil
+			}
+			env.Setenv(binDirEnv, binDir)
+			env.Setenv(serverEnv, srv.url)
+			env.Setenv(tokenEnv, srv.token)
+			return installShim(env)
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -96,6 +136,8 @@ func TestConformance(t *testing.T) {
 				return pypi(), nil
 			case "containers":
 				return containers(), nil
+			case "serve":
+				return mode == "serve", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -108,6 +150,20 @@ func TestConformance(t *testing.T) {
 			"toolvenv":   cmdToolVenv,
 		},
 	})
+}
+
+// installShim puts the serve-mode `sluice` first on the case's PATH.
+func installShim(env *testscript.Env) error {
+	dir := filepath.Join(env.WorkDir, ".bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	shim := "#!/bin/sh\nexec sluice-shim \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "sluice"), []byte(shim), 0o755); err != nil {
+		return err
+	}
+	env.Setenv("PATH", dir+string(os.PathListSeparator)+env.Getenv("PATH"))
+	return nil
 }
 
 // engineAnswers reports, once, whether a container engine (Podman's
@@ -160,7 +216,7 @@ func cmdGitRepo(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: gitrepo")
 	}
 	git(ts, "init", "-q", "-b", "main")
-	exclude := "/.tmp/\n/.state/\n/.xdgstate/\n/home/\n"
+	exclude := "/.tmp/\n/.state/\n/.xdgstate/\n/home/\n/.bin/\n"
 	ts.Check(os.WriteFile(ts.MkAbs(".git/info/exclude"), []byte(exclude), 0o644))
 	git(ts, "config", "user.name", "Conformance")
 	git(ts, "config", "user.email", "conformance@example.com")

@@ -183,7 +183,9 @@ jobs:
   other: {runs-on: ubuntu-latest, steps: [{run: echo other}]}
   both: {needs: [win, mac], if: always(), runs-on: ubuntu-latest, steps: [{name: s, run: 'echo "${{ needs.win.result }} ${{ needs.mac.result }}"'}]}
 `},
-			tweak: func(o *Options) { o.Platforms, o.JobFilter = map[string]string{"windows-latest": "-self-hosted"}, "both" },
+			tweak: func(o *Options) {
+				o.Platforms, o.JobFilter = map[string]string{"windows-latest": "-self-hosted"}, "both"
+			},
 			want: []jobRow{{Name: "both", Result: logs.Success, Outputs: map[string]string{}},
 				{Name: "mac", Result: logs.Skipped, Reason: "runs-on macos-latest asks for a macOS runner and this host runs Linux (-P macos-latest=-self-hosted runs it here anyway)"},
 				{Name: "win", Result: logs.Success, Outputs: map[string]string{}}},

@@ -9,7 +9,7 @@ import (
 // TestExecutorEnv: a step's environment as the job container sees it.
 func TestExecutorEnv(t *testing.T) {
 	x := &Executor{Paths: [][2]string{{"/tmp/w/job1/temp", "/__w/_temp"}, {"/tmp/w/job1/work", "/__w"}},
-		HostEnv: map[string]string{"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "GITHUB_ACTIONS": "true"},
+		HostEnv:   map[string]string{"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "GITHUB_ACTIONS": "true"},
 		ImagePATH: "/usr/local/sbin:/usr/bin"}
 	tests := []struct {
 		name string
