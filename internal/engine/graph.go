@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -61,15 +59,7 @@ func Plan(ctx context.Context, opts Options, wf *workflow.Workflow) (*plan.Plan,
 // loader reads called workflows: ./ paths from the repository, others through
 // Options.Workflows.
 func loader(opts Options) plan.Loader {
-	return plan.LoaderFunc(func(ctx context.Context, key string) (*workflow.Workflow, error) {
-		if rel, ok := strings.CutPrefix(key, "./"); ok {
-			return workflow.Load(ctx, opts.RepoRoot, filepath.Join(opts.RepoRoot, filepath.FromSlash(rel)))
-		}
-		if opts.Workflows != nil {
-			return opts.Workflows.LoadWorkflow(ctx, key)
-		}
-		return nil, fmt.Errorf("it is not in this repository and cannot be fetched here; only local reusable workflows (uses: ./.github/workflows/x.yml) can run")
-	})
+	return plan.RepoLoader(opts.RepoRoot, opts.Workflows)
 }
 
 // finished is a started job's end, as drive learns it.

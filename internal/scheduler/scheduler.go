@@ -242,15 +242,7 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 // loader reads called workflows: ./ paths from the commit's tree, others through
 // Config.Workflows.
 func (s *Scheduler) loader(tree string) plan.Loader {
-	return plan.LoaderFunc(func(ctx context.Context, key string) (*workflow.Workflow, error) {
-		if rel, ok := strings.CutPrefix(key, "./"); ok {
-			return workflow.Load(ctx, tree, filepath.Join(tree, filepath.FromSlash(rel)))
-		}
-		if s.cfg.Workflows != nil {
-			return s.cfg.Workflows.LoadWorkflow(ctx, key)
-		}
-		return nil, fmt.Errorf("it is in another repository, and this server reads reusable workflows only from the repository itself")
-	})
+	return plan.RepoLoader(tree, s.cfg.Workflows)
 }
 
 // invalidRun records a run that failed before any job: its workflows do
