@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/delivery"
 	"github.com/sluice-ci/sluice/internal/executor/host"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -418,15 +419,16 @@ func (s *Scheduler) runDeploysTo(ctx context.Context, runID int64, env string) b
 	if err != nil || len(jobs) == 0 {
 		return false
 	}
-	spec, err := ParseSpec(jobs[0].Spec)
+	run, err := s.cfg.DB.GetRun(ctx, runID)
 	if err != nil {
 		return false
 	}
-	wf, cleanup, err := loadSpecWorkflow(ctx, spec)
+	p, _, err := s.planFor(ctx, run, jobs)
 	if err != nil {
 		return false
 	}
-	defer cleanup()
+	wf := p.Workflow(p.Run().WorkflowPath)
+	spec := &Spec{Spec: jobspec.Spec{Run: p.Run()}}
 	// A promotion run holds only some of the workflow's jobs.
 	keys := map[string]bool{}
 	for _, j := range jobs {

@@ -381,7 +381,10 @@ func (s *Scheduler) planFor(ctx context.Context, run *store.Run, jobs []store.Jo
 	}
 	base := *spec
 	base.Job, base.Leg, base.Environment, base.Promotion = jobspec.Job{}, 0, "", 0
-	s.plans.Store(run.ID, planEntry{p: p, base: base})
+	if run.Status != store.StatusCompleted {
+		// Kept until the run ends (forget); a finished run's plan is made when asked.
+		s.plans.Store(run.ID, planEntry{p: p, base: base})
+	}
 	return p, base, nil
 }
 
