@@ -154,9 +154,12 @@ type Claim struct {
 type LogLine struct {
 	Seq  int64     `json:"seq"`
 	Time time.Time `json:"time"`
-	Step int       `json:"step"`           // the step the line belongs to (0: the job's setup)
-	Kind string    `json:"kind,omitempty"` // "", "line", "step", "group", "endgroup", "error", "warning", "notice", "debug", "job"
-	Text string    `json:"text"`
+	Step int       `json:"step"` // the step the line belongs to (0: the job's setup)
+	// Kind is "line", "step" (a step started or ended), "group", "endgroup", "debug", "job"
+	// (the job ended), "sluice" (sluice's own note) or an annotation's level: "error",
+	// "warning", "notice".
+	Kind string `json:"kind,omitempty"`
+	Text string `json:"text"`
 }
 
 // Step is the state of one step of a job; the latest report of a number wins.
