@@ -28,6 +28,16 @@ type containers struct {
 	once    sync.Once
 	eng     *container.Engine
 	err     error
+	suffix  sync.Once
+	id      string
+}
+
+// runID names this engine's containers and networks: the run's ID, which a server's
+// agents share between jobs of one run and servers on one machine may repeat (run 42 of
+// two servers), with a suffix of this engine's own.
+func (c *containers) runID(run string) string {
+	c.suffix.Do(func() { c.id = run + "-" + randomName()[:6] })
+	return c.id
 }
 
 func (c *containers) get(ctx context.Context) (*container.Engine, error) {
@@ -86,7 +96,7 @@ func (jr *jobRun) startContainers(ctx context.Context, ev *expr.Evaluator, root 
 	if err != nil {
 		return nil, fmt.Errorf("this job needs containers (container: or services:), and no container engine answers: %w", err)
 	}
-	spec := container.JobSpec{RunID: e.opts.Run.ID, JobID: jr.name, Services: map[string]container.ContainerSpec{},
+	spec := container.JobSpec{RunID: e.ctrs.runID(e.opts.Run.ID), JobID: jr.name, Services: map[string]container.ContainerSpec{},
 		Log: func(s string) { jr.lineOut("Initialize containers", s) }}
 	if image != "" {
 		ports, volumes := jr.wr.wf.ContainerLists(jr.node.id, "")

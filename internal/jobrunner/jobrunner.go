@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/logs"
@@ -37,6 +38,9 @@ type Config struct {
 	Sandbox bool
 	Hidden  []string
 	Actions actions.Resolver
+	// Containers connects to a container engine for jobs that ask for one
+	// (container:, services:, docker actions); nil means none is available.
+	Containers func(ctx context.Context) (*container.Engine, error)
 	// LocalRepo maps a job's repository URL to a path on this machine to
 	// fetch from instead (the embedded agent reads the server's mirrors
 	// directly); "" keeps the URL.
@@ -95,6 +99,7 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
 		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions, Cache: cacheFor(cfg, lease, dir),
+		Containers: cfg.Containers,
 	})
 	// The lease's context ending (cancel from the server, lost lease) stops
 	// the job the way Ctrl-C stops `sluice run`: always() steps still run.
@@ -200,8 +205,10 @@ func (s *lineSink) Emit(e logs.Event) {
 	case logs.StepFinished:
 		n, ok := s.numbers[e.Step]
 		if !ok {
+			// A step that never started (skipped) is a step of its own too.
 			s.number++
 			n = s.number
+			s.numbers[e.Step] = n
 		}
 		var startedAt *time.Time
 		if st, ok := s.started[e.Step]; ok {
@@ -219,21 +226,12 @@ func (s *lineSink) Emit(e logs.Event) {
 	case logs.Debug:
 		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "debug", Text: e.Text})
 	case logs.Notice:
-		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "notice", Text: e.Text})
+		// sluice's own note about the step (a deprecation, an environment kept): not
+		// an annotation, whose kinds are their levels (error, warning, notice).
+		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "sluice", Text: e.Text})
 	case logs.AnnotationAdded:
 		if a := e.Annotation; a != nil {
-			loc := a.File
-			if a.Line > 0 {
-				loc += fmt.Sprintf(":%d", a.Line)
-			}
-			text := a.Message
-			if a.Title != "" {
-				text = a.Title + ": " + text
-			}
-			if loc != "" {
-				text = loc + ": " + text
-			}
-			s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: a.Level, Text: text})
+			s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: a.Level, Text: logs.AnnotationText(*a)})
 		}
 	case logs.JobFinished:
 		s.emit(jobspec.LogLine{Time: t, Kind: "job", Text: logs.JobFinishedText(e)})

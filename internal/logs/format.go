@@ -65,6 +65,15 @@ func (a Annotation) body() string {
 	return a.Message
 }
 
+// AnnotationText is an annotation without its level: "FILE:LINE:COL: TITLE: MESSAGE" with
+// empty parts left out, as an agent logs it (its level is the line's kind).
+func AnnotationText(a Annotation) string {
+	if loc := a.location(); loc != "" {
+		return loc + ": " + a.body()
+	}
+	return a.body()
+}
+
 // annotationLine is "LEVEL FILE:LINE:COL: TITLE: MESSAGE" with empty parts
 // left out, e.g. "error: boom" or "warning a.py:3: careful".
 func annotationLine(a Annotation) string {
