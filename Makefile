@@ -10,9 +10,11 @@ build:
 
 # go vet, then every package's tests, including the conformance suite (which
 # builds the binary itself). `make deps` first installs what they need.
+# The conformance suite runs every case through `sluice run` and `sluice serve`: more than
+# go test's default 10 minutes per package on a loaded 2-core machine.
 test:
 	$(GO) vet ./...
-	$(GO) test ./... 2>&1
+	$(GO) test -timeout 30m ./... 2>&1
 
 # Runs the bundled example in a scratch git repository, as a user would.
 demo: build

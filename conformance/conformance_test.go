@@ -6,11 +6,13 @@ package conformance
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +62,11 @@ func (b buildingM) Run() int {
 		fmt.Fprintln(os.Stderr, "setting", binDirEnv, err)
 		return 1
 	}
+	// Cases mostly wait (on processes, the network, the server's queue): more of them at
+	// once than there are CPUs keeps the suite's wall time down. An explicit -parallel wins.
+	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
+		_ = f.Value.Set(strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
+	}
 	return b.m.Run()
 }
 
@@ -80,23 +87,42 @@ func buildBinary(dir string) error {
 // TestConformance runs every case through `sluice run`, then through `sluice serve` with its
 // embedded agent (see serve_test.go): the same script, the same assertions, and the same jobs,
 // results and outputs in both, or the case fails. A case marks what the server has no
-// equivalent for with `[serve] skip 'why'` (or `[!serve]` on one line).
+// equivalent for with `[serve] skip 'why'` (or `[!serve]` on one line). Each case runs its
+// two halves in turn (TestConformance/CASE/run, then .../serve), the cases in parallel.
 func TestConformance(t *testing.T) {
 	binDir := os.Getenv(binDirEnv)
 	if binDir == "" {
 		t.Fatal("binary not built: TestMain did not run")
 	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.txtar"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no cases in testdata: %v", err)
+	}
 	results := t.TempDir()
-	t.Run("run", func(t *testing.T) { runCases(t, binDir, "run", results, nil) })
-	if os.Getenv("SLUICE_CONFORMANCE_SKIP_SERVE") == "1" {
-		t.Skip("SLUICE_CONFORMANCE_SKIP_SERVE=1: not running the cases through the server")
+	var srv *sharedServer
+	if os.Getenv("SLUICE_CONFORMANCE_SKIP_SERVE") != "1" {
+		srv = startServer(t, binDir)
+		t.Cleanup(func() {
+			srv.stop()
+			if t.Failed() {
+				t.Logf("server log (last 20000 bytes):\n%s", tail(srv.log.String(), 20000))
+			}
+		})
 	}
-	srv := startServer(t, binDir)
-	defer srv.stop()
-	t.Run("serve", func(t *testing.T) { runCases(t, binDir, "serve", results, srv) })
-	if t.Failed() {
-		t.Logf("server log (last 20000 bytes):\n%s", tail(srv.log.String(), 20000))
-	}
+	c := newConditions()
+	t.Run("case", func(t *testing.T) {
+		for _, f := range files {
+			name := strings.TrimSuffix(filepath.Base(f), ".txtar")
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				t.Run("run", func(t *testing.T) { runCase(t, f, binDir, "run", results, nil, c) })
+				if srv == nil {
+					return
+				}
+				t.Run("serve", func(t *testing.T) { runCase(t, f, binDir, "serve", results, srv, c) })
+			})
+		}
+	})
 }
 
 func tail(s string, n int) string {
@@ -106,11 +132,17 @@ func tail(s string, n int) string {
 	return s[len(s)-n:]
 }
 
-func runCases(t *testing.T, binDir, mode, results string, srv *sharedServer) {
-	pypi := reachability("pypi.org:443")
-	containers := engineAnswers()
+// conditions answer the scripts' [pypi] and [containers], once per test run.
+type conditions struct{ pypi, containers func() bool }
+
+func newConditions() conditions {
+	return conditions{pypi: reachability("pypi.org:443"), containers: engineAnswers()}
+}
+
+// runCase runs one case's script in one mode.
+func runCase(t *testing.T, file, binDir, mode, results string, srv *sharedServer, c conditions) {
 	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata",
+		Files:               []string{file},
 		RequireUniqueNames:  true,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
@@ -133,9 +165,9 @@ func runCases(t *testing.T, binDir, mode, results string, srv *sharedServer) {
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "pypi":
-				return pypi(), nil
+				return c.pypi(), nil
 			case "containers":
-				return containers(), nil
+				return c.containers(), nil
 			case "serve":
 				return mode == "serve", nil
 			}
