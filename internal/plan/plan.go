@@ -62,8 +62,9 @@ type Plan struct {
 	github map[string]any
 	vars   map[string]any
 
-	mu     sync.Mutex
-	frames map[string]*frame // a call's frame, by the key of the row that calls
+	mu        sync.Mutex
+	frames    map[string]*frame         // a call's frame, by the key of the row that calls
+	jobGitHub map[string]map[string]any // the github context of each job id (githubOf)
 }
 
 // frame is one workflow's jobs in the run: the top-level workflow, or a reusable workflow
@@ -110,7 +111,7 @@ func New(in Input) (*Plan, error) {
 	for k, v := range in.Run.Vars {
 		vars[k] = v
 	}
-	p := &Plan{in: in, github: GitHub(in.Run), vars: vars, frames: map[string]*frame{}}
+	p := &Plan{in: in, github: GitHub(in.Run), vars: vars, frames: map[string]*frame{}, jobGitHub: map[string]map[string]any{}}
 	p.top = newFrame(in.Workflow, "", "", "", "", inputs, nil, 1)
 	return p, nil
 }

@@ -15,10 +15,8 @@ import (
 // vars, inputs and needs everywhere; matrix and strategy once a leg is known. (secrets, env,
 // runner, steps and job do not exist at this level.)
 func (p *Plan) evaluator(f *frame, jobID string, needs map[string]jobspec.Need, m map[string]any, st *jobspec.Strategy) *expr.Evaluator {
-	gh := maps.Clone(p.github)
-	gh["job"] = jobID
 	c := expr.Contexts{
-		"github": gh,
+		"github": p.githubOf(jobID),
 		"vars":   p.vars,
 		"inputs": f.inputs,
 		"needs":  NeedsContext(needs),
@@ -32,6 +30,20 @@ func (p *Plan) evaluator(f *frame, jobID string, needs map[string]jobspec.Need, 
 		c["strategy"] = StrategyContext(*st)
 	}
 	return &expr.Evaluator{Contexts: c}
+}
+
+// githubOf is the github context a job's expressions see (github.job is its id), made once
+// per job: expressions only read it, and a 256-leg matrix evaluates it 256 times.
+func (p *Plan) githubOf(jobID string) map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g, ok := p.jobGitHub[jobID]; ok {
+		return g
+	}
+	g := maps.Clone(p.github)
+	g["job"] = jobID
+	p.jobGitHub[jobID] = g
+	return g
 }
 
 // NeedsContext is the needs context made of job results.
