@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd fuzz deps
+.PHONY: build test demo bench bench-act bench-plan bench-python bench-server bench-containers bench-cd fuzz deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -28,13 +28,17 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-python bench-containers bench-server bench-cd
+bench: bench-act bench-plan bench-python bench-containers bench-server bench-cd
 
 bench-act:
 	bash bench/run.sh
 
 bench-python:
 	bash bench/python.sh
+
+# Planning a 256-leg run made through reusable workflows (bench/results-plan.md).
+bench-plan:
+	bash bench/plan.sh
 
 # The server: webhook to first step, 1,000 queued jobs through 4 agents,
 # memory (bench/results-server.md).

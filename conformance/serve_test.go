@@ -50,7 +50,7 @@ const (
 	serverEnv    = "SLUICE_CONFORMANCE_SERVER"  // base URL of the shared server
 	tokenEnv     = "SLUICE_CONFORMANCE_TOKEN"   // its admin token
 	hookSecret   = "conformance-hook-secret"
-	serveTimeout = 4 * time.Minute // one `sluice run` through the server
+	serveTimeout = 10 * time.Minute // one `sluice run` through the server, on a loaded machine
 )
 
 // sharedServer is the `sluice serve` every serve-mode case uses.
@@ -578,10 +578,32 @@ func waitRun(ctx context.Context, c *client.Client, id int64) (*server.RunDetail
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("run %d did not complete in %s (status %s)", id, serveTimeout, d.Run.Status)
+			return nil, fmt.Errorf("run %d did not complete in %s (status %s):\n%s", id, serveTimeout, d.Run.Status, jobStates(c, d))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// jobStates describes the jobs of a run that did not finish, with the last lines of the
+// unfinished ones, to say where it stopped.
+func jobStates(c *client.Client, d *server.RunDetail) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var b strings.Builder
+	for _, j := range d.Jobs {
+		fmt.Fprintf(&b, "  %s: %s %s %s\n", j.Name, j.Status, j.Conclusion, j.PendingReason)
+		if j.Status == store.StatusCompleted {
+			continue
+		}
+		lines, err := allLogs(ctx, c, j.ID)
+		if err != nil {
+			continue
+		}
+		for _, l := range lines[max(0, len(lines)-15):] {
+			fmt.Fprintf(&b, "    %s\n", l.Text)
+		}
+	}
+	return b.String()
 }
 
 // printRun prints a finished run's jobs as `sluice run` prints them without a terminal:

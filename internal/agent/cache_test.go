@@ -93,7 +93,7 @@ func TestCacheClientRoundTrip(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	h.queueJob("cache", nil, `{"repository":"o/r"}`)
+	h.queueJob("cache", nil, `{"run":{"repository":"o/r"}}`)
 	res := recv(t, results, "the cache round trip")
 	if res.err != nil {
 		t.Fatalf("round trip: %v", res.err)

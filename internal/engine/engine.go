@@ -1,7 +1,9 @@
-// Package engine runs workflows: the job graph with its needs, matrices,
-// conditions, timeouts and cancellation, each job's steps with their runner
-// files and workflow commands, local composite actions and local reusable
-// workflows. `sluice run` and (later) agents execute jobs only through here.
+// Package engine runs jobs: each job's steps with their runner files,
+// workflow commands, timeouts and cancellation, composite, JavaScript and
+// Docker actions, through an executor (host or container). Which jobs run,
+// when and as what (needs, if:, matrices, reusable workflows) is
+// internal/plan's to decide; Run only drives the plan in memory for `sluice
+// run`, and RunJob runs one job an agent leased. Every job runs through here.
 package engine
 
 import (
