@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/scheduler"
@@ -190,6 +191,9 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state s
 		ArtifactDir: filepath.Join(f.data, "artifacts"), Cache: caches, Token: token, Version: version,
 		Sandbox: sandbox, Hidden: []string{f.data},
 		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
+		// Container jobs, services and docker actions, as `sluice run` runs them:
+		// $DOCKER_HOST, else a Podman or Docker socket found here.
+		Containers: func(ctx context.Context) (*container.Engine, error) { return container.Connect(ctx, "") },
 		// The embedded agent shares the server's disk: it fetches commits
 		// from the mirrors themselves, not over /git/.
 		LocalRepo: func(url string) string {

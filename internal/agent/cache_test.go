@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -56,7 +57,7 @@ func TestCacheClientRoundTrip(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{Server: ts.URL, Token: tok, Name: "cacher", Parallel: 1, Log: slog.New(h.logs),
-			Run: func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
+			Run: func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
 				var res result
 				defer func() { results <- res }()
 				q := CacheQuery{Job: l.Job.ID, Scope: "o/r", Key: key, Version: "v"}
@@ -92,7 +93,7 @@ func TestCacheClientRoundTrip(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	h.queueJob("cache", nil, `{"repository":"o/r"}`)
+	h.queueJob("cache", nil, `{"run":{"repository":"o/r"}}`)
 	res := recv(t, results, "the cache round trip")
 	if res.err != nil {
 		t.Fatalf("round trip: %v", res.err)

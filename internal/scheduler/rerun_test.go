@@ -1,10 +1,11 @@
 package scheduler
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -111,8 +112,8 @@ func TestRerunAll(t *testing.T) {
 	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
 		t.Errorf("rerun's jobs (-want +got):\n%s", diff)
 	}
-	if sp := h.spec(r.ID, "build"); sp.RunID != r.ID || sp.RunNumber != r.Number {
-		t.Errorf("rerun's build spec names run %d #%d, want %d #%d", sp.RunID, sp.RunNumber, r.ID, r.Number)
+	if sp := h.spec(r.ID, "build"); sp.Run.ID != fmt.Sprint(r.ID) || sp.Run.Number != r.Number || sp.Run.Attempt != r.Attempt {
+		t.Errorf("rerun's build spec names run %s #%d attempt %d, want %d #%d attempt %d", sp.Run.ID, sp.Run.Number, sp.Run.Attempt, r.ID, r.Number, r.Attempt)
 	}
 	again, err := h.s.Rerun(h.ctx, r.ID, false)
 	if err != nil {
@@ -145,8 +146,8 @@ func TestRerunFailedOnly(t *testing.T) {
 	if build.Reason == "" {
 		t.Error("carried-over build has no reason saying where its result comes from")
 	}
-	wantNeeds := map[string]engine.NeedResult{"build": {Result: "success", Outputs: map[string]string{"wheel": "app-1.0.whl"}}}
-	if diff := cmp.Diff(wantNeeds, h.spec(r.ID, "test").Needs); diff != "" {
+	wantNeeds := map[string]jobspec.Need{"build": {Result: "success", Outputs: map[string]string{"wheel": "app-1.0.whl"}}}
+	if diff := cmp.Diff(wantNeeds, h.spec(r.ID, "test").Job.Needs); diff != "" {
 		t.Errorf("test's needs in the rerun (-want +got):\n%s", diff)
 	}
 	h.finish("test", "success", nil)

@@ -20,6 +20,8 @@ import (
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/delivery"
+	"github.com/sluice-ci/sluice/internal/jobspec"
+	"github.com/sluice-ci/sluice/internal/plan"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/sluice-ci/sluice/internal/workflow"
@@ -47,7 +49,10 @@ type Config struct {
 	// Deployment reports a promotion's state to the repository's forge (a
 	// GitHub deployment status); nil reports nothing.
 	Deployment func(ctx context.Context, repo *store.Repo, p *cd.Promotion)
-	Log        *slog.Logger
+	// Workflows loads reusable workflows from other repositories
+	// (owner/repo/path@ref); nil fails the jobs calling one, saying why.
+	Workflows plan.Loader
+	Log       *slog.Logger
 }
 
 // Scheduler implements server.Scheduler.
@@ -57,9 +62,9 @@ type Scheduler struct {
 	// mu serialises graph decisions per process: two jobs of one run
 	// finishing together must not both enqueue the same dependent.
 	mu sync.Mutex
-	// infos and limits cache what planning reads of job specs (specInfo by
-	// job ID, max-parallel by "run/job").
-	infos, limits sync.Map
+	// infos caches what planning reads of job specs (rowInfo by job ID),
+	// plans each unfinished run's plan (by run ID).
+	infos, plans sync.Map
 	// deployMu serialises promotion decisions (gates, the per-environment
 	// lock, outcomes). It may be taken while holding mu, never the other way.
 	deployMu sync.Mutex
@@ -162,7 +167,8 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 				return runs, fmt.Errorf("%s: %w", wf.Path, err)
 			}
 		}
-		run, err := s.createRun(ctx, repo, t, wf, deploy)
+		called, callErrs := plan.Resolve(ctx, wf, s.loader(tree))
+		run, err := s.createRun(ctx, repo, t, wf, deploy, called, callErrs)
 		if err != nil {
 			return runs, err
 		}
@@ -187,46 +193,56 @@ type deployInfo struct {
 	lockHash string
 }
 
-func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, d deployInfo) (*store.Run, error) {
+func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, d deployInfo,
+	called map[string]*workflow.Workflow, callErrs map[string]string) (*store.Run, error) {
 	payload, _ := json.Marshal(t.Payload)
 	run := store.Run{
 		RepoID: repo.ID, Workflow: wf.Path, WorkflowName: wf.Name(), Event: t.Event, Ref: t.Ref, SHA: t.SHA,
 		Title: firstNonEmpty(s.mirror.message(ctx, repo.ID, t.SHA), t.Event), Trigger: firstNonEmpty(t.Source, store.TriggerManual),
 		Actor: t.Actor, Inputs: t.Inputs, Payload: payload,
 	}
-	base := Spec{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), SHA: t.SHA, Ref: t.Ref,
-		Event: t.Event, Payload: t.Payload, WorkflowPath: wf.Path, WorkflowSource: string(wf.Source),
-		Inputs: t.Inputs, Actor: t.Actor, Fork: t.Fork,
-		Environments: d.cfg, EnvironmentsError: d.err, LockHash: d.lockHash}
-	if c := wf.AST.Concurrency; c != nil && c.Group != nil {
-		run.ConcurrencyGroup = c.Group.Value
-		if c.Group.ContainsExpression() {
-			ev := s.evaluator(base)
-			if g, err := ev.Interpolate(c.Group.Value); err == nil {
-				run.ConcurrencyGroup = g
-			}
+	base := Spec{Environments: d.cfg, EnvironmentsError: d.err, LockHash: d.lockHash, CallErrors: callErrs}
+	base.Run = jobspec.Run{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), SHA: t.SHA, Ref: t.Ref,
+		Event: t.Event, Payload: t.Payload, WorkflowPath: wf.Path, WorkflowName: wf.Name(), Inputs: t.Inputs, Actor: t.Actor, Fork: t.Fork}
+	if len(called) > 0 {
+		base.Called = map[string]Source{}
+		for k, cw := range called {
+			base.Called[k] = Source{Path: cw.Path, Source: string(cw.Source)}
 		}
 	}
-	var jobs []store.Job
-	for _, id := range wf.JobIDs() {
-		j := wf.Job(id)
-		spec := base
-		spec.JobID = id
-		var needs []string
-		for _, n := range j.Needs {
-			needs = append(needs, n.Value)
-		}
-		jobs = append(jobs, store.Job{Key: id, Name: jobName(j, id), Needs: needs, Labels: labels(j), Spec: spec.encode()})
+	p, err := plan.New(plan.Input{Run: base.Run, Workflow: wf, Called: called, CallErrors: callErrs, OtherOS: plan.WaitForAgent})
+	if err != nil {
+		return nil, err
 	}
-	r, _, err := s.cfg.DB.CreateRun(ctx, run, jobs)
+	r, _, err := s.cfg.DB.CreateRun(ctx, run, s.placeholders(base, p, p.Rows()))
 	if err != nil {
 		return nil, fmt.Errorf("recording the run of %s: %w", wf.Path, err)
 	}
-	if c := wf.AST.Concurrency; c != nil && c.CancelInProgress != nil && c.CancelInProgress.Value && r.ConcurrencyGroup != "" {
-		s.cancelGroup(ctx, r)
+	// The group is evaluated once the run exists: it may read github.run_id and
+	// github.run_number, as on GitHub.
+	if pr, err := planOf(r, &Spec{Spec: jobspec.Spec{Run: base.Run, Job: jobspec.Job{WorkflowSource: string(wf.Source)}}}); err == nil {
+		c, err := pr.Concurrency()
+		if err != nil {
+			s.cfg.Log.Warn("evaluating the concurrency group", "run", r.ID, "err", err)
+		}
+		if c != nil {
+			if err := s.cfg.DB.SetRunConcurrencyGroup(ctx, r.ID, c.Group); err != nil {
+				return nil, err
+			}
+			r.ConcurrencyGroup = c.Group
+			if c.CancelInProgress {
+				s.cancelGroup(ctx, r)
+			}
+		}
 	}
 	s.report(ctx, r)
 	return r, nil
+}
+
+// loader reads called workflows: ./ paths from the commit's tree, others through
+// Config.Workflows.
+func (s *Scheduler) loader(tree string) plan.Loader {
+	return plan.RepoLoader(tree, s.cfg.Workflows)
 }
 
 // invalidRun records a run that failed before any job: its workflows do
@@ -246,15 +262,10 @@ func (s *Scheduler) invalidRun(ctx context.Context, repo *store.Repo, t server.T
 	return r, err
 }
 
-func jobName(j *actionlint.Job, id string) string {
-	if j.Name != nil && !j.Name.ContainsExpression() {
-		return j.Name.Value
-	}
-	return id
-}
-
-func labels(j *actionlint.Job) []string {
-	if j.RunsOn == nil {
+// literalLabels are a job's runs-on labels as written, shown while the job waits; the
+// plan evaluates them when it starts the job.
+func literalLabels(j *actionlint.Job) []string {
+	if j == nil || j.RunsOn == nil {
 		return nil
 	}
 	var out []string

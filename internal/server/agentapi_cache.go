@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -41,23 +42,20 @@ func (s *Server) agentCacheScope(w http.ResponseWriter, r *http.Request, a *stor
 		agentError(w, http.StatusForbidden, fmt.Sprintf("agent %s is not running job %d", a.Name, jobID))
 		return false
 	}
-	var spec struct {
-		Repository string `json:"repository"`
-		Fork       bool   `json:"fork"`
-	}
+	var spec jobspec.Spec
 	if len(j.Spec) > 0 {
 		if err := json.Unmarshal(j.Spec, &spec); err != nil {
 			s.agentFail(w, r, "reading job spec", err)
 			return false
 		}
 	}
-	if spec.Repository != scope {
-		agentError(w, http.StatusForbidden, fmt.Sprintf("job %d builds %q, not %q", jobID, spec.Repository, scope))
+	if spec.Run.Repository != scope {
+		agentError(w, http.StatusForbidden, fmt.Sprintf("job %d builds %q, not %q", jobID, spec.Run.Repository, scope))
 		return false
 	}
 	// A pull request from a fork may read caches but not write them: what
 	// it saved would be restored by the repository's own runs.
-	if saving && spec.Fork {
+	if saving && spec.Run.Fork {
 		agentError(w, http.StatusForbidden, "jobs of pull requests from forks cannot save caches")
 		return false
 	}

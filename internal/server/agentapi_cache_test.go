@@ -112,7 +112,7 @@ func savePath(job int64, scope, key, version string) string {
 func TestAgentCacheSaveAndRestore(t *testing.T) {
 	e := newCacheTestEnv(t)
 	_, tok := e.register(t, "runner")
-	j := e.queue(t, `{"repository":"o/r"}`)
+	j := e.queue(t, `{"run":{"repository":"o/r"}}`)
 	if code, _ := e.claim(t, tok); code != http.StatusOK {
 		t.Fatalf("claim: %d", code)
 	}
@@ -173,7 +173,7 @@ func TestAgentCacheNeedsTheJob(t *testing.T) {
 	e := newCacheTestEnv(t)
 	_, owner := e.register(t, "owner")
 	_, other := e.register(t, "other")
-	j := e.queue(t, `{"repository":"o/r"}`)
+	j := e.queue(t, `{"run":{"repository":"o/r"}}`)
 	if code, _ := e.claim(t, owner); code != http.StatusOK {
 		t.Fatalf("claim: %d", code)
 	}
@@ -224,7 +224,7 @@ func TestAgentCacheNeedsTheJob(t *testing.T) {
 func TestAgentCacheWithoutAStore(t *testing.T) {
 	e := newAgentTestEnv(t)
 	_, tok := e.register(t, "runner")
-	j := e.queue(t, `{"repository":"o/r"}`)
+	j := e.queue(t, `{"run":{"repository":"o/r"}}`)
 	if code, _ := e.claim(t, tok); code != http.StatusOK {
 		t.Fatalf("claim: %d", code)
 	}

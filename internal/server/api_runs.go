@@ -100,6 +100,9 @@ func (s *Server) RunDetail(ctx context.Context, id int64) (*RunDetail, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A matrix job's own row and a reusable workflow call's are the scheduler's
+	// bookkeeping: the legs and the called jobs are the jobs.
+	jobs = store.Shown(jobs)
 	d := &RunDetail{Run: RunView{Run: *run, Repo: repo.Name}, Jobs: make([]JobView, 0, len(jobs))}
 	for _, j := range jobs {
 		steps, err := s.cfg.DB.ListSteps(ctx, j.ID)

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"strings"
-
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -27,24 +25,26 @@ func uiBox(j store.Job) uiJobBox {
 		Duration: uiDuration(j.StartedAt, j.FinishedAt), Attempt: j.Attempt, Reason: j.Reason}
 }
 
-// uiJobBase is the workflow job id of a job key: matrix legs are keyed
-// "build (3.11, ubuntu)" and are all what `needs: build` waits for.
-func uiJobBase(key string) string {
-	if i := strings.Index(key, " ("); i > 0 {
-		return key[:i]
-	}
-	return key
-}
-
 // uiGraphColumns lays jobs out in columns by needs depth: a job sits one
 // column right of the deepest job it needs. Jobs keep their input order
 // within a column. A need that names no job counts as satisfied, and a
 // cycle (which the scheduler would have rejected) is cut where found.
-func uiGraphColumns(jobs []store.Job) [][]uiJobBox {
+// Only the jobs shown are laid out (see store.Shown); a need names a job
+// that may have been expanded (a matrix into its legs, a reusable workflow
+// call into its jobs), and then stands for everything under it.
+func uiGraphColumns(all []store.Job) [][]uiJobBox {
+	parent := map[string]string{}
+	for _, j := range all {
+		parent[j.Key] = j.Parent
+	}
+	jobs := store.Shown(all)
 	byBase := map[string][]int{}
 	for i, j := range jobs {
-		b := uiJobBase(j.Key)
-		byBase[b] = append(byBase[b], i)
+		seen := map[string]bool{}
+		for k := j.Key; k != "" && !seen[k]; k = parent[k] {
+			seen[k] = true
+			byBase[k] = append(byBase[k], i)
+		}
 	}
 	depth := make([]int, len(jobs))
 	const unknown, visiting = -1, -2

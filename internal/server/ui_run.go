@@ -56,7 +56,7 @@ func (ui *uiApp) runPage(w http.ResponseWriter, r *http.Request, sess *uiSession
 	}
 	d := uiRunData{Run: *run, Repo: *repo, State: uiState(run.Status, run.Conclusion), Columns: uiGraphColumns(jobs),
 		Done: run.Status == store.StatusCompleted}
-	for _, j := range jobs {
+	for _, j := range store.Shown(jobs) {
 		steps, err := ui.s.cfg.DB.ListSteps(ctx, j.ID)
 		if err != nil {
 			ui.fail(w, r, err)
@@ -145,7 +145,7 @@ func (ui *uiApp) runState(r *http.Request, runID int64) (*uiRunState, error) {
 	}
 	st := &uiRunState{State: uiState(run.Status, run.Conclusion), Duration: uiDuration(run.StartedAt, run.FinishedAt),
 		Done: run.Status == store.StatusCompleted, Jobs: []uiJobBox{}}
-	for _, j := range jobs {
+	for _, j := range store.Shown(jobs) {
 		st.Jobs = append(st.Jobs, uiBox(j))
 	}
 	return st, nil

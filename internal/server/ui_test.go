@@ -498,6 +498,9 @@ func TestUIRunEventsStream(t *testing.T) {
 
 func TestUIGraphColumns(t *testing.T) {
 	job := func(key string, needs ...string) store.Job { return store.Job{Key: key, Needs: needs} }
+	leg := func(key, parent string, needs ...string) store.Job {
+		return store.Job{Key: key, Parent: parent, Needs: needs}
+	}
 	for _, tc := range []struct {
 		name string
 		jobs []store.Job
@@ -505,8 +508,11 @@ func TestUIGraphColumns(t *testing.T) {
 	}{
 		{"empty", nil, nil},
 		{"independent", []store.Job{job("a"), job("b")}, [][]string{{"a", "b"}}},
-		{"chain and matrix", []store.Job{job("deploy", "build"), job("test (3.11)"), job("test (3.12)"), job("build", "test", "lint"), job("lint")},
+		{"chain and matrix", []store.Job{job("deploy", "build"), job("test"), leg("test (3.11)", "test"), leg("test (3.12)", "test"),
+			job("build", "test", "lint"), job("lint")},
 			[][]string{{"test (3.11)", "test (3.12)", "lint"}, {"build"}, {"deploy"}}},
+		{"called workflow", []store.Job{job("call"), leg("call / a", "call"), leg("call / b", "call", "call / a"), job("after", "call")},
+			[][]string{{"call / a"}, {"call / b"}, {"after"}}},
 		{"unknown need", []store.Job{job("a", "ghost")}, [][]string{{"a"}}},
 		{"diamond", []store.Job{job("d", "b", "c"), job("b", "a"), job("c", "a"), job("a")}, [][]string{{"a"}, {"b", "c"}, {"d"}}},
 		{"cycle is cut", []store.Job{job("a", "b"), job("b", "a")}, [][]string{{"b"}, {"a"}}},

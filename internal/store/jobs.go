@@ -27,14 +27,19 @@ type Job struct {
 	Reason          string            `json:"reason,omitempty"`         // why it completed as it did (agent lost, cancelled…)
 	CancelRequested bool              `json:"cancel_requested,omitempty"`
 	Outputs         map[string]string `json:"outputs,omitempty"`
-	CreatedAt       time.Time         `json:"created_at"`
-	QueuedAt        *time.Time        `json:"queued_at,omitempty"`
-	StartedAt       *time.Time        `json:"started_at,omitempty"`
-	FinishedAt      *time.Time        `json:"finished_at,omitempty"`
+	// Parent is the key of the row this one was expanded from (a matrix job, a job calling
+	// a reusable workflow); such a parent is bookkeeping and not shown (see Shown).
+	Parent string `json:"parent,omitempty"`
+	// Tolerated: a failure that continue-on-error lets pass; it does not fail the run.
+	Tolerated  bool       `json:"tolerated,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	QueuedAt   *time.Time `json:"queued_at,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
 const jobCols = `id, run_id, job_key, name, needs, labels, spec, status, conclusion, attempt, agent_id, lease_until,
-	pending_reason, reason, cancel_requested, outputs, created_at, queued_at, started_at, finished_at`
+	pending_reason, reason, cancel_requested, outputs, parent, tolerated, created_at, queued_at, started_at, finished_at`
 
 func scanJob(s scanner) (*Job, error) {
 	var j Job
@@ -42,9 +47,9 @@ func scanJob(s scanner) (*Job, error) {
 	var spec sql.NullString
 	var agent, lease, queued, started, finished sql.NullInt64
 	var created int64
-	var cancel int
+	var cancel, tolerated int
 	if err := s.Scan(&j.ID, &j.RunID, &j.Key, &j.Name, &needs, &labels, &spec, &j.Status, &j.Conclusion, &j.Attempt,
-		&agent, &lease, &j.PendingReason, &j.Reason, &cancel, &outputs, &created, &queued, &started, &finished); err != nil {
+		&agent, &lease, &j.PendingReason, &j.Reason, &cancel, &outputs, &j.Parent, &tolerated, &created, &queued, &started, &finished); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {
@@ -65,7 +70,7 @@ func scanJob(s scanner) (*Job, error) {
 		j.Outputs = nil
 	}
 	j.Spec, j.AgentID, j.LeaseUntil = fromNullRaw(spec), fromNullID(agent), fromNullTS(lease)
-	j.CancelRequested = cancel != 0
+	j.CancelRequested, j.Tolerated = cancel != 0, tolerated != 0
 	j.CreatedAt, j.QueuedAt, j.StartedAt, j.FinishedAt = fromTS(created), fromNullTS(queued), fromNullTS(started), fromNullTS(finished)
 	return &j, nil
 }
@@ -125,9 +130,10 @@ func (t *tx) insertJob(ctx context.Context, repoID int64, j Job) (*Job, error) {
 		queued = &t.now
 	}
 	nj, err := scanJob(t.queryRow(ctx, `INSERT INTO jobs (run_id, job_key, name, needs, labels, labels_key, spec, status,
-		attempt, pending_reason, outputs, created_at, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
+		attempt, pending_reason, outputs, parent, tolerated, created_at, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING `+jobCols,
 		j.RunID, j.Key, j.Name, needs, labels, labelsKey(j.Labels), nullRaw(j.Spec), j.Status, j.Attempt,
-		j.PendingReason, outputs, ts(t.now), tsPtr(queued)))
+		j.PendingReason, outputs, j.Parent, boolInt(j.Tolerated), ts(t.now), tsPtr(queued)))
 	if err != nil {
 		return nil, t.db.conflict(fmt.Errorf("inserting job %s: %w", j.Key, err), "job "+j.Key)
 	}
@@ -169,7 +175,7 @@ func (db *DB) ListJobStates(ctx context.Context, runID int64) ([]Job, error) {
 
 // jobColsNoSpec is jobCols with a NULL in place of the spec column.
 const jobColsNoSpec = `id, run_id, job_key, name, needs, labels, NULL, status, conclusion, attempt, agent_id, lease_until,
-	pending_reason, reason, cancel_requested, outputs, created_at, queued_at, started_at, finished_at`
+	pending_reason, reason, cancel_requested, outputs, parent, tolerated, created_at, queued_at, started_at, finished_at`
 
 func listJobs(ctx context.Context, q queryer, runID int64, latest bool) ([]Job, error) {
 	return listJobsCols(ctx, q, runID, latest, jobCols)
@@ -215,6 +221,8 @@ type JobUpdate struct {
 	Outputs         map[string]string
 	Spec            json.RawMessage
 	Labels          []string
+	Name            *string
+	Tolerated       *bool
 }
 
 // UpdateJob changes fields of job id. A status change stamps the matching time and writes
@@ -246,6 +254,12 @@ func (db *DB) UpdateJob(ctx context.Context, id int64, u JobUpdate) (*Job, error
 		if u.Labels != nil {
 			j.Labels = u.Labels
 		}
+		if u.Name != nil {
+			j.Name = *u.Name
+		}
+		if u.Tolerated != nil {
+			j.Tolerated = *u.Tolerated
+		}
 		if u.CancelRequested != nil && *u.CancelRequested && !j.CancelRequested {
 			if _, err := t.exec(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ?`, id); err != nil {
 				return err
@@ -276,10 +290,10 @@ func (db *DB) UpdateJob(ctx context.Context, id int64, u JobUpdate) (*Job, error
 			return err
 		}
 		if _, err := t.exec(ctx, `UPDATE jobs SET status = ?, conclusion = ?, pending_reason = ?, reason = ?, outputs = ?,
-			spec = ?, labels = ?, labels_key = ?, agent_id = ?, lease_until = ?, queued_at = ?, started_at = ?, finished_at = ?
-			WHERE id = ?`, j.Status, j.Conclusion, j.PendingReason, j.Reason, outputs, nullRaw(j.Spec), labels,
+			spec = ?, labels = ?, labels_key = ?, agent_id = ?, lease_until = ?, queued_at = ?, started_at = ?, finished_at = ?,
+			name = ?, tolerated = ? WHERE id = ?`, j.Status, j.Conclusion, j.PendingReason, j.Reason, outputs, nullRaw(j.Spec), labels,
 			labelsKey(j.Labels), nullID(j.AgentID), tsPtr(j.LeaseUntil), tsPtr(j.QueuedAt), tsPtr(j.StartedAt),
-			tsPtr(j.FinishedAt), id); err != nil {
+			tsPtr(j.FinishedAt), j.Name, boolInt(j.Tolerated), id); err != nil {
 			return err
 		}
 		if out, err = getJob(ctx, t, id); err != nil {

@@ -286,6 +286,8 @@ func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) 
 		// As on GitHub, a failed job makes the run a failure even when
 		// others were cancelled (fail-fast siblings, a user's cancel after).
 		switch {
+		case j.Conclusion == ConclusionFailure && j.Tolerated:
+			// continue-on-error: the job failed, the run does not.
 		case j.Conclusion == ConclusionFailure:
 			conclusion = ConclusionFailure
 		case j.Conclusion == ConclusionCancelled && conclusion != ConclusionFailure:
