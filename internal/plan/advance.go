@@ -13,8 +13,11 @@ import (
 // Advance makes every decision the rows allow: it decides the jobs whose needs are done,
 // expands matrices and called workflows, starts legs as max-parallel allows, applies
 // fail-fast, and ends expanded rows whose children have all ended. cancelled says the run
-// was cancelled: jobs not yet decided run only if their `if:` asks for always() or
-// cancelled(), and legs not started are cancelled. The caller stops started rows itself.
+// was cancelled, and the status functions are evaluated again as GitHub documents for a
+// cancel: jobs not yet decided run only if their `if:` asks for always() or cancelled(),
+// legs not started are cancelled, and a started job is asked to stop (a Cancel change)
+// unless its `if:` still holds ("the server re-evaluates if conditions for all currently
+// running jobs. If the condition evaluates to true, the job will not get canceled").
 //
 // It returns the rows after the decisions and the changes, in the order they were made.
 // rows is not modified.
@@ -76,8 +79,11 @@ func (g *graph) frame(f *frame) {
 func (g *graph) node(f *frame, r *Row) {
 	kids := g.children(r)
 	if len(kids) == 0 {
-		if r.State == Waiting {
+		switch {
+		case r.State == Waiting:
 			g.decide(f, r)
+		case r.State == Active && g.cancelled:
+			g.recheck(f, r)
 		}
 		return
 	}
@@ -93,7 +99,7 @@ func (g *graph) node(f *frame, r *Row) {
 		g.failFastCalls(r, kids)
 		g.finishLegs(r, kids)
 	case kids[0].Leg > 0:
-		g.legs(r, kids)
+		g.legs(f, r, kids)
 		g.finishLegs(r, kids)
 	default:
 		g.callFrame(f, r)
@@ -166,14 +172,7 @@ func (g *graph) decide(f *frame, r *Row) {
 	if !ready {
 		return
 	}
-	failed, allOK := g.ancestors(f, j)
-	ev := p.evaluator(f, r.JobID, needs, nil, nil)
-	ev.Status = expr.Status{Failed: failed, Cancelled: g.cancelled, Skipped: !allOK}
-	cond := ""
-	if j.If != nil {
-		cond = j.If.Value
-	}
-	run, err := ev.Condition(cond)
+	run, err := g.condition(f, r, j, needs)
 	if err != nil {
 		g.finish(r, jobspec.Failure, nil, "evaluating if: "+err.Error())
 		return
@@ -187,6 +186,7 @@ func (g *graph) decide(f *frame, r *Row) {
 		return
 	}
 
+	ev := p.evaluator(f, r.JobID, needs, nil, nil)
 	var matrix *actionlint.Matrix
 	failFast, maxParallel := true, 0
 	if s := j.Strategy; s != nil {
@@ -246,6 +246,36 @@ func (g *graph) decide(f *frame, r *Row) {
 	}
 }
 
+// condition evaluates job j's `if:` for row r of frame f, with the status functions over
+// its whole chain of needs and the run's cancellation.
+func (g *graph) condition(f *frame, r *Row, j *actionlint.Job, needs map[string]jobspec.Need) (bool, error) {
+	failed, allOK := g.ancestors(f, j)
+	ev := g.p.evaluator(f, r.JobID, needs, nil, nil)
+	ev.Status = expr.Status{Failed: failed, Cancelled: g.cancelled, Skipped: !allOK}
+	cond := ""
+	if j.If != nil {
+		cond = j.If.Value
+	}
+	return ev.Condition(cond)
+}
+
+// recheck evaluates a started job's `if:` again once the run is cancelled, and asks for it
+// to stop unless the condition still holds: a running `if: always()` (or cancelled()) job
+// goes on, the others are cancelled.
+func (g *graph) recheck(f *frame, r *Row) {
+	if r.CancelRequested {
+		return
+	}
+	if j := f.wf.Job(r.JobID); j != nil {
+		if needs, ready := g.needs(f, j); ready {
+			if keep, err := g.condition(f, r, j, needs); err == nil && keep {
+				return
+			}
+		}
+	}
+	g.cancel(r, "the run was cancelled")
+}
+
 // run starts a job that has no matrix, or skips it for its operating system.
 func (g *graph) run(f *frame, r *Row, needs map[string]jobspec.Need, m map[string]any, keys []string, st jobspec.Strategy) {
 	spec, err := g.p.unit(f, r.Key, r.JobID, needs, m, keys, st, true)
@@ -264,7 +294,7 @@ func (g *graph) run(f *frame, r *Row, needs map[string]jobspec.Need, m map[strin
 // legs starts waiting legs as max-parallel allows, and applies fail-fast: "If true, GitHub
 // will cancel all in-progress and queued jobs in the matrix if any job in the matrix fails."
 // A leg whose failure continue-on-error tolerates cancels nothing.
-func (g *graph) legs(r *Row, legs []*Row) {
+func (g *graph) legs(f *frame, r *Row, legs []*Row) {
 	st := jobspec.Strategy{FailFast: true}
 	if s := legs[0].Spec; s != nil {
 		st = s.Strategy
@@ -282,6 +312,9 @@ func (g *graph) legs(r *Row, legs []*Row) {
 	active := 0
 	for _, l := range legs {
 		if l.State == Active {
+			if g.cancelled {
+				g.recheck(f, l)
+			}
 			active++
 		}
 	}

@@ -41,8 +41,12 @@ type Row struct {
 	// Tolerated marks a row whose failure continue-on-error lets pass: it shows failure,
 	// and counts as success for the jobs that need it and for the run.
 	Tolerated bool
-	// CancelRequested: the plan asked for this started row to be stopped (fail-fast).
+	// CancelRequested: the plan asked for this started row to be stopped (fail-fast, a
+	// cancelled run).
 	CancelRequested bool
+	// Kept marks a row a re-run of failed jobs carried over from the attempt before, as it
+	// ended there (see Rerun).
+	Kept bool
 
 	// Spec is the job to run, set when the plan decides a row runs (or, for a leg, when it
 	// is made); for an expanded call it holds the caller's evaluated name and matrix.
