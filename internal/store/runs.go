@@ -31,10 +31,13 @@ type Run struct {
 	StartedAt        *time.Time        `json:"started_at,omitempty"`
 	FinishedAt       *time.Time        `json:"finished_at,omitempty"`
 	ConcurrencyGroup string            `json:"concurrency_group,omitempty"`
+	// CancelRequested: the run was cancelled (RequestCancel); what still runs is what the
+	// status functions let run.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
 }
 
 const runCols = `id, repo_id, number, workflow, workflow_name, event, ref, sha, title, run_trigger, actor,
-	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group`
+	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, cancel_requested`
 
 func scanRun(s scanner) (*Run, error) {
 	var r Run
@@ -42,11 +45,13 @@ func scanRun(s scanner) (*Run, error) {
 	var payload sql.NullString
 	var queued int64
 	var started, finished sql.NullInt64
+	var cancel int
 	if err := s.Scan(&r.ID, &r.RepoID, &r.Number, &r.Workflow, &r.WorkflowName, &r.Event, &r.Ref, &r.SHA,
 		&r.Title, &r.Trigger, &r.Actor, &inputs, &payload, &r.Status, &r.Conclusion, &r.Attempt,
-		&queued, &started, &finished, &r.ConcurrencyGroup); err != nil {
+		&queued, &started, &finished, &r.ConcurrencyGroup, &cancel); err != nil {
 		return nil, err
 	}
+	r.CancelRequested = cancel != 0
 	if err := fromJSONText(inputs, &r.Inputs); err != nil {
 		return nil, err
 	}
@@ -293,6 +298,10 @@ func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) 
 		case j.Conclusion == ConclusionCancelled && conclusion != ConclusionFailure:
 			conclusion = ConclusionCancelled
 		}
+	}
+	// A cancelled run is cancelled even when what it still ran (if: always()) succeeded.
+	if r.CancelRequested && conclusion == ConclusionSuccess {
+		conclusion = ConclusionCancelled
 	}
 	r, err = t.setRunStatus(ctx, id, StatusCompleted, conclusion)
 	return r, err == nil, err
