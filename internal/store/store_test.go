@@ -114,4 +114,3 @@ func TestRepos(t *testing.T) {
 		t.Errorf("repo events (-want +got):\n%s", diff)
 	}
 }
-
