@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-plan bench-python bench-server bench-containers bench-cd fuzz deps
+.PHONY: build test demo bench bench-act bench-plan bench-python bench-server bench-containers bench-cd bench-deps fuzz deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -28,7 +28,7 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-plan bench-python bench-containers bench-server bench-cd
+bench: bench-act bench-plan bench-python bench-containers bench-server bench-cd bench-deps
 
 bench-act:
 	bash bench/run.sh
@@ -53,6 +53,11 @@ bench-containers:
 # (bench/results-cd.md). Needs make deps and PyPI.
 bench-cd:
 	bash bench/cd.sh
+
+# `sluice deps update` against `uv lock --upgrade` on 150 locked packages, warm caches, a local
+# index (bench/results-deps.md). Needs PyPI for the tools.
+bench-deps:
+	bash bench/deps.sh
 
 # Every fuzz target in the module, $(FUZZTIME) each.
 fuzz:

@@ -101,19 +101,20 @@ type srv struct {
 	dir                    string // the test's directory for this server's processes
 	proc                   *proc
 	starts                 int
+	extra                  []string // more `sluice serve` flags
 }
 
 // startServer starts `sluice serve` with an embedded agent running agents
 // jobs at once (0: none) on a fresh data directory and a free port, and
 // waits until it answers.
-func startServer(t *testing.T, agents int) *srv {
+func startServer(t *testing.T, agents int, extra ...string) *srv {
 	t.Helper()
 	token, _, err := secrets.NewToken()
 	if err != nil {
 		t.Fatalf("making the admin token: %v", err)
 	}
 	dir := t.TempDir()
-	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir}
+	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir, extra: extra}
 	s.url = "http://" + s.addr
 	s.start(t)
 	return s
@@ -141,8 +142,8 @@ func (s *srv) start(t *testing.T) {
 	t.Helper()
 	s.starts++
 	name := fmt.Sprintf("serve-%d", s.starts)
-	s.proc = startProc(t, name, s.procEnv("serve"), "serve", "--data", s.data, "--addr", s.addr,
-		"--agents", fmt.Sprint(s.agents))
+	args := append([]string{"serve", "--data", s.data, "--addr", s.addr, "--agents", fmt.Sprint(s.agents)}, s.extra...)
+	s.proc = startProc(t, name, s.procEnv("serve"), args...)
 	waitFor(t, "the server to answer /healthz", 30*time.Second, func() (string, bool, error) {
 		if s.proc.exited() {
 			t.Fatalf("sluice serve exited:\n%s", s.proc.output())

@@ -36,6 +36,7 @@ func main() {
 	root.AddCommand(releasesCmd(), releaseCmd(), promoteCmd(), rollbackCmd(), decideCmd(true), decideCmd(false),
 		deploymentsCmd(), environmentsCmd())
 	root.AddCommand(verifyReproCmd())
+	root.AddCommand(bumpCmd(), depsCmd())
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
 		return

@@ -35,6 +35,7 @@ type serveFlags struct {
 	agents              int
 	poll                time.Duration
 	sandbox             string
+	depsEvery           time.Duration
 }
 
 func serveCmd() *cobra.Command {
@@ -58,6 +59,7 @@ agent running --agents jobs at once. The first start creates an admin token and 
 	cmd.Flags().IntVar(&f.agents, "agents", 2, "jobs the embedded agent runs at once (0: no embedded agent)")
 	cmd.Flags().DurationVar(&f.poll, "poll", 0, "poll repositories for new commits this often (0: webhooks only)")
 	cmd.Flags().StringVar(&f.sandbox, "sandbox", "auto", "run embedded-agent steps under bubblewrap, hiding the data directory: auto, on or off")
+	cmd.Flags().DurationVar(&f.depsEvery, "deps-every", time.Minute, "how often scheduled dependency updates are looked at and moved along (0: off)")
 	return cmd
 }
 
@@ -121,7 +123,8 @@ func serve(ctx context.Context, f serveFlags) error {
 			}
 		},
 	})
-	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches, DataDir: f.data, BaseURL: f.baseURL, Log: log})
+	bot := newDepsBot(db, sched, &srv, keys, f, state, log)
+	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches, DataDir: f.data, BaseURL: f.baseURL, Deps: bot, Log: log})
 	if err != nil {
 		return err
 	}
@@ -143,6 +146,9 @@ func serve(ctx context.Context, f serveFlags) error {
 	go srv.RunLeaseReaper(ctx, 5*time.Second)
 	go sched.Schedules(ctx)
 	go sched.WatchDeployments(ctx, 5*time.Second)
+	if f.depsEvery > 0 {
+		go bot.Loop(ctx, f.depsEvery)
+	}
 	if f.poll > 0 {
 		go sched.Poll(ctx, f.poll)
 	}

@@ -75,6 +75,8 @@ func (s *Server) apiRoutes() {
 	m.HandleFunc("GET /api/v1/releases/{id}/repro", s.require(R, s.apiListReproChecks))
 	m.HandleFunc("POST /api/v1/releases/{id}/repro", s.require(W, s.apiAddReproCheck))
 
+	m.HandleFunc("GET /api/v1/repos/{name}/deps", s.require(R, s.apiDeps))
+	m.HandleFunc("POST /api/v1/repos/{name}/deps/update", s.require(W, s.apiDepsUpdate))
 	m.HandleFunc("GET /api/v1/queue", s.require(R, s.apiQueue))
 	m.HandleFunc("GET /api/v1/agents", s.require(R, s.apiListAgents))
 	m.HandleFunc("DELETE /api/v1/agents/{id}", s.require(A, s.apiDeleteAgent))

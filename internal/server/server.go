@@ -91,7 +91,9 @@ type Config struct {
 	// BaseURL is how browsers and forges reach the server (links in
 	// commit statuses), e.g. http://127.0.0.1:8080.
 	BaseURL string
-	Log     *slog.Logger
+	// Deps makes dependency updates on demand; nil answers 501 to that API.
+	Deps DepsRunner
+	Log  *slog.Logger
 }
 
 // Server serves the API, webhooks, agent protocol and UI.

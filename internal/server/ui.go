@@ -38,6 +38,7 @@ func (s *Server) uiRoutes() {
 	h("GET /repos/{name...}", ui.session(store.ScopeRead, ui.runsPage))
 	h("GET /repos/{name}/environments", ui.session(store.ScopeRead, ui.environmentsPage))
 	h("GET /repos/{name}/releases", ui.session(store.ScopeRead, ui.releasesPage))
+	h("GET /repos/{name}/dependencies", ui.session(store.ScopeRead, ui.depsPage))
 	h("GET /repos/{name}/releases/{id}", ui.session(store.ScopeRead, ui.releasePage))
 	h("GET /releases/{id}", ui.session(store.ScopeRead, ui.releaseRedirect))
 	h("POST /ui/promotions/{id}/decide", ui.session(store.ScopeWrite, ui.decidePromotion))

@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"io/fs"
+	"path"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,4 +90,22 @@ func eventKinds(t *testing.T, db *DB, f EventFilter) []string {
 		out = append(out, e.Kind)
 	}
 	return out
+}
+
+// latestMigration is the highest migration number shipped: several branches add migrations,
+// so tests compare with it rather than with a constant.
+func latestMigration(t *testing.T) int64 {
+	t.Helper()
+	names, err := fs.Glob(sqliteMigrations, "migrations/sqlite/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no migrations: %v", err)
+	}
+	var max int64
+	for _, n := range names {
+		v, err := strconv.ParseInt(strings.SplitN(path.Base(n), "_", 2)[0], 10, 64)
+		if err == nil && v > max {
+			max = v
+		}
+	}
+	return max
 }

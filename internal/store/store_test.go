@@ -3,9 +3,7 @@ package store
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -115,22 +113,4 @@ func TestRepos(t *testing.T) {
 		eventKinds(t, db, EventFilter{RepoID: a.ID, Kinds: []string{EventRepoCreated, EventRepoUpdated, EventRepoDeleted}})); diff != "" {
 		t.Errorf("repo events (-want +got):\n%s", diff)
 	}
-}
-
-// latestMigration is the number of the newest embedded SQLite migration, the version a fresh
-// database ends at.
-func latestMigration(t *testing.T) int64 {
-	t.Helper()
-	entries, err := fs.ReadDir(sqliteMigrations, "migrations/sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var latest int64
-	for _, e := range entries {
-		n, err := strconv.ParseInt(strings.SplitN(e.Name(), "_", 2)[0], 10, 64)
-		if err == nil && n > latest {
-			latest = n
-		}
-	}
-	return latest
 }

@@ -29,6 +29,18 @@ type Pypiserver struct {
 // answers.
 func StartPypiserver(t testing.TB, ctx context.Context, python, user, password string) Pypiserver {
 	t.Helper()
+	return startPypiserver(t, ctx, python, user, password)
+}
+
+// StartLocalIndex starts a pypiserver that serves only its own packages: a project it does
+// not hold is a 404, never a redirect to pypi.org, so a test's resolution stays local.
+func StartLocalIndex(t testing.TB, ctx context.Context, python string) Pypiserver {
+	t.Helper()
+	return startPypiserver(t, ctx, python, "sluice", "sluice", "--disable-fallback")
+}
+
+func startPypiserver(t testing.TB, ctx context.Context, python, user, password string, extra ...string) Pypiserver {
+	t.Helper()
 	dir := t.TempDir()
 	pkgs := filepath.Join(dir, "packages")
 	if err := os.Mkdir(pkgs, 0o755); err != nil {
@@ -46,8 +58,8 @@ h.save()
 `, htpasswd, user, password)
 
 	port := FreePort(t)
-	cmd := exec.Command(python, "-m", "pypiserver", "run", "-i", "127.0.0.1", "-p", port,
-		"-P", htpasswd, "-a", "update", pkgs)
+	args := append([]string{"-m", "pypiserver", "run", "-i", "127.0.0.1", "-p", port, "-P", htpasswd, "-a", "update"}, extra...)
+	cmd := exec.Command(python, append(args, pkgs)...)
 	logf, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		t.Fatal(err)

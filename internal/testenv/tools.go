@@ -104,3 +104,11 @@ func WriteFiles(t testing.TB, dir string, files map[string]string) {
 		}
 	}
 }
+
+// LockTools returns the python of the shared venv holding the lock tools that dependency
+// updates and version bumps are tested with: uv, poetry, pdm and pip-tools, each pinned (pdm
+// 2.29 breaks with hishel 2). Run them as `python -m uv|poetry|pdm|piptools`.
+func LockTools(t testing.TB) string {
+	t.Helper()
+	return ToolsPython(t, "lock-tools", "uv==0.13.9", "poetry==2.5.1", "pdm==2.29.4", "hishel[httpx2]>=1.4,<2", "pip-tools==7.7.0")
+}
