@@ -276,6 +276,7 @@ func (s *Scheduler) apply(ctx context.Context, run *store.Run, p *plan.Plan, bas
 				s.remember(j.ID, c.Row, spec.Promotion)
 			}
 		case plan.Start:
+			c.Row = s.withStoredJob(ctx, j, c.Row)
 			promotion := s.promotionOf(ctx, j)
 			if promotion == 0 {
 				promotion = s.promotionOf(ctx, byKey[c.Row.Parent])
@@ -323,6 +324,24 @@ func (s *Scheduler) apply(ctx context.Context, run *store.Run, p *plan.Plan, bas
 		}
 	}
 	return nil
+}
+
+// withStoredJob gives a row the plan starts the job spec it was stored with, when the plan
+// only had the cached one (rowInfo drops the workflow text and inputs): a matrix leg made
+// earlier and started later (max-parallel, a re-run) must reach its agent whole.
+func (s *Scheduler) withStoredJob(ctx context.Context, j *store.Job, r plan.Row) plan.Row {
+	if r.Spec == nil || r.Spec.WorkflowSource != "" {
+		return r
+	}
+	full, err := s.cfg.DB.GetJob(ctx, j.ID)
+	if err != nil {
+		return r
+	}
+	if sp, err := ParseSpec(full.Spec); err == nil && sp.Job.WorkflowSource != "" && sp.Job.Key == r.Key {
+		js := sp.Job
+		r.Spec = &js
+	}
+	return r
 }
 
 // nonNil keeps an empty label list from reading as "unchanged".

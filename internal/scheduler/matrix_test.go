@@ -243,3 +243,16 @@ func TestMatrixLegKeysUseJobID(t *testing.T) {
 		t.Errorf("leg integration (3.12) runs job %q (%q) with matrix %v", sp.Job.JobID, sp.Job.Name, sp.Job.Matrix)
 	}
 }
+
+// A leg that max-parallel holds back is started later from the planner's cached rows: its
+// agent must still get the whole job (the workflow text, inputs), not the cached digest.
+func TestHeldLegGetsItsWholeSpec(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": matrixYAML("      max-parallel: 1\n")}))
+	h.finish("test (1)", "success", nil)
+	sp := h.spec(r.ID, "test (2)")
+	if _, err := jobspec.Parse(h.job(r.ID, "test (2)").Spec); err != nil || sp.Job.WorkflowSource == "" {
+		t.Fatalf("the second leg's spec does not run on an agent (%v): %+v", err, sp.Job)
+	}
+}
