@@ -28,84 +28,113 @@ func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
 	return nil
 }
 
-// Cancel cancels a run: jobs not started are cancelled, running ones are
-// told to stop at their next heartbeat.
+// Cancel cancels a run as GitHub does: the status functions are evaluated again, so jobs
+// whose if: asks for always() or cancelled() still run (a running one goes on), the others
+// are cancelled (a running one is told to stop at its next heartbeat). A run still waiting
+// for its concurrency group never started: all of it is cancelled at once.
 func (s *Scheduler) Cancel(ctx context.Context, runID int64) error {
-	r, err := s.cfg.DB.CancelRun(ctx, runID, "cancelled by a user")
-	if err != nil {
-		return err
-	}
-	if err := s.advance(ctx, runID); err != nil {
+	if err := s.cancel(ctx, runID, "cancelled by a user"); err != nil {
 		return err
 	}
 	s.settleRunPromotions(ctx, runID)
-	// With nothing running, CancelRun itself ended the run, so advance
-	// did not see it finish: report it and let its group move on here.
-	if r.Status == store.StatusCompleted && r.Conclusion == store.ConclusionCancelled {
-		s.report(ctx, r)
-		if r.ConcurrencyGroup != "" {
-			s.wakeGroup(ctx, r)
-		}
-	}
 	return nil
 }
 
-// Rerun starts the run again as a new run of the same commit and event,
-// planned from the same workflow files; with failedOnly, top-level jobs that
-// succeeded keep their results and outputs (and the jobs they need too).
+// cancel cancels run runID for reason (a user, a newer run of its concurrency group).
+func (s *Scheduler) cancel(ctx context.Context, runID int64, reason string) error {
+	run, err := s.cfg.DB.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if run.Status == store.StatusCompleted {
+		return nil
+	}
+	if run.GroupPending {
+		r, err := s.cfg.DB.CancelRun(ctx, runID, reason)
+		if err != nil {
+			return err
+		}
+		s.forget(ctx, runID)
+		s.report(ctx, r)
+		return nil
+	}
+	if _, err := s.cfg.DB.RequestCancel(ctx, runID, reason); err != nil {
+		return err
+	}
+	return s.advance(ctx, runID)
+}
+
+// Rerun starts the next attempt of a completed run, as GitHub re-runs: the same run (its id
+// and number stay, github.run_attempt counts up), planned from the same workflow files and
+// event. With failedOnly, the plan keeps every job, leg and called job that did not fail,
+// with its outputs, and runs the failed ones and their dependents again.
 func (s *Scheduler) Rerun(ctx context.Context, runID int64, failedOnly bool) (*store.Run, error) {
 	old, err := s.cfg.DB.GetRun(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
+	if old.Status != store.StatusCompleted {
+		return nil, fmt.Errorf("run %d is %s: only a completed run can be re-run: %w", runID, old.Status, store.ErrConflict)
+	}
 	jobs, err := s.cfg.DB.ListLatestJobs(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	p, base, err := s.planFor(ctx, old, jobs)
+	top, err := s.topSpec(ctx, old, jobs)
 	if err != nil {
 		return nil, err
 	}
-	run := *old
-	run.ID, run.Number, run.Status, run.Conclusion, run.Trigger = 0, 0, "", "", store.TriggerRerun
-	run.StartedAt, run.FinishedAt = nil, nil
-	run.Attempt = old.Attempt + 1
-	keep := map[string]store.Job{}
-	if failedOnly {
-		for _, j := range jobs {
-			if j.Parent == "" && j.Conclusion == store.ConclusionSuccess {
-				keep[strings.ToLower(j.Key)] = j
-			}
-		}
-	}
-	// A job that needs one running again runs again too, as GitHub's
-	// "re-run failed jobs" reruns their dependents.
-	for changed := true; changed; {
-		changed = false
-		for key, j := range keep {
-			for _, n := range j.Needs {
-				if _, ok := keep[strings.ToLower(n)]; !ok {
-					delete(keep, key)
-					changed = true
-					break
-				}
-			}
-		}
-	}
-	fresh := s.placeholders(base, p, p.Rows())
-	r, created, err := s.cfg.DB.CreateRun(ctx, run, fresh)
+	next := *old
+	next.Attempt = max(old.Attempt, 1) + 1
+	p, err := planOf(&next, top)
 	if err != nil {
 		return nil, err
 	}
-	completed, success, reason := store.StatusCompleted, store.ConclusionSuccess, fmt.Sprintf("succeeded in run #%d", old.Number)
-	for _, j := range created {
-		if k, ok := keep[strings.ToLower(j.Key)]; ok {
-			if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &success, Reason: &reason, Outputs: k.Outputs}); err != nil {
-				return nil, err
+	base := *top
+	base.Job, base.Leg, base.Environment, base.Promotion = jobspec.Job{}, 0, "", 0
+	rows := make([]plan.Row, 0, len(jobs))
+	byKey := make(map[string]*store.Job, len(jobs))
+	for i := range jobs {
+		rows = append(rows, s.planRow(ctx, &jobs[i]))
+		byKey[jobs[i].Key] = &jobs[i]
+	}
+	var fresh []store.Job
+	for _, r := range p.Rerun(rows, failedOnly) {
+		o := byKey[r.Key]
+		switch {
+		case r.Kept && o != nil:
+			from, why := o.ID, fmt.Sprintf("%s in attempt %d", o.Conclusion, max(old.Attempt, 1))
+			if o.KeptFrom != nil {
+				from, why = *o.KeptFrom, o.Reason
 			}
+			fresh = append(fresh, store.Job{Key: o.Key, Name: o.Name, Parent: o.Parent, Needs: o.Needs, Labels: o.Labels, Spec: o.Spec,
+				Status: store.StatusCompleted, Conclusion: o.Conclusion, Outputs: o.Outputs, Reason: why, Tolerated: o.Tolerated,
+				KeptFrom: &from, QueuedAt: o.QueuedAt, StartedAt: o.StartedAt, FinishedAt: o.FinishedAt})
+		case r.Spec != nil && o != nil:
+			// Waits again with the spec it was made with: an expanded row some of whose
+			// children run again, or a matrix leg.
+			fresh = append(fresh, store.Job{Key: r.Key, Name: r.Name, Parent: r.Parent, Needs: r.Needs, Labels: o.Labels, Spec: o.Spec})
+		case r.Parent == "":
+			fresh = append(fresh, s.placeholders(base, p, []plan.Row{r})...)
+		default:
+			spec := s.rowSpec(p, base, r, 0)
+			fresh = append(fresh, store.Job{Key: r.Key, Name: r.Name, Parent: r.Parent, Needs: r.Needs, Spec: spec.encode()})
 		}
 	}
-	return r, s.advance(ctx, r.ID)
+	s.forget(ctx, runID)
+	r, _, err := s.cfg.DB.RerunRun(ctx, runID, store.TriggerRerun, old.Actor, fresh)
+	if err != nil {
+		return nil, err
+	}
+	// The attempt enters its concurrency group again (the group may read run_attempt).
+	if err := s.enterRunGroup(ctx, r, p); err != nil {
+		return nil, err
+	}
+	s.report(ctx, r)
+	if err := s.advance(ctx, r.ID); err != nil {
+		return nil, err
+	}
+	return s.cfg.DB.GetRun(ctx, r.ID)
 }
 
 // placeholders are the first rows of a run planned by p: one waiting job per top-level job,
@@ -122,70 +151,94 @@ func (s *Scheduler) placeholders(base Spec, p *plan.Plan, rows []plan.Row) []sto
 	return out
 }
 
-// advance applies the plan's decisions to the run until there are none
-// left, then ends the run when nothing is left to run.
+// advance applies the plan's decisions to the run until there are none left, then ends the
+// run when nothing is left to run. Runs its decisions touch (a concurrency group's next
+// run, a run whose job a group cancelled) are advanced after it.
 func (s *Scheduler) advance(ctx context.Context, runID int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for {
-		changed, err := s.step(ctx, runID)
+	queue := []int64{runID}
+	for seen := 0; len(queue) > 0 && seen < 10000; seen++ {
+		id := queue[0]
+		queue = queue[1:]
+		more, err := s.advanceOne(ctx, id)
 		if err != nil {
 			return err
+		}
+		queue = append(queue, more...)
+	}
+	return nil
+}
+
+// advanceOne advances one run, under mu, and reports its jobs' states to the forge.
+func (s *Scheduler) advanceOne(ctx context.Context, runID int64) ([]int64, error) {
+	s.mu.Lock()
+	var more []int64
+	for {
+		changed, touched, err := s.step(ctx, runID)
+		more = append(more, touched...)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
 		}
 		if !changed {
 			break
 		}
 	}
+	more = append(more, s.wakeJobGroups(ctx, runID)...)
 	r, done, err := s.cfg.DB.FinishRunIfDone(ctx, runID)
 	if err != nil {
-		return err
+		s.mu.Unlock()
+		return nil, err
 	}
 	if done {
 		s.forget(ctx, runID)
 		if r.Conclusion == store.ConclusionSuccess {
 			s.recordRelease(ctx, r)
 		}
-		s.report(ctx, r)
 		if r.ConcurrencyGroup != "" {
-			s.mu.Unlock()
-			s.wakeGroup(ctx, r)
-			s.mu.Lock()
+			more = append(more, s.wakeRunGroup(ctx, r)...)
 		}
 	}
-	return nil
+	s.mu.Unlock()
+	if r != nil {
+		s.report(ctx, r)
+	}
+	return more, nil
 }
 
-// step asks the plan what the run's rows allow and records its decisions.
-func (s *Scheduler) step(ctx context.Context, runID int64) (bool, error) {
+// step asks the plan what the run's rows allow and records its decisions. It returns the
+// other runs its decisions touched.
+func (s *Scheduler) step(ctx context.Context, runID int64) (bool, []int64, error) {
 	run, err := s.cfg.DB.GetRun(ctx, runID)
 	if err != nil || run.Status == store.StatusCompleted {
-		return false, err
+		return false, nil, err
 	}
 	jobs, err := s.cfg.DB.ListJobStates(ctx, runID)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
-	if held, why := s.heldByGroup(ctx, run); held {
+	if run.GroupPending {
+		why := s.runGroupReason(ctx, run)
 		for _, j := range jobs {
 			if j.Status == store.StatusWaiting && j.Parent == "" && len(j.Needs) == 0 && j.PendingReason != why {
 				_, _ = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{PendingReason: &why})
 			}
 		}
-		return false, nil
+		return false, nil, nil
 	}
 	p, base, err := s.planFor(ctx, run, jobs)
 	if err != nil {
-		return false, s.failWaiting(ctx, jobs, err)
+		return false, nil, s.failWaiting(ctx, jobs, err)
 	}
 	rows := make([]plan.Row, 0, len(jobs))
 	for i := range jobs {
 		rows = append(rows, s.planRow(ctx, &jobs[i]))
 	}
-	_, changes := p.Advance(rows, false)
+	_, changes := p.Advance(rows, run.CancelRequested)
 	if len(changes) == 0 {
-		return false, nil
+		return false, nil, nil
 	}
-	return true, s.apply(ctx, run, p, base, jobs, changes)
+	touched, err := s.apply(ctx, run, p, base, jobs, changes)
+	return true, touched, err
 }
 
 // failWaiting ends the waiting jobs of a run whose plan cannot be made (its stored
@@ -212,7 +265,7 @@ func (s *Scheduler) planRow(ctx context.Context, j *store.Job) plan.Row {
 	switch {
 	case j.Status == store.StatusCompleted:
 		r.State = plan.Done
-	case j.Status == store.StatusWaiting && !strings.HasPrefix(j.PendingReason, holdPrefix):
+	case j.Status == store.StatusWaiting && !strings.HasPrefix(j.PendingReason, holdPrefix) && !groupHeld(j):
 		r.State = plan.Waiting
 	default:
 		r.State = plan.Active
@@ -222,7 +275,8 @@ func (s *Scheduler) planRow(ctx context.Context, j *store.Job) plan.Row {
 
 // apply records the plan's changes, in order: new rows (legs, jobs of called workflows),
 // jobs queued or held for their deployment, jobs ended without running, cancel requests.
-func (s *Scheduler) apply(ctx context.Context, run *store.Run, p *plan.Plan, base Spec, jobs []store.Job, changes []plan.Change) error {
+func (s *Scheduler) apply(ctx context.Context, run *store.Run, p *plan.Plan, base Spec, jobs []store.Job, changes []plan.Change) ([]int64, error) {
+	var touched []int64
 	byKey := make(map[string]*store.Job, len(jobs))
 	for i := range jobs {
 		byKey[jobs[i].Key] = &jobs[i]
@@ -261,11 +315,11 @@ func (s *Scheduler) apply(ctx context.Context, run *store.Run, p *plan.Plan, bas
 			continue
 		}
 		if err := flush(); err != nil {
-			return err
+			return touched, err
 		}
 		j := byKey[c.Row.Key]
 		if j == nil {
-			return fmt.Errorf("run %d: the plan changed %s, which has no row", run.ID, c.Row.Key)
+			return touched, fmt.Errorf("run %d: the plan changed %s, which has no row", run.ID, c.Row.Key)
 		}
 		var err error
 		switch c.Op {
@@ -289,13 +343,30 @@ func (s *Scheduler) apply(ctx context.Context, run *store.Run, p *plan.Plan, bas
 					completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, err.Error()
 					_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason})
 				}
-			case fresh[j.Key]:
-				// Made with its spec a moment ago (a matrix leg).
-				enqueue = append(enqueue, j.ID)
 			default:
-				_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Spec: spec.encode(), Name: &c.Row.Name,
-					Labels: nonNil(spec.Job.Labels), Tolerated: &c.Row.Tolerated})
-				enqueue = append(enqueue, j.ID)
+				u := store.JobUpdate{}
+				if !fresh[j.Key] {
+					// A leg made a moment ago has its spec; the others get theirs now.
+					u = store.JobUpdate{Spec: spec.encode(), Name: &c.Row.Name, Labels: nonNil(spec.Job.Labels), Tolerated: &c.Row.Tolerated}
+				}
+				wait := false
+				if c := spec.Job.Concurrency; c != nil && c.Group != "" {
+					// jobs.<id>.concurrency: the job enters its group, as plan.Admit decides.
+					var more []int64
+					wait, more, err = s.enterJobGroup(ctx, run, j, c)
+					touched = append(touched, more...)
+					u.ConcurrencyGroup = &c.Group
+					if wait {
+						why := groupHoldPrefix + fmt.Sprintf("%q: waiting for the job that holds it", c.Group)
+						u.PendingReason = &why
+					}
+				}
+				if err == nil && (u.Spec != nil || u.ConcurrencyGroup != nil) {
+					_, err = s.cfg.DB.UpdateJob(ctx, j.ID, u)
+				}
+				if !wait {
+					enqueue = append(enqueue, j.ID)
+				}
 			}
 		case plan.Finish:
 			completed, conclusion, reason := store.StatusCompleted, c.Row.Result, c.Row.Reason
@@ -312,18 +383,18 @@ func (s *Scheduler) apply(ctx context.Context, run *store.Run, p *plan.Plan, bas
 			}
 		}
 		if err != nil {
-			return err
+			return touched, err
 		}
 	}
 	if err := flush(); err != nil {
-		return err
+		return touched, err
 	}
 	if len(enqueue) > 0 {
 		if _, err := s.cfg.DB.Enqueue(ctx, enqueue); err != nil {
-			return err
+			return touched, err
 		}
 	}
-	return nil
+	return touched, nil
 }
 
 // withStoredJob gives a row the plan starts the job spec it was stored with, when the plan
@@ -375,24 +446,13 @@ func (s *Scheduler) rowSpec(p *plan.Plan, base Spec, r plan.Row, promotion int64
 func (s *Scheduler) planFor(ctx context.Context, run *store.Run, jobs []store.Job) (*plan.Plan, Spec, error) {
 	if v, ok := s.plans.Load(run.ID); ok {
 		e := v.(planEntry)
-		return e.p, e.base, nil
-	}
-	var spec *Spec
-	for _, j := range jobs {
-		if j.Parent != "" {
-			continue
-		}
-		full, err := s.cfg.DB.GetJob(ctx, j.ID)
-		if err != nil {
-			return nil, Spec{}, err
-		}
-		if sp, err := ParseSpec(full.Spec); err == nil && sp.Job.WorkflowSource != "" {
-			spec = sp
-			break
+		if e.attempt == run.Attempt {
+			return e.p, e.base, nil
 		}
 	}
-	if spec == nil {
-		return nil, Spec{}, fmt.Errorf("run %d has no job that names its workflow", run.ID)
+	spec, err := s.topSpec(ctx, run, jobs)
+	if err != nil {
+		return nil, Spec{}, err
 	}
 	p, err := planOf(run, spec)
 	if err != nil {
@@ -402,14 +462,37 @@ func (s *Scheduler) planFor(ctx context.Context, run *store.Run, jobs []store.Jo
 	base.Job, base.Leg, base.Environment, base.Promotion = jobspec.Job{}, 0, "", 0
 	if run.Status != store.StatusCompleted {
 		// Kept until the run ends (forget); a finished run's plan is made when asked.
-		s.plans.Store(run.ID, planEntry{p: p, base: base})
+		s.plans.Store(run.ID, planEntry{p: p, base: base, attempt: run.Attempt})
 	}
 	return p, base, nil
 }
 
+// topSpec is the spec of one of the run's top-level rows that names its workflow: the input
+// the run's plan is made from.
+func (s *Scheduler) topSpec(ctx context.Context, run *store.Run, jobs []store.Job) (*Spec, error) {
+	for _, j := range jobs {
+		if j.Parent != "" {
+			continue
+		}
+		raw := j.Spec
+		if raw == nil {
+			full, err := s.cfg.DB.GetJob(ctx, j.ID)
+			if err != nil {
+				return nil, err
+			}
+			raw = full.Spec
+		}
+		if sp, err := ParseSpec(raw); err == nil && sp.Job.WorkflowSource != "" {
+			return sp, nil
+		}
+	}
+	return nil, fmt.Errorf("run %d has no job that names its workflow", run.ID)
+}
+
 type planEntry struct {
-	p    *plan.Plan
-	base Spec
+	p       *plan.Plan
+	base    Spec
+	attempt int
 }
 
 // planOf makes the plan of run from the input a top-level row's spec carries. The run's
@@ -498,52 +581,7 @@ func (s *Scheduler) forget(ctx context.Context, runID int64) {
 	}
 	for _, j := range jobs {
 		s.infos.Delete(j.ID)
-	}
-}
-
-// heldByGroup says whether an earlier run of the same concurrency group
-// is still going, in which case this one waits.
-func (s *Scheduler) heldByGroup(ctx context.Context, run *store.Run) (bool, string) {
-	if run.ConcurrencyGroup == "" {
-		return false, ""
-	}
-	others, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{RepoID: run.RepoID, ConcurrencyGroup: run.ConcurrencyGroup, Limit: 100})
-	if err != nil {
-		return false, ""
-	}
-	for _, o := range others {
-		if o.ID < run.ID && o.Status != store.StatusCompleted {
-			return true, fmt.Sprintf("waiting for run #%d of concurrency group %q", o.Number, run.ConcurrencyGroup)
-		}
-	}
-	return false, ""
-}
-
-// cancelGroup cancels the other unfinished runs of r's group
-// (cancel-in-progress).
-func (s *Scheduler) cancelGroup(ctx context.Context, r *store.Run) {
-	others, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{RepoID: r.RepoID, ConcurrencyGroup: r.ConcurrencyGroup, Limit: 100})
-	if err != nil {
-		return
-	}
-	for _, o := range others {
-		if o.ID != r.ID && o.Status != store.StatusCompleted {
-			_ = s.Cancel(ctx, o.ID)
-		}
-	}
-}
-
-// wakeGroup lets the next waiting run of a finished run's group start.
-func (s *Scheduler) wakeGroup(ctx context.Context, r *store.Run) {
-	others, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{RepoID: r.RepoID, ConcurrencyGroup: r.ConcurrencyGroup, Limit: 100})
-	if err != nil {
-		return
-	}
-	for i := len(others) - 1; i >= 0; i-- {
-		if o := others[i]; o.ID > r.ID && o.Status != store.StatusCompleted {
-			_ = s.advance(ctx, o.ID)
-			return
-		}
+		s.woken.Delete(j.ID)
 	}
 }
 

@@ -70,6 +70,8 @@ type Scheduler struct {
 	deployMu sync.Mutex
 	// timers re-check promotions whose gates open with time, by promotion ID.
 	timers sync.Map
+	// woken marks the ended jobs whose concurrency group was let move on, by job ID.
+	woken sync.Map
 }
 
 // New makes a scheduler.
@@ -220,20 +222,12 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	}
 	// The group is evaluated once the run exists: it may read github.run_id and
 	// github.run_number, as on GitHub.
-	if pr, err := planOf(r, &Spec{Spec: jobspec.Spec{Run: base.Run, Job: jobspec.Job{WorkflowSource: string(wf.Source)}}}); err == nil {
-		c, err := pr.Concurrency()
-		if err != nil {
-			s.cfg.Log.Warn("evaluating the concurrency group", "run", r.ID, "err", err)
-		}
-		if c != nil {
-			if err := s.cfg.DB.SetRunConcurrencyGroup(ctx, r.ID, c.Group); err != nil {
-				return nil, err
-			}
-			r.ConcurrencyGroup = c.Group
-			if c.CancelInProgress {
-				s.cancelGroup(ctx, r)
-			}
-		}
+	pr, err := planOf(r, &Spec{Spec: jobspec.Spec{Run: base.Run, Job: jobspec.Job{WorkflowSource: string(wf.Source)}}})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.enterRunGroup(ctx, r, pr); err != nil {
+		return nil, err
 	}
 	s.report(ctx, r)
 	return r, nil

@@ -31,8 +31,14 @@ func Shown(jobs []Job) []Job {
 // SetRunConcurrencyGroup records run id's concurrency group, which is evaluated once the run
 // exists: GitHub's group expressions may read github.run_id and github.run_number.
 func (db *DB) SetRunConcurrencyGroup(ctx context.Context, id int64, group string) error {
+	return db.SetRunGroup(ctx, id, group, false)
+}
+
+// SetRunGroup records run id's concurrency group and whether the run waits for it
+// (pending) or holds it.
+func (db *DB) SetRunGroup(ctx context.Context, id int64, group string, pending bool) error {
 	return db.write(ctx, fmt.Sprintf("setting the concurrency group of run %d", id), func(t *tx) error {
-		res, err := t.exec(ctx, `UPDATE runs SET concurrency_group = ? WHERE id = ?`, group, id)
+		res, err := t.exec(ctx, `UPDATE runs SET concurrency_group = ?, group_pending = ? WHERE id = ?`, group, boolInt(pending), id)
 		if err != nil {
 			return err
 		}

@@ -34,10 +34,12 @@ type Run struct {
 	// CancelRequested: the run was cancelled (RequestCancel); what still runs is what the
 	// status functions let run.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// GroupPending: the run waits for its concurrency group (SetRunGroup).
+	GroupPending bool `json:"group_pending,omitempty"`
 }
 
 const runCols = `id, repo_id, number, workflow, workflow_name, event, ref, sha, title, run_trigger, actor,
-	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, cancel_requested`
+	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, cancel_requested, group_pending`
 
 func scanRun(s scanner) (*Run, error) {
 	var r Run
@@ -45,13 +47,13 @@ func scanRun(s scanner) (*Run, error) {
 	var payload sql.NullString
 	var queued int64
 	var started, finished sql.NullInt64
-	var cancel int
+	var cancel, pending int
 	if err := s.Scan(&r.ID, &r.RepoID, &r.Number, &r.Workflow, &r.WorkflowName, &r.Event, &r.Ref, &r.SHA,
 		&r.Title, &r.Trigger, &r.Actor, &inputs, &payload, &r.Status, &r.Conclusion, &r.Attempt,
-		&queued, &started, &finished, &r.ConcurrencyGroup, &cancel); err != nil {
+		&queued, &started, &finished, &r.ConcurrencyGroup, &cancel, &pending); err != nil {
 		return nil, err
 	}
-	r.CancelRequested = cancel != 0
+	r.CancelRequested, r.GroupPending = cancel != 0, pending != 0
 	if err := fromJSONText(inputs, &r.Inputs); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@
 --
 -- runs.cancel_requested: the run was cancelled; jobs whose if: still holds (always(),
 --   cancelled()) run on, the plan cancels the rest.
+-- runs.group_pending: the run waits for its concurrency group (another run of the group
+--   runs); nothing of it starts until the group lets it.
 -- run_attempts: every finished attempt but the run's current one (which the runs row is).
 -- jobs.run_attempt: the run attempt a job row belongs to; jobs.attempt keeps counting per
 --   job key across attempts (a lost agent's retry is another attempt of the same key).
@@ -13,6 +15,7 @@
 
 -- +goose Up
 ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN group_pending INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN run_attempt INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE jobs ADD COLUMN kept_from INTEGER;
 ALTER TABLE jobs ADD COLUMN concurrency_group TEXT NOT NULL DEFAULT '';
@@ -41,4 +44,5 @@ DROP INDEX jobs_run_attempt;
 ALTER TABLE jobs DROP COLUMN concurrency_group;
 ALTER TABLE jobs DROP COLUMN kept_from;
 ALTER TABLE jobs DROP COLUMN run_attempt;
+ALTER TABLE runs DROP COLUMN group_pending;
 ALTER TABLE runs DROP COLUMN cancel_requested;
