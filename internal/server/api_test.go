@@ -189,8 +189,16 @@ func TestRunsCancelRerunDispatch(t *testing.T) {
 	}
 	var rerun struct{ Run store.Run }
 	e.mustDo(http.StatusCreated, "POST", fmt.Sprintf("/api/v1/runs/%d/rerun?failed=true", id), e.admin, nil, &rerun)
-	if rerun.Run.ID == id || len(e.sched.reruns) != 1 {
-		t.Errorf("rerun = %+v, reruns %v", rerun.Run, e.sched.reruns)
+	if rerun.Run.ID != id || rerun.Run.Attempt != 2 || len(e.sched.reruns) != 1 {
+		t.Errorf("rerun = %+v, reruns %v; want attempt 2 of run %d", rerun.Run, e.sched.reruns, id)
+	}
+	e.mustDo(http.StatusOK, "GET", fmt.Sprintf("/api/v1/runs/%d", id), e.admin, nil, &d)
+	var attempts []string
+	for _, a := range d.Attempts {
+		attempts = append(attempts, fmt.Sprintf("%d %s/%s %s", a.Attempt, a.Status, a.Conclusion, a.Trigger))
+	}
+	if diff := cmp.Diff([]string{"1 completed/cancelled dispatch", "2 queued/ rerun"}, attempts); diff != "" {
+		t.Errorf("the run's attempts (-want +got):\n%s", diff)
 	}
 	var evs struct{ Events []store.Event }
 	e.mustDo(http.StatusOK, "GET", fmt.Sprintf("/api/v1/runs/%d/events", id), e.admin, nil, &evs)
