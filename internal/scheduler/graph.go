@@ -199,7 +199,9 @@ func (s *Scheduler) advanceOne(ctx context.Context, runID int64) ([]int64, error
 		}
 	}
 	s.mu.Unlock()
-	if r != nil {
+	if done {
+		// Only a run's end changes what the forge shows: advancing a run that goes on
+		// would post the same status again on every job's end.
 		s.report(ctx, r)
 	}
 	return more, nil
