@@ -475,19 +475,35 @@ func TestReportStatus(t *testing.T) {
 	if err := e.srv.ReportStatus(ctx, run); err != nil {
 		t.Fatal(err)
 	}
+	// The same workflow on the same commit, run for a pull request: its own context, so the
+	// push run's result does not overwrite the pull request's.
+	pr, _, err := e.db.CreateRun(ctx, store.Run{RepoID: 1, Workflow: ".github/workflows/ci.yml", WorkflowName: "CI",
+		Event: "pull_request", Ref: "refs/pull/7/merge", SHA: run.SHA, Trigger: store.TriggerWebhook},
+		[]store.Job{{Key: "test", Name: "test", Status: store.StatusQueued}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.ReportStatus(ctx, pr); err != nil {
+		t.Fatal(err)
+	}
 	other, _ := e.mustRunWithJob(2, "refs/heads/main")
 	if err := e.srv.ReportStatus(ctx, other); err != nil {
 		t.Fatalf("a repository without a forge: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 2 {
-		t.Fatalf("status calls %q, want 2", got)
+	if len(got) != 3 {
+		t.Fatalf("status calls %q, want 3", got)
 	}
 	sha := strings.Repeat("a", 40)
-	for i, state := range []string{"pending", "failure"} {
+	for i, c := range []struct {
+		state, context string
+		run            int64
+	}{
+		{"pending", "sluice/CI (push)", run.ID}, {"failure", "sluice/CI (push)", run.ID}, {"pending", "sluice/CI (pull_request)", pr.ID},
+	} {
 		for _, part := range []string{"POST /repos/octo-org/demo/statuses/" + sha, "Bearer ghp_tok",
-			`"state":"` + state + `"`, `"context":"sluice/CI"`, fmt.Sprintf(`"target_url":"http://ci.example/runs/%d"`, run.ID)} {
+			`"state":"` + c.state + `"`, `"context":"` + c.context + `"`, fmt.Sprintf(`"target_url":"http://ci.example/runs/%d"`, c.run)} {
 			if !strings.Contains(got[i], part) {
 				t.Errorf("call %d %q lacks %q", i, got[i], part)
 			}
