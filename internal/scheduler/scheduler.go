@@ -94,6 +94,10 @@ func (s *Scheduler) cloneURL(r *store.Repo) string {
 // Trigger fetches the repository, loads its workflows at the commit and
 // creates a run for each workflow the event starts.
 func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trigger) ([]store.Run, error) {
+	if t.SHA != "" && !commitID(t.SHA) {
+		// It reaches git's argv (fetch, log, archive): "--output=..." there would be an option.
+		return nil, fmt.Errorf("triggering %s: %q is not a commit id (4 to 64 hex digits)", t.Event, t.SHA)
+	}
 	extra := []string{}
 	if t.SHA != "" {
 		extra = append(extra, t.SHA)
@@ -122,6 +126,12 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 		}
 		t.SHA, t.Ref = sha, ref
 	}
+	if plan.SkipsCI(t.Event, s.mirror.fullMessage(ctx, repo.ID, t.SHA)) {
+		// GitHub runs no push or pull_request workflow for a head commit that says
+		// [skip ci] (or a variant, or a skip-checks: true trailer).
+		s.cfg.Log.Info("the head commit asks to skip CI: no runs", "repo", repo.Name, "event", t.Event, "sha", t.SHA)
+		return nil, nil
+	}
 	tree, err := os.MkdirTemp(s.cfg.DataDir, "plan-")
 	if err != nil {
 		return nil, fmt.Errorf("preparing to read workflows: %w", err)
@@ -148,6 +158,13 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 			return nil, err
 		}
 		return []store.Run{*run}, nil
+	}
+	if strings.HasPrefix(t.Event, "pull_request") && t.BaseRef != "" {
+		// paths: of a pull request look at everything it changes against its base branch
+		// (the three-dot diff), not at its newest commits.
+		if files, ok := s.mirror.pullChangedFiles(ctx, repo.ID, t.BaseRef, t.SHA); ok {
+			t.ChangedFiles = files
+		}
 	}
 	if t.ChangedFiles == nil && (t.Event == "push" || strings.HasPrefix(t.Event, "pull_request")) {
 		t.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
@@ -300,4 +317,17 @@ func (s *Scheduler) report(ctx context.Context, r *store.Run) {
 	if s.cfg.Status != nil && r != nil {
 		s.cfg.Status(ctx, r)
 	}
+}
+
+// commitID says whether s is a full or abbreviated commit id (SHA-1 or SHA-256, hex).
+func commitID(s string) bool {
+	if len(s) < 4 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -238,5 +240,85 @@ jobs:
 	}
 	if got := h.states(r.ID)["second"]; got != "queued" {
 		t.Errorf("second is %s in attempt 2, want queued (if: github.run_attempt == '2')", got)
+	}
+}
+
+// GitHub runs no push or pull_request workflow for a head commit whose message asks to skip
+// CI; other events (workflow_dispatch) still run on it.
+func TestSkipCI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	wf := "on: [push, pull_request, workflow_dispatch]\njobs:\n  a: {runs-on: ubuntu-latest, steps: [{run: x}]}\n"
+	h.git.commit("main", "add workflow", map[string]string{".github/workflows/ci.yml": wf})
+	for _, msg := range []string{"docs [skip ci]", "[CI SKIP] typo", "wip [no ci]", "tidy [skip actions]",
+		"tidy [actions skip]", "docs\n\nbody\n\nskip-checks: true", "docs\n\nSigned-off-by: A <a@b>\nskip-checks:true"} {
+		sha := h.git.commit("main", msg, map[string]string{"notes.txt": msg})
+		if runs := h.trigger(server.Trigger{Event: "push", Ref: "refs/heads/main", SHA: sha, Source: store.TriggerWebhook}); len(runs) != 0 {
+			t.Errorf("push of %q made %d runs, want none", msg, len(runs))
+		}
+		pr := server.Trigger{Event: "pull_request", Action: "synchronize", Ref: "refs/pull/1/merge", SHA: sha, BaseRef: "main",
+			Source: store.TriggerWebhook}
+		if runs := h.trigger(pr); len(runs) != 0 {
+			t.Errorf("pull request with head %q made %d runs, want none", msg, len(runs))
+		}
+		if runs := h.trigger(server.Trigger{Event: "workflow_dispatch", Ref: "refs/heads/main", SHA: sha, Source: store.TriggerDispatch}); len(runs) != 1 {
+			t.Errorf("workflow_dispatch on %q made %d runs, want 1", msg, len(runs))
+		}
+	}
+	// Not a marker: the trailer only counts as a trailer, and "skip ci" without brackets.
+	for _, msg := range []string{"skip-checks: true", "skip ci please", "docs\n\nskip-checks: false"} {
+		sha := h.git.commit("main", msg, map[string]string{"notes.txt": msg})
+		if runs := h.trigger(server.Trigger{Event: "push", Ref: "refs/heads/main", SHA: sha, Source: store.TriggerWebhook}); len(runs) != 1 {
+			t.Errorf("push of %q made %d runs, want 1", msg, len(runs))
+		}
+	}
+}
+
+// A pull request's paths: filter looks at everything the pull request changes against its
+// base (the three-dot diff), not at its newest commit, and not at what the base branch
+// gained since the pull request branched off.
+func TestPullRequestPathsThreeDot(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	wf := "on:\n  pull_request:\n    paths: ['src/**']\njobs:\n  test: {runs-on: ubuntu-latest, steps: [{run: x}]}\n"
+	h.git.commit("main", "add workflow", map[string]string{".github/workflows/ci.yml": wf})
+	h.git.git(h.git.work, "checkout", "-q", "-b", "feature")
+	h.git.commit("feature", "the change", map[string]string{"src/app.py": "print(1)\n"})
+	before := h.git.commit("feature", "docs", map[string]string{"README.md": "docs\n"})
+	head := h.git.commit("feature", "more docs", map[string]string{"README.md": "more docs\n"})
+	pr := func(n int, sha, before string) server.Trigger {
+		return server.Trigger{Event: "pull_request", Action: "synchronize", Ref: fmt.Sprintf("refs/pull/%d/merge", n), SHA: sha,
+			Before: before, BaseRef: "main", Source: store.TriggerWebhook}
+	}
+	if runs := h.trigger(pr(1, head, before)); len(runs) != 1 {
+		t.Errorf("a pull request changing src/ in an earlier commit made %d runs, want 1", len(runs))
+	}
+	if runs := h.trigger(pr(1, head, "")); len(runs) != 1 {
+		t.Errorf("the same pull request opened made %d runs, want 1", len(runs))
+	}
+
+	// main gains a src/ change after docs-only branched off: not the pull request's change.
+	h.git.git(h.git.work, "checkout", "-q", "main")
+	h.git.git(h.git.work, "checkout", "-q", "-b", "docs-only")
+	docs := h.git.commit("docs-only", "only docs", map[string]string{"docs/guide.md": "guide\n"})
+	h.git.git(h.git.work, "checkout", "-q", "main")
+	h.git.commit("main", "main moves on", map[string]string{"src/other.py": "print(2)\n"})
+	if runs := h.trigger(pr(2, docs, "")); len(runs) != 0 {
+		t.Errorf("a docs-only pull request made %d runs (the base branch's own src/ change counted), want none", len(runs))
+	}
+}
+
+// A trigger's commit id reaches git's argv: one that is an option is refused before git runs.
+func TestTriggerRefusesOptionAsCommit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.pushWorkflows(map[string]string{"ci.yml": "on: push\njobs:\n  a: {runs-on: ubuntu-latest, steps: [{run: x}]}\n"})
+	out := filepath.Join(t.TempDir(), "written")
+	_, err := h.s.Trigger(h.ctx, h.repo, server.Trigger{Event: "push", Ref: "refs/heads/main", SHA: "--output=" + out, Source: store.TriggerWebhook})
+	if err == nil || !strings.Contains(err.Error(), "not a commit id") {
+		t.Errorf("Trigger with an option for a commit: %v, want it refused as not a commit id", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("git wrote %s: the commit id was read as an option", out)
 	}
 }
