@@ -28,6 +28,9 @@ type JobView struct {
 type RunDetail struct {
 	Run  RunView   `json:"run"`
 	Jobs []JobView `json:"jobs"`
+	// Attempts are the run's attempts, first to current (a re-run is the run's next
+	// attempt, as on GitHub); Jobs are the current attempt's.
+	Attempts []store.RunAttempt `json:"attempts"`
 }
 
 func apiRunViews(runs []store.Run, repo string) []RunView {
@@ -100,7 +103,14 @@ func (s *Server) RunDetail(ctx context.Context, id int64) (*RunDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &RunDetail{Run: RunView{Run: *run, Repo: repo.Name}, Jobs: make([]JobView, 0, len(jobs))}
+	attempts, err := s.cfg.DB.ListRunAttempts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// A matrix job's own row and a reusable workflow call's are the scheduler's
+	// bookkeeping: the legs and the called jobs are the jobs.
+	jobs = store.Shown(jobs)
+	d := &RunDetail{Run: RunView{Run: *run, Repo: repo.Name}, Jobs: make([]JobView, 0, len(jobs)), Attempts: attempts}
 	for _, j := range jobs {
 		steps, err := s.cfg.DB.ListSteps(ctx, j.ID)
 		if err != nil {
