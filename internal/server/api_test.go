@@ -200,6 +200,14 @@ func TestRunsCancelRerunDispatch(t *testing.T) {
 	if diff := cmp.Diff([]string{"1 completed/cancelled dispatch", "2 queued/ rerun"}, attempts); diff != "" {
 		t.Errorf("the run's attempts (-want +got):\n%s", diff)
 	}
+	// The first attempt's jobs stay readable: ?attempt=1.
+	var first RunDetail
+	e.mustDo(http.StatusOK, "GET", fmt.Sprintf("/api/v1/runs/%d?attempt=1", id), e.admin, nil, &first)
+	if len(first.Jobs) != 1 || first.Jobs[0].Key != "test" || first.Jobs[0].Conclusion != store.ConclusionCancelled {
+		t.Errorf("attempt 1's jobs = %+v, want test, cancelled", first.Jobs)
+	}
+	e.mustDo(http.StatusNotFound, "GET", fmt.Sprintf("/api/v1/runs/%d?attempt=3", id), e.admin, nil, nil)
+	e.mustDo(http.StatusBadRequest, "GET", fmt.Sprintf("/api/v1/runs/%d?attempt=-1", id), e.admin, nil, nil)
 	var evs struct{ Events []store.Event }
 	e.mustDo(http.StatusOK, "GET", fmt.Sprintf("/api/v1/runs/%d/events", id), e.admin, nil, &evs)
 	kinds := map[string]bool{}
