@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/sluice-ci/sluice/internal/agent"
+	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/spf13/cobra"
@@ -54,7 +56,8 @@ Labels: "default" takes jobs for ubuntu-latest/self-hosted/linux; add your own (
 			state = filepath.Join(state, "agent")
 			work := filepath.Join(os.TempDir(), "sluice-agent")
 			run := jobrunner.New(jobrunner.Config{WorkDir: work, StateDir: state, Token: agentToken, Version: version,
-				Actions: af.resolver(filepath.Join(state, "actions"))})
+				Actions:    af.resolver(filepath.Join(state, "actions")),
+				Containers: func(ctx context.Context) (*container.Engine, error) { return container.Connect(ctx, "") }})
 			fmt.Printf("agent %s registered with %s (labels %s, %d at once)\n", name, serverURL, labels, parallel)
 			return agent.Run(ctx, agent.Config{Server: serverURL, Token: agentToken, Name: name, Labels: ls, Parallel: parallel,
 				WorkDir: work, StateDir: state, Version: version, Run: run, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/sluice-ci/sluice/internal/gitrepo"
+	"github.com/sluice-ci/sluice/internal/workflow"
 )
 
 // DefaultBaseURL is where actions and reusable workflows come from unless a mirror or another
@@ -400,4 +401,26 @@ func isDir(p string) bool {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return !errors.Is(err, os.ErrNotExist)
+}
+
+// LoadWorkflow loads another repository's reusable workflow for the planner (plan.Loader:
+// key is "owner/repo/.github/workflows/x.yml@ref", a job's `uses:` or a ./ call inside a
+// fetched workflow made absolute), fetched and cached like an action.
+func (rs Resolver) LoadWorkflow(ctx context.Context, key string) (*workflow.Workflow, error) {
+	r, err := ParseCall(key)
+	if err != nil {
+		return nil, err
+	}
+	if r.Kind != Workflow {
+		return nil, fmt.Errorf("%q is in this repository, not fetched", key)
+	}
+	f, err := rs.WorkflowFile(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	wf, err := workflow.LoadSource(ctx, f.Root, filepath.Join(f.Root, filepath.FromSlash(path.Clean(r.Path))), f.Display, f.Source)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", key, err)
+	}
+	return wf, nil
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/jobspec"
 )
 
 const (
@@ -16,25 +18,8 @@ const (
 	maxBatch   = 1000 // lines per request
 )
 
-type wireLine struct {
-	Seq  int64     `json:"seq"`
-	Time time.Time `json:"time"`
-	Step int       `json:"step"`
-	Kind string    `json:"kind,omitempty"`
-	Text string    `json:"text"`
-}
-
-type wireStep struct {
-	Number     int        `json:"number"`
-	Name       string     `json:"name"`
-	Status     string     `json:"status"`
-	Conclusion string     `json:"conclusion"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-}
-
 type pendingStep struct {
-	s   wireStep
+	s   jobspec.Step
 	ver uint64
 }
 
@@ -49,7 +34,7 @@ type shipper struct {
 	sendMu sync.Mutex // one send at a time keeps step states and acks in order
 
 	mu      sync.Mutex
-	lines   []wireLine // not yet acknowledged, by seq
+	lines   []jobspec.LogLine // not yet acknowledged, by seq
 	seq     int64
 	steps   []pendingStep // not yet sent, in report order, one per number
 	ver     uint64
@@ -69,7 +54,7 @@ func (s *shipper) poke() {
 	}
 }
 
-func (s *shipper) emit(l LogLine) {
+func (s *shipper) emit(l jobspec.LogLine) {
 	if l.Time.IsZero() {
 		l.Time = time.Now()
 	}
@@ -79,7 +64,8 @@ func (s *shipper) emit(l LogLine) {
 		return
 	}
 	s.seq++
-	s.lines = append(s.lines, wireLine{Seq: s.seq, Time: l.Time.UTC(), Step: l.Step, Kind: l.Kind, Text: l.Text})
+	l.Seq, l.Time = s.seq, l.Time.UTC()
+	s.lines = append(s.lines, l)
 	n := len(s.lines)
 	s.mu.Unlock()
 	if n >= flushLines {
@@ -87,9 +73,8 @@ func (s *shipper) emit(l LogLine) {
 	}
 }
 
-func (s *shipper) step(st Step) {
-	w := wireStep{Number: st.Number, Name: st.Name, Status: st.Status, Conclusion: st.Conclusion,
-		StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
+func (s *shipper) step(w jobspec.Step) {
+	st := w
 	s.mu.Lock()
 	s.ver++
 	replaced := false
@@ -171,13 +156,13 @@ func (s *shipper) send(ctx context.Context) error {
 	defer s.sendMu.Unlock()
 	s.mu.Lock()
 	steps := append([]pendingStep(nil), s.steps...)
-	batch := append([]wireLine(nil), s.lines[:min(len(s.lines), maxBatch)]...)
+	batch := append([]jobspec.LogLine(nil), s.lines[:min(len(s.lines), maxBatch)]...)
 	s.mu.Unlock()
 
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	if len(steps) > 0 {
-		body := make([]wireStep, len(steps))
+		body := make([]jobspec.Step, len(steps))
 		for i, p := range steps {
 			body[i] = p.s
 		}

@@ -146,7 +146,9 @@ func (e *Evaluator) templateCondition(t string) (bool, error) {
 	return Truthy(s), nil
 }
 
-func (e *Evaluator) success() bool { return !e.Status.Failed && !e.Status.Cancelled }
+func (e *Evaluator) success() bool {
+	return !e.Status.Failed && !e.Status.Cancelled && !e.Status.Skipped
+}
 
 // CheckLimits reports the first of GitHub's limits on one expression (nesting depth 50, length
 // 21,000) that an expression in s breaks. s is a value that may hold ${{ }} expressions or, when

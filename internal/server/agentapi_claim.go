@@ -9,15 +9,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
-
-type agentClaimResponse struct {
-	Job          *store.Job        `json:"job"`
-	Spec         json.RawMessage   `json:"spec"`
-	Secrets      map[string]string `json:"secrets"`
-	LeaseSeconds int               `json:"lease_seconds"`
-}
 
 // agentClaim leases the oldest queued job the agent's labels satisfy, waiting up to 25 s (or
 // ?wait=SECONDS, less) for one to appear; 204 means nothing came, ask again.
@@ -109,26 +103,23 @@ func (s *Server) agentSendClaim(w http.ResponseWriter, r *http.Request, a *store
 		run.StartedAt.Equal(*j.StartedAt) {
 		s.agentReportRun(run.ID) // this claim started the run
 	}
-	job := *j
-	job.Spec = nil // sent once, as spec
-	agentJSON(w, http.StatusOK, agentClaimResponse{Job: &job, Spec: j.Spec, Secrets: sec,
-		LeaseSeconds: int(agentLease / time.Second)})
+	agentJSON(w, http.StatusOK, jobspec.Claim{
+		Job:  jobspec.JobRef{ID: j.ID, RunID: j.RunID, Key: j.Key, Name: j.Name, Attempt: j.Attempt, Labels: j.Labels},
+		Spec: j.Spec, Secrets: sec, LeaseSeconds: int(agentLease / time.Second)})
 	return true
 }
 
 // agentSecrets decrypts what the job may see: the repository's secrets over server-wide ones,
 // none for a pull request from a fork.
 func (s *Server) agentSecrets(ctx context.Context, j *store.Job) (map[string]string, error) {
-	var spec struct {
-		Fork bool `json:"fork"`
-	}
+	var spec jobspec.Spec
 	if len(j.Spec) > 0 {
 		if err := json.Unmarshal(j.Spec, &spec); err != nil {
 			return nil, fmt.Errorf("reading spec of job %d: %w", j.ID, err)
 		}
 	}
 	out := map[string]string{}
-	if spec.Fork {
+	if spec.Run.Fork {
 		return out, nil
 	}
 	run, err := s.cfg.DB.GetRun(ctx, j.RunID)

@@ -32,10 +32,16 @@ type Run struct {
 	FinishedAt       *time.Time        `json:"finished_at,omitempty"`
 	ConcurrencyGroup string            `json:"concurrency_group,omitempty"`
 	DeliveryID       int64             `json:"delivery_id,omitempty"` // the webhook delivery it was made for
+	// CancelRequested: the run was cancelled (RequestCancel); what still runs is what the
+	// status functions let run.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// GroupPending: the run waits for its concurrency group (SetRunGroup).
+	GroupPending bool `json:"group_pending,omitempty"`
 }
 
 const runCols = `id, repo_id, number, workflow, workflow_name, event, ref, sha, title, run_trigger, actor,
-	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, delivery_id`
+	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, delivery_id,
+	cancel_requested, group_pending`
 
 func scanRun(s scanner) (*Run, error) {
 	var r Run
@@ -43,12 +49,14 @@ func scanRun(s scanner) (*Run, error) {
 	var payload sql.NullString
 	var queued int64
 	var started, finished, delivery sql.NullInt64
+	var cancel, pending int
 	if err := s.Scan(&r.ID, &r.RepoID, &r.Number, &r.Workflow, &r.WorkflowName, &r.Event, &r.Ref, &r.SHA,
 		&r.Title, &r.Trigger, &r.Actor, &inputs, &payload, &r.Status, &r.Conclusion, &r.Attempt,
-		&queued, &started, &finished, &r.ConcurrencyGroup, &delivery); err != nil {
+		&queued, &started, &finished, &r.ConcurrencyGroup, &delivery, &cancel, &pending); err != nil {
 		return nil, err
 	}
 	r.DeliveryID = delivery.Int64
+	r.CancelRequested, r.GroupPending = cancel != 0, pending != 0
 	if err := fromJSONText(inputs, &r.Inputs); err != nil {
 		return nil, err
 	}
@@ -319,11 +327,17 @@ func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) 
 		// As on GitHub, a failed job makes the run a failure even when
 		// others were cancelled (fail-fast siblings, a user's cancel after).
 		switch {
+		case j.Conclusion == ConclusionFailure && j.Tolerated:
+			// continue-on-error: the job failed, the run does not.
 		case j.Conclusion == ConclusionFailure:
 			conclusion = ConclusionFailure
 		case j.Conclusion == ConclusionCancelled && conclusion != ConclusionFailure:
 			conclusion = ConclusionCancelled
 		}
+	}
+	// A cancelled run is cancelled even when what it still ran (if: always()) succeeded.
+	if r.CancelRequested && conclusion == ConclusionSuccess {
+		conclusion = ConclusionCancelled
 	}
 	r, err = t.setRunStatus(ctx, id, StatusCompleted, conclusion)
 	return r, err == nil, err
