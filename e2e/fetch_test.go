@@ -66,7 +66,7 @@ func TestFetchedActionsBothPaths(t *testing.T) {
 	for _, j := range d.Jobs {
 		got[j.Name] = j.Conclusion
 	}
-	if diff := cmp.Diff(map[string]string{"greet": store.ConclusionSuccess, "call": store.ConclusionSuccess, "missing": store.ConclusionFailure}, got); diff != "" {
+	if diff := cmp.Diff(map[string]string{"greet": store.ConclusionSuccess, "call / inner": store.ConclusionSuccess, "missing": store.ConclusionFailure}, got); diff != "" {
 		t.Errorf("server jobs (-want +got):\n%s%s", diff, describeJobs(d))
 	}
 	var logs strings.Builder
