@@ -22,6 +22,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/testenv"
 )
 
 // binDirEnv carries the directory of the freshly built binary from TestMain
@@ -110,6 +111,10 @@ func TestConformance(t *testing.T) {
 		})
 	}
 	c := newConditions()
+	c.mirror = pythonMirror(t)
+	// A git server standing in for GitHub, shared by the cases: each makes its repositories
+	// under $TEST_GITHUB_ROOT/OWNER/REPO with owner names of its own.
+	c.github = testenv.StartGitServer(t, t.TempDir(), testenv.GitServerOptions{})
 	t.Run("case", func(t *testing.T) {
 		for _, f := range files {
 			name := strings.TrimSuffix(filepath.Base(f), ".txtar")
@@ -132,8 +137,13 @@ func tail(s string, n int) string {
 	return s[len(s)-n:]
 }
 
-// conditions answer the scripts' [pypi] and [containers], once per test run.
-type conditions struct{ pypi, containers func() bool }
+// conditions answer the scripts' [pypi], [containers] and [pythonmirror], once per test run,
+// and hold what the cases share: the Python mirror and the git server standing for GitHub.
+type conditions struct {
+	pypi, containers func() bool
+	mirror           []string
+	github           testenv.GitServer
+}
 
 func newConditions() conditions {
 	return conditions{pypi: reachability("pypi.org:443"), containers: engineAnswers()}
@@ -146,6 +156,12 @@ func runCase(t *testing.T, file, binDir, mode, results string, srv *sharedServer
 		RequireUniqueNames:  true,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
+			for _, kv := range c.mirror {
+				k, v, _ := strings.Cut(kv, "=")
+				env.Setenv("TEST_"+k, v)
+			}
+			env.Setenv("TEST_GITHUB_URL", c.github.URL)
+			env.Setenv("TEST_GITHUB_ROOT", c.github.Root)
 			if err := setupEnv(env, binDir); err != nil {
 				return err
 			}
@@ -170,6 +186,8 @@ func runCase(t *testing.T, file, binDir, mode, results string, srv *sharedServer
 				return c.containers(), nil
 			case "serve":
 				return mode == "serve", nil
+			case "pythonmirror":
+				return c.mirror != nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -234,6 +252,13 @@ func setupEnv(env *testscript.Env, binDir string) error {
 	env.Setenv("GIT_COMMITTER_NAME", "Conformance")
 	env.Setenv("GIT_COMMITTER_EMAIL", "conformance@example.com")
 	env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	// Actions are never fetched from the real GitHub in tests: this address refuses at once,
+	// and cases that need fetching start their own server (githubserver).
+	env.Setenv("SLUICE_GITHUB_URL", "http://127.0.0.1:1")
+	// Nor are interpreters downloaded from the real python-build-standalone or python.org:
+	// a case that provisions one points uv at its own mirror (TEST_UV_*).
+	env.Setenv("UV_PYTHON_INSTALL_MIRROR", "http://127.0.0.1:1/cpython")
+	env.Setenv("UV_PYPY_INSTALL_MIRROR", "http://127.0.0.1:1/pypy")
 	env.Setenv("LANG", "C.UTF-8")
 	// The tests check the plain (non-terminal) output format.
 	env.Setenv("TERM", "dumb")

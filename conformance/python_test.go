@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/sluice-ci/sluice/internal/testenv"
 )
 
 // setupPython gives every case the machine's pyenv interpreters (HOME is the
@@ -198,4 +200,37 @@ h.save()
 	}
 	ts.Setenv("PYPI_URL", base)
 	ts.Setenv("PYPI_PACKAGES", pkgs)
+}
+
+// pythonMirror serves CPython 3.12.1 and PyPy, packed from this machine's own interpreters
+// the way uv's managed-Python downloads are, and returns uv's variables pointing at it (nil
+// when those interpreters are missing). Cases copy TEST_UV_* into UV_* to use it.
+func pythonMirror(t *testing.T) []string {
+	root := os.Getenv("PYENV_ROOT")
+	if root == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			root = filepath.Join(home, ".pyenv")
+		}
+	}
+	prefix := filepath.Join(root, "versions", "3.12.1")
+	if _, err := os.Stat(filepath.Join(prefix, "bin", "python3.12")); err != nil {
+		return nil
+	}
+	pypy, err := filepath.EvalSymlinks("/usr/bin/pypy3")
+	if err != nil {
+		return nil
+	}
+	out, err := exec.Command(pypy, "-c", "import sys, platform; print(platform.python_version(), '%d.%d.%d' % sys.pypy_version_info[:3])").Output()
+	if err != nil {
+		return nil
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		return nil
+	}
+	m := testenv.StartPythonMirror(t,
+		testenv.PythonBuild{Impl: "cpython", Version: "3.12.1", Prefix: prefix},
+		testenv.PythonBuild{Impl: "pypy", Version: f[0], PyPyVer: f[1], Prefix: filepath.Dir(pypy), Binary: filepath.Base(pypy),
+			Stdlib: filepath.Join("/usr/lib", filepath.Base(pypy))})
+	return m.Env
 }

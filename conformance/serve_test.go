@@ -539,7 +539,7 @@ func sendHook(ctx context.Context, c *client.Client, repo, event string, payload
 // dispatchAll dispatches every workflow of the repository that workflow_dispatch
 // triggers, as `sluice run workflow_dispatch` runs them all.
 func dispatchAll(ctx context.Context, c *client.Client, repo, wd string, inputs map[string]string) ([]int64, error) {
-	wfs, err := workflow.LoadAll(ctx, wd, filepath.Join(wd, ".github", "workflows"))
+	wfs, _, err := workflow.LoadAll(ctx, wd, filepath.Join(wd, ".github", "workflows"))
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
@@ -21,6 +20,7 @@ import (
 func agentCmd() *cobra.Command {
 	var serverURL, token, name, labels string
 	var parallel int
+	var af actionFlags
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run jobs for a sluice server from this machine",
@@ -56,7 +56,7 @@ Labels: "default" takes jobs for ubuntu-latest/self-hosted/linux; add your own (
 			state = filepath.Join(state, "agent")
 			work := filepath.Join(os.TempDir(), "sluice-agent")
 			run := jobrunner.New(jobrunner.Config{WorkDir: work, StateDir: state, Token: agentToken, Version: version,
-				Actions:    actions.Resolver{Store: os.Getenv("SLUICE_ACTION_STORE"), Mirror: os.Getenv("SLUICE_ACTION_MIRROR"), CacheDir: filepath.Join(state, "actions")},
+				Actions:    af.resolver(filepath.Join(state, "actions")),
 				Containers: func(ctx context.Context) (*container.Engine, error) { return container.Connect(ctx, "") }})
 			fmt.Printf("agent %s registered with %s (labels %s, %d at once)\n", name, serverURL, labels, parallel)
 			return agent.Run(ctx, agent.Config{Server: serverURL, Token: agentToken, Name: name, Labels: ls, Parallel: parallel,
@@ -70,5 +70,6 @@ Labels: "default" takes jobs for ubuntu-latest/self-hosted/linux; add your own (
 	cmd.Flags().StringVar(&name, "name", "", "agent name (default: the host name)")
 	cmd.Flags().StringVar(&labels, "labels", "default", "comma-separated labels jobs are routed by")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "jobs to run at once")
+	af.register(cmd.Flags())
 	return cmd
 }

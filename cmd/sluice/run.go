@@ -10,6 +10,7 @@ import (
 
 func runCmd() *cobra.Command {
 	cfg := localrun.Config{}
+	var af actionFlags
 	cmd := &cobra.Command{
 		Use:   "run [EVENT]",
 		Short: "Run this repository's GitHub Actions workflows here, now",
@@ -34,6 +35,7 @@ itself is never written to. Exit status: 0 when every job that ran succeeded, 1 
 				return err
 			}
 			cfg.Dir = wd
+			cfg.Actions = af.resolver("")
 			cfg.Version = version
 			cfg.Stdout = os.Stdout
 			cfg.Stderr = os.Stderr
@@ -68,8 +70,7 @@ itself is never written to. Exit status: 0 when every job that ran succeeded, 1 
 	f.BoolVarP(&cfg.Verbose, "verbose", "v", false, "show ::debug:: lines and the scripts steps run")
 	f.StringVar(&cfg.FollowOutput, "follow-output", "", "on a terminal, stream a job's output above the live view: --follow-output=JOB, or every job's with --follow-output")
 	f.Lookup("follow-output").NoOptDefVal = "*"
-	f.StringVar(&cfg.ActionStore, "action-store", os.Getenv("SLUICE_ACTION_STORE"), "directory of remote actions: OWNER/REPO@REF or OWNER/REPO checkouts (env SLUICE_ACTION_STORE)")
-	f.StringVar(&cfg.ActionMirror, "action-mirror", os.Getenv("SLUICE_ACTION_MIRROR"), "git URL template for remote actions, e.g. https://git.example.com/{owner}/{repo}.git (env SLUICE_ACTION_MIRROR)")
+	af.register(f)
 	f.StringVar(&cfg.ContainerHost, "container-host", "", "Docker Engine API URL for container jobs (default: $DOCKER_HOST, else a Podman or Docker socket found on this machine)")
 	f.StringArrayVarP(&cfg.Platforms, "platform", "P", nil, "run jobs with runs-on LABEL in IMAGE: LABEL=IMAGE, or LABEL=-self-hosted to keep them on the host (repeatable)")
 	f.BoolVar(&cfg.NoEnvReuse, "no-env-reuse", false, "always build Python environments afresh instead of keeping them between runs")

@@ -217,7 +217,10 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	sandbox := useSandbox(cfg.Sandbox)
 	sched := scheduler.New(scheduler.Config{
 		DB: db, DataDir: cfg.Data, GitURL: cfg.BaseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: cfg.BaseURL, Sandbox: sandbox,
-		CloneURL: func(r *store.Repo) string { return server.CloneURL(keys, r) },
+		// Other repositories' reusable workflows are planned with the run, fetched and cached
+		// by commit like the agents' actions.
+		Workflows: actions.Resolver{Store: cfg.ActionStore, Mirror: cfg.ActionMirror, BaseURL: cfg.GitHubURL, CacheDir: filepath.Join(cfg.Data, "actions")},
+		CloneURL:  func(r *store.Repo) string { return server.CloneURL(keys, r) },
 		Status: func(ctx context.Context, run *store.Run) {
 			if err := srv.ReportStatus(ctx, run); err != nil {
 				log.Warn("reporting a commit status", "run", run.ID, "err", err)
@@ -386,7 +389,7 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Con
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
 		ArtifactDir: artDir, Cache: caches, Token: token, Version: version,
 		Sandbox: sandbox, Hidden: []string{cfg.Data},
-		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
+		Actions: actions.Resolver{Store: cfg.ActionStore, Mirror: cfg.ActionMirror, BaseURL: cfg.GitHubURL, CacheDir: filepath.Join(agentState, "actions")},
 		// Container jobs, services and docker actions, as `sluice run` runs them:
 		// $DOCKER_HOST, else a Podman or Docker socket found here.
 		Containers: func(ctx context.Context) (*container.Engine, error) { return container.Connect(ctx, "") },

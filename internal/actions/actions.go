@@ -71,12 +71,17 @@ func Parse(uses string) (Ref, error) {
 	return r, nil
 }
 
-// Unresolvable explains why a remote or docker action cannot run here, in the
-// words a user needs to fix it.
-func Unresolvable(r Ref) error {
-	switch r.Kind {
-	case Remote:
-		return fmt.Errorf("action %q is not built into sluice and cannot be fetched here (no network access to GitHub): put a checkout of it at ACTION_STORE/%s/%s (or %s/%s@%s) and pass --action-store ACTION_STORE, configure a git mirror with --action-mirror 'https://host/{owner}/{repo}.git', or vendor it and use it as a local action (uses: ./path/to/action)", r.Raw, r.Owner, r.Repo, r.Owner, r.Repo, r.Ref)
+// ParseCall splits a job's `uses:` (a reusable workflow): ./.github/workflows/x.yml in this
+// repository (Local) or owner/repo/.github/workflows/x.yml@ref (Workflow).
+func ParseCall(uses string) (Ref, error) {
+	uses = strings.TrimSpace(uses)
+	if strings.HasPrefix(uses, "./") {
+		return Ref{Raw: uses, Kind: Local, Path: uses}, nil
 	}
-	return nil
+	name, ref, ok := strings.Cut(uses, "@")
+	parts := strings.SplitN(name, "/", 3)
+	if !ok || ref == "" || len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return Ref{}, fmt.Errorf("uses %q: a reusable workflow is ./.github/workflows/FILE or OWNER/REPO/.github/workflows/FILE@REF", uses)
+	}
+	return Ref{Raw: uses, Kind: Workflow, Owner: parts[0], Repo: parts[1], Path: parts[2], Ref: ref}, nil
 }

@@ -67,35 +67,27 @@ type Native func(ctx context.Context, s Step, with map[string]string) (map[strin
 // LookupNative returns the implementation of owner/repo[/path], matched
 // case-insensitively and whatever the ref.
 func LookupNative(name string) (Native, bool) {
-	switch strings.ToLower(name) {
-	case "actions/checkout":
-		return Checkout, true
-	case "actions/setup-python":
-		return SetupPython, true
-	case "astral-sh/setup-uv":
-		return SetupUV, true
-	case "actions/cache":
-		return Cache, true
-	case "actions/cache/restore":
-		return CacheRestore, true
-	case "actions/cache/save":
-		return CacheSave, true
-	case "actions/upload-artifact":
-		return UploadArtifact, true
-	case "actions/download-artifact":
-		return DownloadArtifact, true
-	case "pypa/gh-action-pypi-publish":
-		return PypiPublish, true
-	case "sluice-ci/lock-check":
-		return LockCheck, true
-	case "sluice/build-image":
-		return BuildImage, true
-	case "sluice/push-image":
-		return PushImage, true
-	case "sluice/deploy-container":
-		return DeployContainer, true
+	n, ok := natives()[strings.ToLower(name)]
+	return n, ok
+}
+
+// natives are the actions sluice implements itself, by lower-case owner/repo[/path].
+func natives() map[string]Native {
+	return map[string]Native{
+		"actions/checkout":            Checkout,
+		"actions/setup-python":        SetupPython,
+		"astral-sh/setup-uv":          SetupUV,
+		"actions/cache":               Cache,
+		"actions/cache/restore":       CacheRestore,
+		"actions/cache/save":          CacheSave,
+		"actions/upload-artifact":     UploadArtifact,
+		"actions/download-artifact":   DownloadArtifact,
+		"pypa/gh-action-pypi-publish": PypiPublish,
+		"sluice-ci/lock-check":        LockCheck,
+		"sluice/build-image":          BuildImage,
+		"sluice/push-image":           PushImage,
+		"sluice/deploy-container":     DeployContainer,
 	}
-	return nil, false
 }
 
 // isNative says whether sluice implements owner/repo itself.

@@ -58,7 +58,8 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 	if d := c.Env["SLUICE_PYTHON_DIRS"]; d != "" {
 		extra = filepath.SplitList(d)
 	}
-	found, err := python.Discover(ctx, extra)
+	managed := python.ManagedDir(c.ToolCache)
+	found, err := python.Discover(ctx, extra, managed)
 	if err != nil {
 		return nil, fmt.Errorf("looking for Python interpreters: %w", err)
 	}
@@ -71,7 +72,10 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 		}
 		interp, err := python.Select(found, spec)
 		if err != nil {
-			return nil, err
+			// Not on this machine: install it, as setup-python downloads what the runner lacks.
+			if interp, err = provisionPython(ctx, s, managed, spec, err); err != nil {
+				return nil, err
+			}
 		}
 		interps = append(interps, interp)
 	}
@@ -101,7 +105,13 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 	s.RecordVersion("python", last.Version)
 	s.RecordVersion("pip", lastPip)
 	if with["update-environment"] != "false" {
-		for _, d := range dirs {
+		// Each interpreter itself is on PATH too, behind its job environment, as GitHub's
+		// setup-python puts it: tools that look for a base interpreter by name (uv venv -p
+		// cpython3.12, tox, nox) skip virtual environments and must find it there.
+		for i, d := range dirs {
+			if bin := filepath.Dir(interps[i].Path); bin != "/usr/bin" && bin != "/bin" && bin != "/usr/local/bin" {
+				s.AddPath(bin)
+			}
 			s.AddPath(filepath.Join(d, "bin")) // each goes first: the last listed wins
 		}
 		s.SetEnv("VIRTUAL_ENV", lastDir)
@@ -185,6 +195,27 @@ func wheelVersion(wheel string) string {
 	_, rest, _ := strings.Cut(filepath.Base(wheel), "-")
 	v, _, _ := strings.Cut(rest, "-")
 	return v
+}
+
+// provisionPython installs spec's interpreter with uv's managed Python into the tool cache.
+// notFound is why discovery failed: it stays part of the error when nothing can provide one.
+func provisionPython(ctx context.Context, s Step, dir string, spec python.Spec, notFound error) (python.Interpreter, error) {
+	if s.Context().Env["SLUICE_PYTHON_DOWNLOADS"] == "never" {
+		return python.Interpreter{}, fmt.Errorf("%w (downloads are off: SLUICE_PYTHON_DOWNLOADS=never)", notFound)
+	}
+	uv, err := findUV(ctx, s, "")
+	if err != nil {
+		return python.Interpreter{}, fmt.Errorf("%w; installing it needs uv, which is missing: %v", notFound, err)
+	}
+	s.Log(fmt.Sprintf("Python %s is not on this machine: installing it with uv into %s", spec.Raw, dir))
+	run := func(ctx context.Context, argv []string, env map[string]string) (int, error) {
+		return s.Exec(ctx, argv, "", env)
+	}
+	in, err := python.Provision(ctx, run, uv, dir, spec)
+	if err != nil {
+		return python.Interpreter{}, fmt.Errorf("%w; and installing it failed: %v", notFound, err)
+	}
+	return in, nil
 }
 
 func defaultDependencyFiles(manager string) []string {

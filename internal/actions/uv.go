@@ -26,7 +26,11 @@ func SetupUV(ctx context.Context, s Step, with map[string]string) (map[string]st
 		return nil, err
 	}
 	version := uvVersion(ctx, uv)
-	s.AddPath(filepath.Dir(uv))
+	dir, err := uvOnlyDir(uv)
+	if err != nil {
+		return nil, err
+	}
+	s.AddPath(dir)
 	s.RecordVersion("uv", version)
 	s.Log(fmt.Sprintf("uv %s at %s", version, uv))
 	outs := map[string]string{"uv-version": version, "uv-path": uv, "cache-hit": "false"}
@@ -120,6 +124,40 @@ func findUV(ctx context.Context, s Step, want string) (string, error) {
 		return "", fmt.Errorf("setup-uv: installing into %s: %w", tools, err)
 	}
 	return uv, nil
+}
+
+// uvOnlyDir is a directory holding uv and uvx and nothing else, for PATH. sluice's own uv lives
+// in a tools environment whose bin/ also holds python, which would otherwise come before the
+// job's Python (GitHub's setup-uv adds a directory of uv and uvx only). A uv found on the step's
+// PATH is already there: its directory is kept.
+func uvOnlyDir(uv string) (string, error) {
+	bin := filepath.Dir(uv)
+	if _, err := os.Stat(filepath.Join(bin, "python")); err != nil {
+		return bin, nil
+	}
+	dir := filepath.Join(filepath.Dir(bin), "uv-only")
+	if _, err := os.Stat(filepath.Join(dir, "uvx")); err == nil {
+		return dir, nil
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(bin), ".uv-only-")
+	if err != nil {
+		return "", fmt.Errorf("setup-uv: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	for _, name := range []string{"uv", "uvx"} {
+		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(bin, name), filepath.Join(tmp, name)); err != nil {
+			return "", fmt.Errorf("setup-uv: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(dir); serr != nil {
+			return "", fmt.Errorf("setup-uv: %w", err)
+		}
+	}
+	return dir, nil
 }
 
 func uvVersion(ctx context.Context, uv string) string {

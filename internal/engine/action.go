@@ -85,7 +85,7 @@ func (jr *jobRun) runAction(ctx context.Context, sc *scope, x *actionlint.ExecAc
 		}
 		return jr.fail(display, fmt.Sprintf("%s: runs.using %q is not something sluice can run (composite, node16/20/24 or docker)", md.File, md.Using))
 	}
-	return jr.fail(display, actions.Unresolvable(ref).Error())
+	return jr.fail(display, fmt.Sprintf("%q cannot run as a step", ref.Raw))
 }
 
 // actionInputs resolves an action's inputs: given values, else evaluated
@@ -155,33 +155,4 @@ func (jr *jobRun) runComposite(ctx context.Context, parent *scope, md *actions.M
 		res = logs.Failure
 	}
 	return stepOutcome{outcome: res, outputs: outs}
-}
-
-// Preflight names every action the workflows use that sluice cannot run
-// here, before anything starts.
-func Preflight(res actions.Resolver, jobs []*actionlint.Job) error {
-	var problems []string
-	for _, j := range jobs {
-		for _, st := range j.Steps {
-			x, ok := st.Exec.(*actionlint.ExecAction)
-			if !ok || x.Uses == nil || x.Uses.ContainsExpression() {
-				continue
-			}
-			ref, err := actions.Parse(x.Uses.Value)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("line %d: %v", x.Uses.Pos.Line, err))
-				continue
-			}
-			if res.Available(ref) {
-				continue
-			}
-			if err := actions.Unresolvable(ref); err != nil {
-				problems = append(problems, fmt.Sprintf("job %s, line %d: %v", j.ID.Value, x.Uses.Pos.Line, err))
-			}
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%s", strings.Join(problems, "\n"))
-	}
-	return nil
 }

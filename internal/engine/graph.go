@@ -57,9 +57,13 @@ func Plan(ctx context.Context, opts Options, wf *workflow.Workflow) (*plan.Plan,
 }
 
 // loader reads called workflows: ./ paths from the repository, others through
-// Options.Workflows.
+// Options.Workflows, else fetched by Options.Actions.
 func loader(opts Options) plan.Loader {
-	return plan.RepoLoader(opts.RepoRoot, opts.Workflows)
+	remote := opts.Workflows
+	if remote == nil {
+		remote = opts.Actions // fetched and cached like actions, as GitHub's runner does
+	}
+	return plan.RepoLoader(opts.RepoRoot, remote)
 }
 
 // finished is a started job's end, as drive learns it.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/executor"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/expr"
@@ -193,6 +194,10 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	ctx, cancel := context.WithTimeout(legCtx, timeout)
 	defer cancel()
 	jr.ctx = ctx
+	if err := jr.resolveActions(ctx); err != nil {
+		jr.annotate("Set up job", logs.Annotation{Level: "error", Message: err.Error()})
+		return logs.Failure, err.Error()
+	}
 	stopContainers, err := jr.startContainers(ctx, ev, root)
 	if err != nil {
 		jr.annotate("Initialize containers", logs.Annotation{Level: "error", Message: err.Error()})
@@ -364,4 +369,24 @@ func sortByPos[T any](items []T, pos func(T) *actionlint.Pos) {
 		}
 		return a.Col < b.Col
 	})
+}
+
+// resolveActions fetches every remote action the job's steps name before any step runs, as
+// GitHub's runner downloads them while it sets the job up: one that cannot be had fails this
+// job alone, and its steps never start.
+func (jr *jobRun) resolveActions(ctx context.Context) error {
+	for _, st := range jr.node.job.Steps {
+		x, ok := st.Exec.(*actionlint.ExecAction)
+		if !ok || x.Uses == nil || x.Uses.ContainsExpression() {
+			continue
+		}
+		ref, err := actions.Parse(x.Uses.Value)
+		if err != nil || ref.Kind != actions.Remote {
+			continue // a malformed uses: fails its step, with the parser's words
+		}
+		if _, err := jr.wr.e.opts.Actions.Resolve(ctx, ref); err != nil {
+			return err
+		}
+	}
+	return nil
 }

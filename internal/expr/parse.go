@@ -73,6 +73,7 @@ func (n *call) pos() int       { return n.at }
 type posError struct {
 	msg    string
 	offset int
+	limit  bool // one of GitHub's limits on an expression, which linters do not check
 }
 
 func (e *posError) Error() string { return fmt.Sprintf("%s at column %d", e.msg, e.offset+1) }
@@ -88,7 +89,7 @@ type parser struct {
 // parse parses a bare expression (no ${{ }}) into our tree.
 func parse(src string) (node, error) {
 	if len(src) > maxLength {
-		return nil, &posError{msg: fmt.Sprintf("expression is longer than %d characters", maxLength), offset: 0}
+		return nil, &posError{msg: fmt.Sprintf("expression is longer than %d characters", maxLength), offset: 0, limit: true}
 	}
 	// The lexer needs the `}}` end marker; a `}}` inside src shows up as an early end token.
 	p := &parser{src: src, lex: actionlint.NewExprLexer(src + "}}")}
@@ -151,7 +152,9 @@ func (p *parser) unexpected(what string) {
 func (p *parser) enter() bool {
 	p.depth++
 	if p.depth > maxDepth {
-		p.fail(fmt.Sprintf("exceeded max expression depth %d", maxDepth), p.cur.Offset)
+		if p.err == nil {
+			p.err = &posError{msg: fmt.Sprintf("exceeded max expression depth %d", maxDepth), offset: min(p.cur.Offset, len(p.src)), limit: true}
+		}
 		return false
 	}
 	return true

@@ -149,3 +149,42 @@ func (e *Evaluator) templateCondition(t string) (bool, error) {
 func (e *Evaluator) success() bool {
 	return !e.Status.Failed && !e.Status.Cancelled && !e.Status.Skipped
 }
+
+// CheckLimits reports the first of GitHub's limits on one expression (nesting depth 50, length
+// 21,000) that an expression in s breaks. s is a value that may hold ${{ }} expressions or, when
+// condition is true, an `if:` that may also be one bare expression. Other problems are left to
+// the linter and to evaluation.
+func CheckLimits(s string, condition bool) error {
+	var srcs []string
+	if condition && !strings.Contains(s, "${{") {
+		srcs = []string{s}
+	} else {
+		segs, err := splitTemplate(s)
+		if err != nil {
+			return nil
+		}
+		for _, sg := range segs {
+			if sg.isExpr {
+				srcs = append(srcs, sg.text)
+			}
+		}
+	}
+	for _, src := range srcs {
+		if _, err := parse(src); err != nil {
+			var pe *posError
+			if errors.As(err, &pe) && pe.limit {
+				return fmt.Errorf("expression %q: %w", abbreviate(src), err)
+			}
+		}
+	}
+	return nil
+}
+
+// abbreviate keeps an error about a huge expression readable.
+func abbreviate(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}

@@ -43,24 +43,34 @@ func readHead(dir string) (root string, h Head, ok bool) {
 		}
 		return "", Head{}, false
 	}
+	if sha, ok := readRef(gitDir, ref); ok {
+		return root, Head{SHA: sha, Ref: ref}, true
+	}
+	return "", Head{}, false
+}
+
+// readRef reads a full ref name's commit from a .git directory's loose refs or packed-refs;
+// ok=false when it is not found there (or is not a plain commit id), and git should be asked.
+func readRef(gitDir, ref string) (string, bool) {
+	if !strings.HasPrefix(ref, "refs/") || strings.Contains(ref, "..") {
+		return "", false
+	}
 	if b, err := os.ReadFile(filepath.Join(gitDir, filepath.FromSlash(ref))); err == nil {
-		if sha := strings.TrimSpace(string(b)); isSHA(sha) {
-			return root, Head{SHA: sha, Ref: ref}, true
-		}
-		return "", Head{}, false
+		sha := strings.TrimSpace(string(b))
+		return sha, isSHA(sha)
 	}
 	packed, err := os.ReadFile(filepath.Join(gitDir, "packed-refs"))
 	if err != nil {
-		return "", Head{}, false
+		return "", false
 	}
 	sc := bufio.NewScanner(bytes.NewReader(packed))
 	for sc.Scan() {
 		sha, name, found := strings.Cut(sc.Text(), " ")
 		if found && name == ref && isSHA(sha) {
-			return root, Head{SHA: sha, Ref: ref}, true
+			return sha, true
 		}
 	}
-	return "", Head{}, false
+	return "", false
 }
 
 func isSHA(s string) bool {

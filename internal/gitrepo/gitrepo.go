@@ -327,8 +327,27 @@ func (r *Repo) HasRef(ctx context.Context, ref string) bool {
 
 // DefaultBranch is the repository's default branch: what origin's HEAD
 // names, else main or master when there is one, else current (the
-// checked-out branch's name).
+// checked-out branch's name), else main. A plain .git directory is read
+// directly (no git process); a worktree's or submodule's asks git.
 func (r *Repo) DefaultBranch(ctx context.Context, current string) string {
+	gitDir := filepath.Join(r.Root, ".git")
+	fallback := strings.TrimPrefix(current, "refs/heads/")
+	if fallback == "" || strings.HasPrefix(fallback, "refs/") {
+		fallback = "main"
+	}
+	if fi, err := os.Stat(gitDir); err == nil && fi.IsDir() {
+		if b, err := os.ReadFile(filepath.Join(gitDir, "refs", "remotes", "origin", "HEAD")); err == nil {
+			if ref, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "ref: refs/remotes/origin/"); ok && ref != "" {
+				return ref
+			}
+		}
+		for _, b := range []string{"main", "master"} {
+			if _, ok := readRef(gitDir, "refs/heads/"+b); ok {
+				return b
+			}
+		}
+		return fallback
+	}
 	if out, err := git(ctx, r.Root, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"); err == nil {
 		if b := strings.TrimPrefix(strings.TrimSpace(out), "origin/"); b != "" {
 			return b
@@ -339,5 +358,5 @@ func (r *Repo) DefaultBranch(ctx context.Context, current string) string {
 			return b
 		}
 	}
-	return strings.TrimPrefix(current, "refs/heads/")
+	return fallback
 }

@@ -207,3 +207,50 @@ func TestOpenAtPathWithSpaces(t *testing.T) {
 		t.Errorf("OpenAt = %q, %+v; want %q at %s on main", r.Root, h, dir, sha)
 	}
 }
+
+// DefaultBranch reads a plain .git directory itself and asks git in a worktree; both give the
+// same answer for the same repository.
+func TestDefaultBranch(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, dir string)
+		current string
+		want    string
+	}{
+		{name: "main exists", current: "refs/heads/feature", want: "main"},
+		{name: "origin HEAD wins", current: "refs/heads/feature", want: "trunk", setup: func(t *testing.T, dir string) {
+			run(t, dir, "update-ref", "refs/remotes/origin/trunk", "HEAD")
+			run(t, dir, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/trunk")
+		}},
+		{name: "master when no main", current: "refs/heads/feature", want: "master", setup: func(t *testing.T, dir string) {
+			run(t, dir, "branch", "-m", "main", "master")
+		}},
+		{name: "packed master", current: "refs/heads/feature", want: "master", setup: func(t *testing.T, dir string) {
+			run(t, dir, "branch", "-m", "main", "master")
+			run(t, dir, "pack-refs", "--all")
+		}},
+		{name: "current branch otherwise", current: "refs/heads/dev", want: "dev", setup: func(t *testing.T, dir string) {
+			run(t, dir, "branch", "-m", "main", "dev")
+		}},
+		{name: "detached, nothing else: main", current: "", want: "main", setup: func(t *testing.T, dir string) {
+			run(t, dir, "branch", "-m", "main", "dev")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := newRepo(t)
+			commit(t, dir, "one", map[string]string{"a": "1"})
+			if tt.setup != nil {
+				tt.setup(t, dir)
+			}
+			wt := filepath.Join(realDir(t, t.TempDir()), "wt")
+			run(t, dir, "worktree", "add", "-q", "--detach", wt)
+			for _, root := range []string{dir, wt} {
+				if got := (&Repo{Root: root}).DefaultBranch(ctx, tt.current); got != tt.want {
+					t.Errorf("DefaultBranch in %s = %q, want %q", root, got, tt.want)
+				}
+			}
+		})
+	}
+}

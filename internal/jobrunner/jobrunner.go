@@ -101,7 +101,7 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		Parallel: 1, WorkRoot: filepath.Join(orTemp(cfg.WorkDir), "slots"), ToolCache: filepath.Join(state, "toolcache"),
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
-		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions, Cache: cacheFor(cfg, lease, dir),
+		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions.Session(), Cache: cacheFor(cfg, lease, dir),
 		Containers: cfg.Containers,
 	})
 	// The lease's context ending (cancel from the server, lost lease) stops

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +27,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/event"
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/fslock"
 	"github.com/sluice-ci/sluice/internal/gitrepo"
@@ -49,26 +49,27 @@ const (
 
 // Config is everything `sluice run` was asked.
 type Config struct {
-	Dir           string
-	Event         string
-	Workflows     string // file or directory; default .github/workflows
-	Job           string
-	EventPath     string
-	Secrets       []string // NAME=VALUE
-	SecretFile    string
-	Vars          []string
-	Inputs        []string
-	Env           []string
-	List          bool
-	DryRun        bool
-	Parallel      int
-	WorkingTree   bool
-	Keep          bool
-	Sandbox       bool
-	Verbose       bool
-	NoEnvReuse    bool
-	ActionStore   string   // directory of action checkouts (OWNER/REPO[@REF])
-	ActionMirror  string   // git URL template with {owner} and {repo}
+	Dir         string
+	Event       string
+	Workflows   string // file or directory; default .github/workflows
+	Job         string
+	EventPath   string
+	Secrets     []string // NAME=VALUE
+	SecretFile  string
+	Vars        []string
+	Inputs      []string
+	Env         []string
+	List        bool
+	DryRun      bool
+	Parallel    int
+	WorkingTree bool
+	Keep        bool
+	Sandbox     bool
+	Verbose     bool
+	NoEnvReuse  bool
+	// Actions resolves actions and reusable workflows that are not built in; an empty CacheDir
+	// means the state directory's actions/.
+	Actions       actions.Resolver
 	ContainerHost string   // Docker Engine API URL; "" = DOCKER_HOST or a found socket
 	Platforms     []string // LABEL=IMAGE (act's -P); IMAGE "-self-hosted" keeps the host
 	Version       string
@@ -138,24 +139,33 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		wfPath = inferred
 		defer os.RemoveAll(filepath.Dir(inferred))
 	}
-	wfs, err := workflow.LoadAll(ctx, repo.Root, wfPath)
+	wfs, invalid, err := workflow.LoadAll(ctx, repo.Root, wfPath)
 	if err != nil {
-		var errs workflow.Errors
-		if errors.As(err, &errs) {
-			fmt.Fprintln(cfg.Stderr, errs.Error())
-			return ExitInvalid, fmt.Errorf("%d problem(s) in the workflows; nothing was run (see `sluice lint`)", len(errs))
-		}
 		return ExitInvalid, err
+	}
+	for _, wf := range wfs {
+		if len(wf.Warnings) > 0 {
+			fmt.Fprintln(cfg.Stderr, wf.Warnings.Error())
+		}
+	}
+	// Like GitHub, a file it would refuse fails on its own and the push's other workflows run.
+	for _, inv := range invalid {
+		fmt.Fprintln(cfg.Stderr, inv.Errors.Error())
+	}
+	if len(wfs) == 0 && len(invalid) > 0 {
+		return ExitInvalid, fmt.Errorf("%s; nothing was run (see `sluice lint`)", describeInvalid(invalid))
 	}
 
 	ident := repo.Identity(ctx)
 	repository := ident.Repository
 	ev := workflow.Event{Name: cfg.Event, Ref: head.Ref}
 	ref := head.Ref
-	payload = fillPayload(payload, cfg.Event, head, repository, inputs)
+	if payload, err = localPayload(ctx, repo, head, ident, cfg.Event, payload, inputs); err != nil {
+		return ExitInvalid, err
+	}
 	switch cfg.Event {
 	case "pull_request", "pull_request_target":
-		ev.BaseRef = "main"
+		ev.BaseRef = repo.DefaultBranch(ctx, head.Ref)
 		if pr, ok := payload["pull_request"].(map[string]any); ok {
 			if b, ok := pr["base"].(map[string]any); ok {
 				if s, ok := b["ref"].(string); ok && s != "" {
@@ -171,7 +181,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 	}
 	if needsChangedFiles(wfs) {
-		files, err := repo.ChangedFiles(ctx, head.SHA)
+		// A push's filters see what the push changes (before..HEAD, as in the payload).
+		before := ""
+		if cfg.Event == "push" {
+			before, _ = payload["before"].(string)
+		}
+		files, err := repo.ChangedSince(ctx, before, head.SHA)
 		if err != nil {
 			return ExitInvalid, err
 		}
@@ -200,15 +215,14 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if cfg.Job != "" && len(run) == 0 {
 		return ExitInvalid, usage("no workflow triggered by %q has a job %q", cfg.Event, cfg.Job)
 	}
+	// With -j the user asked for one job: invalid files elsewhere are reported, not failed on.
+	failInvalid := len(invalid) > 0 && cfg.Job == ""
 	if len(run) == 0 {
+		if failInvalid {
+			return ExitInvalid, fmt.Errorf("%s; nothing else is triggered by the %s event on %s", describeInvalid(invalid), cfg.Event, head.Ref)
+		}
 		fmt.Fprintf(cfg.Stdout, "No workflow is triggered by the %s event on %s.\n", cfg.Event, head.Ref)
 		return ExitOK, nil
-	}
-	var jobs []*actionlint.Job
-	for _, wf := range run {
-		for _, id := range wf.JobIDs() {
-			jobs = append(jobs, wf.Job(id))
-		}
 	}
 	state, err := StateDir()
 	if err != nil {
@@ -222,10 +236,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 		platforms[strings.ToLower(label)] = image
 	}
-	resolver := actions.Resolver{Store: cfg.ActionStore, Mirror: cfg.ActionMirror, CacheDir: filepath.Join(state, "actions")}
-	if err := engine.Preflight(resolver, jobs); err != nil {
-		return ExitInvalid, fmt.Errorf("cannot run: %w", err)
+	resolver := cfg.Actions
+	if resolver.CacheDir == "" {
+		resolver.CacheDir = filepath.Join(state, "actions")
 	}
+	resolver.Note = func(msg string) { fmt.Fprintln(cfg.Stderr, "sluice: note:", msg) }
+	resolver = resolver.Session()
 	if cfg.List {
 		return ExitOK, writeList(cfg.Stdout, run, cfg.Event, cfg.Job)
 	}
@@ -233,6 +249,21 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		Payload: payload, Vars: vars, Inputs: inputs}
 	if cfg.DryRun {
 		return ExitOK, writeDryRun(ctx, cfg.Stdout, run, engine.Options{RepoRoot: repo.Root, Run: runInfo, JobFilter: cfg.Job, Platforms: platforms})
+	}
+	// Every action and called workflow is resolved (fetched into the cache) before anything
+	// runs, with the check `sluice lint` makes. As on GitHub, one that cannot be had fails the
+	// jobs that use it (before their first step); the others run.
+	var unresolved workflow.Errors
+	for _, wf := range run {
+		errs, err := workflow.CheckUses(ctx, wf, resolver)
+		if err != nil {
+			return ExitInvalid, err
+		}
+		unresolved = append(unresolved, errs...)
+	}
+	if len(unresolved) > 0 {
+		fmt.Fprintln(cfg.Stderr, unresolved.Error())
+		fmt.Fprintf(cfg.Stderr, "sluice: %d action(s) or called workflow(s) cannot be resolved: the jobs using them will fail\n", len(unresolved))
 	}
 	if cfg.Sandbox {
 		if _, err := exec.LookPath("bwrap"); err != nil {
@@ -316,10 +347,25 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitInterrupted, nil
 	default:
 	}
+	if failInvalid {
+		fmt.Fprintf(cfg.Stdout, "Failed: %s, which did not run (printed above; see `sluice lint`)\n", describeInvalid(invalid))
+		return ExitFailed, nil
+	}
 	if sum.Result != logs.Success {
 		return ExitFailed, nil
 	}
 	return ExitOK, nil
+}
+
+// describeInvalid names the workflow files GitHub would refuse.
+func describeInvalid(invalid []workflow.Invalid) string {
+	names := make([]string, len(invalid))
+	n := 0
+	for i, inv := range invalid {
+		names[i] = inv.Path
+		n += len(inv.Errors)
+	}
+	return fmt.Sprintf("%d problem(s) in invalid workflow file(s) %s", n, strings.Join(names, ", "))
 }
 
 func consoleSink(w io.Writer, verbose bool, follow string) logs.Sink {
@@ -464,7 +510,9 @@ func allowedEnv(name string) bool {
 	switch name {
 	case "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR",
 		"PYENV_ROOT", "GOPATH", "GOROOT", "GOCACHE", "GOMODCACHE", "SSL_CERT_FILE", "SSL_CERT_DIR",
-		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy":
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+		// Where setup-python fetches interpreters the machine lacks (uv's mirrors), or not at all.
+		"UV_PYTHON_INSTALL_MIRROR", "UV_PYPY_INSTALL_MIRROR", "UV_PYTHON_DOWNLOADS_JSON_URL", "SLUICE_PYTHON_DOWNLOADS":
 		return true
 	}
 	return strings.HasPrefix(name, "LC_")
@@ -500,38 +548,69 @@ func readPayload(path string) (map[string]any, error) {
 	return m, nil
 }
 
-// fillPayload adds what GitHub always sends and the file did not give.
-func fillPayload(p map[string]any, event string, head gitrepo.Head, repository string, inputs map[string]string) map[string]any {
-	setDefault := func(k string, v any) {
-		if _, ok := p[k]; !ok {
-			p[k] = v
-		}
+// localPayload completes the event payload (from -e, or empty) with what GitHub would send for
+// this repository and HEAD: the repository with its default branch and URLs, the sender, and
+// for a push the commits a `git push` of HEAD would bring; for a pull request, one from HEAD's
+// branch into the default branch.
+func localPayload(ctx context.Context, repo *gitrepo.Repo, head gitrepo.Head, ident gitrepo.Identity, name string, p map[string]any, inputs map[string]string) (map[string]any, error) {
+	origin := ident.OriginURL
+	if origin == "" {
+		origin = repo.Root
 	}
-	owner, name, _ := strings.Cut(repository, "/")
-	setDefault("repository", map[string]any{"name": name, "full_name": repository, "owner": map[string]any{"login": owner}})
-	switch event {
+	f := event.Facts{Event: name, Ref: head.Ref, After: head.SHA, Sender: ident.Actor,
+		Repo: event.RepositoryFromURL(origin, ident.Repository, repo.DefaultBranch(ctx, head.Ref))}
+	switch name {
 	case "push":
-		setDefault("ref", head.Ref)
-		setDefault("after", head.SHA)
-		setDefault("head_commit", map[string]any{"id": head.SHA})
-	case "workflow_dispatch":
-		setDefault("ref", head.Ref)
-		in := map[string]any{}
-		for k, v := range inputs {
-			in[k] = v
+		if _, given := p["commits"]; !given {
+			before, commits, err := repo.PushOf(ctx, head, maxPushCommits)
+			if err != nil {
+				return nil, err
+			}
+			f.Before, f.Commits = before, commits
 		}
-		setDefault("inputs", in)
+	case "workflow_dispatch":
+		if _, ok := p["ref"]; !ok {
+			p["ref"] = head.Ref
+		}
+		if _, ok := p["inputs"]; !ok {
+			in := map[string]any{}
+			for k, v := range inputs {
+				in[k] = v
+			}
+			p["inputs"] = in
+		}
 	case "pull_request", "pull_request_target":
-		setDefault("action", "opened")
-		setDefault("number", float64(1))
-		setDefault("pull_request", map[string]any{
-			"number": float64(1),
-			"head":   map[string]any{"ref": strings.TrimPrefix(head.Ref, "refs/heads/"), "sha": head.SHA},
-			"base":   map[string]any{"ref": "main"},
-		})
+		base := f.Repo.DefaultBranch
+		if pr, ok := p["pull_request"].(map[string]any); ok {
+			if b, ok := pr["base"].(map[string]any); ok {
+				if s, ok := b["ref"].(string); ok && s != "" {
+					base = s
+				}
+			}
+		}
+		number := 1
+		if n, ok := p["number"].(float64); ok && n > 0 {
+			number = int(n)
+		}
+		headRef := strings.TrimPrefix(head.Ref, "refs/heads/")
+		_, commits, err := repo.PushOf(ctx, head, 1)
+		if err != nil {
+			return nil, err
+		}
+		pr := &event.PullRequest{Number: number, HeadRef: headRef, HeadSHA: head.SHA, BaseRef: base,
+			BaseSHA: repo.Resolve(ctx, "refs/heads/"+base)}
+		if len(commits) > 0 {
+			pr.Title, pr.Body, _ = strings.Cut(commits[len(commits)-1].Message, "\n")
+			pr.Body = strings.TrimSpace(pr.Body)
+		}
+		f.PR = pr
 	}
-	return p
+	return event.Fill(p, f), nil
 }
+
+// maxPushCommits is how many commits a push payload lists at most (GitHub lists up to 2048;
+// sluice keeps the newest 20, which is what actions look at).
+const maxPushCommits = 20
 
 func needsChangedFiles(wfs []*workflow.Workflow) bool {
 	for _, wf := range wfs {

@@ -48,14 +48,18 @@ var (
 )
 
 // Discover finds the interpreters on this machine: pyenv versions, uv-managed Pythons, python3.X,
-// python3 and pypy3 in PATH, /usr/bin, /usr/local/bin and extraDirs. Each real binary appears
-// once. A version is read from the install directory's name where that name is authoritative
-// (pyenv, uv); every other binary is asked once, concurrently.
-func Discover(ctx context.Context, extraDirs []string) ([]Interpreter, error) {
+// python3 and pypy3 in PATH, /usr/bin, /usr/local/bin, extraDirs, and those provisioned before
+// into the managed directories (see Provision). Each real binary appears once. A version is read
+// from the install directory's name where that name is authoritative (pyenv, uv); every other
+// binary is asked once, concurrently.
+func Discover(ctx context.Context, extraDirs []string, managed ...string) ([]Interpreter, error) {
 	home, _ := os.UserHomeDir()
 	var cands []candidate
 	for _, d := range extraDirs {
 		cands = append(cands, binCandidates(d, SourceConfigured)...)
+	}
+	for _, d := range managed {
+		cands = append(cands, installCandidates(d, SourceProvisioned, uvKnown)...)
 	}
 	pyenvRoot := os.Getenv("PYENV_ROOT")
 	if pyenvRoot == "" && home != "" {
@@ -154,7 +158,7 @@ func installCandidates(root, source string, known func(dir, path string) *Interp
 		if !e.IsDir() {
 			continue
 		}
-		for _, name := range []string{"python3", "python", "pypy3"} {
+		for _, name := range []string{"python3", "python", "pypy3", "pypy"} {
 			p := filepath.Join(root, e.Name(), "bin", name)
 			if _, err := os.Stat(p); err == nil {
 				c := candidate{path: p, source: source, known: known(e.Name(), p)}
@@ -249,7 +253,7 @@ func queryInterpreter(ctx context.Context, path string) (Interpreter, error) {
 
 // sourceRank orders sources for tie-breaking between equal versions.
 func sourceRank(s string) int {
-	for i, x := range []string{SourceConfigured, SourcePyenv, SourceUV, SourceSystem, SourcePath} {
+	for i, x := range []string{SourceConfigured, SourcePyenv, SourceUV, SourceProvisioned, SourceSystem, SourcePath} {
 		if s == x {
 			return i
 		}

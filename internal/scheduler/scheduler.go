@@ -147,17 +147,14 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 	envCfg, envErr := readEnvironments(tree)
 	s.recordEnvironments(ctx, repo, t.Ref, envCfg)
 	deploy := deployInfo{cfg: envCfg, err: envErr, lockHash: delivery.LockHash(tree)}
-	wfs, lerr := workflow.LoadAll(ctx, tree, wfDir)
+	wfs, invalid, lerr := workflow.LoadAll(ctx, tree, wfDir)
 	if lerr != nil {
-		var errs workflow.Errors
-		if !errors.As(lerr, &errs) {
-			return nil, lerr
+		return nil, lerr
+	}
+	for _, wf := range wfs {
+		if len(wf.Warnings) > 0 {
+			s.cfg.Log.Info("workflow warnings (the workflow runs, as on GitHub)", "repo", repo.Name, "sha", t.SHA, "workflow", wf.Path, "warnings", wf.Warnings.Error())
 		}
-		run, err := s.invalidRun(ctx, repo, t, errs)
-		if err != nil {
-			return nil, err
-		}
-		return []store.Run{*run}, nil
 	}
 	if strings.HasPrefix(t.Event, "pull_request") && t.BaseRef != "" {
 		// paths: of a pull request look at everything it changes against its base branch
@@ -170,9 +167,7 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 		t.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
 	}
 	ev := workflow.Event{Name: t.Event, Action: t.Action, Ref: t.Ref, BaseRef: t.BaseRef, ChangedFiles: t.ChangedFiles}
-	if t.Payload == nil {
-		t.Payload = map[string]any{}
-	}
+	t.Payload = s.completePayload(ctx, repo, t)
 	var runs []store.Run
 	for _, wf := range wfs {
 		if t.Workflow != "" && wf.Path != t.Workflow && filepath.Base(wf.Path) != t.Workflow {
@@ -193,7 +188,19 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 		}
 		runs = append(runs, *run)
 	}
-	if t.Workflow != "" && len(runs) == 0 {
+	// A file GitHub would refuse fails as its own run; the push's other workflows still run.
+	var failed []store.Run
+	for _, inv := range invalid {
+		if t.Workflow != "" && inv.Path != t.Workflow && filepath.Base(inv.Path) != t.Workflow {
+			continue
+		}
+		run, err := s.invalidRun(ctx, repo, t, inv.Errors)
+		if err != nil {
+			return runs, err
+		}
+		failed = append(failed, *run)
+	}
+	if t.Workflow != "" && len(runs)+len(failed) == 0 {
 		return nil, fmt.Errorf("workflow %q does not exist at %s or is not triggered by %s", t.Workflow, t.SHA[:min(12, len(t.SHA))], t.Event)
 	}
 	for i := range runs {
@@ -201,7 +208,7 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 			return runs, err
 		}
 	}
-	return runs, nil
+	return append(runs, failed...), nil
 }
 
 // deployInfo is what a commit says about deployments: its environments
@@ -269,11 +276,21 @@ func (s *Scheduler) loader(tree string) plan.Loader {
 // invalidRun records a run that failed before any job: its workflows do
 // not validate. The errors are the job's reason, shown where logs are.
 func (s *Scheduler) invalidRun(ctx context.Context, repo *store.Repo, t server.Trigger, errs workflow.Errors) (*store.Run, error) {
-	run := store.Run{RepoID: repo.ID, Workflow: errs[0].File, WorkflowName: errs[0].File, Event: t.Event, Ref: t.Ref, SHA: t.SHA,
-		Title: "invalid workflow", Trigger: firstNonEmpty(t.Source, store.TriggerManual), Actor: t.Actor}
+	path := errs[0].File
+	if t.DeliveryID != 0 {
+		// A delivery replayed after a replica died part-way: the invalid file's run made then stands.
+		if r, err := s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, path); err == nil {
+			return r, nil
+		}
+	}
+	run := store.Run{RepoID: repo.ID, Workflow: path, WorkflowName: path, Event: t.Event, Ref: t.Ref, SHA: t.SHA,
+		Title: "invalid workflow", Trigger: firstNonEmpty(t.Source, store.TriggerManual), Actor: t.Actor, DeliveryID: t.DeliveryID}
 	r, jobs, err := s.cfg.DB.CreateRun(ctx, run, []store.Job{{Key: "lint", Name: "lint"}})
+	if errors.Is(err, store.ErrConflict) && t.DeliveryID != 0 {
+		return s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, path)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("recording the run of invalid %s: %w", path, err)
 	}
 	completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, errs.Error()
 	if _, err := s.cfg.DB.UpdateJob(ctx, jobs[0].ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason}); err != nil {

@@ -169,6 +169,7 @@ func TestTriggerSpec(t *testing.T) {
 	want.Job = jobspec.Job{Key: "build", Name: "build", JobID: "build", WorkflowPath: ".github/workflows/ci.yml",
 		WorkflowSource: ciYAML, Strategy: jobspec.Strategy{FailFast: true, JobTotal: 1, MaxParallel: 1},
 		Needs: map[string]jobspec.Need{}, Inputs: map[string]any{}, Labels: []string{"ubuntu-latest"}}
+	want.Run.Payload = got.Run.Payload // TestTriggerPayload checks it
 	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("spec of the queued job (-want +got):\n%s", diff)
 	}
@@ -177,9 +178,18 @@ func TestTriggerSpec(t *testing.T) {
 	}
 }
 
+// TestTriggerInvalidWorkflow: like GitHub, a workflow file it would refuse fails as a run of
+// its own, and the push's other workflows run, including one with lint findings GitHub only
+// warns about (an outdated action runtime, an undefined step id that evaluates to null). An
+// alias bomb is such a refusal, found with bounded work.
 func TestTriggerInvalidWorkflow(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	bomb := "on: push\nx0: &l0 [lol]\n"
+	for i := 1; i <= 12; i++ {
+		bomb += fmt.Sprintf("x%d: &l%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d,", i-1), 10), ","))
+	}
+	bomb += "jobs:\n  a:\n    runs-on: ubuntu-latest\n    strategy:\n      matrix:\n        v: *l12\n    steps:\n      - run: echo\n"
 	tr := h.pushWorkflows(map[string]string{"ci.yml": ciYAML, "bad.yml": `on: push
 jobs:
   test:
@@ -187,17 +197,83 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: echo
-`})
-	r := h.triggerOne(tr)
-	if diff := cmp.Diff(map[string]string{"lint": "completed/failure"}, h.states(r.ID)); diff != "" {
-		t.Errorf("jobs (-want +got):\n%s", diff)
+`, "warns.yml": `on: push
+jobs:
+  w:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v3
+      - if: steps.nope.outputs.x != 'true'
+        run: echo runs
+`, "bomb.yml": bomb})
+	runs := h.trigger(tr)
+	byFile := map[string]*store.Run{}
+	for i := range runs {
+		byFile[runs[i].Workflow] = &runs[i]
 	}
-	if got := h.runState(r.ID); got != "completed/failure" {
-		t.Errorf("run is %s, want completed/failure", got)
+	if len(runs) != 4 {
+		t.Fatalf("Trigger made %d runs, want 4 (two that run, two invalid): %+v", len(runs), runs)
 	}
-	reason := h.job(r.ID, "lint").Reason
-	if !regexp.MustCompile(`(?m)^\.github/workflows/bad\.yml:\d+:\d+: .*nope`).MatchString(reason) {
-		t.Errorf("lint reason %q does not locate the error as file:line:col", reason)
+	for file, want := range map[string]map[string]string{
+		".github/workflows/ci.yml":    {"build": "queued", "test": "waiting"},
+		".github/workflows/warns.yml": {"w": "queued"},
+		".github/workflows/bad.yml":   {"lint": "completed/failure"},
+		".github/workflows/bomb.yml":  {"lint": "completed/failure"},
+	} {
+		r := byFile[file]
+		if r == nil {
+			t.Fatalf("no run for %s", file)
+		}
+		if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
+			t.Errorf("%s jobs (-want +got):\n%s", file, diff)
+		}
 	}
-	h.noneQueued()
+	for file, re := range map[string]string{
+		".github/workflows/bad.yml":  `(?m)^\.github/workflows/bad\.yml:\d+:\d+: .*nope`,
+		".github/workflows/bomb.yml": `(?m)^\.github/workflows/bomb\.yml:\d+:\d+: YAML aliases expand`,
+	} {
+		r := byFile[file]
+		if got := h.runState(r.ID); got != "completed/failure" {
+			t.Errorf("%s run is %s, want completed/failure", file, got)
+		}
+		if reason := h.job(r.ID, "lint").Reason; !regexp.MustCompile(re).MatchString(reason) {
+			t.Errorf("lint reason %q does not locate the error as file:line:col", reason)
+		}
+	}
+}
+
+// TestTriggerPayload: a trigger without GitHub's payload (a poll, a pull request from a forge
+// that sends little) gets the fields GitHub sends, from the repository record and the mirror.
+func TestTriggerPayload(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	push := h.pushWorkflows(map[string]string{"ci.yml": "on: [push, pull_request]\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n"})
+	h.triggerOne(push)
+	feature := h.git.commit("feature", "add a feature\n\nwith a body", map[string]string{"f.txt": "x"})
+	base := h.git.git(h.git.work, "rev-parse", "HEAD~1")
+	r := h.triggerOne(server.Trigger{Event: "pull_request", Action: "synchronize", Ref: "refs/pull/3/merge", SHA: feature,
+		BaseRef: "main", Source: store.TriggerPoll, Actor: "bob", Payload: map[string]any{"pull_request": map[string]any{"draft": true}}})
+	p := h.spec(r.ID, "build").Run.Payload
+	got := map[string]any{}
+	for _, path := range []string{"action", "number", "pull_request.number", "pull_request.head.sha", "pull_request.base.ref",
+		"pull_request.base.sha", "pull_request.draft", "pull_request.merged", "pull_request.title", "pull_request.labels",
+		"pull_request.base.repo.default_branch", "repository.default_branch", "repository.owner.login", "sender.login"} {
+		var cur any = p
+		for _, k := range strings.Split(path, ".") {
+			m, _ := cur.(map[string]any)
+			cur = m[k]
+		}
+		got[path] = cur
+	}
+	want := map[string]any{"action": "synchronize", "number": float64(3), "pull_request.number": float64(3),
+		"pull_request.head.sha": feature, "pull_request.base.ref": "main", "pull_request.base.sha": base,
+		"pull_request.draft": true, "pull_request.merged": false, "pull_request.title": "add a feature",
+		"pull_request.labels": []any{}, "pull_request.base.repo.default_branch": "main",
+		"repository.default_branch": "main", "repository.owner.login": got["repository.owner.login"], "sender.login": "bob"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pull_request payload (-want +got):\n%s", diff)
+	}
+	if got["repository.owner.login"] == "" {
+		t.Errorf("no repository owner")
+	}
 }

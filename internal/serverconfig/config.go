@@ -39,6 +39,12 @@ type Config struct {
 	DepsEvery time.Duration
 	Replica   string // this process's name among replicas
 
+	// Where the embedded agent gets actions and reusable workflows that are not built in
+	// (actions.Resolver's Store, Mirror and BaseURL).
+	ActionStore  string
+	ActionMirror string
+	GitHubURL    string
+
 	AdminTokenFile string
 	SecretKeyFile  string
 	DBPasswordFile string
@@ -131,6 +137,12 @@ func Settings() []Setting {
 		poll,
 		sandbox,
 		depsEvery,
+		row("action_store", "", "directory of actions and reusable workflows used before fetching (by the embedded agent and by planning): OWNER/REPO@REF or OWNER/REPO checkouts", false,
+			func(c *Config) *string { return &c.ActionStore }),
+		row("action_mirror", "", "fetch actions and reusable workflows from this git URL template instead of GitHub, e.g. https://git.example.com/{owner}/{repo}.git", false,
+			func(c *Config) *string { return &c.ActionMirror }),
+		row("github_url", "https://github.com", "git server actions are fetched from as OWNER/REPO, e.g. a GitHub Enterprise Server", false,
+			func(c *Config) *string { return &c.GitHubURL }),
 		row("replica", "", "this server's name among replicas, in logs and leases (default: the host name and process id)", false,
 			func(c *Config) *string { return &c.Replica }),
 		row("admin_token_file", "", "file holding the admin token to register (else one is made and printed at the first start)", true,

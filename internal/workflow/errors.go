@@ -9,23 +9,28 @@ import (
 	"github.com/rhysd/actionlint"
 )
 
-// Error is one problem at a place in a workflow file.
+// Error is one finding at a place in a workflow file.
 type Error struct {
 	File      string
 	Line, Col int
 	Message   string
-	Kind      string // actionlint rule name ("syntax-check", "job-needs", ...)
+	Kind      string // actionlint rule name ("syntax-check", "job-needs", ...) or one of sluice's
+	Severity  Severity
 }
 
-// Error formats the problem the way editors and CI annotations understand it.
+// Error formats the finding the way editors and CI annotations understand it; a warning says so
+// after the position, as compilers do.
 func (e *Error) Error() string {
+	if e.Severity == Warning {
+		return fmt.Sprintf("%s:%d:%d: warning: %s [%s]", e.File, e.Line, e.Col, e.Message, e.Kind)
+	}
 	return fmt.Sprintf("%s:%d:%d: %s [%s]", e.File, e.Line, e.Col, e.Message, e.Kind)
 }
 
-// Errors is every problem found in one or more workflow files.
+// Errors is every finding in one or more workflow files.
 type Errors []*Error
 
-// Error gives one problem per line, sorted by file, line and column.
+// Error gives one finding per line, sorted by file, line and column.
 func (es Errors) Error() string {
 	sorted := slices.Clone(es)
 	sortErrors(sorted)
@@ -34,6 +39,18 @@ func (es Errors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Split separates refusals from warnings, keeping the order.
+func (es Errors) Split() (refusals, warnings Errors) {
+	for _, e := range es {
+		if e.Severity == Warning {
+			warnings = append(warnings, e)
+		} else {
+			refusals = append(refusals, e)
+		}
+	}
+	return refusals, warnings
 }
 
 func sortErrors(es Errors) {
@@ -50,7 +67,7 @@ func sortErrors(es Errors) {
 func fromActionlint(file string, errs []*actionlint.Error) Errors {
 	out := make(Errors, 0, len(errs))
 	for _, e := range errs {
-		out = append(out, &Error{File: file, Line: e.Line, Col: e.Column, Message: e.Message, Kind: e.Kind})
+		out = append(out, &Error{File: file, Line: e.Line, Col: e.Column, Message: e.Message, Kind: e.Kind, Severity: classifyActionlint(e)})
 	}
 	return out
 }

@@ -22,21 +22,24 @@ func FuzzLoad(f *testing.F) {
 	path := filepath.Join(root, "wf.yml")
 	failEval := func(s string) (any, error) { return nil, errors.New("no expressions in the fuzzer") }
 	f.Fuzz(func(t *testing.T, src []byte) {
-		errs, err := l.lint(path, src)
+		errs, _, _, err := l.check(path, src)
 		if err != nil {
 			return
 		}
-		if len(errs) > 0 {
-			for _, e := range errs {
-				if e.File != "wf.yml" {
-					t.Fatalf("error for file %q, want wf.yml", e.File)
-				}
+		for _, e := range errs {
+			if e.File != "wf.yml" {
+				t.Fatalf("error for file %q, want wf.yml", e.File)
+			}
+		}
+		if refusals, _ := errs.Split(); len(refusals) > 0 {
+			if _, err := parse("wf.yml", src); err == nil && hasKind(refusals, KindLimits) {
+				t.Fatalf("parse accepted a file over the limits: %v", refusals)
 			}
 			return
 		}
 		w, err := parse("wf.yml", src)
 		if err != nil {
-			t.Fatalf("clean lint but parse failed: %v", err)
+			t.Fatalf("no refusal but parse failed: %v", err)
 		}
 		_ = w.Name()
 		for _, ev := range []Event{
@@ -78,4 +81,13 @@ func TestLoaderHonoursContext(t *testing.T) {
 	if _, err := Load(ctx, root, filepath.Join(root, ".github/workflows/a.yml")); !errors.Is(err, context.Canceled) {
 		t.Errorf("Load(cancelled) = %v, want context.Canceled", err)
 	}
+}
+
+func hasKind(es Errors, kind string) bool {
+	for _, e := range es {
+		if e.Kind == kind {
+			return true
+		}
+	}
+	return false
 }

@@ -9,10 +9,12 @@ import (
 	"strings"
 
 	"github.com/rhysd/actionlint"
+	"go.yaml.in/yaml/v3"
 )
 
 // Load parses and lints one workflow file. root is the repository root, which actionlint needs
-// to check local actions and local reusable workflows. Any lint error gives (nil, Errors).
+// to check local actions and local reusable workflows. A finding GitHub refuses the workflow for
+// gives (nil, Errors); warnings are kept in the Workflow.
 func Load(ctx context.Context, root, path string) (*Workflow, error) {
 	l, err := newLoader(root)
 	if err != nil {
@@ -28,42 +30,81 @@ func Load(ctx context.Context, root, path string) (*Workflow, error) {
 	return w, nil
 }
 
-// LoadAll loads one file, or every *.yml and *.yaml file directly inside a directory, sorted by
-// file name. Problems from all files are gathered into one Errors.
-func LoadAll(ctx context.Context, root, path string) ([]*Workflow, error) {
-	files, err := workflowFiles(path)
-	if err != nil {
+// LoadSource is Load for a workflow read from elsewhere (a reusable workflow fetched from
+// another repository): path is where it sits under root, display how errors name it.
+func LoadSource(ctx context.Context, root, path, display string, src []byte) (*Workflow, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	l, err := newLoader(root)
 	if err != nil {
 		return nil, err
 	}
+	w, errs, err := l.loadBytes(path, src)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range errs {
+		e.File = display
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	w.Path = display
+	for _, e := range w.Warnings {
+		e.File = display
+	}
+	return w, nil
+}
+
+// Invalid is a workflow file GitHub would refuse to run, with every refusal in it. Like GitHub,
+// sluice fails such a file on its own and runs the other workflows of the push.
+type Invalid struct {
+	Path   string // as the user should see it
+	Errors Errors // refusals first-to-last; warnings are left out
+}
+
+// LoadAll loads one file, or every *.yml and *.yaml file directly inside a directory, sorted by
+// file name. Files with refusals come back as Invalid, next to the workflows that loaded; the
+// error is for failures to read or lint at all.
+func LoadAll(ctx context.Context, root, path string) ([]*Workflow, []Invalid, error) {
+	files, err := workflowFiles(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := newLoader(root)
+	if err != nil {
+		return nil, nil, err
+	}
 	var (
 		all []*Workflow
-		bad Errors
+		bad []Invalid
 	)
 	for _, f := range files {
 		w, errs, err := l.load(ctx, f)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		bad = append(bad, errs...)
-		if w != nil {
-			all = append(all, w)
+		if len(errs) > 0 {
+			bad = append(bad, Invalid{Path: errs[0].File, Errors: errs})
+			continue
 		}
+		all = append(all, w)
 	}
-	if len(bad) > 0 {
-		sortErrors(bad)
-		return nil, bad
-	}
-	return all, nil
+	return all, bad, nil
 }
 
-// Lint returns the problems in the given workflow files (or the workflow files directly in
-// given directories); a clean file adds nothing. The error
-// is for failures to lint at all (unreadable file, broken actionlint config).
-func Lint(ctx context.Context, root string, paths []string) (Errors, error) {
+// LintOptions adds checks to Lint that need more than the files.
+type LintOptions struct {
+	// Uses, when set, is asked whether each `uses:` can be resolved, as `sluice run` asks
+	// before it starts.
+	Uses UsesChecker
+}
+
+// Lint returns every finding, refusals and warnings, in the given workflow files (or the
+// workflow files directly in given directories); a clean file adds nothing. The error is for
+// failures to lint at all (unreadable file, broken actionlint config).
+func Lint(ctx context.Context, root string, paths []string, opts LintOptions) (Errors, error) {
 	l, err := newLoader(root)
 	if err != nil {
 		return nil, err
@@ -76,23 +117,44 @@ func Lint(ctx context.Context, root string, paths []string) (Errors, error) {
 		}
 		files = append(files, fs...)
 	}
-	var bad Errors
+	var all Errors
 	for _, p := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		src, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("reading workflow %s: %w", p, err)
-		}
-		errs, err := l.lint(p, src)
+		src, err := readWorkflow(p)
 		if err != nil {
 			return nil, err
 		}
-		bad = append(bad, errs...)
+		errs, ast, _, err := l.check(p, src)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, errs...)
+		if opts.Uses != nil && ast != nil {
+			uses, err := usesFindings(ctx, l.displayPath(p), ast, opts.Uses)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, uses...)
+		}
 	}
-	sortErrors(bad)
-	return bad, nil
+	sortErrors(all)
+	return all, nil
+}
+
+// readWorkflow reads a workflow file, refusing to read more than a workflow may hold.
+func readWorkflow(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading workflow %s: %w", path, err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading workflow %s: %w", path, err)
+	}
+	return src, nil
 }
 
 // workflowFiles lists path itself when it is a file, or the workflow files directly in it.
@@ -154,54 +216,81 @@ func (l *loader) load(ctx context.Context, path string) (*Workflow, Errors, erro
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading workflow %s: %w", path, err)
-	}
-	errs, err := l.lint(path, src)
+	src, err := readWorkflow(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(errs) > 0 {
-		return nil, errs, nil
-	}
-	w, err := parse(l.displayPath(path), src)
-	if err != nil {
-		return nil, nil, err
-	}
-	return w, nil, nil
+	return l.loadBytes(path, src)
 }
 
-// parse builds a Workflow from source that linted clean.
-func parse(display string, src []byte) (*Workflow, error) {
-	ast, perrs := actionlint.Parse(src)
-	if len(perrs) > 0 || ast == nil {
-		// Unreachable after a clean lint, which parses the same bytes; kept so a caller can
-		// never get a nil AST.
-		return nil, fromActionlint(display, perrs)
+func (l *loader) loadBytes(path string, src []byte) (*Workflow, Errors, error) {
+	errs, ast, doc, err := l.check(path, src)
+	if err != nil {
+		return nil, nil, err
 	}
-	typeMatrixScalars(ast, src)
+	refusals, warnings := errs.Split()
+	if len(refusals) > 0 {
+		return nil, refusals, nil
+	}
+	if ast == nil {
+		// Unreachable: a file actionlint could not parse has a syntax-check refusal.
+		return nil, nil, fmt.Errorf("parsing %s: no workflow", path)
+	}
+	typeMatrixScalars(ast, doc)
+	return &Workflow{Path: l.displayPath(path), Source: src, AST: ast, Warnings: warnings}, nil, nil
+}
+
+// parse builds a Workflow from source that was validated before (a server planning a run of a
+// file that loaded). The limits are checked again: the bytes may come from anywhere.
+func parse(display string, src []byte) (*Workflow, error) {
+	doc, lerr := checkLimits(display, src)
+	if lerr != nil {
+		return nil, Errors{lerr}
+	}
+	ast, perrs := actionlint.Parse(src)
+	refusals, _ := fromActionlint(display, perrs).Split()
+	if len(refusals) > 0 {
+		return nil, refusals
+	}
+	if ast == nil {
+		return nil, fmt.Errorf("parsing %s: no workflow", display)
+	}
+	typeMatrixScalars(ast, doc)
 	return &Workflow{Path: display, Source: src, AST: ast}, nil
 }
 
-func (l *loader) lint(path string, src []byte) (Errors, error) {
+// check gives every finding for one file and, when actionlint could parse it, its syntax tree
+// and YAML document. A broken limit stops everything else: nothing walks an alias bomb.
+func (l *loader) check(path string, src []byte) (Errors, *actionlint.Workflow, *yaml.Node, error) {
+	display := l.displayPath(path)
+	doc, lerr := checkLimits(display, src)
+	if lerr != nil {
+		return Errors{lerr}, nil, nil, nil
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("resolving %s: %w", path, err)
 	}
-	errs, err := l.linter.Lint(abs, src, l.project)
+	lerrs, err := l.linter.Lint(abs, src, l.project)
 	if err != nil {
-		return nil, fmt.Errorf("linting %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("linting %s: %w", path, err)
 	}
-	kept := errs[:0]
-	for _, e := range errs {
+	kept := lerrs[:0]
+	for _, e := range lerrs {
 		if !runnerAccepts(e) {
 			kept = append(kept, e)
 		}
 	}
-	out := fromActionlint(l.displayPath(path), kept)
+	out := fromActionlint(display, kept)
+	ast, _ := actionlint.Parse(src)
+	if doc != nil {
+		out = append(out, expressionLimits(display, doc)...)
+	}
+	if ast != nil {
+		out = append(out, matrixLimits(display, ast)...)
+	}
 	sortErrors(out)
-	return out, nil
+	return out, ast, doc, nil
 }
 
 // runnerAccepts reports lint findings that GitHub's runner itself accepts
@@ -256,7 +345,7 @@ func (r *anyLabelRule) SetConfig(cfg *actionlint.Config) {
 }
 
 // Parse reads a workflow that was already validated (a server planning a
-// run whose files passed Load) without linting it again.
+// run whose files passed Load) without linting it again; YAML limits still apply.
 func Parse(display string, src []byte) (*Workflow, error) {
 	return parse(display, src)
 }

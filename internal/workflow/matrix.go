@@ -17,6 +17,9 @@ import (
 // maxLegs is GitHub's limit on the jobs one matrix may generate.
 const maxLegs = 256
 
+// ErrTooManyLegs is the error a matrix over GitHub's limit of legs expands to.
+var ErrTooManyLegs = fmt.Errorf("at most %d are allowed", maxLegs)
+
 // maxProduct bounds the cartesian product before exclusion, so a hostile matrix cannot make us
 // allocate without limit; exclude may bring a larger product under maxLegs.
 const maxProduct = 1 << 16
@@ -54,7 +57,7 @@ func ExpandMatrix(m *actionlint.Matrix, eval func(string) (any, error)) ([]map[s
 	for _, r := range spec.rows {
 		size *= len(r.values)
 		if size > maxProduct {
-			return nil, fmt.Errorf("matrix has more than %d combinations", maxProduct)
+			return nil, fmt.Errorf("matrix has more than %d combinations; %w", maxProduct, ErrTooManyLegs)
 		}
 	}
 	var legs []map[string]any
@@ -100,7 +103,7 @@ func ExpandMatrix(m *actionlint.Matrix, eval func(string) (any, error)) ([]map[s
 		return nil, errors.New("matrix has no combinations")
 	}
 	if len(legs) > maxLegs {
-		return nil, fmt.Errorf("matrix has %d combinations; at most %d are allowed", len(legs), maxLegs)
+		return nil, fmt.Errorf("matrix has %d combinations; %w", len(legs), ErrTooManyLegs)
 	}
 	return legs, nil
 }

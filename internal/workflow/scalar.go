@@ -26,14 +26,14 @@ func (s *Scalar) Equals(other actionlint.RawYAMLValue) bool {
 
 // typeMatrixScalars swaps the scalars of every job's matrix for *Scalar values typed from the
 // source. A scalar whose position is not found keeps its string.
-func typeMatrixScalars(ast *actionlint.Workflow, src []byte) {
+func typeMatrixScalars(ast *actionlint.Workflow, doc *yaml.Node) {
 	var index map[actionlint.Pos]any
 	for _, j := range ast.Jobs {
 		if j.Strategy == nil || j.Strategy.Matrix == nil {
 			continue
 		}
 		if index == nil {
-			index = scalarIndex(src)
+			index = scalarIndex(doc)
 		}
 		m := j.Strategy.Matrix
 		for _, row := range m.Rows {
@@ -76,9 +76,8 @@ func typeValue(v actionlint.RawYAMLValue, index map[actionlint.Pos]any) actionli
 
 // scalarIndex resolves every scalar in the document by position. Quoted scalars, block
 // scalars and anything YAML does not resolve to bool, int, float or null stay strings.
-func scalarIndex(src []byte) map[actionlint.Pos]any {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+func scalarIndex(doc *yaml.Node) map[actionlint.Pos]any {
+	if doc == nil {
 		return nil
 	}
 	index := map[actionlint.Pos]any{}
@@ -91,7 +90,7 @@ func scalarIndex(src []byte) map[actionlint.Pos]any {
 			walk(c)
 		}
 	}
-	walk(&doc)
+	walk(doc)
 	return index
 }
 

@@ -19,6 +19,8 @@ type Workflow struct {
 	Path   string // path as the user should see it (relative to the repository root when possible)
 	Source []byte
 	AST    *actionlint.Workflow
+	// Warnings are the findings GitHub runs the workflow despite (see Classify).
+	Warnings Errors
 }
 
 // Name is the workflow's name, or its file path when unnamed, as GitHub shows it.
