@@ -14,7 +14,9 @@
 // at paths that are the same on every run of the job (its slot), so the
 // absolute paths installs write (scripts' shebangs, editable installs'
 // .pth files) stay right, and a restore is a copy: the kept original in the
-// state directory is never the job's to write.
+// state directory is never the job's to write. The copy of the job's
+// environments directory is made ahead of time, in the background of the
+// run before (spare.go), and renamed into place.
 package venvs
 
 import (
