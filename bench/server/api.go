@@ -34,6 +34,7 @@ type (
 		Key        string     `json:"key"`
 		Status     string     `json:"status"`
 		Conclusion string     `json:"conclusion"`
+		Reason     string     `json:"reason"`
 		AgentID    *int64     `json:"agent_id"`
 		CreatedAt  time.Time  `json:"created_at"`
 		QueuedAt   *time.Time `json:"queued_at"`

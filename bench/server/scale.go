@@ -399,7 +399,14 @@ func (res *scaleResult) check(ctx context.Context, c *client, t0 time.Time, runs
 			return err
 		}
 		if d.Run.Conclusion != "success" {
-			res.Problems = append(res.Problems, fmt.Sprintf("run %d concluded %q", r.ID, d.Run.Conclusion))
+			// Name the jobs that did not succeed, so a failed run says why.
+			var why []string
+			for _, j := range d.Jobs {
+				if j.Conclusion != "success" && len(why) < 3 {
+					why = append(why, fmt.Sprintf("%s: %s %s %s", j.Key, j.Status, j.Conclusion, j.Reason))
+				}
+			}
+			res.Problems = append(res.Problems, fmt.Sprintf("run %d concluded %q (%s)", r.ID, d.Run.Conclusion, strings.Join(why, "; ")))
 		}
 		keys := map[string]int{}
 		for _, j := range d.Jobs {

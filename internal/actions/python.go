@@ -59,17 +59,21 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 		extra = filepath.SplitList(d)
 	}
 	managed := python.ManagedDir(c.ToolCache)
-	found, err := python.Discover(ctx, extra, managed)
-	if err != nil {
-		return nil, fmt.Errorf("looking for Python interpreters: %w", err)
-	}
 	allowPre := with["allow-prereleases"] == "true"
-	var interps []python.Interpreter
+	parsed := make([]python.Spec, 0, len(specs))
 	for _, sp := range specs {
 		spec, err := python.ParseSpec(sp, allowPre)
 		if err != nil {
 			return nil, fmt.Errorf("python-version %q: %w", sp, err)
 		}
+		parsed = append(parsed, spec)
+	}
+	found, err := python.DiscoverFor(ctx, extra, parsed, managed)
+	if err != nil {
+		return nil, fmt.Errorf("looking for Python interpreters: %w", err)
+	}
+	var interps []python.Interpreter
+	for _, spec := range parsed {
 		interp, err := python.Select(found, spec)
 		if err != nil {
 			// Not on this machine: install it, as setup-python downloads what the runner lacks.

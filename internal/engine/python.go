@@ -67,8 +67,9 @@ func (jr *jobRun) closePythonEnvs(ctx context.Context) {
 		if err := jr.py.Barrier(ctx); err != nil {
 			jr.notice("", fmt.Sprintf("preparing the Python environment for post steps: %v", err))
 		}
-		return
 	}
+	// After a barrier Close keeps nothing more; it waits for the copy
+	// made for the next run's restore.
 	jr.py.Close(ctx)
 }
 

@@ -87,3 +87,74 @@ func TestDiscoverPyPy(t *testing.T) {
 		t.Errorf("%+v does not match %q", in, exact.Raw)
 	}
 }
+
+// DiscoverFor leaves PyPy-named binaries unasked for CPython specs (a PyPy
+// start is the slow part of setup-python on a warm run) and must choose
+// exactly what Select over the full Discover list chooses, for every kind
+// of spec.
+func TestDiscoverForChoosesAsDiscover(t *testing.T) {
+	ctx := context.Background()
+	all, err := Discover(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{"3", "3.11", "3.12", ">=3.9 <3.13", "pypy3", "pypy3.9", "3.13t"} {
+		spec, err := ParseSpec(raw, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		some, err := DiscoverFor(ctx, nil, []Spec{spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantErr := Select(all, spec)
+		got, gotErr := Select(some, spec)
+		if (wantErr == nil) != (gotErr == nil) {
+			t.Errorf("%q: over all %v, over DiscoverFor %v", raw, wantErr, gotErr)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%q chose differently (-Discover +DiscoverFor):\n%s", raw, d)
+		}
+	}
+}
+
+func TestDiscoverForSkipsPyPyNamesForCPython(t *testing.T) {
+	// A real CPython binary under a PyPy name: asked when a spec wants
+	// PyPy (or nothing says what is wanted), left out for CPython specs.
+	src, err := filepath.EvalSymlinks("/usr/bin/python3")
+	if err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	extra := t.TempDir()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(extra, "pypy3")
+	if err := os.WriteFile(fake, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	has := func(found []Interpreter) bool {
+		for _, in := range found {
+			if in.Path == fake {
+				return true
+			}
+		}
+		return false
+	}
+	ctx := context.Background()
+	cpy, _ := ParseSpec("3", false)
+	pypy, _ := ParseSpec("pypy3", false)
+	for _, c := range []struct {
+		specs []Spec
+		want  bool
+	}{{nil, true}, {[]Spec{pypy}, true}, {[]Spec{cpy, pypy}, true}, {[]Spec{cpy}, false}} {
+		found, err := DiscoverFor(ctx, []string{extra}, c.specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has(found) != c.want {
+			t.Errorf("specs %+v: %s listed = %v, want %v", c.specs, fake, has(found), c.want)
+		}
+	}
+}

@@ -220,7 +220,7 @@ func (c *copier) fromJob(src *os.Root, m manifest, paths []string, dst string) e
 		}
 	}
 	dirs, names := byDir(files)
-	return parallel(dirs, func(d string) error {
+	err := parallel(dirs, func(d string) error {
 		sub := src
 		if d != "." {
 			var err error
@@ -248,6 +248,20 @@ func (c *copier) fromJob(src *os.Root, m manifest, paths []string, dst string) e
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Directories keep their permissions (toJob restores what is on disk
+	// here), once their files are in. One the owner could not write or
+	// enter stays 0755, so that the kept copy can still be pruned.
+	for _, p := range paths {
+		if e := m[p]; e.Mode.IsDir() && e.Mode.Perm() != 0o755 && e.Mode.Perm()&0o700 == 0o700 {
+			if err := os.Chmod(filepath.Join(dst, filepath.FromSlash(p)), e.Mode.Perm()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func copyOut(sub *os.Root, name, target string, e entry) error {

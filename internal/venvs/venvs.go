@@ -14,7 +14,9 @@
 // at paths that are the same on every run of the job (its slot), so the
 // absolute paths installs write (scripts' shebangs, editable installs'
 // .pth files) stay right, and a restore is a copy: the kept original in the
-// state directory is never the job's to write.
+// state directory is never the job's to write. The copy of the job's
+// environments directory is made ahead of time, in the background of the
+// run before (spare.go), and renamed into place.
 package venvs
 
 import (
@@ -92,6 +94,9 @@ type Manager struct {
 	base     manifest
 	noted    bool
 	restored *record
+	// spare is closed when the background copy of a kept environment
+	// for the next run's restore has finished (nil: none started).
+	spare chan struct{}
 }
 
 // New prepares a job's environments; nothing is read or written until a
@@ -414,6 +419,7 @@ func (m *Manager) Barrier(ctx context.Context) error {
 // Close ends the job's use of its environments, keeping them for the
 // next run when the prefix ran here and nothing failed.
 func (m *Manager) Close(ctx context.Context) {
+	defer m.waitSpare()
 	if m.ended || !m.o.Reuse {
 		return
 	}
@@ -559,6 +565,7 @@ func (m *Manager) snapshot(ctx context.Context) (int64, error) {
 	if err := prune(kept, m.o.Keep, name); err != nil {
 		m.o.Note("", fmt.Sprintf("removing older kept environments: %v", err))
 	}
+	m.startSpare(final)
 	return cp.bytes, nil
 }
 
@@ -734,20 +741,22 @@ func (m *Manager) restore(c *record) error {
 	if err := clearDir(m.o.Root); err != nil {
 		return err
 	}
-	envs, err := os.OpenRoot(m.o.Root)
-	if err != nil {
-		return err
+	if !takeSpare(c.dir, m.o.Root) {
+		envs, err := os.OpenRoot(m.o.Root)
+		if err != nil {
+			return err
+		}
+		defer envs.Close()
+		src := filepath.Join(c.dir, "venvs")
+		vm, err := plainManifest(src)
+		if err != nil {
+			return err
+		}
+		if err := (&copier{}).toJob(src, vm, envs); err != nil {
+			return fmt.Errorf("copying the kept environments: %w", err)
+		}
 	}
-	defer envs.Close()
 	cp := &copier{}
-	src := filepath.Join(c.dir, "venvs")
-	vm, err := plainManifest(src)
-	if err != nil {
-		return err
-	}
-	if err := cp.toJob(src, vm, envs); err != nil {
-		return fmt.Errorf("copying the kept environments: %w", err)
-	}
 	for _, p := range c.Delta.Deleted {
 		if rel, ok := cleanRel(p); ok {
 			if err := ws.RemoveAll(filepath.FromSlash(rel)); err != nil {
@@ -765,6 +774,7 @@ func (m *Manager) restore(c *record) error {
 	}
 	now := m.o.Now()
 	_ = os.Chtimes(c.dir, now, now)
+	m.startSpare(c.dir)
 	return nil
 }
 

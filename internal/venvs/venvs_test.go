@@ -69,18 +69,29 @@ type world struct {
 	ix          *index
 	runs        map[string]int // step name → times it really ran
 	notes       []string
+	last        *Manager // closed (as the engine does at a job's end) before the next run
 }
 
 func newWorld(t *testing.T) *world {
 	base := t.TempDir()
-	return &world{t: t, state: filepath.Join(base, "state"), slot: "slot-0",
+	w := &world{t: t, state: filepath.Join(base, "state"), slot: "slot-0",
 		root: filepath.Join(base, "slot", "envs"), ws: filepath.Join(base, "slot", "work", "repo"),
 		ix: newIndex(t), runs: map[string]int{}}
+	t.Cleanup(w.closeLast)
+	return w
+}
+
+func (w *world) closeLast() {
+	if w.last != nil {
+		w.last.Close(context.Background())
+		w.last = nil
+	}
 }
 
 // newRun starts a run: a fresh workspace holding files, as a checkout.
 func (w *world) newRun(files map[string]string) *Manager {
 	w.t.Helper()
+	w.closeLast()
 	if err := os.RemoveAll(filepath.Dir(w.ws)); err != nil {
 		w.t.Fatal(err)
 	}
@@ -97,8 +108,9 @@ func (w *world) newRun(files map[string]string) *Manager {
 		w.t.Fatal(err)
 	}
 	w.notes = nil
-	return New(Options{StateDir: w.state, Slot: w.slot, Root: w.root, Workspace: w.ws, Reuse: true,
+	w.last = New(Options{StateDir: w.state, Slot: w.slot, Root: w.root, Workspace: w.ws, Reuse: true,
 		Note: func(_, text string) { w.notes = append(w.notes, text) }})
+	return w.last
 }
 
 func (w *world) noted(sub string) bool {
