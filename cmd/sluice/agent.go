@@ -11,13 +11,14 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/spf13/cobra"
 )
 
 func agentCmd() *cobra.Command {
-	var serverURL, token, name, labels string
+	var serverURL, token, name, labels, sandbox string
 	var parallel int
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -46,8 +47,13 @@ Labels: "default" takes jobs for ubuntu-latest/self-hosted/linux; add your own (
 				return err
 			}
 			state = filepath.Join(state, "agent")
+			policy, note, err := host.PolicyFor(ctx, sandbox, localrun.StateDeny(state))
+			if err != nil {
+				return err
+			}
+			fmt.Printf("sandbox: %s\n", note)
 			work := filepath.Join(os.TempDir(), "sluice-agent")
-			run := jobrunner.New(jobrunner.Config{WorkDir: work, StateDir: state, Token: agentToken, Version: version,
+			run := jobrunner.New(jobrunner.Config{WorkDir: work, StateDir: state, Token: agentToken, Version: version, Sandbox: policy,
 				Actions: actions.Resolver{Store: os.Getenv("SLUICE_ACTION_STORE"), Mirror: os.Getenv("SLUICE_ACTION_MIRROR"), CacheDir: filepath.Join(state, "actions")}})
 			fmt.Printf("agent %s registered with %s (labels %s, %d at once)\n", name, serverURL, labels, parallel)
 			return agent.Run(ctx, agent.Config{Server: serverURL, Token: agentToken, Name: name, Labels: ls, Parallel: parallel,
@@ -59,5 +65,6 @@ Labels: "default" takes jobs for ubuntu-latest/self-hosted/linux; add your own (
 	cmd.Flags().StringVar(&name, "name", "", "agent name (default: the host name)")
 	cmd.Flags().StringVar(&labels, "labels", "default", "comma-separated labels jobs are routed by")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "jobs to run at once")
+	cmd.Flags().StringVar(&sandbox, "sandbox", "auto", "run jobs in a bubblewrap sandbox that never mounts the agent's state: auto (when this machine can), on or off")
 	return cmd
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/scheduler"
@@ -56,7 +56,7 @@ agent running --agents jobs at once. The first start creates an admin token and 
 	cmd.Flags().StringVar(&f.baseURL, "base-url", "", "URL browsers, forges and agents use to reach the server (default http://ADDR)")
 	cmd.Flags().IntVar(&f.agents, "agents", 2, "jobs the embedded agent runs at once (0: no embedded agent)")
 	cmd.Flags().DurationVar(&f.poll, "poll", 0, "poll repositories for new commits this often (0: webhooks only)")
-	cmd.Flags().StringVar(&f.sandbox, "sandbox", "auto", "run embedded-agent steps under bubblewrap, hiding the data directory: auto, on or off")
+	cmd.Flags().StringVar(&f.sandbox, "sandbox", "auto", "run the embedded agent's jobs and verification commands in a bubblewrap sandbox that never mounts the data directory: auto (when this machine can), on or off")
 	return cmd
 }
 
@@ -105,9 +105,14 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err := server.Bootstrap(ctx, db, f.data, os.Getenv, os.Stdout); err != nil {
 		return err
 	}
+	agentState := filepath.Join(state, "agent")
+	policy, note, err := host.PolicyFor(ctx, f.sandbox, append([]string{f.data}, localrun.StateDeny(agentState)...))
+	if err != nil {
+		return err
+	}
 	var srv *server.Server
 	sched := scheduler.New(scheduler.Config{
-		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: f.baseURL, Sandbox: useSandbox(f),
+		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: f.baseURL, Sandbox: policy,
 		CloneURL: func(r *store.Repo) string { return server.CloneURL(keys, r) },
 		Status: func(ctx context.Context, run *store.Run) {
 			if err := srv.ReportStatus(ctx, run); err != nil {
@@ -149,8 +154,9 @@ func serve(ctx context.Context, f serveFlags) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Printf("sluice serving on %s (data %s)\n", f.baseURL, f.data)
+	fmt.Printf("sandbox: %s\n", note)
 	if f.agents > 0 {
-		if err := startEmbeddedAgent(ctx, db, f, state, caches, log); err != nil {
+		if err := startEmbeddedAgent(ctx, db, f, agentState, policy, caches, log); err != nil {
 			return err
 		}
 	}
@@ -169,7 +175,7 @@ func serve(ctx context.Context, f serveFlags) error {
 // startEmbeddedAgent registers this machine's agent directly in the store
 // (it shares the process) and runs it through the same HTTP protocol as a
 // remote one, so both take one path.
-func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state string, caches *cache.Store, log *slog.Logger) error {
+func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, agentState string, sandbox *host.Policy, caches *cache.Store, log *slog.Logger) error {
 	token, hash, err := secrets.NewToken()
 	if err != nil {
 		return err
@@ -177,12 +183,10 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state s
 	if _, err := db.RegisterAgent(ctx, store.Agent{Name: "embedded", Labels: []string{"default", "embedded"}, TokenHash: hash, Parallel: f.agents, Version: version}); err != nil {
 		return fmt.Errorf("registering the embedded agent: %w", err)
 	}
-	sandbox := useSandbox(f)
-	agentState := filepath.Join(state, "agent")
 	run := jobrunner.New(jobrunner.Config{
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
 		ArtifactDir: filepath.Join(f.data, "artifacts"), Cache: caches, Token: token, Version: version,
-		Sandbox: sandbox, Hidden: []string{f.data},
+		Sandbox: sandbox,
 		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
 		// The embedded agent shares the server's disk: it fetches commits
 		// from the mirrors themselves, not over /git/.
@@ -201,14 +205,4 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, state s
 		}
 	}()
 	return nil
-}
-
-// useSandbox says whether steps and verification commands run under
-// bubblewrap: --sandbox on, or auto when bwrap is installed.
-func useSandbox(f serveFlags) bool {
-	if f.sandbox == "auto" {
-		_, err := exec.LookPath("bwrap")
-		return err == nil
-	}
-	return f.sandbox == "on"
 }

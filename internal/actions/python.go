@@ -49,8 +49,10 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 		s.Warn("Neither python-version nor python-version-file was supplied; using the newest python3 found on this machine")
 		specs = []string{"3"}
 	}
+	// Extra interpreter directories are the machine's setting, never the
+	// workflow's: an interpreter found is run by sluice itself.
 	var extra []string
-	if d := c.Env["SLUICE_PYTHON_DIRS"]; d != "" {
+	if d := os.Getenv("SLUICE_PYTHON_DIRS"); d != "" {
 		extra = filepath.SplitList(d)
 	}
 	found, err := python.Discover(ctx, extra)
@@ -87,6 +89,13 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 	}
 	s.ManageEnv(env)
 	prefix := filepath.Dir(filepath.Dir(interp.Path))
+	// The job's processes write its environment and read the interpreter
+	// it was made from (through the environment's links).
+	s.AddRoot(env.Dir, true)
+	s.AddRoot(prefix, false)
+	if real, err := filepath.EvalSymlinks(interp.Path); err == nil {
+		s.AddRoot(filepath.Dir(filepath.Dir(real)), false)
+	}
 	state := "new"
 	if env.Reused {
 		state = "kept from the last run, checked intact"

@@ -6,9 +6,7 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
@@ -45,9 +44,10 @@ type Options struct {
 	StateDir    string            // sluice's state: caches, environments, artifacts
 	ArtifactDir string            // artifacts, when not under StateDir (a server's store)
 	Keep        bool              // keep workspaces after the run
-	Sandbox     bool              // run steps under bubblewrap
-	HiddenDirs  []string          // hidden from sandboxed steps (sluice's own state)
-	WorkingTree bool              // checkout overlays uncommitted changes
+	// Sandbox, when set, runs every process of a job (steps, actions,
+	// natives' processes) in its own bubblewrap jail (DESIGN.md §5a).
+	Sandbox     *host.Policy
+	WorkingTree bool // checkout overlays uncommitted changes
 	Verbose     bool
 	RunID       string
 	RunNumber   int
@@ -90,6 +90,9 @@ type Engine struct {
 	// never needs it.
 	osName func() string
 	ctrs   *containers
+	// machineRO are the machine's tool directories a sandboxed process
+	// reads (see machineReadOnly).
+	machineRO []string
 
 	mu          sync.Mutex
 	jobs        []logs.JobSummary
@@ -108,7 +111,8 @@ func New(opts Options) *Engine {
 	for _, v := range opts.Secrets {
 		opts.Masker.Add(v)
 	}
-	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: sync.OnceValue(osName), ctrs: &containers{connect: opts.Containers}}
+	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: sync.OnceValue(osName), ctrs: &containers{connect: opts.Containers},
+		machineRO: machineReadOnly(opts.BaseEnv)}
 }
 
 // osName reads the distribution's name from os-release.
@@ -213,27 +217,6 @@ func (e *Engine) recordAnnotation(a logs.Annotation) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.annotations = append(e.annotations, a)
-}
-
-// jobDirs makes a fresh workspace and temp directory for one job.
-func (e *Engine) jobDirs() (root, workspace, temp string, err error) {
-	e.mu.Lock()
-	e.seq++
-	n := e.seq
-	e.mu.Unlock()
-	root = filepath.Join(e.opts.WorkRoot, e.opts.RunID, fmt.Sprintf("job%d", n))
-	workspace = filepath.Join(root, "work", filepath.Base(e.opts.Repository))
-	temp = filepath.Join(root, "temp")
-	dirs := []string{workspace, temp, filepath.Join(temp, "_runner_file_commands")}
-	if e.opts.ToolCache != "" {
-		dirs = append(dirs, e.opts.ToolCache)
-	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", "", "", fmt.Errorf("creating job directory: %w", err)
-		}
-	}
-	return root, workspace, temp, nil
 }
 
 // sortedKeys returns m's keys in order, so environments are built

@@ -29,6 +29,7 @@ type jobRun struct {
 	node      *jobNode
 	name      string
 	ctx       context.Context
+	dirs      jobDirs
 	workspace string
 	temp      string
 	eventPath string
@@ -50,9 +51,12 @@ type jobRun struct {
 	posts     []postStep
 	files     *runnerFiles
 	envs      []actions.EnvManager
-	ctr       *ctrJob // the job's containers, when it has any
-	versions  map[string]string
-	tests     *testreport.Report
+	// rwRoots and roRoots are what natives added to the job's sandbox:
+	// its own environments (writable), interpreters and tools (read-only).
+	rwRoots, roRoots []string
+	ctr              *ctrJob // the job's containers, when it has any
+	versions         map[string]string
+	tests            *testreport.Report
 }
 
 // key identifies this job leg across runs (same repository, workflow, job
@@ -154,14 +158,15 @@ func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) 
 // run sets the job up, runs its steps and tears it down.
 func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, string) {
 	e := jr.wr.e
-	root, ws, temp, err := e.jobDirs()
+	dirs, err := e.jobDirs()
 	if err != nil {
 		return logs.Failure, err.Error()
 	}
 	if !e.opts.Keep {
-		defer os.RemoveAll(root)
+		defer os.RemoveAll(dirs.root)
 	}
-	jr.workspace, jr.temp = ws, temp
+	jr.dirs, jr.workspace, jr.temp = dirs, dirs.workspace, dirs.temp
+	root, temp := dirs.root, dirs.temp
 	if jr.files, err = newRunnerFiles(filepath.Join(temp, "_runner_file_commands")); err != nil {
 		return logs.Failure, err.Error()
 	}
@@ -170,7 +175,7 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 		return logs.Failure, err.Error()
 	}
 	ev.Contexts["github"] = jr.githubContext("")
-	ev.Contexts["runner"] = e.runnerContext(temp, ws)
+	ev.Contexts["runner"] = jr.runnerContext()
 	jr.jobEnv, err = evalEnv(ev, jr.node.job.Env, jr.wr.env)
 	if err != nil {
 		return logs.Failure, fmt.Sprintf("job env: %v", err)
@@ -305,7 +310,7 @@ func (jr *jobRun) evaluator(sc *scope, stepEnv map[string]string, st expr.Status
 		"matrix":   jr.matrix,
 		"strategy": jr.strategy,
 		"job":      jr.jobContext(),
-		"runner":   jr.wr.e.runnerContext(jr.temp, jr.workspace),
+		"runner":   jr.runnerContext(),
 		"github":   jr.githubContext(""),
 		"env":      env,
 		"steps":    map[string]any{},
@@ -354,4 +359,12 @@ func sortByPos[T any](items []T, pos func(T) *actionlint.Pos) {
 		}
 		return a.Col < b.Col
 	})
+}
+
+// runnerContext is the runner context of this job: its temp and its tool
+// cache (the job's own under a sandbox).
+func (jr *jobRun) runnerContext() map[string]any {
+	c := jr.wr.e.runnerContext(jr.temp, jr.workspace)
+	c["tool_cache"] = jr.dirs.toolCache
+	return c
 }

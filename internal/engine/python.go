@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -56,7 +55,7 @@ func (jr *jobRun) replayer(sc *scope, id, display string, stepEnv map[string]str
 	return func(ctx context.Context, command, dir string) (int, error) {
 		p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}
 		jr.notice(display, "replaying: "+command)
-		res, err := host.Run(ctx, host.Cmd{Argv: []string{"bash", "-e", "-c", command}, Dir: dir,
+		res, err := jr.hostRun(ctx, sc, host.Cmd{Argv: []string{"bash", "-e", "-c", command}, Dir: dir,
 			Env: jr.processEnv(sc, id, stepEnv, jr.files), Line: p.line, Grace: jr.wr.e.opts.StepGrace})
 		return res.ExitCode, err
 	}
@@ -83,12 +82,15 @@ func (jr *jobRun) junitFiles(id, dir, body string) (ours string, all []string) {
 // job's results.
 func (jr *jobRun) collectTests(display string, files []string, since int64) {
 	var reports []*testreport.Report
+	// Only inside the job's directories: a path the script names is the
+	// job's to choose, and sluice reads it outside any sandbox.
+	jroots := jr.roots()
 	for _, f := range files {
-		fi, err := os.Stat(f)
+		fi, err := jroots.Stat(f)
 		if err != nil || fi.ModTime().UnixNano() < since {
 			continue
 		}
-		fh, err := os.Open(f)
+		fh, err := jroots.OpenFile(f)
 		if err != nil {
 			continue
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -317,24 +316,18 @@ func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string,
 	files := jr.files
 	env := jr.processEnv(sc, id, stepEnv, files)
 	p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}, hide: hide}
-	var sandbox *host.Sandbox
-	if e.opts.Sandbox {
-		sandbox = &host.Sandbox{Writable: []string{filepath.Dir(filepath.Dir(jr.workspace)), jr.temp}, Hidden: e.opts.HiddenDirs}
-		if e.opts.ToolCache != "" {
-			sandbox.Writable = append(sandbox.Writable, e.opts.ToolCache)
-		}
-	}
 	var res host.Result
 	var err error
 	if inContainer && jr.ctr != nil && jr.ctr.inside {
 		res.ExitCode, res.Interrupted, err = jr.runInContainer(ctx, argv, dir, env, p.line)
 	} else {
-		res, err = host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace, Sandbox: sandbox})
-	}
-	if err != nil {
-		if errors.Is(err, host.ErrNoBubblewrap) {
+		var sb *host.Sandbox
+		if sb, err = jr.jail(sc); err != nil {
 			return jr.fail(display, err.Error())
 		}
+		res, err = host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace, Sandbox: sb})
+	}
+	if err != nil {
 		return jr.fail(display, fmt.Sprintf("%s (is it installed and on PATH?)", err))
 	}
 	o := stepOutcome{outcome: logs.Success, outputs: p.outputs}
@@ -386,6 +379,7 @@ func (jr *jobRun) processEnv(sc *scope, id string, stepEnv map[string]string, fi
 	for k, v := range jr.runnerEnv(sc, id, files) {
 		m[k] = v
 	}
+	jr.sandboxEnv(m)
 	if len(path) > 0 {
 		m["PATH"] = strings.Join(append(path, m["PATH"]), string(os.PathListSeparator))
 	}
@@ -438,7 +432,7 @@ func (jr *jobRun) runnerEnv(sc *scope, id string, files *runnerFiles) map[string
 		"RUNNER_NAME":             "sluice",
 		"RUNNER_ENVIRONMENT":      "self-hosted",
 		"RUNNER_TEMP":             jr.temp,
-		"RUNNER_TOOL_CACHE":       jr.wr.e.opts.ToolCache,
+		"RUNNER_TOOL_CACHE":       jr.dirs.toolCache,
 		"RUNNER_WORKSPACE":        filepath.Dir(jr.workspace),
 	}
 	if g["head_ref"] == nil || g["head_ref"] == "" {

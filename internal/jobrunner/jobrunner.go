@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/scheduler"
@@ -33,10 +34,10 @@ type Config struct {
 	Cache   actions.CacheBackend
 	Token   string // the agent's token, for fetching from the server's git
 	Version string
-	// Sandbox runs steps under bubblewrap with Hidden directories masked;
-	// the embedded agent uses it to keep jobs out of the server's data.
-	Sandbox bool
-	Hidden  []string
+	// Sandbox, when set, runs every process of a job in its own bubblewrap
+	// jail (DESIGN.md §5a): nothing of the agent's state or the server's
+	// data is mounted there.
+	Sandbox *host.Policy
 	Actions actions.Resolver
 	// LocalRepo maps a job's repository URL to a path on this machine to
 	// fetch from instead (the embedded agent reads the server's mirrors
@@ -104,7 +105,7 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		RepoRoot: src, CloneSource: mirror, Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
 		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: spec.Vars, Inputs: spec.Inputs,
 		Parallel: 1, WorkRoot: filepath.Join(dir, "work"), ToolCache: filepath.Join(state, "toolcache"),
-		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
+		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox,
 		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber), RunAttempt: spec.RunAttempt,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
 		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions, Cache: cacheFor(cfg, lease, dir),

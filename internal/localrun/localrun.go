@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -28,6 +27,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/engine"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/fslock"
 	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/logs"
@@ -225,9 +225,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		writeDryRun(cfg.Stdout, run, cfg.Job)
 		return ExitOK, nil
 	}
+	var policy *host.Policy
 	if cfg.Sandbox {
-		if _, err := exec.LookPath("bwrap"); err != nil {
-			return ExitInvalid, usage("--sandbox needs bubblewrap (bwrap): install it with `apt-get install bubblewrap`")
+		if policy, err = host.NewPolicy(ctx, StateDeny(state)); err != nil {
+			return ExitInvalid, usage("--sandbox: %v", err)
 		}
 	}
 
@@ -259,8 +260,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		ToolCache:   filepath.Join(state, "toolcache"),
 		StateDir:    state,
 		Keep:        cfg.Keep,
-		Sandbox:     cfg.Sandbox,
-		HiddenDirs:  []string{state},
+		Sandbox:     policy,
 		WorkingTree: cfg.WorkingTree,
 		Verbose:     cfg.Verbose,
 		RunID:       runID,
@@ -405,6 +405,19 @@ func inferWorkflow(root string, w io.Writer) (string, error) {
 		return "", fmt.Errorf("writing the inferred workflow: %w", err)
 	}
 	return p, nil
+}
+
+// StateDeny are the parts of a state directory (sluice run's, or an
+// agent's) a job's sandbox must never reach: other runs' logs and
+// artifacts, the shared caches, a server's data, an agent's state and
+// credential. Kept environments, tools, fetched actions and the job's own
+// repository mirror are mounted one by one where a job needs them.
+func StateDeny(state string) []string {
+	var out []string
+	for _, d := range []string{"runs", "artifacts", "cache", "server", "agent", "credentials"} {
+		out = append(out, filepath.Join(state, d))
+	}
+	return out
 }
 
 // WithCaches points pip and uv at caches in sluice's state directory, shared

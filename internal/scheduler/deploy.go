@@ -492,8 +492,8 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 			if cleanup != nil {
 				defer cleanup()
 			}
-			if s.cfg.Sandbox {
-				opts.Sandbox = &host.Sandbox{Writable: []string{opts.Dir}, Hidden: []string{s.cfg.DataDir}}
+			if s.cfg.Sandbox != nil && err == nil {
+				opts.Sandbox, err = s.cfg.Sandbox.Sandbox(host.Spec{Writable: []string{opts.Dir}})
 			}
 		}
 		if err == nil {

@@ -31,22 +31,15 @@ type Cmd struct {
 	// Line receives each line of combined stdout and stderr, without the
 	// trailing newline, in order. It is called from one goroutine at a time.
 	Line func(string)
+	// Stdout, when set, takes standard output instead; Line then sees
+	// standard error only.
+	Stdout io.Writer
 	// Grace is the time between SIGINT and SIGKILL on cancellation; zero
 	// means DefaultGrace.
 	Grace time.Duration
-	// Sandbox, when set, runs the process under bubblewrap.
+	// Sandbox, when set, runs the process inside that bubblewrap jail.
 	Sandbox *Sandbox
 }
-
-// Sandbox describes a bubblewrap jail: the whole filesystem read-only except
-// the listed writable directories, with the given directories hidden.
-type Sandbox struct {
-	Writable []string
-	Hidden   []string // replaced by empty tmpfs (e.g. sluice's own data directory)
-}
-
-// ErrNoBubblewrap is returned when a sandbox is asked for and bwrap is missing.
-var ErrNoBubblewrap = errors.New("--sandbox needs bubblewrap (bwrap) on PATH: install it with `apt-get install bubblewrap`")
 
 // Result is how a process ended.
 type Result struct {
@@ -60,12 +53,8 @@ type Result struct {
 // could not be started at all.
 func Run(ctx context.Context, c Cmd) (Result, error) {
 	argv := c.Argv
-	if c.Sandbox != nil {
-		bw, err := exec.LookPath("bwrap")
-		if err != nil {
-			return Result{}, ErrNoBubblewrap
-		}
-		argv = append(sandboxArgs(bw, c.Sandbox, c.Dir), argv...)
+	if c.Sandbox != nil && len(argv) > 0 {
+		argv = append(c.Sandbox.Argv(c.Dir), argv...)
 	}
 	if len(argv) == 0 {
 		return Result{}, errors.New("empty command")
@@ -79,6 +68,9 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		return Result{}, fmt.Errorf("creating output pipe: %w", err)
 	}
 	cmd.Stdout = pw
+	if c.Stdout != nil {
+		cmd.Stdout = c.Stdout
+	}
 	cmd.Stderr = pw
 	cmd.Stdin = nil
 	if err := cmd.Start(); err != nil {
@@ -156,20 +148,6 @@ func readLines(r io.Reader, line func(string)) {
 			return
 		}
 	}
-}
-
-func sandboxArgs(bwrap string, s *Sandbox, dir string) []string {
-	args := []string{bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--die-with-parent"}
-	for _, h := range s.Hidden {
-		args = append(args, "--tmpfs", h)
-	}
-	for _, w := range s.Writable {
-		args = append(args, "--bind", w, w)
-	}
-	if dir != "" {
-		args = append(args, "--chdir", dir)
-	}
-	return args
 }
 
 // Shell is a resolved `shell:` value.
