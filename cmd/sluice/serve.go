@@ -34,6 +34,7 @@ type serveFlags struct {
 	agents              int
 	poll                time.Duration
 	sandbox             string
+	deliveryRetention   time.Duration
 }
 
 func serveCmd() *cobra.Command {
@@ -56,6 +57,7 @@ agent running --agents jobs at once. The first start creates an admin token and 
 	cmd.Flags().StringVar(&f.baseURL, "base-url", "", "URL browsers, forges and agents use to reach the server (default http://ADDR)")
 	cmd.Flags().IntVar(&f.agents, "agents", 2, "jobs the embedded agent runs at once (0: no embedded agent)")
 	cmd.Flags().DurationVar(&f.poll, "poll", 0, "poll repositories for new commits this often (0: webhooks only)")
+	cmd.Flags().DurationVar(&f.deliveryRetention, "delivery-retention", server.DefaultDeliveryRetention, "keep processed and rejected webhook deliveries this long")
 	cmd.Flags().StringVar(&f.sandbox, "sandbox", "auto", "run the embedded agent's jobs and verification commands in a bubblewrap sandbox that never mounts the data directory: auto (when this machine can), on or off")
 	return cmd
 }
@@ -145,6 +147,7 @@ func serve(ctx context.Context, f serveFlags) error {
 		log.Warn("replaying webhook deliveries", "err", err)
 	}
 	go srv.RunLeaseReaper(ctx, 5*time.Second)
+	go srv.RunDeliveryPruner(ctx, time.Hour, f.deliveryRetention)
 	go sched.Schedules(ctx)
 	go sched.WatchDeployments(ctx, 5*time.Second)
 	if f.poll > 0 {

@@ -1,0 +1,18 @@
+-- The job boundary and what reaches it (issue 10).
+--
+-- Webhook deliveries know their repository, so a delivery id is processed once per repository,
+-- and count the attempts to process them, so a failing one is retried a bounded number of times.
+
+-- +goose Up
+ALTER TABLE deliveries ADD COLUMN repo_id INTEGER REFERENCES repos(id) ON DELETE CASCADE;
+ALTER TABLE deliveries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX deliveries_once ON deliveries (repo_id, delivery_id) WHERE repo_id IS NOT NULL AND delivery_id != '';
+CREATE INDEX deliveries_received ON deliveries (received_at);
+CREATE INDEX deliveries_rejected ON deliveries (valid, id);
+
+-- +goose Down
+DROP INDEX deliveries_rejected;
+DROP INDEX deliveries_received;
+DROP INDEX deliveries_once;
+ALTER TABLE deliveries DROP COLUMN attempts;
+ALTER TABLE deliveries DROP COLUMN repo_id;
