@@ -8,6 +8,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/cd"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cache"
@@ -92,12 +93,15 @@ type Config struct {
 	// commit statuses), e.g. http://127.0.0.1:8080.
 	BaseURL string
 	Log     *slog.Logger
+	// Now is the clock for rate limits; nil is time.Now.
+	Now func() time.Time
 }
 
 // Server serves the API, webhooks, agent protocol and UI.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg    Config
+	mux    *http.ServeMux
+	signin *signinLimiter
 }
 
 // New wires every route.
@@ -105,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), signin: newSigninLimiter(cfg.Now)}
 	s.routes()
 	return s, nil
 }
