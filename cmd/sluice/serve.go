@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/creds"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
@@ -35,6 +36,8 @@ type serveFlags struct {
 	poll                time.Duration
 	sandbox             string
 	deliveryRetention   time.Duration
+	adminTokenFile      string
+	adminPasswordFile   string
 }
 
 func serveCmd() *cobra.Command {
@@ -42,11 +45,15 @@ func serveCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the CI server: API, webhooks, queue, web UI and an embedded agent",
-		Long: `Start the server on embedded defaults: SQLite and local disk under --data, and an embedded
-agent running --agents jobs at once. The first start creates an admin token and prints it once
-(or takes SLUICE_ADMIN_TOKEN). Point a forge's webhook at /hooks/github, /hooks/gitea or
-/hooks/gitlab; more machines join with 'sluice agent'.`,
-		Example: "  sluice serve\n  sluice serve --data /var/lib/sluice --addr 0.0.0.0:8080 --agents 4 --poll 60s",
+		Long: `Start the server on embedded defaults: SQLite and local disk under --data (0700, the
+database 0600), and an embedded agent running --agents jobs at once, in a sandbox (--sandbox).
+The first start creates an admin token and prints it once, or takes one from --admin-token-file
+or SLUICE_ADMIN_TOKEN; the UI's admin password comes from --admin-password-file ("-" prompts) or
+SLUICE_ADMIN_PASSWORD. Credentials found in the environment are taken and dropped from it (the
+server re-executes itself without them), so no job and no process listing can read them. Point
+a forge's webhook at /hooks/github, /hooks/gitea or /hooks/gitlab; more machines join with
+'sluice agent'.`,
+		Example: "  sluice serve\n  sluice serve --data /var/lib/sluice --addr 0.0.0.0:8080 --agents 4 --poll 60s\n  sluice serve --admin-token-file /etc/sluice/admin-token --admin-password-file -",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), f)
@@ -57,6 +64,8 @@ agent running --agents jobs at once. The first start creates an admin token and 
 	cmd.Flags().StringVar(&f.baseURL, "base-url", "", "URL browsers, forges and agents use to reach the server (default http://ADDR)")
 	cmd.Flags().IntVar(&f.agents, "agents", 2, "jobs the embedded agent runs at once (0: no embedded agent)")
 	cmd.Flags().DurationVar(&f.poll, "poll", 0, "poll repositories for new commits this often (0: webhooks only)")
+	cmd.Flags().StringVar(&f.adminTokenFile, "admin-token-file", "", "read the admin API token from this file (first line)")
+	cmd.Flags().StringVar(&f.adminPasswordFile, "admin-password-file", "", "read the UI's admin password from this file (first line); - prompts for it")
 	cmd.Flags().DurationVar(&f.deliveryRetention, "delivery-retention", server.DefaultDeliveryRetention, "keep processed and rejected webhook deliveries this long")
 	cmd.Flags().StringVar(&f.sandbox, "sandbox", "auto", "run the embedded agent's jobs and verification commands in a bubblewrap sandbox that never mounts the data directory: auto (when this machine can), on or off")
 	return cmd
@@ -67,6 +76,23 @@ agent running --agents jobs at once. The first start creates an admin token and 
 const serverCacheBytes = 10 << 30
 
 func serve(ctx context.Context, f serveFlags) error {
+	// First: credentials in the environment are taken and the process
+	// re-executes itself without them.
+	given, err := creds.TakeFromEnv(server.AdminTokenEnv, server.AdminPasswordEnv, secrets.KeyEnv)
+	if err != nil {
+		return err
+	}
+	if f.adminTokenFile != "" {
+		if given[server.AdminTokenEnv], err = creds.ReadFile(f.adminTokenFile, "admin token: "); err != nil {
+			return fmt.Errorf("--admin-token-file: %w", err)
+		}
+	}
+	if f.adminPasswordFile != "" {
+		if given[server.AdminPasswordEnv], err = creds.ReadFile(f.adminPasswordFile, "admin password for the web UI: "); err != nil {
+			return fmt.Errorf("--admin-password-file: %w", err)
+		}
+	}
+	getCred := func(k string) string { return given[k] }
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -77,10 +103,10 @@ func serve(ctx context.Context, f serveFlags) error {
 	if f.data == "" {
 		f.data = filepath.Join(state, "server")
 	}
-	if err := os.MkdirAll(f.data, 0o700); err != nil {
-		return fmt.Errorf("creating the data directory: %w", err)
+	if err := secureDataDir(f.data); err != nil {
+		return err
 	}
-	keys, err := secrets.LoadKey(f.data, os.Getenv)
+	keys, err := secrets.LoadKey(f.data, getCred)
 	if err != nil {
 		return err
 	}
@@ -104,7 +130,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	if f.baseURL == "" {
 		f.baseURL = "http://" + ln.Addr().String()
 	}
-	if err := server.Bootstrap(ctx, db, f.data, os.Getenv, os.Stdout); err != nil {
+	if err := server.Bootstrap(ctx, db, f.data, getCred, os.Stdout); err != nil {
 		return err
 	}
 	agentState := filepath.Join(state, "agent")
@@ -173,6 +199,29 @@ func serve(ctx context.Context, f serveFlags) error {
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return hs.Shutdown(shut)
+}
+
+// secureDataDir makes the data directory 0700 and the database 0600 (its
+// -wal and -shm files take the database's mode).
+func secureDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("securing the data directory: %w", err)
+	}
+	db := filepath.Join(dir, "sluice.db")
+	f, err := os.OpenFile(db, os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating the database: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{db, db + "-wal", db + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("securing %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // startEmbeddedAgent registers this machine's agent directly in the store

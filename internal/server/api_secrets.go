@@ -143,8 +143,8 @@ func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "name is required (at most 100 characters, not starting with session:)")
 		return
 	}
-	if scopeRank(in.Scope) == 0 {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("invalid scope %q: want admin, write or read", in.Scope))
+	if scopeRank(in.Scope) == 0 && in.Scope != store.ScopeRegister {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf("invalid scope %q: want admin, write, read or register", in.Scope))
 		return
 	}
 	tok, hash, err := secrets.NewToken()

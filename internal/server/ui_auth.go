@@ -187,6 +187,9 @@ func (ui *uiApp) checkCredential(r *http.Request) (scope, who string, err error)
 		if strings.HasPrefix(tk.Name, uiSessionPrefix) {
 			return "", "", errors.New("a session token cannot start another session")
 		}
+		if tk.Scope == store.ScopeRegister {
+			return "", "", errors.New("a registration token only registers agents")
+		}
 		return tk.Scope, tk.Name, nil
 	}
 	pw := r.PostFormValue("password")

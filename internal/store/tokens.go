@@ -12,7 +12,7 @@ type Token struct {
 	ID        int64      `json:"id"`
 	Name      string     `json:"name"`
 	Hash      []byte     `json:"-"`
-	Scope     string     `json:"scope"` // admin, write or read
+	Scope     string     `json:"scope"` // admin, write, read or register
 	CreatedAt time.Time  `json:"created_at"`
 	LastUsed  *time.Time `json:"last_used,omitempty"`
 }
@@ -33,7 +33,7 @@ func scanToken(s scanner) (*Token, error) {
 // CreateToken stores token tk (its hash, name and scope).
 func (db *DB) CreateToken(ctx context.Context, tk Token) (*Token, error) {
 	switch tk.Scope {
-	case ScopeAdmin, ScopeWrite, ScopeRead:
+	case ScopeAdmin, ScopeWrite, ScopeRead, ScopeRegister:
 	default:
 		return nil, fmt.Errorf("creating token %s: unknown scope %q", tk.Name, tk.Scope)
 	}
