@@ -22,6 +22,18 @@ import (
 // (taken, then dropped from its environment).
 const registrationTokenEnv = "SLUICE_REGISTRATION_TOKEN"
 
+// sweepWorkspaces removes the workspaces of jobs that died with a crashed
+// agent or server, saying so.
+func sweepWorkspaces(cfg jobrunner.Config) {
+	n, err := jobrunner.Sweep(cfg)
+	if n > 0 {
+		fmt.Printf("removed %d workspace(s) of jobs that died with an earlier agent\n", n)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice: sweeping old workspaces: %v\n", err)
+	}
+}
+
 func agentCmd() *cobra.Command {
 	var serverURL, tokenFile, name, labels, sandbox string
 	var parallel int
@@ -88,8 +100,10 @@ your own (gpu, arm64, ...). Jobs run in a bubblewrap sandbox when this machine c
 			}
 			fmt.Printf("sandbox: %s\n", note)
 			work := filepath.Join(os.TempDir(), "sluice-agent")
-			run := jobrunner.New(jobrunner.Config{WorkDir: work, StateDir: state, Token: cred.Token, Version: version, Sandbox: policy,
-				Actions: actions.Resolver{Store: os.Getenv("SLUICE_ACTION_STORE"), Mirror: os.Getenv("SLUICE_ACTION_MIRROR"), CacheDir: filepath.Join(state, "actions")}})
+			jcfg := jobrunner.Config{WorkDir: work, StateDir: state, Token: cred.Token, Version: version, Sandbox: policy,
+				Actions: actions.Resolver{Store: os.Getenv("SLUICE_ACTION_STORE"), Mirror: os.Getenv("SLUICE_ACTION_MIRROR"), CacheDir: filepath.Join(state, "actions")}}
+			sweepWorkspaces(jcfg)
+			run := jobrunner.New(jcfg)
 			fmt.Printf("agent %s serving %s (labels %s, %d at once)\n", name, serverURL, labels, parallel)
 			err = agent.Run(ctx, agent.Config{Server: serverURL, Token: cred.Token, Name: name, Labels: ls, Parallel: parallel,
 				WorkDir: work, StateDir: state, Version: version, Run: run, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})

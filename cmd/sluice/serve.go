@@ -235,7 +235,7 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, agentSt
 	if _, err := db.RegisterAgent(ctx, store.Agent{Name: "embedded", Labels: []string{"default", "embedded"}, TokenHash: hash, Parallel: f.agents, Version: version}); err != nil {
 		return fmt.Errorf("registering the embedded agent: %w", err)
 	}
-	run := jobrunner.New(jobrunner.Config{
+	jcfg := jobrunner.Config{
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
 		ArtifactDir: filepath.Join(f.data, "artifacts"), Cache: caches, Token: token, Version: version,
 		Sandbox: sandbox,
@@ -248,7 +248,9 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, f serveFlags, agentSt
 			}
 			return ""
 		},
-	})
+	}
+	sweepWorkspaces(jcfg)
+	run := jobrunner.New(jcfg)
 	go func() {
 		err := agent.Run(ctx, agent.Config{Server: f.baseURL, Token: token, Name: "embedded", Labels: []string{"default", "embedded"},
 			Parallel: f.agents, WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState, Version: version, Run: run, Log: log})

@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/scheduler"
+	"github.com/sluice-ci/sluice/internal/workdirs"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
 
@@ -45,6 +46,13 @@ type Config struct {
 	LocalRepo func(url string) string
 }
 
+// Sweep removes the job directories under cfg.WorkDir that jobs of a dead
+// agent (or server) left behind; it returns how many.
+func Sweep(cfg Config) (int, error) {
+	removed, err := workdirs.Sweep(orTemp(cfg.WorkDir), "job*-*")
+	return len(removed), err
+}
+
 // New returns the agent's JobRunner.
 func New(cfg Config) agent.JobRunner {
 	m := &mirrors{dir: filepath.Join(orTemp(cfg.StateDir), "mirrors")}
@@ -62,10 +70,13 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	if err != nil {
 		return fail("%v", err)
 	}
-	dir, err := os.MkdirTemp(orTemp(cfg.WorkDir), fmt.Sprintf("job%d-", lease.Job.ID))
+	// Held while the job runs: if this agent dies, the next start of any
+	// agent here sweeps it (Sweep).
+	dir, release, err := workdirs.Make(orTemp(cfg.WorkDir), fmt.Sprintf("job%d-", lease.Job.ID))
 	if err != nil {
 		return fail("creating the job directory: %v", err)
 	}
+	defer release()
 	defer os.RemoveAll(dir)
 	var gitConfig []string
 	if cfg.Token != "" {

@@ -32,6 +32,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/python"
+	"github.com/sluice-ci/sluice/internal/workdirs"
 	"github.com/sluice-ci/sluice/internal/workflow"
 	"golang.org/x/term"
 )
@@ -236,6 +237,28 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return ExitInvalid, err
 	}
+	// The run's workspaces are held while it runs; those of runs that were
+	// killed are swept now.
+	workRoot := filepath.Join(os.TempDir(), "sluice-work")
+	if removed, err := workdirs.Sweep(workRoot, "2*-*"); len(removed) > 0 || err != nil {
+		fmt.Fprintf(cfg.Stderr, "sluice: removed %d workspace(s) of runs that were killed (%v)\n", len(removed), err)
+	}
+	runWork := filepath.Join(workRoot, runID)
+	if err := os.MkdirAll(runWork, 0o755); err != nil {
+		return ExitInvalid, fmt.Errorf("creating the run's workspace directory: %w", err)
+	}
+	releaseWork, err := workdirs.Hold(runWork)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	defer func() {
+		if cfg.Keep {
+			_ = workdirs.Keep(runWork)
+		} else {
+			_ = os.RemoveAll(runWork)
+		}
+		releaseWork()
+	}()
 	files, err := logs.NewFileSink(logDir)
 	if err != nil {
 		return ExitInvalid, err
@@ -256,7 +279,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		Env:         extraEnv,
 		JobFilter:   cfg.Job,
 		Parallel:    cfg.Parallel,
-		WorkRoot:    filepath.Join(os.TempDir(), "sluice-work"),
+		WorkRoot:    workRoot,
 		ToolCache:   filepath.Join(state, "toolcache"),
 		StateDir:    state,
 		Keep:        cfg.Keep,
@@ -304,7 +327,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		fmt.Fprintf(cfg.Stderr, "sluice: saving logs: %v\n", err)
 	}
 	if cfg.Keep {
-		fmt.Fprintf(cfg.Stdout, "Workspaces kept under %s\n", filepath.Join(os.TempDir(), "sluice-work", runID))
+		fmt.Fprintf(cfg.Stdout, "Workspaces kept under %s\n", runWork)
 	}
 	listArtifacts(cfg.Stdout, state, runID)
 	select {
@@ -318,15 +341,21 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	return ExitOK, nil
 }
 
+// consoleSink is the live view on a terminal, plain lines otherwise. What a
+// job prints reaches a terminal without its control sequences (colours
+// kept): a job must not drive the user's terminal.
 func consoleSink(w io.Writer, verbose bool) logs.Sink {
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if os.Getenv("TERM") == "dumb" {
+			return logs.TerminalSafe(logs.NewPlain(w, verbose))
+		}
 		width := func() int {
 			if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
 				return cols
 			}
 			return 80
 		}
-		return logs.NewTTY(w, width, verbose)
+		return logs.TerminalSafe(logs.NewTTY(w, width, verbose))
 	}
 	return logs.NewPlain(w, verbose)
 }

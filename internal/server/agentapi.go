@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	loglines "github.com/sluice-ci/sluice/internal/lines"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -216,7 +217,7 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request, a *store.Agen
 			agentError(w, http.StatusBadRequest, fmt.Sprintf("log line seq %d: seqs start at 1", l.Seq))
 			return
 		}
-		lines[i] = store.LogLine{JobID: j.ID, Seq: l.Seq, Time: l.Time, Step: l.Step, Kind: l.Kind, Text: l.Text}
+		lines[i] = store.LogLine{JobID: j.ID, Seq: l.Seq, Time: l.Time, Step: l.Step, Kind: l.Kind, Text: loglines.Cut(l.Text)}
 	}
 	ack, err := s.cfg.DB.AppendLogs(r.Context(), j.ID, lines)
 	if err != nil {
@@ -350,6 +351,12 @@ func (s *Server) agentReportRun(runID int64) {
 func agentDecode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, agentMaxJSON))
 	if err := dec.Decode(v); err != nil {
+		// Too large is its own answer: the agent sends less, not nothing.
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			agentError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request is over %d bytes: send fewer log lines at once", agentMaxJSON))
+			return false
+		}
 		agentError(w, http.StatusBadRequest, "decoding request body: "+err.Error())
 		return false
 	}

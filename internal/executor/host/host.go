@@ -4,7 +4,6 @@
 package host
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/lines"
 	"github.com/sluice-ci/sluice/internal/shellwords"
 )
 
@@ -133,21 +133,12 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 	return res, nil
 }
 
+// readLines reads r to its end as lines cut at lines.Max: an endless line
+// costs no memory, and the lines after it still arrive.
 func readLines(r io.Reader, line func(string)) {
-	br := bufio.NewReaderSize(r, 64*1024)
-	for {
-		s, err := br.ReadString('\n')
-		if len(s) > 0 {
-			s = strings.TrimSuffix(s, "\n")
-			s = strings.TrimSuffix(s, "\r")
-			if line != nil {
-				line(s)
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
+	sp := &lines.Splitter{Line: line}
+	_, _ = io.CopyBuffer(sp, r, make([]byte, 64*1024))
+	sp.Flush()
 }
 
 // Shell is a resolved `shell:` value.
