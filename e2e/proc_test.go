@@ -97,7 +97,8 @@ func freeAddr(t *testing.T) string {
 // srv is a running (or killed) `sluice serve`.
 type srv struct {
 	url, addr, data, token string
-	regToken               string // a registration token for agents, made on first use
+	regToken               string   // a registration token for agents, made on first use
+	extra                  []string // more flags for sluice serve
 	agents                 int
 	dir                    string // the test's directory for this server's processes
 	proc                   *proc
@@ -107,14 +108,14 @@ type srv struct {
 // startServer starts `sluice serve` with an embedded agent running agents
 // jobs at once (0: none) on a fresh data directory and a free port, and
 // waits until it answers.
-func startServer(t *testing.T, agents int) *srv {
+func startServer(t *testing.T, agents int, extra ...string) *srv {
 	t.Helper()
 	token, _, err := secrets.NewToken()
 	if err != nil {
 		t.Fatalf("making the admin token: %v", err)
 	}
 	dir := t.TempDir()
-	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir}
+	s := &srv{addr: freeAddr(t), data: filepath.Join(dir, "data"), token: token, agents: agents, dir: dir, extra: extra}
 	s.url = "http://" + s.addr
 	s.start(t)
 	return s
@@ -132,7 +133,7 @@ func (s *srv) procEnv(name string) []string {
 	}
 	switch {
 	case name == "serve":
-		env = append(env, "SLUICE_ADMIN_TOKEN="+s.token)
+		env = append(env, "SLUICE_ADMIN_TOKEN="+s.token, "SLUICE_ADMIN_PASSWORD=e2e-admin-password")
 	case name == "cli":
 		env = append(env, "SLUICE_TOKEN="+s.token)
 	}
@@ -149,8 +150,8 @@ func (s *srv) start(t *testing.T) {
 	t.Helper()
 	s.starts++
 	name := fmt.Sprintf("serve-%d", s.starts)
-	s.proc = startProc(t, name, s.procEnv("serve"), "serve", "--data", s.data, "--addr", s.addr,
-		"--agents", fmt.Sprint(s.agents))
+	s.proc = startProc(t, name, s.procEnv("serve"), append([]string{"serve", "--data", s.data, "--addr", s.addr,
+		"--agents", fmt.Sprint(s.agents)}, s.extra...)...)
 	waitFor(t, "the server to answer /healthz", 30*time.Second, func() (string, bool, error) {
 		if s.proc.exited() {
 			t.Fatalf("sluice serve exited:\n%s", s.proc.output())
@@ -167,14 +168,16 @@ func (s *srv) start(t *testing.T) {
 // startAgent starts a remote `sluice agent` named name with labels.
 // It registers with a registration token in its environment (which it drops)
 // the first time, and with its saved credential afterwards.
-func (s *srv) startAgent(t *testing.T, name, labels string) *proc {
+// extra are more flags (--sandbox off for a job that must see the test's
+// files).
+func (s *srv) startAgent(t *testing.T, name, labels string, extra ...string) *proc {
 	t.Helper()
 	if s.regToken == "" {
 		s.regToken = strings.TrimSpace(s.mustCLI(t, "token", "create", "e2e-agents", "--scope", "register"))
 	}
 	env := append(s.procEnv("agent-"+name), "SLUICE_REGISTRATION_TOKEN="+s.regToken)
-	return startProc(t, "agent-"+name, env, "agent", "--server", s.url,
-		"--name", name, "--labels", labels, "--parallel", "1")
+	return startProc(t, "agent-"+name, env, append([]string{"agent", "--server", s.url,
+		"--name", name, "--labels", labels, "--parallel", "1"}, extra...)...)
 }
 
 // cli runs a sluice CLI command against the server and returns its standard

@@ -36,6 +36,7 @@ func sweepWorkspaces(cfg jobrunner.Config) {
 
 func agentCmd() *cobra.Command {
 	var serverURL, tokenFile, name, labels, sandbox string
+	var sandboxReadOnly []string
 	var parallel int
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -94,7 +95,7 @@ your own (gpu, arm64, ...). Jobs run in a bubblewrap sandbox when this machine c
 				}
 				fmt.Printf("agent %s registered with %s; its credential is in %s\n", name, serverURL, credPath)
 			}
-			policy, note, err := host.PolicyFor(ctx, sandbox, localrun.StateDeny(state))
+			policy, note, err := host.PolicyFor(ctx, sandbox, localrun.StateDeny(state), sandboxReadOnly)
 			if err != nil {
 				return err
 			}
@@ -118,6 +119,7 @@ your own (gpu, arm64, ...). Jobs run in a bubblewrap sandbox when this machine c
 	cmd.Flags().StringVar(&name, "name", "", "agent name (default: the host name)")
 	cmd.Flags().StringVar(&labels, "labels", "default", "comma-separated labels jobs are routed by")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "jobs to run at once")
+	cmd.Flags().StringArrayVar(&sandboxReadOnly, "sandbox-readonly", nil, "a directory of tools every sandboxed job may read (repeatable)")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "auto", "run jobs in a bubblewrap sandbox that never mounts the agent's state: auto (when this machine can), on or off")
 	return cmd
 }

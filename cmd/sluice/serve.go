@@ -38,6 +38,7 @@ type serveFlags struct {
 	deliveryRetention   time.Duration
 	adminTokenFile      string
 	adminPasswordFile   string
+	sandboxReadOnly     []string
 }
 
 func serveCmd() *cobra.Command {
@@ -64,6 +65,7 @@ a forge's webhook at /hooks/github, /hooks/gitea or /hooks/gitlab; more machines
 	cmd.Flags().StringVar(&f.baseURL, "base-url", "", "URL browsers, forges and agents use to reach the server (default http://ADDR)")
 	cmd.Flags().IntVar(&f.agents, "agents", 2, "jobs the embedded agent runs at once (0: no embedded agent)")
 	cmd.Flags().DurationVar(&f.poll, "poll", 0, "poll repositories for new commits this often (0: webhooks only)")
+	cmd.Flags().StringArrayVar(&f.sandboxReadOnly, "sandbox-readonly", nil, "a directory of tools every sandboxed job may read (repeatable)")
 	cmd.Flags().StringVar(&f.adminTokenFile, "admin-token-file", "", "read the admin API token from this file (first line)")
 	cmd.Flags().StringVar(&f.adminPasswordFile, "admin-password-file", "", "read the UI's admin password from this file (first line); - prompts for it")
 	cmd.Flags().DurationVar(&f.deliveryRetention, "delivery-retention", server.DefaultDeliveryRetention, "keep processed and rejected webhook deliveries this long")
@@ -134,7 +136,7 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	agentState := filepath.Join(state, "agent")
-	policy, note, err := host.PolicyFor(ctx, f.sandbox, append([]string{f.data}, localrun.StateDeny(agentState)...))
+	policy, note, err := host.PolicyFor(ctx, f.sandbox, append([]string{f.data}, localrun.StateDeny(agentState)...), f.sandboxReadOnly)
 	if err != nil {
 		return err
 	}

@@ -120,12 +120,12 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 	if existed {
 		switch {
 		case d.Processed:
-			apiJSON(w, http.StatusOK, map[string]any{"status": "already processed", "delivery_id": d.ID, "runs": []int64{}})
+			apiJSON(w, http.StatusOK, map[string]any{"message": "already processed", "delivery_id": d.ID, "runs": []int64{}})
 			return
 		case d.Attempts == 0:
 			// Received and not yet through (or waiting for a restart's
 			// replay): the first request is the one that processes it.
-			apiJSON(w, http.StatusAccepted, map[string]any{"status": "already received", "delivery_id": d.ID, "runs": []int64{}})
+			apiJSON(w, http.StatusAccepted, map[string]any{"message": "already received", "delivery_id": d.ID, "runs": []int64{}})
 			return
 		}
 		// A redelivery of one that failed: another of its bounded attempts.

@@ -51,6 +51,9 @@ type Policy struct {
 	// path inside one needs no mount of its own.
 	systemRoots []string
 	deny        []string // cleaned absolute paths, symlinks resolved
+	// readOnly are directories of tools the machine's owner offers every
+	// job, read-only (sluice serve --sandbox-readonly).
+	readOnly []string
 }
 
 // Bind mounts Src at Dst inside the jail.
@@ -85,12 +88,12 @@ type Sandbox struct {
 // never be mounted (the data directory, keys, an agent's credential). It
 // returns ErrNoBubblewrap when bwrap is missing and a *SandboxError saying
 // why when it cannot run.
-func NewPolicy(ctx context.Context, deny []string) (*Policy, error) {
+func NewPolicy(ctx context.Context, deny []string, readOnly ...string) (*Policy, error) {
 	bw, err := exec.LookPath("bwrap")
 	if err != nil {
 		return nil, ErrNoBubblewrap
 	}
-	p := &Policy{bwrap: bw}
+	p := &Policy{bwrap: bw, readOnly: readOnly}
 	for _, d := range deny {
 		if d == "" {
 			continue
@@ -323,7 +326,8 @@ func (p *Policy) Sandbox(s Spec) (*Sandbox, error) {
 		}
 		return false
 	}
-	for _, m := range sortedPaths(append(append([]string(nil), s.Writable...), s.ReadOnly...)) {
+	ro := append(append([]string(nil), s.ReadOnly...), p.readOnly...)
+	for _, m := range sortedPaths(append(append([]string(nil), s.Writable...), ro...)) {
 		if writable[m] {
 			real, err := check(m, "writable root")
 			if err != nil {
@@ -406,7 +410,7 @@ func within(path, dir string) bool {
 // PolicyFor applies a --sandbox setting: "on" needs a working sandbox,
 // "off" runs jobs without one, "auto" uses one when this machine can. note
 // says plainly, for the start-up output, what jobs will and will not reach.
-func PolicyFor(ctx context.Context, mode string, deny []string) (p *Policy, note string, err error) {
+func PolicyFor(ctx context.Context, mode string, deny, readOnly []string) (p *Policy, note string, err error) {
 	switch mode {
 	case "off":
 		return nil, "jobs run WITHOUT a sandbox (--sandbox off): " + unsandboxed, nil
@@ -414,7 +418,7 @@ func PolicyFor(ctx context.Context, mode string, deny []string) (p *Policy, note
 	default:
 		return nil, "", fmt.Errorf("--sandbox %q: use auto, on or off", mode)
 	}
-	p, err = NewPolicy(ctx, deny)
+	p, err = NewPolicy(ctx, deny, readOnly...)
 	if err == nil {
 		return p, "jobs run in a bubblewrap sandbox: own PID, IPC, UTS and user namespaces, no capabilities, the system read-only, only the job's own directories writable, sluice's data never mounted", nil
 	}
