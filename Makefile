@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd fuzz deps
+.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-sandbox fuzz deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -26,7 +26,7 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-python bench-containers bench-server bench-cd
+bench: bench-act bench-python bench-containers bench-server bench-cd bench-sandbox
 
 bench-act:
 	bash bench/run.sh
@@ -41,6 +41,11 @@ bench-server: build
 
 bench-containers:
 	bash bench/containers.sh
+
+# The sandbox's cost per step, per job and on the warm seed workflow, against
+# the unsandboxed host in one run (bench/results-sandbox.md).
+bench-sandbox:
+	bash bench/sandbox.sh
 
 # Continuous deployment: image build cold vs warm dependency layer, promotion
 # (registry requests and bytes), rollback time, against Podman

@@ -22,46 +22,6 @@ python="${BENCH_PYTHON:-python3}"
 
 
 
-write_repo() {
-  local dir="$1"
-  rm -rf "$dir"
-  mkdir -p "$dir/.github/workflows" "$dir/tests"
-  cat >"$dir/.github/workflows/ci.yml" <<'EOF'
-name: python-ci
-on: [push, pull_request]
-jobs:
-  test:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with: { python-version: '3.11' }
-      - run: pip install -r requirements-dev.txt
-      - run: ruff check . && pytest -q
-EOF
-  printf 'ruff==0.6.9\npytest==8.3.3\n' >"$dir/requirements-dev.txt"
-  printf '[tool.pytest.ini_options]\npythonpath = ["."]\n' >"$dir/pyproject.toml"
-  printf 'def add(a, b):\n    return a + b\n' >"$dir/calc.py"
-  : >"$dir/tests/__init__.py"
-  cat >"$dir/tests/test_calc.py" <<'EOF'
-from calc import add
-
-
-def test_add():
-    assert add(2, 3) == 5
-
-
-def test_add_negative():
-    assert add(-2, -3) == -5
-EOF
-  (
-    cd "$dir"
-    git init -q -b main
-    git add -A
-    git -c user.name=bench -c user.email=bench@example.com commit -q -m bench
-  )
-}
-
 # ms COMMAND...: runs it (output to $work/last.log), prints the wall time
 # in milliseconds; the exit code goes to $work/last.code.
 ms() {
@@ -93,7 +53,7 @@ main() {
   wait "$act_pid"
 
   local repo="$work/repo" state="$work/state"
-  write_repo "$repo"
+  write_seed_repo "$repo"
   export HOME="$work/home"
   mkdir -p "$HOME"
   rm -rf "$state"
