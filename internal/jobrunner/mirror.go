@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/roots"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,7 +100,9 @@ func exportWorkflows(ctx context.Context, mirror, sha, dir string) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("exporting .github at %s: %v: %s", sha, err, strings.TrimSpace(stderr.String()))
 	}
-	return nil
+	// The agent reads these files itself (reusable workflows, local
+	// actions' metadata): a link out of the tree must not lead it elsewhere.
+	return roots.DropEscapingLinks(dir)
 }
 
 func git(ctx context.Context, dir string, config []string, args ...string) (string, error) {

@@ -388,3 +388,32 @@ func relTo(abs, base string) (string, bool) {
 	}
 	return "", false
 }
+
+// DropEscapingLinks removes every symlink under dir whose target (followed
+// to its end) lies outside dir, or is dangling: after a commit's files are
+// exported for sluice itself to read (workflows, environments, lock files),
+// none of them may lead it to a file of the machine.
+func DropEscapingLinks(dir string) error {
+	base, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		real, rerr := filepath.EvalSymlinks(p)
+		if rerr == nil {
+			if _, ok := relTo(real, base); ok {
+				return nil
+			}
+		}
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("removing the link %s: %w", p, err)
+		}
+		return nil
+	})
+}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // mirror keeps a bare copy of each repository under the data directory, so
@@ -92,7 +94,9 @@ func (m mirror) export(ctx context.Context, repoID int64, sha, dir string) error
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("exporting %s: %v: %s", sha, err, strings.TrimSpace(stderr.String()))
 	}
-	return nil
+	// The server reads these files itself: a link out of the tree must not
+	// lead it to its own data.
+	return roots.DropEscapingLinks(dir)
 }
 
 func (m mirror) changedFiles(ctx context.Context, repoID int64, before, sha string) []string {
