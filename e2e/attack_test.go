@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -588,4 +589,66 @@ func TestSeedPythonWorkflowInTheSandbox(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestForkPullRequestWaitsForApproval: a pull request from a fork does not
+// run until a maintainer approves it, and never gets the repository's
+// secrets.
+func TestForkPullRequestWaitsForApproval(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, 1)
+	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
+	hookSecret := "hook-" + randomHex(t, 8)
+	s.addRepo(t, "demo", g, hookSecret)
+	if _, err := s.cli(t, "sv-"+randomHex(t, 8)+"\n", "secret", "set", "DEPLOY_TOKEN", "--repo", "demo"); err != nil {
+		t.Fatal(err)
+	}
+	head := g.commit(t, map[string]string{".github/workflows/pr.yml": `name: pr
+on: pull_request
+jobs:
+  check:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "secret=[${{ secrets.DEPLOY_TOKEN }}]"
+`}, "the fork's change")
+	runGit(t, g.work, "push", "--quiet", "origin", "HEAD:refs/pull/1/head")
+	pr := map[string]any{
+		"action": "opened", "number": 1,
+		"pull_request": map[string]any{"number": 1,
+			"head": map[string]any{"ref": "feature", "sha": head, "repo": map[string]any{"full_name": "attacker/demo"}},
+			"base": map[string]any{"ref": "main", "sha": first, "repo": map[string]any{"full_name": "e2e/demo"}}},
+		"repository": map[string]any{"full_name": "e2e/demo", "clone_url": g.url()},
+		"sender":     map[string]any{"login": "attacker"},
+	}
+	body, err := json.Marshal(pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"Content-Type": {"application/json"}, "X-GitHub-Event": {"pull_request"}, "X-GitHub-Delivery": {"fork-1"}}
+	name, value := forge.Sign(forge.GitHub, body, []byte(hookSecret))
+	h.Set(name, value)
+	a := s.postHook(t, forge.GitHub, "demo", h, body)
+	if a.Status != http.StatusAccepted || len(a.Runs) != 1 {
+		t.Fatalf("pull request delivery: %d %s", a.Status, a.raw)
+	}
+	id := a.Runs[0]
+	job := s.waitJob(t, id, "check", "queued", runTimeout, func(j server.JobView) bool { return j.Status == store.StatusQueued })
+	reason := waitFor(t, "the queue to say the run waits for approval", runTimeout, func() (string, bool, error) {
+		r, _ := s.pendingReason(t, job.ID)
+		return r, strings.Contains(r, "approval"), nil
+	})
+	if d, _ := s.client().GetRun(context.Background(), id); d == nil || jobByKey(t, d, "check").Status != store.StatusQueued || d.Approval == nil {
+		t.Fatalf("the fork's run started without approval (queue reason %q)", reason)
+	}
+	if out, err := s.cli(t, "", "approve-run", fmt.Sprint(id)); err != nil || !strings.Contains(out, "approved") {
+		t.Fatalf("sluice approve-run: %q, %v", out, err)
+	}
+	d := s.waitRunDone(t, id, runTimeout)
+	log := s.jobLog(t, jobByKey(t, d, "check").ID)
+	if d.Run.Conclusion != store.ConclusionSuccess || !strings.Contains(log, "secret=[]") {
+		t.Errorf("run %d: %s, log:\n%s\nwant success with an empty secret", id, d.Run.Conclusion, log)
+	}
+	if d.Approval == nil || d.Approval.DecidedBy == "" {
+		t.Errorf("the run's approval does not say who approved it: %+v", d.Approval)
+	}
 }

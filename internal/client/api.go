@@ -95,6 +95,14 @@ func (c *Client) Cancel(ctx context.Context, id int64) (*store.Run, error) {
 	return &out.Run, c.do(ctx, "POST", fmt.Sprintf("/api/v1/runs/%d/cancel", id), nil, &out)
 }
 
+// ApproveRun lets held run id (a pull request from a fork) start.
+func (c *Client) ApproveRun(ctx context.Context, id int64) (*store.Run, error) {
+	var out struct {
+		Run store.Run `json:"run"`
+	}
+	return &out.Run, c.do(ctx, "POST", fmt.Sprintf("/api/v1/runs/%d/approve", id), nil, &out)
+}
+
 // Rerun starts a new attempt of completed run id: all jobs, or with
 // failedOnly the failed ones (and what depends on them).
 func (c *Client) Rerun(ctx context.Context, id int64, failedOnly bool) (*store.Run, error) {

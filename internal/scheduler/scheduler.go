@@ -208,6 +208,12 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 			}
 		}
 	}
+	// A pull request from a fork runs someone else's code: it waits for a
+	// maintainer, unless the repository says otherwise (and never gets
+	// secrets either way).
+	if t.Fork && !repo.ForkRunsWithoutApproval {
+		run.HoldReason = "waiting for a maintainer's approval: a pull request from a fork (sluice approve-run RUN)"
+	}
 	var jobs []store.Job
 	for _, id := range wf.JobIDs() {
 		j := wf.Job(id)

@@ -45,6 +45,7 @@ func (s *Server) apiRoutes() {
 	m.HandleFunc("GET /api/v1/runs", s.require(R, s.apiListRuns))
 	m.HandleFunc("GET /api/v1/runs/{id}", s.require(R, s.apiGetRun))
 	m.HandleFunc("POST /api/v1/runs/{id}/cancel", s.require(W, s.apiCancelRun))
+	m.HandleFunc("POST /api/v1/runs/{id}/approve", s.require(W, s.apiApproveRun))
 	m.HandleFunc("POST /api/v1/runs/{id}/rerun", s.require(W, s.apiRerun))
 	m.HandleFunc("GET /api/v1/runs/{id}/events", s.require(R, s.apiRunEvents))
 	m.HandleFunc("GET /api/v1/jobs/{id}/logs", s.require(R, s.apiJobLogs))

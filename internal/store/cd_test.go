@@ -80,8 +80,8 @@ func TestCDMigrationFromVersion1(t *testing.T) {
 	raw.Close()
 
 	db := openAt(t, path)
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 3 {
-		t.Fatalf("SchemaVersion = %d, %v; want 3", v, err)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != latestMigration(t) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latestMigration(t))
 	}
 	repo, err := db.GetRepoByName(ctx, "old")
 	if err != nil {

@@ -83,7 +83,10 @@ func (db *DB) Claim(ctx context.Context, agentID int64, labels []string, lease t
 		until := t.now.Add(lease)
 		for range claimRetries {
 			var id int64
+			// A held run's jobs (a pull request from a fork awaiting a
+			// maintainer's approval) are never claimed.
 			err := t.queryRow(ctx, `SELECT id FROM jobs WHERE status = ? AND labels_key IN (`+placeholders(len(keys))+`)
+				AND NOT EXISTS (SELECT 1 FROM run_approvals a WHERE a.run_id = jobs.run_id AND a.decided_at IS NULL)
 				ORDER BY queued_at, id LIMIT 1`+t.db.d.claimLock(), append([]any{StatusQueued}, keys...)...).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNoJob
@@ -363,12 +366,18 @@ func (db *DB) PendingJobs(ctx context.Context) ([]PendingJob, error) {
 		busy[id] = n
 	}
 	rows.Close()
+	held, err := heldRuns(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	now := db.clock()
 	runJobs := map[int64][]Job{}
 	out := make([]PendingJob, 0, len(jobs))
 	for _, j := range jobs {
 		p := PendingJob{Job: j}
-		if j.Status == StatusWaiting {
+		if reason, ok := held[j.RunID]; ok {
+			p.Reason = reason
+		} else if j.Status == StatusWaiting {
 			if p.Reason = j.PendingReason; p.Reason == "" {
 				latest, ok := runJobs[j.RunID]
 				if !ok {

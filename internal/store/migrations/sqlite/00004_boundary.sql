@@ -10,7 +10,22 @@ CREATE UNIQUE INDEX deliveries_once ON deliveries (repo_id, delivery_id) WHERE r
 CREATE INDEX deliveries_received ON deliveries (received_at);
 CREATE INDEX deliveries_rejected ON deliveries (valid, id);
 
+-- Runs of pull requests from forks wait for a maintainer's approval unless the repository says
+-- otherwise; a held run's jobs are not claimed until its approval is decided.
+ALTER TABLE repos ADD COLUMN fork_runs_unapproved INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE run_approvals (
+    run_id       INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    reason       TEXT    NOT NULL,
+    requested_at INTEGER NOT NULL,
+    decided_by   TEXT    NOT NULL DEFAULT '',
+    decided_at   INTEGER
+);
+CREATE INDEX run_approvals_open ON run_approvals (decided_at);
+
 -- +goose Down
+DROP INDEX run_approvals_open;
+DROP TABLE run_approvals;
+ALTER TABLE repos DROP COLUMN fork_runs_unapproved;
 DROP INDEX deliveries_rejected;
 DROP INDEX deliveries_received;
 DROP INDEX deliveries_once;
