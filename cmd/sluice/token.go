@@ -24,7 +24,7 @@ register (it then keeps a credential of its own). The server keeps only their ha
 }
 
 func tokenCreateCmd(conn *apiConn) *cobra.Command {
-	var scope string
+	var scope, identity string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:     "create NAME --scope read|write|admin|register",
@@ -32,7 +32,7 @@ func tokenCreateCmd(conn *apiConn) *cobra.Command {
 		Example: "  sluice token create dashboards --scope read\n  export SLUICE_TOKEN=$(sluice token create me --scope write)",
 		Args:    cobra.ExactArgs(1),
 		RunE: conn.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
-			tk, err := c.CreateToken(cmd.Context(), args[0], scope)
+			tk, err := c.CreateToken(cmd.Context(), args[0], scope, identity)
 			if err != nil {
 				return err
 			}
@@ -46,6 +46,7 @@ func tokenCreateCmd(conn *apiConn) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&scope, "scope", "", "read, write, admin or register (required)")
+	cmd.Flags().StringVar(&identity, "identity", "", "the person the token is for: approvals and reviewer lists name people (default: the token's name)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the token and its record as JSON")
 	cmd.MarkFlagRequired("scope")
 	return cmd

@@ -148,9 +148,23 @@ func secretPath(repo, name string) string {
 
 // CreateToken creates an API token with scope (admin, write or read); the
 // answer is the only time the token is shown.
-func (c *Client) CreateToken(ctx context.Context, name, scope string) (*server.TokenCreated, error) {
+// identity is the person the token is for ("": its name).
+func (c *Client) CreateToken(ctx context.Context, name, scope, identity string) (*server.TokenCreated, error) {
 	var out server.TokenCreated
-	return &out, c.do(ctx, "POST", "/api/v1/tokens", map[string]string{"name": name, "scope": scope}, &out)
+	return &out, c.do(ctx, "POST", "/api/v1/tokens", map[string]string{"name": name, "scope": scope, "identity": identity}, &out)
+}
+
+// LinkLogin links a forge login to sluice identity.
+func (c *Client) LinkLogin(ctx context.Context, identity, forgeKind, login string) error {
+	return c.do(ctx, "POST", "/api/v1/identities/"+url.PathEscape(identity)+"/logins", map[string]string{"forge": forgeKind, "login": login}, nil)
+}
+
+// ListLogins lists the forge logins linked to identities.
+func (c *Client) ListLogins(ctx context.Context) ([]store.IdentityLogin, error) {
+	var out struct {
+		Logins []store.IdentityLogin `json:"logins"`
+	}
+	return out.Logins, c.do(ctx, "GET", "/api/v1/identities/logins", nil, &out)
 }
 
 // ListTokens lists the API tokens (never their values).

@@ -83,8 +83,34 @@ func (s *Scheduler) runPromotion(ctx context.Context, run *store.Run, spec *Spec
 	if cfg.Eligible(spec.Environment, rel.Ref, cd.KindForward) != nil && cfg.Eligible(spec.Environment, rel.Ref, cd.KindHotfix) == nil {
 		kind = cd.KindHotfix
 	}
+	by, err := s.startedBy(ctx, run)
+	if err != nil {
+		return nil, err
+	}
 	return s.cfg.DB.CreatePromotion(ctx, run.RepoID, cd.Promotion{Env: spec.Environment, ReleaseID: rel.ID, Kind: kind,
-		StartedBy: firstNonEmpty(run.Actor, "sluice"), RunID: run.ID})
+		StartedBy: by, RunID: run.ID})
+}
+
+// startedBy is the person behind a run, for the rule that nobody approves
+// what they started: a run from a forge (a push, a pull request) was
+// started by the forge login that caused it, which counts as the sluice
+// identity it is linked to (sluice identity link); a run started through
+// the API already names an identity.
+func (s *Scheduler) startedBy(ctx context.Context, run *store.Run) (string, error) {
+	if run.Actor == "" {
+		return "sluice", nil
+	}
+	switch run.Trigger {
+	case store.TriggerWebhook, store.TriggerPoll:
+		id, err := s.cfg.DB.IdentityOfLogin(ctx, "", run.Actor)
+		if err != nil {
+			return "", err
+		}
+		if id != "" {
+			return id, nil
+		}
+	}
+	return run.Actor, nil
 }
 
 // runRelease returns the run's release, making it from the artifacts the

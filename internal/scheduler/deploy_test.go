@@ -261,3 +261,28 @@ func TestPromoteBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestSelfApprovalIsByIdentity: a release pushed with a forge login linked
+// to a reviewer's identity cannot be approved by that reviewer, although the
+// login and the reviewer's name differ.
+func TestSelfApprovalIsByIdentity(t *testing.T) {
+	h := newHarness(t)
+	if err := h.db.LinkLogin(h.ctx, store.IdentityLogin{Forge: "github", Login: "Carol-GH", Identity: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	sha := h.git.commit("main", "deploy", map[string]string{".github/workflows/ci.yml": deployWorkflow, ".sluice/environments.yml": reviewedEnvironments})
+	tr := storeTrigger(sha)
+	tr.Actor = "carol-gh"
+	run := h.triggerOne(tr)
+	h.finish("build", store.ConclusionSuccess, nil)
+	p := h.promotion(run.ID)
+	if p.StartedBy != "carol" {
+		t.Fatalf("promotion started by %q, want carol (the identity of login carol-gh)", p.StartedBy)
+	}
+	if _, err := h.s.Decide(h.ctx, p.ID, "carol", true, ""); !errors.Is(err, cd.ErrSelfApproval) {
+		t.Errorf("carol approving her own push: %v, want ErrSelfApproval", err)
+	}
+	if _, err := h.s.Decide(h.ctx, p.ID, "bob", true, ""); err != nil {
+		t.Errorf("bob approving: %v", err)
+	}
+}

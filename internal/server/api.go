@@ -61,6 +61,8 @@ func (s *Server) apiRoutes() {
 	m.HandleFunc("POST /api/v1/tokens", s.require(A, s.apiCreateToken))
 	m.HandleFunc("GET /api/v1/tokens", s.require(A, s.apiListTokens))
 	m.HandleFunc("DELETE /api/v1/tokens/{id}", s.require(A, s.apiDeleteToken))
+	m.HandleFunc("GET /api/v1/identities/logins", s.require(A, s.apiListLogins))
+	m.HandleFunc("POST /api/v1/identities/{name}/logins", s.require(A, s.apiLinkLogin))
 
 	m.HandleFunc("GET /api/v1/repos/{name}/releases", s.require(R, s.apiListReleases))
 	m.HandleFunc("GET /api/v1/releases/{id}", s.require(R, s.apiGetRelease))

@@ -190,7 +190,7 @@ func (ui *uiApp) checkCredential(r *http.Request) (scope, who string, err error)
 		if tk.Scope == store.ScopeRegister {
 			return "", "", errors.New("a registration token only registers agents")
 		}
-		return tk.Scope, tk.Name, nil
+		return tk.Scope, tk.Who(), nil
 	}
 	pw := r.PostFormValue("password")
 	enc := ui.passwordHash()

@@ -22,7 +22,22 @@ CREATE TABLE run_approvals (
 );
 CREATE INDEX run_approvals_open ON run_approvals (decided_at);
 
+-- People are sluice identities: a token belongs to one (its name when unset), and a person links
+-- the logins they push with on forges, so that "no self-approval" compares people, not names.
+ALTER TABLE tokens ADD COLUMN identity TEXT NOT NULL DEFAULT '';
+CREATE TABLE identity_logins (
+    forge    TEXT NOT NULL,
+    login    TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    created  INTEGER NOT NULL,
+    PRIMARY KEY (forge, login)
+);
+CREATE INDEX identity_logins_identity ON identity_logins (identity);
+
 -- +goose Down
+DROP INDEX identity_logins_identity;
+DROP TABLE identity_logins;
+ALTER TABLE tokens DROP COLUMN identity;
 DROP INDEX run_approvals_open;
 DROP TABLE run_approvals;
 ALTER TABLE repos DROP COLUMN fork_runs_unapproved;
