@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -651,4 +653,73 @@ jobs:
 	if d.Approval == nil || d.Approval.DecidedBy == "" {
 		t.Errorf("the run's approval does not say who approved it: %+v", d.Approval)
 	}
+}
+
+// TestEnvironmentSecretsReachOnlyTheirDeployment: a secret and a variable
+// of the production environment reach the job deploying to production, once
+// a reviewer approved it, and neither the tests nor the staging deployment.
+func TestEnvironmentSecretsReachOnlyTheirDeployment(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, 2)
+	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
+	hookSecret := "hook-" + randomHex(t, 8)
+	s.addRepo(t, "app", g, hookSecret)
+	token := "pypi-" + randomHex(t, 12)
+	s.mustCLI(t, "secret", "set", "PYPI_TOKEN", "--repo", "app", "--env", "production", "--value", token)
+	s.mustCLI(t, "var", "set", "API_URL", "https://api.example/prod", "--repo", "app", "--env", "production")
+	bob := s.tokenFor(t, "bob")
+	show := `echo "%s sees [${{ secrets.PYPI_TOKEN }}] [${{ vars.API_URL }}] $(printf %%s "${{ secrets.PYPI_TOKEN }}" | sha256sum | cut -c1-16)"`
+	sha := g.commit(t, map[string]string{
+		".sluice/environments.yml": "environments:\n  staging: {}\n  production:\n    reviewers: [bob]\n    required-approvals: 1\n",
+		".github/workflows/ci.yml": `name: ci
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - run: ` + fmt.Sprintf(show, "test") + `
+  staging:
+    needs: test
+    runs-on: ubuntu-latest
+    environment: staging
+    steps:
+      - run: ` + fmt.Sprintf(show, "staging") + `
+  production:
+    needs: staging
+    runs-on: ubuntu-latest
+    environment: production
+    steps:
+      - run: ` + fmt.Sprintf(show, "production") + `
+`}, "deploy")
+	id := s.pushHook(t, forge.GitHub, "app", g, first, sha, hookSecret, "env-1")[0]
+	prod := s.waitJob(t, id, "production", "waiting for its approval", runTimeout, func(j server.JobView) bool {
+		return strings.Contains(j.PendingReason, "approvals")
+	})
+	ps := s.deployments(t, "app", "production")
+	if len(ps) != 1 {
+		t.Fatalf("production deployments: %+v", ps)
+	}
+	if _, err := s.cliAs(t, bob, "approve", fmt.Sprint(ps[0].ID)); err != nil {
+		t.Fatal(err)
+	}
+	d := s.waitRunDone(t, id, runTimeout)
+	if d.Run.Conclusion != store.ConclusionSuccess {
+		t.Fatalf("run %d: %s:%s", id, d.Run.Conclusion, describeJobs(d))
+	}
+	sum := sha256.Sum256([]byte(token))
+	want := map[string]string{
+		"test":       "test sees [] [] ",
+		"staging":    "staging sees [] [] ",
+		"production": "production sees [***] [https://api.example/prod] " + hex.EncodeToString(sum[:])[:16],
+	}
+	for key, line := range want {
+		log := s.jobLog(t, jobByKey(t, d, key).ID)
+		if !strings.Contains(log, line) {
+			t.Errorf("job %s lacks %q:\n%s", key, line, log)
+		}
+		if strings.Contains(log, token) {
+			t.Errorf("job %s's log holds the token in clear", key)
+		}
+	}
+	_ = prod
 }

@@ -31,7 +31,7 @@ func main() {
 		Version:       version,
 	}
 	root.AddCommand(runCmd(), lintCmd(), lockCmd(), initCmd(), serveCmd(), agentCmd(),
-		repoCmd(), dispatchCmd(), runsCmd(), logsCmd(), cancelCmd(), approveRunCmd(), identityCmd(), rerunCmd(), secretCmd(), agentsCmd(), tokenCmd(),
+		repoCmd(), dispatchCmd(), runsCmd(), logsCmd(), cancelCmd(), approveRunCmd(), identityCmd(), varCmd(), rerunCmd(), secretCmd(), agentsCmd(), tokenCmd(),
 		versionCmd())
 	root.AddCommand(releasesCmd(), releaseCmd(), promoteCmd(), rollbackCmd(), decideCmd(true), decideCmd(false),
 		deploymentsCmd(), environmentsCmd())

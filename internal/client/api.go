@@ -139,6 +139,29 @@ func (c *Client) ListSecrets(ctx context.Context, repo string) ([]server.SecretV
 	return out.Secrets, c.do(ctx, "GET", p, nil, &out)
 }
 
+// SetEnvValue sets an environment's secret (kind "secret") or variable ("var").
+func (c *Client) SetEnvValue(ctx context.Context, repo, env, kind, name, value string) (*server.EnvValueView, error) {
+	var out server.EnvValueView
+	return &out, c.do(ctx, "PUT", envValuePath(repo, env, kind)+"/"+url.PathEscape(name), map[string]string{"value": value}, &out)
+}
+
+// DeleteEnvValue removes an environment's secret or variable.
+func (c *Client) DeleteEnvValue(ctx context.Context, repo, env, kind, name string) error {
+	return c.do(ctx, "DELETE", envValuePath(repo, env, kind)+"/"+url.PathEscape(name), nil, nil)
+}
+
+// ListEnvValues lists an environment's secrets (names) or variables.
+func (c *Client) ListEnvValues(ctx context.Context, repo, env, kind string) ([]server.EnvValueView, error) {
+	var out struct {
+		Values []server.EnvValueView `json:"values"`
+	}
+	return out.Values, c.do(ctx, "GET", envValuePath(repo, env, kind), nil, &out)
+}
+
+func envValuePath(repo, env, kind string) string {
+	return "/api/v1/repos/" + url.PathEscape(repo) + "/environments/" + url.PathEscape(env) + "/" + kind + "s"
+}
+
 func secretPath(repo, name string) string {
 	if repo == "" {
 		return "/api/v1/secrets/" + url.PathEscape(name)

@@ -110,11 +110,21 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	if spec.Fork {
 		secrets = nil
 	}
+	vars := spec.Vars
+	if len(lease.Vars) > 0 {
+		vars = map[string]string{}
+		for k, v := range spec.Vars {
+			vars[k] = v
+		}
+		for k, v := range lease.Vars {
+			vars[k] = v
+		}
+	}
 	sink := &lineSink{emit: emit, step: step}
 	state := orTemp(cfg.StateDir)
 	eng := engine.New(engine.Options{
 		RepoRoot: src, CloneSource: mirror, Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
-		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: spec.Vars, Inputs: spec.Inputs,
+		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: vars, Inputs: spec.Inputs,
 		Parallel: 1, WorkRoot: filepath.Join(dir, "work"), ToolCache: filepath.Join(state, "toolcache"),
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox,
 		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber), RunAttempt: spec.RunAttempt,

@@ -55,6 +55,12 @@ func (s *Server) apiRoutes() {
 	m.HandleFunc("PUT /api/v1/secrets/{secret}", s.require(W, s.apiPutSecret))
 	m.HandleFunc("DELETE /api/v1/secrets/{secret}", s.require(W, s.apiDeleteSecret))
 	m.HandleFunc("GET /api/v1/repos/{name}/secrets", s.require(R, s.apiListSecrets))
+	for _, kind := range []string{"secrets", "vars"} {
+		base := "/api/v1/repos/{name}/environments/{env}/" + kind
+		m.HandleFunc("GET "+base, s.require(R, s.apiListEnvValues))
+		m.HandleFunc("PUT "+base+"/{value}", s.require(W, s.apiPutEnvValue))
+		m.HandleFunc("DELETE "+base+"/{value}", s.require(W, s.apiDeleteEnvValue))
+	}
 	m.HandleFunc("PUT /api/v1/repos/{name}/secrets/{secret}", s.require(W, s.apiPutSecret))
 	m.HandleFunc("DELETE /api/v1/repos/{name}/secrets/{secret}", s.require(W, s.apiDeleteSecret))
 

@@ -34,7 +34,20 @@ CREATE TABLE identity_logins (
 );
 CREATE INDEX identity_logins_identity ON identity_logins (identity);
 
+-- Secrets and variables of one environment of a repository: only a job deploying to that
+-- environment gets them, once the environment's gates passed.
+CREATE TABLE environment_values (
+    repo_id     INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+    environment TEXT    NOT NULL,
+    kind        TEXT    NOT NULL, -- secret (value is ciphertext) or var (value is plaintext)
+    name        TEXT    NOT NULL,
+    value       BLOB    NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (repo_id, environment, kind, name)
+);
+
 -- +goose Down
+DROP TABLE environment_values;
 DROP INDEX identity_logins_identity;
 DROP TABLE identity_logins;
 ALTER TABLE tokens DROP COLUMN identity;
