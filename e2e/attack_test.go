@@ -75,7 +75,7 @@ func attackWorkflow(targets []int, data, agentState, outside, outsideAction stri
           done
           echo "VERDICT credentials-in-proc $found"
           # (the pattern is split so that this script does not match itself)
-          if grep -rqa "sl""c_" "$HOME" /tmp 2>/dev/null; then echo "VERDICT credentials-in-files yes"; else echo "VERDICT credentials-in-files no"; fi
+          if grep -rqI "sl""c_" "$HOME" /tmp 2>/dev/null; then echo "VERDICT credentials-in-files yes"; else echo "VERDICT credentials-in-files no"; fi
       - name: data
         run: |
           if ls "$DATA" >/dev/null 2>&1; then echo "VERDICT data visible"; else echo "VERDICT data hidden"; fi

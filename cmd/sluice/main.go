@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/spf13/cobra"
 )
@@ -21,6 +22,11 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
+	// Inside a job's sandbox this program is the helper that starts the
+	// job's processes (host.Jail).
+	if len(os.Args) > 1 && os.Args[1] == host.HelperArg {
+		host.HelperMain()
+	}
 	root := &cobra.Command{
 		Use:           "sluice",
 		Short:         "A fast, self-hosted CI/CD system for Python projects",

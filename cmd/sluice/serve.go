@@ -142,7 +142,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	var srv *server.Server
 	sched := scheduler.New(scheduler.Config{
-		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: f.baseURL, Sandbox: policy,
+		DB: db, DataDir: f.data, GitURL: f.baseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: f.baseURL,
 		CloneURL: func(r *store.Repo) string { return server.CloneURL(keys, r) },
 		Status: func(ctx context.Context, run *store.Run) {
 			if err := srv.ReportStatus(ctx, run); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
@@ -85,28 +86,71 @@ func (jr *jobRun) addRoot(path string, writable bool) {
 	}
 }
 
-// jail is the sandbox a process of the job runs in, nil without one. The
-// job's directory is writable, its /tmp is its own; read-only are the
-// interpreters' and tools' directories this machine offers (pyenv's,
-// uv's, the directories on sluice's own PATH), what natives added, and the
-// files of the action the process belongs to.
-func (jr *jobRun) jail(sc *scope, readOnly ...string) (*host.Sandbox, error) {
+// jailSpec is the sandbox of the job's processes. The job's directory is
+// writable, its /tmp is its own; read-only are the interpreters' and tools'
+// directories this machine offers (pyenv's, uv's, the directories on
+// sluice's own PATH), what natives added, and the files of the actions the
+// job used (kept once used: a job reading an action's files is harmless,
+// and the jail need not be rebuilt when it leaves the action).
+func (jr *jobRun) jailSpec(sc *scope, readOnly ...string) host.Spec {
 	e := jr.wr.e
-	if e.opts.Sandbox == nil {
-		return nil, nil
-	}
 	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	if sc != nil && sc.actionPath != "" && !slices.Contains(jr.actionRoots, sc.actionPath) {
+		jr.actionRoots = append(jr.actionRoots, sc.actionPath)
+	}
 	spec := host.Spec{
 		Writable: append([]string{jr.dirs.root}, jr.rwRoots...),
-		ReadOnly: append(append([]string(nil), e.machineRO...), jr.roRoots...),
+		ReadOnly: append(append(append([]string(nil), e.machineRO...), jr.roRoots...), jr.actionRoots...),
 		Binds:    []host.Bind{{Src: jr.dirs.tmp, Dst: "/tmp"}},
 	}
-	jr.mu.Unlock()
-	if sc != nil && sc.actionPath != "" {
-		spec.ReadOnly = append(spec.ReadOnly, sc.actionPath)
-	}
 	spec.ReadOnly = append(spec.ReadOnly, readOnly...)
-	return e.opts.Sandbox.Sandbox(spec)
+	return spec
+}
+
+// jail is a one-process sandbox for a process of the job, nil without a
+// sandbox.
+func (jr *jobRun) jail(sc *scope, readOnly ...string) (*host.Sandbox, error) {
+	if jr.wr.e.opts.Sandbox == nil {
+		return nil, nil
+	}
+	return jr.wr.e.opts.Sandbox.Sandbox(jr.jailSpec(sc, readOnly...))
+}
+
+// jobJail is the job's long-lived jail for spec, started (or restarted, when
+// natives gave the job more roots) as needed; nil when the policy has no
+// helper to serve one.
+func (jr *jobRun) jobJail(spec host.Spec) (*host.Jail, error) {
+	p := jr.wr.e.opts.Sandbox
+	if p == nil || p.Helper() == "" {
+		return nil, nil
+	}
+	key := fmt.Sprint(spec)
+	jr.jailMu.Lock()
+	defer jr.jailMu.Unlock()
+	if jr.jobJailRun != nil && jr.jobJailKey == key {
+		return jr.jobJailRun, nil
+	}
+	if jr.jobJailRun != nil {
+		jr.jobJailRun.Close()
+		jr.jobJailRun = nil
+	}
+	j, err := p.Start(spec, p.Helper())
+	if err != nil {
+		return nil, err
+	}
+	jr.jobJailRun, jr.jobJailKey = j, key
+	return j, nil
+}
+
+// closeJail ends the job's jail and whatever still runs in it.
+func (jr *jobRun) closeJail() {
+	jr.jailMu.Lock()
+	defer jr.jailMu.Unlock()
+	if jr.jobJailRun != nil {
+		jr.jobJailRun.Close()
+		jr.jobJailRun = nil
+	}
 }
 
 // machineReadOnly are the machine's tool directories every sandboxed
@@ -194,9 +238,23 @@ func (jr *jobRun) confine(what string, cs container.ContainerSpec) error {
 }
 
 // hostRun runs a process of the job on this machine, inside its sandbox
-// when it has one.
-func (jr *jobRun) hostRun(ctx context.Context, sc *scope, c host.Cmd) (host.Result, error) {
-	sb, err := jr.jail(sc)
+// when it has one: in the job's jail, or, for a process that reads more
+// than the job's jail holds (readOnly: a checkout's source), in a jail of
+// its own.
+func (jr *jobRun) hostRun(ctx context.Context, sc *scope, c host.Cmd, readOnly ...string) (host.Result, error) {
+	if jr.wr.e.opts.Sandbox == nil {
+		return host.Run(ctx, c)
+	}
+	if len(readOnly) == 0 {
+		j, err := jr.jobJail(jr.jailSpec(sc))
+		if err != nil {
+			return host.Result{}, err
+		}
+		if j != nil {
+			return j.Run(ctx, c)
+		}
+	}
+	sb, err := jr.jail(sc, readOnly...)
 	if err != nil {
 		return host.Result{}, err
 	}

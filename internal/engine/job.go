@@ -14,6 +14,7 @@ import (
 
 	"github.com/rhysd/actionlint"
 	"github.com/sluice-ci/sluice/internal/actions"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/expr"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/testreport"
@@ -52,8 +53,14 @@ type jobRun struct {
 	files     *runnerFiles
 	envs      []actions.EnvManager
 	// rwRoots and roRoots are what natives added to the job's sandbox:
-	// its own environments (writable), interpreters and tools (read-only).
-	rwRoots, roRoots []string
+	// its own environments (writable), interpreters and tools (read-only);
+	// actionRoots the files of actions the job ran.
+	rwRoots, roRoots, actionRoots []string
+	// jobJailRun is the job's long-lived jail (see jobJail), for the spec
+	// jobJailKey describes.
+	jailMu     sync.Mutex
+	jobJailRun *host.Jail
+	jobJailKey string
 	ctr              *ctrJob // the job's containers, when it has any
 	versions         map[string]string
 	tests            *testreport.Report
@@ -165,6 +172,7 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	if !e.opts.Keep {
 		defer os.RemoveAll(dirs.root)
 	}
+	defer jr.closeJail()
 	jr.dirs, jr.workspace, jr.temp = dirs, dirs.workspace, dirs.temp
 	root, temp := dirs.root, dirs.temp
 	if jr.files, err = newRunnerFiles(filepath.Join(temp, "_runner_file_commands")); err != nil {

@@ -130,18 +130,14 @@ func (s *nativeStep) Output(ctx context.Context, argv []string, dir string, read
 	if dir == "" {
 		dir = s.jr.workspace
 	}
-	sb, err := s.jr.jail(s.sc, readOnly...)
-	if err != nil {
-		return "", err
-	}
 	var out strings.Builder
 	var errTail []string
-	res, err := host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Stdout: &out, Grace: s.jr.wr.e.opts.StepGrace, Sandbox: sb,
+	res, err := s.jr.hostRun(ctx, s.sc, host.Cmd{Argv: argv, Dir: dir, Env: env, Stdout: &out, Grace: s.jr.wr.e.opts.StepGrace,
 		Line: func(l string) {
 			if errTail = append(errTail, l); len(errTail) > 10 {
 				errTail = errTail[1:]
 			}
-		}})
+		}}, readOnly...)
 	if err != nil {
 		return "", fmt.Errorf("running %s: %w", filepath.Base(argv[0]), err)
 	}

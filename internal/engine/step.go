@@ -321,11 +321,7 @@ func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string,
 	if inContainer && jr.ctr != nil && jr.ctr.inside {
 		res.ExitCode, res.Interrupted, err = jr.runInContainer(ctx, argv, dir, env, p.line)
 	} else {
-		var sb *host.Sandbox
-		if sb, err = jr.jail(sc); err != nil {
-			return jr.fail(display, err.Error())
-		}
-		res, err = host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace, Sandbox: sb})
+		res, err = jr.hostRun(ctx, sc, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace})
 	}
 	if err != nil {
 		return jr.fail(display, fmt.Sprintf("%s (is it installed and on PATH?)", err))

@@ -63,6 +63,10 @@ type Config struct {
 	WorkingTree   bool
 	Keep          bool
 	Sandbox       bool
+	// SandboxHelper says this program serves jobs' jails (it runs
+	// host.HelperMain when given host.HelperArg): sandboxed steps then cost a
+	// process inside the job's jail, not a jail each.
+	SandboxHelper bool
 	Verbose       bool
 	NoEnvReuse    bool
 	ActionStore   string   // directory of action checkouts (OWNER/REPO[@REF])
@@ -230,6 +234,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if cfg.Sandbox {
 		if policy, err = host.NewPolicy(ctx, StateDeny(state)); err != nil {
 			return ExitInvalid, usage("--sandbox: %v", err)
+		}
+		if exe, err := os.Executable(); err == nil && cfg.SandboxHelper {
+			policy = policy.WithHelper(exe)
 		}
 	}
 

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/delivery"
-	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -509,21 +507,24 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 		opts := delivery.CheckOptions{Log: func(line string) {
 			s.cfg.Log.Info("verification", "promotion", p.ID, "env", p.Env, "line", line)
 		}}
-		var err error
-		if env.Verify.Command != nil {
-			// A command check runs in the release's commit (its smoke
-			// script), never in the server's data directory.
-			var cleanup func()
-			opts.Dir, cleanup, err = s.releaseTree(ctx, p)
-			if cleanup != nil {
-				defer cleanup()
+		// The HTTP check is the server's (it runs nothing of the
+		// repository); the repository's own command then runs as a job on
+		// an agent, in the job's boundary, never here.
+		err := delivery.Check(ctx, &cd.Verify{HTTP: env.Verify.HTTP}, opts)
+		if err == nil && env.Verify.Command != nil {
+			s.deployMu.Lock()
+			cur, gerr := s.cfg.DB.GetPromotion(ctx, p.ID)
+			started := false
+			if gerr == nil && cur.State == cd.StateInProgress {
+				started, err = s.startVerifyJob(ctx, cur, env.Verify.Command)
 			}
-			if s.cfg.Sandbox != nil && err == nil {
-				opts.Sandbox, err = s.cfg.Sandbox.Sandbox(host.Spec{Writable: []string{opts.Dir}})
+			s.deployMu.Unlock()
+			if started {
+				return
 			}
-		}
-		if err == nil {
-			err = delivery.Check(ctx, env.Verify, opts)
+			if err == nil && gerr == nil && cur.State == cd.StateInProgress {
+				err = fmt.Errorf("the verification command has no run to go in (promotion %d)", p.ID)
+			}
 		}
 		s.deployMu.Lock()
 		defer s.deployMu.Unlock()
@@ -537,24 +538,6 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 		}
 		_ = s.end(ctx, cur, cd.EventSucceed, "deployed and verified")
 	}()
-}
-
-// releaseTree exports the commit of p's release into a fresh directory
-// outside the data directory.
-func (s *Scheduler) releaseTree(ctx context.Context, p *cd.Promotion) (string, func(), error) {
-	rel, err := s.cfg.DB.GetRelease(ctx, p.ReleaseID)
-	if err != nil {
-		return "", nil, err
-	}
-	dir, err := os.MkdirTemp("", "sluice-verify-")
-	if err != nil {
-		return "", nil, fmt.Errorf("preparing the verification directory: %w", err)
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	if err := s.mirror.export(ctx, p.RepoID, rel.Commit, dir); err != nil {
-		return dir, cleanup, fmt.Errorf("checking out %s for verification: %w", rel.Commit, err)
-	}
-	return dir, cleanup, nil
 }
 
 // verifyRelease checks a release's bytes against its digests before any

@@ -30,6 +30,9 @@ func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
 		// spare every job's completion a query.
 		s.settleRunPromotions(ctx, j.RunID)
 	}
+	if err == nil && spec.Verify != 0 && j.Status == store.StatusCompleted {
+		return s.verifyJobDone(ctx, spec.Verify, j)
+	}
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/executor/host"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -42,9 +41,6 @@ type Config struct {
 	Artifacts *artifacts.Store
 	// BuilderID names this server in provenance statements (its base URL).
 	BuilderID string
-	// Sandbox, when set, runs verification commands in a bubblewrap jail
-	// that mounts nothing of the data directory.
-	Sandbox *host.Policy
 	// Deployment reports a promotion's state to the repository's forge (a
 	// GitHub deployment status); nil reports nothing.
 	Deployment func(ctx context.Context, repo *store.Repo, p *cd.Promotion)

@@ -54,7 +54,21 @@ type Policy struct {
 	// readOnly are directories of tools the machine's owner offers every
 	// job, read-only (sluice serve --sandbox-readonly).
 	readOnly []string
+	// helper is the program that runs HelperMain in a job's Jail; "" runs
+	// every process in a jail of its own.
+	helper string
 }
+
+// WithHelper returns the policy with helper as the program serving jobs'
+// jails (see Jail); path is normally this program.
+func (p *Policy) WithHelper(path string) *Policy {
+	q := *p
+	q.helper = path
+	return &q
+}
+
+// Helper is the program serving jobs' jails, "" for none.
+func (p *Policy) Helper() string { return p.helper }
 
 // Bind mounts Src at Dst inside the jail.
 type Bind struct {
@@ -420,6 +434,9 @@ func PolicyFor(ctx context.Context, mode string, deny, readOnly []string) (p *Po
 	}
 	p, err = NewPolicy(ctx, deny, readOnly...)
 	if err == nil {
+		if exe, err := os.Executable(); err == nil {
+			p = p.WithHelper(exe)
+		}
 		return p, "jobs run in a bubblewrap sandbox: own PID, IPC, UTS and user namespaces, no capabilities, the system read-only, only the job's own directories writable, sluice's data never mounted", nil
 	}
 	if mode == "on" {
