@@ -61,9 +61,9 @@ type jobRun struct {
 	jailMu     sync.Mutex
 	jobJailRun *host.Jail
 	jobJailKey string
-	ctr              *ctrJob // the job's containers, when it has any
-	versions         map[string]string
-	tests            *testreport.Report
+	ctr        *ctrJob // the job's containers, when it has any
+	versions   map[string]string
+	tests      *testreport.Report
 }
 
 // key identifies this job leg across runs (same repository, workflow, job

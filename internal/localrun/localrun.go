@@ -47,22 +47,22 @@ const (
 
 // Config is everything `sluice run` was asked.
 type Config struct {
-	Dir           string
-	Event         string
-	Workflows     string // file or directory; default .github/workflows
-	Job           string
-	EventPath     string
-	Secrets       []string // NAME=VALUE
-	SecretFile    string
-	Vars          []string
-	Inputs        []string
-	Env           []string
-	List          bool
-	DryRun        bool
-	Parallel      int
-	WorkingTree   bool
-	Keep          bool
-	Sandbox       bool
+	Dir         string
+	Event       string
+	Workflows   string // file or directory; default .github/workflows
+	Job         string
+	EventPath   string
+	Secrets     []string // NAME=VALUE
+	SecretFile  string
+	Vars        []string
+	Inputs      []string
+	Env         []string
+	List        bool
+	DryRun      bool
+	Parallel    int
+	WorkingTree bool
+	Keep        bool
+	Sandbox     bool
 	// SandboxHelper says this program serves jobs' jails (it runs
 	// host.HelperMain when given host.HelperArg): sandboxed steps then cost a
 	// process inside the job's jail, not a jail each.
