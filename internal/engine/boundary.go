@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
+	"github.com/sluice-ci/sluice/internal/python"
 	"github.com/sluice-ci/sluice/internal/roots"
 )
 
@@ -170,31 +171,13 @@ func machineReadOnly(base map[string]string) []string {
 // sluice runs as: read-only in the sandbox so that their pythons (and
 // pyenv's shims on PATH) work there.
 func interpreterDirs(base map[string]string) []string {
-	home := base["HOME"]
-	var out []string
-	pyenv := base["PYENV_ROOT"]
-	if pyenv == "" && home != "" {
-		pyenv = filepath.Join(home, ".pyenv")
-	}
-	out = append(out, pyenv)
-	if uv := uvPythonDir(base); uv != "" {
-		out = append(out, uv)
-	}
-	return out
+	pyenv, uv := python.ManagedDirs(base["HOME"], os.Getenv)
+	return []string{pyenv, uv}
 }
 
 func uvPythonDir(base map[string]string) string {
-	if d := os.Getenv("UV_PYTHON_INSTALL_DIR"); d != "" {
-		return d
-	}
-	data := os.Getenv("XDG_DATA_HOME")
-	if data == "" && base["HOME"] != "" {
-		data = filepath.Join(base["HOME"], ".local", "share")
-	}
-	if data == "" {
-		return ""
-	}
-	return filepath.Join(data, "uv", "python")
+	_, uv := python.ManagedDirs(base["HOME"], os.Getenv)
+	return uv
 }
 
 // sandboxEnv points a sandboxed process's home, temporary files, tool
