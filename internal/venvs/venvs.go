@@ -214,7 +214,18 @@ func (e *Env) Release(jobSucceeded bool) error {
 	if err != nil {
 		return fmt.Errorf("encoding environment record: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(e.Dir, recordFile), b, 0o644); err != nil {
+	// The environment is the job's to write: a link it left in the record's
+	// place is replaced, never written through.
+	p := filepath.Join(e.Dir, recordFile)
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("writing environment record: %w", err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing environment record: %w", err)
+	}
+	_, werr := f.Write(b)
+	if err := errors.Join(werr, f.Close()); err != nil {
 		return fmt.Errorf("writing environment record: %w", err)
 	}
 	return nil

@@ -494,3 +494,26 @@ func TestLocalProjectSourceChangeIsNotSkipped(t *testing.T) {
 		t.Errorf("install of ./proj skipped after proj/projmod.py changed (%s); the environment would keep the old code", note)
 	}
 }
+
+// TestReleaseNeverWritesThroughALink: a job can write its environment, so a
+// link it left where the record goes is replaced, and the file it pointed at
+// is untouched.
+func TestReleaseNeverWritesThroughALink(t *testing.T) {
+	dir, outside := t.TempDir(), filepath.Join(t.TempDir(), "sluice.db")
+	if err := os.WriteFile(outside, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, recordFile)); err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{Dir: dir, clean: true}
+	if err := e.Release(true); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "precious" {
+		t.Errorf("the linked file now holds %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, recordFile)); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("the record is %v, %v; want a regular file", fi, err)
+	}
+}
