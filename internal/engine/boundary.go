@@ -144,8 +144,45 @@ func (jr *jobRun) jobJail(spec host.Spec) (*host.Jail, error) {
 	return j, nil
 }
 
-// closeJail ends the job's jail and whatever still runs in it.
+// stepJail is a jail for the processes of one native step that read more
+// than the job's jail holds (a checkout's source): started once for all of
+// them, closed when the step ends (closeStepJail).
+func (jr *jobRun) stepJail(spec host.Spec) (*host.Jail, error) {
+	p := jr.wr.e.opts.Sandbox
+	if p == nil || p.Helper() == "" {
+		return nil, nil
+	}
+	key := fmt.Sprint(spec)
+	jr.jailMu.Lock()
+	defer jr.jailMu.Unlock()
+	if jr.stepJailRun != nil && jr.stepJailKey == key {
+		return jr.stepJailRun, nil
+	}
+	if jr.stepJailRun != nil {
+		jr.stepJailRun.Close()
+	}
+	j, err := p.Start(spec, p.Helper())
+	if err != nil {
+		jr.stepJailRun = nil
+		return nil, err
+	}
+	jr.stepJailRun, jr.stepJailKey = j, key
+	return j, nil
+}
+
+// closeStepJail ends a native step's own jail, if it had one.
+func (jr *jobRun) closeStepJail() {
+	jr.jailMu.Lock()
+	defer jr.jailMu.Unlock()
+	if jr.stepJailRun != nil {
+		jr.stepJailRun.Close()
+		jr.stepJailRun = nil
+	}
+}
+
+// closeJail ends the job's jails and whatever still runs in them.
 func (jr *jobRun) closeJail() {
+	jr.closeStepJail()
 	jr.jailMu.Lock()
 	defer jr.jailMu.Unlock()
 	if jr.jobJailRun != nil {
@@ -236,6 +273,10 @@ func (jr *jobRun) hostRun(ctx context.Context, sc *scope, c host.Cmd, readOnly .
 		if j != nil {
 			return j.Run(ctx, c)
 		}
+	} else if j, err := jr.stepJail(jr.jailSpec(sc, readOnly...)); err != nil {
+		return host.Result{}, err
+	} else if j != nil {
+		return j.Run(ctx, c)
 	}
 	sb, err := jr.jail(sc, readOnly...)
 	if err != nil {

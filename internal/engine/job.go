@@ -61,6 +61,10 @@ type jobRun struct {
 	jailMu     sync.Mutex
 	jobJailRun *host.Jail
 	jobJailKey string
+	// stepJailRun serves one native step's processes that read more than
+	// the job's jail holds.
+	stepJailRun *host.Jail
+	stepJailKey string
 	ctr        *ctrJob // the job's containers, when it has any
 	versions   map[string]string
 	tests      *testreport.Report

@@ -27,6 +27,7 @@ func (jr *jobRun) runNative(ctx context.Context, sc *scope, native actions.Nativ
 	ns := &nativeStep{jr: jr, sc: sc, id: id, display: display, stepEnv: stepEnv,
 		lines: &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}}
 	outs, err := native(ctx, ns, with)
+	jr.closeStepJail()
 	// A native action's processes may write the runner files too.
 	if _, ferr := jr.applyFiles(jr.files, map[string]string{}); ferr != nil && err == nil {
 		err = ferr
