@@ -54,7 +54,12 @@ func (s *Scheduler) startVerifyJob(ctx context.Context, p *cd.Promotion, c *cd.C
 	if p.RunID == 0 || len(jobs) == 0 {
 		return false, nil
 	}
-	base, err := ParseSpec(jobs[0].Spec)
+	// The states listed carry no spec: the deployment job's full record does.
+	deployJob, err := s.cfg.DB.GetJob(ctx, jobs[0].ID)
+	if err != nil {
+		return false, err
+	}
+	base, err := ParseSpec(deployJob.Spec)
 	if err != nil {
 		return false, err
 	}
@@ -68,7 +73,7 @@ func (s *Scheduler) startVerifyJob(ctx context.Context, p *cd.Promotion, c *cd.C
 	// secrets, and its end is the verification's, not a deployment's.
 	spec.Environment, spec.Promotion, spec.Verify = "", 0, p.ID
 	_, err = s.cfg.DB.AddJobs(ctx, p.RunID, []store.Job{{Key: verifyJobKey(p.Env), Name: verifyJobKey(p.Env),
-		Labels: jobs[0].Labels, Status: store.StatusQueued, Spec: spec.encode()}})
+		Labels: deployJob.Labels, Status: store.StatusQueued, Spec: spec.encode()}})
 	if err != nil {
 		return false, fmt.Errorf("adding the verification job of promotion %d: %w", p.ID, err)
 	}
