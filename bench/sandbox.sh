@@ -101,8 +101,9 @@ lines = [
     "# The sandbox's cost: `sluice run --sandbox` against `sluice run`",
     "",
     f"One run on this machine ({cpus} CPUs, {bw}); each figure is the median of {runs} runs, the two "
-    "modes alternated. The sandbox is a fresh bubblewrap jail per process (own PID, IPC, UTS and user "
-    "namespaces, the system read-only, the job's directories writable).",
+    "modes alternated. The sandbox is one bubblewrap jail per job (own PID, IPC, UTS and user "
+    "namespaces, the system read-only, the job's directories writable); each step is a process started "
+    "inside it.",
     "",
     "| workload | host | sandbox | sandbox − host |",
     "| --- | ---: | ---: | ---: |",

@@ -65,9 +65,9 @@ type jobRun struct {
 	// the job's jail holds.
 	stepJailRun *host.Jail
 	stepJailKey string
-	ctr        *ctrJob // the job's containers, when it has any
-	versions   map[string]string
-	tests      *testreport.Report
+	ctr         *ctrJob // the job's containers, when it has any
+	versions    map[string]string
+	tests       *testreport.Report
 }
 
 // key identifies this job leg across runs (same repository, workflow, job

@@ -50,18 +50,35 @@ jobs:
 // startVerifyJob adds the verification job of promotion p to its run; ok is
 // false when the promotion has no run to add it to.
 func (s *Scheduler) startVerifyJob(ctx context.Context, p *cd.Promotion, c *cd.CommandCheck) (bool, error) {
-	jobs := s.promotionJobs(ctx, p)
-	if p.RunID == 0 || len(jobs) == 0 {
+	if p.RunID == 0 {
 		return false, nil
 	}
-	// The states listed carry no spec: the deployment job's full record does.
-	deployJob, err := s.cfg.DB.GetJob(ctx, jobs[0].ID)
+	// Every job of the run has the run's commit, repository and event in
+	// its spec; the promotion's own deployment job is preferred for its
+	// labels.
+	jobs, err := s.cfg.DB.ListLatestJobs(ctx, p.RunID)
 	if err != nil {
 		return false, err
 	}
-	base, err := ParseSpec(deployJob.Spec)
-	if err != nil {
-		return false, err
+	var deployJob *store.Job
+	var base *Spec
+	for i := range jobs {
+		if len(jobs[i].Spec) == 0 {
+			continue
+		}
+		sp, err := ParseSpec(jobs[i].Spec)
+		if err != nil {
+			continue
+		}
+		if base == nil || sp.Promotion == p.ID {
+			deployJob, base = &jobs[i], sp
+		}
+		if sp.Promotion == p.ID {
+			break
+		}
+	}
+	if base == nil {
+		return false, nil
 	}
 	spec := *base
 	spec.WorkflowPath = ".sluice/environments.yml#verify-" + p.Env
