@@ -286,3 +286,40 @@ func TestSelfApprovalIsByIdentity(t *testing.T) {
 		t.Errorf("bob approving: %v", err)
 	}
 }
+
+// TestPromotionRunIgnoresVerificationJobs: the release's run holds a
+// verification job (sluice's one-step workflow, added by the release's
+// first promotion); a promotion run made from it takes the workflow from
+// the run's own jobs, so it still finds the deployment job whichever job's
+// spec it reads first.
+func TestPromotionRunIgnoresVerificationJobs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	run := pushDeploy(h, reviewedEnvironments)
+	p := h.promotion(run.ID)
+	rel, err := h.db.GetRelease(h.ctx, p.ReleaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := *h.spec(run.ID, "build")
+	base.WorkflowSource = verifyWorkflow("production", &cd.CommandCheck{Run: "true"})
+	base.WorkflowPath, base.JobID, base.Verify = ".sluice/environments.yml#verify-production", "verify", p.ID
+	if _, err := h.db.AddJobs(h.ctx, run.ID, []store.Job{{Key: verifyJobKey("production"), Name: verifyJobKey("production"),
+		Status: store.StatusQueued, Spec: base.encode()}}); err != nil {
+		t.Fatal(err)
+	}
+	// Which spec is read first was left to map order: try it often.
+	for i := 0; i < 16; i++ {
+		id, err := h.s.promotionRun(h.ctx, h.repo, rel, &p)
+		if err != nil || id == 0 {
+			t.Fatalf("promotion run %d: id %d, %v; want a run with the deployment job", i, id, err)
+		}
+		states := h.states(id)
+		if _, ok := states["deploy"]; !ok {
+			t.Fatalf("promotion run %d has jobs %v, want the deployment job", i, states)
+		}
+		if _, ok := states[verifyJobKey("production")]; ok {
+			t.Fatalf("promotion run %d carried over the verification job: %v", i, states)
+		}
+	}
+}
