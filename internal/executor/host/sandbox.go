@@ -323,8 +323,10 @@ func (p *Policy) Sandbox(s Spec) (*Sandbox, error) {
 	}
 	// Parents before children, so that a root inside another is mounted
 	// over it and not hidden by it. A read-only path that is missing, or
-	// that is or holds a denied path, is left out: it simply does not exist
-	// in the jail.
+	// that is inside a denied path, is left out: it simply does not exist
+	// in the jail. One that holds a denied path (a checkout's source
+	// repository holding sluice's state) is mounted around it, as the
+	// system directories are: the denied path does not exist in the jail.
 	// Each mount costs time at every step, so a path already inside a
 	// mounted one is not mounted again.
 	writable := map[string]bool{}
@@ -353,8 +355,22 @@ func (p *Policy) Sandbox(s Spec) (*Sandbox, error) {
 		if _, err := os.Stat(m); err != nil {
 			continue
 		}
+		if inside(m) || inside(realPath(m)) {
+			continue
+		}
 		real, err := check(m, "read-only path")
-		if err != nil || inside(m) || inside(real) {
+		if err != nil {
+			if real := realPath(m); real == filepath.Clean(m) {
+				if _, holds := p.holdsDenied(real); holds {
+					if _, in := p.deniedBy(real); !in {
+						around, err := p.mountAround(real)
+						if err != nil {
+							return nil, err
+						}
+						args = append(args, around...)
+					}
+				}
+			}
 			continue
 		}
 		mounted = append(mounted, m)

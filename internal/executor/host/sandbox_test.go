@@ -152,9 +152,49 @@ func TestSandboxRefusesRootsHoldingDenied(t *testing.T) {
 			t.Errorf("Sandbox(%+v) = %v; want an error naming %s", spec, err, data)
 		}
 	}
-	// A read-only path holding it is simply left out.
+	// A read-only path holding it is no error: it is mounted around it.
 	if _, err := p.Sandbox(Spec{ReadOnly: []string{base}}); err != nil {
-		t.Errorf("read-only path holding the data directory: %v; want it left out quietly", err)
+		t.Errorf("read-only path holding the data directory: %v; want it mounted around it", err)
+	}
+}
+
+// TestSandboxReadOnlyAroundDenied: a read-only path holding a denied one (a
+// checkout's source repository with sluice's state inside it) is readable in
+// the jail but for the denied path, which does not exist there, nor through
+// a link to it.
+func TestSandboxReadOnlyAroundDenied(t *testing.T) {
+	repo := t.TempDir()
+	state := filepath.Join(repo, ".state", "sluice")
+	for _, d := range []string{state, filepath.Join(repo, ".git"), filepath.Join(repo, ".state", "other")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f, body := range map[string]string{
+		filepath.Join(repo, ".git", "HEAD"):          "ref: refs/heads/main\n",
+		filepath.Join(state, "secret.key"):           "k",
+		filepath.Join(repo, ".state", "other", "ok"): "ok",
+	} {
+		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(state, filepath.Join(repo, "link")); err != nil {
+		t.Fatal(err)
+	}
+	p := needPolicy(t, state)
+	sb, err := p.Sandbox(Spec{ReadOnly: []string{repo}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := runBash(t, context.Background(), Cmd{Dir: "/", Env: []string{"PATH=/usr/bin:/bin", "R=" + repo}, Sandbox: sb},
+		`cat "$R/.git/HEAD"
+cat "$R/.state/other/ok"; echo
+test -e "$R/.state/sluice" && echo state-visible || echo state-absent
+test -e "$R/link/secret.key" && echo link-reaches || echo link-absent`, nil)
+	want := runOutput{Lines: []string{"ref: refs/heads/main", "ok", "state-absent", "link-absent"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
