@@ -43,9 +43,12 @@ type JobRunner func(ctx context.Context, job Lease, emit func(LogLine), step fun
 
 // Lease is a job the server handed to this agent.
 type Lease struct {
-	Job          store.Job         `json:"job"`
-	Spec         json.RawMessage   `json:"spec"`
-	Secrets      map[string]string `json:"secrets"` // never log these
+	Job     store.Job         `json:"job"`
+	Spec    json.RawMessage   `json:"spec"`
+	Secrets map[string]string `json:"secrets"` // never log these
+	// Vars are the variables of the environment the job deploys to (after
+	// its gates), over the spec's.
+	Vars         map[string]string `json:"vars,omitempty"`
 	LeaseSeconds int               `json:"lease_seconds"`
 	// Server reaches the server as this agent, for the artifacts of the job's run.
 	Server *Client `json:"-"`

@@ -118,11 +118,15 @@ func (jr *jobRun) startContainers(ctx context.Context, ev *expr.Evaluator, root 
 			return nil, err
 		}
 		cs.Image = image
+		cs.PassEnv = jr.jobEnv
+		if err := jr.confine("container", cs); err != nil {
+			return nil, err
+		}
 		cs.Mounts = append(cs.Mounts,
 			container.Mount{Source: filepath.Join(root, "work"), Target: ctrWork},
 			container.Mount{Source: jr.temp, Target: ctrTemp})
-		if e.opts.ToolCache != "" {
-			cs.Mounts = append(cs.Mounts, container.Mount{Source: e.opts.ToolCache, Target: ctrToolCache})
+		if jr.dirs.toolCache != "" {
+			cs.Mounts = append(cs.Mounts, container.Mount{Source: jr.dirs.toolCache, Target: ctrToolCache})
 		}
 		spec.Container = &cs
 	}
@@ -137,6 +141,10 @@ func (jr *jobRun) startContainers(ctx context.Context, ev *expr.Evaluator, root 
 			if err != nil {
 				return nil, fmt.Errorf("service %s: %w", svc.Name.Value, err)
 			}
+			cs.PassEnv = jr.jobEnv
+			if err := jr.confine("service "+svc.Name.Value, cs); err != nil {
+				return nil, err
+			}
 			spec.Services[svc.Name.Value] = cs
 		}
 	}
@@ -150,8 +158,8 @@ func (jr *jobRun) startContainers(ctx context.Context, ev *expr.Evaluator, root 
 	c := &ctrJob{job: job, inside: image != "", services: job.Services()}
 	if c.inside {
 		c.paths = [][2]string{{jr.temp, ctrTemp}, {filepath.Join(root, "work"), ctrWork}}
-		if e.opts.ToolCache != "" {
-			c.paths = append(c.paths, [2]string{e.opts.ToolCache, ctrToolCache})
+		if jr.dirs.toolCache != "" {
+			c.paths = append(c.paths, [2]string{jr.dirs.toolCache, ctrToolCache})
 		}
 		sort.Slice(c.paths, func(a, b int) bool { return len(c.paths[a][0]) > len(c.paths[b][0]) })
 		var out []string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
@@ -53,9 +54,10 @@ type Options struct {
 	StateDir    string            // sluice's state: caches, environments, artifacts
 	ArtifactDir string            // artifacts, when not under StateDir (a server's store)
 	Keep        bool              // keep workspaces after the run
-	Sandbox     bool              // run steps under bubblewrap
-	HiddenDirs  []string          // hidden from sandboxed steps (sluice's own state)
-	WorkingTree bool              // checkout overlays uncommitted changes
+	// Sandbox, when set, runs every process of a job (steps, actions,
+	// natives' processes) in its own bubblewrap jail (DESIGN.md §5a).
+	Sandbox     *host.Policy
+	WorkingTree bool // checkout overlays uncommitted changes
 	Verbose     bool
 	RunID       string
 	RunNumber   int
@@ -98,6 +100,9 @@ type Engine struct {
 	// never needs it.
 	osName func() string
 	ctrs   *containers
+	// machineRO are the machine's tool directories a sandboxed process
+	// reads (see machineReadOnly).
+	machineRO []string
 
 	mu          sync.Mutex
 	jobs        []logs.JobSummary
@@ -116,7 +121,8 @@ func New(opts Options) *Engine {
 	for _, v := range opts.Secrets {
 		opts.Masker.Add(v)
 	}
-	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: sync.OnceValue(osName), ctrs: &containers{connect: opts.Containers}}
+	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: sync.OnceValue(osName), ctrs: &containers{connect: opts.Containers},
+		machineRO: machineReadOnly(opts.BaseEnv)}
 }
 
 // osName reads the distribution's name from os-release.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/expr"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/testreport"
@@ -29,6 +30,7 @@ type jobRun struct {
 	node      *jobNode
 	name      string
 	ctx       context.Context
+	dirs      jobDirs
 	workspace string
 	temp      string
 	root      string // the job's slot: workspace, temp and Python environments
@@ -53,9 +55,22 @@ type jobRun struct {
 	files     *runnerFiles
 	py        *venvs.Manager    // the job's Python environments
 	cacheEnv  map[string]string // the job's own pip/uv caches, under the sandbox
-	ctr       *ctrJob           // the job's containers, when it has any
-	versions  map[string]string
-	tests     *testreport.Report
+	// rwRoots and roRoots are what natives added to the job's sandbox:
+	// its own environments (writable), interpreters and tools (read-only);
+	// actionRoots the files of actions the job ran.
+	rwRoots, roRoots, actionRoots []string
+	// jobJailRun is the job's long-lived jail (see jobJail), for the spec
+	// jobJailKey describes.
+	jailMu     sync.Mutex
+	jobJailRun *host.Jail
+	jobJailKey string
+	// stepJailRun serves one native step's processes that read more than
+	// the job's jail holds.
+	stepJailRun *host.Jail
+	stepJailKey string
+	ctr         *ctrJob // the job's containers, when it has any
+	versions    map[string]string
+	tests       *testreport.Report
 }
 
 // key identifies this job leg across runs (same repository, workflow, job
@@ -165,8 +180,13 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	if !e.opts.Keep {
 		defer os.RemoveAll(slot.root)
 	}
+	defer jr.closeJail()
+	dirs, err := e.jobDirs(slot)
+	if err != nil {
+		return logs.Failure, err.Error()
+	}
 	root, ws, temp := slot.root, slot.workspace, slot.temp
-	jr.workspace, jr.temp, jr.root = ws, temp, root
+	jr.dirs, jr.workspace, jr.temp, jr.root = dirs, ws, temp, root
 	jr.py = jr.newPythonEnvs(slot)
 	jr.cacheEnv = jr.repoCaches()
 	if jr.files, err = newRunnerFiles(filepath.Join(temp, "_runner_file_commands")); err != nil {
@@ -177,7 +197,7 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 		return logs.Failure, err.Error()
 	}
 	ev.Contexts["github"] = jr.githubContext("")
-	ev.Contexts["runner"] = e.runnerContext(temp, ws)
+	ev.Contexts["runner"] = jr.runnerContext()
 	jr.jobEnv, err = evalEnv(ev, jr.node.job.Env, jr.wr.env)
 	if err != nil {
 		return logs.Failure, fmt.Sprintf("job env: %v", err)
@@ -313,7 +333,7 @@ func (jr *jobRun) evaluator(sc *scope, stepEnv map[string]string, st expr.Status
 		"matrix":   jr.matrix,
 		"strategy": jr.strategy,
 		"job":      jr.jobContext(),
-		"runner":   jr.wr.e.runnerContext(jr.temp, jr.workspace),
+		"runner":   jr.runnerContext(),
 		"github":   jr.githubContext(""),
 		"env":      env,
 		"steps":    map[string]any{},
@@ -362,4 +382,12 @@ func sortByPos[T any](items []T, pos func(T) *actionlint.Pos) {
 		}
 		return a.Col < b.Col
 	})
+}
+
+// runnerContext is the runner context of this job: its temp and its tool
+// cache (the job's own under a sandbox).
+func (jr *jobRun) runnerContext() map[string]any {
+	c := jr.wr.e.runnerContext(jr.temp, jr.workspace)
+	c["tool_cache"] = jr.dirs.toolCache
+	return c
 }

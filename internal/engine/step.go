@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -302,29 +301,22 @@ func withPytestJUnit(stepEnv, scopeEnv map[string]string, path string) map[strin
 // inContainer runs it in the job container when the job has one (`run:`
 // steps do; actions' own processes run on the host, next to sluice).
 func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, argv []string, dir, hide string, inContainer bool) stepOutcome {
-	return jr.runProcessEnv(ctx, display, jr.processEnv(sc, id, stepEnv, jr.files), argv, dir, hide, inContainer)
+	return jr.runProcessEnv(ctx, sc, display, jr.processEnv(sc, id, stepEnv, jr.files), argv, dir, hide, inContainer)
 }
 
 // runProcessEnv is runProcess with the process environment already made.
-func (jr *jobRun) runProcessEnv(ctx context.Context, display string, env []string, argv []string, dir, hide string, inContainer bool) stepOutcome {
+func (jr *jobRun) runProcessEnv(ctx context.Context, sc *scope, display string, env []string, argv []string, dir, hide string, inContainer bool) stepOutcome {
 	e := jr.wr.e
 	files := jr.files
 	p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}, hide: hide}
-	var sandbox *host.Sandbox
-	if e.opts.Sandbox {
-		sandbox = &host.Sandbox{Writable: jr.writableRoots(), Hidden: e.opts.HiddenDirs}
-	}
 	var res host.Result
 	var err error
 	if inContainer && jr.ctr != nil && jr.ctr.inside {
 		res.ExitCode, res.Interrupted, err = jr.runInContainer(ctx, argv, dir, env, p.line)
 	} else {
-		res, err = host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace, Sandbox: sandbox})
+		res, err = jr.hostRun(ctx, sc, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace})
 	}
 	if err != nil {
-		if errors.Is(err, host.ErrNoBubblewrap) {
-			return jr.fail(display, err.Error())
-		}
 		return jr.fail(display, fmt.Sprintf("%s (is it installed and on PATH?)", err))
 	}
 	o := stepOutcome{outcome: logs.Success, outputs: p.outputs}
@@ -379,6 +371,7 @@ func (jr *jobRun) processEnv(sc *scope, id string, stepEnv map[string]string, fi
 	for k, v := range jr.runnerEnv(sc, id, files) {
 		m[k] = v
 	}
+	jr.sandboxEnv(m)
 	if len(path) > 0 {
 		m["PATH"] = strings.Join(append(path, m["PATH"]), string(os.PathListSeparator))
 	}
@@ -431,7 +424,7 @@ func (jr *jobRun) runnerEnv(sc *scope, id string, files *runnerFiles) map[string
 		"RUNNER_NAME":             "sluice",
 		"RUNNER_ENVIRONMENT":      "self-hosted",
 		"RUNNER_TEMP":             jr.temp,
-		"RUNNER_TOOL_CACHE":       jr.wr.e.opts.ToolCache,
+		"RUNNER_TOOL_CACHE":       jr.dirs.toolCache,
 		"RUNNER_WORKSPACE":        filepath.Dir(jr.workspace),
 	}
 	if g["head_ref"] == nil || g["head_ref"] == "" {

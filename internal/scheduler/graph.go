@@ -30,6 +30,9 @@ func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
 		// spare every job's completion a query.
 		s.settleRunPromotions(ctx, j.RunID)
 	}
+	if err == nil && spec.Verify != 0 && j.Status == store.StatusCompleted {
+		return s.verifyJobDone(ctx, spec.Verify, j)
+	}
 	return nil
 }
 
@@ -75,8 +78,11 @@ func (s *Scheduler) Rerun(ctx context.Context, runID int64, failedOnly bool) (*s
 	keep := map[string]store.Job{}
 	for _, j := range jobs {
 		spec, err := ParseSpec(j.Spec)
-		if err != nil || spec.Matrix {
-			continue // legs are made again when their job is planned
+		if err != nil || spec.Matrix || spec.Verify != 0 {
+			// Legs are made again when their job is planned; a
+			// verification job belongs to its promotion, not to the
+			// workflow, and is not run again with it.
+			continue
 		}
 		spec.Needs, spec.Leg = nil, engine.Leg{}
 		fresh = append(fresh, store.Job{Key: j.Key, Name: j.Name, Needs: j.Needs, Labels: j.Labels, Spec: spec.encode()})

@@ -173,8 +173,11 @@ func (s *Scheduler) promotionRun(ctx context.Context, repo *store.Repo, rel *cd.
 	rows := map[string]store.Job{}
 	for _, j := range jobs {
 		spec, err := ParseSpec(j.Spec)
-		if err != nil || spec.Matrix {
-			continue // legs are made again when their job is planned
+		if err != nil || spec.Matrix || spec.Verify != 0 {
+			// Legs are made again when their job is planned; a
+			// verification job is no job of the workflow (its spec holds
+			// sluice's one-step workflow, not the release's).
+			continue
 		}
 		specs[strings.ToLower(j.Key)] = spec
 		rows[strings.ToLower(j.Key)] = j

@@ -47,6 +47,9 @@ type Spec struct {
 	// is made).
 	Environment string `json:"environment,omitempty"`
 	Promotion   int64  `json:"promotion,omitempty"`
+	// Verify is the promotion a verification job checks (an environment's
+	// verify: command, run on an agent).
+	Verify int64 `json:"verify,omitempty"`
 }
 
 // ParseSpec reads a job's spec.
