@@ -302,7 +302,7 @@ func serve(ctx context.Context, cfg *serverconfig.Config, given map[string]strin
 			}
 		})},
 		{Name: "webhook-replay", Run: duty.Every(10*time.Second, func(ctx context.Context) {
-			if err := srv.ReplayDeliveries(ctx); err != nil && ctx.Err() == nil {
+			if err := srv.ReplayUnattempted(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("replaying webhook deliveries", "err", err)
 			}
 		})},

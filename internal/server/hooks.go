@@ -348,9 +348,24 @@ func repoMatchKey(s string) string {
 }
 
 // ReplayDeliveries triggers the valid deliveries that were stored but not
-// processed (the server stopped between acknowledging and triggering). Call
-// it once on start, after store recovery.
+// processed (the server stopped between acknowledging and triggering), each
+// another of its bounded attempts. Call it once on start, after store
+// recovery.
 func (s *Server) ReplayDeliveries(ctx context.Context) error {
+	return s.replayDeliveries(ctx, false)
+}
+
+// ReplayUnattempted triggers the valid deliveries stored but never tried, or
+// whose processing was cut short without a recorded failure (a replica died
+// holding them): what replicas pick up from each other while running. One
+// whose processing failed waits for a redelivery or a restart, so a
+// failing delivery is not tried again every few seconds until it is given
+// up.
+func (s *Server) ReplayUnattempted(ctx context.Context) error {
+	return s.replayDeliveries(ctx, true)
+}
+
+func (s *Server) replayDeliveries(ctx context.Context, unattempted bool) error {
 	failed := map[int64]bool{}
 	var errs []error
 	for {
@@ -360,7 +375,8 @@ func (s *Server) ReplayDeliveries(ctx context.Context) error {
 		}
 		progressed := false
 		for i := range ds {
-			if failed[ds[i].ID] {
+			if failed[ds[i].ID] || (unattempted && ds[i].Attempts > 0) {
+				failed[ds[i].ID] = true
 				continue
 			}
 			progressed = true

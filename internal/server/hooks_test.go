@@ -398,3 +398,34 @@ func TestUnsignedFloodIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayUnattemptedLeavesFailedDeliveries: the replay replicas run every few seconds picks up
+// deliveries nobody tried (a replica died holding them), not ones whose processing failed, so a
+// failing delivery is not burnt through its bounded attempts in seconds; a start retries it.
+func TestReplayUnattemptedLeavesFailedDeliveries(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addRepo(RepoInput{Name: "named", URL: "file:///srv/named.git", WebhookSecret: apiHookSecret})
+	calls := 0
+	e.sched.during = func(Trigger) error {
+		calls++
+		return errors.New("git fetch failed")
+	}
+	if code, out := e.hook("/hooks/gitlab?repo=named", forge.GitLab, apiForgePayload(t, "gitlab_push.json"), apiHookSecret, "X-Gitlab-Event", "Push Hook"); code != http.StatusInternalServerError {
+		t.Fatalf("status %d %s, want 500", code, out)
+	}
+	for range 3 {
+		if err := e.srv.ReplayUnattempted(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("processing was tried %d times after the periodic replays, want 1", calls)
+	}
+	e.sched.during = nil
+	if err := e.srv.ReplayDeliveries(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := e.db.ListDeliveries(context.Background(), store.DeliveryFilter{Unprocessed: true}); len(ds) != 0 {
+		t.Errorf("delivery still pending after a start's replay: %+v", ds)
+	}
+}
