@@ -108,7 +108,8 @@ func (c *cluster) startAgentAt(t *testing.T, name, url string, parallel int) *pr
 		s.regToken = strings.TrimSpace(s.mustCLI(t, "token", "create", "e2e-agents", "--scope", "register"))
 	}
 	env := append(s.procEnv("agent-"+name), "SLUICE_SERVER="+url, "SLUICE_REGISTRATION_TOKEN="+s.regToken)
-	return startProc(t, "agent-"+name, env, "agent", "--server", url,
+	// --sandbox off: the jobs of these tests wait for marker files in the test's directories.
+	return startProc(t, "agent-"+name, env, "agent", "--server", url, "--sandbox", "off",
 		"--name", name, "--labels", "default", "--parallel", fmt.Sprint(parallel))
 }
 
