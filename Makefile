@@ -3,13 +3,15 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-python bench-server bench-containers bench-cd bench-deps bench-metrics bench-ui bench-scale bench-sandbox fuzz deps image
+.PHONY: build test demo bench bench-act bench-plan bench-python bench-server bench-containers bench-cd bench-deps bench-metrics bench-ui bench-scale bench-sandbox fuzz deps image
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
 
 # go vet, then every package's tests, including the conformance suite (which
 # builds the binary itself). `make deps` first installs what they need.
+# The conformance suite runs every case through `sluice run` and `sluice serve`: more than
+# go test's default 10 minutes per package on a loaded 2-core machine.
 test:
 	$(GO) vet ./...
 	$(GO) test -timeout 30m ./... 2>&1
@@ -34,13 +36,17 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-python bench-containers bench-server bench-cd bench-deps bench-metrics bench-ui bench-scale bench-sandbox
+bench: bench-act bench-plan bench-python bench-containers bench-server bench-cd bench-deps bench-metrics bench-ui bench-scale bench-sandbox
 
 bench-act:
 	bash bench/run.sh
 
 bench-python:
 	bash bench/python.sh
+
+# Planning a 256-leg run made through reusable workflows (bench/results-plan.md).
+bench-plan:
+	bash bench/plan.sh
 
 # The server: webhook to first step, 1,000 queued jobs through 4 agents,
 # memory (bench/results-server.md).

@@ -6,11 +6,13 @@ package conformance
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +34,8 @@ const pyCacheEnv = "SLUICE_CONFORMANCE_PY_CACHE"
 
 func TestMain(m *testing.M) {
 	testscript.Main(buildingM{m}, map[string]func(){
-		"runexit": runExit,
+		"runexit":     runExit,
+		"sluice-shim": sluiceShim,
 	})
 }
 
@@ -59,6 +62,11 @@ func (b buildingM) Run() int {
 		fmt.Fprintln(os.Stderr, "setting", binDirEnv, err)
 		return 1
 	}
+	// Cases mostly wait (on processes, the network, the server's queue): more of them at
+	// once than there are CPUs keeps the suite's wall time down. An explicit -parallel wins.
+	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
+		_ = f.Value.Set(strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
+	}
 	return b.m.Run()
 }
 
@@ -76,26 +84,92 @@ func buildBinary(dir string) error {
 	return nil
 }
 
+// TestConformance runs every case through `sluice run`, then through `sluice serve` with its
+// embedded agent (see serve_test.go): the same script, the same assertions, and the same jobs,
+// results and outputs in both, or the case fails. A case marks what the server has no
+// equivalent for with `[serve] skip 'why'` (or `[!serve]` on one line). Each case runs its
+// two halves in turn (TestConformance/CASE/run, then .../serve), the cases in parallel.
 func TestConformance(t *testing.T) {
 	binDir := os.Getenv(binDirEnv)
 	if binDir == "" {
 		t.Fatal("binary not built: TestMain did not run")
 	}
-	pypi := reachability("pypi.org:443")
-	containers := engineAnswers()
+	files, err := filepath.Glob(filepath.Join("testdata", "*.txtar"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no cases in testdata: %v", err)
+	}
+	results := t.TempDir()
+	var srv *sharedServer
+	if os.Getenv("SLUICE_CONFORMANCE_SKIP_SERVE") != "1" {
+		srv = startServer(t, binDir)
+		t.Cleanup(func() {
+			srv.stop()
+			if t.Failed() {
+				t.Logf("server log (last 20000 bytes):\n%s", tail(srv.log.String(), 20000))
+			}
+		})
+	}
+	c := newConditions()
+	t.Run("case", func(t *testing.T) {
+		for _, f := range files {
+			name := strings.TrimSuffix(filepath.Base(f), ".txtar")
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				t.Run("run", func(t *testing.T) { runCase(t, f, binDir, "run", results, nil, c) })
+				if srv == nil {
+					return
+				}
+				t.Run("serve", func(t *testing.T) { runCase(t, f, binDir, "serve", results, srv, c) })
+			})
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// conditions answer the scripts' [pypi] and [containers], once per test run.
+type conditions struct{ pypi, containers func() bool }
+
+func newConditions() conditions {
+	return conditions{pypi: reachability("pypi.org:443"), containers: engineAnswers()}
+}
+
+// runCase runs one case's script in one mode.
+func runCase(t *testing.T, file, binDir, mode, results string, srv *sharedServer, c conditions) {
 	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata",
+		Files:               []string{file},
 		RequireUniqueNames:  true,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			return setupEnv(env, binDir)
+			if err := setupEnv(env, binDir); err != nil {
+				return err
+			}
+			name := strings.TrimPrefix(filepath.Base(env.WorkDir), "script-")
+			env.Setenv(modeEnv, mode)
+			env.Setenv(caseEnv, name)
+			env.Setenv(resultsEnv, results)
+			if mode == "run" {
+				recordLocal(env, results, name)
+				return nil
+			}
+			env.Setenv(binDirEnv, binDir)
+			env.Setenv(serverEnv, srv.url)
+			env.Setenv(tokenEnv, srv.token)
+			return installShim(env)
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "pypi":
-				return pypi(), nil
+				return c.pypi(), nil
 			case "containers":
-				return containers(), nil
+				return c.containers(), nil
+			case "serve":
+				return mode == "serve", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -108,6 +182,20 @@ func TestConformance(t *testing.T) {
 			"toolvenv":   cmdToolVenv,
 		},
 	})
+}
+
+// installShim puts the serve-mode `sluice` first on the case's PATH.
+func installShim(env *testscript.Env) error {
+	dir := filepath.Join(env.WorkDir, ".bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	shim := "#!/bin/sh\nexec sluice-shim \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "sluice"), []byte(shim), 0o755); err != nil {
+		return err
+	}
+	env.Setenv("PATH", dir+string(os.PathListSeparator)+env.Getenv("PATH"))
+	return nil
 }
 
 // engineAnswers reports, once, whether a container engine (Podman's
@@ -160,7 +248,7 @@ func cmdGitRepo(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: gitrepo")
 	}
 	git(ts, "init", "-q", "-b", "main")
-	exclude := "/.tmp/\n/.state/\n/.xdgstate/\n/home/\n"
+	exclude := "/.tmp/\n/.state/\n/.xdgstate/\n/home/\n/.bin/\n"
 	ts.Check(os.WriteFile(ts.MkAbs(".git/info/exclude"), []byte(exclude), 0o644))
 	git(ts, "config", "user.name", "Conformance")
 	git(ts, "config", "user.email", "conformance@example.com")

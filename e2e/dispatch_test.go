@@ -137,9 +137,18 @@ func TestDispatchCancelRerun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A re-run is attempt 2 of the same run (GitHub keeps run_id and run_number), so the
+		// run's events hold attempt 1's too: only the jobs of attempt 2 count here.
+		if newID != r.ID || d2.Run.Number != d.Run.Number {
+			t.Errorf("re-run is run %d #%d, want run %d #%d (attempt 2 of the same run)", newID, d2.Run.Number, r.ID, d.Run.Number)
+		}
+		current := map[int64]bool{}
+		for _, j := range d2.Jobs {
+			current[j.ID] = true
+		}
 		started := map[int64]bool{}
 		for _, e := range evs {
-			if e.Kind == store.EventJobStarted && e.JobID != nil {
+			if e.Kind == store.EventJobStarted && e.JobID != nil && current[*e.JobID] {
 				started[*e.JobID] = true
 			}
 		}

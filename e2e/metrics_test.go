@@ -491,12 +491,33 @@ func TestMetricsScriptedHistory(t *testing.T) {
 	// Runs as the API reports them: the raw facts of the pipeline figures.
 	runs := s.runsCLI(t, name)
 	details := map[int64]*server.RunDetail{}
+	// earlier holds the jobs of runs' attempts before their current one (a re-run is the
+	// run's next attempt): their tests and tools count too.
+	earlier := map[int64][]server.JobView{}
 	for _, r := range runs {
 		d, err := c.GetRun(ctx, r.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		details[r.ID] = d
+		for n := 1; n < len(d.Attempts); n++ {
+			a, err := c.GetRunAttempt(ctx, r.ID, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			earlier[r.ID] = append(earlier[r.ID], a.Jobs...)
+		}
+	}
+	// allJobs are a run's jobs of every attempt, kept ones (a re-run of failed jobs carries
+	// them over) once.
+	allJobs := func(d *server.RunDetail) []server.JobView {
+		var out []server.JobView
+		for _, j := range append(append([]server.JobView(nil), earlier[d.Run.ID]...), d.Jobs...) {
+			if j.KeptFrom == nil {
+				out = append(out, j)
+			}
+		}
+		return out
 	}
 
 	// Dependency incident: run6 failed after run4 (the last green run of ci on main: the hotfix
@@ -621,8 +642,12 @@ func TestMetricsScriptedHistory(t *testing.T) {
 
 	// Tests: test_flaky failed on c2 and passed there in the re-run; its job reported tests on
 	// c1, c2, c3, c4, c5 and c7 (run6 stopped before pytest). Flake rate 1/6, last seen when
-	// run2's build ended.
-	build2 := jobByKey(t, details[run2], "build")
+	// run2's build ended in its first attempt.
+	first2, err := c.GetRunAttempt(ctx, run2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	build2 := jobByKey(t, first2, "build")
 	if len(rep.Tests.Flaky) != 1 {
 		t.Fatalf("flaky tests %+v, want one", rep.Tests.Flaky)
 	}
@@ -635,7 +660,7 @@ func TestMetricsScriptedHistory(t *testing.T) {
 	// duration of each test's passes.
 	sum, n := map[string]time.Duration{}, map[string]int{}
 	for _, d := range details {
-		for _, j := range d.Jobs {
+		for _, j := range allJobs(d) {
 			b, err := os.ReadFile(filepath.Join(s.data, "jobs", fmt.Sprint(j.ID), "tests.json"))
 			if err != nil {
 				continue
@@ -684,7 +709,7 @@ func TestMetricsScriptedHistory(t *testing.T) {
 	}
 	jobs, failedJobs := 0, 0
 	for _, d := range details {
-		for _, j := range d.Jobs {
+		for _, j := range allJobs(d) {
 			if j.StartedAt != nil && (j.Conclusion == store.ConclusionSuccess || j.Conclusion == store.ConclusionFailure) {
 				jobs++
 				if j.Conclusion == store.ConclusionFailure {

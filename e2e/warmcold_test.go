@@ -410,7 +410,10 @@ func TestWarmEqualsCold(t *testing.T) {
 		}
 		r := w.repo("constraints", map[string]string{".github/workflows/ci.yml": viaEnv("c.txt"), "requirements.txt": "alpha\n", "c.txt": "beta==1.0\n"})
 		r.check("constraint beta==1.0", r.head, true, true)
+		// Both indexes serve the constrained version, so the run on the other index below
+		// resolves, cold and warm, from that index's own files.
 		testenv.WriteWheel(t, w.index.Packages, testenv.WheelSpec{Name: "beta", Version: "1.1"})
+		testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "beta", Version: "1.1"})
 		before := r.head
 		r.commit(map[string]string{"c.txt": "beta==1.1\n"}, "constraint changed")
 		r.check("changed constraint file", before, false, false)

@@ -277,6 +277,31 @@ func (n *naive) MetricsRunsBefore(_ context.Context, _ int64, ref string, t time
 	return out[:min(limit, len(out))], nil
 }
 
+// MetricsRunLockHash reads the run's job specs, which events do not carry, one run at a time.
+func (n *naive) MetricsRunLockHash(ctx context.Context, runID int64) (string, error) {
+	rows, err := n.db.QueryContext(ctx, `SELECT spec FROM jobs WHERE run_id = ? ORDER BY id`, runID)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var spec sql.NullString
+		if err := rows.Scan(&spec); err != nil {
+			return "", err
+		}
+		var s struct {
+			LockHash string `json:"lock_hash"`
+		}
+		if spec.Valid {
+			if json.Unmarshal([]byte(spec.String), &s) != nil {
+				return "", nil
+			}
+			return s.LockHash, nil
+		}
+	}
+	return "", rows.Err()
+}
+
 func (n *naive) inWindow(runID int64, since time.Time) bool {
 	r := n.runs[runID]
 	return r != nil && !r.QueuedAt.Before(since)

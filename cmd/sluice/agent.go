@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/creds"
+	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
@@ -105,7 +107,8 @@ your own (gpu, arm64, ...). Jobs run in a bubblewrap sandbox when this machine c
 			fmt.Printf("sandbox: %s\n", note)
 			work := filepath.Join(os.TempDir(), "sluice-agent")
 			jcfg := jobrunner.Config{WorkDir: work, StateDir: state, Token: cred.Token, Version: version, Sandbox: policy,
-				Actions: actions.Resolver{Store: os.Getenv("SLUICE_ACTION_STORE"), Mirror: os.Getenv("SLUICE_ACTION_MIRROR"), CacheDir: filepath.Join(state, "actions")}}
+				Actions:    actions.Resolver{Store: os.Getenv("SLUICE_ACTION_STORE"), Mirror: os.Getenv("SLUICE_ACTION_MIRROR"), CacheDir: filepath.Join(state, "actions")},
+				Containers: func(ctx context.Context) (*container.Engine, error) { return container.Connect(ctx, "") }}
 			sweepWorkspaces(jcfg)
 			run := jobrunner.New(jcfg)
 			fmt.Printf("agent %s serving %s (labels %s, %d at once)\n", name, serverURL, labels, parallel)

@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/creds"
 	"github.com/sluice-ci/sluice/internal/duty"
+	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
@@ -467,6 +468,9 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Con
 		ArtifactDir: artDir, Cache: caches, Token: token, Version: version,
 		Sandbox: sandbox,
 		Actions: actions.Resolver{CacheDir: filepath.Join(agentState, "actions")},
+		// Container jobs, services and docker actions, as `sluice run` runs them:
+		// $DOCKER_HOST, else a Podman or Docker socket found here.
+		Containers: func(ctx context.Context) (*container.Engine, error) { return container.Connect(ctx, "") },
 		// The embedded agent shares the server's disk: it fetches commits
 		// from the mirrors themselves, not over /git/.
 		LocalRepo: func(url string) string {

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluice-ci/sluice/internal/store"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 )
 
 // Config is what an agent is made of.
@@ -33,23 +33,18 @@ type Config struct {
 	HeartbeatEvery time.Duration
 }
 
-// JobRunner runs one leased job. Lines go to emit in order (already masked by the engine); steps
-// are reported through step; it returns the conclusion and outputs. ctx is cancelled when the
-// server says cancel or the lease is lost (context.Cause tells which: ErrCancelled or
-// ErrLeaseLost), or the agent stops. An empty conclusion becomes "cancelled" after a cancel and
-// "failure" otherwise. emit and step may be called from any goroutine, never after the runner
-// returns.
-type JobRunner func(ctx context.Context, job Lease, emit func(LogLine), step func(Step)) (conclusion string, outputs map[string]string, summary string)
+// JobRunner runs one leased job. Lines go to emit in order (already masked by the engine; the
+// agent numbers them); steps are reported through step; it returns the conclusion and outputs.
+// ctx is cancelled when the server says cancel or the lease is lost (context.Cause tells which:
+// ErrCancelled or ErrLeaseLost), or the agent stops. An empty conclusion becomes "cancelled"
+// after a cancel and "failure" otherwise. emit and step may be called from any goroutine, never
+// after the runner returns.
+type JobRunner func(ctx context.Context, job Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (conclusion string, outputs map[string]string, summary string)
 
-// Lease is a job the server handed to this agent.
+// Lease is a job the server handed to this agent: the claim as the server sent it (see
+// jobspec.Claim), and what the runner reaches the agent through.
 type Lease struct {
-	Job     store.Job         `json:"job"`
-	Spec    json.RawMessage   `json:"spec"`
-	Secrets map[string]string `json:"secrets"` // never log these
-	// Vars are the variables of the environment the job deploys to (after
-	// its gates), over the spec's.
-	Vars         map[string]string `json:"vars,omitempty"`
-	LeaseSeconds int               `json:"lease_seconds"`
+	jobspec.Claim
 	// Server reaches the server as this agent, for the artifacts of the job's run.
 	Server *Client `json:"-"`
 	// ReportTests hands the job's test results (testreport.Report JSON) to
@@ -62,22 +57,6 @@ type Lease struct {
 	// sluice, python, pip, uv) to the agent, which sends them with the job's
 	// completion.
 	ReportVersions func(map[string]string) `json:"-"`
-}
-
-// LogLine is one line of a job's log; the agent numbers lines (seq) in emit order.
-type LogLine struct {
-	Time time.Time
-	Step int    // the step number the line belongs to (0: the job's setup)
-	Kind string // "", "group", "endgroup", "error", "warning", "command"…
-	Text string
-}
-
-// Step is the state of one step of a job; the latest report of a number wins.
-type Step struct {
-	Number                int
-	Name, Status          string // status: queued, in_progress, completed
-	Conclusion            string
-	StartedAt, FinishedAt *time.Time
 }
 
 // ErrCancelled is the cause of a job context cancelled because the server asked to.
@@ -182,7 +161,6 @@ func (a *agent) claim(ctx context.Context) (*Lease, error) {
 	if l.Job.ID == 0 {
 		return nil, errors.New("claim answer holds no job")
 	}
-	l.Job.Spec = l.Spec
 	l.Server = a.client
 	if l.LeaseSeconds <= 0 {
 		l.LeaseSeconds = 30

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/lines"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
@@ -54,13 +55,13 @@ func TestJobRunsAndIsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	leases := make(chan Lease, 1)
-	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
+	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
 		leases <- l
-		step(Step{Number: 1, Name: "build", Status: store.StatusInProgress})
+		step(jobspec.Step{Number: 1, Name: "build", Status: store.StatusInProgress})
 		for i := 1; i <= 3; i++ {
-			emit(LogLine{Step: 1, Text: fmt.Sprintf("line %d", i)})
+			emit(jobspec.LogLine{Step: 1, Text: fmt.Sprintf("line %d", i)})
 		}
-		step(Step{Number: 1, Name: "build", Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess})
+		step(jobspec.Step{Number: 1, Name: "build", Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess})
 		return store.ConclusionSuccess, map[string]string{"version": "1.2"}, "# done"
 	})
 	job := h.queueJob("build", nil, `{"job_id":"build"}`)
@@ -69,8 +70,8 @@ func TestJobRunsAndIsRecorded(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{"TOKEN": "hunter2"}, l.Secrets); diff != "" {
 		t.Errorf("lease secrets (-want +got):\n%s", diff)
 	}
-	if string(l.Spec) != `{"job_id":"build"}` || string(l.Job.Spec) != string(l.Spec) || l.Job.ID != job.ID {
-		t.Errorf("lease = job %d spec %s / %s, want job %d and the spec", l.Job.ID, l.Spec, l.Job.Spec, job.ID)
+	if string(l.Spec) != `{"job_id":"build"}` || l.Job.ID != job.ID || l.Job.Key != "build" || l.Job.RunID != job.RunID {
+		t.Errorf("lease = job %+v spec %s, want job %d and the spec", l.Job, l.Spec, job.ID)
 	}
 	got := h.waitJob(job.ID, "the job to complete", completed)
 	if got.Conclusion != store.ConclusionSuccess || got.Outputs["version"] != "1.2" {
@@ -102,7 +103,7 @@ func TestJobsGoToAgentsWithTheirLabels(t *testing.T) {
 	}
 	runs := make(chan ran, 4)
 	runner := func(name string) JobRunner {
-		return func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
+		return func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
 			runs <- ran{name, l.Job.Key}
 			return store.ConclusionSuccess, nil, ""
 		}
@@ -141,12 +142,12 @@ func TestServerCancelStopsTheRunner(t *testing.T) {
 	h := newHarness(t)
 	started := make(chan struct{})
 	causes := make(chan error, 1)
-	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
-		emit(LogLine{Text: "working"})
+	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
+		emit(jobspec.LogLine{Text: "working"})
 		close(started)
 		<-ctx.Done()
 		causes <- context.Cause(ctx)
-		emit(LogLine{Text: "stopped"})
+		emit(jobspec.LogLine{Text: "stopped"})
 		return "", nil, ""
 	})
 	job := h.queueJob("long", nil, `{}`)
@@ -171,18 +172,18 @@ func TestServerCancelStopsTheRunner(t *testing.T) {
 func TestAgentSurvivesServerRestart(t *testing.T) {
 	h := newHarness(t)
 	half, resume, finished := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
+	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
 		if l.Job.Key == "after" {
 			return store.ConclusionSuccess, nil, ""
 		}
-		step(Step{Number: 1, Name: "test", Status: store.StatusInProgress})
+		step(jobspec.Step{Number: 1, Name: "test", Status: store.StatusInProgress})
 		for i := 1; i <= 50; i++ {
-			emit(LogLine{Step: 1, Text: fmt.Sprintf("line %d", i)})
+			emit(jobspec.LogLine{Step: 1, Text: fmt.Sprintf("line %d", i)})
 		}
 		close(half)
 		<-resume
 		for i := 51; i <= 120; i++ {
-			emit(LogLine{Step: 1, Text: fmt.Sprintf("line %d", i)})
+			emit(jobspec.LogLine{Step: 1, Text: fmt.Sprintf("line %d", i)})
 		}
 		close(finished)
 		return store.ConclusionSuccess, nil, ""
@@ -233,7 +234,7 @@ func TestLostLeaseCancelsTheRunner(t *testing.T) {
 	h := newHarness(t)
 	started := make(chan struct{})
 	causes := make(chan error, 1)
-	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
+	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
 		if l.Job.Attempt > 1 {
 			return store.ConclusionSuccess, nil, ""
 		}
@@ -281,7 +282,7 @@ func TestArtifactRoundTrip(t *testing.T) {
 		err     error
 	}
 	results := make(chan result, 1)
-	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
+	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
 		var res result
 		defer func() { results <- res }()
 		var buf bytes.Buffer
@@ -353,7 +354,7 @@ func TestRunRejectsUnknownToken(t *testing.T) {
 	h := newHarness(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := Run(ctx, Config{Server: h.url(), Token: "slc_" + strings.Repeat("0", 43), Run: func(context.Context, Lease, func(LogLine), func(Step)) (string, map[string]string, string) {
+	err := Run(ctx, Config{Server: h.url(), Token: "slc_" + strings.Repeat("0", 43), Run: func(context.Context, Lease, func(jobspec.LogLine), func(jobspec.Step)) (string, map[string]string, string) {
 		return "", nil, ""
 	}})
 	if !isStatus(err, 401) {
@@ -388,16 +389,16 @@ func TestOverlongLogsKeepLaterLinesAndSteps(t *testing.T) {
 	h := newHarness(t)
 	endless := strings.Repeat("z", 70<<20)
 	escaped := strings.Repeat("\x01", lines.Max) // \u0001 in JSON
-	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
-		step(Step{Number: 1, Name: "flood", Status: store.StatusInProgress})
-		emit(LogLine{Step: 1, Text: endless})
+	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
+		step(jobspec.Step{Number: 1, Name: "flood", Status: store.StatusInProgress})
+		emit(jobspec.LogLine{Step: 1, Text: endless})
 		for i := 0; i < 200; i++ {
-			emit(LogLine{Step: 1, Text: escaped})
+			emit(jobspec.LogLine{Step: 1, Text: escaped})
 		}
-		emit(LogLine{Step: 1, Text: "after the flood"})
-		step(Step{Number: 1, Name: "flood", Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess})
-		step(Step{Number: 2, Name: "next", Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess})
-		emit(LogLine{Step: 2, Text: "next step ran"})
+		emit(jobspec.LogLine{Step: 1, Text: "after the flood"})
+		step(jobspec.Step{Number: 1, Name: "flood", Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess})
+		step(jobspec.Step{Number: 2, Name: "next", Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess})
+		emit(jobspec.LogLine{Step: 2, Text: "next step ran"})
 		return store.ConclusionSuccess, nil, ""
 	})
 	job := h.queueJob("flood", nil, `{"job_id":"flood"}`)
@@ -437,8 +438,8 @@ func TestLostLogsFailTheJob(t *testing.T) {
 		})
 	}
 	h.start()
-	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
-		emit(LogLine{Text: "a line the server will not take"})
+	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
+		emit(jobspec.LogLine{Text: "a line the server will not take"})
 		return store.ConclusionSuccess, nil, "ok"
 	})
 	job := h.queueJob("lost", nil, `{"job_id":"lost"}`)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -57,7 +58,7 @@ func TestCacheClientRoundTrip(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{Server: ts.URL, Token: tok, Name: "cacher", Parallel: 1, Log: slog.New(h.logs),
-			Run: func(ctx context.Context, l Lease, emit func(LogLine), step func(Step)) (string, map[string]string, string) {
+			Run: func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
 				var res result
 				defer func() { results <- res }()
 				q := CacheQuery{Job: l.Job.ID, Scope: "server-repo:3|refs/heads/main", Key: key, Version: "v"}
@@ -93,7 +94,7 @@ func TestCacheClientRoundTrip(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	h.queueJob("cache", nil, `{"repository":"o/r","repo_id":3,"ref":"refs/heads/main"}`)
+	h.queueJob("cache", nil, `{"run":{"repository":"o/r","repo_id":3,"ref":"refs/heads/main"}}`)
 	res := recv(t, results, "the cache round trip")
 	if res.err != nil {
 		t.Fatalf("round trip: %v", res.err)

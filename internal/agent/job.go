@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sluice-ci/sluice/internal/store"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 )
 
 // job is one leased job in flight.
@@ -63,9 +63,9 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 	conclusion, outputs, summary := a.cfg.Run(runCtx, *l, sh.emit, sh.step)
 	cause := context.Cause(runCtx)
 	if conclusion == "" {
-		conclusion = store.ConclusionFailure
+		conclusion = jobspec.Failure
 		if errors.Is(cause, ErrCancelled) {
-			conclusion = store.ConclusionCancelled
+			conclusion = jobspec.Cancelled
 		}
 	}
 
@@ -83,8 +83,8 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 	// A job whose record is incomplete does not pass for a clean success.
 	if n := sh.lostCount(); n > 0 {
 		log.Error("job log lines lost", "lines", n)
-		if conclusion == store.ConclusionSuccess {
-			conclusion = store.ConclusionFailure
+		if conclusion == jobspec.Success {
+			conclusion = jobspec.Failure
 		}
 		summary = strings.TrimSpace(summary + fmt.Sprintf("\n\n**sluice:** %d log lines or step records of this job never reached the server, so its record is incomplete; it is marked failed.", n))
 	}
@@ -106,9 +106,7 @@ func (j *job) heartbeat(ctx context.Context) {
 	wait := every
 	for sleep(ctx, wait) {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		var out struct {
-			Cancel bool `json:"cancel"`
-		}
+		var out jobspec.Heartbeat
 		_, err := j.a.client.call(cctx, http.MethodPost, path, nil, &out)
 		cancel()
 		switch {
@@ -136,16 +134,8 @@ func (j *job) heartbeat(ctx context.Context) {
 // complete reports the job's end until the server takes it or says the lease is gone.
 func (j *job) complete(ctx context.Context, conclusion string, outputs map[string]string, summary string, tests json.RawMessage,
 	envURL string, versions map[string]string) {
-	body := map[string]any{"conclusion": conclusion, "outputs": outputs, "summary": summary}
-	if len(versions) > 0 {
-		body["versions"] = versions
-	}
-	if envURL != "" {
-		body["environment_url"] = envURL
-	}
-	if len(tests) > 0 {
-		body["tests"] = tests
-	}
+	body := jobspec.Completion{Conclusion: conclusion, Outputs: outputs, Summary: summary, Tests: tests, EnvironmentURL: envURL,
+		Versions: versions}
 	path := fmt.Sprintf("/api/v1/agent/jobs/%d/complete", j.lease.Job.ID)
 	var b backoff
 	for {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/lines"
 )
 
@@ -18,25 +19,8 @@ const (
 	maxBatch   = 1000 // lines per request
 )
 
-type wireLine struct {
-	Seq  int64     `json:"seq"`
-	Time time.Time `json:"time"`
-	Step int       `json:"step"`
-	Kind string    `json:"kind,omitempty"`
-	Text string    `json:"text"`
-}
-
-type wireStep struct {
-	Number     int        `json:"number"`
-	Name       string     `json:"name"`
-	Status     string     `json:"status"`
-	Conclusion string     `json:"conclusion"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-}
-
 type pendingStep struct {
-	s   wireStep
+	s   jobspec.Step
 	ver uint64
 }
 
@@ -51,7 +35,7 @@ type shipper struct {
 	sendMu sync.Mutex // one send at a time keeps step states and acks in order
 
 	mu      sync.Mutex
-	lines   []wireLine // not yet acknowledged, by seq
+	lines   []jobspec.LogLine // not yet acknowledged, by seq
 	seq     int64
 	steps   []pendingStep // not yet sent, in report order, one per number
 	ver     uint64
@@ -76,7 +60,7 @@ func (s *shipper) poke() {
 	}
 }
 
-func (s *shipper) emit(l LogLine) {
+func (s *shipper) emit(l jobspec.LogLine) {
 	if l.Time.IsZero() {
 		l.Time = time.Now()
 	}
@@ -87,7 +71,8 @@ func (s *shipper) emit(l LogLine) {
 		return
 	}
 	s.seq++
-	s.lines = append(s.lines, wireLine{Seq: s.seq, Time: l.Time.UTC(), Step: l.Step, Kind: l.Kind, Text: lines.Cut(l.Text)})
+	l.Seq, l.Time, l.Text = s.seq, l.Time.UTC(), lines.Cut(l.Text)
+	s.lines = append(s.lines, l)
 	n := len(s.lines)
 	s.mu.Unlock()
 	if n >= flushLines {
@@ -95,9 +80,8 @@ func (s *shipper) emit(l LogLine) {
 	}
 }
 
-func (s *shipper) step(st Step) {
-	w := wireStep{Number: st.Number, Name: st.Name, Status: st.Status, Conclusion: st.Conclusion,
-		StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
+func (s *shipper) step(w jobspec.Step) {
+	st := w
 	s.mu.Lock()
 	s.ver++
 	replaced := false
@@ -179,13 +163,13 @@ func (s *shipper) send(ctx context.Context) error {
 	defer s.sendMu.Unlock()
 	s.mu.Lock()
 	steps := append([]pendingStep(nil), s.steps...)
-	batch := append([]wireLine(nil), s.lines[:min(len(s.lines), s.batch)]...)
+	batch := append([]jobspec.LogLine(nil), s.lines[:min(len(s.lines), s.batch)]...)
 	s.mu.Unlock()
 
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	if len(steps) > 0 {
-		body := make([]wireStep, len(steps))
+		body := make([]jobspec.Step, len(steps))
 		for i, p := range steps {
 			body[i] = p.s
 		}
@@ -248,7 +232,7 @@ func (s *shipper) refused(err error) bool {
 // shrink answers a batch the server found too large: the next one carries
 // half as many lines; a single line still too large is dropped and counted,
 // and the lines after it go on.
-func (s *shipper) shrink(batch []wireLine) {
+func (s *shipper) shrink(batch []jobspec.LogLine) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(batch) > 1 {

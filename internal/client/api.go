@@ -79,6 +79,12 @@ func (c *Client) GetRun(ctx context.Context, id int64) (*server.RunDetail, error
 	return &out, c.do(ctx, "GET", fmt.Sprintf("/api/v1/runs/%d", id), nil, &out)
 }
 
+// GetRunAttempt returns run id with the jobs of its attempt n (1 is the first run).
+func (c *Client) GetRunAttempt(ctx context.Context, id int64, n int) (*server.RunDetail, error) {
+	var out server.RunDetail
+	return &out, c.do(ctx, "GET", fmt.Sprintf("/api/v1/runs/%d?attempt=%d", id, n), nil, &out)
+}
+
 // RunEvents returns run id's events after event ID after.
 func (c *Client) RunEvents(ctx context.Context, id, after int64) ([]store.Event, error) {
 	var out struct {

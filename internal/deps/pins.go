@@ -3,8 +3,8 @@ package deps
 import (
 	"context"
 	"fmt"
-	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,13 +38,8 @@ type Pin struct {
 // AgeDays is how long the pin has been in place at now.
 func (p Pin) AgeDays(now time.Time) int { return int(now.Sub(p.Date).Hours() / 24) }
 
-// dependencyInputs are the files where a person declares requirements; lockFiles are written
-// by tools.
-var (
-	dependencyInputs = []string{"pyproject.toml", "requirements*.txt", "requirements*.in", "*requirements.txt", "requirements/*.txt", "requirements/*.in", "constraints*.txt", "setup.cfg"}
-	lockFiles        = []string{"uv.lock", "poetry.lock", "pdm.lock"}
-	reqLineRe        = regexp.MustCompile(`["']?\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*((?:(?:===|==|~=|!=|<=|>=|<|>)\s*[A-Za-z0-9.*!+_-]+\s*,?\s*)+)`)
-)
+// reqLineRe matches a requirement with a version specifier, to check a pin written by hand.
+var reqLineRe = regexp.MustCompile(`["']?\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*((?:(?:===|==|~=|!=|<=|>=|<|>)\s*[A-Za-z0-9.*!+_-]+\s*,?\s*)+)`)
 
 // ParsePinSpec splits "pkg==1.2" / "pkg<2" into name and specifier.
 func ParsePinSpec(s string) (name, spec string, err error) {
@@ -67,37 +62,16 @@ func ParsePinSpec(s string) (name, spec string, err error) {
 	return python.NormalizeName(name), spec, nil
 }
 
-// upperBound reports whether a specifier caps the version: ==, ===, <, <= or ~=.
-func upperBound(spec string) bool {
-	for _, c := range strings.Split(spec, ",") {
-		c = strings.TrimSpace(c)
-		if strings.HasPrefix(c, "==") || strings.HasPrefix(c, "<") || strings.HasPrefix(c, "~=") {
-			return true
-		}
-	}
-	return false
-}
-
-func isDependencyFile(p string, patterns []string) bool {
-	for _, pat := range patterns {
-		if ok, _ := path.Match(pat, p); ok {
-			return true
-		}
-	}
-	return false
-}
-
 // FindPins lists the emergency pins in the history of rev (newest first, at most max commits
-// that touch dependency files), each marked open when it is still in effect at rev. A pin is
-// a commit with a Sluice-Pin trailer, or a commit without Sluice-Update that adds an upper
-// bound or exact pin to a requirement or moves a locked package back. This is the one
-// place that decides what a pin is; delivery metrics read it too.
+// that may touch dependency files), each marked open when it is still in effect at rev. A pin
+// is a commit with a Sluice-Pin trailer, or a commit without Sluice-Update that adds an upper
+// bound or exact pin to a requirement or moves a pinned or locked package back; which file
+// changes are pins is python.PinChanges' decision, the same one delivery metrics count.
 func FindPins(ctx context.Context, repo *gitrepo.Repo, rev string, max int) ([]Pin, error) {
 	if max <= 0 {
 		max = 500
 	}
-	paths := append(append([]string{}, dependencyInputs...), lockFiles...)
-	commits, err := repo.Log(ctx, rev, max, paths...)
+	commits, err := repo.Log(ctx, rev, max, python.DependencyPathspecs()...)
 	if err != nil {
 		return nil, err
 	}
@@ -159,170 +133,57 @@ func PinsInCommit(ctx context.Context, repo *gitrepo.Repo, c gitrepo.Commit) ([]
 		return nil, err
 	}
 	for _, f := range strings.Split(strings.TrimSpace(files), "\n") {
-		switch {
-		case isDependencyFile(f, lockFiles) || (isDependencyFile(f, dependencyInputs) && lockLike(ctx, repo, c.SHA, f)):
-			for _, d := range downgrades(ctx, repo, c.SHA, f) {
-				p := base
-				p.Package, p.Spec, p.Source, p.File = d.Name, "=="+d.New, "downgrade", f
-				p.Reason = c.Subject
-				out = append(out, p)
+		if !python.DependencyFile(f) {
+			continue
+		}
+		before, _ := repo.Show(ctx, c.SHA+"^", f) // absent before (or a root commit): ""
+		now, _ := repo.Show(ctx, c.SHA, f)
+		for _, ch := range python.PinChanges(f, []byte(before), []byte(now)) {
+			p := base
+			p.Package, p.Spec, p.Source, p.File, p.Reason = ch.Package, ch.To, "constraint", f, c.Subject
+			if ch.Kind == python.PinDowngrade {
+				p.Source = "downgrade"
+				if strings.IndexAny(p.Spec, "=<>!~") != 0 { // a locked version, not a specifier
+					p.Spec = "==" + p.Spec
+				}
 			}
-		case isDependencyFile(f, dependencyInputs):
-			for _, b := range addedBounds(ctx, repo, c.SHA, f) {
-				p := base
-				p.Package, p.Spec, p.Source, p.File = b[0], b[1], "constraint", f
-				p.Reason = c.Subject
-				out = append(out, p)
-			}
+			out = append(out, p)
 		}
 	}
 	return out, nil
 }
 
-// lockLike is a requirements file that pins everything: a tool's output, or pinned by hand
-// the way a lock is. Its == lines are versions, not bounds; moving one back is the pin.
-func lockLike(ctx context.Context, repo *gitrepo.Repo, sha, f string) bool {
-	if !strings.HasSuffix(f, ".txt") {
-		return false
-	}
-	data, ok := repo.Show(ctx, sha, f)
-	if !ok {
-		return false
-	}
-	if python.CompileCommand([]byte(data)) != "" {
-		return true
-	}
-	reqs, pinned := 0, 0
-	for _, l := range strings.Split(data, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "-") {
-			continue
-		}
-		reqs++
-		if pinnedLineRe.MatchString(l) {
-			pinned++
-		}
-	}
-	return reqs > 0 && reqs == pinned
-}
-
-// requirementBounds maps each package a text declares to its upper-bounding specifiers.
-func requirementBounds(text string) map[string]string {
-	out := map[string]string{}
-	for _, l := range strings.Split(text, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "[") {
-			continue
-		}
-		for _, m := range reqLineRe.FindAllStringSubmatch(l, -1) {
-			spec := strings.TrimRight(strings.ReplaceAll(m[2], " ", ""), ",")
-			if upperBound(spec) {
-				out[python.NormalizeName(m[1])] = spec
-			}
-		}
-	}
-	return out
-}
-
-// addedBounds are the [name, spec] bounds a commit's version of f has that its parent's has
-// not.
-func addedBounds(ctx context.Context, repo *gitrepo.Repo, sha, f string) [][2]string {
-	now, _ := repo.Show(ctx, sha, f)
-	before, _ := repo.Show(ctx, sha+"^", f)
-	if len(now) > maxLockBytes || len(before) > maxLockBytes {
-		return nil
-	}
-	was := requirementBounds(before)
-	var out [][2]string
-	is := requirementBounds(now)
-	for _, n := range sortedKeys(is) {
-		if was[n] != is[n] {
-			out = append(out, [2]string{n, is[n]})
-		}
-	}
-	return out
-}
-
-// downgrades are the packages a commit's lock f pins lower than its parent's.
-func downgrades(ctx context.Context, repo *gitrepo.Repo, sha, f string) []Change {
-	read := func(rev string) map[string]Locked {
-		data, ok := repo.Show(ctx, rev, f)
-		if !ok || len(data) > maxLockBytes {
-			return nil
-		}
-		var m map[string]Locked
-		var err error
-		switch path.Base(f) {
-		case "uv.lock":
-			m, err = readUVLock([]byte(data))
-		case "poetry.lock":
-			m, err = readGroupLock([]byte(data), Poetry)
-		case "pdm.lock":
-			m, err = readGroupLock([]byte(data), PDM)
-		default:
-			m, err = readRequirements([]byte(data), false)
-		}
-		if err != nil {
-			return nil
-		}
-		return m
-	}
-	before, now := read(sha+"^"), read(sha)
-	var out []Change
-	for _, c := range diffLocks(before, now) {
-		if c.Type == "downgrade" {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // tree is what the revision read declares and locks, to tell open pins from lifted ones.
 type tree struct {
-	bounds map[string][]string // package → bounds declared in input files
-	locked map[string]string   // package → locked version
+	declared map[string][]string // package → specifiers declared in requirements, pyproject.toml, Pipfile
+	locked   map[string]string   // package → locked version
 }
 
 func treeState(ctx context.Context, repo *gitrepo.Repo, rev string) tree {
-	t := tree{bounds: map[string][]string{}, locked: map[string]string{}}
+	t := tree{declared: map[string][]string{}, locked: map[string]string{}}
 	out, err := repo.Git(ctx, "ls-tree", "-r", "--name-only", rev)
 	if err != nil {
 		return t
 	}
 	for _, f := range strings.Split(strings.TrimSpace(out), "\n") {
-		if !isDependencyFile(f, dependencyInputs) && !isDependencyFile(f, lockFiles) {
+		if !python.DependencyFile(f) {
 			continue
 		}
 		data, ok := repo.Show(ctx, rev, f)
-		if !ok || len(data) > maxLockBytes {
+		if !ok {
 			continue
 		}
-		if isDependencyFile(f, lockFiles) || python.CompileCommand([]byte(data)) != "" {
-			var m map[string]Locked
-			switch path.Base(f) {
-			case "uv.lock":
-				m, _ = readUVLock([]byte(data))
-			case "poetry.lock":
-				m, _ = readGroupLock([]byte(data), Poetry)
-			case "pdm.lock":
-				m, _ = readGroupLock([]byte(data), PDM)
-			default:
-				m, _ = readRequirements([]byte(data), false)
-			}
-			for n, l := range m {
-				t.locked[n] = l.Version
-			}
-			continue
+		declared, locked := python.DependencyState(f, []byte(data))
+		for n, v := range locked {
+			t.locked[n] = v
 		}
-		for n, spec := range requirementBounds(data) {
-			t.bounds[n] = append(t.bounds[n], spec)
-		}
-		// A plain requirements file pins as a lock does.
-		if !strings.HasSuffix(f, ".toml") && !strings.HasSuffix(f, ".cfg") {
-			m, _ := readRequirements([]byte(data), false)
-			for n, l := range m {
+		for n, spec := range declared {
+			t.declared[n] = append(t.declared[n], spec)
+			// A requirement pinned to one version holds a pin as a lock does ("==1.1" holds
+			// "==1.1.0").
+			if v, ok := strings.CutPrefix(spec, "=="); ok && !strings.ContainsAny(v, ",*") {
 				if _, ok := t.locked[n]; !ok {
-					t.locked[n] = l.Version
+					t.locked[n] = v
 				}
 			}
 		}
@@ -333,8 +194,8 @@ func treeState(ctx context.Context, repo *gitrepo.Repo, rev string) tree {
 // holds reports whether a pin is still in effect: its bound is still declared, or the
 // version it pinned is still the locked one.
 func (t tree) holds(p Pin) bool {
-	for _, b := range t.bounds[p.Package] {
-		if b == p.Spec || strings.Contains(b, p.Spec) {
+	for _, d := range t.declared[p.Package] {
+		if d != "" && allOf(constraints(p.Spec), constraints(d)) {
 			return true
 		}
 	}
@@ -344,4 +205,26 @@ func (t tree) holds(p Pin) bool {
 		}
 	}
 	return false
+}
+
+// constraints splits a specifier into its comma-separated clauses, without spaces.
+func constraints(spec string) []string {
+	var out []string
+	for _, c := range strings.Split(strings.ReplaceAll(spec, " ", ""), ",") {
+		if c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// allOf reports whether every clause of want is among have: the pin's specifier is still
+// declared, alone or with others (">=1,<1.3" holds "<1.3"; "==1.10" does not hold "==1.1").
+func allOf(want, have []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return len(want) > 0
 }

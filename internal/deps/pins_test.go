@@ -36,43 +36,59 @@ func commitAll(t *testing.T, dir string, msg ...string) {
 	testenv.Run(t, ctx, dir, nil, args...)
 }
 
-// TestFindPins reads pins from a real history: a Sluice-Pin commit, a bound added by hand, a
-// lock moved back by hand, a sluice update (never a pin), and a pin lifted later.
-func TestFindPins(t *testing.T) {
+// step is one commit of a test history: the files it writes and its message paragraphs.
+type step struct {
+	files map[string]string
+	msg   []string
+}
+
+// pinRow is what a test checks of a pin.
+type pinRow struct {
+	Pkg, Spec, Source, File, Reason string
+	Open                            bool
+}
+
+// historyPins commits the steps to a new repository and returns the pins FindPins reads there.
+func historyPins(t *testing.T, steps []step) ([]Pin, []pinRow) {
+	t.Helper()
 	gitEnv(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	testenv.Run(t, ctx, dir, nil, "git", "init", "-q", "-b", "main")
-	write := func(files map[string]string) { testenv.WriteFiles(t, dir, files) }
-	write(map[string]string{"requirements.in": "alpha\nbeta>=1\n", "requirements.txt": "# locked\nalpha==1.0.0\nbeta==1.2.0\ngamma==3.0.0\n"})
-	commitAll(t, dir, "chore: start")
-	write(map[string]string{"requirements.txt": "# locked\nalpha==1.1.0\nbeta==1.2.0\ngamma==3.0.0\n"})
-	commitAll(t, dir, "build(deps): update all", "Sluice-Update: all")
-	write(map[string]string{"requirements.in": "alpha\nbeta>=1,<1.3\n"})
-	commitAll(t, dir, "keep beta below 1.3: its API moved")
-	write(map[string]string{"requirements.txt": "# locked\nalpha==1.1.0\nbeta==1.2.0\ngamma==2.9.0\n"})
-	commitAll(t, dir, "gamma 3 crashes on start")
-	write(map[string]string{"requirements.in": "alpha==1.1.0\nbeta>=1,<1.3\n"})
-	commitAll(t, dir, "fix(deps): pin alpha==1.1.0", "Sluice-Pin: alpha==1.1.0\nSluice-Pin-Reason: 1.2 leaks memory")
-	write(map[string]string{"requirements.in": "alpha\nbeta>=1,<1.3\n", "requirements.txt": "# locked\nalpha==1.2.0\nbeta==1.2.0\ngamma==2.9.0\n"})
-	commitAll(t, dir, "lift the alpha pin")
-
+	for _, s := range steps {
+		testenv.WriteFiles(t, dir, s.files)
+		commitAll(t, dir, s.msg...)
+	}
 	pins, err := FindPins(ctx, &gitrepo.Repo{Root: dir}, "HEAD", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	type row struct {
-		Pkg, Spec, Source, Reason string
-		Open                      bool
-	}
-	var got []row
+	var rows []pinRow
 	for _, p := range pins {
-		got = append(got, row{p.Package, p.Spec, p.Source, p.Reason, p.Open})
+		rows = append(rows, pinRow{p.Package, p.Spec, p.Source, p.File, p.Reason, p.Open})
 	}
-	want := []row{
-		{"alpha", "==1.1.0", "trailer", "1.2 leaks memory", false},
-		{"gamma", "==2.9.0", "downgrade", "gamma 3 crashes on start", true},
-		{"beta", ">=1,<1.3", "constraint", "keep beta below 1.3: its API moved", true},
+	return pins, rows
+}
+
+// TestFindPins reads pins from a real history: a Sluice-Pin commit, a bound added by hand, a
+// lock moved back by hand, a sluice update (never a pin), and a pin lifted later.
+func TestFindPins(t *testing.T) {
+	pins, got := historyPins(t, []step{
+		{map[string]string{"requirements.in": "alpha\nbeta>=1\n", "requirements.txt": "# locked\nalpha==1.0.0\nbeta==1.2.0\ngamma==3.0.0\n"},
+			[]string{"chore: start"}},
+		{map[string]string{"requirements.txt": "# locked\nalpha==1.1.0\nbeta==1.2.0\ngamma==3.0.0\n"},
+			[]string{"build(deps): update all", "Sluice-Update: all"}},
+		{map[string]string{"requirements.in": "alpha\nbeta>=1,<1.3\n"}, []string{"keep beta below 1.3: its API moved"}},
+		{map[string]string{"requirements.txt": "# locked\nalpha==1.1.0\nbeta==1.2.0\ngamma==2.9.0\n"}, []string{"gamma 3 crashes on start"}},
+		{map[string]string{"requirements.in": "alpha==1.1.0\nbeta>=1,<1.3\n"},
+			[]string{"fix(deps): pin alpha==1.1.0", "Sluice-Pin: alpha==1.1.0\nSluice-Pin-Reason: 1.2 leaks memory"}},
+		{map[string]string{"requirements.in": "alpha\nbeta>=1,<1.3\n", "requirements.txt": "# locked\nalpha==1.2.0\nbeta==1.2.0\ngamma==2.9.0\n"},
+			[]string{"lift the alpha pin"}},
+	})
+	want := []pinRow{
+		{"alpha", "==1.1.0", "trailer", "", "1.2 leaks memory", false},
+		{"gamma", "==2.9.0", "downgrade", "requirements.txt", "gamma 3 crashes on start", true},
+		{"beta", ">=1,<1.3", "constraint", "requirements.in", "keep beta below 1.3: its API moved", true},
 	}
 	// Commits made within one second sort in log order, which is what FindPins keeps.
 	if d := cmp.Diff(want, got); d != "" {
@@ -82,6 +98,37 @@ func TestFindPins(t *testing.T) {
 		if p.AgeDays(time.Now()) != 0 || p.Commit == "" {
 			t.Errorf("pin %+v: age or commit", p)
 		}
+	}
+}
+
+// TestFindPinsFileKinds: which file changes are pins is python.PinChanges' decision, the one
+// delivery metrics count; the pin finder sees every dependency file it reads (nested
+// requirements, pyproject.toml tables, Pipfile.lock), and a raised cap or a package added to a
+// fully pinned file is not a pin.
+func TestFindPinsFileKinds(t *testing.T) {
+	lock := func(flask string) string {
+		return `{"_meta": {}, "default": {"flask": {"version": "==` + flask + `"}}, "develop": {}}`
+	}
+	pyproject := func(req string) string { return "[project]\nname = \"app\"\ndependencies = [\"" + req + "\"]\n" }
+	_, got := historyPins(t, []step{
+		{map[string]string{"requirements.in": "beta>=1\n", "requirements.txt": "beta==1.2.0\n", "services/api/requirements.txt": "httpx\n",
+			"pyproject.toml": pyproject("requests>=2"), "Pipfile.lock": lock("3.0.3")}, []string{"chore: start"}},
+		{map[string]string{"requirements.in": "beta>=1,<1.3\n"}, []string{"keep beta below 1.3"}},
+		{map[string]string{"requirements.in": "beta>=1,<1.4\n"}, []string{"allow beta 1.3"}},
+		{map[string]string{"requirements.txt": "beta==1.2.0\nsix==1.16.0\n"}, []string{"add six"}},
+		{map[string]string{"services/api/requirements.txt": "httpx<0.28\n"}, []string{"cap httpx in the api"}},
+		{map[string]string{"pyproject.toml": pyproject("requests>=2,<2.32")}, []string{"requests 2.32 breaks auth"}},
+		{map[string]string{"Pipfile.lock": lock("3.0.0")}, []string{"flask back"}},
+		{map[string]string{"pyproject.toml": pyproject("requests>=2")}, []string{"requests fixed"}},
+	})
+	want := []pinRow{
+		{"flask", "==3.0.0", "downgrade", "Pipfile.lock", "flask back", true},
+		{"requests", ">=2,<2.32", "constraint", "pyproject.toml", "requests 2.32 breaks auth", false},
+		{"httpx", "<0.28", "constraint", "services/api/requirements.txt", "cap httpx in the api", true},
+		{"beta", ">=1,<1.3", "constraint", "requirements.in", "keep beta below 1.3", false},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("pins (-want +got):\n%s", d)
 	}
 }
 
@@ -212,4 +259,32 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPinHolds: a pin is open while every clause of its spec is still declared, or its version
+// is still locked; a longer version that merely starts with the pinned one does not hold it.
+func TestPinHolds(t *testing.T) {
+	tr := tree{
+		declared: map[string][]string{"beta": {">=1,<1.3"}, "alpha": {"==1.10"}, "gamma": {""}},
+		locked:   map[string]string{"delta": "1.0.0", "alpha": "1.10"},
+	}
+	tests := []struct {
+		pkg, spec string
+		want      bool
+	}{
+		{"beta", "<1.3", true},
+		{"beta", ">=1,<1.3", true},
+		{"beta", "<1.4", false},
+		{"alpha", "==1.1", false},
+		{"alpha", "==1.10.0", true}, // the same version, written longer
+		{"delta", "==1.0", true},
+		{"delta", "==0.9", false},
+		{"gamma", "<2", false},
+		{"missing", "==1", false},
+	}
+	for _, tt := range tests {
+		if got := tr.holds(Pin{Package: tt.pkg, Spec: tt.spec}); got != tt.want {
+			t.Errorf("holds(%s%s) = %v, want %v", tt.pkg, tt.spec, got, tt.want)
+		}
+	}
 }

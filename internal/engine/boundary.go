@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 
+	"github.com/sluice-ci/sluice/internal/executor"
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/python"
@@ -295,6 +297,24 @@ func (jr *jobRun) hostRun(ctx context.Context, sc *scope, c host.Cmd, readOnly .
 	c.Sandbox = sb
 	return host.Run(ctx, c)
 }
+
+// hostExec runs the job's processes on this machine through hostRun (in
+// the job's jail under --sandbox), for the scope sc when it has one.
+type hostExec struct {
+	jr *jobRun
+	sc *scope
+}
+
+var _ executor.Executor = hostExec{}
+
+func (x hostExec) Run(ctx context.Context, p executor.Process) (executor.Result, error) {
+	res, err := x.jr.hostRun(ctx, x.sc, host.Cmd{Argv: p.Argv, Dir: p.Dir, Env: p.Env, Line: p.Line, Grace: p.Grace})
+	return executor.Result{ExitCode: res.ExitCode, Interrupted: res.Interrupted}, err
+}
+
+// LookPath looks name up on this machine's PATH (the jail mounts the
+// machine's programs read-only where they are).
+func (hostExec) LookPath(name string) (string, error) { return exec.LookPath(name) }
 
 // inWorkspace resolves a path relative to the workspace and says whether it
 // stays inside it after symlinks.

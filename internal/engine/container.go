@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +28,16 @@ type containers struct {
 	once    sync.Once
 	eng     *container.Engine
 	err     error
+	suffix  sync.Once
+	id      string
+}
+
+// runID names this engine's containers and networks: the run's ID, which a server's
+// agents share between jobs of one run and servers on one machine may repeat (run 42 of
+// two servers), with a suffix of this engine's own.
+func (c *containers) runID(run string) string {
+	c.suffix.Do(func() { c.id = run + "-" + randomName()[:6] })
+	return c.id
 }
 
 func (c *containers) get(ctx context.Context) (*container.Engine, error) {
@@ -47,31 +55,11 @@ func (c *containers) get(ctx context.Context) (*container.Engine, error) {
 }
 
 // ctrJob is a job's container side: its job container (if any) and
-// services, and how host paths appear inside.
+// services.
 type ctrJob struct {
 	job      *container.Job
-	inside   bool        // steps run in the job container
-	paths    [][2]string // host prefix → container prefix, longest first
-	imgPath  string      // PATH of the job container
-	hasBash  bool
+	inside   bool // steps run in the job container
 	services map[string]container.Service
-}
-
-func (c *ctrJob) path(p string) string {
-	for _, m := range c.paths {
-		if p == m[0] || strings.HasPrefix(p, m[0]+"/") {
-			return m[1] + strings.TrimPrefix(p, m[0])
-		}
-	}
-	return p
-}
-
-// translate rewrites host paths of the job inside an environment value.
-func (c *ctrJob) translate(v string) string {
-	for _, m := range c.paths {
-		v = strings.ReplaceAll(v, m[0], m[1])
-	}
-	return v
 }
 
 // jobImage is the image a job's steps run in: its `container:`, or the
@@ -109,7 +97,7 @@ func (jr *jobRun) startContainers(ctx context.Context, ev *expr.Evaluator, root 
 	if err != nil {
 		return nil, fmt.Errorf("this job needs containers (container: or services:), and no container engine answers: %w", err)
 	}
-	spec := container.JobSpec{RunID: e.opts.RunID, JobID: jr.name, Services: map[string]container.ContainerSpec{},
+	spec := container.JobSpec{RunID: e.ctrs.runID(e.opts.Run.ID), JobID: jr.name, Services: map[string]container.ContainerSpec{},
 		Log: func(s string) { jr.lineOut("Initialize containers", s) }}
 	if image != "" {
 		ports, volumes := jr.wr.wf.ContainerLists(jr.node.id, "")
@@ -157,17 +145,12 @@ func (jr *jobRun) startContainers(ctx context.Context, ev *expr.Evaluator, root 
 	}
 	c := &ctrJob{job: job, inside: image != "", services: job.Services()}
 	if c.inside {
-		c.paths = [][2]string{{jr.temp, ctrTemp}, {filepath.Join(root, "work"), ctrWork}}
+		// The job's steps run in its container from now on.
+		paths := [][2]string{{jr.temp, ctrTemp}, {filepath.Join(root, "work"), ctrWork}}
 		if jr.dirs.toolCache != "" {
-			c.paths = append(c.paths, [2]string{jr.dirs.toolCache, ctrToolCache})
+			paths = append(paths, [2]string{jr.dirs.toolCache, ctrToolCache})
 		}
-		sort.Slice(c.paths, func(a, b int) bool { return len(c.paths[a][0]) > len(c.paths[b][0]) })
-		var out []string
-		code, err := job.Exec(ctx, container.ExecSpec{Argv: []string{"sh", "-c", "echo \"$PATH\"; command -v bash >/dev/null && echo bash"}, Line: func(s string) { out = append(out, s) }}, time.Second)
-		if err == nil && code == 0 && len(out) > 0 {
-			c.imgPath = out[0]
-			c.hasBash = len(out) > 1 && out[1] == "bash"
-		}
+		jr.steps = container.NewExecutor(ctx, job, paths, e.opts.BaseEnv)
 	}
 	jr.ctr = c
 	e.emit(logs.Event{Kind: logs.StepFinished, Job: jr.name, Step: "Initialize containers", Result: logs.Success, Duration: time.Since(start)})
@@ -248,44 +231,4 @@ func (c *ctrJob) servicesContext() map[string]any {
 		out[name] = map[string]any{"id": s.ID, "network": s.Network, "ports": ports}
 	}
 	return out
-}
-
-var envPathVar = regexp.MustCompile(`^(GITHUB_|RUNNER_)`)
-
-// ctrEnv is a step's environment inside the job container: the job's and
-// step's variables and the runner's, with host paths translated, and not
-// the host's own PATH or HOME.
-func (jr *jobRun) ctrEnv(env []string) []string {
-	base := jr.wr.e.opts.BaseEnv
-	var out []string
-	var path []string
-	jr.mu.Lock()
-	for _, p := range jr.path {
-		path = append(path, jr.ctr.path(p))
-	}
-	jr.mu.Unlock()
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		if bv, ok := base[k]; ok && bv == v && !envPathVar.MatchString(k) {
-			continue // the host's own environment stays on the host
-		}
-		if k == "PATH" {
-			continue
-		}
-		out = append(out, k+"="+jr.ctr.translate(v))
-	}
-	if len(path) > 0 && jr.ctr.imgPath != "" {
-		out = append(out, "PATH="+strings.Join(append(path, jr.ctr.imgPath), ":"))
-	}
-	return out
-}
-
-// runInContainer runs a step's process in the job container.
-func (jr *jobRun) runInContainer(ctx context.Context, argv []string, dir string, env []string, line func(string)) (int, bool, error) {
-	cargv := make([]string, len(argv))
-	for i, a := range argv {
-		cargv[i] = jr.ctr.path(a)
-	}
-	code, err := jr.ctr.job.Exec(ctx, container.ExecSpec{Argv: cargv, Env: jr.ctrEnv(env), WorkDir: jr.ctr.path(dir), Line: line}, jr.wr.e.opts.StepGrace)
-	return code, ctx.Err() != nil, err
 }

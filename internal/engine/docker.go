@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/actions"
@@ -20,6 +21,9 @@ const (
 	dockerFiles     = "/github/file_commands"
 	dockerWorkflow  = "/github/workflow"
 )
+
+// runnerVar names the runner's own variables, which a container always gets.
+var runnerVar = regexp.MustCompile(`^(GITHUB_|RUNNER_)`)
 
 // runDocker runs a Docker action (`runs: using: docker`, image built from
 // its Dockerfile or pulled) or a `uses: docker://image` step in a one-off
@@ -92,7 +96,7 @@ func (jr *jobRun) runDocker(ctx context.Context, sc *scope, image string, md *ac
 		spec.Entrypoint = []string{entrypoint}
 	}
 	// The container sees the runner's variables with its own paths.
-	paths := &ctrJob{paths: [][2]string{
+	paths := &container.Executor{Paths: [][2]string{
 		{filepath.Join(jr.temp, "_runner_file_commands"), dockerFiles},
 		{filepath.Dir(jr.eventPath), dockerWorkflow},
 		{jr.workspace, dockerWorkspace},
@@ -100,10 +104,10 @@ func (jr *jobRun) runDocker(ctx context.Context, sc *scope, image string, md *ac
 	spec.Env = map[string]string{}
 	for _, kv := range jr.processEnv(sc, id, env, jr.files) {
 		k, v, _ := strings.Cut(kv, "=")
-		if bv, ok := e.opts.BaseEnv[k]; (ok && bv == v && !envPathVar.MatchString(k)) || k == "PATH" {
+		if bv, ok := e.opts.BaseEnv[k]; (ok && bv == v && !runnerVar.MatchString(k)) || k == "PATH" {
 			continue
 		}
-		spec.Env[k] = paths.translate(v)
+		spec.Env[k] = paths.Translate(v)
 	}
 	spec.Env["HOME"] = dockerHome
 	network := ""

@@ -1,7 +1,9 @@
-// Package engine runs workflows: the job graph with its needs, matrices,
-// conditions, timeouts and cancellation, each job's steps with their runner
-// files and workflow commands, local composite actions and local reusable
-// workflows. `sluice run` and (later) agents execute jobs only through here.
+// Package engine runs jobs: each job's steps with their runner files,
+// workflow commands, timeouts and cancellation, composite, JavaScript and
+// Docker actions, through an executor (host or container). Which jobs run,
+// when and as what (needs, if:, matrices, reusable workflows) is
+// internal/plan's to decide; Run only drives the plan in memory for `sluice
+// run`, and RunJob runs one job an agent leased. Every job runs through here.
 package engine
 
 import (
@@ -16,8 +18,9 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/logs"
-	"github.com/sluice-ci/sluice/internal/workflow"
+	"github.com/sluice-ci/sluice/internal/plan"
 )
 
 // Options describe one run.
@@ -25,43 +28,34 @@ type Options struct {
 	RepoRoot string // the user's repository: source of checkouts, never written
 	// CloneSource is the git repository checkouts fetch from when it is not
 	// RepoRoot (an agent's bare mirror; RepoRoot then holds only the files
-	// the engine reads itself, such as reusable workflows).
+	// the engine reads itself, such as local actions).
 	CloneSource string
-	Repository  string // owner/name for github.repository
+	// Run is the run's identity and event (github context, runner variables); Run runs
+	// each workflow with its own path and name in it. Run.Fork keeps a fork's pull
+	// request's environments apart from the repository's own runs'.
+	Run jobspec.Run
 	// RepoIdentity keeps one repository's kept environments and caches
 	// apart from every other's: the server's repository id, or the origin
 	// URL (else the absolute path) for `sluice run`. Empty means RepoRoot.
 	RepoIdentity string
 	// DefaultBranch gives the repository's default branch when the event
-	// does not say (caches of other branches fall back to it); nil is main.
+	// does not say (caches of other branches fall back to it); nil is
+	// Run.DefaultBranch, else main.
 	DefaultBranch func() string
-	// Fork marks a run of a pull request from a fork: its environments are
-	// kept apart from the repository's own runs'.
-	Fork        bool
-	Actor       string
-	SHA         string
-	Ref         string // refs/heads/main, refs/tags/v1, refs/pull/1/merge
-	EventName   string
-	Payload     map[string]any // github.event
-	Secrets     map[string]string
-	Vars        map[string]string
-	Inputs      map[string]string // workflow_dispatch inputs as given on the command line
-	Env         map[string]string // --env: the lowest layer of every job's env
-	JobFilter   string            // run only this job (and the jobs it needs)
-	Parallel    int               // jobs at once; 0 means the CPU count
-	WorkRoot    string            // per-job workspaces are made below it
-	ToolCache   string            // RUNNER_TOOL_CACHE, shared between runs
-	StateDir    string            // sluice's state: caches, environments, artifacts
-	ArtifactDir string            // artifacts, when not under StateDir (a server's store)
-	Keep        bool              // keep workspaces after the run
+	Secrets       map[string]string
+	Env           map[string]string // --env: the lowest layer of every job's env
+	JobFilter     string            // run only this job (and the jobs it needs)
+	Parallel      int               // jobs at once; 0 means the CPU count
+	WorkRoot      string            // per-job workspaces are made below it
+	ToolCache     string            // RUNNER_TOOL_CACHE, shared between runs
+	StateDir      string            // sluice's state: caches, environments, artifacts
+	ArtifactDir   string            // artifacts, when not under StateDir (a server's store)
+	Keep          bool              // keep workspaces after the run
 	// Sandbox, when set, runs every process of a job (steps, actions,
 	// natives' processes) in its own bubblewrap jail (DESIGN.md §5a).
 	Sandbox     *host.Policy
 	WorkingTree bool // checkout overlays uncommitted changes
 	Verbose     bool
-	RunID       string
-	RunNumber   int
-	RunAttempt  int // 1 for a first run; re-runs count up
 	LogDir      string
 	BaseEnv     map[string]string // the clean environment every process starts from
 	Sink        logs.Sink
@@ -83,6 +77,9 @@ type Options struct {
 	// Platforms maps runs-on labels to images (-P ubuntu-latest=IMAGE);
 	// "-self-hosted" or no entry keeps a label on the host.
 	Platforms map[string]string
+	// Workflows loads reusable workflows that are not in this repository
+	// (owner/repo/path@ref); nil refuses them with a clear reason.
+	Workflows plan.Loader
 }
 
 // Engine runs workflows with one set of Options.
@@ -96,8 +93,7 @@ type Engine struct {
 	hard       context.Context
 
 	// osName is the distribution's name ("Debian GNU/Linux 12 (bookworm)"),
-	// read when the first job starts: a server planning jobs with PlanJob
-	// never needs it.
+	// read when the first job starts.
 	osName func() string
 	ctrs   *containers
 	// machineRO are the machine's tool directories a sandboxed process
@@ -149,37 +145,6 @@ func (e *Engine) Cancel() {
 
 func (e *Engine) cancelled() bool { return e.soft.Err() != nil }
 
-// Run executes the workflows (each as its own workflow run, sharing the job
-// slots) and returns the run's summary. ctx ending kills everything at once;
-// use Cancel for a graceful stop.
-func (e *Engine) Run(ctx context.Context, wfs []*workflow.Workflow) logs.RunSummary {
-	start := time.Now()
-	e.hard = ctx
-	e.soft, e.softCancel = context.WithCancel(ctx)
-	defer e.softCancel()
-	e.emit(logs.Event{Kind: logs.RunStarted, Text: e.opts.RunID})
-
-	var wg sync.WaitGroup
-	for _, wf := range wfs {
-		wr, err := e.newWorkflowRun(wf, "", nil, nil)
-		if err != nil {
-			e.recordJob(logs.JobSummary{Job: wf.Name(), Result: logs.Failure})
-			e.emit(logs.Event{Kind: logs.JobFinished, Job: wf.Name(), Result: logs.Failure, Text: err.Error()})
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wr.run(e.opts.JobFilter)
-		}()
-	}
-	wg.Wait()
-
-	sum := e.summary(time.Since(start))
-	e.emit(logs.Event{Kind: logs.RunFinished, Summary: &sum, Result: sum.Result, Duration: sum.Duration})
-	return sum
-}
-
 func (e *Engine) summary(d time.Duration) logs.RunSummary {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -199,7 +164,7 @@ func (e *Engine) summary(d time.Duration) logs.RunSummary {
 		res = logs.Cancelled
 	}
 	return logs.RunSummary{
-		RunID:       e.opts.RunID,
+		RunID:       e.opts.Run.ID,
 		Result:      res,
 		Duration:    d,
 		Jobs:        append([]logs.JobSummary(nil), e.jobs...),

@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/executor"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/expr"
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/plan"
 	"github.com/sluice-ci/sluice/internal/testreport"
 	"github.com/sluice-ci/sluice/internal/venvs"
-	"github.com/sluice-ci/sluice/internal/workflow"
 )
 
 // defaultJobTimeout is GitHub's: six hours.
@@ -69,8 +70,12 @@ type jobRun struct {
 	stepJailRun *host.Jail
 	stepJailKey string
 	ctr         *ctrJob // the job's containers, when it has any
-	versions    map[string]string
-	tests       *testreport.Report
+	// steps is where the job's `run:` steps run: the host (hostExec: its
+	// jail under --sandbox) or the job's container; actions' own processes
+	// run on the host. The engine never asks which one it has.
+	steps    executor.Executor
+	versions map[string]string
+	tests    *testreport.Report
 }
 
 // key identifies this job leg across runs (same repository, workflow, job
@@ -91,53 +96,36 @@ func runnerArch() string {
 	return "X64"
 }
 
-// legName is the display name of a leg: the evaluated `name:`, or the id,
-// with the matrix values appended unless the name already uses them.
-func (wr *workflowRun) legName(n *jobNode, spec legSpec, ev *expr.Evaluator) string {
-	base := n.id
-	usesMatrix := false
-	if n.job.Name != nil {
-		base = n.job.Name.Value
-		if n.job.Name.ContainsExpression() {
-			usesMatrix = strings.Contains(strings.ToLower(base), "matrix")
-			if s, err := ev.Interpolate(base); err == nil {
-				base = s
-			}
-		}
-	}
-	if spec.matrix != nil && !usesMatrix {
-		base = workflow.LegName(base, spec.keys, spec.matrix)
-	}
-	return wr.prefix + base
+// legResult is how one job ended, as the graph and RunJob see it.
+type legResult struct {
+	result          logs.Result
+	continueOnError bool
+	outputs         map[string]string
+	tests           *testreport.Report
+	envURL          string // a deployment job's environment.url
 }
 
-func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) legResult {
+// runLeg runs the job the spec describes: it waits for a job slot, sets the
+// job up, runs its steps and tears it down.
+func (wr *workflowRun) runLeg(legCtx context.Context) legResult {
 	e := wr.e
-	strategy := map[string]any{
-		"fail-fast":    spec.failFast,
-		"job-index":    float64(spec.index),
-		"job-total":    float64(spec.total),
-		"max-parallel": float64(spec.total),
+	spec := wr.spec
+	name := spec.Name
+	j := wr.wf.Job(spec.JobID)
+	if j == nil {
+		return e.failUnit(name, fmt.Sprintf("%s has no job %q", wr.wf.Path, spec.JobID))
 	}
-	if spec.maxParallel > 0 {
-		strategy["max-parallel"] = float64(spec.maxParallel)
-	}
+	n := &jobNode{id: spec.JobID, job: j}
+	strategy := plan.StrategyContext(spec.Strategy)
 	matrix := map[string]any{}
-	for k, v := range spec.matrix {
+	for k, v := range spec.Matrix {
 		matrix[k] = v
 	}
-	st := expr.Status{Failed: spec.anyFailed, Cancelled: e.cancelled()}
-	ev := wr.evaluator(map[string]any{"needs": spec.needs, "matrix": matrix, "strategy": strategy}, st)
-	name := wr.legName(n, spec, ev)
+	needs := plan.NeedsContext(spec.Needs)
+	ev := wr.evaluator(map[string]any{"needs": needs, "matrix": matrix, "strategy": strategy}, expr.Status{Cancelled: e.cancelled()})
+	continueOnError := spec.ContinueOnError
 
-	continueOnError := n.job.ContinueOnError != nil && boolValue(ev, n.job.ContinueOnError, false)
-	if n.job.WorkflowCall != nil {
-		// The called workflow's jobs take job slots themselves; holding one
-		// here as well could leave none for them.
-		return wr.runCall(legCtx, n, name, ev, continueOnError)
-	}
-
-	// Job slots: wait for one unless the legs were cancelled meanwhile.
+	// Job slots: wait for one unless the job was cancelled meanwhile.
 	select {
 	case e.sem <- struct{}{}:
 	case <-legCtx.Done():
@@ -149,7 +137,7 @@ func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) 
 
 	start := time.Now()
 	e.emit(logs.Event{Kind: logs.JobStarted, Job: name})
-	jr := &jobRun{wr: wr, node: n, name: name, matrix: matrix, strategy: strategy, needs: spec.needs,
+	jr := &jobRun{wr: wr, node: n, name: name, matrix: matrix, strategy: strategy, needs: needs,
 		fileEnv: map[string]string{}, status: logs.Success,
 		versions: map[string]string{"sluice": e.opts.Version, "os": e.osName()}}
 	e.emit(logs.Event{Kind: logs.Line, Job: name, Step: "Set up job", Text: fmt.Sprintf("sluice %s on %s (%s)", e.opts.Version, e.osName(), runnerArch())})
@@ -160,7 +148,7 @@ func (wr *workflowRun) runLeg(legCtx context.Context, n *jobNode, spec legSpec) 
 	}
 	d := time.Since(start)
 	e.recordJob(logs.JobSummary{Job: name, Result: res, Duration: d, StepSummary: jr.summary.String(),
-		ContinueOnError: continueOnError && res == logs.Failure, Versions: jr.versions, Tests: jr.testSummary()})
+		ContinueOnError: continueOnError && res == logs.Failure, Versions: jr.versions, Tests: jr.testSummary(), Outputs: outputs})
 	text := why
 	if continueOnError && res == logs.Failure {
 		text = strings.TrimPrefix(text+"; continue-on-error", "; ")
@@ -189,11 +177,12 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	jr.dirs, jr.workspace, jr.temp, jr.root = dirs, ws, temp, root
 	jr.py = jr.newPythonEnvs(slot)
 	jr.cacheEnv = jr.repoCaches()
+	jr.steps = hostExec{jr: jr}
 	if jr.files, err = newRunnerFiles(filepath.Join(temp, "_runner_file_commands")); err != nil {
 		return logs.Failure, err.Error()
 	}
 	jr.eventPath = filepath.Join(temp, "_github_workflow", "event.json")
-	if err := writeJSON(jr.eventPath, e.opts.Payload); err != nil {
+	if err := writeJSON(jr.eventPath, jr.wr.run.Payload); err != nil {
 		return logs.Failure, err.Error()
 	}
 	ev.Contexts["github"] = jr.githubContext("")

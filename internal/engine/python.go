@@ -301,7 +301,7 @@ func (jr *jobRun) repoCaches() map[string]string {
 		return nil
 	}
 	fork := ""
-	if e.opts.Fork {
+	if e.opts.Run.Fork {
 		fork = "fork"
 	}
 	sum := sha256.Sum256([]byte(e.repoIdentity() + "\x00" + fork))

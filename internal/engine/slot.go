@@ -39,14 +39,14 @@ func (e *Engine) repoIdentity() string {
 			return "path:" + abs
 		}
 	}
-	return "name:" + e.opts.Repository
+	return "name:" + e.opts.Run.Repository
 }
 
 // slotBase names a job leg's slots: the state directory, the repository
 // identity, whether the run is from a fork, the workflow and the leg.
 func (e *Engine) slotBase(jr *jobRun) string {
 	fork := ""
-	if e.opts.Fork {
+	if e.opts.Run.Fork {
 		fork = "fork"
 	}
 	sum := sha256.Sum256([]byte(e.opts.StateDir + "\x00" + e.repoIdentity() + "\x00" + fork + "\x00" + jr.wr.wf.Path + "\x00" + jr.name))
@@ -77,7 +77,7 @@ func (e *Engine) jobSlot(jr *jobRun) (*jobSlot, error) {
 		s.name = base + "-x" + randomName()
 	}
 	s.root = filepath.Join(e.opts.WorkRoot, s.name)
-	s.workspace = filepath.Join(s.root, "work", filepath.Base(e.opts.Repository))
+	s.workspace = filepath.Join(s.root, "work", filepath.Base(e.opts.Run.Repository))
 	s.temp = filepath.Join(s.root, "temp")
 	s.envs = filepath.Join(s.root, "envs")
 	if err := os.RemoveAll(s.root); err != nil {
@@ -99,7 +99,7 @@ func (e *Engine) jobSlot(jr *jobRun) (*jobSlot, error) {
 
 // baseRef is a pull request's base branch, from the event.
 func (e *Engine) baseRef() string {
-	if pr, ok := e.opts.Payload["pull_request"].(map[string]any); ok {
+	if pr, ok := e.opts.Run.Payload["pull_request"].(map[string]any); ok {
 		if b, ok := pr["base"].(map[string]any); ok {
 			if s, ok := b["ref"].(string); ok {
 				return s
@@ -112,7 +112,7 @@ func (e *Engine) baseRef() string {
 // defaultBranch is the repository's default branch: the event's, else the
 // one the engine was given, else main.
 func (e *Engine) defaultBranch() string {
-	if r, ok := e.opts.Payload["repository"].(map[string]any); ok {
+	if r, ok := e.opts.Run.Payload["repository"].(map[string]any); ok {
 		if s, ok := r["default_branch"].(string); ok && s != "" {
 			return s
 		}
@@ -121,6 +121,9 @@ func (e *Engine) defaultBranch() string {
 		if b := e.opts.DefaultBranch(); b != "" {
 			return b
 		}
+	}
+	if e.opts.Run.DefaultBranch != "" {
+		return e.opts.Run.DefaultBranch
 	}
 	return "main"
 }

@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/rhysd/actionlint"
+	"github.com/sluice-ci/sluice/internal/executor"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/expr"
 	"github.com/sluice-ci/sluice/internal/logs"
@@ -223,18 +223,8 @@ func (jr *jobRun) runScript(ctx context.Context, sc *scope, x *actionlint.ExecRu
 	if sc.depth > 0 && x.Shell != nil {
 		shellName = x.Shell.Value
 	}
-	lookPath := exec.LookPath
-	if jr.ctr != nil && jr.ctr.inside {
-		// The default shell is bash when the image has it, as on GitHub.
-		hasBash := jr.ctr.hasBash
-		lookPath = func(name string) (string, error) {
-			if name == "bash" && hasBash || name != "bash" {
-				return name, nil
-			}
-			return "", fmt.Errorf("%s is not in the image", name)
-		}
-	}
-	sh, err := host.ResolveShell(shellName, lookPath)
+	// The default shell is bash where the job runs when it has bash, as on GitHub.
+	sh, err := host.ResolveShell(shellName, jr.steps.LookPath)
 	if err != nil {
 		return jr.fail(display, err.Error())
 	}
@@ -297,9 +287,9 @@ func withPytestJUnit(stepEnv, scopeEnv map[string]string, path string) map[strin
 }
 
 // runProcess runs argv as a step with the runner files wired up, and reads
-// back what the process wrote to them.
-// inContainer runs it in the job container when the job has one (`run:`
-// steps do; actions' own processes run on the host, next to sluice).
+// back what the process wrote to them. inContainer runs it where the job's
+// steps run (the job's container, when it has one: `run:` steps do);
+// otherwise it runs on the host next to sluice (actions' own processes).
 func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, argv []string, dir, hide string, inContainer bool) stepOutcome {
 	return jr.runProcessEnv(ctx, sc, display, jr.processEnv(sc, id, stepEnv, jr.files), argv, dir, hide, inContainer)
 }
@@ -309,13 +299,11 @@ func (jr *jobRun) runProcessEnv(ctx context.Context, sc *scope, display string, 
 	e := jr.wr.e
 	files := jr.files
 	p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}, hide: hide}
-	var res host.Result
-	var err error
+	var x executor.Executor = hostExec{jr: jr, sc: sc}
 	if inContainer && jr.ctr != nil && jr.ctr.inside {
-		res.ExitCode, res.Interrupted, err = jr.runInContainer(ctx, argv, dir, env, p.line)
-	} else {
-		res, err = jr.hostRun(ctx, sc, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace})
+		x = jr.steps
 	}
+	res, err := x.Run(ctx, executor.Process{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace})
 	if err != nil {
 		return jr.fail(display, fmt.Sprintf("%s (is it installed and on PATH?)", err))
 	}

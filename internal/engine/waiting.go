@@ -4,28 +4,17 @@ import (
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/plan"
 )
 
-// announceWaiting tells the sinks which selected jobs wait for others before
-// any starts, so a live view can list them (JobWaiting). The job is named as
-// runNode names it before its matrix is expanded: its literal name, else
-// its id.
-func (wr *workflowRun) announceWaiting(sel map[string]bool) {
-	for _, k := range wr.order {
-		n := wr.nodes[k]
-		if !sel[k] || len(n.needs) == 0 {
+// announceWaiting tells the sinks which of a run's first rows wait for others before any
+// starts, so a live view can list them (JobWaiting). A row is named as the plan names it
+// before its matrix is expanded: its literal name, else its id.
+func (e *Engine) announceWaiting(rows []plan.Row) {
+	for _, r := range rows {
+		if r.State != plan.Waiting || len(r.Needs) == 0 {
 			continue
 		}
-		display := wr.prefix + n.id
-		if n.job.Name != nil && !n.job.Name.ContainsExpression() {
-			display = wr.prefix + n.job.Name.Value
-		}
-		var needs []string
-		for _, d := range n.needs {
-			if dn, ok := wr.nodes[d]; ok {
-				needs = append(needs, dn.id)
-			}
-		}
-		wr.e.emit(logs.Event{Kind: logs.JobWaiting, Job: display, Text: strings.Join(needs, ", ")})
+		e.emit(logs.Event{Kind: logs.JobWaiting, Job: r.Name, Text: strings.Join(r.Needs, ", ")})
 	}
 }

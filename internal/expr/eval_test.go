@@ -244,6 +244,9 @@ func TestStatusFunctions(t *testing.T) {
 		{Status{}, true, false, false, true},
 		{Status{Failed: true}, false, true, false, true},
 		{Status{Cancelled: true}, false, false, true, true},
+		// A skipped ancestor: neither success() nor failure(), so
+		// `success() || failure()` skips the job like the default `if`.
+		{Status{Skipped: true}, false, false, false, true},
 	} {
 		e := &Evaluator{Status: c.st}
 		got := []any{}

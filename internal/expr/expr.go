@@ -11,8 +11,11 @@ import (
 type Contexts map[string]any
 
 // Status is what the status functions see: for a step, whether an earlier step of the job failed or
-// the run was cancelled; for a job, whether a job it needs (transitively) failed.
-type Status struct{ Failed, Cancelled bool }
+// the run was cancelled; for a job, whether a job it needs (transitively) failed, or was skipped
+// or cancelled (Skipped). success() is true only when none of them holds: GitHub skips a job
+// whose default `if` sees a skip anywhere up its chain of needs, and `success() || failure()`
+// agrees with that.
+type Status struct{ Failed, Cancelled, Skipped bool }
 
 // Evaluator evaluates expressions against one set of contexts.
 type Evaluator struct {

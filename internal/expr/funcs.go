@@ -48,7 +48,7 @@ func lookupFunc(name string) (funcInfo, bool) {
 func (e *Evaluator) evalCall(n *call) (any, error) {
 	switch n.name {
 	case "success":
-		return !e.Status.Failed && !e.Status.Cancelled, nil
+		return e.success(), nil
 	case "always":
 		return true, nil
 	case "cancelled":

@@ -146,4 +146,6 @@ func (e *Evaluator) templateCondition(t string) (bool, error) {
 	return Truthy(s), nil
 }
 
-func (e *Evaluator) success() bool { return !e.Status.Failed && !e.Status.Cancelled }
+func (e *Evaluator) success() bool {
+	return !e.Status.Failed && !e.Status.Cancelled && !e.Status.Skipped
+}

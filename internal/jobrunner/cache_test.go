@@ -3,6 +3,7 @@ package jobrunner_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
@@ -197,10 +199,11 @@ func runJob(t *testing.T, db *store.DB, repoID int64, repoDir, sha, job string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := json.Marshal(map[string]any{
-		"repo_url": repoDir, "repository": "o/demo", "repo_id": repoID, "default_branch": "main", "sha": sha, "ref": "refs/heads/main", "event": "push",
-		"workflow_path": ".github/workflows/ci.yml", "workflow_source": cacheWorkflow, "job_id": job,
-		"leg": map[string]any{"name": job, "index": 0, "total": 1}, "run_id": run.ID, "run_number": run.Number,
+	spec, err := json.Marshal(jobspec.Spec{
+		Run: jobspec.Run{ID: fmt.Sprint(run.ID), Number: run.Number, RepoURL: repoDir, Repository: "o/demo", RepoID: repoID,
+			DefaultBranch: "main", SHA: sha, Ref: "refs/heads/main", Event: "push", WorkflowPath: ".github/workflows/ci.yml"},
+		Job: jobspec.Job{Key: job, Name: job, JobID: job, WorkflowPath: ".github/workflows/ci.yml", WorkflowSource: cacheWorkflow,
+			Strategy: jobspec.Strategy{FailFast: true, JobTotal: 1, MaxParallel: 1}},
 	})
 	if err != nil {
 		t.Fatal(err)

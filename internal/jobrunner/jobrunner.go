@@ -20,13 +20,13 @@ import (
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/fslock"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/logs"
-	"github.com/sluice-ci/sluice/internal/scheduler"
 	"github.com/sluice-ci/sluice/internal/workdirs"
-	"github.com/sluice-ci/sluice/internal/workflow"
 )
 
 // Config is where an agent keeps its work.
@@ -44,6 +44,9 @@ type Config struct {
 	// data is mounted there.
 	Sandbox *host.Policy
 	Actions actions.Resolver
+	// Containers connects to a container engine for jobs that ask for one
+	// (container:, services:, docker actions); nil means none is available.
+	Containers func(ctx context.Context) (*container.Engine, error)
 	// LocalRepo maps a job's repository URL to a path on this machine to
 	// fetch from instead (the embedded agent reads the server's mirrors
 	// directly); "" keeps the URL.
@@ -94,17 +97,17 @@ func sweepSlots(dir string) (int, error) {
 // New returns the agent's JobRunner.
 func New(cfg Config) agent.JobRunner {
 	m := &mirrors{dir: filepath.Join(orTemp(cfg.StateDir), "mirrors")}
-	return func(ctx context.Context, lease agent.Lease, emit func(agent.LogLine), step func(agent.Step)) (string, map[string]string, string) {
+	return func(ctx context.Context, lease agent.Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
 		return run(ctx, cfg, m, lease, emit, step)
 	}
 }
 
-func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit func(agent.LogLine), step func(agent.Step)) (string, map[string]string, string) {
+func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
 	fail := func(format string, args ...any) (string, map[string]string, string) {
-		emit(agent.LogLine{Time: time.Now(), Kind: "error", Text: fmt.Sprintf(format, args...)})
+		emit(jobspec.LogLine{Time: time.Now(), Kind: "error", Text: fmt.Sprintf(format, args...)})
 		return "failure", nil, ""
 	}
-	spec, err := scheduler.ParseSpec(lease.Spec)
+	spec, err := jobspec.Parse(lease.Spec)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -120,58 +123,45 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	if cfg.Token != "" {
 		gitConfig = append(gitConfig, "http.extraHeader=Authorization: Bearer "+cfg.Token)
 	}
-	source := spec.RepoURL
+	source := spec.Run.RepoURL
 	if cfg.LocalRepo != nil {
 		if p := cfg.LocalRepo(source); p != "" {
 			source = p
 		}
 	}
-	mirror, err := m.ensure(ctx, source, spec.SHA, gitConfig)
+	mirror, err := m.ensure(ctx, source, spec.Run.SHA, gitConfig)
 	if err != nil {
-		return fail("fetching %s at %s: %v", spec.Repository, spec.SHA, err)
+		return fail("fetching %s at %s: %v", spec.Run.Repository, spec.Run.SHA, err)
 	}
-	src, err := m.tree(ctx, mirror, spec.SHA)
+	src, err := m.tree(ctx, mirror, spec.Run.SHA)
 	if err != nil {
 		return fail("%v", err)
 	}
-	wf, err := workflow.Parse(spec.WorkflowPath, []byte(spec.WorkflowSource))
-	if err != nil {
-		return fail("reading %s: %v", spec.WorkflowPath, err)
-	}
-	var inputs map[string]any
-	if spec.Event == "workflow_dispatch" {
-		if inputs, err = workflow.DispatchInputs(wf, spec.Inputs); err != nil {
-			return fail("%v", err)
-		}
-	}
 	secrets := lease.Secrets
-	if spec.Fork {
+	if spec.Run.Fork {
 		secrets = nil
 	}
-	vars := spec.Vars
+	runCtx := spec.Run
 	if len(lease.Vars) > 0 {
-		vars = map[string]string{}
-		for k, v := range spec.Vars {
-			vars[k] = v
+		runCtx.Vars = map[string]string{}
+		for k, v := range spec.Run.Vars {
+			runCtx.Vars[k] = v
 		}
 		for k, v := range lease.Vars {
-			vars[k] = v
+			runCtx.Vars[k] = v
 		}
 	}
 	sink := &lineSink{emit: emit, step: step}
 	state := orTemp(cfg.StateDir)
 	eng := engine.New(engine.Options{
-		RepoRoot: src, CloneSource: mirror, Repository: spec.Repository, RepoIdentity: repoIdentity(spec), Fork: spec.Fork,
-		DefaultBranch: func() string { return spec.DefaultBranch },
-		Actor:         spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
-		EventName: spec.Event, Payload: spec.Payload, Secrets: secrets, Vars: vars, Inputs: spec.Inputs,
+		RepoRoot: src, CloneSource: mirror, Run: runCtx, RepoIdentity: repoIdentity(spec), Secrets: secrets,
 		// Jobs run in slots under the agent's work directory that each job
 		// leg finds again on its next run (see engine's jobSlot).
 		Parallel: 1, WorkRoot: filepath.Join(orTemp(cfg.WorkDir), "slots"), ToolCache: filepath.Join(state, "toolcache"),
 		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox,
-		RunID: fmt.Sprint(spec.RunID), RunNumber: int(spec.RunNumber), RunAttempt: spec.RunAttempt,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
 		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions, Cache: cacheFor(cfg, lease, dir),
+		Containers: cfg.Containers,
 	})
 	// The lease's context ending (cancel from the server, lost lease) stops
 	// the job the way Ctrl-C stops `sluice run`: always() steps still run.
@@ -190,20 +180,21 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		}
 	}()
 	remote := cfg.ArtifactDir == "" && lease.Server != nil
+	runID := lease.Job.RunID
 	artDir := cfg.ArtifactDir
 	if remote {
 		artDir = filepath.Join(dir, "artifacts")
 	}
 	// Only a job that downloads artifacts needs the run's copied here.
-	if remote && strings.Contains(spec.WorkflowSource, "download-artifact") {
-		if err := pullArtifacts(ctx, lease.Server, spec.RunID, artDir); err != nil {
-			emit(agent.LogLine{Time: time.Now(), Kind: "warning", Text: "fetching the run's artifacts from the server: " + err.Error()})
+	if remote && strings.Contains(spec.Job.WorkflowSource, "download-artifact") {
+		if err := pullArtifacts(ctx, lease.Server, runID, artDir); err != nil {
+			emit(jobspec.LogLine{Time: time.Now(), Kind: "warning", Text: "fetching the run's artifacts from the server: " + err.Error()})
 		}
 	}
-	res := eng.RunJob(hard, wf, spec.JobID, spec.Leg, spec.Needs, inputs)
+	res := eng.RunJob(hard, *spec)
 	if remote {
-		if err := pushArtifacts(context.WithoutCancel(ctx), lease.Server, spec.RunID, artDir); err != nil {
-			emit(agent.LogLine{Time: time.Now(), Kind: "error", Text: "sending artifacts to the server: " + err.Error()})
+		if err := pushArtifacts(context.WithoutCancel(ctx), lease.Server, runID, artDir); err != nil {
+			emit(jobspec.LogLine{Time: time.Now(), Kind: "error", Text: "sending artifacts to the server: " + err.Error()})
 		}
 	}
 	if res.EnvironmentURL != "" && lease.ReportEnvironmentURL != nil {
@@ -234,8 +225,8 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 // repoIdentity is the server's repository id, which keys the job's kept
 // environments and caches on this agent (a spec from an older server
 // carries only the repository's URL).
-func repoIdentity(spec *scheduler.Spec) string {
-	return cache.ServerIdentity(spec.RepoID, spec.RepoURL)
+func repoIdentity(spec *jobspec.Spec) string {
+	return cache.ServerIdentity(spec.Run.RepoID, spec.Run.RepoURL)
 }
 
 func orTemp(d string) string {
@@ -250,8 +241,8 @@ func orTemp(d string) string {
 
 // lineSink turns engine events into the agent's log lines and steps.
 type lineSink struct {
-	emit func(agent.LogLine)
-	step func(agent.Step)
+	emit func(jobspec.LogLine)
+	step func(jobspec.Step)
 
 	mu      sync.Mutex
 	number  int
@@ -281,55 +272,40 @@ func (s *lineSink) Emit(e logs.Event) {
 		s.numbers[e.Step] = s.number
 		s.started[e.Step] = t
 		st := t
-		s.step(agent.Step{Number: s.number, Name: e.Step, Status: "in_progress", StartedAt: &st})
-		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "step", Text: "step started: " + e.Step})
+		s.step(jobspec.Step{Number: s.number, Name: e.Step, Status: "in_progress", StartedAt: &st})
+		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "step", Text: "step started: " + e.Step})
 	case logs.StepFinished:
 		n, ok := s.numbers[e.Step]
 		if !ok {
+			// A step that never started (skipped) is a step of its own too.
 			s.number++
 			n = s.number
+			s.numbers[e.Step] = n
 		}
 		var startedAt *time.Time
 		if st, ok := s.started[e.Step]; ok {
 			startedAt = &st
 		}
 		ft := t
-		s.step(agent.Step{Number: n, Name: e.Step, Status: "completed", Conclusion: string(e.Result), StartedAt: startedAt, FinishedAt: &ft})
-		text := fmt.Sprintf("step %s (%s)", e.Result, logs.FormatDuration(e.Duration))
-		if e.Text != "" {
-			text += " - " + e.Text
-		}
-		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "step", Text: text})
+		s.step(jobspec.Step{Number: n, Name: e.Step, Status: "completed", Conclusion: string(e.Result), StartedAt: startedAt, FinishedAt: &ft})
+		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "step", Text: logs.StepFinishedText(e)})
 	case logs.Line:
-		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "line", Text: e.Text})
+		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "line", Text: e.Text})
 	case logs.GroupStart:
-		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "group", Text: e.Text})
+		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "group", Text: e.Text})
 	case logs.GroupEnd:
-		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "endgroup"})
+		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "endgroup"})
 	case logs.Debug:
-		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "debug", Text: e.Text})
+		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "debug", Text: e.Text})
 	case logs.Notice:
-		s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: "notice", Text: e.Text})
+		// sluice's own note about the step (a deprecation, an environment kept): not
+		// an annotation, whose kinds are their levels (error, warning, notice).
+		s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: "sluice", Text: e.Text})
 	case logs.AnnotationAdded:
 		if a := e.Annotation; a != nil {
-			loc := a.File
-			if a.Line > 0 {
-				loc += fmt.Sprintf(":%d", a.Line)
-			}
-			text := a.Message
-			if a.Title != "" {
-				text = a.Title + ": " + text
-			}
-			if loc != "" {
-				text = loc + ": " + text
-			}
-			s.emit(agent.LogLine{Time: t, Step: s.num(e.Step), Kind: a.Level, Text: text})
+			s.emit(jobspec.LogLine{Time: t, Step: s.num(e.Step), Kind: a.Level, Text: logs.AnnotationText(*a)})
 		}
 	case logs.JobFinished:
-		text := fmt.Sprintf("job %s (%s)", e.Result, logs.FormatDuration(e.Duration))
-		if e.Text != "" {
-			text += " - " + e.Text
-		}
-		s.emit(agent.LogLine{Time: t, Kind: "job", Text: text})
+		s.emit(jobspec.LogLine{Time: t, Kind: "job", Text: logs.JobFinishedText(e)})
 	}
 }

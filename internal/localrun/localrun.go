@@ -31,7 +31,9 @@ import (
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/fslock"
 	"github.com/sluice-ci/sluice/internal/gitrepo"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/plan"
 	"github.com/sluice-ci/sluice/internal/python"
 	"github.com/sluice-ci/sluice/internal/workflow"
 	"golang.org/x/term"
@@ -231,9 +233,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if cfg.List {
 		return ExitOK, writeList(cfg.Stdout, run, cfg.Event, cfg.Job)
 	}
+	runInfo := jobspec.Run{Attempt: 1, Repository: repository, Actor: ident.Actor, SHA: head.SHA, Ref: ref, Event: cfg.Event,
+		Payload: payload, Vars: vars, Inputs: inputs}
 	if cfg.DryRun {
-		writeDryRun(cfg.Stdout, run, cfg.Job)
-		return ExitOK, nil
+		return ExitOK, writeDryRun(ctx, cfg.Stdout, run, engine.Options{RepoRoot: repo.Root, Run: runInfo, JobFilter: cfg.Job, Platforms: platforms})
 	}
 	var policy *host.Policy
 	if cfg.Sandbox {
@@ -257,19 +260,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	masker := logs.NewMasker()
 	eng := engine.New(engine.Options{
 		RepoRoot:     repo.Root,
+		Run:          withRunID(runInfo, runID, runNumber),
 		RepoIdentity: RepoIdentity(ident, repo.Root),
 		// Asked only by a job that uses a cache and only when the event
 		// does not say: it costs a git call or two.
 		DefaultBranch: sync.OnceValue(func() string { return repo.DefaultBranch(ctx, head.Ref) }),
-		Repository:    repository,
-		Actor:         ident.Actor,
-		SHA:           head.SHA,
-		Ref:           ref,
-		EventName:     cfg.Event,
-		Payload:       payload,
 		Secrets:       secrets,
-		Vars:          vars,
-		Inputs:        inputs,
 		Env:           extraEnv,
 		JobFilter:     cfg.Job,
 		Parallel:      cfg.Parallel,
@@ -280,8 +276,6 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		Sandbox:       policy,
 		WorkingTree:   cfg.WorkingTree,
 		Verbose:       cfg.Verbose,
-		RunID:         runID,
-		RunNumber:     runNumber,
 		LogDir:        logDir,
 		BaseEnv:       WithCaches(BaseEnv(os.Environ()), state),
 		EnvReuse:      !cfg.NoEnvReuse,
@@ -665,31 +659,16 @@ func stages(wf *workflow.Workflow) map[string]int {
 	return st
 }
 
+// selectedJobs are the top-level jobs of wf that a run with -j filter plans, in file
+// order: the plan decides, as it does for the run itself.
 func selectedJobs(wf *workflow.Workflow, filter string) []string {
-	ids := wf.JobIDs()
-	if filter == "" {
-		return ids
+	p, err := plan.New(plan.Input{Run: jobspec.Run{Event: "push"}, Workflow: wf, Only: filter})
+	if err != nil {
+		return nil
 	}
-	keep := map[string]bool{}
-	var add func(string)
-	add = func(id string) {
-		k := strings.ToLower(id)
-		if keep[k] {
-			return
-		}
-		keep[k] = true
-		if j := wf.Job(id); j != nil {
-			for _, n := range j.Needs {
-				add(n.Value)
-			}
-		}
-	}
-	add(filter)
 	var out []string
-	for _, id := range ids {
-		if keep[strings.ToLower(id)] {
-			out = append(out, id)
-		}
+	for _, r := range p.Rows() {
+		out = append(out, r.JobID)
 	}
 	return out
 }
@@ -732,19 +711,57 @@ func writeList(w io.Writer, wfs []*workflow.Workflow, event, filter string) erro
 	return tw.Flush()
 }
 
-func writeDryRun(w io.Writer, wfs []*workflow.Workflow, filter string) {
+// writeDryRun prints what the plan decides when every job that runs succeeds: the jobs
+// (legs, called workflows' jobs) that would run with their steps, and those skipped with
+// why (a Windows or macOS runner). Nothing runs.
+func writeDryRun(ctx context.Context, w io.Writer, wfs []*workflow.Workflow, opts engine.Options) error {
 	for _, wf := range wfs {
-		for _, id := range selectedJobs(wf, filter) {
-			j := wf.Job(id)
-			fmt.Fprintf(w, "[%s] job planned\n", id)
-			if j.WorkflowCall != nil {
-				fmt.Fprintf(w, "[%s] calls %s\n", id, j.WorkflowCall.Uses.Value)
+		p, err := engine.Plan(ctx, opts, wf)
+		if err != nil {
+			return err
+		}
+		rows := p.Rows()
+		for range 10000 {
+			var n int
+			rows, _ = p.Advance(rows, false)
+			for i := range rows {
+				if rows[i].State == plan.Active {
+					rows[i].State, rows[i].Result = plan.Done, jobspec.Success
+					n++
+				}
 			}
-			for _, st := range j.Steps {
-				fmt.Fprintf(w, "[%s] step planned: %s\n", id, plannedStepName(st))
+			if n == 0 {
+				break
+			}
+		}
+		parents := map[string]bool{}
+		for _, r := range rows {
+			parents[r.Parent] = true
+		}
+		for _, r := range rows {
+			switch {
+			case parents[r.Key]:
+			case r.Spec != nil && r.Result == jobspec.Success:
+				fmt.Fprintf(w, "[%s] job planned\n", r.Key)
+				if cw := p.Workflow(r.Spec.WorkflowPath); cw != nil {
+					for _, st := range cw.Job(r.Spec.JobID).Steps {
+						fmt.Fprintf(w, "[%s] step planned: %s\n", r.Key, plannedStepName(st))
+					}
+				}
+			case r.Reason != "":
+				fmt.Fprintf(w, "[%s] job %s - %s\n", r.Key, r.Result, r.Reason)
+			default:
+				fmt.Fprintf(w, "[%s] job %s\n", r.Key, r.Result)
 			}
 		}
 	}
+	return nil
+}
+
+// withRunID is run with the run's ID and number.
+func withRunID(run jobspec.Run, id string, number int) jobspec.Run {
+	run.ID, run.Number = id, int64(number)
+	return run
 }
 
 func plannedStepName(st *actionlint.Step) string {

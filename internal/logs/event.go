@@ -62,10 +62,16 @@ type JobSummary struct {
 	LogFile     string // where this job's full log was saved, if anywhere
 	// ContinueOnError marks a failed job whose failure does not fail the run.
 	ContinueOnError bool `json:",omitempty"`
+	// Reason says why a job ended without running (a Windows job skipped on
+	// this host, a call that could not be planned).
+	Reason string `json:",omitempty"`
 	// Versions are the tools the job ran with: os, sluice, python, pip, uv.
 	Versions map[string]string `json:",omitempty"`
 	// Tests are the job's test results (pytest or any JUnit XML it wrote).
 	Tests *TestSummary `json:",omitempty"`
+	// Outputs are the job's outputs (jobs.<id>.outputs) as the jobs that
+	// need it see them.
+	Outputs map[string]string `json:",omitempty"`
 }
 
 // TestSummary is a job's test results as the summary shows them.

@@ -65,6 +65,15 @@ func (a Annotation) body() string {
 	return a.Message
 }
 
+// AnnotationText is an annotation without its level: "FILE:LINE:COL: TITLE: MESSAGE" with
+// empty parts left out, as an agent logs it (its level is the line's kind).
+func AnnotationText(a Annotation) string {
+	if loc := a.location(); loc != "" {
+		return loc + ": " + a.body()
+	}
+	return a.body()
+}
+
 // annotationLine is "LEVEL FILE:LINE:COL: TITLE: MESSAGE" with empty parts
 // left out, e.g. "error: boom" or "warning a.py:3: careful".
 func annotationLine(a Annotation) string {
@@ -74,6 +83,13 @@ func annotationLine(a Annotation) string {
 	}
 	return head + ": " + a.body()
 }
+
+// StepFinishedText is how a StepFinished event reads in a log: the same on a
+// terminal, in a plain log and in an agent's log on the server.
+func StepFinishedText(e Event) string { return stepFinishedText(e) }
+
+// JobFinishedText is how a JobFinished event reads in a log.
+func JobFinishedText(e Event) string { return jobFinishedText(e) }
 
 // stepFinishedText is "step RESULT (DURATION) - TEXT (continue-on-error)".
 func stepFinishedText(e Event) string {

@@ -70,6 +70,9 @@ func WriteSummary(w io.Writer, s RunSummary, color bool) {
 			if j.ContinueOnError {
 				note = " (continue-on-error)"
 			}
+			if j.Reason != "" && j.Result != Success {
+				note += " - " + j.Reason
+			}
 			b.WriteString(pad(j.Job, jobW) + paint(resultColor(j.Result), string(j.Result)) +
 				strings.Repeat(" ", resW-utf8.RuneCountInString(string(j.Result))) +
 				FormatDuration(j.Duration) + note + "\n")

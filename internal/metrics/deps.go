@@ -38,12 +38,25 @@ type Incident struct {
 	FixedCommit  string     `json:"fixed_commit,omitempty"`
 	FixedAt      *time.Time `json:"fixed_at,omitempty"`
 	Duration     *Seconds   `json:"duration,omitempty"`
+	// Lock is set when the incident was found by its resolved dependency set: the change
+	// touched only dependency files, pyproject.toml beyond its dependency tables (a package
+	// index, a source), and the lock hash the server recorded changed.
+	Lock *LockChange `json:"lock,omitempty"`
+}
+
+// LockChange is the lock hash (the dependency set locked in the tree) the server planned the last
+// green run with, and the failed one.
+type LockChange struct {
+	Before string `json:"before"`
+	After  string `json:"after"`
 }
 
 const defDependencies = "A default-branch run that failed after the workflow's previous run there succeeded (deployment " +
 	"runs of promotions and rollbacks left out), or a " +
 	"failed change deployment, when the change since the last green commit touched only dependency files " +
-	"(requirements and constraints files, lock files, Pipfile, the dependency tables of pyproject.toml); from " +
+	"(requirements and constraints files, lock files, Pipfile, the dependency tables of pyproject.toml), or touched " +
+	"only dependency files and came with a changed resolved dependency set (the lock hash sluice recorded for the " +
+	"run changed, even where pyproject.toml changed beyond its dependency tables); from " +
 	"the failure to the workflow's next successful run on the default branch (or the environment's restoring " +
 	"deployment). MTTR is the median, with the 90th percentile."
 
@@ -76,7 +89,7 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 	slices.Sort(names)
 	// Candidates first (a green run then a red one; a failed deployment after a good one), then
 	// one git process for all their changes.
-	var candidates []Incident
+	var candidates []candidate
 	for _, w := range names {
 		runs := byWorkflow[w]
 		slices.SortFunc(runs, func(a, b store.RunFact) int {
@@ -100,7 +113,7 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 					break
 				}
 			}
-			candidates = append(candidates, in)
+			candidates = append(candidates, candidate{Incident: in, greenRun: prev.ID, redRun: r.ID})
 		}
 	}
 	// Failed deployments: the change is from the environment's last successful deployment.
@@ -132,20 +145,31 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 				}
 			}
 		}
-		candidates = append(candidates, in)
+		candidates = append(candidates, candidate{Incident: in, greenRun: last.RunID, redRun: d.RunID})
 	}
-	only, err := f.dependencyOnly(ctx, candidates)
+	changes, err := f.dependencyOnly(ctx, candidates)
 	if err != nil {
 		f.note("Dependency-only changes could not be read from the repository mirror: %v", err)
 		return out, nil
 	}
 	var durations []time.Duration
-	for _, in := range candidates {
-		files, ok := only[[2]string{in.Before, in.Commit}]
+	for _, c := range candidates {
+		in := c.Incident
+		change, ok := changes[[2]string{in.Before, in.Commit}]
 		if !ok {
 			continue
 		}
-		in.Files = files
+		if !change.depOnly {
+			// Only dependency files, but pyproject.toml beyond its dependency tables: a
+			// dependency incident when the resolved set changed with it.
+			if in.Lock, err = lockChange(ctx, src, c.greenRun, c.redRun); err != nil {
+				return out, err
+			}
+			if in.Lock == nil {
+				continue
+			}
+		}
+		in.Files = change.files
 		if in.Duration != nil {
 			durations = append(durations, time.Duration(*in.Duration))
 		} else {
@@ -158,16 +182,44 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 	return out, nil
 }
 
+// candidate is a failure after a success that may be a dependency incident: the runs (or the
+// deployments' runs; 0: none) that were green and red.
+type candidate struct {
+	Incident
+	greenRun, redRun int64
+}
+
+// lockChange returns the lock hashes the server planned runs green and red with when they
+// differ; nil when they are the same, or a run is unknown (a deployment with no run).
+func lockChange(ctx context.Context, src Source, green, red int64) (*LockChange, error) {
+	if green == 0 || red == 0 {
+		return nil, nil
+	}
+	before, err := src.MetricsRunLockHash(ctx, green)
+	if err != nil {
+		return nil, err
+	}
+	after, err := src.MetricsRunLockHash(ctx, red)
+	if err != nil {
+		return nil, err
+	}
+	if before == after {
+		return nil, nil
+	}
+	return &LockChange{Before: before, After: after}, nil
+}
+
 // dependencyOnly returns, of the candidates' changes (Before → Commit), those that touched
-// only dependency files, with the files. No change at all (the same tree) is no dependency change.
-func (f *facts) dependencyOnly(ctx context.Context, candidates []Incident) (map[[2]string][]string, error) {
-	out := map[[2]string][]string{}
+// only dependency files, with the files and whether pyproject.toml changed only in its
+// dependency tables. No change at all (the same tree) is no dependency change.
+func (f *facts) dependencyOnly(ctx context.Context, candidates []candidate) (map[[2]string]depChange, error) {
+	out := map[[2]string]depChange{}
 	var pairs [][2]string
 	for _, in := range candidates {
 		pair := [2]string{in.Before, in.Commit}
 		if c, ok := f.memo.change(pair); ok {
-			if c.depOnly {
-				out[pair] = c.files
+			if c.depFiles {
+				out[pair] = c
 			}
 			continue
 		}
@@ -208,10 +260,9 @@ func (f *facts) dependencyOnly(ctx context.Context, candidates []Incident) (map[
 				break
 			}
 		}
-		f.memo.rememberChange(pair, depChange{files: files, depOnly: only})
-		if only {
-			out[pair] = files
-		}
+		c := depChange{files: files, depFiles: true, depOnly: only}
+		f.memo.rememberChange(pair, c)
+		out[pair] = c
 	}
 	return out, nil
 }

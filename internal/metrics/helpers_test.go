@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -151,8 +152,14 @@ func (h *history) release(commit string, run int64, at time.Time, content string
 func (h *history) promote(env string, rel *cd.Release, kind cd.Kind, auto bool, by string, start time.Time, took time.Duration,
 	end cd.State, reason string) *cd.Promotion {
 	h.t.Helper()
+	return h.promoteWith(cd.Promotion{Env: env, ReleaseID: rel.ID, Kind: kind, Auto: auto, StartedBy: by}, start, took, end, reason)
+}
+
+// promoteWith is promote for a promotion p made by hand (with its deployment run, say).
+func (h *history) promoteWith(want cd.Promotion, start time.Time, took time.Duration, end cd.State, reason string) *cd.Promotion {
+	h.t.Helper()
 	h.at(start)
-	p, err := h.db.CreatePromotion(h.ctx, h.repo.ID, cd.Promotion{Env: env, ReleaseID: rel.ID, Kind: kind, Auto: auto, StartedBy: by})
+	p, err := h.db.CreatePromotion(h.ctx, h.repo.ID, want)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -187,6 +194,7 @@ type jobSpec struct {
 	tests           []store.TestCase
 	tools           map[string]string
 	notStarted      bool
+	lock            string // the lock hash the server planned the job with ("": none recorded)
 }
 
 // run records a completed run of workflow at commit on ref: queued at queued, its jobs run one
@@ -197,6 +205,9 @@ func (h *history) run(workflow, ref, sha, event string, queued time.Time, jobs .
 	specs := make([]store.Job, len(jobs))
 	for i, j := range jobs {
 		specs[i] = store.Job{Key: j.key, Name: j.key, Status: store.StatusQueued}
+		if j.lock != "" {
+			specs[i].Spec, _ = json.Marshal(map[string]string{"lock_hash": j.lock})
+		}
 	}
 	r, created, err := h.db.CreateRun(h.ctx, store.Run{RepoID: h.repo.ID, Workflow: ".github/workflows/" + workflow,
 		WorkflowName: strings.TrimSuffix(workflow, ".yml"), Event: event, Ref: ref, SHA: sha, Trigger: store.TriggerWebhook}, specs)

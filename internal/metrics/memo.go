@@ -28,11 +28,13 @@ type gitMemo struct {
 	}
 }
 
-// depChange is what a change between two commits did: the files it touched, and whether all of
-// them (pyproject.toml's dependency tables only) declare or lock dependencies.
+// depChange is what a change between two commits did: the files it touched, whether all of them
+// are dependency files, and whether they changed only what declares or locks dependencies
+// (pyproject.toml only in its dependency tables).
 type depChange struct {
-	files   []string
-	depOnly bool
+	files    []string
+	depFiles bool
+	depOnly  bool
 }
 
 func newGitMemo() *gitMemo {

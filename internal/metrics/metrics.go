@@ -28,6 +28,7 @@ type Source interface {
 	MetricsDeployedCommits(ctx context.Context, repoID int64, env string, before int64) ([]string, error)
 	MetricsRuns(ctx context.Context, repoID int64, since time.Time) ([]store.RunFact, error)
 	MetricsRunsBefore(ctx context.Context, repoID int64, ref string, t time.Time, limit int) ([]store.RunFact, error)
+	MetricsRunLockHash(ctx context.Context, runID int64) (string, error)
 	MetricsJobs(ctx context.Context, repoID int64, since time.Time) ([]store.JobFact, error)
 	MetricsJobTools(ctx context.Context, repoID int64, since time.Time, tool string) (map[int64]string, error)
 	MetricsToolNames(ctx context.Context, repoID int64, since time.Time) ([]string, error)

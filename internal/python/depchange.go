@@ -12,16 +12,18 @@ import (
 
 // What a commit did to a project's dependencies, read from two versions of a file: whether a
 // file declares or locks dependencies, whether a pyproject.toml change touched only its
-// dependency tables, and which packages a change pinned, capped or downgraded. Delivery metrics
-// use these to find dependency-only changes and emergency pins in a repository's history.
+// dependency tables, and which packages a change pinned, capped or downgraded. This is the one
+// place that decides what an emergency pin is: delivery metrics (internal/metrics) and the pin
+// finder of `sluice deps pins` and the Dependencies page (internal/deps) both read it.
 
 // maxDepFile bounds the size of a dependency file this package reads from history; a larger one
 // is treated as unreadable (no pins found), since the content comes from a push.
 const maxDepFile = 4 << 20
 
 // DependencyFile reports whether p (a slash-separated path in a repository) declares or locks
-// Python dependencies: requirements and constraints files (requirements*.txt|in, anything under
-// a requirements/ directory, constraints*.txt), lock files (uv.lock, poetry.lock, pdm.lock,
+// Python dependencies: requirements and constraints files (requirements*.txt|in,
+// *requirements.txt|in such as dev-requirements.txt, constraints*.txt|in, anything under a
+// requirements/ or constraints/ directory), lock files (uv.lock, poetry.lock, pdm.lock,
 // Pipfile.lock, pylock*.toml), Pipfile and pyproject.toml. A pyproject.toml change is about
 // dependencies only when OnlyDependencyTablesDiffer says so.
 func DependencyFile(p string) bool {
@@ -34,10 +36,19 @@ func DependencyFile(p string) bool {
 	case strings.HasPrefix(base, "pylock.") && strings.HasSuffix(base, ".toml"):
 		return true
 	case strings.HasSuffix(base, ".txt") || strings.HasSuffix(base, ".in"):
-		return strings.HasPrefix(base, "requirements") || strings.HasPrefix(base, "constraints") ||
+		stem := strings.TrimSuffix(strings.TrimSuffix(base, ".txt"), ".in")
+		return strings.HasPrefix(stem, "requirements") || strings.HasPrefix(stem, "constraints") ||
+			strings.HasSuffix(stem, "requirements") || strings.HasSuffix(stem, "constraints") ||
 			dir == "requirements" || dir == "constraints"
 	}
 	return false
+}
+
+// DependencyPathspecs are git pathspecs that match every path DependencyFile accepts, and
+// more: they let git narrow a history walk to commits that may touch dependency files, and
+// DependencyFile then decides file by file.
+func DependencyPathspecs() []string {
+	return []string{":(glob)**/*.txt", ":(glob)**/*.in", ":(glob)**/*.lock", ":(glob)**/*.toml", ":(glob)**/Pipfile"}
 }
 
 // pyprojectDepTables are the dotted keys of pyproject.toml that declare dependencies; "*" matches
@@ -131,7 +142,10 @@ type PinChange struct {
 // PinChanges compares two versions of dependency file p (nil: absent) and returns the packages
 // the change pinned exactly, capped or downgraded, sorted by package. In lock files (and
 // requirements files compiled by pip-compile or uv) every version is exact, so only downgrades
-// count there. Lines and entries that do not parse are skipped.
+// count there. A requirements file in which every requirement is pinned exactly (pip freeze's
+// output, or a lock kept by hand) writes every package with ==, so a package added to it is
+// not a pin; a declared range narrowed to one version, or a version moved back, is. Lines and
+// entries that do not parse are skipped.
 func PinChanges(p string, old, new []byte) []PinChange {
 	if !DependencyFile(p) || len(old) > maxDepFile || len(new) > maxDepFile {
 		return nil
@@ -146,22 +160,52 @@ func PinChanges(p string, old, new []byte) []PinChange {
 	case (strings.HasSuffix(base, ".txt") || strings.HasSuffix(base, ".in")) && compiledHeader(new) != "":
 		out = downgrades(p, pinnedVersions(reqFileSpecs(old)), pinnedVersions(reqFileSpecs(new)))
 	case strings.HasSuffix(base, ".txt") || strings.HasSuffix(base, ".in"):
-		out = specChanges(p, reqFileSpecs(old), reqFileSpecs(new))
+		now := reqFileSpecs(new)
+		out = specChanges(p, reqFileSpecs(old), now, allPinned(now))
 	case base == "pyproject.toml":
-		out = specChanges(p, pyprojectSpecs(old), pyprojectSpecs(new))
+		out = specChanges(p, pyprojectSpecs(old), pyprojectSpecs(new), false)
 	case base == "Pipfile":
-		out = specChanges(p, pipfileSpecs(old), pipfileSpecs(new))
+		out = specChanges(p, pipfileSpecs(old), pipfileSpecs(new), false)
 	}
 	slices.SortFunc(out, func(a, b PinChange) int { return strings.Compare(a.Package, b.Package) })
 	return out
 }
 
-// specChanges compares declared specifiers by package.
-func specChanges(file string, old, new map[string]string) []PinChange {
+// DependencyState reads one version of dependency file p: the specifiers it declares by
+// package (requirements and constraints files, pyproject.toml, Pipfile; "" for a package
+// declared without one) and the versions it locks (lock files, and requirements files compiled
+// by pip-compile or uv). Whether a pin is still in effect at a revision is read from these. A
+// file that is not a dependency file, too large or does not parse declares and locks nothing.
+func DependencyState(p string, data []byte) (declared, locked map[string]string) {
+	declared, locked = map[string]string{}, map[string]string{}
+	if !DependencyFile(p) || len(data) > maxDepFile {
+		return declared, locked
+	}
+	base := path.Base(p)
+	switch {
+	case base == "uv.lock" || base == "poetry.lock" || base == "pdm.lock" || strings.HasPrefix(base, "pylock."):
+		locked = tomlLockVersions(data)
+	case base == "Pipfile.lock":
+		locked = pipfileLockVersions(data)
+	case (strings.HasSuffix(base, ".txt") || strings.HasSuffix(base, ".in")) && compiledHeader(data) != "":
+		locked = pinnedVersions(reqFileSpecs(data))
+	case strings.HasSuffix(base, ".txt") || strings.HasSuffix(base, ".in"):
+		declared = reqFileSpecs(data)
+	case base == "pyproject.toml":
+		declared = pyprojectSpecs(data)
+	case base == "Pipfile":
+		declared = pipfileSpecs(data)
+	}
+	return declared, locked
+}
+
+// specChanges compares declared specifiers by package; in a fully pinned file (pinnedFile) a
+// package new to it is not a pin.
+func specChanges(file string, old, new map[string]string, pinnedFile bool) []PinChange {
 	var out []PinChange
 	for name, spec := range new {
 		before, had := old[name]
-		if had && before == spec {
+		if had && before == spec || !had && pinnedFile {
 			continue
 		}
 		nc, err := parseSpecifier(spec)
@@ -265,6 +309,11 @@ func reqFileSpecs(data []byte) map[string]string {
 		}
 	}
 	return out
+}
+
+// allPinned reports whether a requirements file pins every requirement it has to one version.
+func allPinned(specs map[string]string) bool {
+	return len(specs) > 0 && len(pinnedVersions(specs)) == len(specs)
 }
 
 func pinnedVersions(specs map[string]string) map[string]string {

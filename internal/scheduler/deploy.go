@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/delivery"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -41,7 +42,9 @@ func (s *Scheduler) holdDeployment(ctx context.Context, run *store.Run, j *store
 	if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Spec: spec.encode(), PendingReason: &reason}); err != nil {
 		return err
 	}
-	s.infos.Store(j.ID, specInfo{JobID: spec.JobID, Matrix: spec.Matrix, Promotion: spec.Promotion})
+	js := spec.Job
+	js.WorkflowSource, js.Inputs = "", nil
+	s.infos.Store(j.ID, rowInfo{JobID: spec.Job.JobID, Leg: spec.Leg, Promotion: spec.Promotion, Job: &js})
 	unlock, err := s.lockDeployments(ctx)
 	if err != nil {
 		return err
@@ -138,7 +141,7 @@ func (s *Scheduler) runRelease(ctx context.Context, run *store.Run, spec *Spec) 
 	if err := s.cfg.DB.PutArtifact(ctx, a, nil); err != nil {
 		return nil, err
 	}
-	r, err := cd.NewRelease(cd.ReleaseSource{Repo: spec.Repository, Commit: run.SHA, Ref: run.Ref, LockHash: spec.LockHash, RunID: run.ID},
+	r, err := cd.NewRelease(cd.ReleaseSource{Repo: spec.Run.Repository, Commit: run.SHA, Ref: run.Ref, LockHash: spec.LockHash, RunID: run.ID},
 		[]cd.Artifact{a}, time.Now())
 	if err != nil {
 		return nil, err
@@ -205,7 +208,7 @@ func (s *Scheduler) recordRelease(ctx context.Context, run *store.Run) {
 
 // releaseSource is where a run's release comes from, for its provenance.
 func (s *Scheduler) releaseSource(run *store.Run, spec *Spec) delivery.Source {
-	return delivery.Source{RepoID: run.RepoID, Repo: spec.Repository, RunID: run.ID, RunNumber: run.Number,
+	return delivery.Source{RepoID: run.RepoID, Repo: spec.Run.Repository, RunID: run.ID, RunNumber: run.Number,
 		Commit: run.SHA, Ref: run.Ref, WorkflowPath: run.Workflow, LockHash: spec.LockHash, BuilderID: s.cfg.BuilderID,
 		Started: derefTime(run.StartedAt, run.QueuedAt), Finished: derefTime(run.FinishedAt, time.Now())}
 }
@@ -330,7 +333,7 @@ func (s *Scheduler) promotionJobs(ctx context.Context, p *cd.Promotion) []store.
 	}
 	var out []store.Job
 	for _, j := range jobs {
-		if info, ok := s.info(&j); ok && info.Promotion == p.ID {
+		if info, ok := s.info(ctx, &j); ok && info.Promotion == p.ID {
 			out = append(out, j)
 		}
 	}
@@ -449,15 +452,16 @@ func (s *Scheduler) runDeploysTo(ctx context.Context, runID int64, env string) b
 	if err != nil || len(jobs) == 0 {
 		return false
 	}
-	spec, err := ParseSpec(jobs[0].Spec)
+	run, err := s.cfg.DB.GetRun(ctx, runID)
 	if err != nil {
 		return false
 	}
-	wf, cleanup, err := loadSpecWorkflow(ctx, spec)
+	p, _, err := s.planFor(ctx, run, jobs)
 	if err != nil {
 		return false
 	}
-	defer cleanup()
+	wf := p.Workflow(p.Run().WorkflowPath)
+	spec := &Spec{Spec: jobspec.Spec{Run: p.Run()}}
 	// A promotion run holds only some of the workflow's jobs.
 	keys := map[string]bool{}
 	for _, j := range jobs {

@@ -302,8 +302,9 @@ func TestPromotionRunIgnoresVerificationJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := *h.spec(run.ID, "build")
-	base.WorkflowSource = verifyWorkflow("production", &cd.CommandCheck{Run: "true"})
-	base.WorkflowPath, base.JobID, base.Verify = ".sluice/environments.yml#verify-production", "verify", p.ID
+	base.Job.Key, base.Job.Name = verifyJobKey("production"), verifyJobKey("production")
+	base.Job.WorkflowSource = verifyWorkflow("production", &cd.CommandCheck{Run: "true"})
+	base.Job.WorkflowPath, base.Job.JobID, base.Verify = ".sluice/environments.yml#verify-production", "verify", p.ID
 	if _, err := h.db.AddJobs(h.ctx, run.ID, []store.Job{{Key: verifyJobKey("production"), Name: verifyJobKey("production"),
 		Status: store.StatusQueued, Spec: base.encode()}}); err != nil {
 		t.Fatal(err)

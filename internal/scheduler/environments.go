@@ -10,6 +10,8 @@ import (
 
 	"github.com/rhysd/actionlint"
 	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/expr"
+	"github.com/sluice-ci/sluice/internal/plan"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
@@ -107,7 +109,19 @@ func (s *Scheduler) jobEnvironment(j *actionlint.Job, spec Spec) string {
 	if !name.ContainsExpression() {
 		return name.Value
 	}
-	v, err := s.evaluator(spec).Interpolate(name.Value)
+	// The environment of a job that is not running: what its name says with the run's
+	// contexts (github, inputs, vars) and its leg's matrix, when it has one.
+	inputs := map[string]any{}
+	for k, v := range spec.Run.Inputs {
+		inputs[k] = v
+	}
+	vars := map[string]any{}
+	for k, v := range spec.Run.Vars {
+		vars[k] = v
+	}
+	ev := &expr.Evaluator{Contexts: expr.Contexts{"github": plan.GitHub(spec.Run), "inputs": inputs, "vars": vars,
+		"matrix": spec.Job.Matrix}}
+	v, err := ev.Interpolate(name.Value)
 	if err != nil {
 		return name.Value
 	}

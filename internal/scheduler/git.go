@@ -119,6 +119,32 @@ func (m mirror) changedFiles(ctx context.Context, repoID int64, before, sha stri
 	return files
 }
 
+// pullChangedFiles are the files a pull request changes: the three-dot diff of its head sha
+// against the merge base with base (its base branch), as GitHub reads `paths:` for
+// pull_request events; ok is false when the mirror cannot tell (no such base branch).
+func (m mirror) pullChangedFiles(ctx context.Context, repoID int64, base, sha string) ([]string, bool) {
+	out, err := git(ctx, m.path(repoID), "diff", "--name-only", "refs/heads/"+strings.TrimPrefix(base, "refs/heads/")+"..."+sha, "--")
+	if err != nil {
+		return nil, false
+	}
+	files := []string{}
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			files = append(files, l)
+		}
+	}
+	return files, true
+}
+
+// fullMessage is commit sha's whole message (subject, body and trailers).
+func (m mirror) fullMessage(ctx context.Context, repoID int64, sha string) string {
+	out, err := git(ctx, m.path(repoID), "log", "-1", "--format=%B", sha, "--")
+	if err != nil {
+		return ""
+	}
+	return out
+}
+
 func (m mirror) message(ctx context.Context, repoID int64, sha string) string {
 	out, err := git(ctx, m.path(repoID), "log", "-1", "--format=%s", "--end-of-options", sha)
 	if err != nil {

@@ -2,12 +2,11 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
-	"github.com/sluice-ci/sluice/internal/engine"
-	"github.com/sluice-ci/sluice/internal/expr"
+	"github.com/sluice-ci/sluice/internal/jobspec"
+	"github.com/sluice-ci/sluice/internal/plan"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/sluice-ci/sluice/internal/workflow"
 )
@@ -18,150 +17,178 @@ func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
 	if err != nil {
 		return err
 	}
-	spec, err := ParseSpec(j.Spec)
-	if err == nil && spec.Matrix && j.Conclusion == store.ConclusionFailure {
-		s.failFast(ctx, j, spec)
-	}
 	if err := s.advance(ctx, j.RunID); err != nil {
 		return err
 	}
-	if err == nil && spec.Promotion != 0 {
+	info, ok := s.info(ctx, j)
+	if ok && info.Promotion != 0 {
 		// Only a deployment job's end can conclude a promotion; the others
 		// spare every job's completion a query.
 		s.settleRunPromotions(ctx, j.RunID)
 	}
-	if err == nil && spec.Verify != 0 && j.Status == store.StatusCompleted {
-		return s.verifyJobDone(ctx, spec.Verify, j)
+	if ok && info.Verify != 0 && j.Status == store.StatusCompleted {
+		return s.verifyJobDone(ctx, info.Verify, j)
 	}
 	return nil
 }
 
-// Cancel cancels a run: jobs not started are cancelled, running ones are
-// told to stop at their next heartbeat.
+// Cancel cancels a run as GitHub does: the status functions are evaluated again, so jobs
+// whose if: asks for always() or cancelled() still run (a running one goes on), the others
+// are cancelled (a running one is told to stop at its next heartbeat). A run still waiting
+// for its concurrency group never started: all of it is cancelled at once.
 func (s *Scheduler) Cancel(ctx context.Context, runID int64) error {
-	r, err := s.cfg.DB.CancelRun(ctx, runID, "cancelled by a user")
-	if err != nil {
-		return err
-	}
-	if err := s.advance(ctx, runID); err != nil {
+	if err := s.cancel(ctx, runID, "cancelled by a user"); err != nil {
 		return err
 	}
 	s.settleRunPromotions(ctx, runID)
-	// With nothing running, CancelRun itself ended the run, so advance
-	// did not see it finish: report it and let its group move on here.
-	if r.Status == store.StatusCompleted && r.Conclusion == store.ConclusionCancelled {
-		s.report(ctx, r)
-		if r.ConcurrencyGroup != "" {
-			s.wakeGroup(ctx, r)
-		}
-	}
 	return nil
 }
 
-// Rerun starts the run again as a new run of the same commit and event;
-// with failedOnly, jobs that succeeded keep their results and outputs.
+// cancel cancels run runID for reason (a user, a newer run of its concurrency group).
+func (s *Scheduler) cancel(ctx context.Context, runID int64, reason string) error {
+	run, err := s.cfg.DB.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if run.Status == store.StatusCompleted {
+		return nil
+	}
+	if run.GroupPending {
+		r, err := s.cfg.DB.CancelRun(ctx, runID, reason)
+		if err != nil {
+			return err
+		}
+		s.forget(ctx, runID)
+		s.report(ctx, r)
+		return nil
+	}
+	if _, err := s.cfg.DB.RequestCancel(ctx, runID, reason); err != nil {
+		return err
+	}
+	return s.advance(ctx, runID)
+}
+
+// Rerun starts the next attempt of a completed run, as GitHub re-runs: the same run (its id
+// and number stay, github.run_attempt counts up), planned from the same workflow files and
+// event. With failedOnly, the plan keeps every job, leg and called job that did not fail,
+// with its outputs, and runs the failed ones and their dependents again.
 func (s *Scheduler) Rerun(ctx context.Context, runID int64, failedOnly bool) (*store.Run, error) {
 	old, err := s.cfg.DB.GetRun(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
+	if old.Status != store.StatusCompleted {
+		return nil, fmt.Errorf("run %d is %s: only a completed run can be re-run: %w", runID, old.Status, store.ErrConflict)
+	}
 	jobs, err := s.cfg.DB.ListLatestJobs(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	run := *old
-	run.ID, run.Number, run.Status, run.Conclusion, run.Trigger = 0, 0, "", "", store.TriggerRerun
-	run.StartedAt, run.FinishedAt = nil, nil
-	run.DeliveryID = 0 // a re-run is not its webhook's run
-	run.Attempt = old.Attempt + 1
-	var fresh []store.Job
-	keep := map[string]store.Job{}
-	for _, j := range jobs {
-		spec, err := ParseSpec(j.Spec)
-		if err != nil || spec.Matrix || spec.Verify != 0 {
-			// Legs are made again when their job is planned; a
-			// verification job belongs to its promotion, not to the
-			// workflow, and is not run again with it.
-			continue
-		}
-		spec.Needs, spec.Leg = nil, engine.Leg{}
-		fresh = append(fresh, store.Job{Key: j.Key, Name: j.Name, Needs: j.Needs, Labels: j.Labels, Spec: spec.encode()})
-		if failedOnly && j.Conclusion == store.ConclusionSuccess {
-			keep[strings.ToLower(j.Key)] = j
-		}
-	}
-	// A job that needs one running again runs again too, as GitHub's
-	// "re-run failed jobs" reruns their dependents.
-	for changed := true; changed; {
-		changed = false
-		for key, j := range keep {
-			for _, n := range j.Needs {
-				if _, ok := keep[strings.ToLower(n)]; !ok {
-					delete(keep, key)
-					changed = true
-					break
-				}
-			}
-		}
-	}
-	r, created, err := s.cfg.DB.CreateRun(ctx, run, fresh)
+	// A verification job belongs to its promotion, not to the workflow: it
+	// is not run again with it.
+	jobs = s.workflowJobs(ctx, jobs)
+	top, err := s.topSpec(ctx, old, jobs)
 	if err != nil {
 		return nil, err
 	}
-	completed, success, reason := store.StatusCompleted, store.ConclusionSuccess, fmt.Sprintf("succeeded in run #%d", old.Number)
-	for _, j := range created {
-		if k, ok := keep[strings.ToLower(j.Key)]; ok {
-			if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &success, Reason: &reason, Outputs: k.Outputs}); err != nil {
-				return nil, err
+	next := *old
+	next.Attempt = max(old.Attempt, 1) + 1
+	p, err := planOf(&next, top)
+	if err != nil {
+		return nil, err
+	}
+	base := *top
+	base.Job, base.Leg, base.Environment, base.Promotion = jobspec.Job{}, 0, "", 0
+	rows := make([]plan.Row, 0, len(jobs))
+	byKey := make(map[string]*store.Job, len(jobs))
+	for i := range jobs {
+		rows = append(rows, s.planRow(ctx, &jobs[i]))
+		byKey[jobs[i].Key] = &jobs[i]
+	}
+	var fresh []store.Job
+	for _, r := range p.Rerun(rows, failedOnly) {
+		o := byKey[r.Key]
+		switch {
+		case r.Kept && o != nil:
+			from, why := o.ID, fmt.Sprintf("%s in attempt %d", o.Conclusion, max(old.Attempt, 1))
+			if o.KeptFrom != nil {
+				from, why = *o.KeptFrom, o.Reason
 			}
+			fresh = append(fresh, store.Job{Key: o.Key, Name: o.Name, Parent: o.Parent, Needs: o.Needs, Labels: o.Labels, Spec: o.Spec,
+				Status: store.StatusCompleted, Conclusion: o.Conclusion, Outputs: o.Outputs, Reason: why, Tolerated: o.Tolerated,
+				KeptFrom: &from, QueuedAt: o.QueuedAt, StartedAt: o.StartedAt, FinishedAt: o.FinishedAt})
+		case r.Spec != nil && o != nil:
+			// Waits again with the spec it was made with: an expanded row some of whose
+			// children run again, or a matrix leg.
+			fresh = append(fresh, store.Job{Key: r.Key, Name: r.Name, Parent: r.Parent, Needs: r.Needs, Labels: o.Labels, Spec: o.Spec})
+		case r.Parent == "":
+			fresh = append(fresh, s.placeholders(base, p, []plan.Row{r})...)
+		default:
+			spec := s.rowSpec(p, base, r, 0)
+			fresh = append(fresh, store.Job{Key: r.Key, Name: r.Name, Parent: r.Parent, Needs: r.Needs, Spec: spec.encode()})
 		}
 	}
-	return r, s.advance(ctx, r.ID)
+	s.forget(ctx, runID)
+	r, _, err := s.cfg.DB.RerunRun(ctx, runID, store.TriggerRerun, old.Actor, fresh)
+	if err != nil {
+		return nil, err
+	}
+	// The attempt enters its concurrency group again (the group may read run_attempt).
+	if err := s.enterRunGroup(ctx, r, p); err != nil {
+		return nil, err
+	}
+	s.report(ctx, r)
+	if err := s.advance(ctx, r.ID); err != nil {
+		return nil, err
+	}
+	return s.cfg.DB.GetRun(ctx, r.ID)
 }
 
-// failFast cancels the queued legs of a matrix whose leg failed, unless
-// the job says fail-fast: false.
-func (s *Scheduler) failFast(ctx context.Context, leg *store.Job, spec *Spec) {
-	wf, cleanup, err := loadSpecWorkflow(ctx, spec)
-	if err != nil {
-		return
+// placeholders are the first rows of a run planned by p: one waiting job per top-level job,
+// each carrying the plan's input (base), so the plan can be made again from any of them.
+func (s *Scheduler) placeholders(base Spec, p *plan.Plan, rows []plan.Row) []store.Job {
+	wf := p.Workflow(p.Run().WorkflowPath)
+	out := make([]store.Job, 0, len(rows))
+	for _, r := range rows {
+		spec := base
+		spec.Run = p.Run()
+		spec.Job = jobspec.Job{Key: r.Key, Name: r.Name, JobID: r.JobID, WorkflowPath: wf.Path, WorkflowSource: string(wf.Source)}
+		out = append(out, store.Job{Key: r.Key, Name: r.Name, Needs: r.Needs, Labels: literalLabels(wf.Job(r.JobID)), Spec: spec.encode()})
 	}
-	defer cleanup()
-	j := wf.Job(spec.JobID)
-	if j == nil || j.Strategy != nil && j.Strategy.FailFast != nil && j.Strategy.FailFast.Expression == nil && !j.Strategy.FailFast.Value {
-		return
-	}
-	jobs, err := s.cfg.DB.ListLatestJobs(ctx, leg.RunID)
-	if err != nil {
-		return
-	}
-	completed, cancelled, reason, yes := store.StatusCompleted, store.ConclusionCancelled, "cancelled: another leg of the matrix failed (fail-fast)", true
-	for _, o := range jobs {
-		os, err := ParseSpec(o.Spec)
-		if err != nil || !os.Matrix || os.JobID != spec.JobID || o.Status == store.StatusCompleted {
-			continue
-		}
-		if o.Status == store.StatusInProgress {
-			// Its agent stops it at the next heartbeat.
-			_, _ = s.cfg.DB.UpdateJob(ctx, o.ID, store.JobUpdate{CancelRequested: &yes, Reason: &reason})
-			continue
-		}
-		_, _ = s.cfg.DB.UpdateJob(ctx, o.ID, store.JobUpdate{Status: &completed, Conclusion: &cancelled, Reason: &reason})
-	}
+	return out
 }
 
-// advance queues every job whose needs are done, skips those whose `if`
-// says no, completes matrix jobs whose legs are all done, and ends the run
-// when nothing is left. It repeats until nothing changes.
+// advance applies the plan's decisions to the run until there are none left, then ends the
+// run when nothing is left to run. Runs its decisions touch (a concurrency group's next
+// run, a run whose job a group cancelled) are advanced after it.
 func (s *Scheduler) advance(ctx context.Context, runID int64) error {
-	// The run's lock, in the database: any replica may advance any run, one at a time; in
-	// this process, concurrent requests share passes.
-	var finished *store.Run
+	queue := []int64{runID}
+	for seen := 0; len(queue) > 0 && seen < 10000; seen++ {
+		id := queue[0]
+		queue = queue[1:]
+		more, err := s.advanceOne(ctx, id)
+		if err != nil {
+			return err
+		}
+		queue = append(queue, more...)
+	}
+	return nil
+}
+
+// advanceOne advances one run under the run's lock, in the database: any replica may advance
+// any run, one at a time; in this process, concurrent requests share passes. It reports the
+// run to the forge when it ends and returns the other runs its decisions touched.
+func (s *Scheduler) advanceOne(ctx context.Context, runID int64) ([]int64, error) {
+	var (
+		more     []int64
+		finished *store.Run
+	)
 	err := s.passes.do(ctx, runID, func(ctx context.Context) error {
-		finished = nil
+		more, finished = nil, nil
 		return s.cfg.DB.WithRunLock(ctx, runID, func(ctx context.Context) error {
 			for {
-				changed, err := s.step(ctx, runID)
+				changed, touched, err := s.step(ctx, runID)
+				more = append(more, touched...)
 				if err != nil {
 					return err
 				}
@@ -169,6 +196,7 @@ func (s *Scheduler) advance(ctx context.Context, runID int64) error {
 					break
 				}
 			}
+			more = append(more, s.wakeJobGroups(ctx, runID)...)
 			r, done, err := s.cfg.DB.FinishRunIfDone(ctx, runID)
 			if err != nil || !done {
 				return err
@@ -178,398 +206,427 @@ func (s *Scheduler) advance(ctx context.Context, runID int64) error {
 			if r.Conclusion == store.ConclusionSuccess {
 				s.recordRelease(ctx, r)
 			}
-			s.report(ctx, r)
+			if r.ConcurrencyGroup != "" {
+				more = append(more, s.wakeRunGroup(ctx, r)...)
+			}
 			return nil
 		})
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if finished != nil && finished.ConcurrencyGroup != "" {
-		s.wakeGroup(ctx, finished) // other runs' locks: outside this one's
+	if finished != nil {
+		// Only a run's end changes what the forge shows: advancing a run that goes on
+		// would post the same status again on every job's end.
+		s.report(ctx, finished)
+	}
+	return more, nil
+}
+
+// step asks the plan what the run's rows allow and records its decisions. It returns the
+// other runs its decisions touched.
+func (s *Scheduler) step(ctx context.Context, runID int64) (bool, []int64, error) {
+	run, err := s.cfg.DB.GetRun(ctx, runID)
+	if err != nil || run.Status == store.StatusCompleted {
+		return false, nil, err
+	}
+	jobs, err := s.cfg.DB.ListJobStates(ctx, runID)
+	if err != nil {
+		return false, nil, err
+	}
+	if run.GroupPending {
+		why := s.runGroupReason(ctx, run)
+		for _, j := range jobs {
+			if j.Status == store.StatusWaiting && j.Parent == "" && len(j.Needs) == 0 && j.PendingReason != why {
+				_, _ = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{PendingReason: &why})
+			}
+		}
+		return false, nil, nil
+	}
+	// A verification job is sluice's, not the workflow's: the plan never sees it.
+	jobs = s.workflowJobs(ctx, jobs)
+	p, base, err := s.planFor(ctx, run, jobs)
+	if err != nil {
+		return false, nil, s.failWaiting(ctx, jobs, err)
+	}
+	rows := make([]plan.Row, 0, len(jobs))
+	for i := range jobs {
+		rows = append(rows, s.planRow(ctx, &jobs[i]))
+	}
+	_, changes := p.Advance(rows, run.CancelRequested)
+	if len(changes) == 0 {
+		return false, nil, nil
+	}
+	touched, err := s.apply(ctx, run, p, base, jobs, changes)
+	return true, touched, err
+}
+
+// failWaiting ends the waiting jobs of a run whose plan cannot be made (its stored
+// workflow does not parse any more), saying why.
+func (s *Scheduler) failWaiting(ctx context.Context, jobs []store.Job, why error) error {
+	completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, "planning the run: "+why.Error()
+	for _, j := range jobs {
+		if j.Status == store.StatusWaiting {
+			if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason}); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-func (s *Scheduler) step(ctx context.Context, runID int64) (bool, error) {
-	run, err := s.cfg.DB.GetRun(ctx, runID)
-	if err != nil || run.Status == store.StatusCompleted {
-		return false, err
+// planRow is a job row as the plan sees it. A deployment job held for its promotion's
+// gates was started by the plan; the promotion decides when it is queued.
+func (s *Scheduler) planRow(ctx context.Context, j *store.Job) plan.Row {
+	info, _ := s.info(ctx, j)
+	r := plan.Row{Key: j.Key, Parent: j.Parent, JobID: info.JobID, Leg: info.Leg, Name: j.Name, Needs: j.Needs,
+		Result: j.Conclusion, Outputs: j.Outputs, Reason: j.Reason, Tolerated: j.Tolerated,
+		CancelRequested: j.CancelRequested, Spec: info.Job}
+	switch {
+	case j.Status == store.StatusCompleted:
+		r.State = plan.Done
+	case j.Status == store.StatusWaiting && !strings.HasPrefix(j.PendingReason, holdPrefix) && !groupHeld(j):
+		r.State = plan.Waiting
+	default:
+		r.State = plan.Active
 	}
-	jobs, err := s.cfg.DB.ListJobStates(ctx, runID)
-	if err != nil {
-		return false, err
-	}
-	if held, why := s.heldByGroup(ctx, run); held {
-		for _, j := range jobs {
-			if j.Status == store.StatusWaiting && len(j.Needs) == 0 && j.PendingReason != why {
-				_, _ = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{PendingReason: &why})
-			}
-		}
-		return false, nil
-	}
-	byKey := map[string]*store.Job{}
-	specs := map[int64]specInfo{}
+	return r
+}
+
+// apply records the plan's changes, in order: new rows (legs, jobs of called workflows),
+// jobs queued or held for their deployment, jobs ended without running, cancel requests.
+func (s *Scheduler) apply(ctx context.Context, run *store.Run, p *plan.Plan, base Spec, jobs []store.Job, changes []plan.Change) ([]int64, error) {
+	var touched []int64
+	byKey := make(map[string]*store.Job, len(jobs))
 	for i := range jobs {
-		j := &jobs[i]
-		byKey[strings.ToLower(j.Key)] = j
-		if info, ok := s.info(j); ok {
-			specs[j.ID] = info
-		}
+		byKey[jobs[i].Key] = &jobs[i]
 	}
-	changed := false
-	for i := range jobs {
-		j := &jobs[i]
-		info, ok := specs[j.ID]
-		if j.Status != store.StatusWaiting || !ok || strings.HasPrefix(j.PendingReason, holdPrefix) {
-			continue
+	var adds []plan.Row
+	fresh := map[string]bool{}
+	flush := func() error {
+		if len(adds) == 0 {
+			return nil
 		}
-		if info.Matrix {
-			if s.enqueueLeg(ctx, j, jobs, specs) {
-				// Later legs of this pass count it against max-parallel.
-				j.Status = store.StatusQueued
-				changed = true
-			}
-			continue
+		rows := make([]store.Job, len(adds))
+		for i, r := range adds {
+			spec := s.rowSpec(p, base, r, s.promotionOf(ctx, byKey[r.Parent]))
+			rows[i] = store.Job{Key: r.Key, Name: r.Name, Parent: r.Parent, Needs: r.Needs, Labels: spec.Job.Labels,
+				Tolerated: r.Tolerated, Spec: spec.encode()}
 		}
-		if strings.HasPrefix(j.PendingReason, "matrix:") {
-			if s.finishMatrix(ctx, j, jobs, specs) {
-				changed = true
-			}
-			continue
-		}
-		needs, anyFailed, ready := needsOf(j, byKey)
-		if !ready {
-			continue
-		}
-		changed = true
-		full, err := s.cfg.DB.GetJob(ctx, j.ID)
-		var spec *Spec
-		if err == nil {
-			spec, err = ParseSpec(full.Spec)
-		}
-		if err == nil {
-			err = s.plan(ctx, run, j, spec, needs, anyFailed)
-		}
+		added, err := s.cfg.DB.AddJobs(ctx, run.ID, rows)
 		if err != nil {
-			completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, err.Error()
-			if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason}); err != nil {
-				return false, err
-			}
-		}
-	}
-	return changed, nil
-}
-
-// needsOf gathers the results of the jobs j needs; ready is false while one
-// has not finished.
-func needsOf(j *store.Job, byKey map[string]*store.Job) (map[string]engine.NeedResult, bool, bool) {
-	needs := map[string]engine.NeedResult{}
-	anyFailed := false
-	seen := map[string]bool{}
-	var walk func(keys []string, direct bool) bool
-	walk = func(keys []string, direct bool) bool {
-		for _, k := range keys {
-			n := byKey[strings.ToLower(k)]
-			if n == nil || n.Status != store.StatusCompleted {
-				return false
-			}
-			if direct {
-				needs[n.Key] = engine.NeedResult{Result: n.Conclusion, Outputs: n.Outputs}
-			}
-			if n.Conclusion == store.ConclusionFailure {
-				anyFailed = true
-			}
-			if !seen[n.Key] {
-				seen[n.Key] = true
-				if !walk(n.Needs, false) {
-					return false
-				}
-			}
-		}
-		return true
-	}
-	ok := walk(j.Needs, true)
-	return needs, anyFailed, ok
-}
-
-// plan decides a ready job: skipped, one queued job, or matrix legs.
-func (s *Scheduler) plan(ctx context.Context, run *store.Run, j *store.Job, spec *Spec, needs map[string]engine.NeedResult, anyFailed bool) error {
-	wf, cleanup, err := loadSpecWorkflow(ctx, spec)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	runs, legs, err := engine.PlanJob(s.engineOptions(spec), wf, spec.JobID, needs, anyFailed, false)
-	if err != nil {
-		return err
-	}
-	if !runs {
-		completed, skipped := store.StatusCompleted, store.ConclusionSkipped
-		_, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &skipped})
-		return err
-	}
-	spec.Needs = needs
-	spec.RunID, spec.RunNumber, spec.RunAttempt = run.ID, run.Number, run.Attempt
-	if len(legs) == 1 && legs[0].Matrix == nil {
-		spec.Leg = legs[0]
-		if spec.Environment = s.jobEnvironment(wf.Job(spec.JobID), *spec); spec.Environment != "" {
-			return s.holdDeployment(ctx, run, j, spec)
-		}
-		if _, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Spec: spec.encode()}); err != nil {
 			return err
 		}
-		_, err := s.cfg.DB.Enqueue(ctx, []int64{j.ID})
-		return err
-	}
-	var rows []store.Job
-	seen := map[string]bool{}
-	for _, l := range legs {
-		ls := *spec
-		ls.Leg, ls.Matrix = l, true
-		// Keys are "<job id> (<values>)", unique in the run whatever the
-		// display names (which `name:` may make equal across jobs).
-		key := workflow.LegName(spec.JobID, l.Keys, l.Matrix)
-		if key == spec.JobID || seen[key] {
-			key = fmt.Sprintf("%s (#%d)", spec.JobID, l.Index+1)
+		for i := range added {
+			a := &added[i]
+			byKey[a.Key] = a
+			// A leg is made with the spec it runs with; a called workflow's job gets
+			// its spec when the plan starts it.
+			fresh[a.Key] = adds[i].Spec != nil
+			s.remember(a.ID, adds[i], 0)
 		}
-		seen[key] = true
-		rows = append(rows, store.Job{Key: key, Name: l.Name, Needs: j.Needs, Labels: j.Labels, Spec: ls.encode()})
+		adds = adds[:0]
+		return nil
 	}
-	added, err := s.cfg.DB.AddJobs(ctx, run.ID, rows)
-	if err != nil {
-		return err
-	}
-	for i, a := range added {
-		s.infos.Store(a.ID, specInfo{JobID: spec.JobID, Matrix: true})
-		ls := *spec
-		ls.Leg, ls.Matrix = legs[i], true
-		if ls.Environment = s.jobEnvironment(wf.Job(spec.JobID), ls); ls.Environment != "" {
-			// Each leg deploys through the promotion of its environment.
-			if err := s.holdDeployment(ctx, run, &added[i], &ls); err != nil {
-				completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, err.Error()
-				if _, err := s.cfg.DB.UpdateJob(ctx, a.ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason}); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	why := fmt.Sprintf("matrix: %d jobs", len(legs))
-	_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{PendingReason: &why})
-	return err
-}
-
-// enqueueLeg queues a waiting matrix leg unless max-parallel legs of its
-// job are already queued or running.
-func (s *Scheduler) enqueueLeg(ctx context.Context, leg *store.Job, jobs []store.Job, specs map[int64]specInfo) bool {
-	info := specs[leg.ID]
-	if limit := s.maxParallel(ctx, leg); limit > 0 {
-		active := 0
-		for _, o := range jobs {
-			os, ok := specs[o.ID]
-			if ok && os.Matrix && os.JobID == info.JobID && (o.Status == store.StatusQueued || o.Status == store.StatusInProgress) {
-				active++
-			}
-		}
-		if active >= limit {
-			return false
-		}
-	}
-	n, err := s.cfg.DB.Enqueue(ctx, []int64{leg.ID})
-	return err == nil && n > 0
-}
-
-// maxParallel is a matrix job's literal max-parallel (0: none), read once
-// per run and job: planning a 250-leg matrix must not parse its workflow
-// 250 times.
-func (s *Scheduler) maxParallel(ctx context.Context, leg *store.Job) int {
-	info, _ := s.info(leg)
-	key := fmt.Sprintf("%d/%s", leg.RunID, info.JobID)
-	if v, ok := s.limits.Load(key); ok {
-		return v.(int)
-	}
-	full, err := s.cfg.DB.GetJob(ctx, leg.ID)
-	if err != nil {
-		return 0
-	}
-	spec, err := ParseSpec(full.Spec)
-	if err != nil {
-		return 0
-	}
-	n := readMaxParallel(ctx, spec)
-	s.limits.Store(key, n)
-	return n
-}
-
-func readMaxParallel(ctx context.Context, spec *Spec) int {
-	wf, cleanup, err := loadSpecWorkflow(ctx, spec)
-	if err != nil {
-		return 0
-	}
-	defer cleanup()
-	j := wf.Job(spec.JobID)
-	if j == nil || j.Strategy == nil || j.Strategy.MaxParallel == nil || j.Strategy.MaxParallel.Expression != nil {
-		return 0
-	}
-	return j.Strategy.MaxParallel.Value
-}
-
-// finishMatrix completes a matrix job once all its legs are done, with the
-// legs' combined result and outputs.
-func (s *Scheduler) finishMatrix(ctx context.Context, j *store.Job, jobs []store.Job, specs map[int64]specInfo) bool {
-	conclusion := store.ConclusionSuccess
-	outputs := map[string]string{}
-	for _, o := range jobs {
-		os, ok := specs[o.ID]
-		if !ok || !os.Matrix || os.JobID != j.Key {
+	var enqueue []int64
+	for _, c := range changes {
+		if c.Op == plan.Add {
+			adds = append(adds, c.Row)
 			continue
 		}
-		if o.Status != store.StatusCompleted {
-			return false
+		if err := flush(); err != nil {
+			return touched, err
 		}
-		switch o.Conclusion {
-		case store.ConclusionFailure:
-			conclusion = store.ConclusionFailure
-		case store.ConclusionCancelled:
-			if conclusion != store.ConclusionFailure {
-				conclusion = store.ConclusionCancelled
+		j := byKey[c.Row.Key]
+		if j == nil {
+			return touched, fmt.Errorf("run %d: the plan changed %s, which has no row", run.ID, c.Row.Key)
+		}
+		var err error
+		switch c.Op {
+		case plan.Expand:
+			if c.Row.Spec != nil {
+				spec := s.rowSpec(p, base, c.Row, s.promotionOf(ctx, j))
+				_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Spec: spec.encode(), Name: &c.Row.Name})
+				s.remember(j.ID, c.Row, spec.Promotion)
+			}
+		case plan.Start:
+			c.Row = s.withStoredJob(ctx, j, c.Row)
+			promotion := s.promotionOf(ctx, j)
+			if promotion == 0 {
+				promotion = s.promotionOf(ctx, byKey[c.Row.Parent])
+			}
+			spec := s.rowSpec(p, base, c.Row, promotion)
+			s.remember(j.ID, c.Row, spec.Promotion)
+			switch {
+			case spec.Environment != "":
+				if err = s.holdDeployment(ctx, run, j, &spec); err != nil {
+					completed, failure, reason := store.StatusCompleted, store.ConclusionFailure, err.Error()
+					_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &failure, Reason: &reason})
+				}
+			default:
+				u := store.JobUpdate{}
+				if !fresh[j.Key] {
+					// A leg made a moment ago has its spec; the others get theirs now.
+					u = store.JobUpdate{Spec: spec.encode(), Name: &c.Row.Name, Labels: nonNil(spec.Job.Labels), Tolerated: &c.Row.Tolerated}
+				}
+				wait := false
+				if c := spec.Job.Concurrency; c != nil && c.Group != "" {
+					// jobs.<id>.concurrency: the job enters its group, as plan.Admit decides.
+					var more []int64
+					wait, more, err = s.enterJobGroup(ctx, run, j, c)
+					touched = append(touched, more...)
+					u.ConcurrencyGroup = &c.Group
+					if wait {
+						why := groupHoldPrefix + fmt.Sprintf("%q: waiting for the job that holds it", c.Group)
+						u.PendingReason = &why
+					}
+				}
+				if err == nil && (u.Spec != nil || u.ConcurrencyGroup != nil) {
+					_, err = s.cfg.DB.UpdateJob(ctx, j.ID, u)
+				}
+				if !wait {
+					enqueue = append(enqueue, j.ID)
+				}
+			}
+		case plan.Finish:
+			completed, conclusion, reason := store.StatusCompleted, c.Row.Result, c.Row.Reason
+			_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &conclusion, Reason: &reason, Outputs: c.Row.Outputs})
+		case plan.Cancel:
+			reason := c.Row.Reason
+			if j.Status == store.StatusInProgress {
+				// Its agent stops it at the next heartbeat.
+				yes := true
+				_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{CancelRequested: &yes, Reason: &reason})
+			} else {
+				completed, cancelled := store.StatusCompleted, store.ConclusionCancelled
+				_, err = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &cancelled, Reason: &reason})
 			}
 		}
-		for k, v := range o.Outputs {
-			if v != "" || outputs[k] == "" {
-				outputs[k] = v
+		if err != nil {
+			return touched, err
+		}
+	}
+	if err := flush(); err != nil {
+		return touched, err
+	}
+	if len(enqueue) > 0 {
+		if _, err := s.cfg.DB.Enqueue(ctx, enqueue); err != nil {
+			return touched, err
+		}
+	}
+	return touched, nil
+}
+
+// withStoredJob gives a row the plan starts the job spec it was stored with, when the plan
+// only had the cached one (rowInfo drops the workflow text and inputs): a matrix leg made
+// earlier and started later (max-parallel, a re-run) must reach its agent whole.
+func (s *Scheduler) withStoredJob(ctx context.Context, j *store.Job, r plan.Row) plan.Row {
+	if r.Spec == nil || r.Spec.WorkflowSource != "" {
+		return r
+	}
+	full, err := s.cfg.DB.GetJob(ctx, j.ID)
+	if err != nil {
+		return r
+	}
+	if sp, err := ParseSpec(full.Spec); err == nil && sp.Job.WorkflowSource != "" && sp.Job.Key == r.Key {
+		js := sp.Job
+		r.Spec = &js
+	}
+	return r
+}
+
+// nonNil keeps an empty label list from reading as "unchanged".
+func nonNil(ls []string) []string {
+	if ls == nil {
+		return []string{}
+	}
+	return ls
+}
+
+// rowSpec is the spec stored with a row the plan made or decided.
+func (s *Scheduler) rowSpec(p *plan.Plan, base Spec, r plan.Row, promotion int64) Spec {
+	spec := Spec{Leg: r.Leg, Environments: base.Environments, EnvironmentsError: base.EnvironmentsError, LockHash: base.LockHash,
+		Promotion: promotion}
+	spec.Run = p.Run()
+	if r.Spec != nil {
+		spec.Job = *r.Spec
+		spec.Environment = r.Spec.Environment
+	} else {
+		spec.Job = jobspec.Job{Key: r.Key, Name: r.Name, JobID: r.JobID}
+	}
+	if r.Parent == "" {
+		// Top-level rows carry the plan's input: any of them can make the plan again.
+		spec.Called, spec.CallErrors = base.Called, base.CallErrors
+	}
+	return spec
+}
+
+// planFor is the plan of run (cached until the run ends), made from the input its
+// top-level rows carry: the workflow, the called workflows' sources, the event.
+func (s *Scheduler) planFor(ctx context.Context, run *store.Run, jobs []store.Job) (*plan.Plan, Spec, error) {
+	if v, ok := s.plans.Load(run.ID); ok {
+		e := v.(planEntry)
+		if e.attempt == run.Attempt {
+			return e.p, e.base, nil
+		}
+	}
+	spec, err := s.topSpec(ctx, run, jobs)
+	if err != nil {
+		return nil, Spec{}, err
+	}
+	p, err := planOf(run, spec)
+	if err != nil {
+		return nil, Spec{}, err
+	}
+	base := *spec
+	base.Job, base.Leg, base.Environment, base.Promotion = jobspec.Job{}, 0, "", 0
+	if run.Status != store.StatusCompleted {
+		// Kept until the run ends (forget); a finished run's plan is made when asked.
+		s.plans.Store(run.ID, planEntry{p: p, base: base, attempt: run.Attempt})
+	}
+	return p, base, nil
+}
+
+// topSpec is the spec of one of the run's top-level rows that names its workflow: the input
+// the run's plan is made from.
+func (s *Scheduler) topSpec(ctx context.Context, run *store.Run, jobs []store.Job) (*Spec, error) {
+	for _, j := range jobs {
+		if j.Parent != "" {
+			continue
+		}
+		raw := j.Spec
+		if raw == nil {
+			full, err := s.cfg.DB.GetJob(ctx, j.ID)
+			if err != nil {
+				return nil, err
 			}
+			raw = full.Spec
+		}
+		if sp, err := ParseSpec(raw); err == nil && sp.Job.WorkflowSource != "" {
+			return sp, nil
 		}
 	}
-	completed := store.StatusCompleted
-	_, err := s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &completed, Conclusion: &conclusion, Outputs: outputs})
-	return err == nil
+	return nil, fmt.Errorf("run %d has no job that names its workflow", run.ID)
 }
 
-// heldByGroup says whether an earlier run of the same concurrency group
-// is still going, in which case this one waits.
-func (s *Scheduler) heldByGroup(ctx context.Context, run *store.Run) (bool, string) {
-	if run.ConcurrencyGroup == "" {
-		return false, ""
-	}
-	others, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{RepoID: run.RepoID, ConcurrencyGroup: run.ConcurrencyGroup, Limit: 100})
+type planEntry struct {
+	p       *plan.Plan
+	base    Spec
+	attempt int
+}
+
+// planOf makes the plan of run from the input a top-level row's spec carries. The run's
+// identity comes from the run itself (its ID, number and attempt exist once it does).
+func planOf(run *store.Run, spec *Spec) (*plan.Plan, error) {
+	wf, err := workflow.Parse(run.Workflow, []byte(spec.Job.WorkflowSource))
 	if err != nil {
-		return false, ""
+		return nil, fmt.Errorf("reading %s: %w", run.Workflow, err)
 	}
-	for _, o := range others {
-		if o.ID < run.ID && o.Status != store.StatusCompleted {
-			return true, fmt.Sprintf("waiting for run #%d of concurrency group %q", o.Number, run.ConcurrencyGroup)
+	called := map[string]*workflow.Workflow{}
+	for k, src := range spec.Called {
+		cw, err := workflow.Parse(src.Path, []byte(src.Source))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", src.Path, err)
 		}
+		called[k] = cw
 	}
-	return false, ""
+	r := spec.Run
+	r.ID, r.Number, r.Attempt = fmt.Sprint(run.ID), run.Number, max(run.Attempt, 1)
+	r.WorkflowPath = wf.Path
+	return plan.New(plan.Input{Run: r, Workflow: wf, Called: called, CallErrors: spec.CallErrors, OtherOS: plan.WaitForAgent})
 }
 
-// cancelGroup cancels the other unfinished runs of r's group
-// (cancel-in-progress).
-func (s *Scheduler) cancelGroup(ctx context.Context, r *store.Run) {
-	others, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{RepoID: r.RepoID, ConcurrencyGroup: r.ConcurrencyGroup, Limit: 100})
-	if err != nil {
-		return
-	}
-	for _, o := range others {
-		if o.ID != r.ID && o.Status != store.StatusCompleted {
-			_ = s.Cancel(ctx, o.ID)
+// rowInfo is the little of a row's spec the plan needs on every pass (its job, its leg,
+// the job spec without the workflow text), cached by job ID because specs are large.
+type rowInfo struct {
+	JobID     string
+	Leg       int
+	Promotion int64
+	// Verify is the promotion a verification job checks (0: a job of the
+	// workflow).
+	Verify int64
+	Job    *jobspec.Job
+}
+
+// workflowJobs leaves out of jobs the verification jobs sluice added to the
+// run (see startVerifyJob): they are no jobs of the workflow, and the plan
+// neither knows nor re-runs them.
+func (s *Scheduler) workflowJobs(ctx context.Context, jobs []store.Job) []store.Job {
+	out := jobs[:0:0]
+	for i := range jobs {
+		if info, _ := s.info(ctx, &jobs[i]); info.Verify != 0 {
+			continue
 		}
+		out = append(out, jobs[i])
 	}
+	return out
 }
 
-// wakeGroup lets the next waiting run of a finished run's group start.
-func (s *Scheduler) wakeGroup(ctx context.Context, r *store.Run) {
-	others, err := s.cfg.DB.ListRuns(ctx, store.RunFilter{RepoID: r.RepoID, ConcurrencyGroup: r.ConcurrencyGroup, Limit: 100})
-	if err != nil {
-		return
+// remember caches what the plan said of a row.
+func (s *Scheduler) remember(id int64, r plan.Row, promotion int64) {
+	info := rowInfo{JobID: r.JobID, Leg: r.Leg, Promotion: promotion}
+	if r.Spec != nil {
+		js := *r.Spec
+		js.WorkflowSource, js.Inputs = "", nil
+		info.Job = &js
 	}
-	for i := len(others) - 1; i >= 0; i-- {
-		if o := others[i]; o.ID > r.ID && o.Status != store.StatusCompleted {
-			_ = s.advance(ctx, o.ID)
-			return
-		}
-	}
+	s.infos.Store(id, info)
 }
 
-// engineOptions are what expressions at planning time see.
-func (s *Scheduler) engineOptions(spec *Spec) engine.Options {
-	return engine.Options{Repository: spec.Repository, Actor: spec.Actor, SHA: spec.SHA, Ref: spec.Ref,
-		EventName: spec.Event, Payload: spec.Payload, Vars: spec.Vars, Inputs: spec.Inputs, RunID: fmt.Sprint(spec.RunID)}
-}
-
-func (s *Scheduler) evaluator(spec Spec) *expr.Evaluator {
-	g := map[string]any{"event_name": spec.Event, "event": spec.Payload, "sha": spec.SHA, "ref": spec.Ref,
-		"ref_name": refName(spec.Ref), "repository": spec.Repository, "actor": spec.Actor, "workflow": spec.WorkflowPath,
-		"head_ref": "", "base_ref": ""}
-	inputs := map[string]any{}
-	for k, v := range spec.Inputs {
-		inputs[k] = v
-	}
-	ctxs := expr.Contexts{"github": g, "inputs": inputs, "vars": map[string]any{}}
-	if spec.Leg.Matrix != nil {
-		ctxs["matrix"] = spec.Leg.Matrix // a leg's environment may name its matrix values
-	}
-	return &expr.Evaluator{Contexts: ctxs}
-}
-
-func refName(ref string) string {
-	for _, p := range []string{"refs/heads/", "refs/tags/"} {
-		if strings.HasPrefix(ref, p) {
-			return strings.TrimPrefix(ref, p)
-		}
-	}
-	return ref
-}
-
-// loadSpecWorkflow parses the workflow a spec carries.
-func loadSpecWorkflow(_ context.Context, spec *Spec) (*workflow.Workflow, func(), error) {
-	wf, err := workflow.Parse(spec.WorkflowPath, []byte(spec.WorkflowSource))
-	if err != nil {
-		return nil, nil, err
-	}
-	return wf, func() {}, nil
-}
-
-// specInfo is the little of a job's spec the graph decisions need for
-// every job on every pass; it is cached by job ID because specs (with the
-// workflow source and event payload in them) are large.
-type specInfo struct {
-	JobID     string `json:"job_id"`
-	Matrix    bool   `json:"matrix"`
-	Promotion int64  `json:"promotion"`
-}
-
-// info reads (once) whether a job is a matrix leg, and of which job. A
-// leg's spec never changes; a planned job's spec gains needs, not these.
-func (s *Scheduler) info(j *store.Job) (specInfo, bool) {
+// info reads (once) what the plan needs of a row.
+func (s *Scheduler) info(ctx context.Context, j *store.Job) (rowInfo, bool) {
 	if v, ok := s.infos.Load(j.ID); ok {
-		return v.(specInfo), true
+		return v.(rowInfo), true
 	}
 	raw := j.Spec
 	if raw == nil {
-		full, err := s.cfg.DB.GetJob(context.Background(), j.ID)
+		full, err := s.cfg.DB.GetJob(ctx, j.ID)
 		if err != nil {
-			return specInfo{}, false
+			return rowInfo{JobID: j.Key}, false
 		}
 		raw = full.Spec
 	}
-	var in specInfo
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return in, false
+	spec, err := ParseSpec(raw)
+	if err != nil {
+		return rowInfo{JobID: j.Key}, false
 	}
-	s.infos.Store(j.ID, in)
-	return in, true
+	info := rowInfo{JobID: spec.Job.JobID, Leg: spec.Leg, Promotion: spec.Promotion, Verify: spec.Verify}
+	if spec.Job.Name != "" {
+		js := spec.Job
+		js.WorkflowSource, js.Inputs = "", nil
+		info.Job = &js
+	}
+	s.infos.Store(j.ID, info)
+	return info, true
 }
 
-// forget drops what planning cached about a finished run's jobs.
+// promotionOf is the promotion a row carries out (0: none).
+func (s *Scheduler) promotionOf(ctx context.Context, j *store.Job) int64 {
+	if j == nil {
+		return 0
+	}
+	info, _ := s.info(ctx, j)
+	return info.Promotion
+}
+
+// forget drops what planning cached about a finished run.
 func (s *Scheduler) forget(ctx context.Context, runID int64) {
+	s.plans.Delete(runID)
 	jobs, err := s.cfg.DB.ListJobStates(ctx, runID)
 	if err != nil {
 		return
 	}
 	for _, j := range jobs {
 		s.infos.Delete(j.ID)
-		s.limits.Delete(fmt.Sprintf("%d/%s", runID, j.Key))
+		s.woken.Delete(j.ID)
 	}
+}
+
+// loadSpecWorkflow parses the workflow a spec carries.
+func loadSpecWorkflow(_ context.Context, spec *Spec) (*workflow.Workflow, func(), error) {
+	wf, err := workflow.Parse(spec.Job.WorkflowPath, []byte(spec.Job.WorkflowSource))
+	if err != nil {
+		return nil, nil, err
+	}
+	return wf, func() {}, nil
 }

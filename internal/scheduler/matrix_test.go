@@ -6,7 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/jobspec"
+	"github.com/sluice-ci/sluice/internal/store"
 )
 
 // The matrix comes from an output of the job it needs, so it can only be
@@ -48,16 +49,24 @@ func TestMatrixFromNeedsOutput(t *testing.T) {
 	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
 		t.Fatalf("jobs after setup (-want +got):\n%s", diff)
 	}
-	if got := h.job(r.ID, "test").PendingReason; got != "matrix: 2 jobs" {
-		t.Errorf("placeholder pending reason %q, want %q", got, "matrix: 2 jobs")
+	// The matrix job's own row is bookkeeping now: its legs are the jobs shown.
+	var shown []string
+	for _, j := range store.Shown(h.jobs(r.ID)) {
+		shown = append(shown, j.Key)
+	}
+	if diff := cmp.Diff([]string{"setup", "after", "test (3.10)", "test (3.11)"}, shown); diff != "" {
+		t.Errorf("jobs shown (-want +got):\n%s", diff)
 	}
 	leg := h.spec(r.ID, "test (3.11)")
-	wantLeg := engine.Leg{Name: "test (3.11)", Matrix: map[string]any{"python": "3.11"}, Keys: []string{"python"}, Index: 1, Total: 2}
-	if diff := cmp.Diff(wantLeg, leg.Leg); diff != "" {
-		t.Errorf("second leg (-want +got):\n%s", diff)
+	if leg.Leg != 2 || h.job(r.ID, "test (3.11)").Parent != "test" {
+		t.Errorf("second leg is leg %d of %q, want leg 2 of test", leg.Leg, h.job(r.ID, "test (3.11)").Parent)
 	}
-	if !leg.Matrix || leg.JobID != "test" || leg.Needs["setup"].Result != "success" {
-		t.Errorf("second leg spec: matrix %v, job %q, needs %v; want a leg of test that sees setup", leg.Matrix, leg.JobID, leg.Needs)
+	if leg.Job.Name != "test (3.11)" || leg.Job.JobID != "test" || leg.Job.Needs["setup"].Result != "success" ||
+		leg.Job.Strategy != (jobspec.Strategy{FailFast: true, JobIndex: 1, JobTotal: 2, MaxParallel: 2}) {
+		t.Errorf("second leg spec = %+v; want test (3.11), index 1 of 2, seeing setup", leg.Job)
+	}
+	if diff := cmp.Diff(map[string]any{"python": "3.11"}, leg.Job.Matrix); diff != "" {
+		t.Errorf("second leg's matrix (-want +got):\n%s", diff)
 	}
 
 	h.finish("test (3.10)", "success", map[string]string{"a": "1", "shared": "x"})
@@ -74,8 +83,8 @@ func TestMatrixFromNeedsOutput(t *testing.T) {
 	if diff := cmp.Diff(merged, h.job(r.ID, "test").Outputs); diff != "" {
 		t.Errorf("placeholder outputs (-want +got):\n%s", diff)
 	}
-	wantNeeds := map[string]engine.NeedResult{"test": {Result: "success", Outputs: merged}}
-	if diff := cmp.Diff(wantNeeds, h.spec(r.ID, "after").Needs); diff != "" {
+	wantNeeds := map[string]jobspec.Need{"test": {Result: "success", Outputs: merged}}
+	if diff := cmp.Diff(wantNeeds, h.spec(r.ID, "after").Job.Needs); diff != "" {
 		t.Errorf("after's needs (-want +got):\n%s", diff)
 	}
 	h.finish("after", "success", nil)
@@ -230,7 +239,20 @@ func TestMatrixLegKeysUseJobID(t *testing.T) {
 	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
 		t.Errorf("jobs (-want +got):\n%s", diff)
 	}
-	if sp := h.spec(r.ID, "integration (3.12)"); sp.JobID != "integration" || sp.Leg.Matrix["python"] != "3.12" {
-		t.Errorf("leg integration (3.12) runs job %q with matrix %v", sp.JobID, sp.Leg.Matrix)
+	if sp := h.spec(r.ID, "integration (3.12)"); sp.Job.JobID != "integration" || sp.Job.Matrix["python"] != "3.12" || sp.Job.Name != "py 3.12" {
+		t.Errorf("leg integration (3.12) runs job %q (%q) with matrix %v", sp.Job.JobID, sp.Job.Name, sp.Job.Matrix)
+	}
+}
+
+// A leg that max-parallel holds back is started later from the planner's cached rows: its
+// agent must still get the whole job (the workflow text, inputs), not the cached digest.
+func TestHeldLegGetsItsWholeSpec(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": matrixYAML("      max-parallel: 1\n")}))
+	h.finish("test (1)", "success", nil)
+	sp := h.spec(r.ID, "test (2)")
+	if _, err := jobspec.Parse(h.job(r.ID, "test (2)").Spec); err != nil || sp.Job.WorkflowSource == "" {
+		t.Fatalf("the second leg's spec does not run on an agent (%v): %+v", err, sp.Job)
 	}
 }

@@ -1,10 +1,11 @@
 package scheduler
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -131,23 +132,23 @@ func TestNeedsInSpec(t *testing.T) {
 	h := newHarness(t)
 	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": chainYAML}))
 	h.finish("build", "success", map[string]string{"version": "1.2"})
-	want := map[string]engine.NeedResult{"build": {Result: "success", Outputs: map[string]string{"version": "1.2"}}}
-	if diff := cmp.Diff(want, h.spec(r.ID, "test").Needs); diff != "" {
+	want := map[string]jobspec.Need{"build": {Result: "success", Outputs: map[string]string{"version": "1.2"}}}
+	if diff := cmp.Diff(want, h.spec(r.ID, "test").Job.Needs); diff != "" {
 		t.Errorf("test's needs (-want +got):\n%s", diff)
 	}
-	if sp := h.spec(r.ID, "deploy"); sp.Needs != nil {
-		t.Errorf("deploy is still waiting but its spec has needs %v", sp.Needs)
+	if sp := h.spec(r.ID, "deploy"); sp.Job.Needs != nil {
+		t.Errorf("deploy is still waiting but its spec has needs %v", sp.Job.Needs)
 	}
 	h.finish("lint", "success", nil)
 	h.finish("test", "success", map[string]string{"coverage": "90"})
-	want = map[string]engine.NeedResult{"test": {Result: "success", Outputs: map[string]string{"coverage": "90"}},
+	want = map[string]jobspec.Need{"test": {Result: "success", Outputs: map[string]string{"coverage": "90"}},
 		"lint": {Result: "success"}}
 	sp := h.spec(r.ID, "deploy")
-	if diff := cmp.Diff(want, sp.Needs); diff != "" {
+	if diff := cmp.Diff(want, sp.Job.Needs); diff != "" {
 		t.Errorf("deploy's needs (-want +got):\n%s", diff)
 	}
-	if sp.RunID != r.ID || sp.RunNumber != r.Number || sp.Leg.Name != "deploy" {
-		t.Errorf("deploy's spec has run %d #%d leg %q, want %d #%d deploy", sp.RunID, sp.RunNumber, sp.Leg.Name, r.ID, r.Number)
+	if sp.Run.ID != fmt.Sprint(r.ID) || sp.Run.Number != r.Number || sp.Job.Name != "deploy" {
+		t.Errorf("deploy's spec has run %s #%d job %q, want %d #%d deploy", sp.Run.ID, sp.Run.Number, sp.Job.Name, r.ID, r.Number)
 	}
 	if j := h.job(r.ID, "deploy"); j.Status != store.StatusQueued {
 		t.Errorf("deploy is %s, want queued", j.Status)

@@ -31,7 +31,7 @@ func TestResume(t *testing.T) {
 	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
 		t.Errorf("jobs after Resume (-want +got):\n%s", diff)
 	}
-	if got := h.spec(r.ID, "test").Needs["build"].Outputs["wheel"]; got != "w.whl" {
+	if got := h.spec(r.ID, "test").Job.Needs["build"].Outputs["wheel"]; got != "w.whl" {
 		t.Errorf("test sees build's wheel output %q, want w.whl", got)
 	}
 	h.finish("lint", "success", nil)

@@ -10,7 +10,8 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cd"
-	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/jobspec"
+	"github.com/sluice-ci/sluice/internal/plan"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -169,33 +170,25 @@ func (s *Scheduler) promotionRun(ctx context.Context, repo *store.Repo, rel *cd.
 	if err != nil {
 		return 0, err
 	}
-	specs := map[string]*Spec{}
+	// Only the release run's top-level jobs carry over; legs and called workflows' jobs
+	// are planned again when their job is. A verification job is no job of the workflow
+	// (its spec holds sluice's one-step workflow, not the release's).
+	jobs = s.workflowJobs(ctx, jobs)
 	rows := map[string]store.Job{}
 	for _, j := range jobs {
-		spec, err := ParseSpec(j.Spec)
-		if err != nil || spec.Matrix || spec.Verify != 0 {
-			// Legs are made again when their job is planned; a
-			// verification job is no job of the workflow (its spec holds
-			// sluice's one-step workflow, not the release's).
-			continue
+		if j.Parent == "" {
+			rows[strings.ToLower(j.Key)] = j
 		}
-		specs[strings.ToLower(j.Key)] = spec
-		rows[strings.ToLower(j.Key)] = j
 	}
-	if len(specs) == 0 {
+	if len(rows) == 0 {
 		return 0, nil
 	}
-	var any *Spec
-	for _, sp := range specs {
-		any = sp
-		break
-	}
-	wf, cleanup, err := loadSpecWorkflow(ctx, any)
+	pl, base, err := s.planFor(ctx, src, jobs)
 	if err != nil {
 		return 0, err
 	}
-	defer cleanup()
-	deploy := s.deployJobs(wf, *any, p.Env)
+	wf := pl.Workflow(pl.Run().WorkflowPath)
+	deploy := s.deployJobs(wf, Spec{Spec: jobspec.Spec{Run: pl.Run()}}, p.Env)
 	if len(deploy) == 0 {
 		return 0, nil
 	}
@@ -223,19 +216,24 @@ func (s *Scheduler) promotionRun(ctx context.Context, repo *store.Repo, rel *cd.
 	run := store.Run{RepoID: repo.ID, Workflow: src.Workflow, WorkflowName: src.WorkflowName, Event: src.Event, Ref: src.Ref,
 		SHA: src.SHA, Title: fmt.Sprintf("%s %s to %s", firstNonEmpty(verb, "Promote"), firstNonEmpty(rel.Version, shortRelease(rel.ID)), p.Env),
 		Trigger: store.TriggerPromotion, Actor: p.StartedBy, Inputs: src.Inputs, Payload: src.Payload}
-	var fresh []store.Job
-	for _, j := range jobs {
-		key := strings.ToLower(j.Key)
-		spec, ok := specs[key]
-		if !ok || (!carry[key] && !isDeploy[key]) {
-			continue
+	var keepRows []plan.Row
+	for _, r := range pl.Rows() {
+		key := strings.ToLower(r.Key)
+		if carry[key] || isDeploy[key] {
+			keepRows = append(keepRows, r)
 		}
-		sp := *spec
-		sp.Needs, sp.Leg, sp.Promotion, sp.Environment = nil, engine.Leg{}, 0, ""
+	}
+	fresh := s.placeholders(base, pl, keepRows)
+	for i := range fresh {
+		key := strings.ToLower(fresh[i].Key)
 		if isDeploy[key] && !carry[key] {
+			sp, err := ParseSpec(fresh[i].Spec)
+			if err != nil {
+				return 0, err
+			}
 			sp.Promotion = p.ID
+			fresh[i].Spec = sp.encode()
 		}
-		fresh = append(fresh, store.Job{Key: j.Key, Name: j.Name, Needs: j.Needs, Labels: j.Labels, Spec: sp.encode()})
 	}
 	r, created, err := s.cfg.DB.CreateRun(ctx, run, fresh)
 	if err != nil {
@@ -246,7 +244,7 @@ func (s *Scheduler) promotionRun(ctx context.Context, repo *store.Repo, rel *cd.
 		key := strings.ToLower(j.Key)
 		if !carry[key] {
 			if isDeploy[key] {
-				s.infos.Store(j.ID, specInfo{JobID: specs[key].JobID, Promotion: p.ID})
+				s.infos.Store(j.ID, rowInfo{JobID: rows[key].Key, Promotion: p.ID})
 			}
 			continue
 		}

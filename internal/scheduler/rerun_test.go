@@ -1,11 +1,13 @@
 package scheduler
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluice-ci/sluice/internal/cd"
-	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -42,8 +44,9 @@ func TestCancel(t *testing.T) {
 	if err := h.s.Cancel(h.ctx, r.ID); err != nil {
 		t.Fatalf("Cancel: %v", err)
 	}
-	want := map[string]string{"build": "in_progress", "lint": "completed/cancelled", "test": "completed/cancelled",
-		"publish": "completed/cancelled"}
+	// The jobs that need build are decided when it ends (their if: could ask for
+	// cancelled()); lint had not started.
+	want := map[string]string{"build": "in_progress", "lint": "completed/cancelled", "test": "waiting", "publish": "waiting"}
 	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
 		t.Fatalf("jobs after Cancel (-want +got):\n%s", diff)
 	}
@@ -55,6 +58,11 @@ func TestCancel(t *testing.T) {
 	}
 	h.noneQueued()
 	h.complete(running, "cancelled", nil)
+	want = map[string]string{"build": "completed/cancelled", "lint": "completed/cancelled", "test": "completed/cancelled",
+		"publish": "completed/cancelled"}
+	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
+		t.Errorf("jobs after build stopped (-want +got):\n%s", diff)
+	}
 	if got := h.runState(r.ID); got != "completed/cancelled" {
 		t.Errorf("run is %s after its last job stopped, want completed/cancelled", got)
 	}
@@ -104,23 +112,51 @@ func TestRerunAll(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Rerun: %v", err)
 	}
-	if r.ID == old.ID || r.Attempt != 2 || r.Trigger != store.TriggerRerun || r.SHA != old.SHA || r.Workflow != old.Workflow {
-		t.Errorf("rerun is run %d attempt %d trigger %q sha %s workflow %s; want a new run, attempt 2, rerun, same commit and workflow",
-			r.ID, r.Attempt, r.Trigger, r.SHA, r.Workflow)
+	// GitHub: a re-run is another attempt of the same run; run_id and run_number stay.
+	if r.ID != old.ID || r.Number != old.Number || r.Attempt != 2 || r.Trigger != store.TriggerRerun || r.SHA != old.SHA || r.Workflow != old.Workflow {
+		t.Errorf("rerun is run %d #%d attempt %d trigger %q sha %s workflow %s; want run %d #%d attempt 2, rerun, same commit and workflow",
+			r.ID, r.Number, r.Attempt, r.Trigger, r.SHA, r.Workflow, old.ID, old.Number)
 	}
 	want := map[string]string{"build": "queued", "lint": "queued", "test": "waiting", "publish": "waiting"}
 	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
 		t.Errorf("rerun's jobs (-want +got):\n%s", diff)
 	}
-	if sp := h.spec(r.ID, "build"); sp.RunID != r.ID || sp.RunNumber != r.Number {
-		t.Errorf("rerun's build spec names run %d #%d, want %d #%d", sp.RunID, sp.RunNumber, r.ID, r.Number)
+	if sp := h.spec(r.ID, "build"); sp.Run.ID != fmt.Sprint(old.ID) || sp.Run.Number != old.Number || sp.Run.Attempt != 2 {
+		t.Errorf("rerun's build spec names run %s #%d attempt %d, want %d #%d attempt 2", sp.Run.ID, sp.Run.Number, sp.Run.Attempt, old.ID, old.Number)
 	}
+	if _, err := h.s.Rerun(h.ctx, r.ID, false); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("re-running a run that still runs: %v, want a conflict", err)
+	}
+	h.finish("build", "success", nil)
+	h.finish("lint", "success", nil)
+	h.finish("test", "success", nil)
+	h.finish("publish", "success", nil)
 	again, err := h.s.Rerun(h.ctx, r.ID, false)
 	if err != nil {
 		t.Fatalf("Rerun of the rerun: %v", err)
 	}
-	if again.Attempt != 3 {
-		t.Errorf("rerun of the rerun has attempt %d, want 3", again.Attempt)
+	if again.ID != old.ID || again.Attempt != 3 {
+		t.Errorf("rerun of the rerun is run %d attempt %d, want run %d attempt 3", again.ID, again.Attempt, old.ID)
+	}
+	attempts, err := h.db.ListRunAttempts(h.ctx, old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range attempts {
+		got = append(got, fmt.Sprintf("%d %s/%s", a.Attempt, a.Status, a.Conclusion))
+	}
+	if diff := cmp.Diff([]string{"1 completed/failure", "2 completed/success", "3 queued/"}, got); diff != "" {
+		t.Errorf("attempts (-want +got):\n%s", diff)
+	}
+	first, err := h.db.ListAttemptJobs(h.ctx, old.ID, 1)
+	if err != nil || len(first) != 4 {
+		t.Fatalf("attempt 1's jobs = %d, %v", len(first), err)
+	}
+	for _, j := range first {
+		if j.Key == "test" && j.Conclusion != "failure" {
+			t.Errorf("attempt 1's test is now %s; an attempt's jobs stay as they ended", j.Conclusion)
+		}
 	}
 }
 
@@ -132,8 +168,9 @@ func TestRerunLeavesVerificationJobsOut(t *testing.T) {
 	h := newHarness(t)
 	old := failedRun(h)
 	base := *h.spec(old.ID, "build")
-	base.WorkflowSource = verifyWorkflow("production", &cd.CommandCheck{Run: "true"})
-	base.JobID, base.Verify = "verify", 7
+	base.Job.Key, base.Job.Name = verifyJobKey("production"), verifyJobKey("production")
+	base.Job.WorkflowSource = verifyWorkflow("production", &cd.CommandCheck{Run: "true"})
+	base.Job.JobID, base.Verify = "verify", 7
 	if _, err := h.db.AddJobs(h.ctx, old.ID, []store.Job{{Key: verifyJobKey("production"), Name: verifyJobKey("production"),
 		Status: store.StatusQueued, Spec: base.encode()}}); err != nil {
 		t.Fatal(err)
@@ -170,8 +207,8 @@ func TestRerunFailedOnly(t *testing.T) {
 	if build.Reason == "" {
 		t.Error("carried-over build has no reason saying where its result comes from")
 	}
-	wantNeeds := map[string]engine.NeedResult{"build": {Result: "success", Outputs: map[string]string{"wheel": "app-1.0.whl"}}}
-	if diff := cmp.Diff(wantNeeds, h.spec(r.ID, "test").Needs); diff != "" {
+	wantNeeds := map[string]jobspec.Need{"build": {Result: "success", Outputs: map[string]string{"wheel": "app-1.0.whl"}}}
+	if diff := cmp.Diff(wantNeeds, h.spec(r.ID, "test").Job.Needs); diff != "" {
 		t.Errorf("test's needs in the rerun (-want +got):\n%s", diff)
 	}
 	h.finish("test", "success", nil)
@@ -182,15 +219,15 @@ func TestRerunFailedOnly(t *testing.T) {
 	}
 }
 
-// Rerunning the failed jobs of a failed matrix expands it again; the
-// old legs are not carried over as jobs of their own.
+// Re-running the failed jobs of a failed matrix runs the failed legs again and keeps the
+// ones that succeeded (GitHub: "Re-run failed jobs" re-runs only the failed legs).
 func TestRerunFailedMatrix(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	old := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": matrixYAML("      fail-fast: false\n")}))
-	h.finish("test (1)", "success", nil)
+	h.finish("test (1)", "success", map[string]string{"leg": "1"})
 	h.finish("test (2)", "failure", nil)
-	h.finish("test (3)", "success", nil)
+	h.finish("test (3)", "success", map[string]string{"leg": "3"})
 	h.finish("after", "success", nil)
 	if got := h.runState(old.ID); got != "completed/failure" {
 		t.Fatalf("first run is %s, want completed/failure", got)
@@ -199,9 +236,21 @@ func TestRerunFailedMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Rerun: %v", err)
 	}
-	want := map[string]string{"test": "waiting", "test (1)": "queued", "test (2)": "queued", "test (3)": "queued", "after": "waiting"}
+	want := map[string]string{"test": "waiting", "test (1)": "completed/success", "test (2)": "queued", "test (3)": "completed/success", "after": "waiting"}
 	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
 		t.Errorf("rerun's jobs (-want +got):\n%s", diff)
+	}
+	if got := h.job(r.ID, "test (3)").Outputs; got["leg"] != "3" {
+		t.Errorf("the kept leg lost its outputs: %v", got)
+	}
+	sp := h.spec(r.ID, "test (2)")
+	if sp.Run.Attempt != 2 || sp.Job.WorkflowSource == "" || sp.Job.Matrix["n"] != float64(2) {
+		t.Errorf("the re-run leg's spec: attempt %d, matrix %v, has workflow %v", sp.Run.Attempt, sp.Job.Matrix, sp.Job.WorkflowSource != "")
+	}
+	h.finish("test (2)", "success", nil)
+	h.finish("after", "success", nil)
+	if got := h.runState(r.ID); got != "completed/success" {
+		t.Errorf("second attempt is %s, want completed/success", got)
 	}
 }
 

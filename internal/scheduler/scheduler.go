@@ -20,6 +20,8 @@ import (
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/delivery"
+	"github.com/sluice-ci/sluice/internal/jobspec"
+	"github.com/sluice-ci/sluice/internal/plan"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/sluice-ci/sluice/internal/workflow"
@@ -44,7 +46,10 @@ type Config struct {
 	// Deployment reports a promotion's state to the repository's forge (a
 	// GitHub deployment status); nil reports nothing.
 	Deployment func(ctx context.Context, repo *store.Repo, p *cd.Promotion)
-	Log        *slog.Logger
+	// Workflows loads reusable workflows from other repositories
+	// (owner/repo/path@ref); nil fails the jobs calling one, saying why.
+	Workflows plan.Loader
+	Log       *slog.Logger
 }
 
 // Scheduler implements server.Scheduler.
@@ -52,14 +57,18 @@ type Scheduler struct {
 	cfg    Config
 	mirror mirror
 	// bg runs the goroutines the scheduler starts itself (see Run); passes coalesces
-	// concurrent requests to advance one run.
+	// concurrent requests to advance one run. Graph decisions are made under the run's
+	// lock in the database, promotion decisions under the deployments lock, concurrency
+	// group decisions under the groups lock (background.go), so any replica may make them.
 	bg     background
 	passes passes
-	// infos and limits cache what planning reads of job specs (specInfo by
-	// job ID, max-parallel by "run/job").
-	infos, limits sync.Map
+	// infos caches what planning reads of job specs (rowInfo by job ID),
+	// plans each unfinished run's plan (by run ID and attempt).
+	infos, plans sync.Map
 	// timers re-check promotions whose gates open with time, by promotion ID.
 	timers sync.Map
+	// woken marks the ended jobs whose concurrency group was let move on, by job ID.
+	woken sync.Map
 }
 
 // New makes a scheduler.
@@ -82,6 +91,10 @@ func (s *Scheduler) cloneURL(r *store.Repo) string {
 // Trigger fetches the repository, loads its workflows at the commit and
 // creates a run for each workflow the event starts.
 func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trigger) ([]store.Run, error) {
+	if t.SHA != "" && !commitID(t.SHA) {
+		// It reaches git's argv (fetch, log, archive): "--output=..." there would be an option.
+		return nil, fmt.Errorf("triggering %s: %q is not a commit id (4 to 64 hex digits)", t.Event, t.SHA)
+	}
 	extra := []string{}
 	if t.SHA != "" {
 		extra = append(extra, t.SHA)
@@ -110,6 +123,12 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 		}
 		t.SHA, t.Ref = sha, ref
 	}
+	if plan.SkipsCI(t.Event, s.mirror.fullMessage(ctx, repo.ID, t.SHA)) {
+		// GitHub runs no push or pull_request workflow for a head commit that says
+		// [skip ci] (or a variant, or a skip-checks: true trailer).
+		s.cfg.Log.Info("the head commit asks to skip CI: no runs", "repo", repo.Name, "event", t.Event, "sha", t.SHA)
+		return nil, nil
+	}
 	tree, err := os.MkdirTemp(s.cfg.DataDir, "plan-")
 	if err != nil {
 		return nil, fmt.Errorf("preparing to read workflows: %w", err)
@@ -137,6 +156,13 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 		}
 		return []store.Run{*run}, nil
 	}
+	if strings.HasPrefix(t.Event, "pull_request") && t.BaseRef != "" {
+		// paths: of a pull request look at everything it changes against its base branch
+		// (the three-dot diff), not at its newest commits.
+		if files, ok := s.mirror.pullChangedFiles(ctx, repo.ID, t.BaseRef, t.SHA); ok {
+			t.ChangedFiles = files
+		}
+	}
 	if t.ChangedFiles == nil && (t.Event == "push" || strings.HasPrefix(t.Event, "pull_request")) {
 		t.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
 	}
@@ -157,7 +183,8 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 				return runs, fmt.Errorf("%s: %w", wf.Path, err)
 			}
 		}
-		run, err := s.createRun(ctx, repo, t, wf, deploy)
+		called, callErrs := plan.Resolve(ctx, wf, s.loader(tree))
+		run, err := s.createRun(ctx, repo, t, wf, deploy, called, callErrs)
 		if err != nil {
 			return runs, err
 		}
@@ -182,7 +209,8 @@ type deployInfo struct {
 	lockHash string
 }
 
-func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, d deployInfo) (*store.Run, error) {
+func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, d deployInfo,
+	called map[string]*workflow.Workflow, callErrs map[string]string) (*store.Run, error) {
 	if t.DeliveryID != 0 {
 		// A delivery replayed after a replica died part-way: its runs made then stand.
 		if r, err := s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, wf.Path); err == nil {
@@ -195,17 +223,13 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 		Title: firstNonEmpty(s.mirror.message(ctx, repo.ID, t.SHA), t.Event), Trigger: firstNonEmpty(t.Source, store.TriggerManual),
 		Actor: t.Actor, Inputs: t.Inputs, Payload: payload, DeliveryID: t.DeliveryID,
 	}
-	base := Spec{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), RepoID: repo.ID, DefaultBranch: repo.DefaultBranch, SHA: t.SHA, Ref: t.Ref,
-		Event: t.Event, Payload: t.Payload, WorkflowPath: wf.Path, WorkflowSource: string(wf.Source),
-		Inputs: t.Inputs, Actor: t.Actor, Fork: t.Fork,
-		Environments: d.cfg, EnvironmentsError: d.err, LockHash: d.lockHash}
-	if c := wf.AST.Concurrency; c != nil && c.Group != nil {
-		run.ConcurrencyGroup = c.Group.Value
-		if c.Group.ContainsExpression() {
-			ev := s.evaluator(base)
-			if g, err := ev.Interpolate(c.Group.Value); err == nil {
-				run.ConcurrencyGroup = g
-			}
+	base := Spec{Environments: d.cfg, EnvironmentsError: d.err, LockHash: d.lockHash, CallErrors: callErrs}
+	base.Run = jobspec.Run{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), RepoID: repo.ID, DefaultBranch: repo.DefaultBranch,
+		SHA: t.SHA, Ref: t.Ref, Event: t.Event, Payload: t.Payload, WorkflowPath: wf.Path, WorkflowName: wf.Name(), Inputs: t.Inputs, Actor: t.Actor, Fork: t.Fork}
+	if len(called) > 0 {
+		base.Called = map[string]Source{}
+		for k, cw := range called {
+			base.Called[k] = Source{Path: cw.Path, Source: string(cw.Source)}
 		}
 	}
 	// A pull request from a fork runs someone else's code: it waits for a
@@ -214,18 +238,11 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	if t.Fork && !repo.ForkRunsWithoutApproval {
 		run.HoldReason = "waiting for a maintainer's approval: a pull request from a fork (sluice approve-run RUN)"
 	}
-	var jobs []store.Job
-	for _, id := range wf.JobIDs() {
-		j := wf.Job(id)
-		spec := base
-		spec.JobID = id
-		var needs []string
-		for _, n := range j.Needs {
-			needs = append(needs, n.Value)
-		}
-		jobs = append(jobs, store.Job{Key: id, Name: jobName(j, id), Needs: needs, Labels: labels(j), Spec: spec.encode()})
+	p, err := plan.New(plan.Input{Run: base.Run, Workflow: wf, Called: called, CallErrors: callErrs, OtherOS: plan.WaitForAgent})
+	if err != nil {
+		return nil, err
 	}
-	r, _, err := s.cfg.DB.CreateRun(ctx, run, jobs)
+	r, _, err := s.cfg.DB.CreateRun(ctx, run, s.placeholders(base, p, p.Rows()))
 	if errors.Is(err, store.ErrConflict) && t.DeliveryID != 0 {
 		// Another replica made it meanwhile (it replayed the same delivery).
 		return s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, wf.Path)
@@ -233,11 +250,23 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	if err != nil {
 		return nil, fmt.Errorf("recording the run of %s: %w", wf.Path, err)
 	}
-	if c := wf.AST.Concurrency; c != nil && c.CancelInProgress != nil && c.CancelInProgress.Value && r.ConcurrencyGroup != "" {
-		s.cancelGroup(ctx, r)
+	// The group is evaluated once the run exists: it may read github.run_id and
+	// github.run_number, as on GitHub.
+	pr, err := planOf(r, &Spec{Spec: jobspec.Spec{Run: base.Run, Job: jobspec.Job{WorkflowSource: string(wf.Source)}}})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.enterRunGroup(ctx, r, pr); err != nil {
+		return nil, err
 	}
 	s.report(ctx, r)
 	return r, nil
+}
+
+// loader reads called workflows: ./ paths from the commit's tree, others through
+// Config.Workflows.
+func (s *Scheduler) loader(tree string) plan.Loader {
+	return plan.RepoLoader(tree, s.cfg.Workflows)
 }
 
 // invalidRun records a run that failed before any job: its workflows do
@@ -257,15 +286,10 @@ func (s *Scheduler) invalidRun(ctx context.Context, repo *store.Repo, t server.T
 	return r, err
 }
 
-func jobName(j *actionlint.Job, id string) string {
-	if j.Name != nil && !j.Name.ContainsExpression() {
-		return j.Name.Value
-	}
-	return id
-}
-
-func labels(j *actionlint.Job) []string {
-	if j.RunsOn == nil {
+// literalLabels are a job's runs-on labels as written, shown while the job waits; the
+// plan evaluates them when it starts the job.
+func literalLabels(j *actionlint.Job) []string {
+	if j == nil || j.RunsOn == nil {
 		return nil
 	}
 	var out []string
@@ -306,4 +330,17 @@ func (s *Scheduler) report(ctx context.Context, r *store.Run) {
 	if s.cfg.Status != nil && r != nil {
 		s.cfg.Status(ctx, r)
 	}
+}
+
+// commitID says whether s is a full or abbreviated commit id (SHA-1 or SHA-256, hex).
+func commitID(s string) bool {
+	if len(s) < 4 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
+			return false
+		}
+	}
+	return true
 }

@@ -5,38 +5,21 @@ import (
 	"fmt"
 
 	"github.com/sluice-ci/sluice/internal/cd"
-	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 )
 
-// Spec is what an agent needs to run one job leg; it is stored with the job
-// (opaque to the store) and handed out with the lease. Secrets are not in
-// it: the agent API adds them to a claim, and never for forks.
+// Spec is what the scheduler stores with a job: the part an agent reads (jobspec.Spec: the
+// run and the job as the plan decided it) and the scheduler's own bookkeeping beside it.
+// Secrets are not in it: the agent API adds them to a claim, and never for forks.
 type Spec struct {
-	RepoURL    string `json:"repo_url"`
-	Repository string `json:"repository"`
-	// RepoID is the server's id of the repository: an agent keys the kept
-	// Python environments and caches of the job by it.
-	RepoID int64 `json:"repo_id,omitempty"`
-	// DefaultBranch is the repository's default branch, whose caches every
-	// branch may restore.
-	DefaultBranch  string                       `json:"default_branch,omitempty"`
-	SHA            string                       `json:"sha"`
-	Ref            string                       `json:"ref"`
-	Event          string                       `json:"event"`
-	Payload        map[string]any               `json:"payload,omitempty"`
-	WorkflowPath   string                       `json:"workflow_path"`
-	WorkflowSource string                       `json:"workflow_source"`
-	JobID          string                       `json:"job_id"`
-	Leg            engine.Leg                   `json:"leg"`
-	Matrix         bool                         `json:"matrix,omitempty"` // a leg of a matrix job
-	Needs          map[string]engine.NeedResult `json:"needs,omitempty"`
-	Inputs         map[string]string            `json:"inputs,omitempty"`
-	Vars           map[string]string            `json:"vars,omitempty"`
-	Actor          string                       `json:"actor,omitempty"`
-	RunID          int64                        `json:"run_id"`
-	RunNumber      int64                        `json:"run_number"`
-	RunAttempt     int                          `json:"run_attempt,omitempty"`
-	Fork           bool                         `json:"fork,omitempty"`
+	jobspec.Spec
+	// Leg is the row's matrix leg (0: a job itself), as the plan keeps it.
+	Leg int `json:"leg,omitempty"`
+	// Called holds the sources of the reusable workflows the run may call (by
+	// plan.CalledKey), CallErrors why others could not be read; only a run's top-level
+	// rows carry them, so a plan can be made again from any of them after a restart.
+	Called     map[string]Source `json:"called,omitempty"`
+	CallErrors map[string]string `json:"call_errors,omitempty"`
 	// Environments is .sluice/environments.yml at the commit (nil: none),
 	// EnvironmentsError why it did not load.
 	Environments      *cd.Config `json:"environments,omitempty"`
@@ -50,6 +33,12 @@ type Spec struct {
 	// Verify is the promotion a verification job checks (an environment's
 	// verify: command, run on an agent).
 	Verify int64 `json:"verify,omitempty"`
+}
+
+// Source is a workflow file's path and text.
+type Source struct {
+	Path   string `json:"path"`
+	Source string `json:"source"`
 }
 
 // ParseSpec reads a job's spec.

@@ -1,12 +1,14 @@
 package scheduler
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -157,14 +159,17 @@ func TestTriggerSpec(t *testing.T) {
 	r := h.triggerOne(tr)
 	got := h.spec(r.ID, "build")
 	// A local path has no owner/name; the last two path elements stand in.
-	if !strings.HasSuffix(got.Repository, "/remote") {
-		t.Errorf("spec repository %q, want .../remote", got.Repository)
+	if !strings.HasSuffix(got.Run.Repository, "/remote") {
+		t.Errorf("spec repository %q, want .../remote", got.Run.Repository)
 	}
-	want := &Spec{RepoURL: "file:///unused/1.git", Repository: got.Repository, RepoID: 1, DefaultBranch: "main", SHA: tr.SHA, Ref: "refs/heads/main", Event: "push",
-		WorkflowPath: ".github/workflows/ci.yml", WorkflowSource: ciYAML, JobID: "build",
-		Actor: "alice", RunID: r.ID, RunNumber: r.Number, RunAttempt: r.Attempt}
-	want.Leg.Name, want.Leg.Total = "build", 1
-	if diff := cmp.Diff(want, got); diff != "" {
+	want := &Spec{}
+	want.Run = jobspec.Run{ID: fmt.Sprint(r.ID), Number: r.Number, Attempt: r.Attempt, RepoURL: "file:///unused/1.git", RepoID: 1, DefaultBranch: "main",
+		Repository: got.Run.Repository, SHA: tr.SHA, Ref: "refs/heads/main", Event: "push", Payload: map[string]any{},
+		Actor: "alice", WorkflowPath: ".github/workflows/ci.yml", WorkflowName: "CI"}
+	want.Job = jobspec.Job{Key: "build", Name: "build", JobID: "build", WorkflowPath: ".github/workflows/ci.yml",
+		WorkflowSource: ciYAML, Strategy: jobspec.Strategy{FailFast: true, JobTotal: 1, MaxParallel: 1},
+		Needs: map[string]jobspec.Need{}, Inputs: map[string]any{}, Labels: []string{"ubuntu-latest"}}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("spec of the queued job (-want +got):\n%s", diff)
 	}
 	if r.Title != "add workflows" || r.WorkflowName != "CI" || r.Attempt != 1 {

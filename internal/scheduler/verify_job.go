@@ -8,7 +8,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/delivery"
-	"github.com/sluice-ci/sluice/internal/engine"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -80,15 +80,13 @@ func (s *Scheduler) startVerifyJob(ctx context.Context, p *cd.Promotion, c *cd.C
 	if base == nil {
 		return false, nil
 	}
-	spec := *base
-	spec.WorkflowPath = ".sluice/environments.yml#verify-" + p.Env
-	spec.WorkflowSource = verifyWorkflow(p.Env, c)
-	spec.JobID = "verify"
-	spec.Leg = engine.Leg{Name: verifyJobKey(p.Env), Total: 1}
-	spec.Matrix, spec.Needs = false, nil
 	// No environment, no promotion: the check gets no deployment's
 	// secrets, and its end is the verification's, not a deployment's.
-	spec.Environment, spec.Promotion, spec.Verify = "", 0, p.ID
+	spec := Spec{Verify: p.ID}
+	spec.Run = base.Run
+	spec.Job = jobspec.Job{Key: verifyJobKey(p.Env), Name: verifyJobKey(p.Env), JobID: "verify",
+		WorkflowPath: ".sluice/environments.yml#verify-" + p.Env, WorkflowSource: verifyWorkflow(p.Env, c),
+		Strategy: jobspec.Strategy{JobTotal: 1, MaxParallel: 1}, Labels: deployJob.Labels}
 	_, err = s.cfg.DB.AddJobs(ctx, p.RunID, []store.Job{{Key: verifyJobKey(p.Env), Name: verifyJobKey(p.Env),
 		Labels: deployJob.Labels, Status: store.StatusQueued, Spec: spec.encode()}})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	loglines "github.com/sluice-ci/sluice/internal/lines"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/store"
@@ -168,10 +169,6 @@ func (s *Server) agentJob(w http.ResponseWriter, r *http.Request, a *store.Agent
 	return j, true
 }
 
-type agentHeartbeatResponse struct {
-	Cancel bool `json:"cancel"`
-}
-
 func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, a *store.Agent) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
@@ -187,15 +184,7 @@ func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, a *store
 		s.agentFail(w, r, "extending lease", err)
 		return
 	}
-	agentJSON(w, http.StatusOK, agentHeartbeatResponse{Cancel: j.CancelRequested})
-}
-
-type agentLogLine struct {
-	Seq  int64     `json:"seq"`
-	Time time.Time `json:"time"`
-	Step int       `json:"step"`
-	Kind string    `json:"kind,omitempty"`
-	Text string    `json:"text"`
+	agentJSON(w, http.StatusOK, jobspec.Heartbeat{Cancel: j.CancelRequested})
 }
 
 type agentLogsResponse struct {
@@ -207,7 +196,7 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request, a *store.Agen
 	if !ok {
 		return
 	}
-	var in []agentLogLine
+	var in []jobspec.LogLine
 	if !agentDecode(w, r, &in) {
 		return
 	}
@@ -227,21 +216,12 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request, a *store.Agen
 	agentJSON(w, http.StatusOK, agentLogsResponse{Ack: ack})
 }
 
-type agentStep struct {
-	Number     int        `json:"number"`
-	Name       string     `json:"name"`
-	Status     string     `json:"status"`
-	Conclusion string     `json:"conclusion"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-}
-
 func (s *Server) agentSteps(w http.ResponseWriter, r *http.Request, a *store.Agent) {
 	j, ok := s.agentJob(w, r, a)
 	if !ok {
 		return
 	}
-	var in []agentStep
+	var in []jobspec.Step
 	if !agentDecode(w, r, &in) {
 		return
 	}
@@ -261,24 +241,13 @@ func (s *Server) agentSteps(w http.ResponseWriter, r *http.Request, a *store.Age
 	agentJSON(w, http.StatusOK, struct{}{})
 }
 
-type agentCompleteRequest struct {
-	Conclusion string            `json:"conclusion"`
-	Outputs    map[string]string `json:"outputs"`
-	Summary    string            `json:"summary"`
-	Tests      json.RawMessage   `json:"tests,omitempty"`
-	// EnvironmentURL is a deployment job's environment.url.
-	EnvironmentURL string `json:"environment_url,omitempty"`
-	// Versions are the tools the job ran with (os, sluice, python, pip, uv).
-	Versions map[string]string `json:"versions,omitempty"`
-}
-
 func (s *Server) agentComplete(w http.ResponseWriter, r *http.Request, a *store.Agent) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		agentError(w, http.StatusBadRequest, "bad job id "+r.PathValue("id"))
 		return
 	}
-	var req agentCompleteRequest
+	var req jobspec.Completion
 	if !agentDecode(w, r, &req) {
 		return
 	}

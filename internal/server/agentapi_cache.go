@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -41,15 +42,7 @@ func (s *Server) agentCacheScope(w http.ResponseWriter, r *http.Request, a *stor
 		agentError(w, http.StatusForbidden, fmt.Sprintf("agent %s is not running job %d", a.Name, jobID))
 		return false
 	}
-	var spec struct {
-		Repository string         `json:"repository"`
-		RepoURL    string         `json:"repo_url"`
-		RepoID     int64          `json:"repo_id"`
-		Default    string         `json:"default_branch"`
-		Ref        string         `json:"ref"`
-		Payload    map[string]any `json:"payload"`
-		Fork       bool           `json:"fork"`
-	}
+	var spec jobspec.Spec
 	if len(j.Spec) > 0 {
 		if err := json.Unmarshal(j.Spec, &spec); err != nil {
 			s.agentFail(w, r, "reading job spec", err)
@@ -59,33 +52,33 @@ func (s *Server) agentCacheScope(w http.ResponseWriter, r *http.Request, a *stor
 	// The job's caches follow GitHub's scoping: its repository only, its
 	// own ref (where it saves), its base and default branches.
 	defaultBranch := ""
-	if repo, ok := spec.Payload["repository"].(map[string]any); ok {
+	if repo, ok := spec.Run.Payload["repository"].(map[string]any); ok {
 		defaultBranch, _ = repo["default_branch"].(string)
 	}
 	if defaultBranch == "" {
-		defaultBranch = spec.Default
+		defaultBranch = spec.Run.DefaultBranch
 	}
 	if defaultBranch == "" {
 		defaultBranch = "main" // as the agent's engine assumes
 	}
 	baseRef := ""
-	if pr, ok := spec.Payload["pull_request"].(map[string]any); ok {
+	if pr, ok := spec.Run.Payload["pull_request"].(map[string]any); ok {
 		if b, ok := pr["base"].(map[string]any); ok {
 			baseRef, _ = b["ref"].(string)
 		}
 	}
-	save, restore := cache.Scopes(cache.ServerIdentity(spec.RepoID, spec.RepoURL), spec.Ref, baseRef, defaultBranch)
+	save, restore := cache.Scopes(cache.ServerIdentity(spec.Run.RepoID, spec.Run.RepoURL), spec.Run.Ref, baseRef, defaultBranch)
 	allowed := scope == save
 	for _, sc := range restore {
 		allowed = allowed || (!saving && scope == sc)
 	}
 	if !allowed {
-		agentError(w, http.StatusForbidden, fmt.Sprintf("job %d (%s at %s) may not use cache scope %q", jobID, spec.Repository, spec.Ref, scope))
+		agentError(w, http.StatusForbidden, fmt.Sprintf("job %d (%s at %s) may not use cache scope %q", jobID, spec.Run.Repository, spec.Run.Ref, scope))
 		return false
 	}
 	// A pull request from a fork may read caches but not write them: what
 	// it saved would be restored by the repository's own runs.
-	if saving && spec.Fork {
+	if saving && spec.Run.Fork {
 		agentError(w, http.StatusForbidden, "jobs of pull requests from forks cannot save caches")
 		return false
 	}

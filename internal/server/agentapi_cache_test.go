@@ -107,7 +107,7 @@ func (e *agentTestEnv) restore(t *testing.T, token string, body map[string]any) 
 
 // cacheSpec is a job of repository 7 on branch feat; ownScope its caches.
 const (
-	cacheSpec    = `{"repository":"o/r","repo_id":7,"ref":"refs/heads/feat","default_branch":"main"}`
+	cacheSpec    = `{"run":{"repository":"o/r","repo_id":7,"ref":"refs/heads/feat","default_branch":"main"}}`
 	ownScope     = "server-repo:7|refs/heads/feat"
 	defaultScope = "server-repo:7|refs/heads/main"
 )

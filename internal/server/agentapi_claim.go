@@ -10,18 +10,9 @@ import (
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
-
-type agentClaimResponse struct {
-	Job     *store.Job        `json:"job"`
-	Spec    json.RawMessage   `json:"spec"`
-	Secrets map[string]string `json:"secrets"`
-	// Vars are the variables of the environment the job deploys to, once
-	// its gates passed.
-	Vars         map[string]string `json:"vars,omitempty"`
-	LeaseSeconds int               `json:"lease_seconds"`
-}
 
 // agentClaim leases the oldest queued job the agent's labels satisfy, waiting up to 25 s (or
 // ?wait=SECONDS, less) for one to appear; 204 means nothing came, ask again.
@@ -113,10 +104,9 @@ func (s *Server) agentSendClaim(w http.ResponseWriter, r *http.Request, a *store
 		run.StartedAt.Equal(*j.StartedAt) {
 		s.agentReportRun(run.ID) // this claim started the run
 	}
-	job := *j
-	job.Spec = nil // sent once, as spec
-	agentJSON(w, http.StatusOK, agentClaimResponse{Job: &job, Spec: j.Spec, Secrets: sec, Vars: vars,
-		LeaseSeconds: int(agentLease / time.Second)})
+	agentJSON(w, http.StatusOK, jobspec.Claim{
+		Job:  jobspec.JobRef{ID: j.ID, RunID: j.RunID, Key: j.Key, Name: j.Name, Attempt: j.Attempt, Labels: j.Labels},
+		Spec: j.Spec, Secrets: sec, Vars: vars, LeaseSeconds: int(agentLease / time.Second)})
 	return true
 }
 
@@ -125,8 +115,10 @@ func (s *Server) agentSendClaim(w http.ResponseWriter, r *http.Request, a *store
 // progress), that environment's secrets over both and its variables; nothing for a pull
 // request from a fork.
 func (s *Server) agentSecrets(ctx context.Context, j *store.Job) (secretsOut, vars map[string]string, err error) {
+	// The agent's part of the spec (jobspec.Spec) and the scheduler's
+	// bookkeeping beside it (scheduler.Spec): the deployment it carries out.
 	var spec struct {
-		Fork        bool   `json:"fork"`
+		jobspec.Spec
 		Environment string `json:"environment"`
 		Promotion   int64  `json:"promotion"`
 	}
@@ -136,7 +128,7 @@ func (s *Server) agentSecrets(ctx context.Context, j *store.Job) (secretsOut, va
 		}
 	}
 	out := map[string]string{}
-	if spec.Fork {
+	if spec.Run.Fork {
 		return out, nil, nil
 	}
 	run, err := s.cfg.DB.GetRun(ctx, j.RunID)

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/blob"
+	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -138,10 +139,10 @@ func (e *agentTestEnv) queue(t *testing.T, spec string) store.Job {
 	return jobs[0]
 }
 
-func (e *agentTestEnv) claim(t *testing.T, token string) (int, agentClaimResponse) {
+func (e *agentTestEnv) claim(t *testing.T, token string) (int, jobspec.Claim) {
 	t.Helper()
 	code, body := e.do(t, "POST", "/api/v1/agent/claim?wait=0", token, nil)
-	var out agentClaimResponse
+	var out jobspec.Claim
 	if code == http.StatusOK {
 		if err := json.Unmarshal(body, &out); err != nil {
 			t.Fatal(err)
@@ -238,8 +239,8 @@ func TestAgentClaimGivesSecrets(t *testing.T) {
 		spec string
 		want map[string]string
 	}{
-		{"push", `{"event":"push"}`, map[string]string{"SHARED": "server-wide", "PYPI_TOKEN": "repo token"}},
-		{"fork pull request", `{"event":"pull_request","fork":true}`, map[string]string{}},
+		{"push", `{"run":{"event":"push"}}`, map[string]string{"SHARED": "server-wide", "PYPI_TOKEN": "repo token"}},
+		{"fork pull request", `{"run":{"event":"pull_request","fork":true}}`, map[string]string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,7 +249,7 @@ func TestAgentClaimGivesSecrets(t *testing.T) {
 			if code != http.StatusOK {
 				t.Fatalf("claim: %d", code)
 			}
-			if got.Job == nil || got.Job.ID != j.ID || string(got.Spec) != tt.spec || got.LeaseSeconds != 30 {
+			if got.Job.ID != j.ID || string(got.Spec) != tt.spec || got.LeaseSeconds != 30 {
 				t.Errorf("claim = %+v, want job %d with its spec and a 30 s lease", got, j.ID)
 			}
 			if diff := cmp.Diff(tt.want, got.Secrets); diff != "" {
@@ -330,8 +331,8 @@ func TestAgentClaimWakesWhenAJobIsQueued(t *testing.T) {
 	}
 	j := e.queue(t, `{}`)
 	r := <-done
-	var got agentClaimResponse
-	if r.code != http.StatusOK || json.Unmarshal(r.body, &got) != nil || got.Job == nil || got.Job.ID != j.ID {
+	var got jobspec.Claim
+	if r.code != http.StatusOK || json.Unmarshal(r.body, &got) != nil || got.Job.ID != j.ID {
 		t.Errorf("waiting claim = %d %s, want job %d", r.code, r.body, j.ID)
 	}
 }

@@ -67,12 +67,8 @@ func (f *apiFakeScheduler) Rerun(ctx context.Context, runID int64, failedOnly bo
 	f.mu.Lock()
 	f.reruns = append(f.reruns, runID)
 	f.mu.Unlock()
-	old, err := f.db.GetRun(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	run, _, err := f.db.CreateRun(ctx, store.Run{RepoID: old.RepoID, Workflow: old.Workflow, Event: old.Event,
-		Ref: old.Ref, SHA: old.SHA, Trigger: store.TriggerRerun}, []store.Job{{Key: "test", Status: store.StatusQueued}})
+	// As the scheduler does: the run's next attempt.
+	run, _, err := f.db.RerunRun(ctx, runID, store.TriggerRerun, "", []store.Job{{Key: "test", Status: store.StatusQueued}})
 	return run, err
 }
 

@@ -30,6 +30,9 @@ type RunDetail struct {
 	Jobs []JobView `json:"jobs"`
 	// Approval is set when the run needed one (a pull request from a fork).
 	Approval *store.RunApproval `json:"approval,omitempty"`
+	// Attempts are the run's attempts, first to current (a re-run is the run's next
+	// attempt, as on GitHub); Jobs are the current attempt's, or ?attempt=N's.
+	Attempts []store.RunAttempt `json:"attempts"`
 }
 
 func apiRunViews(runs []store.Run, repo string) []RunView {
@@ -90,6 +93,11 @@ func (s *Server) apiListRuns(w http.ResponseWriter, r *http.Request) {
 
 // RunDetail loads run id with its latest jobs and their steps.
 func (s *Server) RunDetail(ctx context.Context, id int64) (*RunDetail, error) {
+	return s.runAttemptDetail(ctx, id, 0)
+}
+
+// runAttemptDetail is RunDetail with the jobs of attempt n (0: the current one).
+func (s *Server) runAttemptDetail(ctx context.Context, id int64, n int) (*RunDetail, error) {
 	run, err := s.cfg.DB.GetRun(ctx, id)
 	if err != nil {
 		return nil, err
@@ -98,11 +106,26 @@ func (s *Server) RunDetail(ctx context.Context, id int64) (*RunDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := s.cfg.DB.ListLatestJobs(ctx, id)
+	var jobs []store.Job
+	switch {
+	case n == 0 || n == max(run.Attempt, 1):
+		jobs, err = s.cfg.DB.ListLatestJobs(ctx, id)
+	case n < max(run.Attempt, 1):
+		jobs, err = s.cfg.DB.ListAttemptJobs(ctx, id, n)
+	default:
+		return nil, fmt.Errorf("run %d has %d attempts, not %d: %w", id, max(run.Attempt, 1), n, store.ErrNotFound)
+	}
 	if err != nil {
 		return nil, err
 	}
-	d := &RunDetail{Run: RunView{Run: *run, Repo: repo.Name}, Jobs: make([]JobView, 0, len(jobs))}
+	attempts, err := s.cfg.DB.ListRunAttempts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// A matrix job's own row and a reusable workflow call's are the scheduler's
+	// bookkeeping: the legs and the called jobs are the jobs.
+	jobs = store.Shown(jobs)
+	d := &RunDetail{Run: RunView{Run: *run, Repo: repo.Name}, Jobs: make([]JobView, 0, len(jobs)), Attempts: attempts}
 	if a, err := s.cfg.DB.GetRunApproval(ctx, id); err == nil {
 		d.Approval = a
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -127,9 +150,17 @@ func (s *Server) apiGetRun(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := s.RunDetail(r.Context(), id)
+	attempt, ok := apiQueryInt(w, r, "attempt", 0, 1<<20)
+	if !ok {
+		return
+	}
+	d, err := s.runAttemptDetail(r.Context(), id, int(attempt))
 	if err != nil {
-		s.apiStoreError(w, err, fmt.Sprintf("run %d", id))
+		what := fmt.Sprintf("run %d", id)
+		if attempt != 0 {
+			what = fmt.Sprintf("attempt %d of run %d", attempt, id)
+		}
+		s.apiStoreError(w, err, what)
 		return
 	}
 	apiJSON(w, http.StatusOK, d)

@@ -14,7 +14,7 @@ import (
 )
 
 // ReportStatus sets the commit status of run's workflow on its forge
-// ("sluice/<workflow name>", linking to BaseURL/runs/{id}) when the
+// (statusContext: "sluice/<workflow name> (<event>)", linking to BaseURL/runs/{id}) when the
 // repository has a forge and a status token; otherwise it does nothing.
 // Call it when a run is created, starts and completes.
 func (s *Server) ReportStatus(ctx context.Context, run *store.Run) error {
@@ -32,17 +32,27 @@ func (s *Server) ReportStatus(ctx context.Context, run *store.Run) error {
 		}
 		return nil
 	}
-	wf := run.WorkflowName
-	if wf == "" {
-		wf = path.Base(run.Workflow)
-	}
 	state, desc := runStatusState(run)
-	err = c.SetStatus(ctx, full, forge.Status{SHA: run.SHA, Context: "sluice/" + wf, Description: desc,
+	err = c.SetStatus(ctx, full, forge.Status{SHA: run.SHA, Context: statusContext(run), Description: desc,
 		TargetURL: strings.TrimSuffix(s.cfg.BaseURL, "/") + fmt.Sprintf("/runs/%d", run.ID), State: state})
 	if err != nil {
 		return fmt.Errorf("reporting the status of run %d to %s: %w", run.ID, c.Kind, err)
 	}
 	return nil
+}
+
+// statusContext names run's commit status: "sluice/<workflow name> (<event>)", as GitHub
+// names check runs after their event, so a push run and a pull_request run of one workflow on
+// one commit report apart and neither overwrites the other's result.
+func statusContext(run *store.Run) string {
+	wf := run.WorkflowName
+	if wf == "" {
+		wf = path.Base(run.Workflow)
+	}
+	if run.Event == "" {
+		return "sluice/" + wf
+	}
+	return fmt.Sprintf("sluice/%s (%s)", wf, run.Event)
 }
 
 // forgeClient is the API client of repo's forge and the repository's full

@@ -189,9 +189,25 @@ func TestRunsCancelRerunDispatch(t *testing.T) {
 	}
 	var rerun struct{ Run store.Run }
 	e.mustDo(http.StatusCreated, "POST", fmt.Sprintf("/api/v1/runs/%d/rerun?failed=true", id), e.admin, nil, &rerun)
-	if rerun.Run.ID == id || len(e.sched.reruns) != 1 {
-		t.Errorf("rerun = %+v, reruns %v", rerun.Run, e.sched.reruns)
+	if rerun.Run.ID != id || rerun.Run.Attempt != 2 || len(e.sched.reruns) != 1 {
+		t.Errorf("rerun = %+v, reruns %v; want attempt 2 of run %d", rerun.Run, e.sched.reruns, id)
 	}
+	e.mustDo(http.StatusOK, "GET", fmt.Sprintf("/api/v1/runs/%d", id), e.admin, nil, &d)
+	var attempts []string
+	for _, a := range d.Attempts {
+		attempts = append(attempts, fmt.Sprintf("%d %s/%s %s", a.Attempt, a.Status, a.Conclusion, a.Trigger))
+	}
+	if diff := cmp.Diff([]string{"1 completed/cancelled dispatch", "2 queued/ rerun"}, attempts); diff != "" {
+		t.Errorf("the run's attempts (-want +got):\n%s", diff)
+	}
+	// The first attempt's jobs stay readable: ?attempt=1.
+	var first RunDetail
+	e.mustDo(http.StatusOK, "GET", fmt.Sprintf("/api/v1/runs/%d?attempt=1", id), e.admin, nil, &first)
+	if len(first.Jobs) != 1 || first.Jobs[0].Key != "test" || first.Jobs[0].Conclusion != store.ConclusionCancelled {
+		t.Errorf("attempt 1's jobs = %+v, want test, cancelled", first.Jobs)
+	}
+	e.mustDo(http.StatusNotFound, "GET", fmt.Sprintf("/api/v1/runs/%d?attempt=3", id), e.admin, nil, nil)
+	e.mustDo(http.StatusBadRequest, "GET", fmt.Sprintf("/api/v1/runs/%d?attempt=-1", id), e.admin, nil, nil)
 	var evs struct{ Events []store.Event }
 	e.mustDo(http.StatusOK, "GET", fmt.Sprintf("/api/v1/runs/%d/events", id), e.admin, nil, &evs)
 	kinds := map[string]bool{}
@@ -469,19 +485,35 @@ func TestReportStatus(t *testing.T) {
 	if err := e.srv.ReportStatus(ctx, run); err != nil {
 		t.Fatal(err)
 	}
+	// The same workflow on the same commit, run for a pull request: its own context, so the
+	// push run's result does not overwrite the pull request's.
+	pr, _, err := e.db.CreateRun(ctx, store.Run{RepoID: 1, Workflow: ".github/workflows/ci.yml", WorkflowName: "CI",
+		Event: "pull_request", Ref: "refs/pull/7/merge", SHA: run.SHA, Trigger: store.TriggerWebhook},
+		[]store.Job{{Key: "test", Name: "test", Status: store.StatusQueued}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.ReportStatus(ctx, pr); err != nil {
+		t.Fatal(err)
+	}
 	other, _ := e.mustRunWithJob(2, "refs/heads/main")
 	if err := e.srv.ReportStatus(ctx, other); err != nil {
 		t.Fatalf("a repository without a forge: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 2 {
-		t.Fatalf("status calls %q, want 2", got)
+	if len(got) != 3 {
+		t.Fatalf("status calls %q, want 3", got)
 	}
 	sha := strings.Repeat("a", 40)
-	for i, state := range []string{"pending", "failure"} {
+	for i, c := range []struct {
+		state, context string
+		run            int64
+	}{
+		{"pending", "sluice/CI (push)", run.ID}, {"failure", "sluice/CI (push)", run.ID}, {"pending", "sluice/CI (pull_request)", pr.ID},
+	} {
 		for _, part := range []string{"POST /repos/octo-org/demo/statuses/" + sha, "Bearer ghp_tok",
-			`"state":"` + state + `"`, `"context":"sluice/CI"`, fmt.Sprintf(`"target_url":"http://ci.example/runs/%d"`, run.ID)} {
+			`"state":"` + c.state + `"`, `"context":"` + c.context + `"`, fmt.Sprintf(`"target_url":"http://ci.example/runs/%d"`, c.run)} {
 			if !strings.Contains(got[i], part) {
 				t.Errorf("call %d %q lacks %q", i, got[i], part)
 			}

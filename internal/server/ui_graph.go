@@ -42,30 +42,55 @@ func uiJobBase(key string) string {
 	return key
 }
 
-// uiShownJobs drops matrix parent rows: a job keyed "test" while legs keyed
-// "test (...)" exist holds no steps and no log of its own, and the page shows
-// the legs as the jobs. Which rows those are is read from the keys alone, so
-// the page is right whether or not the scheduler records a parent at all.
-// The parents' names are returned by job id, as the name of their group.
-func uiShownJobs(jobs []store.Job) ([]store.Job, map[string]string) {
-	hasLegs := map[string]bool{}
+// uiJobTree is what the page keeps of the rows it does not show: the names of expanded rows
+// (a matrix job's, a reusable workflow call's) by key, and each row's parent by key, so that
+// a need naming an expanded row stands for everything under it.
+type uiJobTree struct {
+	names  map[string]string
+	parent map[string]string
+}
+
+// uiShownJobs drops the rows that were expanded into others: a matrix job's row once its
+// legs exist, a reusable workflow call's once its jobs exist (store.Shown). They hold no
+// steps and no log of their own; the legs and called jobs are the jobs. Rows recorded
+// before rows had parents are recognised by their keys: a job keyed "test" while legs keyed
+// "test (...)" exist.
+func uiShownJobs(jobs []store.Job) ([]store.Job, uiJobTree) {
+	tree := uiJobTree{names: map[string]string{}, parent: map[string]string{}}
+	expanded := map[string]bool{}
 	for _, j := range jobs {
-		if b := uiJobBase(j.Key); b != j.Key {
-			hasLegs[b] = true
+		tree.parent[j.Key] = j.Parent
+		if j.Parent != "" {
+			expanded[j.Parent] = true
+		} else if b := uiJobBase(j.Key); b != j.Key {
+			expanded[b] = true
 		}
 	}
-	names := map[string]string{}
 	out := make([]store.Job, 0, len(jobs))
 	for _, j := range jobs {
-		if j.Key == uiJobBase(j.Key) && hasLegs[j.Key] {
+		if expanded[j.Key] {
 			if j.Name != "" && j.Name != j.Key {
-				names[j.Key] = j.Name
+				tree.names[j.Key] = j.Name
 			}
 			continue
 		}
 		out = append(out, j)
 	}
-	return out, names
+	return out, tree
+}
+
+// uiGroupKey is the graph node a shown job belongs to: a matrix leg's job (its parent row,
+// or for rows without parents the key's job id); any other job, a called workflow's
+// included, is a node of its own.
+func uiGroupKey(j store.Job) string {
+	switch {
+	case j.Parent == "":
+		return uiJobBase(j.Key)
+	case strings.HasPrefix(j.Key, j.Parent+" ("):
+		return j.Parent
+	default:
+		return j.Key
+	}
 }
 
 // uiGraphNode is one workflow job in the graph: a single job, or a matrix
@@ -83,19 +108,21 @@ type uiGraphNode struct {
 // sits one column right of the deepest job it needs. Matrix legs are grouped
 // under their job. Jobs keep their input order within a column. A need that
 // names no job counts as satisfied, and a cycle (which the scheduler would
-// have rejected) is cut where found.
-func uiGraphColumns(jobs []store.Job, groupNames map[string]string) [][]uiGraphNode {
+// have rejected) is cut where found. A need may name a row that was expanded
+// (a matrix into its legs, a reusable workflow call into its jobs): it then
+// stands for everything under it.
+func uiGraphColumns(jobs []store.Job, tree uiJobTree) [][]uiGraphNode {
 	if len(jobs) == 0 {
 		return nil
 	}
 	var nodes []*uiGraphNode
 	byKey := map[string]*uiGraphNode{}
 	for _, j := range jobs {
-		base := uiJobBase(j.Key)
+		base := uiGroupKey(j)
 		n := byKey[base]
 		if n == nil {
 			n = &uiGraphNode{Key: base, Name: base, Needs: j.Needs}
-			if name, ok := groupNames[base]; ok {
+			if name, ok := tree.names[base]; ok {
 				n.Name = name
 			}
 			byKey[base] = n
@@ -105,6 +132,16 @@ func uiGraphColumns(jobs []store.Job, groupNames map[string]string) [][]uiGraphN
 			n.Matrix = true
 		}
 		n.Legs = append(n.Legs, uiBox(j))
+	}
+	// under lists, by key, the nodes a need of that key waits for: the node itself and
+	// the nodes below an expanded row.
+	under := map[string][]*uiGraphNode{}
+	for _, n := range nodes {
+		seen := map[string]bool{}
+		for k := n.Key; k != "" && !seen[k]; k = tree.parent[k] {
+			seen[k] = true
+			under[k] = append(under[k], n)
+		}
 	}
 	for _, n := range nodes {
 		if !n.Matrix {
@@ -122,7 +159,10 @@ func uiGraphColumns(jobs []store.Job, groupNames map[string]string) [][]uiGraphN
 		depth[n.Key] = visiting
 		d := 0
 		for _, need := range n.Needs {
-			if m := byKey[need]; m != nil {
+			for _, m := range under[need] {
+				if m == n {
+					continue
+				}
 				if dm := visit(m); dm+1 > d {
 					d = dm + 1
 				}

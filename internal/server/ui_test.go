@@ -499,6 +499,9 @@ func TestUIRunEventsStream(t *testing.T) {
 
 func TestUIGraphColumns(t *testing.T) {
 	job := func(key string, needs ...string) store.Job { return store.Job{Key: key, Needs: needs} }
+	leg := func(key, parent string, needs ...string) store.Job {
+		return store.Job{Key: key, Parent: parent, Needs: needs}
+	}
 	for _, tc := range []struct {
 		name string
 		jobs []store.Job
@@ -506,13 +509,23 @@ func TestUIGraphColumns(t *testing.T) {
 	}{
 		{"empty", nil, nil},
 		{"independent", []store.Job{job("a"), job("b")}, [][]string{{"a", "b"}}},
-		{"chain and matrix", []store.Job{job("deploy", "build"), job("test (3.11)"), job("test (3.12)"), job("build", "test", "lint"), job("lint")},
+		// Rows recorded before rows had parents: legs are known by their keys.
+		{"chain and matrix by keys", []store.Job{job("deploy", "build"), job("test (3.11)"), job("test (3.12)"), job("build", "test", "lint"), job("lint")},
 			[][]string{{"test[test (3.11) test (3.12)]", "lint"}, {"build"}, {"deploy"}}},
-		// The scheduler may record a matrix job's own row besides its legs:
-		// the legs are the jobs, the row only names the group.
-		{"matrix parent row", []store.Job{job("test"), job("test (3.11)"), job("test (3.12)"), job("build", "test")},
+		{"matrix parent row by keys", []store.Job{job("test"), job("test (3.11)"), job("test (3.12)"), job("build", "test")},
 			[][]string{{"test[test (3.11) test (3.12)]"}, {"build"}}},
 		{"one-value matrix", []store.Job{job("test"), job("test (3.12)")}, [][]string{{"test[test (3.12)]"}}},
+		// The plan records a matrix job's own row and its legs under it: the legs are the
+		// jobs, the row only names the group.
+		{"chain and matrix", []store.Job{job("deploy", "build"), job("test"), leg("test (3.11)", "test"), leg("test (3.12)", "test"),
+			job("build", "test", "lint"), job("lint")},
+			[][]string{{"test[test (3.11) test (3.12)]", "lint"}, {"build"}, {"deploy"}}},
+		// A called workflow's jobs are jobs of their own; a need of the call waits for all.
+		{"called workflow", []store.Job{job("call"), leg("call / a", "call"), leg("call / b", "call", "call / a"), job("after", "call")},
+			[][]string{{"call / a"}, {"call / b"}, {"after"}}},
+		{"matrix in a called workflow", []store.Job{job("call"), leg("call / t", "call"), leg("call / t (1)", "call / t"),
+			leg("call / t (2)", "call / t"), job("after", "call")},
+			[][]string{{"call / t[call / t (1) call / t (2)]"}, {"after"}}},
 		{"unknown need", []store.Job{job("a", "ghost")}, [][]string{{"a"}}},
 		{"diamond", []store.Job{job("d", "b", "c"), job("b", "a"), job("c", "a"), job("a")}, [][]string{{"a"}, {"b", "c"}, {"d"}}},
 		{"cycle is cut", []store.Job{job("a", "b"), job("b", "a")}, [][]string{{"b"}, {"a"}}},

@@ -27,26 +27,42 @@ type Job struct {
 	Reason          string            `json:"reason,omitempty"`         // why it completed as it did (agent lost, cancelled…)
 	CancelRequested bool              `json:"cancel_requested,omitempty"`
 	Outputs         map[string]string `json:"outputs,omitempty"`
-	CreatedAt       time.Time         `json:"created_at"`
-	QueuedAt        *time.Time        `json:"queued_at,omitempty"`
-	StartedAt       *time.Time        `json:"started_at,omitempty"`
-	FinishedAt      *time.Time        `json:"finished_at,omitempty"`
+	// Parent is the key of the row this one was expanded from (a matrix job, a job calling
+	// a reusable workflow); such a parent is bookkeeping and not shown (see Shown).
+	Parent string `json:"parent,omitempty"`
+	// Tolerated: a failure that continue-on-error lets pass; it does not fail the run.
+	Tolerated bool `json:"tolerated,omitempty"`
+	// RunAttempt is the run attempt the row belongs to (Attempt counts the job's own
+	// attempts: a lost agent's retry, a re-run).
+	RunAttempt int `json:"run_attempt"`
+	// KeptFrom is the job row (of an earlier run attempt) a re-run of failed jobs kept this
+	// one's result from; its steps and logs are that row's.
+	KeptFrom *int64 `json:"kept_from,omitempty"`
+	// ConcurrencyGroup is the job's own evaluated concurrency group (jobs.<id>.concurrency).
+	ConcurrencyGroup string     `json:"concurrency_group,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
+	QueuedAt         *time.Time `json:"queued_at,omitempty"`
+	StartedAt        *time.Time `json:"started_at,omitempty"`
+	FinishedAt       *time.Time `json:"finished_at,omitempty"`
 }
 
 const jobCols = `id, run_id, job_key, name, needs, labels, spec, status, conclusion, attempt, agent_id, lease_until,
-	pending_reason, reason, cancel_requested, outputs, created_at, queued_at, started_at, finished_at`
+	pending_reason, reason, cancel_requested, outputs, parent, tolerated, created_at, queued_at, started_at, finished_at,
+	run_attempt, kept_from, concurrency_group`
 
 func scanJob(s scanner) (*Job, error) {
 	var j Job
 	var needs, labels, outputs string
 	var spec sql.NullString
-	var agent, lease, queued, started, finished sql.NullInt64
+	var agent, lease, queued, started, finished, kept sql.NullInt64
 	var created int64
-	var cancel int
+	var cancel, tolerated int
 	if err := s.Scan(&j.ID, &j.RunID, &j.Key, &j.Name, &needs, &labels, &spec, &j.Status, &j.Conclusion, &j.Attempt,
-		&agent, &lease, &j.PendingReason, &j.Reason, &cancel, &outputs, &created, &queued, &started, &finished); err != nil {
+		&agent, &lease, &j.PendingReason, &j.Reason, &cancel, &outputs, &j.Parent, &tolerated, &created, &queued, &started, &finished,
+		&j.RunAttempt, &kept, &j.ConcurrencyGroup); err != nil {
 		return nil, err
 	}
+	j.KeptFrom = fromNullID(kept)
 	for _, f := range []struct {
 		s string
 		v any
@@ -65,7 +81,7 @@ func scanJob(s scanner) (*Job, error) {
 		j.Outputs = nil
 	}
 	j.Spec, j.AgentID, j.LeaseUntil = fromNullRaw(spec), fromNullID(agent), fromNullTS(lease)
-	j.CancelRequested = cancel != 0
+	j.CancelRequested, j.Tolerated = cancel != 0, tolerated != 0
 	j.CreatedAt, j.QueuedAt, j.StartedAt, j.FinishedAt = fromTS(created), fromNullTS(queued), fromNullTS(started), fromNullTS(finished)
 	return &j, nil
 }
@@ -87,7 +103,7 @@ func (db *DB) AddJobs(ctx context.Context, runID int64, jobs []Job) ([]Job, erro
 func (t *tx) insertJobs(ctx context.Context, r *Run, jobs []Job) ([]Job, error) {
 	out := make([]Job, 0, len(jobs))
 	for _, j := range jobs {
-		j.RunID = r.ID
+		j.RunID, j.RunAttempt = r.ID, max(r.Attempt, 1)
 		nj, err := t.insertJob(ctx, r.RepoID, j)
 		if err != nil {
 			return nil, err
@@ -102,11 +118,25 @@ func (t *tx) insertJob(ctx context.Context, repoID int64, j Job) (*Job, error) {
 	if j.Status == "" {
 		j.Status = StatusWaiting
 	}
-	if j.Status != StatusWaiting && j.Status != StatusQueued {
-		return nil, fmt.Errorf("job %s: new jobs are waiting or queued, not %q", j.Key, j.Status)
+	kept := j.Status == StatusCompleted && j.KeptFrom != nil
+	if j.Status != StatusWaiting && j.Status != StatusQueued && !kept {
+		return nil, fmt.Errorf("job %s: new jobs are waiting or queued (or completed, kept by a re-run), not %q", j.Key, j.Status)
+	}
+	if j.RunAttempt == 0 {
+		j.RunAttempt = 1
 	}
 	if j.Attempt == 0 {
-		j.Attempt = 1
+		// A key's attempts count on across run attempts, so every row of a key has its own.
+		// A key appears once per run attempt.
+		var last, here int
+		if err := t.queryRow(ctx, `SELECT COALESCE(MAX(attempt), 0), COALESCE(SUM(CASE WHEN run_attempt = ? THEN 1 ELSE 0 END), 0)
+			FROM jobs WHERE run_id = ? AND job_key = ?`, j.RunAttempt, j.RunID, j.Key).Scan(&last, &here); err != nil {
+			return nil, fmt.Errorf("numbering job %s: %w", j.Key, err)
+		}
+		if here > 0 {
+			return nil, fmt.Errorf("inserting job %s: attempt %d of the run has one already: %w", j.Key, j.RunAttempt, ErrConflict)
+		}
+		j.Attempt = last + 1
 	}
 	needs, err := jsonText(j.Needs)
 	if err != nil {
@@ -120,24 +150,39 @@ func (t *tx) insertJob(ctx context.Context, repoID int64, j Job) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	var queued *time.Time
+	var queued, started, finished *time.Time
 	if j.Status == StatusQueued {
 		queued = &t.now
 	}
+	if kept {
+		// As it ended in the attempt it comes from.
+		queued, started, finished = j.QueuedAt, j.StartedAt, j.FinishedAt
+		if finished == nil {
+			finished = &t.now
+		}
+	}
 	nj, err := scanJob(t.queryRow(ctx, `INSERT INTO jobs (run_id, job_key, name, needs, labels, labels_key, spec, status,
-		attempt, pending_reason, outputs, created_at, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
-		j.RunID, j.Key, j.Name, needs, labels, labelsKey(j.Labels), nullRaw(j.Spec), j.Status, j.Attempt,
-		j.PendingReason, outputs, ts(t.now), tsPtr(queued)))
+		conclusion, reason, attempt, pending_reason, outputs, parent, tolerated, created_at, queued_at, started_at, finished_at,
+		run_attempt, kept_from, concurrency_group)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING `+jobCols,
+		j.RunID, j.Key, j.Name, needs, labels, labelsKey(j.Labels), nullRaw(j.Spec), j.Status, j.Conclusion, j.Reason, j.Attempt,
+		j.PendingReason, outputs, j.Parent, boolInt(j.Tolerated), ts(t.now), tsPtr(queued), tsPtr(started), tsPtr(finished),
+		j.RunAttempt, nullID(j.KeptFrom), j.ConcurrencyGroup))
 	if err != nil {
 		return nil, t.db.conflict(fmt.Errorf("inserting job %s: %w", j.Key, err), "job "+j.Key)
 	}
 	kind := EventJobCreated
-	if nj.Status == StatusQueued {
+	data := map[string]any{"key": nj.Key, "name": nj.Name, "attempt": nj.Attempt, "run_attempt": nj.RunAttempt, "labels": nj.Labels}
+	switch nj.Status {
+	case StatusQueued:
 		kind = EventJobQueued
 		t.touch(TopicQueue)
+	case StatusCompleted:
+		kind = EventJobCompleted
+		data["conclusion"], data["reason"], data["kept_from"] = nj.Conclusion, nj.Reason, *nj.KeptFrom
 	}
-	return nj, t.event(ctx, kind, ids{repo: repoID, run: nj.RunID, job: nj.ID},
-		map[string]any{"key": nj.Key, "name": nj.Name, "attempt": nj.Attempt, "labels": nj.Labels})
+	return nj, t.event(ctx, kind, ids{repo: repoID, run: nj.RunID, job: nj.ID}, data)
 }
 
 // GetJob returns job id.
@@ -162,7 +207,8 @@ func (db *DB) ListJobs(ctx context.Context, runID int64) ([]Job, error) {
 	return listJobs(ctx, db.rd(), runID, false)
 }
 
-// ListLatestJobs returns only the latest attempt of each job key of run runID.
+// ListLatestJobs returns the jobs of run runID's current attempt: the latest attempt of
+// each of its job keys.
 func (db *DB) ListLatestJobs(ctx context.Context, runID int64) ([]Job, error) {
 	return listJobs(ctx, db.rd(), runID, true)
 }
@@ -176,7 +222,8 @@ func (db *DB) ListJobStates(ctx context.Context, runID int64) ([]Job, error) {
 
 // jobColsNoSpec is jobCols with a NULL in place of the spec column.
 const jobColsNoSpec = `id, run_id, job_key, name, needs, labels, NULL, status, conclusion, attempt, agent_id, lease_until,
-	pending_reason, reason, cancel_requested, outputs, created_at, queued_at, started_at, finished_at`
+	pending_reason, reason, cancel_requested, outputs, parent, tolerated, created_at, queued_at, started_at, finished_at,
+	run_attempt, kept_from, concurrency_group`
 
 func listJobs(ctx context.Context, q queryer, runID int64, latest bool) ([]Job, error) {
 	return listJobsCols(ctx, q, runID, latest, jobCols)
@@ -185,7 +232,10 @@ func listJobs(ctx context.Context, q queryer, runID int64, latest bool) ([]Job, 
 func listJobsCols(ctx context.Context, q queryer, runID int64, latest bool, cols string) ([]Job, error) {
 	query := `SELECT ` + cols + ` FROM jobs j WHERE run_id = ?`
 	if latest {
-		query += ` AND attempt = (SELECT MAX(attempt) FROM jobs k WHERE k.run_id = j.run_id AND k.job_key = j.job_key)`
+		// A key's attempts count on across run attempts: its latest row is in the current
+		// run attempt when the key is part of it.
+		query += ` AND run_attempt = (SELECT attempt FROM runs WHERE id = j.run_id)
+			AND attempt = (SELECT MAX(attempt) FROM jobs k WHERE k.run_id = j.run_id AND k.job_key = j.job_key)`
 	}
 	return queryJobs(ctx, q, query+` ORDER BY id`, runID)
 }
@@ -222,6 +272,10 @@ type JobUpdate struct {
 	Outputs         map[string]string
 	Spec            json.RawMessage
 	Labels          []string
+	Name            *string
+	Tolerated       *bool
+	// ConcurrencyGroup is the job's evaluated concurrency group.
+	ConcurrencyGroup *string
 }
 
 // UpdateJob changes fields of job id. A status change stamps the matching time and writes
@@ -253,6 +307,15 @@ func (db *DB) UpdateJob(ctx context.Context, id int64, u JobUpdate) (*Job, error
 		if u.Labels != nil {
 			j.Labels = u.Labels
 		}
+		if u.Name != nil {
+			j.Name = *u.Name
+		}
+		if u.Tolerated != nil {
+			j.Tolerated = *u.Tolerated
+		}
+		if u.ConcurrencyGroup != nil {
+			j.ConcurrencyGroup = *u.ConcurrencyGroup
+		}
 		if u.CancelRequested != nil && *u.CancelRequested && !j.CancelRequested {
 			if _, err := t.exec(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ?`, id); err != nil {
 				return err
@@ -283,10 +346,10 @@ func (db *DB) UpdateJob(ctx context.Context, id int64, u JobUpdate) (*Job, error
 			return err
 		}
 		if _, err := t.exec(ctx, `UPDATE jobs SET status = ?, conclusion = ?, pending_reason = ?, reason = ?, outputs = ?,
-			spec = ?, labels = ?, labels_key = ?, agent_id = ?, lease_until = ?, queued_at = ?, started_at = ?, finished_at = ?
-			WHERE id = ?`, j.Status, j.Conclusion, j.PendingReason, j.Reason, outputs, nullRaw(j.Spec), labels,
-			labelsKey(j.Labels), nullID(j.AgentID), tsPtr(j.LeaseUntil), tsPtr(j.QueuedAt), tsPtr(j.StartedAt),
-			tsPtr(j.FinishedAt), id); err != nil {
+			spec = ?, labels = ?, labels_key = ?, agent_id = ?, lease_until = ?, queued_at = ?, started_at = ?, finished_at = ?,
+			name = ?, tolerated = ?, concurrency_group = ? WHERE id = ?`, j.Status, j.Conclusion, j.PendingReason, j.Reason, outputs,
+			nullRaw(j.Spec), labels, labelsKey(j.Labels), nullID(j.AgentID), tsPtr(j.LeaseUntil), tsPtr(j.QueuedAt), tsPtr(j.StartedAt),
+			tsPtr(j.FinishedAt), j.Name, boolInt(j.Tolerated), j.ConcurrencyGroup, id); err != nil {
 			return err
 		}
 		if out, err = getJob(ctx, t, id); err != nil {

@@ -355,8 +355,10 @@ type PendingJob struct {
 // An agent is online when seen within the online window (WithAgentOnlineWindow).
 func (db *DB) PendingJobs(ctx context.Context) ([]PendingJob, error) {
 	q := db.rd()
-	jobs, err := queryJobs(ctx, q, `SELECT `+jobCols+` FROM jobs WHERE status IN (?, ?) ORDER BY created_at, id`,
-		StatusWaiting, StatusQueued)
+	// A row expanded into others (see Job.Parent) waits for them; it is not itself pending.
+	jobs, err := queryJobs(ctx, q, `SELECT `+jobCols+` FROM jobs j WHERE status IN (?, ?)
+		AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.run_id = j.run_id AND c.parent = j.job_key)
+		ORDER BY created_at, id`, StatusWaiting, StatusQueued)
 	if err != nil {
 		return nil, err
 	}
@@ -419,14 +421,9 @@ func waitingReason(j Job, latest []Job) string {
 	}
 	var open []string
 	for _, n := range j.Needs {
-		// A matrix job "build" has legs "build (…)"; it is done when every leg is done.
-		legsOpen := false
-		for _, o := range latest {
-			if (o.Key == n || strings.HasPrefix(o.Key, n+" (")) && !done[o.Key] {
-				legsOpen = true
-			}
-		}
-		if legsOpen {
+		// A matrix job (or a call of a reusable workflow) is completed when all it was
+		// expanded into is.
+		if !done[n] {
 			open = append(open, n)
 		}
 	}

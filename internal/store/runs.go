@@ -35,10 +35,16 @@ type Run struct {
 	// HoldReason, given to CreateRun, holds the new run's jobs until the run
 	// is approved (ApproveRun); it is not read back with the run.
 	HoldReason string `json:"-"`
+	// CancelRequested: the run was cancelled (RequestCancel); what still runs is what the
+	// status functions let run.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// GroupPending: the run waits for its concurrency group (SetRunGroup).
+	GroupPending bool `json:"group_pending,omitempty"`
 }
 
 const runCols = `id, repo_id, number, workflow, workflow_name, event, ref, sha, title, run_trigger, actor,
-	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, delivery_id`
+	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, delivery_id,
+	cancel_requested, group_pending`
 
 func scanRun(s scanner) (*Run, error) {
 	var r Run
@@ -46,12 +52,14 @@ func scanRun(s scanner) (*Run, error) {
 	var payload sql.NullString
 	var queued int64
 	var started, finished, delivery sql.NullInt64
+	var cancel, pending int
 	if err := s.Scan(&r.ID, &r.RepoID, &r.Number, &r.Workflow, &r.WorkflowName, &r.Event, &r.Ref, &r.SHA,
 		&r.Title, &r.Trigger, &r.Actor, &inputs, &payload, &r.Status, &r.Conclusion, &r.Attempt,
-		&queued, &started, &finished, &r.ConcurrencyGroup, &delivery); err != nil {
+		&queued, &started, &finished, &r.ConcurrencyGroup, &delivery, &cancel, &pending); err != nil {
 		return nil, err
 	}
 	r.DeliveryID = delivery.Int64
+	r.CancelRequested, r.GroupPending = cancel != 0, pending != 0
 	if err := fromJSONText(inputs, &r.Inputs); err != nil {
 		return nil, err
 	}
@@ -328,11 +336,17 @@ func (t *tx) finishRunIfDone(ctx context.Context, id int64) (*Run, bool, error) 
 		// As on GitHub, a failed job makes the run a failure even when
 		// others were cancelled (fail-fast siblings, a user's cancel after).
 		switch {
+		case j.Conclusion == ConclusionFailure && j.Tolerated:
+			// continue-on-error: the job failed, the run does not.
 		case j.Conclusion == ConclusionFailure:
 			conclusion = ConclusionFailure
 		case j.Conclusion == ConclusionCancelled && conclusion != ConclusionFailure:
 			conclusion = ConclusionCancelled
 		}
+	}
+	// A cancelled run is cancelled even when what it still ran (if: always()) succeeded.
+	if r.CancelRequested && conclusion == ConclusionSuccess {
+		conclusion = ConclusionCancelled
 	}
 	r, err = t.setRunStatus(ctx, id, StatusCompleted, conclusion)
 	return r, err == nil, err

@@ -77,7 +77,7 @@ func TestCreateRunRoundTrip(t *testing.T) {
 		t.Errorf("GetRun (-want +got):\n%s", diff)
 	}
 	wantJob := jobIn
-	wantJob.ID, wantJob.RunID, wantJob.Status, wantJob.Attempt, wantJob.CreatedAt = jobs[0].ID, r.ID, StatusWaiting, 1, clock.Now()
+	wantJob.ID, wantJob.RunID, wantJob.Status, wantJob.Attempt, wantJob.RunAttempt, wantJob.CreatedAt = jobs[0].ID, r.ID, StatusWaiting, 1, 1, clock.Now()
 	gotJob, err := db.GetJob(ctx, jobs[0].ID)
 	if err != nil {
 		t.Fatal(err)
