@@ -141,20 +141,22 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	if spec.Run.Fork {
 		secrets = nil
 	}
-	runCtx := spec.Run
 	if len(lease.Vars) > 0 {
-		runCtx.Vars = map[string]string{}
+		// The environment's variables (the job deploys there, its gates
+		// passed) over the run's.
+		vars := map[string]string{}
 		for k, v := range spec.Run.Vars {
-			runCtx.Vars[k] = v
+			vars[k] = v
 		}
 		for k, v := range lease.Vars {
-			runCtx.Vars[k] = v
+			vars[k] = v
 		}
+		spec.Run.Vars = vars
 	}
 	sink := &lineSink{emit: emit, step: step}
 	state := orTemp(cfg.StateDir)
 	eng := engine.New(engine.Options{
-		RepoRoot: src, CloneSource: mirror, Run: runCtx, RepoIdentity: repoIdentity(spec), Secrets: secrets,
+		RepoRoot: src, CloneSource: mirror, Run: spec.Run, RepoIdentity: repoIdentity(spec), Secrets: secrets,
 		// Jobs run in slots under the agent's work directory that each job
 		// leg finds again on its next run (see engine's jobSlot).
 		Parallel: 1, WorkRoot: filepath.Join(orTemp(cfg.WorkDir), "slots"), ToolCache: filepath.Join(state, "toolcache"),
