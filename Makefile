@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/sluice
 FUZZTIME ?= 30s
 
-.PHONY: build test demo bench bench-act bench-plan bench-python bench-server bench-containers bench-cd bench-deps bench-metrics bench-ui bench-scale fuzz deps image
+.PHONY: build test demo bench bench-act bench-plan bench-python bench-server bench-containers bench-cd bench-deps bench-metrics bench-ui bench-scale bench-sandbox fuzz deps image
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -36,7 +36,7 @@ demo: build
 
 # Both benchmarks: engine overhead against act (bench/results.md) and the
 # Python seed workflow cold/warm against the bare tools (bench/results-python.md).
-bench: bench-act bench-plan bench-python bench-containers bench-server bench-cd bench-deps bench-metrics bench-ui bench-scale
+bench: bench-act bench-plan bench-python bench-containers bench-server bench-cd bench-deps bench-metrics bench-ui bench-scale bench-sandbox
 
 bench-act:
 	bash bench/run.sh
@@ -67,6 +67,11 @@ bench-ui: build
 # as claimers grow (bench/results-scale.md). Needs make deps (the PostgreSQL server).
 bench-scale: build
 	$(GO) run ./bench/server -scale -sluice $(BIN) -out bench/results-scale.md
+
+# The sandbox's cost per step, per job and on the warm seed workflow, against
+# the unsandboxed host in one run (bench/results-sandbox.md).
+bench-sandbox:
+	bash bench/sandbox.sh
 
 # Continuous deployment: image build cold vs warm dependency layer, promotion
 # (registry requests and bytes), rollback time, against Podman

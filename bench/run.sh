@@ -31,47 +31,6 @@ ensure_hyperfine() {
   command -v hyperfine >/dev/null || log "hyperfine not available: falling back to median of $runs runs"
 }
 
-# write_repo DIR KIND: a git repository with one workflow of that kind, plus
-# bare.sh, which runs the same step commands directly (one bash -e per step).
-write_repo() {
-  local dir="$1" kind="$2" wf="$1/.github/workflows/bench.yml"
-  rm -rf "$dir"
-  mkdir -p "$dir/.github/workflows" "$dir/steps"
-  {
-    echo "on: push"
-    echo "jobs:"
-  } >"$wf"
-  local jobs=1 steps=1 chain=0
-  case "$kind" in
-    base) ;;
-    jobs20) jobs=20 ;;
-    chain20) jobs=20 chain=1 ;;
-    steps50) steps=50 ;;
-  esac
-  local j s cmd
-  printf '#!/usr/bin/env bash\nset -e\n' >"$dir/bare.sh"
-  for ((j = 1; j <= jobs; j++)); do
-    {
-      echo "  j$j:"
-      echo "    runs-on: ubuntu-latest"
-      if ((chain && j > 1)); then echo "    needs: j$((j - 1))"; fi
-      echo "    steps:"
-    } >>"$wf"
-    for ((s = 1; s <= steps; s++)); do
-      if ((s % 2)); then cmd="echo step $j.$s"; else cmd="true"; fi
-      echo "      - run: $cmd" >>"$wf"
-      printf '%s\n' "$cmd" >"$dir/steps/$j.$s.sh"
-      printf 'bash -e %q\n' "$dir/steps/$j.$s.sh" >>"$dir/bare.sh"
-    done
-  done
-  (
-    cd "$dir"
-    git init -q -b main
-    git add -A
-    git -c user.name=bench -c user.email=bench@example.com commit -q -m bench
-  )
-}
-
 # measure NAME DIR COMMAND...: prints the median wall time in milliseconds.
 measure() {
   local name="$1" dir="$2"

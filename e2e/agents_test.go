@@ -35,8 +35,8 @@ jobs:
 `
 
 // markerWorkflow's job prints lines, waits until the marker file exists
-// (remote agents run steps unsandboxed, so they see it), prints another and
-// then creates marker+".seen".
+// (its agent runs with --sandbox off, so it sees the test's files), prints
+// another and then creates marker+".seen".
 func markerWorkflow(marker string) string {
 	return fmt.Sprintf(`name: wait
 on: push
@@ -202,7 +202,7 @@ func TestRemoteAgentsRouteByLabels(t *testing.T) {
 func TestAgentKilledMidJobIsRetried(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, 0)
-	agents := map[string]*proc{"one": s.startAgent(t, "one", "default"), "two": s.startAgent(t, "two", "default")}
+	agents := map[string]*proc{"one": s.startAgent(t, "one", "default", "--sandbox", "off"), "two": s.startAgent(t, "two", "default", "--sandbox", "off")}
 	ids := s.waitAgentsOnline(t, "one", "two")
 	marker := filepath.Join(t.TempDir(), "marker")
 	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,9 @@ func TestSameReleaseToTwoIndexes(t *testing.T) {
 	staging := testenv.StartPypiserver(t, ctx, python, "stager", stagingPassword)
 	production := testenv.StartPypiserver(t, ctx, python, "releaser", prodPassword)
 
-	s := startServer(t, 2)
+	// The tools' environment is not among the machine's tool directories:
+	// the operator offers it to sandboxed jobs.
+	s := startServer(t, 2, "--sandbox-readonly", filepath.Dir(filepath.Dir(python)))
 	name := "pkg" + randomHex(t, 4)
 	g, _ := newGitRepo(t, map[string]string{
 		".github/workflows/release.yml": twoIndexWorkflow(python, staging, production),

@@ -509,6 +509,10 @@ echo "smoke ok"
 		t.Fatalf("run %d: %s\n%s", run.ID, d.Run.Conclusion, describeJobs(d))
 	}
 	r1 := s.waitPromotion(t, "trunk", "production", "", cd.StateSuccess, time.Minute).ReleaseID
+	// The verification command ran as a job of the run, on an agent.
+	if d := s.waitRunDone(t, run.ID, time.Minute); !strings.Contains(s.jobLog(t, jobByKey(t, d, "verify production").ID), "smoke ok") {
+		t.Errorf("the verification job's log lacks its output:%s", describeJobs(d))
+	}
 	if d := cmp.Diff([]string{"staging-1", "production-1"}, seen()); d != "" {
 		t.Fatalf("deployments of the first run (-want +got):\n%s", d)
 	}

@@ -19,7 +19,7 @@ import (
 func TestServerKilledMidRun(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, 0)
-	agent := s.startAgent(t, "one", "default")
+	agent := s.startAgent(t, "one", "default", "--sandbox", "off")
 	ids := s.waitAgentsOnline(t, "one")
 	marker := filepath.Join(t.TempDir(), "marker")
 	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})

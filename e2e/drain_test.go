@@ -19,7 +19,7 @@ import (
 func TestAgentDrain(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, 0)
-	s.startAgent(t, "one", "default")
+	s.startAgent(t, "one", "default", "--sandbox", "off") // its job waits for a file of the test
 	s.waitAgentsOnline(t, "one")
 	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
 	secret := "hook-" + randomHex(t, 8)

@@ -97,6 +97,7 @@ func freeAddr(t *testing.T) string {
 // srv is a running (or killed) `sluice serve`.
 type srv struct {
 	url, addr, data, token string
+	regToken               string // a registration token for agents, made on first use
 	agents                 int
 	dir                    string // the test's directory for this server's processes
 	proc                   *proc
@@ -130,15 +131,22 @@ func startServerEnv(t *testing.T, agents int, env []string, extra ...string) *sr
 }
 
 // procEnv is the environment of every process of this server's test: its own
-// state and temp directories, and the server to talk to.
+// state and temp directories, the server to talk to, and the credential the
+// process needs: the server its admin token, the CLI an API token, an agent
+// none (it gets a registration token).
 func (s *srv) procEnv(name string) []string {
-	return append([]string{
+	env := []string{
 		"SLUICE_STATE_DIR=" + filepath.Join(s.dir, "state-"+name),
 		"TMPDIR=" + mkdirAll(filepath.Join(s.dir, "tmp-"+name)),
 		"SLUICE_SERVER=" + s.url,
-		"SLUICE_TOKEN=" + s.token,
-		"SLUICE_ADMIN_TOKEN=" + s.token,
-	}, s.env...)
+	}
+	switch {
+	case name == "serve" || (s.name != "" && name == s.name):
+		env = append(env, "SLUICE_ADMIN_TOKEN="+s.token, "SLUICE_ADMIN_PASSWORD=e2e-admin-password")
+	case name == "cli":
+		env = append(env, "SLUICE_TOKEN="+s.token)
+	}
+	return append(env, s.env...)
 }
 
 func mkdirAll(dir string) string {
@@ -171,10 +179,18 @@ func (s *srv) start(t *testing.T) {
 }
 
 // startAgent starts a remote `sluice agent` named name with labels.
-func (s *srv) startAgent(t *testing.T, name, labels string) *proc {
+// It registers with a registration token in its environment (which it drops)
+// the first time, and with its saved credential afterwards.
+// extra are more flags (--sandbox off for a job that must see the test's
+// files).
+func (s *srv) startAgent(t *testing.T, name, labels string, extra ...string) *proc {
 	t.Helper()
-	return startProc(t, "agent-"+name, s.procEnv("agent-"+name), "agent", "--server", s.url, "--token", s.token,
-		"--name", name, "--labels", labels, "--parallel", "1")
+	if s.regToken == "" {
+		s.regToken = strings.TrimSpace(s.mustCLI(t, "token", "create", "e2e-agents", "--scope", "register"))
+	}
+	env := append(s.procEnv("agent-"+name), "SLUICE_REGISTRATION_TOKEN="+s.regToken)
+	return startProc(t, "agent-"+name, env, append([]string{"agent", "--server", s.url,
+		"--name", name, "--labels", labels, "--parallel", "1"}, extra...)...)
 }
 
 // cli runs a sluice CLI command against the server and returns its standard

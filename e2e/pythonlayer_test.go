@@ -36,7 +36,8 @@ func newBothPaths(t *testing.T) *bothPaths {
 	}
 	uvPy := testenv.ToolsPython(t, "warmcold-uv", "uv==0.13.9")
 	path := filepath.Dir(uvPy) + string(os.PathListSeparator) + os.Getenv("PATH")
-	return &bothPaths{t: t, s: startServerEnv(t, 1, []string{"PATH=" + path}), path: path}
+	// The jobs run the test's tool environments by path: the sandbox may read them.
+	return &bothPaths{t: t, s: startServerEnv(t, 1, []string{"PATH=" + path}, "--sandbox-readonly", toolsRoot(uvPy)), path: path}
 }
 
 // local runs `sluice run ARGS` in dir with the given state directory.

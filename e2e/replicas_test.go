@@ -104,8 +104,12 @@ func startBalancer(t *testing.T, backends []*srv, alive []func() bool) string {
 func (c *cluster) startAgentAt(t *testing.T, name, url string, parallel int) *proc {
 	t.Helper()
 	s := c.replicas[0]
-	env := append(s.procEnv("agent-"+name), "SLUICE_SERVER="+url)
-	return startProc(t, "agent-"+name, env, "agent", "--server", url, "--token", c.token,
+	if s.regToken == "" {
+		s.regToken = strings.TrimSpace(s.mustCLI(t, "token", "create", "e2e-agents", "--scope", "register"))
+	}
+	env := append(s.procEnv("agent-"+name), "SLUICE_SERVER="+url, "SLUICE_REGISTRATION_TOKEN="+s.regToken)
+	// --sandbox off: the jobs of these tests wait for marker files in the test's directories.
+	return startProc(t, "agent-"+name, env, "agent", "--server", url, "--sandbox", "off",
 		"--name", name, "--labels", "default", "--parallel", fmt.Sprint(parallel))
 }
 

@@ -73,7 +73,8 @@ func newWarmCold(t *testing.T, server bool) *warmcold {
 	testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "beta", Version: "2.0"})
 	testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "gamma", Version: "2.0"})
 	if server {
-		w.srv = startServerEnv(t, 1, []string{"PATH=" + w.path})
+		// The jobs run the test's tool environments by path: the sandbox may read them.
+		w.srv = startServerEnv(t, 1, []string{"PATH=" + w.path}, "--sandbox-readonly", toolsRoot(uvPy))
 	}
 	return w
 }
@@ -613,3 +614,7 @@ func (s *randState) files() map[string]string {
 	}
 	return files
 }
+
+// toolsRoot is the directory of the test tools' environments (testenv.ToolsPython), given the
+// python of one of them.
+func toolsRoot(py string) string { return filepath.Dir(filepath.Dir(filepath.Dir(py))) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/client"
+	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/spf13/cobra"
@@ -131,7 +132,10 @@ func printJobLog(ctx context.Context, c *client.Client, w io.Writer, jobID int64
 
 // formatLogLine renders a line as a terminal shows it: groups as headers,
 // errors and warnings marked, group ends dropped.
+// formatLogLine is a stored line as sluice logs prints it: without the
+// terminal control sequences a job may have printed (colours kept).
 func formatLogLine(l store.LogLine) string {
+	l.Text = logs.ForTerminal(l.Text)
 	switch l.Kind {
 	case "group":
 		return "▶ " + l.Text + "\n"

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/spf13/cobra"
 )
@@ -22,6 +23,11 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
+	// Inside a job's sandbox this program is the helper that starts the
+	// job's processes (host.Jail).
+	if len(os.Args) > 1 && os.Args[1] == host.HelperArg {
+		host.HelperMain()
+	}
 	root := &cobra.Command{
 		Use:           "sluice",
 		Short:         "A fast, self-hosted CI/CD system for Python projects",
@@ -32,7 +38,7 @@ func main() {
 		Version:       version,
 	}
 	root.AddCommand(runCmd(), lintCmd(), lockCmd(), initCmd(), serveCmd(), agentCmd(),
-		repoCmd(), dispatchCmd(), runsCmd(), logsCmd(), cancelCmd(), rerunCmd(), secretCmd(), agentsCmd(), queueCmd(), tokenCmd(),
+		repoCmd(), dispatchCmd(), runsCmd(), logsCmd(), cancelCmd(), approveRunCmd(), identityCmd(), varCmd(), rerunCmd(), secretCmd(), agentsCmd(), queueCmd(), tokenCmd(),
 		versionCmd())
 	root.AddCommand(releasesCmd(), releaseCmd(), promoteCmd(), rollbackCmd(), decideCmd(true), decideCmd(false),
 		deploymentsCmd(), environmentsCmd())

@@ -57,6 +57,7 @@ Secrets are encrypted on the server and never shown again.`,
 	f.StringVar(&in.Forge, "forge", "", "forge for commit statuses: github, gitea (forgejo) or gitlab")
 	f.StringVar(&in.StatusToken, "status-token", "", "forge API token allowed to set commit statuses")
 	f.StringVar(&in.APIURL, "api-url", "", "forge API root (default: derived from --url)")
+	f.BoolVar(&in.ForkRunsWithoutApproval, "fork-runs-without-approval", false, "let pull requests from forks run without a maintainer's approval (sluice approve-run); they never get secrets either way")
 	f.BoolVar(&asJSON, "json", false, "print the repository as JSON")
 	cmd.MarkFlagRequired("url")
 	return cmd

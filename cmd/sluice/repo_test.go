@@ -109,7 +109,10 @@ func TestAPICommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.AppendLogs(ctx, job.ID, []store.LogLine{{Seq: 1, Text: "Run tests", Kind: "group"}, {Seq: 2, Text: "3 passed"}}); err != nil {
+	// A job's line carries an OSC 52 clipboard write, an OSC 8 link and a
+	// cursor move: sluice logs prints none of them (colours stay).
+	hostile := "\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[32m3 passed\x1b[0m\x1b]8;;https://evil.example\x1b\\\x1b[1A\r"
+	if _, err := db.AppendLogs(ctx, job.ID, []store.LogLine{{Seq: 1, Text: "Run tests", Kind: "group"}, {Seq: 2, Text: hostile}}); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
@@ -117,10 +120,10 @@ func TestAPICommands(t *testing.T) {
 		db.Complete(ctx, job.ID, agent.ID, store.ConclusionSuccess, nil)
 		db.FinishRunIfDone(ctx, job.RunID)
 	}()
-	if out := must(logsCmd(), "", fmt.Sprint(job.RunID), "--follow"); out != "▶ Run tests\n3 passed\ndone\n" {
+	if out := must(logsCmd(), "", fmt.Sprint(job.RunID), "--follow"); out != "▶ Run tests\n\x1b[32m3 passed\x1b[0m\ndone\n" {
 		t.Errorf("logs --follow printed %q", out)
 	}
-	if out := must(logsCmd(), "", fmt.Sprint(job.RunID), "--job", "build"); out != "▶ Run tests\n3 passed\ndone\n" {
+	if out := must(logsCmd(), "", fmt.Sprint(job.RunID), "--job", "build"); out != "▶ Run tests\n\x1b[32m3 passed\x1b[0m\ndone\n" {
 		t.Errorf("logs --job printed %q", out)
 	}
 	if _, err := runCLI(t, logsCmd(), "", append([]string{fmt.Sprint(job.RunID), "--job", "nope"}, conn...)...); err == nil {

@@ -66,7 +66,8 @@ itself is never written to. Exit status: 0 when every job that ran succeeded, 1 
 	f.IntVar(&cfg.Parallel, "jobs", 0, "jobs to run at once (default: the CPU count)")
 	f.BoolVar(&cfg.WorkingTree, "working-tree", false, "include uncommitted changes in checkouts")
 	f.BoolVar(&cfg.Keep, "keep", false, "keep job workspaces after the run")
-	f.BoolVar(&cfg.Sandbox, "sandbox", false, "run steps under bubblewrap: read-only system, writable workspace and temp")
+	cfg.SandboxHelper = true
+	f.BoolVar(&cfg.Sandbox, "sandbox", false, "run every process of a job in a bubblewrap jail that mounts only the system read-only and the job's own directories (README: Trust model)")
 	f.BoolVarP(&cfg.Verbose, "verbose", "v", false, "show ::debug:: lines and the scripts steps run")
 	f.StringVar(&cfg.FollowOutput, "follow-output", "", "on a terminal, stream a job's output above the live view: --follow-output=JOB, or every job's with --follow-output")
 	f.Lookup("follow-output").NoOptDefVal = "*"

@@ -17,7 +17,9 @@ func secretCmd() *cobra.Command {
 		Short: "Manage the secrets of a sluice server",
 		Long: `Secrets are encrypted on the server, given to jobs as ${{ secrets.NAME }} (never to pull
 requests from forks), masked in logs, and never returned by the API. A repository's secret
-overrides a server-wide one of the same name.`,
+overrides a server-wide one of the same name. An environment's secret (--env, with --repo) is
+given only to a job deploying to that environment, once the environment's gates passed; it
+overrides both.`,
 		Example: "  echo -n \"$PYPI_TOKEN\" | sluice secret set PYPI_TOKEN --repo demo\n  sluice secret list --repo demo",
 	}
 	conn := addAPIConn(cmd)
@@ -26,7 +28,7 @@ overrides a server-wide one of the same name.`,
 }
 
 func secretSetCmd(conn *apiConn) *cobra.Command {
-	var repo, value string
+	var repo, value, env string
 	cmd := &cobra.Command{
 		Use:   "set NAME",
 		Short: "Set a secret (write token); the value is read from stdin unless --value is given",
@@ -52,6 +54,17 @@ process list).`,
 			if err != nil {
 				return err
 			}
+			if env != "" {
+				if repo == "" {
+					return fmt.Errorf("--env needs --repo: an environment belongs to a repository")
+				}
+				s, err := c.SetEnvValue(cmd.Context(), repo, env, "secret", args[0], v)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "set secret %s of environment %s of %s\n", s.Name, env, repo)
+				return nil
+			}
 			s, err := c.SetSecret(cmd.Context(), repo, args[0], v)
 			if err != nil {
 				return err
@@ -62,6 +75,7 @@ process list).`,
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "repository the secret belongs to (default: server-wide)")
 	cmd.Flags().StringVar(&value, "value", "", "the value (default: read from stdin)")
+	cmd.Flags().StringVar(&env, "env", "", "environment the secret belongs to (only jobs deploying there get it)")
 	return cmd
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -24,8 +23,10 @@ import (
 	"github.com/sluice-ci/sluice/internal/blob"
 	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/creds"
 	"github.com/sluice-ci/sluice/internal/duty"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/jobrunner"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/notify"
@@ -43,9 +44,13 @@ func serveCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the CI server: API, webhooks, queue, web UI and an embedded agent",
-		Long: `Start the server. On embedded defaults it keeps SQLite and local blobs under --data and runs
-an embedded agent with --agents jobs at once. The first start creates an admin token and prints it
-once (or takes --admin-token-file). Point a forge's webhook at /hooks/github, /hooks/gitea or
+		Long: `Start the server. On embedded defaults it keeps SQLite and local blobs under --data (0700, the
+database 0600) and runs an embedded agent with --agents jobs at once, in a sandbox (--sandbox). The
+first start creates an admin token and prints it once, or takes one from --admin-token-file or
+SLUICE_ADMIN_TOKEN; the UI's admin password comes from --admin-password-file ("-" prompts) or
+SLUICE_ADMIN_PASSWORD. Credentials found in the environment (those two, SLUICE_SECRET_KEY and the
+S3 keys) are taken and dropped from it (the server re-executes itself without them), so no job and
+no process listing can read them. Point a forge's webhook at /hooks/github, /hooks/gitea or
 /hooks/gitlab; more machines join with 'sluice agent'.
 
 Every setting comes from the TOML file --config names, an environment variable or a flag; a flag
@@ -59,6 +64,15 @@ beats the environment, which beats the file. Secrets are read from files. With -
   sluice serve --db postgres://sluice@db/sluice --blob 's3://ci?endpoint=s3:9000&access_key_file=/run/ak&secret_key_file=/run/sk'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// First: credentials in the environment are taken and the process
+			// re-executes itself without them (a check starts nothing).
+			given := map[string]string{}
+			if !check {
+				var err error
+				if given, err = creds.TakeFromEnv(envCredentials...); err != nil {
+					return err
+				}
+			}
 			flags := map[string]string{}
 			for _, s := range serverconfig.Settings() {
 				if f := cmd.Flags().Lookup(s.Flag); f != nil && f.Changed {
@@ -84,7 +98,7 @@ beats the environment, which beats the file. Secrets are read from files. With -
 				printConfig(cmd.OutOrStdout(), cfg)
 				return nil
 			}
-			return serve(cmd.Context(), cfg)
+			return serve(cmd.Context(), cfg, given)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "TOML file of settings ($SLUICE_CONFIG)")
@@ -134,7 +148,11 @@ func redactURL(s string) string {
 // repository; least recently used entries go first.
 const serverCacheBytes = 10 << 30
 
-func serve(ctx context.Context, cfg *serverconfig.Config) error {
+// envCredentials are the environment variables holding credentials the server takes and drops
+// from its environment at start.
+var envCredentials = []string{server.AdminTokenEnv, server.AdminPasswordEnv, secrets.KeyEnv, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+func serve(ctx context.Context, cfg *serverconfig.Config, given map[string]string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -148,10 +166,21 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	if cfg.Data == "" {
 		cfg.Data = filepath.Join(state, "server")
 	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("creating the data directory: %w", err)
+	dsn, err := cfg.DSN()
+	if err != nil {
+		return err
 	}
-	getenv, err := secretEnv(cfg)
+	// The default database lives in the data directory and is made the server's alone; one
+	// elsewhere is where its owner put it.
+	sqlite := ""
+	if dsn == "" {
+		dsn = filepath.Join(cfg.Data, "sluice.db")
+		sqlite = dsn
+	}
+	if err := secureDataDir(cfg.Data, sqlite); err != nil {
+		return err
+	}
+	getenv, err := secretEnv(cfg, given)
 	if err != nil {
 		return err
 	}
@@ -162,23 +191,15 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	if cfg.Blob == "" {
 		cfg.Blob = filepath.Join(cfg.Data, "blobs")
 	}
-	blobs, err := blob.Open(ctx, cfg.Blob, os.Getenv)
+	blobs, err := blob.Open(ctx, cfg.Blob, getenv)
 	if err != nil {
 		return err
-	}
-	dsn, err := cfg.DSN()
-	if err != nil {
-		return err
-	}
-	if dsn == "" {
-		dsn = filepath.Join(cfg.Data, "sluice.db")
 	}
 	db, err := store.Open(ctx, dsn, store.WithBlobs(blobs))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	logStartup(ctx, log, cfg, db)
 	// On Postgres, replicas share artifacts (and so releases) and caches through the blob
 	// store, their indexes updated under locks of the database; one SQLite server keeps them
 	// in its data directory.
@@ -213,10 +234,15 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	if err := server.Bootstrap(ctx, db, cfg.Data, getenv, os.Stdout); err != nil {
 		return err
 	}
+	agentState := filepath.Join(state, "agent")
+	policy, note, err := host.PolicyFor(ctx, cfg.Sandbox, sandboxDeny(cfg, agentState), cfg.SandboxReadOnly)
+	if err != nil {
+		return err
+	}
+	logStartup(ctx, log, cfg, db, policy != nil)
 	var srv *server.Server
-	sandbox := useSandbox(cfg.Sandbox)
 	sched := scheduler.New(scheduler.Config{
-		DB: db, DataDir: cfg.Data, GitURL: cfg.BaseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: cfg.BaseURL, Sandbox: sandbox,
+		DB: db, DataDir: cfg.Data, GitURL: cfg.BaseURL + "/git/%d.git", Log: log, Artifacts: arts, BuilderID: cfg.BaseURL,
 		// Other repositories' reusable workflows are planned with the run, fetched and cached
 		// by commit like the agents' actions.
 		Workflows: actions.Resolver{Store: cfg.ActionStore, Mirror: cfg.ActionMirror, BaseURL: cfg.GitHubURL, CacheDir: filepath.Join(cfg.Data, "actions")},
@@ -236,7 +262,7 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	if shared {
 		resultBlobs = blobs
 	}
-	bot := newDepsBot(db, sched, &srv, keys, cfg, state, log)
+	bot := newDepsBot(db, sched, &srv, keys, cfg, state, policy, log)
 	notifier := notify.New(notify.Config{Store: db, Keys: keys, BaseURL: cfg.BaseURL, Log: log,
 		Sender: notify.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}}})
 	srv, err = server.New(server.Config{DB: db, Keys: keys, Scheduler: sched, Deployer: sched, Artifacts: arts, Cache: caches,
@@ -280,10 +306,11 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 			}
 		})},
 		{Name: "webhook-replay", Run: duty.Every(10*time.Second, func(ctx context.Context) {
-			if err := srv.ReplayDeliveries(ctx); err != nil && ctx.Err() == nil {
+			if err := srv.ReplayUnattempted(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("replaying webhook deliveries", "err", err)
 			}
 		})},
+		{Name: "delivery-retention", Run: func(ctx context.Context) { srv.RunDeliveryPruner(ctx, time.Hour, cfg.DeliveryRetention) }},
 	}
 	// Notifications follow the event log once across replicas, so none is sent twice.
 	duties = append(duties, duty.Duty{Name: "notify", Run: func(ctx context.Context) {
@@ -306,6 +333,7 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Printf("sluice serving on %s (data %s, %s database, blobs %s)\n", cfg.BaseURL, cfg.Data, db.Dialect(), blobs)
+	fmt.Printf("sandbox: %s\n", note)
 	if cfg.Agents > 0 {
 		// Sharing the server's disk, the embedded agent writes artifacts into its store
 		// directly; a shared store it reaches over HTTP like any agent.
@@ -313,7 +341,7 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 		if shared {
 			artDir = ""
 		}
-		if err := startEmbeddedAgent(ctx, db, cfg, state, artDir, caches, log); err != nil {
+		if err := startEmbeddedAgent(ctx, db, cfg, agentState, artDir, policy, caches, log); err != nil {
 			return err
 		}
 	}
@@ -330,14 +358,23 @@ func serve(ctx context.Context, cfg *serverconfig.Config) error {
 }
 
 // secretEnv is the environment the server's start reads secrets from: the files the
-// configuration names stand in for SLUICE_ADMIN_TOKEN and SLUICE_SECRET_KEY.
-func secretEnv(cfg *serverconfig.Config) (func(string) string, error) {
+// configuration names stand in for SLUICE_ADMIN_TOKEN, SLUICE_ADMIN_PASSWORD and
+// SLUICE_SECRET_KEY; given holds the credentials taken from the environment at start (see
+// creds.TakeFromEnv), which is no longer read for them.
+func secretEnv(cfg *serverconfig.Config, given map[string]string) (func(string) string, error) {
 	files := map[string]string{}
-	for env, path := range map[string]string{server.AdminTokenEnv: cfg.AdminTokenFile, secrets.KeyEnv: cfg.SecretKeyFile} {
+	for env, path := range map[string]string{server.AdminTokenEnv: cfg.AdminTokenFile, server.AdminPasswordEnv: cfg.AdminPasswordFile,
+		secrets.KeyEnv: cfg.SecretKeyFile} {
 		if path == "" {
 			continue
 		}
-		v, err := serverconfig.ReadSecret(path)
+		var v string
+		var err error
+		if path == "-" {
+			v, err = creds.ReadFile(path, "admin password for the web UI: ")
+		} else {
+			v, err = serverconfig.ReadSecret(path)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -347,8 +384,54 @@ func secretEnv(cfg *serverconfig.Config) (func(string) string, error) {
 		if v, ok := files[k]; ok {
 			return v
 		}
+		if v, ok := given[k]; ok {
+			return v
+		}
 		return os.Getenv(k)
 	}, nil
+}
+
+// sandboxDeny are the paths no job's sandbox may mount: the data directory, a local blob
+// store, the files holding the server's secrets and the agent's own state.
+func sandboxDeny(cfg *serverconfig.Config, agentState string) []string {
+	deny := []string{cfg.Data}
+	if cfg.Blob != "" && !strings.Contains(cfg.Blob, "://") {
+		deny = append(deny, cfg.Blob)
+	}
+	for _, f := range []string{cfg.AdminTokenFile, cfg.AdminPasswordFile, cfg.SecretKeyFile, cfg.DBPasswordFile} {
+		if f != "" && f != "-" {
+			deny = append(deny, f)
+		}
+	}
+	if db := strings.TrimPrefix(strings.TrimPrefix(cfg.DB, "sqlite://"), "file:"); db != "" && !strings.Contains(db, "://") {
+		deny = append(deny, db) // a SQLite database outside the data directory
+	}
+	return append(deny, localrun.StateDeny(agentState)...)
+}
+
+// secureDataDir makes the data directory 0700 and a SQLite database in it (db, "" for none)
+// 0600 (its -wal and -shm files take the database's mode).
+func secureDataDir(dir, db string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("securing the data directory: %w", err)
+	}
+	if db == "" {
+		return nil
+	}
+	f, err := os.OpenFile(db, os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating the database: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{db, db + "-wal", db + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("securing %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // archiveLogs moves the logs of jobs that ended a few seconds ago to the blob store.
@@ -370,7 +453,7 @@ func archiveLogs(ctx context.Context, db *store.DB, log *slog.Logger) {
 // startEmbeddedAgent registers this machine's agent directly in the store
 // (it shares the process) and runs it through the same HTTP protocol as a
 // remote one, so both take one path.
-func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Config, state, artDir string, caches *cache.Store, log *slog.Logger) error {
+func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Config, agentState, artDir string, sandbox *host.Policy, caches *cache.Store, log *slog.Logger) error {
 	token, hash, err := secrets.NewToken()
 	if err != nil {
 		return err
@@ -383,12 +466,10 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Con
 	if _, err := db.RegisterAgent(ctx, store.Agent{Name: name, Labels: []string{"default", "embedded"}, TokenHash: hash, Parallel: cfg.Agents, Version: version}); err != nil {
 		return fmt.Errorf("registering the embedded agent: %w", err)
 	}
-	sandbox := useSandbox(cfg.Sandbox)
-	agentState := filepath.Join(state, "agent")
-	run := jobrunner.New(jobrunner.Config{
+	jcfg := jobrunner.Config{
 		WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState,
 		ArtifactDir: artDir, Cache: caches, Token: token, Version: version,
-		Sandbox: sandbox, Hidden: []string{cfg.Data},
+		Sandbox: sandbox,
 		Actions: actions.Resolver{Store: cfg.ActionStore, Mirror: cfg.ActionMirror, BaseURL: cfg.GitHubURL, CacheDir: filepath.Join(agentState, "actions")},
 		// Container jobs, services and docker actions, as `sluice run` runs them:
 		// $DOCKER_HOST, else a Podman or Docker socket found here.
@@ -401,7 +482,9 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Con
 			}
 			return ""
 		},
-	})
+	}
+	sweepWorkspaces(jcfg)
+	run := jobrunner.New(jcfg)
 	go func() {
 		err := agent.Run(ctx, agent.Config{Server: cfg.BaseURL, Token: token, Name: name, Labels: []string{"default", "embedded"},
 			Parallel: cfg.Agents, WorkDir: filepath.Join(os.TempDir(), "sluice-agent"), StateDir: agentState, Version: version, Run: run, Log: log})
@@ -410,14 +493,4 @@ func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Con
 		}
 	}()
 	return nil
-}
-
-// useSandbox says whether steps and verification commands run under
-// bubblewrap: --sandbox on, or auto when bwrap is installed.
-func useSandbox(mode string) bool {
-	if mode == "auto" {
-		_, err := exec.LookPath("bwrap")
-		return err == nil
-	}
-	return mode == "on"
 }

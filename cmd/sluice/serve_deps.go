@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/depsbot"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/forge"
+	"github.com/sluice-ci/sluice/internal/python"
 	"github.com/sluice-ci/sluice/internal/scheduler"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/server"
@@ -17,8 +19,9 @@ import (
 )
 
 // newDepsBot wires the scheduled dependency updates: clones and tool caches outside the
-// data directory, lock tools under the sandbox (data directory hidden) when steps run there.
-func newDepsBot(db *store.DB, sched *scheduler.Scheduler, srv **server.Server, keys *secrets.Keyring, cfg *serverconfig.Config, state string, log *slog.Logger) *depsbot.Bot {
+// data directory, lock tools in a sandbox that never mounts the data directory when the
+// embedded agent's jobs run in one.
+func newDepsBot(db *store.DB, sched *scheduler.Scheduler, srv **server.Server, keys *secrets.Keyring, cfg *serverconfig.Config, state string, sandbox *host.Policy, log *slog.Logger) *depsbot.Bot {
 	work := filepath.Join(os.TempDir(), "sluice-deps")
 	tools := filepath.Join(state, "tools")
 	caches := filepath.Join(state, "deps-cache")
@@ -32,12 +35,35 @@ func newDepsBot(db *store.DB, sched *scheduler.Scheduler, srv **server.Server, k
 		BaseURL: cfg.BaseURL,
 		Log:     log,
 	}
-	if useSandbox(cfg.Sandbox) {
+	if sandbox != nil {
+		// The lock tools' jail: the clones, tools and caches writable, the machine's
+		// interpreters and the directories on sluice's PATH read-only, a home of their own;
+		// the data directory is denied by the policy.
+		home, _ := os.UserHomeDir()
+		spec := host.Spec{Writable: []string{work, tools, caches}}
+		for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+			if filepath.IsAbs(d) {
+				spec.ReadOnly = append(spec.ReadOnly, d)
+			}
+		}
+		pyenv, uv := python.ManagedDirs(home, os.Getenv)
+		spec.ReadOnly = append(spec.ReadOnly, pyenv, uv)
+		if home != "" {
+			spec.Binds = []host.Bind{{Src: filepath.Join(caches, "home"), Dst: home}}
+		}
 		bc.Run = func(ctx context.Context, argv []string, dir string, env []string) (string, error) {
+			for _, d := range []string{work, tools, filepath.Join(caches, "home")} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					return "", fmt.Errorf("preparing the lock tools' sandbox: %w", err)
+				}
+			}
+			sb, err := sandbox.Sandbox(spec)
+			if err != nil {
+				return "", err
+			}
 			var out []byte
-			res, err := host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env,
-				Sandbox: &host.Sandbox{Writable: []string{work, tools, caches}, Hidden: []string{cfg.Data}},
-				Line:    func(s string) { out = append(append(out, s...), '\n') }})
+			res, err := host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Sandbox: sb,
+				Line: func(s string) { out = append(append(out, s...), '\n') }})
 			if err == nil && res.ExitCode != 0 {
 				err = &exitError{code: res.ExitCode}
 			}

@@ -14,8 +14,9 @@ func tokenCmd() *cobra.Command {
 		Use:   "token",
 		Short: "Manage the API tokens of a sluice server (admin token)",
 		Long: `API tokens have a scope: read (look only), write (also dispatch, cancel, re-run, set
-secrets) or admin (also repositories, tokens and agents). The server keeps only their hashes.`,
-		Example: "  sluice token create ci-bot --scope write\n  sluice token list",
+secrets) or admin (also repositories, tokens and agents); a register token only lets 'sluice agent'
+register (it then keeps a credential of its own). The server keeps only their hashes.`,
+		Example: "  sluice token create ci-bot --scope write\n  sluice token create build-agents --scope register\n  sluice token list",
 	}
 	conn := addAPIConn(cmd)
 	cmd.AddCommand(tokenCreateCmd(conn), tokenListCmd(conn), tokenDeleteCmd(conn))
@@ -23,15 +24,15 @@ secrets) or admin (also repositories, tokens and agents). The server keeps only 
 }
 
 func tokenCreateCmd(conn *apiConn) *cobra.Command {
-	var scope string
+	var scope, identity string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:     "create NAME --scope read|write|admin",
+		Use:     "create NAME --scope read|write|admin|register",
 		Short:   "Create a token; it is printed once and cannot be shown again",
 		Example: "  sluice token create dashboards --scope read\n  export SLUICE_TOKEN=$(sluice token create me --scope write)",
 		Args:    cobra.ExactArgs(1),
 		RunE: conn.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
-			tk, err := c.CreateToken(cmd.Context(), args[0], scope)
+			tk, err := c.CreateToken(cmd.Context(), args[0], scope, identity)
 			if err != nil {
 				return err
 			}
@@ -44,7 +45,8 @@ func tokenCreateCmd(conn *apiConn) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&scope, "scope", "", "read, write or admin (required)")
+	cmd.Flags().StringVar(&scope, "scope", "", "read, write, admin or register (required)")
+	cmd.Flags().StringVar(&identity, "identity", "", "the person the token is for: approvals and reviewer lists name people (default: the token's name)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the token and its record as JSON")
 	cmd.MarkFlagRequired("scope")
 	return cmd

@@ -51,7 +51,7 @@ func UploadArtifact(ctx context.Context, s Step, with map[string]string) (map[st
 			return nil, fmt.Errorf("compression-level %q is not a whole number", v)
 		}
 	}
-	a, warning, err := store.Upload(ctx, c.RunID, name, paths, c.Workspace, o)
+	a, warning, err := store.Upload(ctx, c.RunID, name, paths, c.Roots, o)
 	if err != nil {
 		return nil, err
 	}
@@ -84,16 +84,8 @@ func DownloadArtifact(ctx context.Context, s Step, with map[string]string) (map[
 		}
 		sel.IDs = append(sel.IDs, n)
 	}
-	dest := c.Workspace
-	if p := with["path"]; p != "" {
-		dest = p
-		if strings.HasPrefix(p, "~/") {
-			dest = filepath.Join(c.Env["HOME"], p[2:])
-		} else if !filepath.IsAbs(p) {
-			dest = filepath.Join(c.Workspace, p)
-		}
-	}
-	got, err := store.Download(ctx, run, sel, dest)
+	dest := c.Roots.Abs(with["path"])
+	got, err := store.Download(ctx, run, sel, dest, c.Roots)
 	if err != nil {
 		return nil, err
 	}

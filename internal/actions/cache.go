@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // defaultCacheBytes bounds the local cache store; least recently used
@@ -19,10 +20,12 @@ const defaultCacheBytes = 10 << 30
 // through another, so every agent sees the caches of every other.
 type CacheBackend interface {
 	// Restore finds and extracts an entry as (*cache.Store).Restore does.
-	Restore(ctx context.Context, scope, key string, restoreKeys []string, version string, lookupOnly bool, workspace string) (matched string, exact bool, err error)
-	// Save archives paths as an entry as (*cache.Store).Save does,
-	// failing with cache.ErrExists when the key is taken.
-	Save(ctx context.Context, scope, key string, paths []string, version, workspace string) (cache.Entry, error)
+	// Files go only into jr's directories.
+	Restore(ctx context.Context, scope, key string, restoreKeys []string, version string, lookupOnly bool, jr roots.Set) (matched string, exact bool, err error)
+	// Save archives paths (inside jr's directories) as an entry as
+	// (*cache.Store).Save does, failing with cache.ErrExists when the key
+	// is taken.
+	Save(ctx context.Context, scope, key string, paths []string, version string, jr roots.Set) (cache.Entry, error)
 }
 
 var _ CacheBackend = (*cache.Store)(nil)
@@ -92,7 +95,7 @@ func restoreCache(ctx context.Context, s Step, with map[string]string) (map[stri
 	// The run's own ref first, then its base and default branches, each
 	// with the primary key and every restore key before the next.
 	for _, scope := range scopes {
-		if matched, exact, err = store.Restore(ctx, scope, key, lines(with["restore-keys"]), version, lookupOnly, c.Workspace); err != nil || matched != "" {
+		if matched, exact, err = store.Restore(ctx, scope, key, lines(with["restore-keys"]), version, lookupOnly, c.Roots); err != nil || matched != "" {
 			break
 		}
 	}
@@ -159,7 +162,7 @@ func saveCache(ctx context.Context, s Step, key string, paths []string) error {
 		return err
 	}
 	scope, _ := cacheScopes(c)
-	e, err := store.Save(ctx, scope, key, paths, cache.Version(paths), c.Workspace)
+	e, err := store.Save(ctx, scope, key, paths, cache.Version(paths), c.Roots)
 	if errors.Is(err, cache.ErrExists) {
 		s.Log(fmt.Sprintf("Cache with key %s already exists; not saving again", key))
 		return nil

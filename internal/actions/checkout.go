@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/gitrepo"
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // Checkout is actions/checkout: a clone of the user's repository (or
@@ -21,6 +22,9 @@ func Checkout(ctx context.Context, s Step, with map[string]string) (map[string]s
 	o := gitrepo.CheckoutOptions{Source: src, SHA: c.SHA, Ref: c.Ref, Depth: 1, Clean: true}
 	overlay := c.WorkingTree
 	if r := with["repository"]; r != "" && !strings.EqualFold(r, c.Repository) {
+		if err := remoteSource(r); err != nil {
+			return nil, err
+		}
 		o.Source, o.SHA, o.Ref, overlay = r, "", "", false
 	}
 	if r := with["ref"]; r != "" {
@@ -56,10 +60,21 @@ func Checkout(ctx context.Context, s Step, with map[string]string) (map[string]s
 	}
 	dest := c.Workspace
 	if p := with["path"]; p != "" {
-		dest = filepath.Join(c.Workspace, p)
-		if rel, err := filepath.Rel(c.Workspace, dest); err != nil || strings.HasPrefix(rel, "..") {
-			return nil, fmt.Errorf("checkout path %q is outside the workspace", p)
+		// Inside the workspace, symlinks resolved, as on GitHub.
+		var err error
+		if dest, err = roots.New(c.Workspace, "").Resolve(p); err != nil {
+			return nil, fmt.Errorf("checkout path %q: %w", p, err)
 		}
+	}
+	// git runs in the job's sandbox: the destination is the job's, so what
+	// a step left there (a .git/config) acts only inside it. The source is
+	// readable there for this checkout only.
+	var sourceDirs []string
+	if filepath.IsAbs(o.Source) {
+		sourceDirs = append(sourceDirs, o.Source)
+	}
+	o.Git = func(ctx context.Context, dir string, args ...string) (string, error) {
+		return s.Output(ctx, append([]string{"git"}, args...), dir, sourceDirs)
 	}
 	at := o.SHA
 	if at == "" {
@@ -85,10 +100,26 @@ func Checkout(ctx context.Context, s Step, with map[string]string) (map[string]s
 		}
 	}
 	commit := o.SHA
-	if h, err := (&gitrepo.Repo{Root: dest}).Head(ctx); err == nil {
+	if h, err := gitrepo.HeadWith(ctx, o.Git, dest); err == nil {
 		commit = h.SHA
 	}
 	return map[string]string{"ref": o.Ref, "commit": commit}, nil
+}
+
+// remoteSource checks a checkout's repository input: another repository
+// comes from a forge by URL, never from a path on this machine (sluice's
+// own data is there) nor through a transport that runs commands.
+func remoteSource(r string) error {
+	lower := strings.ToLower(r)
+	for _, p := range []string{"https://", "http://", "ssh://", "git://"} {
+		if strings.HasPrefix(lower, p) {
+			return nil
+		}
+	}
+	if at := strings.Index(r, "@"); at > 0 && strings.Contains(r[at:], ":") && !strings.Contains(r[:at], "/") && !strings.HasPrefix(r, "-") {
+		return nil // scp-like git@host:owner/name
+	}
+	return fmt.Errorf("checkout repository %q: another repository is checked out from its URL (https://host/owner/name.git or git@host:owner/name.git); a path on this machine, or owner/name without GitHub, is not reachable from a job", r)
 }
 
 func isHexSHA(s string) bool {

@@ -21,6 +21,14 @@ func DeployContainer(ctx context.Context, s Step, with map[string]string) (map[s
 	if err != nil {
 		return nil, err
 	}
+	if c.Contained {
+		// A deployed service may keep its data in a named volume; it gets
+		// no privileges and nothing of this machine's files.
+		conf := container.Confinement{NamedVolumes: true}
+		if err := conf.Check("deploy-container", container.ContainerSpec{Options: t.Options}); err != nil {
+			return nil, err
+		}
+	}
 	e, err := container.Connect(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("deploy-container: %w", err)

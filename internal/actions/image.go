@@ -34,6 +34,9 @@ func BuildImage(ctx context.Context, s Step, with map[string]string) (map[string
 		s.Log("Dependencies layer " + res.DepsLayer + " built")
 	}
 	s.Log(fmt.Sprintf("Built %s at %s", res.Digest, res.Path))
+	// The image is sluice's (kept in its cache), yet this job built it: its
+	// later steps and push-image may read it.
+	s.AddRoot(res.Path, false)
 	return map[string]string{
 		"digest":      res.Digest,
 		"path":        res.Path,
@@ -45,8 +48,6 @@ func buildSpec(c StepContext, with map[string]string) (oci.BuildSpec, error) {
 	spec := oci.BuildSpec{
 		Base:         with["base"],
 		BaseInsecure: with["insecure-base"] == "true",
-		Lockfile:     inWorkspace(c, with["lockfile"]),
-		WheelDir:     inWorkspace(c, with["wheel-dir"]),
 		WorkDir:      with["workdir"],
 		CacheDir:     filepath.Join(c.StateDir, "cache", "oci"),
 	}
@@ -54,6 +55,12 @@ func buildSpec(c StepContext, with map[string]string) (oci.BuildSpec, error) {
 		return spec, fmt.Errorf("build-image: input base is required")
 	}
 	var err error
+	if spec.Lockfile, err = inWorkspace(c, with["lockfile"]); err != nil {
+		return spec, fmt.Errorf("build-image: lockfile: %w", err)
+	}
+	if spec.WheelDir, err = inWorkspace(c, with["wheel-dir"]); err != nil {
+		return spec, fmt.Errorf("build-image: wheel-dir: %w", err)
+	}
 	if spec.Entrypoint, err = words(with["entrypoint"]); err != nil {
 		return spec, fmt.Errorf("build-image: entrypoint: %w", err)
 	}
@@ -62,8 +69,10 @@ func buildSpec(c StepContext, with map[string]string) (oci.BuildSpec, error) {
 	}
 	// A base that names a file or directory in the workspace is a local
 	// image; anything else is a registry reference.
-	if p := inWorkspace(c, spec.Base); exists(p) {
-		spec.Base = p
+	if p := c.Roots.Abs(spec.Base); exists(p) {
+		if spec.Base, err = inWorkspace(c, p); err != nil {
+			return spec, fmt.Errorf("build-image: base: %w", err)
+		}
 	}
 	// An empty input keeps the base image's entrypoint or command.
 	if len(spec.Entrypoint) == 0 {
@@ -104,8 +113,12 @@ func appWheel(c StepContext, pattern string) (string, error) {
 		return "", fmt.Errorf("build-image: input app-wheel is required")
 	}
 	if filepath.IsAbs(pattern) {
-		if exists(pattern) {
-			return pattern, nil
+		p, err := inWorkspace(c, pattern)
+		if err != nil {
+			return "", fmt.Errorf("build-image: app-wheel: %w", err)
+		}
+		if exists(p) {
+			return p, nil
 		}
 		return "", fmt.Errorf("build-image: app-wheel %s does not exist", pattern)
 	}
@@ -115,7 +128,11 @@ func appWheel(c StepContext, pattern string) (string, error) {
 	}
 	switch len(matches) {
 	case 1:
-		return matches[0], nil
+		p, err := inWorkspace(c, matches[0])
+		if err != nil {
+			return "", fmt.Errorf("build-image: app-wheel: %w", err)
+		}
+		return p, nil
 	case 0:
 		return "", fmt.Errorf("build-image: app-wheel %q matches no file in the workspace", pattern)
 	default:
@@ -123,12 +140,13 @@ func appWheel(c StepContext, pattern string) (string, error) {
 	}
 }
 
-// inWorkspace resolves a relative input path against the workspace.
-func inWorkspace(c StepContext, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
+// inWorkspace resolves an input path (relative to the workspace) inside
+// the job's directories, symlinks resolved; "" stays "".
+func inWorkspace(c StepContext, p string) (string, error) {
+	if p == "" {
+		return "", nil
 	}
-	return filepath.Join(c.Workspace, p)
+	return c.Roots.Resolve(p)
 }
 
 // envLines parses NAME=VALUE lines.
@@ -152,7 +170,11 @@ func envLines(s string) (map[string]string, error) {
 // sluice/build-image (or any OCI layout or archive) to a registry.
 func PushImage(ctx context.Context, s Step, with map[string]string) (map[string]string, error) {
 	c := s.Context()
-	path, ref := inWorkspace(c, with["path"]), with["ref"]
+	path, err := inWorkspace(c, with["path"])
+	if err != nil {
+		return nil, fmt.Errorf("push-image: path: %w", err)
+	}
+	ref := with["ref"]
 	if path == "" || ref == "" {
 		return nil, fmt.Errorf("push-image: inputs path and ref are required")
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/roots"
 	"io"
 	"log"
 	"net"
@@ -39,9 +40,18 @@ type recordingStep struct {
 }
 
 func (s *recordingStep) Context() StepContext { return s.ctx }
-func (s *recordingStep) Log(line string)      { s.record(line) }
-func (s *recordingStep) Warn(msg string)      { s.record("warning: " + msg) }
-func (s *recordingStep) Debug(msg string)     { s.record("debug: " + msg) }
+func (s *recordingStep) Output(context.Context, []string, string, []string) (string, error) {
+	return "", errors.New("no processes here")
+}
+
+func (s *recordingStep) AddRoot(dir string, writable bool) {
+	if !writable {
+		s.ctx.Roots = s.ctx.Roots.WithReadOnly(dir)
+	}
+}
+func (s *recordingStep) Log(line string)  { s.record(line) }
+func (s *recordingStep) Warn(msg string)  { s.record("warning: " + msg) }
+func (s *recordingStep) Debug(msg string) { s.record("debug: " + msg) }
 func (s *recordingStep) SetEnv(name, value string) {
 	s.record("env: " + name + "=" + value)
 }
@@ -62,11 +72,13 @@ func (s *recordingStep) record(line string) {
 
 func newRecordingStep(t *testing.T, env map[string]string) *recordingStep {
 	t.Helper()
+	ws, temp := t.TempDir(), t.TempDir()
 	return &recordingStep{ctx: StepContext{
-		Workspace: t.TempDir(),
-		Temp:      t.TempDir(),
+		Workspace: ws,
+		Temp:      temp,
 		StateDir:  t.TempDir(),
 		Env:       env,
+		Roots:     roots.New(ws, "", temp),
 	}}
 }
 

@@ -3,6 +3,8 @@ package actions
 import (
 	"context"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // StepContext is what a native action knows about the step it runs in.
@@ -28,6 +30,15 @@ type StepContext struct {
 	EnvReuse      bool              // Python environments may be kept between runs
 	Env           map[string]string // the environment a process of this step would get
 	Cache         CacheBackend      // where actions/cache keeps entries; nil: a store under StateDir
+	// Roots are the job's directories: every path a native action reads or
+	// writes for the job must resolve inside them (after symlinks).
+	Roots roots.Set
+	// Contained is true when the job runs in a sandbox: what natives start
+	// for it (containers) is held to the same boundary.
+	Contained bool
+	// ToolEnv is the environment for processes sluice runs for itself
+	// (installing its own uv): the machine's, nothing of the job's.
+	ToolEnv []string
 }
 
 // Step is the engine's side of a native action: logging, runner-file
@@ -43,6 +54,11 @@ type Step interface {
 	// Exec runs a process with the step's environment plus extra, its
 	// output logged as the step's; it returns the exit code.
 	Exec(ctx context.Context, argv []string, dir string, extra map[string]string) (int, error)
+	// Output runs a process for the job as Exec does and returns its
+	// standard output; readOnly are more paths it may read in the job's
+	// sandbox for this process only (a checkout's source). A failure's
+	// error holds the end of its standard error.
+	Output(ctx context.Context, argv []string, dir string, readOnly []string) (string, error)
 	// AddPost registers work to run after the job's steps (in reverse order
 	// of registration), the way an action's `post:` does.
 	AddPost(p Post)
@@ -51,6 +67,10 @@ type Step interface {
 	PythonEnvs() PythonEnvs
 	// RecordVersion notes a tool version the job ran with (python, pip, uv).
 	RecordVersion(tool, version string)
+	// AddRoot lets the job's later processes use dir: writable (the job's
+	// own environment) or read-only (an interpreter, a tool). Under a
+	// sandbox nothing else outside the job's directories is reachable.
+	AddRoot(dir string, writable bool)
 }
 
 // Post is an action's post step.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/sluice-ci/sluice/internal/pypi"
 )
@@ -22,8 +21,11 @@ func PypiPublish(ctx context.Context, s Step, with map[string]string) (map[strin
 	if dir == "" {
 		dir = "dist"
 	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(c.Workspace, dir)
+	// Only the job's own files are published: a packages-dir outside the
+	// job's directories (or a link leading out) is refused.
+	dir, err := c.Roots.Resolve(dir)
+	if err != nil {
+		return nil, fmt.Errorf("packages-dir: %w", err)
 	}
 	user := with["user"]
 	if user == "" {

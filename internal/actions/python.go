@@ -54,8 +54,10 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 		s.Warn("Neither python-version nor python-version-file was supplied; using the newest python3 found on this machine")
 		specs = []string{"3"}
 	}
+	// Extra interpreter directories are the machine's setting, never the
+	// workflow's: an interpreter found is run by sluice itself.
 	var extra []string
-	if d := c.Env["SLUICE_PYTHON_DIRS"]; d != "" {
+	if d := os.Getenv("SLUICE_PYTHON_DIRS"); d != "" {
 		extra = filepath.SplitList(d)
 	}
 	managed := python.ManagedDir(c.ToolCache)
@@ -104,6 +106,15 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 		}
 		dirs = append(dirs, dir)
 		last, lastDir, lastPip = interp, dir, pip
+	}
+	// The job's environments are in its own directory (copies of kept
+	// ones, never the kept ones themselves): its processes write them there
+	// and read the interpreters they were made from (through their links).
+	for _, interp := range interps {
+		s.AddRoot(filepath.Dir(filepath.Dir(interp.Path)), false)
+		if real, err := filepath.EvalSymlinks(interp.Path); err == nil {
+			s.AddRoot(filepath.Dir(filepath.Dir(real)), false)
+		}
 	}
 	prefix := filepath.Dir(filepath.Dir(last.Path))
 	s.RecordVersion("python", last.Version)

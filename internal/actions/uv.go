@@ -30,6 +30,9 @@ func SetupUV(ctx context.Context, s Step, with map[string]string) (map[string]st
 	if err != nil {
 		return nil, err
 	}
+	// The jail mounts the real uv (the links point there) and the directory of links.
+	s.AddRoot(filepath.Dir(uv), false)
+	s.AddRoot(dir, false)
 	s.AddPath(dir)
 	s.RecordVersion("uv", version)
 	s.Log(fmt.Sprintf("uv %s at %s", version, uv))
@@ -75,11 +78,14 @@ func SetupUV(ctx context.Context, s Step, with map[string]string) (map[string]st
 	return outs, nil
 }
 
-// findUV returns a uv of the wanted version ("" = any): the step's PATH
-// first, then sluice's tools directory, installing it there from PyPI.
+// findUV returns a uv of the wanted version ("" = any): the machine's PATH
+// first, then sluice's tools directory, installing it there from PyPI. It
+// is sluice's own tool, run by sluice outside any sandbox, so nothing of the
+// job (its PATH, its environment) chooses which program it is.
 func findUV(ctx context.Context, s Step, want string) (string, error) {
 	c := s.Context()
-	if p, err := lookPath("uv", c.Env["PATH"]); err == nil && (want == "" || uvVersion(ctx, p) == want) {
+	machinePath := envValue(c.ToolEnv, "PATH")
+	if p, err := lookPath("uv", machinePath); err == nil && (want == "" || uvVersion(ctx, p) == want) {
 		return p, nil
 	}
 	name := "uv"
@@ -91,7 +97,7 @@ func findUV(ctx context.Context, s Step, want string) (string, error) {
 	if _, err := os.Stat(uv); err == nil {
 		return uv, nil
 	}
-	py, err := lookPath("python3", c.Env["PATH"])
+	py, err := lookPath("python3", machinePath)
 	if err != nil {
 		return "", fmt.Errorf("setup-uv: no uv on PATH and no python3 to install it with: %w", err)
 	}
@@ -107,15 +113,15 @@ func findUV(ctx context.Context, s Step, want string) (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 	s.Log(fmt.Sprintf("Installing uv %s from PyPI into %s", firstNonEmpty(want, "(latest)"), tools))
-	if code, err := s.Exec(ctx, []string{py, "-m", "venv", tmp}, "", nil); err != nil || code != 0 {
-		return "", fmt.Errorf("setup-uv: creating a tools environment failed (exit %d): %v", code, err)
+	if err := runTool(ctx, c, s, py, "-m", "venv", tmp); err != nil {
+		return "", fmt.Errorf("setup-uv: creating a tools environment failed: %w", err)
 	}
 	pkg := "uv"
 	if want != "" {
 		pkg = "uv==" + want
 	}
-	if code, err := s.Exec(ctx, []string{filepath.Join(tmp, "bin", "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", pkg}, "", nil); err != nil || code != 0 {
-		return "", fmt.Errorf("setup-uv: pip install %s failed (exit %d): %v", pkg, code, err)
+	if err := runTool(ctx, c, s, filepath.Join(tmp, "bin", "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", pkg); err != nil {
+		return "", fmt.Errorf("setup-uv: pip install %s failed: %w", pkg, err)
 	}
 	if err := os.Rename(tmp, tools); err != nil {
 		if _, serr := os.Stat(uv); serr == nil {
@@ -158,6 +164,30 @@ func uvOnlyDir(uv string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// runTool runs a program for sluice itself (installing its own uv) with
+// the machine's environment, its output in the step's log.
+func runTool(ctx context.Context, c StepContext, s Step, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = c.ToolEnv
+	out, err := cmd.CombinedOutput()
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" {
+			s.Log(l)
+		}
+	}
+	return err
+}
+
+// envValue is NAME's value in an environment list.
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
 }
 
 func uvVersion(ctx context.Context, uv string) string {

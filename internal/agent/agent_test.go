@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluice-ci/sluice/internal/jobspec"
+	"github.com/sluice-ci/sluice/internal/lines"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -374,5 +376,78 @@ func TestBackoff(t *testing.T) {
 	b.reset()
 	if d := b.next(); d != 100*time.Millisecond {
 		t.Errorf("after reset: %v, want 100ms", d)
+	}
+}
+
+// TestOverlongLogsKeepLaterLinesAndSteps: a step printing one line of
+// 70 MiB (over the server's 64 MiB request bound on its own), then lines
+// whose JSON is six times their size (so that a batch of them is over the
+// bound too), still has every later line and step recorded: lines are cut
+// at lines.Max, and the agent sends smaller batches when the server refuses
+// one as too large.
+func TestOverlongLogsKeepLaterLinesAndSteps(t *testing.T) {
+	h := newHarness(t)
+	endless := strings.Repeat("z", 70<<20)
+	escaped := strings.Repeat("\x01", lines.Max) // \u0001 in JSON
+	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
+		step(jobspec.Step{Number: 1, Name: "flood", Status: store.StatusInProgress})
+		emit(jobspec.LogLine{Step: 1, Text: endless})
+		for i := 0; i < 200; i++ {
+			emit(jobspec.LogLine{Step: 1, Text: escaped})
+		}
+		emit(jobspec.LogLine{Step: 1, Text: "after the flood"})
+		step(jobspec.Step{Number: 1, Name: "flood", Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess})
+		step(jobspec.Step{Number: 2, Name: "next", Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess})
+		emit(jobspec.LogLine{Step: 2, Text: "next step ran"})
+		return store.ConclusionSuccess, nil, ""
+	})
+	job := h.queueJob("flood", nil, `{"job_id":"flood"}`)
+	got := h.waitJobFor(job.ID, "the job to complete", 2*time.Minute, completed)
+	if got.Conclusion != store.ConclusionSuccess {
+		t.Errorf("job concluded %s, want success (nothing was lost)", got.Conclusion)
+	}
+	_, texts := logTexts(t, h.db, job.ID)
+	if len(texts) != 203 || texts[201] != "after the flood" || texts[202] != "next step ran" {
+		t.Fatalf("%d lines recorded, want 203 ending with the lines after the flood", len(texts))
+	}
+	if want := strings.Repeat("z", lines.Max) + lines.Marker(70<<20-lines.Max); texts[0] != want {
+		t.Errorf("the 70 MiB line was stored as %d bytes, want it cut at %d and marked", len(texts[0]), lines.Max)
+	}
+	if texts[1] != escaped {
+		t.Errorf("a line of %d bytes was stored as %d", len(escaped), len(texts[1]))
+	}
+	steps, err := h.db.ListSteps(context.Background(), job.ID)
+	if err != nil || len(steps) != 2 || steps[1].Name != "next" {
+		t.Errorf("steps = %+v, %v; want both", steps, err)
+	}
+}
+
+// TestLostLogsFailTheJob: when the server refuses a job's logs for good,
+// the job does not conclude a clean success: it says its record is
+// incomplete.
+func TestLostLogsFailTheJob(t *testing.T) {
+	h := newHarness(t)
+	h.kill()
+	h.wrap = func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/logs") {
+				http.Error(w, `{"error":"refused"}`, http.StatusBadRequest)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	h.start()
+	h.runAgent("a1", nil, 1, func(ctx context.Context, l Lease, emit func(jobspec.LogLine), step func(jobspec.Step)) (string, map[string]string, string) {
+		emit(jobspec.LogLine{Text: "a line the server will not take"})
+		return store.ConclusionSuccess, nil, "ok"
+	})
+	job := h.queueJob("lost", nil, `{"job_id":"lost"}`)
+	got := h.waitJob(job.ID, "the job to complete", completed)
+	if got.Conclusion != store.ConclusionFailure {
+		t.Errorf("job concluded %s with lost logs, want failure", got.Conclusion)
+	}
+	if !h.logs.has("job log lines lost") {
+		t.Error("the agent did not say the job's log lines were lost")
 	}
 }

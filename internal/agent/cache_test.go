@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/sluice-ci/sluice/internal/roots"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -41,7 +42,7 @@ func TestCacheClientRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var archive bytes.Buffer
-	if err := cache.Archive(context.Background(), &archive, []string{"f"}, ws); err != nil {
+	if err := cache.Archive(context.Background(), &archive, []string{"f"}, roots.New(ws, "")); err != nil {
 		t.Fatal(err)
 	}
 	const key = "ünï key/1"
@@ -78,7 +79,7 @@ func TestCacheClientRoundTrip(t *testing.T) {
 				}
 				defer res.hit.Archive.Close()
 				into := t.TempDir()
-				if res.err = cache.Extract(ctx, res.hit.Archive, into); res.err != nil {
+				if res.err = cache.Extract(ctx, res.hit.Archive, roots.New(into, "")); res.err != nil {
 					return store.ConclusionFailure, nil, ""
 				}
 				b, err := os.ReadFile(filepath.Join(into, "f"))

@@ -107,10 +107,10 @@ func isStatus(err error, code int) bool {
 	return errors.As(err, &se) && se.Code == code
 }
 
-// Register registers (or re-registers, by name) an agent with the server using an admin token,
-// and returns the agent's id and its token, which the server shows only this once.
-func Register(ctx context.Context, server, adminToken, name string, labels []string, parallel int) (agentID int64, token string, err error) {
-	c := NewClient(server, adminToken)
+// Register registers an agent with the server using a registration token (scope register),
+// and returns the agent's id and its own token, which the server shows only this once.
+func Register(ctx context.Context, server, registrationToken, name string, labels []string, parallel int) (agentID int64, token string, err error) {
+	c := NewClient(server, registrationToken)
 	var out struct {
 		AgentID int64  `json:"agent_id"`
 		Token   string `json:"token"`
@@ -128,3 +128,7 @@ func decodeJSON(r io.Reader, v any) error {
 	}
 	return nil
 }
+
+// IsUnauthorized says whether err is the server refusing the agent's
+// credential.
+func IsUnauthorized(err error) bool { return isStatus(err, http.StatusUnauthorized) }

@@ -32,6 +32,8 @@ type harness struct {
 	addr  string
 	ts    *httptest.Server
 	logs  *logSink
+	// wrap, when set before start, stands between agents and the server.
+	wrap func(http.Handler) http.Handler
 }
 
 func newHarness(t *testing.T) *harness {
@@ -54,7 +56,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.CreateToken(ctx, store.Token{Name: "admin", Hash: hash, Scope: store.ScopeAdmin}); err != nil {
+	if _, err := db.CreateToken(ctx, store.Token{Name: "agents", Hash: hash, Scope: store.ScopeRegister}); err != nil {
 		t.Fatal(err)
 	}
 	repo, err := db.CreateRepo(ctx, store.Repo{Name: "demo", URL: "file:///srv/demo"})
@@ -95,7 +97,11 @@ func (h *harness) start() {
 		h.t.Fatalf("listening on %s: %v", addr, err)
 	}
 	h.addr = ln.Addr().String()
-	h.ts = &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
+	handler := srv.Handler()
+	if h.wrap != nil {
+		handler = h.wrap(handler)
+	}
+	h.ts = &httptest.Server{Listener: ln, Config: &http.Server{Handler: handler}}
 	h.ts.Start()
 }
 
@@ -160,9 +166,29 @@ func (h *harness) waitJob(id int64, what string, done func(*store.Job) bool) *st
 
 func completed(j *store.Job) bool { return j.Status == store.StatusCompleted }
 
+// waitJobFor is waitJob with its own timeout.
+func (h *harness) waitJobFor(id int64, what string, timeout time.Duration, done func(*store.Job) bool) *store.Job {
+	h.t.Helper()
+	var j *store.Job
+	waitForWithin(h.t, what, timeout, func() bool {
+		var err error
+		j, err = h.db.GetJob(context.Background(), id)
+		if err != nil {
+			h.t.Fatalf("GetJob: %v", err)
+		}
+		return done(j)
+	})
+	return j
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	waitForWithin(t, what, 20*time.Second, cond)
+}
+
+func waitForWithin(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,14 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 		log.Error("job logs incomplete", "err", err)
 	}
 	stopShip()
+	// A job whose record is incomplete does not pass for a clean success.
+	if n := sh.lostCount(); n > 0 {
+		log.Error("job log lines lost", "lines", n)
+		if conclusion == jobspec.Success {
+			conclusion = jobspec.Failure
+		}
+		summary = strings.TrimSpace(summary + fmt.Sprintf("\n\n**sluice:** %d log lines or step records of this job never reached the server, so its record is incomplete; it is marked failed.", n))
+	}
 	j.complete(finCtx, conclusion, outputs, summary, tests, envURL, versions)
 }
 

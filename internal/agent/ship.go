@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/jobspec"
+	"github.com/sluice-ci/sluice/internal/lines"
 )
 
 const (
@@ -39,12 +40,17 @@ type shipper struct {
 	steps   []pendingStep // not yet sent, in report order, one per number
 	ver     uint64
 	dropped bool // the server refused the job's reports for good (lease lost)
+	// batch is how many lines a request carries: halved while the server
+	// refuses a batch as too large, so that no line is lost to its size.
+	batch int
+	// lost counts lines and step states that never reached the server.
+	lost int
 
 	wake chan struct{}
 }
 
 func newShipper(c *Client, jobID int64, log *slog.Logger) *shipper {
-	return &shipper{c: c, jobID: jobID, log: log, wake: make(chan struct{}, 1)}
+	return &shipper{c: c, jobID: jobID, log: log, wake: make(chan struct{}, 1), batch: maxBatch}
 }
 
 func (s *shipper) poke() {
@@ -60,11 +66,12 @@ func (s *shipper) emit(l jobspec.LogLine) {
 	}
 	s.mu.Lock()
 	if s.dropped {
+		s.lost++
 		s.mu.Unlock()
 		return
 	}
 	s.seq++
-	l.Seq, l.Time = s.seq, l.Time.UTC()
+	l.Seq, l.Time, l.Text = s.seq, l.Time.UTC(), lines.Cut(l.Text)
 	s.lines = append(s.lines, l)
 	n := len(s.lines)
 	s.mu.Unlock()
@@ -156,7 +163,7 @@ func (s *shipper) send(ctx context.Context) error {
 	defer s.sendMu.Unlock()
 	s.mu.Lock()
 	steps := append([]pendingStep(nil), s.steps...)
-	batch := append([]jobspec.LogLine(nil), s.lines[:min(len(s.lines), maxBatch)]...)
+	batch := append([]jobspec.LogLine(nil), s.lines[:min(len(s.lines), s.batch)]...)
 	s.mu.Unlock()
 
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -184,6 +191,10 @@ func (s *shipper) send(ctx context.Context) error {
 		Ack int64 `json:"ack"`
 	}
 	_, err := s.c.call(cctx, http.MethodPost, fmt.Sprintf("/api/v1/agent/jobs/%d/logs", s.jobID), batch, &out)
+	if isStatus(err, http.StatusRequestEntityTooLarge) {
+		s.shrink(batch)
+		return nil
+	}
 	if s.refused(err) {
 		return nil
 	}
@@ -212,9 +223,38 @@ func (s *shipper) refused(err error) bool {
 	s.log.Warn("the server refused the job's logs; dropping them", "err", err)
 	s.mu.Lock()
 	s.dropped = true
+	s.lost += len(s.lines) + len(s.steps)
 	s.lines, s.steps = nil, nil
 	s.mu.Unlock()
 	return true
+}
+
+// shrink answers a batch the server found too large: the next one carries
+// half as many lines; a single line still too large is dropped and counted,
+// and the lines after it go on.
+func (s *shipper) shrink(batch []jobspec.LogLine) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(batch) > 1 {
+		s.batch = max(1, len(batch)/2)
+		s.log.Info("the server refused a log batch as too large; sending smaller ones", "lines", s.batch)
+		return
+	}
+	if len(s.lines) > 0 && s.lines[0].Seq == batch[0].Seq {
+		s.log.Warn("the server refused a log line as too large; dropping it", "seq", batch[0].Seq)
+		s.lines[0].Text = fmt.Sprintf("[sluice: a log line of %d bytes was refused by the server and lost]", len(batch[0].Text))
+		if len(batch[0].Text) < 200 {
+			s.lines = s.lines[1:]
+		}
+		s.lost++
+	}
+}
+
+// lostCount is how many lines and step states never reached the server.
+func (s *shipper) lostCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost
 }
 
 // unsent keeps the pending steps that changed since sent was taken.

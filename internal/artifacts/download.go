@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // Selector is download-artifact's choice of artifacts. Name wins over
@@ -30,7 +30,12 @@ type Selector struct {
 // them. Each zip's sha256 is checked against the recorded digest first, and
 // a zip entry that would land outside its directory fails the download.
 // A pattern matching nothing is not an error; an unknown name or ID is.
-func (s *Store) Download(ctx context.Context, run string, sel Selector, dest string) ([]Artifact, error) {
+// dest, and everything written under it, must stay inside jr's
+// directories: a symlink leading out is refused, never written through.
+func (s *Store) Download(ctx context.Context, run string, sel Selector, dest string, jr roots.Set) ([]Artifact, error) {
+	if _, _, err := jr.Locate(dest); err != nil {
+		return nil, err
+	}
 	var all []Artifact
 	if err := s.withIndex(false, func(idx *index) error {
 		all = artifactsOf(idx, run)
@@ -47,7 +52,7 @@ func (s *Store) Download(ctx context.Context, run string, sel Selector, dest str
 		if !single && !sel.MergeMultiple {
 			dir = filepath.Join(dest, a.Name)
 		}
-		if err := s.extract(ctx, a, dir); err != nil {
+		if err := s.extract(ctx, a, dir, jr); err != nil {
 			return nil, fmt.Errorf("downloading artifact %q: %w", a.Name, err)
 		}
 	}
@@ -90,7 +95,7 @@ func choose(all []Artifact, sel Selector) (chosen []Artifact, single bool, err e
 	}
 }
 
-func (s *Store) extract(ctx context.Context, a Artifact, dir string) error {
+func (s *Store) extract(ctx context.Context, a Artifact, dir string, jr roots.Set) error {
 	f, done, err := s.openZip(a.Digest)
 	if err != nil {
 		return fmt.Errorf("opening zip: %w", err)
@@ -115,7 +120,7 @@ func (s *Store) extract(ctx context.Context, a Artifact, dir string) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := jr.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
 	for _, zf := range zr.File {
@@ -124,12 +129,12 @@ func (s *Store) extract(ctx context.Context, a Artifact, dir string) error {
 		}
 		target := filepath.Join(dir, filepath.FromSlash(zf.Name))
 		if strings.HasSuffix(zf.Name, "/") {
-			if err := os.MkdirAll(target, 0o755); err != nil {
+			if err := jr.MkdirAll(target, 0o755); err != nil {
 				return fmt.Errorf("creating %s: %w", target, err)
 			}
 			continue
 		}
-		if err := writeEntry(zf, target); err != nil {
+		if err := writeEntry(zf, jr, target); err != nil {
 			return err
 		}
 	}
@@ -147,21 +152,15 @@ func checkEntry(zf *zip.File) error {
 	return nil
 }
 
-func writeEntry(zf *zip.File, target string) error {
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", filepath.Dir(target), err)
-	}
-	// Replacing instead of truncating: never write through an existing
-	// symlink at the target.
-	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("replacing %s: %w", target, err)
-	}
+func writeEntry(zf *zip.File, jr roots.Set, target string) error {
 	rc, err := zf.Open()
 	if err != nil {
 		return fmt.Errorf("reading zip entry %s: %w", zf.Name, err)
 	}
 	defer rc.Close()
-	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	// Created anew through the job's root: never written through an
+	// existing symlink at the target or on its way.
+	out, err := jr.Create(target, 0o644)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", target, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // uploadThree stores the artifacts a typical build matrix leaves behind.
@@ -31,7 +32,7 @@ func uploadThree(t *testing.T, s *Store) map[string]int64 {
 	for _, u := range []struct{ name, path string }{
 		{"dist-linux", "linux/dist"}, {"dist-mac", "mac/dist"}, {"coverage", "cov/report.xml"},
 	} {
-		a, _, err := s.Upload(context.Background(), "run", u.name, []string{u.path}, ws, defaults())
+		a, _, err := s.Upload(context.Background(), "run", u.name, []string{u.path}, roots.New(ws, ""), defaults())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +70,7 @@ func TestDownload(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "dest")
-			got, err := s.Download(context.Background(), "run", tt.sel, dest)
+			got, err := s.Download(context.Background(), "run", tt.sel, dest, rootsOf(dest))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,11 +92,11 @@ func TestDownloadNotFound(t *testing.T) {
 	s, _ := openStore(t)
 	uploadThree(t, s)
 	for _, sel := range []Selector{{Name: "nope"}, {IDs: []int64{99}}} {
-		if _, err := s.Download(context.Background(), "run", sel, t.TempDir()); err == nil || !strings.Contains(err.Error(), "not found") {
+		if _, err := downloadTo(s, "run", sel, t.TempDir()); err == nil || !strings.Contains(err.Error(), "not found") {
 			t.Errorf("Download(%+v) error = %v, want not found", sel, err)
 		}
 	}
-	if _, err := s.Download(context.Background(), "other-run", Selector{Name: "coverage"}, t.TempDir()); err == nil {
+	if _, err := downloadTo(s, "other-run", Selector{Name: "coverage"}, t.TempDir()); err == nil {
 		t.Error("downloaded another run's artifact")
 	}
 }
@@ -128,7 +129,7 @@ func TestDownloadRefusesTamperedZip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := t.TempDir()
-	_, err = s.Download(context.Background(), "run", Selector{Name: "coverage"}, dest)
+	_, err = s.Download(context.Background(), "run", Selector{Name: "coverage"}, dest, rootsOf(dest))
 	if err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Errorf("Download error = %v, want a digest mismatch", err)
 	}
@@ -200,7 +201,7 @@ func TestDownloadRefusesZipSlip(t *testing.T) {
 			addCrafted(t, s, "run", "bad", tt.build)
 			parent := t.TempDir()
 			dest := filepath.Join(parent, "dest")
-			_, err := s.Download(context.Background(), "run", Selector{Name: "bad"}, dest)
+			_, err := s.Download(context.Background(), "run", Selector{Name: "bad"}, dest, rootsOf(dest))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Download error = %v, want one containing %q", err, tt.want)
 			}
@@ -216,11 +217,11 @@ func TestPrune(t *testing.T) {
 	s, c := openStore(t)
 	ws := t.TempDir()
 	writeTree(t, ws, map[string]string{"short.txt": "s", "long.txt": "l"})
-	short, _, err := s.Upload(ctx, "run", "short", []string{"short.txt"}, ws, UploadOptions{RetentionDays: 1, CompressionLevel: 6})
+	short, _, err := s.Upload(ctx, "run", "short", []string{"short.txt"}, roots.New(ws, ""), UploadOptions{RetentionDays: 1, CompressionLevel: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
-	long, _, err := s.Upload(ctx, "run", "long", []string{"long.txt"}, ws, UploadOptions{RetentionDays: 10, CompressionLevel: 6})
+	long, _, err := s.Upload(ctx, "run", "long", []string{"long.txt"}, roots.New(ws, ""), UploadOptions{RetentionDays: 10, CompressionLevel: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,5 +244,34 @@ func TestPrune(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.dir, filepath.FromSlash(blobName(short.Digest)))); !os.IsNotExist(err) {
 		t.Errorf("pruned blob still on disk: %v", err)
+	}
+}
+
+// TestDownloadRefusesEscapes: download-artifact writes only inside the
+// job's directories: a destination elsewhere, or reached through a symlink,
+// is refused, and a symlink already at a file's place is replaced, never
+// written through.
+func TestDownloadRefusesEscapes(t *testing.T) {
+	s, _ := openStore(t)
+	uploadThree(t, s)
+	outside := t.TempDir()
+	ws := filepath.Join(t.TempDir(), "ws")
+	writeTree(t, ws, map[string]string{"out": "-> " + outside, "cov/report.xml": "-> " + filepath.Join(outside, "victim")})
+	writeTree(t, outside, map[string]string{"victim": "untouched"})
+	jr := roots.New(ws, "")
+	for _, dest := range []string{outside, filepath.Join(ws, "out"), filepath.Join(ws, "out", "sub"), filepath.Join(ws, "..", "x")} {
+		_, err := s.Download(context.Background(), "run", Selector{Name: "coverage"}, dest, jr)
+		if err == nil || !strings.Contains(err.Error(), "outside the job's directories") {
+			t.Errorf("Download to %s = %v; want an error saying it is outside the job's directories", dest, err)
+		}
+	}
+	if _, err := s.Download(context.Background(), "run", Selector{Name: "coverage"}, filepath.Join(ws, "cov"), jr); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"victim": "untouched"}, readTree(t, outside)); diff != "" {
+		t.Errorf("files outside the job (-want +got):\n%s", diff)
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "cov", "report.xml")); err != nil || string(b) != "xml" {
+		t.Errorf("report.xml = %q, %v; want the artifact's file in place of the link", b, err)
 	}
 }

@@ -3,6 +3,7 @@ package artifacts
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"io"
 	"io/fs"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // writeTree creates files under root; a value starting with "-> " makes a
@@ -113,3 +116,11 @@ func openStore(t *testing.T) (*Store, *clock) {
 
 // defaults are the options upload-artifact uses when no input is set.
 func defaults() UploadOptions { return UploadOptions{CompressionLevel: 6} }
+
+// rootsOf makes dir's parent the job's only directory, so that a download
+// to dir is inside it.
+func rootsOf(dir string) roots.Set { return roots.New(filepath.Dir(dir), "") }
+
+func downloadTo(s *Store, run string, sel Selector, dest string) ([]Artifact, error) {
+	return s.Download(context.Background(), run, sel, dest, rootsOf(dest))
+}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // Import stores a zip of an artifact's files (as an agent sends it, or as
@@ -27,7 +29,7 @@ func (s *Store) Import(ctx context.Context, run, name string, zipBody io.Reader,
 	}
 	// Hidden files in the zip were chosen by its maker: keep them.
 	o.IncludeHidden = true
-	return s.Upload(ctx, run, name, []string{files}, files, o)
+	return s.Upload(ctx, run, name, []string{files}, roots.New(files, ""), o)
 }
 
 // receiveZip saves body to zipPath and extracts its regular files under

@@ -1,13 +1,16 @@
 package artifacts
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/sluice-ci/sluice/internal/pathglob"
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 func hidden(name string) bool { return strings.HasPrefix(name, ".") && name != "." && name != ".." }
@@ -20,15 +23,22 @@ type upload struct {
 }
 
 // search expands the path: lines like upload-artifact v4. Symlinks are
-// followed (the zip holds their content); directories contribute their
-// files. Unless includeHidden, a file is dropped when its name, or a
+// followed (the zip holds their content) as long as they stay inside the
+// job's directories; a path outside them, or a link leading out, is an
+// error naming it. Directories contribute their files. Unless includeHidden, a file is dropped when its name, or a
 // directory between it and its search path (the search path included), starts
 // with a dot — which is why an explicitly listed .coverage is left out, as
 // on GitHub.
-func search(paths []string, workspace, home string, includeHidden bool) (upload, error) {
-	incl, excl, err := pathglob.ParseLines(paths, workspace, home)
+func search(paths []string, jr roots.Set, includeHidden bool) (upload, error) {
+	workspace := jr.Workspace()
+	incl, excl, err := pathglob.ParseLines(paths, workspace, jr.Home())
 	if err != nil {
 		return upload{}, err
+	}
+	for _, p := range incl {
+		if err := jr.CheckRead(p.Base); err != nil {
+			return upload{}, err
+		}
 	}
 	seen := map[string]bool{}
 	var searchPaths []string
@@ -41,15 +51,23 @@ func search(paths []string, workspace, home string, includeHidden bool) (upload,
 		if !includeHidden && p.Base != workspace && hidden(filepath.Base(p.Base)) {
 			continue
 		}
-		w := walker{seen: seen, excl: excl, includeHidden: includeHidden, visited: map[string]bool{}}
+		w := walker{jr: jr, seen: seen, excl: excl, includeHidden: includeHidden, visited: map[string]bool{}}
 		if p.Glob == "" {
 			if err := w.walk(p.Base); err != nil {
 				return upload{}, err
 			}
 			continue
 		}
-		ms, err := p.Expand(true)
-		if err != nil {
+		var ms []string
+		if _, err := jr.Stat(p.Base); err == nil {
+			err = jr.WithFS(p.Base, func(fsys fs.FS) error {
+				ms, err = p.ExpandFS(fsys, true)
+				return err
+			})
+			if err != nil {
+				return upload{}, err
+			}
+		} else if roots.IsEscape(err) {
 			return upload{}, err
 		}
 		for _, m := range ms {
@@ -116,6 +134,7 @@ func commonAncestor(paths []string) string {
 }
 
 type walker struct {
+	jr            roots.Set
 	seen          map[string]bool
 	excl          []pathglob.Pattern
 	includeHidden bool
@@ -126,9 +145,12 @@ func (w walker) walk(path string) error {
 	if pathglob.Excluded(w.excl, path) {
 		return nil
 	}
-	info, err := os.Stat(path)
+	info, err := w.jr.Stat(path)
 	if err != nil {
-		if os.IsNotExist(err) {
+		if roots.IsEscape(err) {
+			return err
+		}
+		if errorsIsNotExist(err) {
 			return nil // a missing path or dangling link is simply not found
 		}
 		return fmt.Errorf("reading %s: %w", path, err)
@@ -140,17 +162,19 @@ func (w walker) walk(path string) error {
 	case !info.IsDir():
 		return nil
 	}
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
-	}
-	if w.visited[real] {
+	// A directory reached twice through links inside the job (a loop) is
+	// walked once; the key is the file itself, not its name.
+	key := fileKey(info, path)
+	if w.visited[key] {
 		return nil
 	}
-	w.visited[real] = true
-	defer delete(w.visited, real)
-	entries, err := os.ReadDir(path)
+	w.visited[key] = true
+	defer delete(w.visited, key)
+	entries, err := w.jr.ReadDir(path)
 	if err != nil {
+		if roots.IsEscape(err) {
+			return err
+		}
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
 	for _, e := range entries {
@@ -171,4 +195,15 @@ func (u upload) zipName(file string) (string, error) {
 		return "", fmt.Errorf("%s is outside the artifact root %s", file, u.root)
 	}
 	return filepath.ToSlash(rel), nil
+}
+
+func errorsIsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// fileKey identifies a directory by device and inode when the platform says
+// them, else by its path.
+func fileKey(info fs.FileInfo, path string) string {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	}
+	return path
 }

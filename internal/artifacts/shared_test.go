@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluice-ci/sluice/internal/blob"
+	"github.com/sluice-ci/sluice/internal/roots"
 	"github.com/sluice-ci/sluice/internal/testenv"
 )
 
@@ -51,7 +52,7 @@ func TestSharedAcrossReplicas(t *testing.T) {
 			a, b := sharedPair(t, s3)
 			ws := t.TempDir()
 			writeTree(t, ws, map[string]string{"dist/app.whl": "wheel bytes", "dist/app.tar.gz": "sdist bytes"})
-			up, _, err := a.Upload(ctx, "7", "dist", []string{filepath.Join(ws, "dist")}, ws, defaults())
+			up, _, err := a.Upload(ctx, "7", "dist", []string{filepath.Join(ws, "dist")}, roots.New(ws, ""), defaults())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +64,7 @@ func TestSharedAcrossReplicas(t *testing.T) {
 				t.Errorf("zip read through the other replica (-want +got):\n%s", diff)
 			}
 			dest := t.TempDir()
-			if _, err := b.Download(ctx, "7", Selector{Name: "dist"}, dest); err != nil {
+			if _, err := b.Download(ctx, "7", Selector{Name: "dist"}, dest, roots.New(dest, "")); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(map[string]string{"app.whl": "wheel bytes", "app.tar.gz": "sdist bytes"}, readTree(t, dest)); diff != "" {
@@ -75,7 +76,7 @@ func TestSharedAcrossReplicas(t *testing.T) {
 				wg.Go(func() {
 					dir := t.TempDir()
 					writeTree(t, dir, map[string]string{"f.txt": fmt.Sprint("content ", i)})
-					if _, _, err := s.Upload(ctx, "8", fmt.Sprint("part-", i), []string{filepath.Join(dir, "f.txt")}, dir, defaults()); err != nil {
+					if _, _, err := s.Upload(ctx, "8", fmt.Sprint("part-", i), []string{filepath.Join(dir, "f.txt")}, roots.New(dir, ""), defaults()); err != nil {
 						t.Errorf("Upload: %v", err)
 					}
 				})

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // UploadOptions are upload-artifact's inputs besides name and path.
@@ -39,7 +41,10 @@ const (
 // nil artifact and a warning for the step log, "ignore" returns neither.
 // Artifacts of a run are immutable: a name already uploaded in run fails
 // unless o.Overwrite, which replaces it under a new ID.
-func (s *Store) Upload(ctx context.Context, run, name string, paths []string, workspace string, o UploadOptions) (*Artifact, string, error) {
+//
+// Paths are relative to jr's workspace (~ is its home) and must stay inside
+// jr's directories, symlinks included.
+func (s *Store) Upload(ctx context.Context, run, name string, paths []string, jr roots.Set, o UploadOptions) (*Artifact, string, error) {
 	if name == "" {
 		name = defaultName
 	}
@@ -74,12 +79,7 @@ func (s *Store) Upload(ctx context.Context, run, name string, paths []string, wo
 		}
 	}
 
-	ws, err := filepath.Abs(workspace)
-	if err != nil {
-		return nil, "", fmt.Errorf("resolving workspace %s: %w", workspace, err)
-	}
-	home, _ := os.UserHomeDir()
-	u, err := search(paths, ws, home, o.IncludeHidden)
+	u, err := search(paths, jr, o.IncludeHidden)
 	if err != nil {
 		return nil, "", fmt.Errorf("uploading artifact %q: %w", name, err)
 	}
@@ -105,7 +105,7 @@ func (s *Store) Upload(ctx context.Context, run, name string, paths []string, wo
 		}
 	}()
 	h := sha256.New()
-	zerr := writeZip(ctx, io.MultiWriter(tmp, h), u, o.CompressionLevel)
+	zerr := writeZip(ctx, io.MultiWriter(tmp, h), u, jr, o.CompressionLevel)
 	info, serr := tmp.Stat()
 	if err := errors.Join(zerr, serr, tmp.Close()); err != nil {
 		return nil, "", fmt.Errorf("uploading artifact %q: %w", name, err)
@@ -169,7 +169,7 @@ func validateName(name string) error {
 	return nil
 }
 
-func writeZip(ctx context.Context, w io.Writer, u upload, level int) error {
+func writeZip(ctx context.Context, w io.Writer, u upload, jr roots.Set, level int) error {
 	zw := zip.NewWriter(w)
 	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
 		return flate.NewWriter(out, level)
@@ -186,7 +186,7 @@ func writeZip(ctx context.Context, w io.Writer, u upload, level int) error {
 		if err != nil {
 			return err
 		}
-		if err := addToZip(zw, path, name, method); err != nil {
+		if err := addToZip(zw, jr, path, name, method); err != nil {
 			return err
 		}
 	}
@@ -196,8 +196,11 @@ func writeZip(ctx context.Context, w io.Writer, u upload, level int) error {
 	return nil
 }
 
-func addToZip(zw *zip.Writer, path, name string, method uint16) error {
-	f, err := os.Open(path)
+func addToZip(zw *zip.Writer, jr roots.Set, path, name string, method uint16) error {
+	f, err := jr.OpenFile(path)
+	if roots.IsEscape(err) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}

@@ -1,6 +1,7 @@
 package artifacts
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 func TestUploadLayout(t *testing.T) {
@@ -56,7 +58,7 @@ func TestUploadLayout(t *testing.T) {
 			"x/a.txt": "a", "y/b.txt": "b", "link.txt": "junit", ".hidden": "h", ".git/config": "secret"}},
 		{"hidden glob matches included on request", []string{"**/.coverage*"}, true, map[string]string{
 			".coverage": "cov", "sub/.coverage.py311": "cov311"}},
-		{"absolute path outside the workspace", []string{filepath.Join(outside, "logs")}, false, map[string]string{"run.log": "abs"}},
+		{"absolute path in another of the job's directories", []string{filepath.Join(outside, "logs")}, false, map[string]string{"run.log": "abs"}},
 	}
 	ctx := context.Background()
 	for _, tt := range tests {
@@ -66,7 +68,7 @@ func TestUploadLayout(t *testing.T) {
 			writeTree(t, ws, tree)
 			o := defaults()
 			o.IncludeHidden = tt.hidden
-			a, warning, err := s.Upload(ctx, "run-1", "", tt.paths, ws, o)
+			a, warning, err := s.Upload(ctx, "run-1", "", tt.paths, roots.New(ws, "", outside), o)
 			if err != nil || warning != "" || a == nil {
 				t.Fatalf("Upload = %v, %q, %v", a, warning, err)
 			}
@@ -102,7 +104,7 @@ func TestUploadNoFiles(t *testing.T) {
 			writeTree(t, ws, map[string]string{".coverage": "cov", "dist/pkg.tar.gz": "sdist"})
 			o := defaults()
 			o.IfNoFilesFound = tt.mode
-			a, warning, err := s.Upload(ctx, "run", "cov", tt.paths, ws, o)
+			a, warning, err := s.Upload(ctx, "run", "cov", tt.paths, roots.New(ws, ""), o)
 			if a != nil {
 				t.Errorf("Upload returned artifact %+v, want none", a)
 			}
@@ -134,21 +136,21 @@ func TestUploadNameConflictAndOverwrite(t *testing.T) {
 	s, _ := openStore(t)
 	ws := t.TempDir()
 	writeTree(t, ws, map[string]string{"a.txt": "one"})
-	first, _, err := s.Upload(ctx, "run", "dist", []string{"a.txt"}, ws, defaults())
+	first, _, err := s.Upload(ctx, "run", "dist", []string{"a.txt"}, roots.New(ws, ""), defaults())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Upload(ctx, "run", "dist", []string{"a.txt"}, ws, defaults()); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if _, _, err := s.Upload(ctx, "run", "dist", []string{"a.txt"}, roots.New(ws, ""), defaults()); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second upload error = %v, want a name conflict", err)
 	}
-	if _, _, err := s.Upload(ctx, "other-run", "dist", []string{"a.txt"}, ws, defaults()); err != nil {
+	if _, _, err := s.Upload(ctx, "other-run", "dist", []string{"a.txt"}, roots.New(ws, ""), defaults()); err != nil {
 		t.Errorf("same name in another run: %v", err)
 	}
 
 	writeTree(t, ws, map[string]string{"b.txt": "two"})
 	o := defaults()
 	o.Overwrite = true
-	second, _, err := s.Upload(ctx, "run", "dist", []string{"b.txt"}, ws, o)
+	second, _, err := s.Upload(ctx, "run", "dist", []string{"b.txt"}, roots.New(ws, ""), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +193,7 @@ func TestUploadOptionsValidation(t *testing.T) {
 			s, _ := openStore(t)
 			ws := t.TempDir()
 			writeTree(t, ws, map[string]string{"f": "x"})
-			_, _, err := s.Upload(ctx, "run", tt.artifact, []string{"f"}, ws, tt.o)
+			_, _, err := s.Upload(ctx, "run", tt.artifact, []string{"f"}, roots.New(ws, ""), tt.o)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Upload error = %v, want one containing %q", err, tt.want)
 			}
@@ -214,7 +216,7 @@ func TestUploadRetentionAndCompression(t *testing.T) {
 		s, _ := openStore(t)
 		ws := t.TempDir()
 		writeTree(t, ws, map[string]string{"f.txt": strings.Repeat("compressible ", 1000)})
-		a, warning, err := s.Upload(ctx, "run", "a", []string{"f.txt"}, ws, UploadOptions{RetentionDays: tt.days, CompressionLevel: tt.level})
+		a, warning, err := s.Upload(ctx, "run", "a", []string{"f.txt"}, roots.New(ws, ""), UploadOptions{RetentionDays: tt.days, CompressionLevel: tt.level})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +245,7 @@ func TestUploadConcurrentIDsAreUnique(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, n := range names {
 		wg.Go(func() {
-			a, _, err := s.Upload(ctx, "run", n, []string{"f"}, ws, defaults())
+			a, _, err := s.Upload(ctx, "run", n, []string{"f"}, roots.New(ws, ""), defaults())
 			if err != nil {
 				t.Error(err)
 				return
@@ -259,5 +261,50 @@ func TestUploadConcurrentIDsAreUnique(t *testing.T) {
 			break
 		}
 		seen[id] = true
+	}
+}
+
+// TestUploadRefusesEscapes: upload-artifact reads only inside the job's
+// directories: an absolute path elsewhere, a path climbing out with .., and
+// a symlink (to a file or a directory, named or met by a glob) leading out
+// all fail with an error naming the path, and nothing is stored.
+func TestUploadRefusesEscapes(t *testing.T) {
+	secret := t.TempDir()
+	writeTree(t, secret, map[string]string{"secret.key": "KEY", "sub/db": "DB"})
+	tests := []struct {
+		name  string
+		tree  map[string]string
+		paths []string
+	}{
+		{"absolute path", nil, []string{filepath.Join(secret, "secret.key")}},
+		{"absolute directory", nil, []string{secret}},
+		{"dot-dot", nil, []string{"../../" + filepath.Base(secret)}},
+		{"symlinked file", map[string]string{"dist/key": "-> " + filepath.Join(secret, "secret.key")}, []string{"dist"}},
+		{"symlinked directory", map[string]string{"dist/data": "-> " + secret}, []string{"dist"}},
+		{"symlink named directly", map[string]string{"data": "-> " + secret}, []string{"data/secret.key"}},
+		{"glob through a symlinked directory", map[string]string{"data": "-> " + secret}, []string{"data/**/*"}},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openStore(t)
+			ws := filepath.Join(t.TempDir(), "ws")
+			writeTree(t, ws, map[string]string{"ok.txt": "ok"})
+			writeTree(t, ws, tt.tree)
+			a, _, err := s.Upload(ctx, "run", "loot", tt.paths, roots.New(ws, secret+"-home"), defaults())
+			if err == nil || !strings.Contains(err.Error(), "outside the job's directories") {
+				t.Fatalf("Upload = %v, %v; want an error saying the path is outside the job's directories", a, err)
+			}
+			list, _ := s.List("run")
+			if len(list) != 0 {
+				t.Errorf("artifacts stored: %+v", list)
+			}
+			blobs, _ := filepath.Glob(filepath.Join(s.dir, "*", "*"))
+			for _, b := range blobs {
+				if data, _ := os.ReadFile(b); bytes.Contains(data, []byte("KEY")) {
+					t.Errorf("the secret reached the store in %s", b)
+				}
+			}
+		})
 	}
 }

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	jobroots "github.com/sluice-ci/sluice/internal/roots"
 )
 
 // Archive names start with the root they are relative to, so a restore
@@ -69,7 +70,7 @@ func (r roots) target(name string) (string, error) {
 }
 
 // writeArchive writes files (sorted, parents first) as a gzipped tar.
-func writeArchive(ctx context.Context, w io.Writer, files []string, r roots) error {
+func writeArchive(ctx context.Context, w io.Writer, files []string, r roots, jr jobroots.Set) error {
 	zw := gzip.NewWriter(w)
 	tw := tar.NewWriter(zw)
 	for _, path := range files {
@@ -80,7 +81,7 @@ func writeArchive(ctx context.Context, w io.Writer, files []string, r roots) err
 		if !ok {
 			continue
 		}
-		if err := addToTar(tw, path, name); err != nil {
+		if err := addToTar(tw, jr, path, name); err != nil {
 			return err
 		}
 	}
@@ -93,15 +94,15 @@ func writeArchive(ctx context.Context, w io.Writer, files []string, r roots) err
 	return nil
 }
 
-func addToTar(tw *tar.Writer, path, name string) error {
-	info, err := os.Lstat(path)
+func addToTar(tw *tar.Writer, jr jobroots.Set, path, name string) error {
+	info, err := jr.Lstat(path)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
 	var link string
 	switch {
 	case info.Mode()&fs.ModeSymlink != 0:
-		if link, err = os.Readlink(path); err != nil {
+		if link, err = jr.Readlink(path); err != nil {
 			return fmt.Errorf("reading link %s: %w", path, err)
 		}
 	case info.IsDir(), info.Mode().IsRegular():
@@ -123,7 +124,7 @@ func addToTar(tw *tar.Writer, path, name string) error {
 	if !info.Mode().IsRegular() {
 		return nil
 	}
-	f, err := os.Open(path)
+	f, err := jr.OpenFile(path)
 	if err != nil {
 		return fmt.Errorf("archiving %s: %w", path, err)
 	}
@@ -136,8 +137,9 @@ func addToTar(tw *tar.Writer, path, name string) error {
 
 // extractArchive unpacks a gzipped tar written by writeArchive. It refuses
 // entries outside their root and entries below a symlink that the archive
-// itself created, the two ways a crafted archive writes where it should not.
-func extractArchive(ctx context.Context, rd io.Reader, r roots) error {
+// itself created, the two ways a crafted archive writes where it should not,
+// and writes only through jr: nothing lands outside the job's directories.
+func extractArchive(ctx context.Context, rd io.Reader, r roots, jr jobroots.Set) error {
 	zr, err := gzip.NewReader(rd)
 	if err != nil {
 		return fmt.Errorf("reading archive: %w", err)
@@ -165,6 +167,9 @@ func extractArchive(ctx context.Context, rd io.Reader, r roots) error {
 		if err != nil {
 			return err
 		}
+		if _, _, err := jr.Locate(target); err != nil {
+			return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+		}
 		for d := filepath.Dir(target); d != filepath.Dir(d); d = filepath.Dir(d) {
 			if links[d] {
 				return fmt.Errorf("archive entry %q goes through a symlink it created", hdr.Name)
@@ -172,21 +177,18 @@ func extractArchive(ctx context.Context, rd io.Reader, r roots) error {
 		}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
+			if err := jr.MkdirAll(target, 0o755); err != nil {
 				return fmt.Errorf("restoring %s: %w", target, err)
 			}
 			// Modes are applied last: a read-only directory must still
 			// receive its children.
 			dirs = append(dirs, dirMeta{target, hdr.FileInfo().Mode().Perm(), hdr.ModTime})
 		case tar.TypeReg:
-			if err := writeFile(tr, target, hdr); err != nil {
+			if err := writeFile(tr, jr, target, hdr); err != nil {
 				return err
 			}
 		case tar.TypeSymlink:
-			if err := replace(target); err != nil {
-				return err
-			}
-			if err := os.Symlink(hdr.Linkname, target); err != nil {
+			if err := jr.Symlink(hdr.Linkname, target); err != nil {
 				return fmt.Errorf("restoring %s: %w", target, err)
 			}
 			links[target] = true
@@ -196,10 +198,10 @@ func extractArchive(ctx context.Context, rd io.Reader, r roots) error {
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		d := dirs[i]
-		if err := os.Chmod(d.path, d.mode); err != nil {
+		if err := jr.Chmod(d.path, d.mode); err != nil {
 			return fmt.Errorf("restoring %s: %w", d.path, err)
 		}
-		os.Chtimes(d.path, d.mtime, d.mtime) // best effort: mtimes are a nicety
+		jr.Chtimes(d.path, d.mtime, d.mtime) // best effort: mtimes are a nicety
 	}
 	return nil
 }
@@ -241,24 +243,11 @@ func checkArchive(ctx context.Context, rd io.Reader) error {
 	return nil
 }
 
-// replace clears the way for a file or link at target: an existing file or
-// link there is removed, so restoring never writes through an old symlink.
-func replace(target string) error {
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return fmt.Errorf("restoring %s: %w", target, err)
-	}
-	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("restoring %s: %w", target, err)
-	}
-	return nil
-}
-
-func writeFile(src io.Reader, target string, hdr *tar.Header) error {
-	if err := replace(target); err != nil {
-		return err
-	}
+func writeFile(src io.Reader, jr jobroots.Set, target string, hdr *tar.Header) error {
 	mode := hdr.FileInfo().Mode().Perm()
-	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode|0o200)
+	// Created anew: an existing file or link there is removed first, so
+	// restoring never writes through an old symlink.
+	f, err := jr.Create(target, mode|0o200)
 	if err != nil {
 		return fmt.Errorf("restoring %s: %w", target, err)
 	}
@@ -268,9 +257,9 @@ func writeFile(src io.Reader, target string, hdr *tar.Header) error {
 	}
 	// Chmod after writing: the umask applied at create, and read-only files
 	// had to be writable to be filled.
-	if err := os.Chmod(target, mode); err != nil {
+	if err := jr.Chmod(target, mode); err != nil {
 		return fmt.Errorf("restoring %s: %w", target, err)
 	}
-	os.Chtimes(target, hdr.ModTime, hdr.ModTime) // best effort
+	jr.Chtimes(target, hdr.ModTime, hdr.ModTime) // best effort
 	return nil
 }

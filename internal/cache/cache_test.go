@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	jobroots "github.com/sluice-ci/sluice/internal/roots"
 )
 
 func TestSaveRestoreExactHit(t *testing.T) {
@@ -32,12 +33,12 @@ func TestSaveRestoreExactHit(t *testing.T) {
 	}
 	paths := []string{"venv"}
 	v := Version(paths)
-	if _, err := s.Save(ctx, "o/r", "venv-1", paths, v, ws); err != nil {
+	if _, err := s.Save(ctx, "o/r", "venv-1", paths, v, jobAt(ws)); err != nil {
 		t.Fatal(err)
 	}
 
 	ws2 := t.TempDir()
-	matched, exact, err := s.Restore(ctx, "o/r", "venv-1", nil, v, false, ws2)
+	matched, exact, err := s.Restore(ctx, "o/r", "venv-1", nil, v, false, jobAt(ws2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestSaveRestoreExactHit(t *testing.T) {
 	}
 
 	// Another scope never sees the entry.
-	if m, _, err := s.Restore(ctx, "other/repo", "venv-1", nil, v, false, t.TempDir()); err != nil || m != "" {
+	if m, _, err := s.Restore(ctx, "other/repo", "venv-1", nil, v, false, jobAt(t.TempDir())); err != nil || m != "" {
 		t.Errorf("other scope Restore = %q, %v; want a miss", m, err)
 	}
 }
@@ -70,7 +71,7 @@ func TestRestoreKeyMatching(t *testing.T) {
 	v := Version(paths)
 	// Saved in this order, so each is newer than the one before.
 	for _, k := range []string{"deps-linux-aaa", "deps-linux-bbb", "deps-linux", "deps-mac-ccc", "deps-linux-ddd"} {
-		if _, err := s.Save(ctx, "o/r", k, paths, v, ws); err != nil {
+		if _, err := s.Save(ctx, "o/r", k, paths, v, jobAt(ws)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,7 +92,7 @@ func TestRestoreKeyMatching(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			matched, exact, err := s.Restore(ctx, "o/r", tt.key, tt.restoreKeys, v, true, t.TempDir())
+			matched, exact, err := s.Restore(ctx, "o/r", tt.key, tt.restoreKeys, v, true, jobAt(t.TempDir()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,13 +108,13 @@ func TestRestoreVersionMismatchMisses(t *testing.T) {
 	s := openStore(t, 0)
 	ws := t.TempDir()
 	writeTree(t, ws, map[string]string{"a/f": "x", "b/f": "y"})
-	if _, err := s.Save(ctx, "o/r", "k", []string{"a"}, Version([]string{"a"}), ws); err != nil {
+	if _, err := s.Save(ctx, "o/r", "k", []string{"a"}, Version([]string{"a"}), jobAt(ws)); err != nil {
 		t.Fatal(err)
 	}
 	if Version([]string{"a"}) == Version([]string{"a", "b"}) {
 		t.Fatal("different path lists share a version")
 	}
-	matched, _, err := s.Restore(ctx, "o/r", "k", []string{"k"}, Version([]string{"a", "b"}), false, t.TempDir())
+	matched, _, err := s.Restore(ctx, "o/r", "k", []string{"k"}, Version([]string{"a", "b"}), false, jobAt(t.TempDir()))
 	if err != nil || matched != "" {
 		t.Errorf("Restore = %q, %v; want a miss", matched, err)
 	}
@@ -125,7 +126,7 @@ func TestRestoreLookupOnly(t *testing.T) {
 	ws := t.TempDir()
 	writeTree(t, ws, map[string]string{"f": "x"})
 	v := Version([]string{"f"})
-	if _, err := s.Save(ctx, "o/r", "k", []string{"f"}, v, ws); err != nil {
+	if _, err := s.Save(ctx, "o/r", "k", []string{"f"}, v, jobAt(ws)); err != nil {
 		t.Fatal(err)
 	}
 	before, err := s.List("o/r")
@@ -133,7 +134,7 @@ func TestRestoreLookupOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws2 := t.TempDir()
-	matched, exact, err := s.Restore(ctx, "o/r", "k", nil, v, true, ws2)
+	matched, exact, err := s.Restore(ctx, "o/r", "k", nil, v, true, jobAt(ws2))
 	if err != nil || matched != "k" || !exact {
 		t.Fatalf("Restore = %q, %v, %v; want k, true, nil", matched, exact, err)
 	}
@@ -161,7 +162,7 @@ func TestSaveRootsRestoreIntoNewWorkspace(t *testing.T) {
 	paths := []string{"~/.cache/pip", "build", filepath.Join(outside, "tool")}
 	v := Version(paths)
 	s := openStore(t, 0)
-	if _, err := s.Save(ctx, "o/r", "k", paths, v, ws); err != nil {
+	if _, err := s.Save(ctx, "o/r", "k", paths, v, jobroots.New(ws, home, outside)); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []string{home, outside} {
@@ -171,7 +172,7 @@ func TestSaveRootsRestoreIntoNewWorkspace(t *testing.T) {
 	}
 
 	ws2 := t.TempDir()
-	if m, _, err := s.Restore(ctx, "o/r", "k", nil, v, false, ws2); err != nil || m != "k" {
+	if m, _, err := s.Restore(ctx, "o/r", "k", nil, v, false, jobroots.New(ws2, home, outside)); err != nil || m != "k" {
 		t.Fatalf("Restore = %q, %v; want k", m, err)
 	}
 	got := map[string]map[string]string{"home": readTree(t, home), "ws2": readTree(t, ws2), "outside": readTree(t, outside)}
@@ -200,11 +201,11 @@ func TestSaveGlobsAndExclusions(t *testing.T) {
 	paths := []string{"pkgs/**/*.py", "pkgs/*.txt", "!**/*.log", "!pkgs/b/tmp"}
 	v := Version(paths)
 	s := openStore(t, 0)
-	if _, err := s.Save(ctx, "o/r", "k", paths, v, ws); err != nil {
+	if _, err := s.Save(ctx, "o/r", "k", paths, v, jobAt(ws)); err != nil {
 		t.Fatal(err)
 	}
 	ws2 := t.TempDir()
-	if _, _, err := s.Restore(ctx, "o/r", "k", nil, v, false, ws2); err != nil {
+	if _, _, err := s.Restore(ctx, "o/r", "k", nil, v, false, jobAt(ws2)); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"pkgs/a/keep.py": "a", "pkgs/b/keep.py": "b", "pkgs/c.txt": "c"}
@@ -218,7 +219,7 @@ func TestSaveErrors(t *testing.T) {
 	ws := t.TempDir()
 	writeTree(t, ws, map[string]string{"f": "x"})
 	s := openStore(t, 0)
-	if _, err := s.Save(ctx, "o/r", "taken", []string{"f"}, Version([]string{"f"}), ws); err != nil {
+	if _, err := s.Save(ctx, "o/r", "taken", []string{"f"}, Version([]string{"f"}), jobAt(ws)); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -235,24 +236,24 @@ func TestSaveErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Save(ctx, "o/r", tt.key, tt.paths, Version(tt.paths), ws)
+			_, err := s.Save(ctx, "o/r", tt.key, tt.paths, Version(tt.paths), jobAt(ws))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Save error = %v, want one containing %q", err, tt.want)
 			}
 		})
 	}
-	if _, err := s.Save(ctx, "o/r", "taken", []string{"f"}, Version([]string{"f"}), ws); !errors.Is(err, ErrExists) {
+	if _, err := s.Save(ctx, "o/r", "taken", []string{"f"}, Version([]string{"f"}), jobAt(ws)); !errors.Is(err, ErrExists) {
 		t.Errorf("second Save error = %v, want ErrExists", err)
 	}
 	// The same key under another version is a different cache.
-	if _, err := s.Save(ctx, "o/r", "taken", []string{"./f"}, Version([]string{"./f"}), ws); err != nil {
+	if _, err := s.Save(ctx, "o/r", "taken", []string{"./f"}, Version([]string{"./f"}), jobAt(ws)); err != nil {
 		t.Errorf("Save under another version: %v", err)
 	}
 	keys := make([]string, 11)
 	for i := range keys {
 		keys[i] = "k"
 	}
-	if _, _, err := s.Restore(ctx, "o/r", "k", keys[1:], "v", true, ws); err == nil {
+	if _, _, err := s.Restore(ctx, "o/r", "k", keys[1:], "v", true, jobAt(ws)); err == nil {
 		t.Error("Restore with 11 keys succeeded, want a validation error")
 	}
 }
@@ -275,15 +276,15 @@ func TestEvictLeastRecentlyUsed(t *testing.T) {
 	s := openStore(t, 25_000) // room for two 10 kB entries, not three
 	v := Version([]string{"blob"})
 	for _, k := range []string{"a", "b"} {
-		if _, err := s.Save(ctx, "o/r", k, []string{"blob"}, v, randomTree(t, 10_000)); err != nil {
+		if _, err := s.Save(ctx, "o/r", k, []string{"blob"}, v, jobAt(randomTree(t, 10_000))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Using a makes b the least recently used.
-	if m, _, err := s.Restore(ctx, "o/r", "a", nil, v, false, t.TempDir()); err != nil || m != "a" {
+	if m, _, err := s.Restore(ctx, "o/r", "a", nil, v, false, jobAt(t.TempDir())); err != nil || m != "a" {
 		t.Fatalf("Restore = %q, %v", m, err)
 	}
-	if _, err := s.Save(ctx, "o/r", "c", []string{"blob"}, v, randomTree(t, 10_000)); err != nil {
+	if _, err := s.Save(ctx, "o/r", "c", []string{"blob"}, v, jobAt(randomTree(t, 10_000))); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := s.List("o/r")
@@ -321,7 +322,7 @@ func TestConcurrentSaveOneWins(t *testing.T) {
 				errs[i] = err
 				return
 			}
-			_, errs[i] = st.Save(ctx, "o/r", "k", []string{"blob"}, v, ws)
+			_, errs[i] = st.Save(ctx, "o/r", "k", []string{"blob"}, v, jobAt(ws))
 		})
 	}
 	wg.Wait()
@@ -413,7 +414,7 @@ func TestRestoreRefusesEscapes(t *testing.T) {
 			ws := t.TempDir()
 			writeTree(t, ws, map[string]string{"f": "x"})
 			v := Version([]string{"f"})
-			if _, err := s.Save(ctx, "o/r", "k", []string{"f"}, v, ws); err != nil {
+			if _, err := s.Save(ctx, "o/r", "k", []string{"f"}, v, jobAt(ws)); err != nil {
 				t.Fatal(err)
 			}
 			outside := t.TempDir()
@@ -423,7 +424,7 @@ func TestRestoreRefusesEscapes(t *testing.T) {
 			}
 			parent := t.TempDir()
 			ws2 := filepath.Join(parent, "ws")
-			_, _, err := s.Restore(ctx, "o/r", "k", nil, v, false, ws2)
+			_, _, err := s.Restore(ctx, "o/r", "k", nil, v, false, jobAt(ws2))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Restore error = %v, want one containing %q", err, tt.want)
 			}
@@ -435,5 +436,45 @@ func TestRestoreRefusesEscapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCacheStaysInsideTheJob: actions/cache saves and restores only inside
+// the job's directories: an absolute path elsewhere, or a symlink leading
+// out, is refused at save; an entry holding an absolute path outside this
+// job's directories (saved by another job, or crafted) is refused at
+// restore and writes nothing there.
+func TestCacheStaysInsideTheJob(t *testing.T) {
+	ctx := context.Background()
+	secret := t.TempDir()
+	writeTree(t, secret, map[string]string{"secret.key": "KEY"})
+	ws := t.TempDir()
+	writeTree(t, ws, map[string]string{"data": "-> " + secret, "ok/f": "ok"})
+	home := t.TempDir()
+	s := openStore(t, 0)
+	for _, paths := range [][]string{{secret}, {filepath.Join(secret, "secret.key")}, {"../" + filepath.Base(secret)}, {"data/secret.key"}, {"data/*"}} {
+		_, err := s.Save(ctx, "o/r", "k", paths, Version(paths), jobroots.New(ws, home))
+		if err == nil || !strings.Contains(err.Error(), "outside the job's directories") {
+			t.Errorf("Save(%q) = %v; want an error saying it is outside the job's directories", paths, err)
+		}
+	}
+	// Saved by a job whose directories held the path...
+	other := t.TempDir()
+	writeTree(t, other, map[string]string{"tool/bin": "tool"})
+	paths := []string{filepath.Join(other, "tool")}
+	v := Version(paths)
+	if _, err := s.Save(ctx, "o/r", "abs", paths, v, jobroots.New(t.TempDir(), home, other)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(other); err != nil {
+		t.Fatal(err)
+	}
+	// ...restored by a job whose directories do not.
+	_, _, err := s.Restore(ctx, "o/r", "abs", nil, v, false, jobroots.New(t.TempDir(), home))
+	if err == nil || !strings.Contains(err.Error(), "outside the job's directories") {
+		t.Errorf("Restore = %v; want an error saying the entry's path is outside the job's directories", err)
+	}
+	if _, err := os.Stat(other); err == nil {
+		t.Errorf("restore recreated %s outside the job", other)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	jobroots "github.com/sluice-ci/sluice/internal/roots"
 )
 
 // writeTree creates files under root. A name ending in "/" is an empty
@@ -103,4 +105,10 @@ func openStore(t *testing.T, maxBytes int64) *Store {
 	c := &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	s.now = c.now
 	return s
+}
+
+// jobAt is a job whose directories are ws and this user's home.
+func jobAt(ws string) jobroots.Set {
+	home, _ := os.UserHomeDir()
+	return jobroots.New(ws, home)
 }

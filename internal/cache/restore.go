@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	jobroots "github.com/sluice-ci/sluice/internal/roots"
 )
 
 // Restore looks for an entry of scope and version the way actions/cache
@@ -16,13 +16,13 @@ import (
 // it extracts the entry into place unless lookupOnly. It returns the
 // matched key ("" on a miss) and whether that key is the primary key
 // itself (the action's cache-hit output).
-func (s *Store) Restore(ctx context.Context, scope, key string, restoreKeys []string, version string, lookupOnly bool, workspace string) (matched string, exact bool, err error) {
+func (s *Store) Restore(ctx context.Context, scope, key string, restoreKeys []string, version string, lookupOnly bool, jr jobroots.Set) (matched string, exact bool, err error) {
 	e, archive, err := s.Lookup(ctx, scope, key, restoreKeys, version, lookupOnly)
 	if err != nil || archive == nil {
 		return e.Key, e.Key == key, err
 	}
 	defer archive.Close()
-	if err := Extract(ctx, archive, workspace); err != nil {
+	if err := Extract(ctx, archive, jr); err != nil {
 		return "", false, fmt.Errorf("restoring cache %q: %w", e.Key, err)
 	}
 	return e.Key, e.Key == key, nil
@@ -74,15 +74,12 @@ func (s *Store) Lookup(ctx context.Context, scope, key string, restoreKeys []str
 }
 
 // Extract unpacks an archive written by Save or Archive into place: files
-// of the workspace into workspace, files of the home directory into this
-// user's home, absolute paths where they were. A restore from this store and
-// one from another machine's go through here alike.
-func Extract(ctx context.Context, archive io.Reader, workspace string) error {
-	rs, err := restoreRoots(workspace)
-	if err != nil {
-		return err
-	}
-	return extractArchive(ctx, archive, rs)
+// of the workspace into jr's workspace, files of the home directory into
+// jr's home, absolute paths where they were — all only inside jr's
+// directories, never through a symlink leading out. A restore from this
+// store and one from another machine's go through here alike.
+func Extract(ctx context.Context, archive io.Reader, jr jobroots.Set) error {
+	return extractArchive(ctx, archive, rootsOf(jr), jr)
 }
 
 // find returns the index of the entry keys select, or -1.
@@ -118,11 +115,7 @@ func newestFirst(entries []record) []*record {
 	return out
 }
 
-func restoreRoots(workspace string) (roots, error) {
-	ws, err := filepath.Abs(workspace)
-	if err != nil {
-		return nil, fmt.Errorf("resolving workspace %s: %w", workspace, err)
-	}
-	home, _ := os.UserHomeDir()
-	return roots{rootWorkspace: ws, rootHome: home}, nil
+// rootsOf names the roots an archive's entries are relative to.
+func rootsOf(jr jobroots.Set) roots {
+	return roots{rootWorkspace: jr.Workspace(), rootHome: jr.Home()}
 }

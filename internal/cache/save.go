@@ -9,16 +9,19 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	jobroots "github.com/sluice-ci/sluice/internal/roots"
 )
 
 // Save archives paths under key. Paths are globs (with **), a leading !
 // excludes, ~ is the home directory and relative paths are relative to
-// workspace. Files below the workspace are stored relative to it, so a
+// jr's workspace; every path must stay inside jr's directories, symlinks
+// included. Files below the workspace are stored relative to it, so a
 // restore into another workspace puts them in the new one. A key that
 // already has an entry of this scope and version gives ErrExists. After
 // saving, least recently used entries are evicted until the store fits its
 // size bound.
-func (s *Store) Save(ctx context.Context, scope, key string, paths []string, version, workspace string) (Entry, error) {
+func (s *Store) Save(ctx context.Context, scope, key string, paths []string, version string, jr jobroots.Set) (Entry, error) {
 	if err := validateKeys([]string{key}); err != nil {
 		return Entry{}, err
 	}
@@ -31,7 +34,7 @@ func (s *Store) Save(ctx context.Context, scope, key string, paths []string, ver
 	if err != nil {
 		return Entry{}, fmt.Errorf("saving cache %q: %w", key, err)
 	}
-	werr := Archive(ctx, tmp, paths, workspace)
+	werr := Archive(ctx, tmp, paths, jr)
 	info, serr := tmp.Stat()
 	if err := errors.Join(werr, serr, tmp.Close()); err != nil {
 		os.Remove(tmp.Name())
@@ -42,20 +45,15 @@ func (s *Store) Save(ctx context.Context, scope, key string, paths []string, ver
 
 // Archive writes what Save would store for paths (same globs, same roots)
 // to w, for a store on another machine to Import.
-func Archive(ctx context.Context, w io.Writer, paths []string, workspace string) error {
-	ws, err := filepath.Abs(workspace)
-	if err != nil {
-		return fmt.Errorf("resolving workspace %s: %w", workspace, err)
-	}
-	home, _ := os.UserHomeDir()
-	files, err := collect(paths, ws, home)
+func Archive(ctx context.Context, w io.Writer, paths []string, jr jobroots.Set) error {
+	files, err := collect(paths, jr)
 	if err != nil {
 		return err
 	}
 	if len(files) == 0 {
 		return fmt.Errorf("no files match the paths %s", strings.Join(paths, ", "))
 	}
-	return writeArchive(ctx, w, files, roots{rootWorkspace: ws, rootHome: home})
+	return writeArchive(ctx, w, files, rootsOf(jr), jr)
 }
 
 // Import stores archive, a gzipped tar as Archive writes it, as the entry

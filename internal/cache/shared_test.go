@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluice-ci/sluice/internal/blob"
+	jobroots "github.com/sluice-ci/sluice/internal/roots"
 	"github.com/sluice-ci/sluice/internal/testenv"
 )
 
@@ -46,18 +47,18 @@ func TestSharedAcrossReplicas(t *testing.T) {
 			writeTree(t, ws, tree)
 			paths := []string{"venv"}
 			v := Version(paths)
-			if _, err := a.Save(ctx, "o/r", "venv-1", paths, v, ws); err != nil {
+			if _, err := a.Save(ctx, "o/r", "venv-1", paths, v, jobroots.New(ws, "")); err != nil {
 				t.Fatal(err)
 			}
 			ws2 := t.TempDir()
-			matched, exact, err := b.Restore(ctx, "o/r", "venv-1", nil, v, false, ws2)
+			matched, exact, err := b.Restore(ctx, "o/r", "venv-1", nil, v, false, jobroots.New(ws2, ""))
 			if err != nil || matched != "venv-1" || !exact {
 				t.Fatalf("Restore through the other replica = %q, %v, %v", matched, exact, err)
 			}
 			if diff := cmp.Diff(tree, readTree(t, ws2)); diff != "" {
 				t.Errorf("restored tree (-want +got):\n%s", diff)
 			}
-			if _, err := b.Save(ctx, "o/r", "venv-1", paths, v, ws); !errors.Is(err, ErrExists) {
+			if _, err := b.Save(ctx, "o/r", "venv-1", paths, v, jobroots.New(ws, "")); !errors.Is(err, ErrExists) {
 				t.Errorf("saving the same key through the other replica: %v, want ErrExists", err)
 			}
 		})

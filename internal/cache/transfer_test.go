@@ -29,7 +29,7 @@ func TestArchiveImportLookupExtract(t *testing.T) {
 	paths := []string{"venv"}
 	v := Version(paths)
 	var buf bytes.Buffer
-	if err := Archive(ctx, &buf, paths, ws); err != nil {
+	if err := Archive(ctx, &buf, paths, jobAt(ws)); err != nil {
 		t.Fatal(err)
 	}
 	s := openStore(t, 0)
@@ -50,7 +50,7 @@ func TestArchiveImportLookupExtract(t *testing.T) {
 	}
 	defer archive.Close()
 	ws2 := t.TempDir()
-	if err := Extract(ctx, archive, ws2); err != nil {
+	if err := Extract(ctx, archive, jobAt(ws2)); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"venv/bin/python": "-> /usr/bin/python3", "venv/lib/site.py": "print(1)", "venv/empty/": ""}
@@ -59,7 +59,7 @@ func TestArchiveImportLookupExtract(t *testing.T) {
 	}
 	// Restore reads what Import stored the same way.
 	ws3 := t.TempDir()
-	if m, exact, err := s.Restore(ctx, "o/r", "venv-1", nil, v, false, ws3); err != nil || m != "venv-1" || !exact {
+	if m, exact, err := s.Restore(ctx, "o/r", "venv-1", nil, v, false, jobAt(ws3)); err != nil || m != "venv-1" || !exact {
 		t.Fatalf("Restore = %q, %v, %v; want venv-1, true", m, exact, err)
 	}
 	if diff := cmp.Diff(want, readTree(t, ws3)); diff != "" {
@@ -69,7 +69,7 @@ func TestArchiveImportLookupExtract(t *testing.T) {
 
 func TestArchiveNothingMatches(t *testing.T) {
 	var buf bytes.Buffer
-	err := Archive(context.Background(), &buf, []string{"missing"}, t.TempDir())
+	err := Archive(context.Background(), &buf, []string{"missing"}, jobAt(t.TempDir()))
 	if err == nil || !strings.Contains(err.Error(), "no files match") {
 		t.Errorf("Archive error = %v, want no files match", err)
 	}
@@ -82,7 +82,7 @@ func TestLookup(t *testing.T) {
 	writeTree(t, ws, map[string]string{"f": "x"})
 	v := Version([]string{"f"})
 	for _, k := range []string{"deps-a", "deps-b"} {
-		if _, err := s.Save(ctx, "o/r", k, []string{"f"}, v, ws); err != nil {
+		if _, err := s.Save(ctx, "o/r", k, []string{"f"}, v, jobAt(ws)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,7 +154,7 @@ func TestImportRefuses(t *testing.T) {
 	ws := t.TempDir()
 	writeTree(t, ws, map[string]string{"f": strings.Repeat("data ", 1000)})
 	var good bytes.Buffer
-	if err := Archive(ctx, &good, []string{"f"}, ws); err != nil {
+	if err := Archive(ctx, &good, []string{"f"}, jobAt(ws)); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

@@ -101,6 +101,14 @@ func (c *Client) Cancel(ctx context.Context, id int64) (*store.Run, error) {
 	return &out.Run, c.do(ctx, "POST", fmt.Sprintf("/api/v1/runs/%d/cancel", id), nil, &out)
 }
 
+// ApproveRun lets held run id (a pull request from a fork) start.
+func (c *Client) ApproveRun(ctx context.Context, id int64) (*store.Run, error) {
+	var out struct {
+		Run store.Run `json:"run"`
+	}
+	return &out.Run, c.do(ctx, "POST", fmt.Sprintf("/api/v1/runs/%d/approve", id), nil, &out)
+}
+
 // Rerun starts a new attempt of completed run id: all jobs, or with
 // failedOnly the failed ones (and what depends on them).
 func (c *Client) Rerun(ctx context.Context, id int64, failedOnly bool) (*store.Run, error) {
@@ -137,6 +145,29 @@ func (c *Client) ListSecrets(ctx context.Context, repo string) ([]server.SecretV
 	return out.Secrets, c.do(ctx, "GET", p, nil, &out)
 }
 
+// SetEnvValue sets an environment's secret (kind "secret") or variable ("var").
+func (c *Client) SetEnvValue(ctx context.Context, repo, env, kind, name, value string) (*server.EnvValueView, error) {
+	var out server.EnvValueView
+	return &out, c.do(ctx, "PUT", envValuePath(repo, env, kind)+"/"+url.PathEscape(name), map[string]string{"value": value}, &out)
+}
+
+// DeleteEnvValue removes an environment's secret or variable.
+func (c *Client) DeleteEnvValue(ctx context.Context, repo, env, kind, name string) error {
+	return c.do(ctx, "DELETE", envValuePath(repo, env, kind)+"/"+url.PathEscape(name), nil, nil)
+}
+
+// ListEnvValues lists an environment's secrets (names) or variables.
+func (c *Client) ListEnvValues(ctx context.Context, repo, env, kind string) ([]server.EnvValueView, error) {
+	var out struct {
+		Values []server.EnvValueView `json:"values"`
+	}
+	return out.Values, c.do(ctx, "GET", envValuePath(repo, env, kind), nil, &out)
+}
+
+func envValuePath(repo, env, kind string) string {
+	return "/api/v1/repos/" + url.PathEscape(repo) + "/environments/" + url.PathEscape(env) + "/" + kind + "s"
+}
+
 func secretPath(repo, name string) string {
 	if repo == "" {
 		return "/api/v1/secrets/" + url.PathEscape(name)
@@ -146,9 +177,23 @@ func secretPath(repo, name string) string {
 
 // CreateToken creates an API token with scope (admin, write or read); the
 // answer is the only time the token is shown.
-func (c *Client) CreateToken(ctx context.Context, name, scope string) (*server.TokenCreated, error) {
+// identity is the person the token is for ("": its name).
+func (c *Client) CreateToken(ctx context.Context, name, scope, identity string) (*server.TokenCreated, error) {
 	var out server.TokenCreated
-	return &out, c.do(ctx, "POST", "/api/v1/tokens", map[string]string{"name": name, "scope": scope}, &out)
+	return &out, c.do(ctx, "POST", "/api/v1/tokens", map[string]string{"name": name, "scope": scope, "identity": identity}, &out)
+}
+
+// LinkLogin links a forge login to sluice identity.
+func (c *Client) LinkLogin(ctx context.Context, identity, forgeKind, login string) error {
+	return c.do(ctx, "POST", "/api/v1/identities/"+url.PathEscape(identity)+"/logins", map[string]string{"forge": forgeKind, "login": login}, nil)
+}
+
+// ListLogins lists the forge logins linked to identities.
+func (c *Client) ListLogins(ctx context.Context) ([]store.IdentityLogin, error) {
+	var out struct {
+		Logins []store.IdentityLogin `json:"logins"`
+	}
+	return out.Logins, c.do(ctx, "GET", "/api/v1/identities/logins", nil, &out)
 }
 
 // ListTokens lists the API tokens (never their values).

@@ -163,7 +163,7 @@ func TestClientRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tk, err := c.CreateToken(ctx, "reader", store.ScopeRead)
+	tk, err := c.CreateToken(ctx, "reader", store.ScopeRead, "")
 	if err != nil || !secrets.ValidTokenFormat(tk.Token) {
 		t.Fatalf("CreateToken = %+v, %v", tk, err)
 	}

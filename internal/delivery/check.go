@@ -23,7 +23,7 @@ type CheckOptions struct {
 
 const (
 	defaultHTTPTimeout    = 10 * time.Second
-	defaultCommandTimeout = 5 * time.Minute
+	DefaultCommandTimeout = 5 * time.Minute // a verification command's, when it names none
 	defaultRetryDelay     = time.Second
 )
 

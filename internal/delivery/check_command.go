@@ -24,7 +24,7 @@ const (
 func checkCommand(ctx context.Context, c *cd.CommandCheck, o CheckOptions) error {
 	timeout := c.Timeout
 	if timeout <= 0 {
-		timeout = defaultCommandTimeout
+		timeout = DefaultCommandTimeout
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

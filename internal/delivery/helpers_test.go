@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/sluice-ci/sluice/internal/roots"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -78,7 +79,7 @@ func (f *fixture) uploadLevel(t *testing.T, run int64, name string, files map[st
 			t.Fatal(err)
 		}
 	}
-	a, _, err := f.arts.Upload(context.Background(), strconv.FormatInt(run, 10), name, []string{root}, ws,
+	a, _, err := f.arts.Upload(context.Background(), strconv.FormatInt(run, 10), name, []string{root}, roots.New(ws, "", root),
 		artifacts.UploadOptions{CompressionLevel: level, IfNoFilesFound: "error"})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/rhysd/actionlint"
@@ -65,8 +64,14 @@ func (jr *jobRun) runAction(ctx context.Context, sc *scope, x *actionlint.ExecAc
 	case actions.Docker:
 		return jr.runDocker(ctx, sc, ref.Path, nil, ref, id, display, stepEnv, with, ev)
 	case actions.Local, actions.Remote:
-		dir := filepath.Join(jr.workspace, ref.Path)
-		if ref.Kind == actions.Remote {
+		var dir string
+		if ref.Kind == actions.Local {
+			// uses: ./x is the repository's own: it must stay inside the
+			// checkout, symlinks included.
+			if dir, err = jr.inWorkspace(ref.Path); err != nil {
+				return jr.fail(display, err.Error())
+			}
+		} else {
 			if dir, err = jr.wr.e.opts.Actions.Resolve(ctx, ref); err != nil {
 				return jr.fail(display, err.Error())
 			}

@@ -106,11 +106,15 @@ func (jr *jobRun) startContainers(ctx context.Context, ev *expr.Evaluator, root 
 			return nil, err
 		}
 		cs.Image = image
+		cs.PassEnv = jr.jobEnv
+		if err := jr.confine("container", cs); err != nil {
+			return nil, err
+		}
 		cs.Mounts = append(cs.Mounts,
 			container.Mount{Source: filepath.Join(root, "work"), Target: ctrWork},
 			container.Mount{Source: jr.temp, Target: ctrTemp})
-		if e.opts.ToolCache != "" {
-			cs.Mounts = append(cs.Mounts, container.Mount{Source: e.opts.ToolCache, Target: ctrToolCache})
+		if jr.dirs.toolCache != "" {
+			cs.Mounts = append(cs.Mounts, container.Mount{Source: jr.dirs.toolCache, Target: ctrToolCache})
 		}
 		spec.Container = &cs
 	}
@@ -124,6 +128,10 @@ func (jr *jobRun) startContainers(ctx context.Context, ev *expr.Evaluator, root 
 			cs, err := containerSpec(ev, svc.Container, ports, volumes)
 			if err != nil {
 				return nil, fmt.Errorf("service %s: %w", svc.Name.Value, err)
+			}
+			cs.PassEnv = jr.jobEnv
+			if err := jr.confine("service "+svc.Name.Value, cs); err != nil {
+				return nil, err
 			}
 			spec.Services[svc.Name.Value] = cs
 		}
@@ -139,8 +147,8 @@ func (jr *jobRun) startContainers(ctx context.Context, ev *expr.Evaluator, root 
 	if c.inside {
 		// The job's steps run in its container from now on.
 		paths := [][2]string{{jr.temp, ctrTemp}, {filepath.Join(root, "work"), ctrWork}}
-		if e.opts.ToolCache != "" {
-			paths = append(paths, [2]string{e.opts.ToolCache, ctrToolCache})
+		if jr.dirs.toolCache != "" {
+			paths = append(paths, [2]string{jr.dirs.toolCache, ctrToolCache})
 		}
 		jr.steps = container.NewExecutor(ctx, job, paths, e.opts.BaseEnv)
 	}

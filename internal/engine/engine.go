@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/plan"
@@ -50,14 +51,15 @@ type Options struct {
 	StateDir      string            // sluice's state: caches, environments, artifacts
 	ArtifactDir   string            // artifacts, when not under StateDir (a server's store)
 	Keep          bool              // keep workspaces after the run
-	Sandbox       bool              // run steps under bubblewrap
-	HiddenDirs    []string          // hidden from sandboxed steps (sluice's own state)
-	WorkingTree   bool              // checkout overlays uncommitted changes
-	Verbose       bool
-	LogDir        string
-	BaseEnv       map[string]string // the clean environment every process starts from
-	Sink          logs.Sink
-	Masker        *logs.Masker
+	// Sandbox, when set, runs every process of a job (steps, actions,
+	// natives' processes) in its own bubblewrap jail (DESIGN.md §5a).
+	Sandbox     *host.Policy
+	WorkingTree bool // checkout overlays uncommitted changes
+	Verbose     bool
+	LogDir      string
+	BaseEnv     map[string]string // the clean environment every process starts from
+	Sink        logs.Sink
+	Masker      *logs.Masker
 	// StepGrace is the time between SIGINT and SIGKILL when a step is cancelled.
 	StepGrace time.Duration
 	// EnvReuse lets a job keep its Python environment between runs when its
@@ -94,6 +96,9 @@ type Engine struct {
 	// read when the first job starts.
 	osName func() string
 	ctrs   *containers
+	// machineRO are the machine's tool directories a sandboxed process
+	// reads (see machineReadOnly).
+	machineRO []string
 
 	mu          sync.Mutex
 	jobs        []logs.JobSummary
@@ -112,7 +117,8 @@ func New(opts Options) *Engine {
 	for _, v := range opts.Secrets {
 		opts.Masker.Add(v)
 	}
-	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: sync.OnceValue(osName), ctrs: &containers{connect: opts.Containers}}
+	return &Engine{opts: opts, sem: make(chan struct{}, opts.Parallel), osName: sync.OnceValue(osName), ctrs: &containers{connect: opts.Containers},
+		machineRO: machineReadOnly(opts.BaseEnv)}
 }
 
 // osName reads the distribution's name from os-release.

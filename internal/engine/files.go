@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,12 +15,18 @@ import (
 // what a step wrote once it is applied, so every step starts with empty
 // files without creating and removing five files per step.
 type runnerFiles struct {
+	dir                               string
 	output, env, path, summary, state string
 }
+
+// maxRunnerFile bounds what sluice reads from one runner file after a step:
+// a step cannot make the engine hold more than this in memory.
+const maxRunnerFile = 64 << 20
 
 func newRunnerFiles(dir string) (*runnerFiles, error) {
 	id := randomName()
 	f := &runnerFiles{
+		dir:     dir,
 		output:  filepath.Join(dir, "set_output_"+id),
 		env:     filepath.Join(dir, "set_env_"+id),
 		path:    filepath.Join(dir, "add_path_"+id),
@@ -42,18 +49,45 @@ func (f *runnerFiles) all() []string {
 // into outs, env and path for later steps, the summary for the run's end.
 // It returns the state the step saved (GITHUB_STATE).
 func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) (map[string]string, error) {
+	// The files are the job's: they are read through the directory that
+	// holds them, so a step that replaced one with a symlink cannot make
+	// sluice read (or empty) a file outside it.
+	dir, err := os.OpenRoot(f.dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the runner files: %w", err)
+	}
+	defer dir.Close()
 	// Most steps write none of the files: a stat is all they cost.
 	read := func(p string) ([]byte, error) {
-		fi, err := os.Stat(p)
-		if err != nil || fi.Size() == 0 {
+		name := filepath.Base(p)
+		fi, err := dir.Lstat(name)
+		if err != nil || fi.Size() == 0 && fi.Mode().IsRegular() {
 			return nil, nil
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", filepath.Base(p), err)
+		if !fi.Mode().IsRegular() {
+			_ = dir.Remove(name)
+			_ = dir.WriteFile(name, nil, 0o644)
+			return nil, fmt.Errorf("%s was replaced by something other than a file; a step may only write to it", name)
 		}
-		if err := os.Truncate(p, 0); err != nil {
-			return nil, fmt.Errorf("emptying %s: %w", filepath.Base(p), err)
+		if fi.Size() > maxRunnerFile {
+			_ = dir.WriteFile(name, nil, 0o644)
+			return nil, fmt.Errorf("%s holds %d bytes, more than the %d a step may write there", name, fi.Size(), maxRunnerFile)
+		}
+		fh, err := dir.OpenFile(name, os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		defer fh.Close()
+		b, err := io.ReadAll(io.LimitReader(fh, maxRunnerFile+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		if len(b) > maxRunnerFile {
+			_ = fh.Truncate(0)
+			return nil, fmt.Errorf("%s holds more than the %d bytes a step may write there", name, maxRunnerFile)
+		}
+		if err := fh.Truncate(0); err != nil {
+			return nil, fmt.Errorf("emptying %s: %w", name, err)
 		}
 		return b, nil
 	}

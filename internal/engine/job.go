@@ -32,6 +32,7 @@ type jobRun struct {
 	node      *jobNode
 	name      string
 	ctx       context.Context
+	dirs      jobDirs
 	workspace string
 	temp      string
 	root      string // the job's slot: workspace, temp and Python environments
@@ -56,13 +57,26 @@ type jobRun struct {
 	files     *runnerFiles
 	py        *venvs.Manager    // the job's Python environments
 	cacheEnv  map[string]string // the job's own pip/uv caches, under the sandbox
-	ctr       *ctrJob           // the job's containers, when it has any
-	// steps is where the job's `run:` steps run: the host (sandboxed with
-	// --sandbox) or the job's container; host is where actions' own
-	// processes run. The engine never asks which one it has.
-	steps, host executor.Executor
-	versions    map[string]string
-	tests       *testreport.Report
+	// rwRoots and roRoots are what natives added to the job's sandbox:
+	// its own environments (writable), interpreters and tools (read-only);
+	// actionRoots the files of actions the job ran.
+	rwRoots, roRoots, actionRoots []string
+	// jobJailRun is the job's long-lived jail (see jobJail), for the spec
+	// jobJailKey describes.
+	jailMu     sync.Mutex
+	jobJailRun *host.Jail
+	jobJailKey string
+	// stepJailRun serves one native step's processes that read more than
+	// the job's jail holds.
+	stepJailRun *host.Jail
+	stepJailKey string
+	ctr         *ctrJob // the job's containers, when it has any
+	// steps is where the job's `run:` steps run: the host (hostExec: its
+	// jail under --sandbox) or the job's container; actions' own processes
+	// run on the host. The engine never asks which one it has.
+	steps    executor.Executor
+	versions map[string]string
+	tests    *testreport.Report
 }
 
 // key identifies this job leg across runs (same repository, workflow, job
@@ -155,12 +169,16 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	if !e.opts.Keep {
 		defer os.RemoveAll(slot.root)
 	}
+	defer jr.closeJail()
+	dirs, err := e.jobDirs(slot)
+	if err != nil {
+		return logs.Failure, err.Error()
+	}
 	root, ws, temp := slot.root, slot.workspace, slot.temp
-	jr.workspace, jr.temp, jr.root = ws, temp, root
+	jr.dirs, jr.workspace, jr.temp, jr.root = dirs, ws, temp, root
 	jr.py = jr.newPythonEnvs(slot)
 	jr.cacheEnv = jr.repoCaches()
-	jr.host = host.Executor{Sandbox: jr.sandbox()}
-	jr.steps = jr.host
+	jr.steps = hostExec{jr: jr}
 	if jr.files, err = newRunnerFiles(filepath.Join(temp, "_runner_file_commands")); err != nil {
 		return logs.Failure, err.Error()
 	}
@@ -169,7 +187,7 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 		return logs.Failure, err.Error()
 	}
 	ev.Contexts["github"] = jr.githubContext("")
-	ev.Contexts["runner"] = e.runnerContext(temp, ws)
+	ev.Contexts["runner"] = jr.runnerContext()
 	jr.jobEnv, err = evalEnv(ev, jr.node.job.Env, jr.wr.env)
 	if err != nil {
 		return logs.Failure, fmt.Sprintf("job env: %v", err)
@@ -222,17 +240,6 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 		return logs.Cancelled, ""
 	}
 	return logs.Success, ""
-}
-
-// sandbox is the bubblewrap jail of the job's host processes with --sandbox
-// (nil without): writable are the job's own roots only (writableRoots: its
-// slot, the tool cache, its repository's pip/uv caches); sluice's state is hidden.
-func (jr *jobRun) sandbox() *host.Sandbox {
-	e := jr.wr.e
-	if !e.opts.Sandbox {
-		return nil
-	}
-	return &host.Sandbox{Writable: jr.writableRoots(), Hidden: e.opts.HiddenDirs}
 }
 
 // outputs evaluates the job's `outputs:` once its steps are done.
@@ -320,7 +327,7 @@ func (jr *jobRun) evaluator(sc *scope, stepEnv map[string]string, st expr.Status
 		"matrix":   jr.matrix,
 		"strategy": jr.strategy,
 		"job":      jr.jobContext(),
-		"runner":   jr.wr.e.runnerContext(jr.temp, jr.workspace),
+		"runner":   jr.runnerContext(),
 		"github":   jr.githubContext(""),
 		"env":      env,
 		"steps":    map[string]any{},
@@ -389,4 +396,12 @@ func (jr *jobRun) resolveActions(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// runnerContext is the runner context of this job: its temp and its tool
+// cache (the job's own under a sandbox).
+func (jr *jobRun) runnerContext() map[string]any {
+	c := jr.wr.e.runnerContext(jr.temp, jr.workspace)
+	c["tool_cache"] = jr.dirs.toolCache
+	return c
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -73,7 +74,9 @@ func (c *junitCapture) loop() {
 // read keeps the report at p; at the end (final) one equal to the last
 // kept is the same write seen again.
 func (c *junitCapture) read(p string, final bool) {
-	b, err := os.ReadFile(p)
+	// The directory is the job's to write: a link in it is not followed
+	// out of it.
+	b, err := readInside(c.dir, filepath.Base(p))
 	if err != nil || len(b) == 0 {
 		return
 	}
@@ -89,7 +92,11 @@ func (c *junitCapture) read(p string, final bool) {
 // report the watch missed (no inotify) is read from the directory.
 func (c *junitCapture) stop() [][]byte {
 	if c.fd >= 0 {
-		_ = os.WriteFile(filepath.Join(c.dir, junitStop), nil, 0o644)
+		if r, err := os.OpenRoot(c.dir); err == nil {
+			_ = r.Remove(junitStop) // never written through a link the job left
+			_ = r.WriteFile(junitStop, nil, 0o644)
+			r.Close()
+		}
 	}
 	<-c.done
 	if des, err := os.ReadDir(c.dir); err == nil {
@@ -102,4 +109,20 @@ func (c *junitCapture) stop() [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reports
+}
+
+// readInside reads dir/name, at most maxJUnitBytes, without leaving dir
+// through a link.
+func readInside(dir, name string) ([]byte, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	f, err := r.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxJUnitBytes))
 }

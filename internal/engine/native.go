@@ -27,6 +27,7 @@ func (jr *jobRun) runNative(ctx context.Context, sc *scope, native actions.Nativ
 	ns := &nativeStep{jr: jr, sc: sc, id: id, display: display, stepEnv: stepEnv,
 		lines: &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}}
 	outs, err := native(ctx, ns, with)
+	jr.closeStepJail()
 	// A native action's processes may write the runner files too.
 	if _, ferr := jr.applyFiles(jr.files, map[string]string{}); ferr != nil && err == nil {
 		err = ferr
@@ -67,8 +68,23 @@ func (s *nativeStep) Context() actions.StepContext {
 		EnvReuse:      e.opts.EnvReuse,
 		Env:           env,
 		Cache:         e.opts.Cache,
+		Roots:         s.jr.roots(),
+		Contained:     e.opts.Sandbox != nil,
+		ToolEnv:       toolEnv(e.opts.BaseEnv),
 	}
 }
+
+// toolEnv is the environment of a process sluice runs for itself: the
+// machine's base environment, nothing a workflow set.
+func toolEnv(base map[string]string) []string {
+	out := make([]string, 0, len(base))
+	for _, k := range sortedKeys(base) {
+		out = append(out, k+"="+base[k])
+	}
+	return out
+}
+
+func (s *nativeStep) AddRoot(dir string, writable bool) { s.jr.addRoot(dir, writable) }
 
 func (s *nativeStep) Log(line string) { s.jr.lineOut(s.display, line) }
 
@@ -103,11 +119,50 @@ func (s *nativeStep) Exec(ctx context.Context, argv []string, dir string, extra 
 	if dir == "" {
 		dir = s.jr.workspace
 	}
-	res, err := host.Run(ctx, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: s.lines.line, Grace: s.jr.wr.e.opts.StepGrace})
+	// A native's process acts for the job, with the job's environment: it
+	// runs in the job's sandbox like a step.
+	res, err := s.jr.hostRun(ctx, s.sc, host.Cmd{Argv: argv, Dir: dir, Env: env, Line: s.lines.line, Grace: s.jr.wr.e.opts.StepGrace})
 	if err != nil {
 		return -1, fmt.Errorf("running %s: %w", filepath.Base(argv[0]), err)
 	}
 	return res.ExitCode, nil
+}
+
+func (s *nativeStep) Output(ctx context.Context, argv []string, dir string, readOnly []string) (string, error) {
+	env := s.jr.processEnv(s.sc, s.id, s.stepEnv, s.jr.files)
+	env = append(env, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	if dir == "" {
+		dir = s.jr.workspace
+	}
+	var out strings.Builder
+	var errTail []string
+	res, err := s.jr.hostRun(ctx, s.sc, host.Cmd{Argv: argv, Dir: dir, Env: env, Stdout: &out, Grace: s.jr.wr.e.opts.StepGrace,
+		Line: func(l string) {
+			if errTail = append(errTail, l); len(errTail) > 10 {
+				errTail = errTail[1:]
+			}
+		}}, readOnly...)
+	if err != nil {
+		return "", fmt.Errorf("running %s: %w", filepath.Base(argv[0]), err)
+	}
+	if res.ExitCode != 0 {
+		msg := strings.TrimSpace(strings.Join(errTail, "\n"))
+		if msg == "" {
+			msg = fmt.Sprintf("exit code %d", res.ExitCode)
+		}
+		return out.String(), fmt.Errorf("%s %s: %s", filepath.Base(argv[0]), firstArg(argv), s.jr.wr.e.opts.Masker.Mask(msg))
+	}
+	return out.String(), nil
+}
+
+// firstArg is the first argument that is not an option (git's subcommand).
+func firstArg(argv []string) string {
+	for _, a := range argv[1:] {
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+	}
+	return ""
 }
 
 func (s *nativeStep) AddPost(p actions.Post) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -157,7 +158,7 @@ func (jr *jobRun) envStep(ctx context.Context, sc *scope, id, display string, st
 			d = jr.currentStep() // a replay logs under the step that needs it
 		}
 		ran = true
-		out = jr.runBody(ctx, d, env, body, sh, dir)
+		out = jr.runBody(ctx, sc, d, env, body, sh, dir)
 		if out.outcome != logs.Success {
 			return errors.New(firstNonEmpty(out.why, "failed"))
 		}
@@ -195,13 +196,13 @@ func firstNonEmpty(ss ...string) string {
 
 // runBody runs a script body with a fixed process environment (the one
 // its step had when it was reached).
-func (jr *jobRun) runBody(ctx context.Context, display string, env []string, body string, sh host.Shell, dir string) stepOutcome {
+func (jr *jobRun) runBody(ctx context.Context, sc *scope, display string, env []string, body string, sh host.Shell, dir string) stepOutcome {
 	script, err := host.WriteScript(jr.temp, randomName(), body, sh)
 	if err != nil {
 		return jr.fail(display, err.Error())
 	}
 	defer os.Remove(script)
-	return jr.runProcessEnv(ctx, display, env, sh.Argv(script), dir, "", true)
+	return jr.runProcessEnv(ctx, sc, display, env, sh.Argv(script), dir, "", true)
 }
 
 var junitFlag = regexp.MustCompile(`--junit-?xml[= ]+("[^"]+"|'[^']+'|\S+)`)
@@ -221,17 +222,27 @@ func (jr *jobRun) junitFiles(id, dir, body string) (ours string, named []string)
 	return ours, named
 }
 
+// maxJUnitBytes bounds one JUnit report sluice reads.
+const maxJUnitBytes = 64 << 20
+
 // collectTests adds the JUnit reports a step's pytest runs wrote (one per
 // run, see junitCapture) to the job's results; without any, the files the
 // script named itself.
 func (jr *jobRun) collectTests(display string, written [][]byte, named []string, since int64) {
+	// Only inside the job's directories: a path the script names is the
+	// job's to choose, and sluice reads it outside any sandbox.
+	jroots := jr.roots()
 	for _, f := range named {
 		if len(written) > 0 {
 			break
 		}
-		if fi, err := os.Stat(f); err == nil && fi.ModTime().UnixNano() >= since {
-			if b, err := os.ReadFile(f); err == nil {
-				written = append(written, b)
+		if fi, err := jroots.Stat(f); err == nil && fi.ModTime().UnixNano() >= since {
+			if fh, err := jroots.OpenFile(f); err == nil {
+				b, err := io.ReadAll(io.LimitReader(fh, maxJUnitBytes))
+				fh.Close()
+				if err == nil {
+					written = append(written, b)
+				}
 			}
 		}
 	}
@@ -280,21 +291,6 @@ func (jr *jobRun) testSummary() *logs.TestSummary {
 	return ts
 }
 
-// writableRoots are the directories a sandboxed step of this job may
-// write: its slot (workspace, runner temp and its own Python
-// environments, copies of the kept ones) and the tool cache. The kept
-// environments in the state directory are never among them.
-func (jr *jobRun) writableRoots() []string {
-	roots := []string{jr.root}
-	if tc := jr.wr.e.opts.ToolCache; tc != "" {
-		roots = append(roots, tc)
-	}
-	for _, k := range sortedKeys(jr.cacheEnv) {
-		roots = append(roots, jr.cacheEnv[k])
-	}
-	return roots
-}
-
 // repoCaches gives a sandboxed job pip and uv caches of its repository
 // identity alone (forks apart): a cache is a download a later job trusts,
 // so one repository's job must not be able to write another's. Without the
@@ -302,7 +298,7 @@ func (jr *jobRun) writableRoots() []string {
 // caches serve.
 func (jr *jobRun) repoCaches() map[string]string {
 	e := jr.wr.e
-	if !e.opts.Sandbox || e.opts.StateDir == "" {
+	if e.opts.Sandbox == nil || e.opts.StateDir == "" {
 		return nil
 	}
 	fork := ""
@@ -310,7 +306,8 @@ func (jr *jobRun) repoCaches() map[string]string {
 		fork = "fork"
 	}
 	sum := sha256.Sum256([]byte(e.repoIdentity() + "\x00" + fork))
-	dir := filepath.Join(e.opts.StateDir, "cache", "repos", hex.EncodeToString(sum[:8]))
+	// Not under the state directory's cache/, which no sandbox may reach.
+	dir := filepath.Join(e.opts.StateDir, "repo-caches", hex.EncodeToString(sum[:8]))
 	env := map[string]string{"PIP_CACHE_DIR": filepath.Join(dir, "pip"), "UV_CACHE_DIR": filepath.Join(dir, "uv")}
 	for _, d := range env {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -292,23 +291,20 @@ func withPytestJUnit(stepEnv, scopeEnv map[string]string, path string) map[strin
 // steps run (the job's container, when it has one: `run:` steps do);
 // otherwise it runs on the host next to sluice (actions' own processes).
 func (jr *jobRun) runProcess(ctx context.Context, sc *scope, id, display string, stepEnv map[string]string, argv []string, dir, hide string, inContainer bool) stepOutcome {
-	return jr.runProcessEnv(ctx, display, jr.processEnv(sc, id, stepEnv, jr.files), argv, dir, hide, inContainer)
+	return jr.runProcessEnv(ctx, sc, display, jr.processEnv(sc, id, stepEnv, jr.files), argv, dir, hide, inContainer)
 }
 
 // runProcessEnv is runProcess with the process environment already made.
-func (jr *jobRun) runProcessEnv(ctx context.Context, display string, env []string, argv []string, dir, hide string, inContainer bool) stepOutcome {
+func (jr *jobRun) runProcessEnv(ctx context.Context, sc *scope, display string, env []string, argv []string, dir, hide string, inContainer bool) stepOutcome {
 	e := jr.wr.e
 	files := jr.files
 	p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}, hide: hide}
-	x := jr.host
-	if inContainer {
+	var x executor.Executor = hostExec{jr: jr, sc: sc}
+	if inContainer && jr.ctr != nil && jr.ctr.inside {
 		x = jr.steps
 	}
 	res, err := x.Run(ctx, executor.Process{Argv: argv, Dir: dir, Env: env, Line: p.line, Grace: e.opts.StepGrace})
 	if err != nil {
-		if errors.Is(err, host.ErrNoBubblewrap) {
-			return jr.fail(display, err.Error())
-		}
 		return jr.fail(display, fmt.Sprintf("%s (is it installed and on PATH?)", err))
 	}
 	o := stepOutcome{outcome: logs.Success, outputs: p.outputs}
@@ -363,6 +359,7 @@ func (jr *jobRun) processEnv(sc *scope, id string, stepEnv map[string]string, fi
 	for k, v := range jr.runnerEnv(sc, id, files) {
 		m[k] = v
 	}
+	jr.sandboxEnv(m)
 	if len(path) > 0 {
 		m["PATH"] = strings.Join(append(path, m["PATH"]), string(os.PathListSeparator))
 	}
@@ -415,7 +412,7 @@ func (jr *jobRun) runnerEnv(sc *scope, id string, files *runnerFiles) map[string
 		"RUNNER_NAME":             "sluice",
 		"RUNNER_ENVIRONMENT":      "self-hosted",
 		"RUNNER_TEMP":             jr.temp,
-		"RUNNER_TOOL_CACHE":       jr.wr.e.opts.ToolCache,
+		"RUNNER_TOOL_CACHE":       jr.dirs.toolCache,
 		"RUNNER_WORKSPACE":        filepath.Dir(jr.workspace),
 	}
 	if g["head_ref"] == nil || g["head_ref"] == "" {

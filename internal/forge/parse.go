@@ -39,6 +39,9 @@ func Parse(kind Kind, h http.Header, body []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ev.check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	ev.Forge = kind
 	return ev, nil
 }

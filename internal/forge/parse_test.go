@@ -364,8 +364,8 @@ func TestParseErrors(t *testing.T) {
 // GitLab sends at most 20 commits; a longer push must not claim to know its
 // changed files.
 func TestParseGitLabTruncatedPush(t *testing.T) {
-	body := []byte(`{"object_kind":"push","ref":"refs/heads/main","before":"a","after":"b","checkout_sha":"b",
-		"commits":[{"id":"b","message":"m","added":["x.py"]}],"total_commits_count":25,"project":{"path_with_namespace":"g/p"}}`)
+	body := []byte(`{"object_kind":"push","ref":"refs/heads/main","before":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","after":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","checkout_sha":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		"commits":[{"id":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","message":"m","added":["x.py"]}],"total_commits_count":25,"project":{"path_with_namespace":"g/p"}}`)
 	ev, err := Parse(GitLab, headers("X-Gitlab-Event", "Push Hook"), body)
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +381,7 @@ func TestParseGitLabTruncatedPush(t *testing.T) {
 // A pull request whose head repository was deleted counts as a fork: its
 // code is not the base repository's.
 func TestParseDeletedForkIsFork(t *testing.T) {
-	body := []byte(`{"action":"synchronize","number":5,"pull_request":{"number":5,"head":{"ref":"x","sha":"abc","repo":null},
+	body := []byte(`{"action":"synchronize","number":5,"pull_request":{"number":5,"head":{"ref":"x","sha":"abc0000000000000000000000000000000000000","repo":null},
 		"base":{"ref":"main","repo":{"full_name":"o/r"}}},"repository":{"full_name":"o/r"}}`)
 	ev, err := Parse(GitHub, headers("X-GitHub-Event", "pull_request"), body)
 	if err != nil {

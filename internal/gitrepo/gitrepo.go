@@ -82,13 +82,13 @@ func head(sha, ref string) Head {
 // root commit counts all its files as changed.
 func (r *Repo) ChangedFiles(ctx context.Context, sha string) ([]string, error) {
 	// diff-tree ignores --first-parent for merges, so name the parent.
-	parents, err := git(ctx, r.Root, "rev-list", "--parents", "-n1", sha)
+	parents, err := git(ctx, r.Root, "rev-list", "--parents", "-n1", "--end-of-options", sha)
 	if err != nil {
 		return nil, fmt.Errorf("reading the parents of %s: %w", sha, err)
 	}
-	args := []string{"diff-tree", "--no-commit-id", "--name-only", "-r", "--root", sha}
+	args := []string{"diff-tree", "--no-commit-id", "--name-only", "-r", "--root", "--end-of-options", sha}
 	if f := strings.Fields(parents); len(f) > 1 {
-		args = []string{"diff-tree", "--no-commit-id", "--name-only", "-r", f[1], sha}
+		args = []string{"diff-tree", "--no-commit-id", "--name-only", "-r", "--end-of-options", f[1], sha}
 	}
 	out, err := git(ctx, r.Root, args...)
 	if err != nil {
@@ -155,6 +155,36 @@ type CheckoutOptions struct {
 	// Config are extra `git -c` settings for talking to Source, such as
 	// http.extraHeader=Authorization: Bearer ... for an agent.
 	Config []string
+	// Git runs git in dir; nil runs it here. A job's checkout passes one
+	// that runs inside the job's sandbox: the destination is the job's, and
+	// a .git/config a job planted there must not run anything outside it.
+	Git Runner
+}
+
+// Runner runs git with args in dir and returns its standard output.
+type Runner func(ctx context.Context, dir string, args ...string) (string, error)
+
+func (o CheckoutOptions) git(ctx context.Context, dir string, args ...string) (string, error) {
+	if o.Git != nil {
+		return o.Git(ctx, dir, args...)
+	}
+	return git(ctx, dir, args...)
+}
+
+// HeadWith is Head, with git run by run.
+func HeadWith(ctx context.Context, run Runner, dir string) (Head, error) {
+	if run == nil {
+		return (&Repo{Root: dir}).Head(ctx)
+	}
+	out, err := run(ctx, dir, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD")
+	if err != nil {
+		return Head{}, fmt.Errorf("reading HEAD: %w", err)
+	}
+	lines := strings.Fields(out)
+	if len(lines) != 2 {
+		return Head{}, fmt.Errorf("reading HEAD: unexpected output %q", out)
+	}
+	return head(lines[0], lines[1]), nil
 }
 
 // Checkout makes dest a git work tree of the source at the given commit.
@@ -164,11 +194,11 @@ func Checkout(ctx context.Context, dest string, o CheckoutOptions) error {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return fmt.Errorf("creating checkout directory: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(dest, ".git")); err != nil {
-		if _, err := git(ctx, dest, "init", "-q"); err != nil {
+	if _, err := os.Lstat(filepath.Join(dest, ".git")); err != nil {
+		if _, err := o.git(ctx, dest, "init", "-q"); err != nil {
 			return fmt.Errorf("initialising checkout in %s: %w", dest, err)
 		}
-		if _, err := git(ctx, dest, "remote", "add", "origin", o.Source); err != nil {
+		if _, err := o.git(ctx, dest, "remote", "add", "--end-of-options", "origin", o.Source); err != nil {
 			return fmt.Errorf("adding origin: %w", err)
 		}
 	}
@@ -202,14 +232,14 @@ func Checkout(ctx context.Context, dest string, o CheckoutOptions) error {
 		args = append(args, "--tags", "--prune")
 		refspecs = append(refspecs, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
 	}
-	args = append(args, "origin")
+	args = append(args, "--end-of-options", "origin")
 	args = append(args, refspecs...)
-	if _, err := git(ctx, dest, args...); err != nil {
+	if _, err := o.git(ctx, dest, args...); err != nil {
 		return fmt.Errorf("fetching %s from %s: %w", want, o.Source, err)
 	}
 	if len(o.Sparse) > 0 {
-		sp := append([]string{"sparse-checkout", "set"}, o.Sparse...)
-		if _, err := git(ctx, dest, sp...); err != nil {
+		sp := append([]string{"sparse-checkout", "set", "--end-of-options"}, o.Sparse...)
+		if _, err := o.git(ctx, dest, sp...); err != nil {
 			return fmt.Errorf("setting sparse checkout: %w", err)
 		}
 	}
@@ -219,11 +249,11 @@ func Checkout(ctx context.Context, dest string, o CheckoutOptions) error {
 	} else {
 		co = append(co, "--detach", target)
 	}
-	if _, err := git(ctx, dest, co...); err != nil {
+	if _, err := o.git(ctx, dest, co...); err != nil {
 		return fmt.Errorf("checking out %s: %w", want, err)
 	}
 	if o.Clean {
-		if _, err := git(ctx, dest, "clean", "-ffdx"); err != nil {
+		if _, err := o.git(ctx, dest, "clean", "-ffdx"); err != nil {
 			return fmt.Errorf("cleaning checkout: %w", err)
 		}
 	}
@@ -321,7 +351,7 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 
 // HasRef reports whether the repository has the full ref name.
 func (r *Repo) HasRef(ctx context.Context, ref string) bool {
-	_, err := git(ctx, r.Root, "rev-parse", "--verify", "--quiet", ref)
+	_, err := git(ctx, r.Root, "rev-parse", "--verify", "--quiet", "--end-of-options", ref)
 	return err == nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/actions"
 	"github.com/sluice-ci/sluice/internal/agent"
 	"github.com/sluice-ci/sluice/internal/cache"
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // cacheFor is where the job's actions/cache entries go: the server's store
@@ -34,7 +35,7 @@ type remoteCache struct {
 	tmp    string // where an archive waits for its upload
 }
 
-func (r *remoteCache) Restore(ctx context.Context, scope, key string, restoreKeys []string, version string, lookupOnly bool, workspace string) (string, bool, error) {
+func (r *remoteCache) Restore(ctx context.Context, scope, key string, restoreKeys []string, version string, lookupOnly bool, jr roots.Set) (string, bool, error) {
 	hit, err := r.server.RestoreCache(ctx, agent.CacheQuery{Job: r.job, Scope: scope, Key: key, RestoreKeys: restoreKeys,
 		Version: version, LookupOnly: lookupOnly})
 	if err != nil || hit == nil {
@@ -44,13 +45,13 @@ func (r *remoteCache) Restore(ctx context.Context, scope, key string, restoreKey
 		return hit.Key, hit.Exact, nil
 	}
 	defer hit.Archive.Close()
-	if err := cache.Extract(ctx, hit.Archive, workspace); err != nil {
+	if err := cache.Extract(ctx, hit.Archive, jr); err != nil {
 		return "", false, fmt.Errorf("restoring cache %q: %w", hit.Key, err)
 	}
 	return hit.Key, hit.Exact, nil
 }
 
-func (r *remoteCache) Save(ctx context.Context, scope, key string, paths []string, version, workspace string) (cache.Entry, error) {
+func (r *remoteCache) Save(ctx context.Context, scope, key string, paths []string, version string, jr roots.Set) (cache.Entry, error) {
 	// A taken key is found before archiving, which can be long, as a local
 	// store does; the server still decides a race.
 	hit, err := r.server.RestoreCache(ctx, agent.CacheQuery{Job: r.job, Scope: scope, Key: key, Version: version, LookupOnly: true})
@@ -66,7 +67,7 @@ func (r *remoteCache) Save(ctx context.Context, scope, key string, paths []strin
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if err := cache.Archive(ctx, f, paths, workspace); err != nil {
+	if err := cache.Archive(ctx, f, paths, jr); err != nil {
 		return cache.Entry{}, fmt.Errorf("saving cache %q: %w", key, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {

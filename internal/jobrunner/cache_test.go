@@ -92,7 +92,7 @@ func TestCacheTravelsBetweenRemoteAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.CreateToken(ctx, store.Token{Name: "admin", Hash: hash, Scope: store.ScopeAdmin}); err != nil {
+	if _, err := db.CreateToken(ctx, store.Token{Name: "agents", Hash: hash, Scope: store.ScopeRegister}); err != nil {
 		t.Fatal(err)
 	}
 	repo, err := db.CreateRepo(ctx, store.Repo{Name: "demo", URL: "file://" + repoDir})

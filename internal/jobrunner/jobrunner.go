@@ -7,7 +7,9 @@ package jobrunner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,9 +21,12 @@ import (
 	"github.com/sluice-ci/sluice/internal/cache"
 	"github.com/sluice-ci/sluice/internal/engine"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/executor/host"
+	"github.com/sluice-ci/sluice/internal/fslock"
 	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/logs"
+	"github.com/sluice-ci/sluice/internal/workdirs"
 )
 
 // Config is where an agent keeps its work.
@@ -34,10 +39,10 @@ type Config struct {
 	Cache   actions.CacheBackend
 	Token   string // the agent's token, for fetching from the server's git
 	Version string
-	// Sandbox runs steps under bubblewrap with Hidden directories masked;
-	// the embedded agent uses it to keep jobs out of the server's data.
-	Sandbox bool
-	Hidden  []string
+	// Sandbox, when set, runs every process of a job in its own bubblewrap
+	// jail (DESIGN.md §5a): nothing of the agent's state or the server's
+	// data is mounted there.
+	Sandbox *host.Policy
 	Actions actions.Resolver
 	// Containers connects to a container engine for jobs that ask for one
 	// (container:, services:, docker actions); nil means none is available.
@@ -46,6 +51,47 @@ type Config struct {
 	// fetch from instead (the embedded agent reads the server's mirrors
 	// directly); "" keeps the URL.
 	LocalRepo func(url string) string
+}
+
+// Sweep removes the job directories under cfg.WorkDir that jobs of a dead
+// agent (or server) left behind; it returns how many.
+func Sweep(cfg Config) (int, error) {
+	removed, err := workdirs.Sweep(orTemp(cfg.WorkDir), "job*-*")
+	n, serr := sweepSlots(filepath.Join(orTemp(cfg.WorkDir), "slots"))
+	return len(removed) + n, errors.Join(err, serr)
+}
+
+// sweepSlots removes the job slots (see engine's jobSlot) no job holds: a
+// job removes its slot when it ends, so one left is a dead job's.
+func sweepSlots(dir string) (int, error) {
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	n := 0
+	var errs []error
+	for _, d := range des {
+		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			continue
+		}
+		unlock, ok, err := fslock.TryLock(filepath.Join(dir, ".locks", d.Name()+".lock"))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok {
+			continue // in use
+		}
+		if err := os.RemoveAll(filepath.Join(dir, d.Name())); err != nil {
+			errs = append(errs, err)
+		} else {
+			n++
+		}
+		unlock()
+	}
+	return n, errors.Join(errs...)
 }
 
 // New returns the agent's JobRunner.
@@ -65,10 +111,13 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	if err != nil {
 		return fail("%v", err)
 	}
-	dir, err := os.MkdirTemp(orTemp(cfg.WorkDir), fmt.Sprintf("job%d-", lease.Job.ID))
+	// Held while the job runs: if this agent dies, the next start of any
+	// agent here sweeps it (Sweep).
+	dir, release, err := workdirs.Make(orTemp(cfg.WorkDir), fmt.Sprintf("job%d-", lease.Job.ID))
 	if err != nil {
 		return fail("creating the job directory: %v", err)
 	}
+	defer release()
 	defer os.RemoveAll(dir)
 	var gitConfig []string
 	if cfg.Token != "" {
@@ -92,6 +141,18 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	if spec.Run.Fork {
 		secrets = nil
 	}
+	if len(lease.Vars) > 0 {
+		// The environment's variables (the job deploys there, its gates
+		// passed) over the run's.
+		vars := map[string]string{}
+		for k, v := range spec.Run.Vars {
+			vars[k] = v
+		}
+		for k, v := range lease.Vars {
+			vars[k] = v
+		}
+		spec.Run.Vars = vars
+	}
 	sink := &lineSink{emit: emit, step: step}
 	state := orTemp(cfg.StateDir)
 	eng := engine.New(engine.Options{
@@ -99,7 +160,7 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 		// Jobs run in slots under the agent's work directory that each job
 		// leg finds again on its next run (see engine's jobSlot).
 		Parallel: 1, WorkRoot: filepath.Join(orTemp(cfg.WorkDir), "slots"), ToolCache: filepath.Join(state, "toolcache"),
-		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox, HiddenDirs: cfg.Hidden,
+		StateDir: state, ArtifactDir: artDirFor(cfg, lease, dir), Sandbox: cfg.Sandbox,
 		BaseEnv: localrun.WithCaches(localrun.BaseEnv(os.Environ()), state),
 		Sink:    sink, EnvReuse: true, Version: cfg.Version, Actions: cfg.Actions.Session(), Cache: cacheFor(cfg, lease, dir),
 		Containers: cfg.Containers,

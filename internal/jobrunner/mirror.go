@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/roots"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,14 +53,14 @@ func (m *mirrors) ensure(ctx context.Context, url, sha string, gitConfig []strin
 			return "", err
 		}
 	}
-	if _, err := git(ctx, path, nil, "cat-file", "-e", sha+"^{commit}"); err == nil {
+	if _, err := git(ctx, path, nil, "cat-file", "-e", "--end-of-options", sha+"^{commit}"); err == nil {
 		return path, nil
 	}
 	// The ref keeps the commit from garbage collection while jobs use it.
 	// --upload-pack lets a local source serve a commit no ref names (a pull
 	// request head); HTTP sources are told the same by the server.
 	if _, err := git(ctx, path, gitConfig, "fetch", "-q", "--no-tags", "--no-write-fetch-head",
-		"--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack", url, "+"+sha+":refs/sluice/"+sha); err != nil {
+		"--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack", "--end-of-options", url, "+"+sha+":refs/sluice/"+sha); err != nil {
 		return "", fmt.Errorf("fetching %s from %s: %w", sha, url, err)
 	}
 	return path, nil
@@ -93,13 +94,15 @@ func exportWorkflows(ctx context.Context, mirror, sha, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", `git --git-dir="$1" archive --format=tar "$2" .github 2>/dev/null | tar -x -C "$3"`, "sh", mirror, sha, dir)
+	cmd := exec.CommandContext(ctx, "sh", "-c", `git --git-dir="$1" archive --format=tar --end-of-options "$2" .github 2>/dev/null | tar -x -C "$3"`, "sh", mirror, sha, dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("exporting .github at %s: %v: %s", sha, err, strings.TrimSpace(stderr.String()))
 	}
-	return nil
+	// The agent reads these files itself (reusable workflows, local
+	// actions' metadata): a link out of the tree must not lead it elsewhere.
+	return roots.DropEscapingLinks(dir)
 }
 
 func git(ctx context.Context, dir string, config []string, args ...string) (string, error) {

@@ -148,9 +148,12 @@ type JobRef struct {
 // Claim is the server's answer to an agent's claim: the job, its spec and the secrets it may
 // see (never log these), for LeaseSeconds unless heartbeats extend it.
 type Claim struct {
-	Job          JobRef            `json:"job"`
-	Spec         json.RawMessage   `json:"spec"`
-	Secrets      map[string]string `json:"secrets"`
+	Job     JobRef            `json:"job"`
+	Spec    json.RawMessage   `json:"spec"`
+	Secrets map[string]string `json:"secrets"`
+	// Vars are the variables of the environment the job deploys to (given once its gates
+	// passed), over the spec's.
+	Vars         map[string]string `json:"vars,omitempty"`
 	LeaseSeconds int               `json:"lease_seconds"`
 }
 

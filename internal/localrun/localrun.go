@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -29,6 +28,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/engine"
 	"github.com/sluice-ci/sluice/internal/event"
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/fslock"
 	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/jobspec"
@@ -65,8 +65,12 @@ type Config struct {
 	WorkingTree bool
 	Keep        bool
 	Sandbox     bool
-	Verbose     bool
-	NoEnvReuse  bool
+	// SandboxHelper says this program serves jobs' jails (it runs
+	// host.HelperMain when given host.HelperArg): sandboxed steps then cost a
+	// process inside the job's jail, not a jail each.
+	SandboxHelper bool
+	Verbose       bool
+	NoEnvReuse    bool
 	// Actions resolves actions and reusable workflows that are not built in; an empty CacheDir
 	// means the state directory's actions/.
 	Actions       actions.Resolver
@@ -265,9 +269,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		fmt.Fprintln(cfg.Stderr, unresolved.Error())
 		fmt.Fprintf(cfg.Stderr, "sluice: %d action(s) or called workflow(s) cannot be resolved: the jobs using them will fail\n", len(unresolved))
 	}
+	var policy *host.Policy
 	if cfg.Sandbox {
-		if _, err := exec.LookPath("bwrap"); err != nil {
-			return ExitInvalid, usage("--sandbox needs bubblewrap (bwrap): install it with `apt-get install bubblewrap`")
+		if policy, err = host.NewPolicy(ctx, StateDeny(state)); err != nil {
+			return ExitInvalid, usage("--sandbox: %v", err)
+		}
+		if exe, err := os.Executable(); err == nil && cfg.SandboxHelper {
+			policy = policy.WithHelper(exe)
 		}
 	}
 
@@ -296,8 +304,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		ToolCache:     filepath.Join(state, "toolcache"),
 		StateDir:      state,
 		Keep:          cfg.Keep,
-		Sandbox:       cfg.Sandbox,
-		HiddenDirs:    []string{state},
+		Sandbox:       policy,
 		WorkingTree:   cfg.WorkingTree,
 		Verbose:       cfg.Verbose,
 		LogDir:        logDir,
@@ -339,7 +346,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		fmt.Fprintf(cfg.Stderr, "sluice: saving logs: %v\n", err)
 	}
 	if cfg.Keep {
-		fmt.Fprintf(cfg.Stdout, "Workspaces kept under %s\n", filepath.Join(os.TempDir(), "sluice-work", runID))
+		fmt.Fprintf(cfg.Stdout, "Workspaces kept under %s\n", filepath.Join(os.TempDir(), "sluice-work"))
 	}
 	listArtifacts(cfg.Stdout, state, runID)
 	select {
@@ -368,8 +375,14 @@ func describeInvalid(invalid []workflow.Invalid) string {
 	return fmt.Sprintf("%d problem(s) in invalid workflow file(s) %s", n, strings.Join(names, ", "))
 }
 
+// consoleSink is the live view on a terminal, plain lines otherwise. What a
+// job prints reaches a terminal without its control sequences (colours
+// kept): a job must not drive the user's terminal.
 func consoleSink(w io.Writer, verbose bool, follow string) logs.Sink {
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if os.Getenv("TERM") == "dumb" {
+			return logs.TerminalSafe(logs.NewPlain(w, verbose))
+		}
 		width := func() int {
 			if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
 				return cols
@@ -382,7 +395,7 @@ func consoleSink(w io.Writer, verbose bool, follow string) logs.Sink {
 			}
 			return 0
 		}
-		return logs.NewTTYWith(w, logs.TTYConfig{Width: width, Height: height, Verbose: verbose, Follow: follow})
+		return logs.TerminalSafe(logs.NewTTYWith(w, logs.TTYConfig{Width: width, Height: height, Verbose: verbose, Follow: follow}))
 	}
 	return logs.NewPlain(w, verbose)
 }
@@ -475,6 +488,19 @@ func inferWorkflow(root string, w io.Writer) (string, error) {
 		return "", fmt.Errorf("writing the inferred workflow: %w", err)
 	}
 	return p, nil
+}
+
+// StateDeny are the parts of a state directory (sluice run's, or an
+// agent's) a job's sandbox must never reach: other runs' logs and
+// artifacts, the shared caches, a server's data, an agent's state and
+// credential. Kept environments, tools, fetched actions and the job's own
+// repository mirror are mounted one by one where a job needs them.
+func StateDeny(state string) []string {
+	var out []string
+	for _, d := range []string{"runs", "artifacts", "cache", "server", "agent", "credentials"} {
+		out = append(out, filepath.Join(state, d))
+	}
+	return out
 }
 
 // WithCaches points pip and uv at caches in sluice's state directory, shared

@@ -7,6 +7,7 @@ package pathglob
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +105,20 @@ func (p Pattern) Expand(followLinks bool) ([]string, error) {
 		opts = append(opts, doublestar.WithNoFollow())
 	}
 	ms, err := doublestar.Glob(os.DirFS(p.Base), p.Glob, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("expanding %s: %w", p.Glob, err)
+	}
+	return ms, nil
+}
+
+// ExpandFS is Expand over fsys, a view of Base (an os.Root's, so that the
+// walk never leaves the directory it was given).
+func (p Pattern) ExpandFS(fsys fs.FS, followLinks bool) ([]string, error) {
+	var opts []doublestar.GlobOption
+	if !followLinks {
+		opts = append(opts, doublestar.WithNoFollow())
+	}
+	ms, err := doublestar.Glob(fsys, p.Glob, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("expanding %s: %w", p.Glob, err)
 	}

@@ -1078,13 +1078,9 @@ var (
 // uvPythons records the uv-managed interpreters on the machine by name:
 // installing another may change which one uv picks.
 func (r *recognizer) uvPythons(env map[string]string) {
-	dir := env["UV_PYTHON_INSTALL_DIR"]
+	_, dir := ManagedDirs(env["HOME"], func(k string) string { return env[k] })
 	if dir == "" {
-		data := env["XDG_DATA_HOME"]
-		if data == "" && env["HOME"] != "" {
-			data = filepath.Join(env["HOME"], ".local", "share")
-		}
-		dir = filepath.Join(data, "uv", "python")
+		dir = filepath.Join("uv", "python")
 	}
 	entries, _ := os.ReadDir(dir)
 	var names []string

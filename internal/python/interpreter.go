@@ -75,22 +75,9 @@ func DiscoverFor(ctx context.Context, extraDirs []string, specs []Spec, managed 
 	for _, d := range managed {
 		cands = append(cands, installCandidates(d, SourceProvisioned, uvKnown)...)
 	}
-	pyenvRoot := os.Getenv("PYENV_ROOT")
-	if pyenvRoot == "" && home != "" {
-		pyenvRoot = filepath.Join(home, ".pyenv")
-	}
+	pyenvRoot, uvDir := ManagedDirs(home, os.Getenv)
 	if pyenvRoot != "" {
 		cands = append(cands, installCandidates(filepath.Join(pyenvRoot, "versions"), SourcePyenv, pyenvKnown)...)
-	}
-	uvDir := os.Getenv("UV_PYTHON_INSTALL_DIR")
-	if uvDir == "" {
-		data := os.Getenv("XDG_DATA_HOME")
-		if data == "" && home != "" {
-			data = filepath.Join(home, ".local", "share")
-		}
-		if data != "" {
-			uvDir = filepath.Join(data, "uv", "python")
-		}
 	}
 	if uvDir != "" {
 		cands = append(cands, installCandidates(uvDir, SourceUV, uvKnown)...)

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/delivery"
-	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -92,8 +90,34 @@ func (s *Scheduler) runPromotion(ctx context.Context, run *store.Run, spec *Spec
 	if cfg.Eligible(spec.Environment, rel.Ref, cd.KindForward) != nil && cfg.Eligible(spec.Environment, rel.Ref, cd.KindHotfix) == nil {
 		kind = cd.KindHotfix
 	}
+	by, err := s.startedBy(ctx, run)
+	if err != nil {
+		return nil, err
+	}
 	return s.cfg.DB.CreatePromotion(ctx, run.RepoID, cd.Promotion{Env: spec.Environment, ReleaseID: rel.ID, Kind: kind,
-		StartedBy: firstNonEmpty(run.Actor, "sluice"), RunID: run.ID})
+		StartedBy: by, RunID: run.ID})
+}
+
+// startedBy is the person behind a run, for the rule that nobody approves
+// what they started: a run from a forge (a push, a pull request) was
+// started by the forge login that caused it, which counts as the sluice
+// identity it is linked to (sluice identity link); a run started through
+// the API already names an identity.
+func (s *Scheduler) startedBy(ctx context.Context, run *store.Run) (string, error) {
+	if run.Actor == "" {
+		return "sluice", nil
+	}
+	switch run.Trigger {
+	case store.TriggerWebhook, store.TriggerPoll:
+		id, err := s.cfg.DB.IdentityOfLogin(ctx, "", run.Actor)
+		if err != nil {
+			return "", err
+		}
+		if id != "" {
+			return id, nil
+		}
+	}
+	return run.Actor, nil
 }
 
 // runRelease returns the run's release, making it from the artifacts the
@@ -498,21 +522,28 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 		opts := delivery.CheckOptions{Log: func(line string) {
 			s.cfg.Log.Info("verification", "promotion", p.ID, "env", p.Env, "line", line)
 		}}
-		var err error
-		if env.Verify.Command != nil {
-			// A command check runs in the release's commit (its smoke
-			// script), never in the server's data directory.
-			var cleanup func()
-			opts.Dir, cleanup, err = s.releaseTree(ctx, p)
-			if cleanup != nil {
-				defer cleanup()
+		// The HTTP check is the server's (it runs nothing of the
+		// repository); the repository's own command then runs as a job on
+		// an agent, in the job's boundary, never here.
+		err := delivery.Check(ctx, &cd.Verify{HTTP: env.Verify.HTTP}, opts)
+		if err == nil && env.Verify.Command != nil {
+			unlock, lerr := s.lockDeployments(ctx)
+			if lerr != nil {
+				s.cfg.Log.Warn("starting a verification job", "promotion", p.ID, "err", lerr)
+				return
 			}
-			if s.cfg.Sandbox {
-				opts.Sandbox = &host.Sandbox{Writable: []string{opts.Dir}, Hidden: []string{s.cfg.DataDir}}
+			cur, gerr := s.cfg.DB.GetPromotion(ctx, p.ID)
+			started := false
+			if gerr == nil && cur.State == cd.StateInProgress {
+				started, err = s.startVerifyJob(ctx, cur, env.Verify.Command)
 			}
-		}
-		if err == nil {
-			err = delivery.Check(ctx, env.Verify, opts)
+			unlock()
+			if started {
+				return
+			}
+			if err == nil && gerr == nil && cur.State == cd.StateInProgress {
+				err = fmt.Errorf("the verification command has no run to go in (promotion %d)", p.ID)
+			}
 		}
 		unlock, lerr := s.lockDeployments(ctx)
 		if lerr != nil {
@@ -530,24 +561,6 @@ func (s *Scheduler) verify(ctx context.Context, p *cd.Promotion) {
 		}
 		_ = s.end(ctx, cur, cd.EventSucceed, "deployed and verified")
 	})
-}
-
-// releaseTree exports the commit of p's release into a fresh directory
-// outside the data directory.
-func (s *Scheduler) releaseTree(ctx context.Context, p *cd.Promotion) (string, func(), error) {
-	rel, err := s.cfg.DB.GetRelease(ctx, p.ReleaseID)
-	if err != nil {
-		return "", nil, err
-	}
-	dir, err := os.MkdirTemp("", "sluice-verify-")
-	if err != nil {
-		return "", nil, fmt.Errorf("preparing the verification directory: %w", err)
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	if err := s.mirror.export(ctx, p.RepoID, rel.Commit, dir); err != nil {
-		return dir, cleanup, fmt.Errorf("checking out %s for verification: %w", rel.Commit, err)
-	}
-	return dir, cleanup, nil
 }
 
 // verifyRelease checks a release's bytes against its digests before any

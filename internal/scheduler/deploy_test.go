@@ -261,3 +261,66 @@ func TestPromoteBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestSelfApprovalIsByIdentity: a release pushed with a forge login linked
+// to a reviewer's identity cannot be approved by that reviewer, although the
+// login and the reviewer's name differ.
+func TestSelfApprovalIsByIdentity(t *testing.T) {
+	h := newHarness(t)
+	if err := h.db.LinkLogin(h.ctx, store.IdentityLogin{Forge: "github", Login: "Carol-GH", Identity: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	sha := h.git.commit("main", "deploy", map[string]string{".github/workflows/ci.yml": deployWorkflow, ".sluice/environments.yml": reviewedEnvironments})
+	tr := storeTrigger(sha)
+	tr.Actor = "carol-gh"
+	run := h.triggerOne(tr)
+	h.finish("build", store.ConclusionSuccess, nil)
+	p := h.promotion(run.ID)
+	if p.StartedBy != "carol" {
+		t.Fatalf("promotion started by %q, want carol (the identity of login carol-gh)", p.StartedBy)
+	}
+	if _, err := h.s.Decide(h.ctx, p.ID, "carol", true, ""); !errors.Is(err, cd.ErrSelfApproval) {
+		t.Errorf("carol approving her own push: %v, want ErrSelfApproval", err)
+	}
+	if _, err := h.s.Decide(h.ctx, p.ID, "bob", true, ""); err != nil {
+		t.Errorf("bob approving: %v", err)
+	}
+}
+
+// TestPromotionRunIgnoresVerificationJobs: the release's run holds a
+// verification job (sluice's one-step workflow, added by the release's
+// first promotion); a promotion run made from it takes the workflow from
+// the run's own jobs, so it still finds the deployment job whichever job's
+// spec it reads first.
+func TestPromotionRunIgnoresVerificationJobs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	run := pushDeploy(h, reviewedEnvironments)
+	p := h.promotion(run.ID)
+	rel, err := h.db.GetRelease(h.ctx, p.ReleaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := *h.spec(run.ID, "build")
+	base.Job.Key, base.Job.Name = verifyJobKey("production"), verifyJobKey("production")
+	base.Job.WorkflowSource = verifyWorkflow("production", &cd.CommandCheck{Run: "true"})
+	base.Job.WorkflowPath, base.Job.JobID, base.Verify = ".sluice/environments.yml#verify-production", "verify", p.ID
+	if _, err := h.db.AddJobs(h.ctx, run.ID, []store.Job{{Key: verifyJobKey("production"), Name: verifyJobKey("production"),
+		Status: store.StatusQueued, Spec: base.encode()}}); err != nil {
+		t.Fatal(err)
+	}
+	// Which spec is read first was left to map order: try it often.
+	for i := 0; i < 16; i++ {
+		id, err := h.s.promotionRun(h.ctx, h.repo, rel, &p)
+		if err != nil || id == 0 {
+			t.Fatalf("promotion run %d: id %d, %v; want a run with the deployment job", i, id, err)
+		}
+		states := h.states(id)
+		if _, ok := states["deploy"]; !ok {
+			t.Fatalf("promotion run %d has jobs %v, want the deployment job", i, states)
+		}
+		if _, ok := states[verifyJobKey("production")]; ok {
+			t.Fatalf("promotion run %d carried over the verification job: %v", i, states)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // mirror keeps a bare copy of each repository under the data directory, so
@@ -54,7 +56,9 @@ func (m mirror) fetch(ctx context.Context, repoID int64, url string, extra ...st
 			return "", fmt.Errorf("creating the mirror of repository %d: %w", repoID, err)
 		}
 	}
-	args := []string{"fetch", "-q", "--force", "--prune", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}
+	// --end-of-options before every value that came from outside (a URL,
+	// a webhook's ref or commit id): none of them is ever read as an option.
+	args := []string{"fetch", "-q", "--force", "--prune", "--end-of-options", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}
 	if _, err := git(ctx, p, args...); err != nil {
 		return "", fmt.Errorf("fetching %s: %w", url, err)
 	}
@@ -62,17 +66,17 @@ func (m mirror) fetch(ctx context.Context, repoID int64, url string, extra ...st
 		if e == "" {
 			continue
 		}
-		if _, err := git(ctx, p, "cat-file", "-e", e+"^{commit}"); err == nil {
+		if _, err := git(ctx, p, "cat-file", "-e", "--end-of-options", e+"^{commit}"); err == nil {
 			continue // the branches already brought it
 		}
 		// A pull request head or a commit no branch names.
-		_, _ = git(ctx, p, "fetch", "-q", "--force", url, e)
+		_, _ = git(ctx, p, "fetch", "-q", "--force", "--end-of-options", url, e)
 	}
 	return p, nil
 }
 
 func (m mirror) resolve(ctx context.Context, repoID int64, ref string) (string, error) {
-	out, err := git(ctx, m.path(repoID), "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	out, err := git(ctx, m.path(repoID), "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
 	if err != nil {
 		return "", fmt.Errorf("no commit for %q in the repository", ref)
 	}
@@ -84,22 +88,24 @@ func (m mirror) export(ctx context.Context, repoID int64, sha, dir string) error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", `git --git-dir="$1" archive --format=tar "$2" | tar -x -C "$3"`, "sh", m.path(repoID), sha, dir)
+	cmd := exec.CommandContext(ctx, "sh", "-c", `git --git-dir="$1" archive --format=tar --end-of-options "$2" | tar -x -C "$3"`, "sh", m.path(repoID), sha, dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("exporting %s: %v: %s", sha, err, strings.TrimSpace(stderr.String()))
 	}
-	return nil
+	// The server reads these files itself: a link out of the tree must not
+	// lead it to its own data.
+	return roots.DropEscapingLinks(dir)
 }
 
 func (m mirror) changedFiles(ctx context.Context, repoID int64, before, sha string) []string {
 	var out string
 	var err error
 	if before == "" || strings.Trim(before, "0") == "" {
-		out, err = git(ctx, m.path(repoID), "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", sha)
+		out, err = git(ctx, m.path(repoID), "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", "--end-of-options", sha)
 	} else {
-		out, err = git(ctx, m.path(repoID), "diff", "--name-only", before, sha)
+		out, err = git(ctx, m.path(repoID), "diff", "--name-only", "--end-of-options", before, sha)
 	}
 	if err != nil {
 		return nil
@@ -140,7 +146,7 @@ func (m mirror) fullMessage(ctx context.Context, repoID int64, sha string) strin
 }
 
 func (m mirror) message(ctx context.Context, repoID int64, sha string) string {
-	out, err := git(ctx, m.path(repoID), "log", "-1", "--format=%s", sha)
+	out, err := git(ctx, m.path(repoID), "log", "-1", "--format=%s", "--end-of-options", sha)
 	if err != nil {
 		return ""
 	}

@@ -20,10 +20,14 @@ func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
 	if err := s.advance(ctx, j.RunID); err != nil {
 		return err
 	}
-	if info, ok := s.info(ctx, j); ok && info.Promotion != 0 {
+	info, ok := s.info(ctx, j)
+	if ok && info.Promotion != 0 {
 		// Only a deployment job's end can conclude a promotion; the others
 		// spare every job's completion a query.
 		s.settleRunPromotions(ctx, j.RunID)
+	}
+	if ok && info.Verify != 0 && j.Status == store.StatusCompleted {
+		return s.verifyJobDone(ctx, info.Verify, j)
 	}
 	return nil
 }
@@ -80,6 +84,9 @@ func (s *Scheduler) Rerun(ctx context.Context, runID int64, failedOnly bool) (*s
 	if err != nil {
 		return nil, err
 	}
+	// A verification job belongs to its promotion, not to the workflow: it
+	// is not run again with it.
+	jobs = s.workflowJobs(ctx, jobs)
 	top, err := s.topSpec(ctx, old, jobs)
 	if err != nil {
 		return nil, err
@@ -236,6 +243,8 @@ func (s *Scheduler) step(ctx context.Context, runID int64) (bool, []int64, error
 		}
 		return false, nil, nil
 	}
+	// A verification job is sluice's, not the workflow's: the plan never sees it.
+	jobs = s.workflowJobs(ctx, jobs)
 	p, base, err := s.planFor(ctx, run, jobs)
 	if err != nil {
 		return false, nil, s.failWaiting(ctx, jobs, err)
@@ -533,7 +542,24 @@ type rowInfo struct {
 	JobID     string
 	Leg       int
 	Promotion int64
-	Job       *jobspec.Job
+	// Verify is the promotion a verification job checks (0: a job of the
+	// workflow).
+	Verify int64
+	Job    *jobspec.Job
+}
+
+// workflowJobs leaves out of jobs the verification jobs sluice added to the
+// run (see startVerifyJob): they are no jobs of the workflow, and the plan
+// neither knows nor re-runs them.
+func (s *Scheduler) workflowJobs(ctx context.Context, jobs []store.Job) []store.Job {
+	out := jobs[:0:0]
+	for i := range jobs {
+		if info, _ := s.info(ctx, &jobs[i]); info.Verify != 0 {
+			continue
+		}
+		out = append(out, jobs[i])
+	}
+	return out
 }
 
 // remember caches what the plan said of a row.
@@ -564,7 +590,7 @@ func (s *Scheduler) info(ctx context.Context, j *store.Job) (rowInfo, bool) {
 	if err != nil {
 		return rowInfo{JobID: j.Key}, false
 	}
-	info := rowInfo{JobID: spec.Job.JobID, Leg: spec.Leg, Promotion: spec.Promotion}
+	info := rowInfo{JobID: spec.Job.JobID, Leg: spec.Leg, Promotion: spec.Promotion, Verify: spec.Verify}
 	if spec.Job.Name != "" {
 		js := spec.Job
 		js.WorkflowSource, js.Inputs = "", nil

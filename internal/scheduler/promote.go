@@ -171,7 +171,9 @@ func (s *Scheduler) promotionRun(ctx context.Context, repo *store.Repo, rel *cd.
 		return 0, err
 	}
 	// Only the release run's top-level jobs carry over; legs and called workflows' jobs
-	// are planned again when their job is.
+	// are planned again when their job is. A verification job is no job of the workflow
+	// (its spec holds sluice's one-step workflow, not the release's).
+	jobs = s.workflowJobs(ctx, jobs)
 	rows := map[string]store.Job{}
 	for _, j := range jobs {
 		if j.Parent == "" {

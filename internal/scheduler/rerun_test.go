@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -156,6 +157,31 @@ func TestRerunAll(t *testing.T) {
 		if j.Key == "test" && j.Conclusion != "failure" {
 			t.Errorf("attempt 1's test is now %s; an attempt's jobs stay as they ended", j.Conclusion)
 		}
+	}
+}
+
+// A verification job added to a run by its promotion belongs to that
+// promotion: running the workflow again does not run it again (its spec
+// holds sluice's one-step workflow, not the run's).
+func TestRerunLeavesVerificationJobsOut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	old := failedRun(h)
+	base := *h.spec(old.ID, "build")
+	base.Job.Key, base.Job.Name = verifyJobKey("production"), verifyJobKey("production")
+	base.Job.WorkflowSource = verifyWorkflow("production", &cd.CommandCheck{Run: "true"})
+	base.Job.JobID, base.Verify = "verify", 7
+	if _, err := h.db.AddJobs(h.ctx, old.ID, []store.Job{{Key: verifyJobKey("production"), Name: verifyJobKey("production"),
+		Status: store.StatusQueued, Spec: base.encode()}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.s.Rerun(h.ctx, old.ID, false)
+	if err != nil {
+		t.Fatalf("Rerun: %v", err)
+	}
+	want := map[string]string{"build": "queued", "lint": "queued", "test": "waiting", "publish": "waiting"}
+	if diff := cmp.Diff(want, h.states(r.ID)); diff != "" {
+		t.Errorf("rerun's jobs (-want +got):\n%s", diff)
 	}
 }
 

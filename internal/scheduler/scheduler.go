@@ -43,9 +43,6 @@ type Config struct {
 	Artifacts *artifacts.Store
 	// BuilderID names this server in provenance statements (its base URL).
 	BuilderID string
-	// Sandbox runs verification commands under bubblewrap with the data
-	// directory hidden, as the embedded agent runs steps.
-	Sandbox bool
 	// Deployment reports a promotion's state to the repository's forge (a
 	// GitHub deployment status); nil reports nothing.
 	Deployment func(ctx context.Context, repo *store.Repo, p *cd.Promotion)
@@ -241,6 +238,12 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 		for k, cw := range called {
 			base.Called[k] = Source{Path: cw.Path, Source: string(cw.Source)}
 		}
+	}
+	// A pull request from a fork runs someone else's code: it waits for a
+	// maintainer, unless the repository says otherwise (and never gets
+	// secrets either way).
+	if t.Fork && !repo.ForkRunsWithoutApproval {
+		run.HoldReason = "waiting for a maintainer's approval: a pull request from a fork (sluice approve-run RUN)"
 	}
 	p, err := plan.New(plan.Input{Run: base.Run, Workflow: wf, Called: called, CallErrors: callErrs, OtherOS: plan.WaitForAgent})
 	if err != nil {

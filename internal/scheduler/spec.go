@@ -30,6 +30,9 @@ type Spec struct {
 	// is made).
 	Environment string `json:"environment,omitempty"`
 	Promotion   int64  `json:"promotion,omitempty"`
+	// Verify is the promotion a verification job checks (an environment's
+	// verify: command, run on an agent).
+	Verify int64 `json:"verify,omitempty"`
 }
 
 // Source is a workflow file's path and text.

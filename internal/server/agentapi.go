@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/jobspec"
+	loglines "github.com/sluice-ci/sluice/internal/lines"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -29,7 +30,7 @@ const (
 
 // agentRoutes registers the agent protocol.
 func (s *Server) agentRoutes() {
-	s.mux.Handle("POST /api/v1/agent/register", s.require(store.ScopeAdmin, s.agentRegister))
+	s.mux.Handle("POST /api/v1/agent/register", s.requireRegister(s.agentRegister))
 	s.mux.Handle("POST /api/v1/agent/claim", s.agentAuth(s.agentClaim))
 	s.mux.Handle("POST /api/v1/agent/jobs/{id}/heartbeat", s.agentAuth(s.agentHeartbeat))
 	s.mux.Handle("POST /api/v1/agent/jobs/{id}/logs", s.agentAuth(s.agentLogs))
@@ -84,15 +85,49 @@ type agentRegisterResponse struct {
 	Token   string `json:"token"`
 }
 
+// requireRegister serves h only to a registration token (scope register):
+// an agent must never be handed an admin token to join.
+func (s *Server) requireRegister(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.apiPrincipalOf(r)
+		switch {
+		case !ok:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			agentError(w, http.StatusUnauthorized, "registering an agent needs a registration token: create one with `sluice token create NAME --scope register`")
+		case p.Scope != store.ScopeRegister:
+			agentError(w, http.StatusForbidden, fmt.Sprintf("registering an agent needs a registration token (scope register), not a %s token: an agent must not hold one; create it with `sluice token create NAME --scope register`", p.Scope))
+		default:
+			h(w, r.WithContext(context.WithValue(r.Context(), apiPrincipalKey{}, p)))
+		}
+	}
+}
+
+// agentReclaimAfter is how long an agent must have been silent before a new
+// registration may take its name (and its jobs' routing) over.
+const agentReclaimAfter = 2 * time.Minute
+
 func (s *Server) agentRegister(w http.ResponseWriter, r *http.Request) {
 	var req agentRegisterRequest
 	if !agentDecode(w, r, &req) {
 		return
 	}
 	req.Name = strings.TrimSpace(req.Name)
-	if req.Name == "" {
-		agentError(w, http.StatusBadRequest, "an agent needs a name")
+	if req.Name == "" || len(req.Name) > 100 {
+		agentError(w, http.StatusBadRequest, "an agent needs a name of at most 100 characters")
 		return
+	}
+	// A registration token must not let its holder take the place of a
+	// live agent (and receive its jobs and their secrets).
+	if agents, err := s.cfg.DB.ListAgents(r.Context()); err == nil {
+		for _, a := range agents {
+			if a.Name != req.Name {
+				continue
+			}
+			if a.Name == "embedded" || a.LastSeen != nil && time.Since(*a.LastSeen) < agentReclaimAfter {
+				agentError(w, http.StatusConflict, fmt.Sprintf("an agent named %q is registered and was online within %s: pick another --name, or stop it first", a.Name, agentReclaimAfter))
+				return
+			}
+		}
 	}
 	tok, hash, err := secrets.NewToken()
 	if err != nil {
@@ -171,7 +206,7 @@ func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request, a *store.Agen
 			agentError(w, http.StatusBadRequest, fmt.Sprintf("log line seq %d: seqs start at 1", l.Seq))
 			return
 		}
-		lines[i] = store.LogLine{JobID: j.ID, Seq: l.Seq, Time: l.Time, Step: l.Step, Kind: l.Kind, Text: l.Text}
+		lines[i] = store.LogLine{JobID: j.ID, Seq: l.Seq, Time: l.Time, Step: l.Step, Kind: l.Kind, Text: loglines.Cut(l.Text)}
 	}
 	ack, err := s.cfg.DB.AppendLogs(r.Context(), j.ID, lines)
 	if err != nil {
@@ -292,6 +327,12 @@ func (s *Server) agentReportRun(runID int64) {
 func agentDecode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, agentMaxJSON))
 	if err := dec.Decode(v); err != nil {
+		// Too large is its own answer: the agent sends less, not nothing.
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			agentError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request is over %d bytes: send fewer log lines at once", agentMaxJSON))
+			return false
+		}
 		agentError(w, http.StatusBadRequest, "decoding request body: "+err.Error())
 		return false
 	}

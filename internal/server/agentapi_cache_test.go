@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/roots"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,7 +52,7 @@ func archiveOf(t *testing.T, content string) []byte {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := cache.Archive(context.Background(), &buf, []string{"f"}, ws); err != nil {
+	if err := cache.Archive(context.Background(), &buf, []string{"f"}, roots.New(ws, "")); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -92,7 +93,7 @@ func (e *agentTestEnv) restore(t *testing.T, token string, body map[string]any) 
 	a := cacheAnswer{Code: resp.StatusCode, Key: key, Exact: resp.Header.Get("X-Cache-Exact")}
 	if resp.StatusCode == http.StatusOK && len(data) > 0 {
 		ws := t.TempDir()
-		if err := cache.Extract(context.Background(), bytes.NewReader(data), ws); err != nil {
+		if err := cache.Extract(context.Background(), bytes.NewReader(data), roots.New(ws, "")); err != nil {
 			t.Fatalf("extracting the answer: %v", err)
 		}
 		f, err := os.ReadFile(filepath.Join(ws, "f"))

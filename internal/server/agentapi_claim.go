@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/store"
 )
@@ -84,7 +85,7 @@ func (s *Server) agentSendClaim(w http.ResponseWriter, r *http.Request, a *store
 		}
 		return true
 	}
-	sec, err := s.agentSecrets(r.Context(), j)
+	sec, vars, err := s.agentSecrets(r.Context(), j)
 	if err != nil {
 		// Retrying cannot help (a wrong key, a damaged row): the job fails, saying why.
 		s.cfg.Log.Error("reading secrets for job", "job", j.ID, "err", err)
@@ -105,40 +106,62 @@ func (s *Server) agentSendClaim(w http.ResponseWriter, r *http.Request, a *store
 	}
 	agentJSON(w, http.StatusOK, jobspec.Claim{
 		Job:  jobspec.JobRef{ID: j.ID, RunID: j.RunID, Key: j.Key, Name: j.Name, Attempt: j.Attempt, Labels: j.Labels},
-		Spec: j.Spec, Secrets: sec, LeaseSeconds: int(agentLease / time.Second)})
+		Spec: j.Spec, Secrets: sec, Vars: vars, LeaseSeconds: int(agentLease / time.Second)})
 	return true
 }
 
 // agentSecrets decrypts what the job may see: the repository's secrets over server-wide ones,
-// none for a pull request from a fork.
-func (s *Server) agentSecrets(ctx context.Context, j *store.Job) (map[string]string, error) {
-	var spec jobspec.Spec
+// and, for a job deploying to an environment whose gates passed (its promotion is in
+// progress), that environment's secrets over both and its variables; nothing for a pull
+// request from a fork.
+func (s *Server) agentSecrets(ctx context.Context, j *store.Job) (secretsOut, vars map[string]string, err error) {
+	// The agent's part of the spec (jobspec.Spec) and the scheduler's
+	// bookkeeping beside it (scheduler.Spec): the deployment it carries out.
+	var spec struct {
+		jobspec.Spec
+		Environment string `json:"environment"`
+		Promotion   int64  `json:"promotion"`
+	}
 	if len(j.Spec) > 0 {
 		if err := json.Unmarshal(j.Spec, &spec); err != nil {
-			return nil, fmt.Errorf("reading spec of job %d: %w", j.ID, err)
+			return nil, nil, fmt.Errorf("reading spec of job %d: %w", j.ID, err)
 		}
 	}
 	out := map[string]string{}
 	if spec.Run.Fork {
-		return out, nil
+		return out, nil, nil
 	}
 	run, err := s.cfg.DB.GetRun(ctx, j.RunID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	list, err := s.cfg.DB.SecretsForRepo(ctx, run.RepoID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if len(list) == 0 {
-		return out, nil
+	var envValues []store.EnvValue
+	if spec.Environment != "" && spec.Promotion != 0 {
+		p, err := s.cfg.DB.GetPromotion(ctx, spec.Promotion)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the promotion of job %d: %w", j.ID, err)
+		}
+		// Only a deployment that passed its environment's gates (it is
+		// under way) gets the environment's values.
+		if p.State == cd.StateInProgress && p.Env == spec.Environment && p.RepoID == run.RepoID {
+			if envValues, err = s.cfg.DB.EnvValues(ctx, run.RepoID, spec.Environment, ""); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if len(list) == 0 && len(envValues) == 0 {
+		return out, nil, nil
 	}
 	if s.cfg.Keys == nil {
-		return nil, errors.New("secrets are set but the server has no key")
+		return nil, nil, errors.New("secrets are set but the server has no key")
 	}
 	repo, err := s.cfg.DB.GetRepo(ctx, run.RepoID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, sec := range list {
 		scope := repo.Name
@@ -147,9 +170,23 @@ func (s *Server) agentSecrets(ctx context.Context, j *store.Job) (map[string]str
 		}
 		pt, err := s.cfg.Keys.Open(sec.Ciphertext, SecretContext(scope, sec.Name))
 		if err != nil {
-			return nil, fmt.Errorf("decrypting secret %s: %w", SecretContext(scope, sec.Name), err)
+			return nil, nil, fmt.Errorf("decrypting secret %s: %w", SecretContext(scope, sec.Name), err)
 		}
 		out[sec.Name] = string(pt)
 	}
-	return out, nil
+	for _, v := range envValues {
+		if v.Kind == store.EnvVar {
+			if vars == nil {
+				vars = map[string]string{}
+			}
+			vars[v.Name] = string(v.Value)
+			continue
+		}
+		pt, err := s.cfg.Keys.Open(v.Value, EnvSecretContext(repo.Name, v.Environment, v.Name))
+		if err != nil {
+			return nil, nil, fmt.Errorf("decrypting secret %s: %w", EnvSecretContext(repo.Name, v.Environment, v.Name), err)
+		}
+		out[v.Name] = string(pt)
+	}
+	return out, vars, nil
 }

@@ -32,6 +32,7 @@ type agentTestEnv struct {
 	keys  *secrets.Keyring
 	sched *agentFakeScheduler
 	admin string
+	reg   string // a registration token
 	repo  *store.Repo
 }
 
@@ -53,6 +54,7 @@ func newAgentTestEnv(t *testing.T) *agentTestEnv {
 	}
 	e := &agentTestEnv{db: db, keys: keys, sched: &agentFakeScheduler{}}
 	e.admin = agentTestToken(t, db, store.ScopeAdmin)
+	e.reg = agentTestToken(t, db, store.ScopeRegister)
 	if e.repo, err = db.CreateRepo(ctx, store.Repo{Name: "demo", URL: "file:///srv/demo"}); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func (e *agentTestEnv) do(t *testing.T, method, path, token string, body any) (i
 
 func (e *agentTestEnv) register(t *testing.T, name string, labels ...string) (int64, string) {
 	t.Helper()
-	code, body := e.do(t, "POST", "/api/v1/agent/register", e.admin, map[string]any{"name": name, "labels": labels, "parallel": 1})
+	code, body := e.do(t, "POST", "/api/v1/agent/register", e.reg, map[string]any{"name": name, "labels": labels, "parallel": 1})
 	if code != http.StatusOK {
 		t.Fatalf("register %s: %d %s", name, code, body)
 	}
@@ -175,7 +177,11 @@ func (f *agentFakeScheduler) got() []int64 {
 	return slices.Clone(f.finished)
 }
 
-func TestAgentRegisterNeedsAdmin(t *testing.T) {
+// TestAgentRegisterNeedsRegistrationToken: an agent registers with a
+// registration token only; an admin token (which an agent must never hold)
+// is refused like a read or write one, and a registration takes no live
+// agent's place.
+func TestAgentRegisterNeedsRegistrationToken(t *testing.T) {
 	e := newAgentTestEnv(t)
 	tests := []struct {
 		name  string
@@ -186,7 +192,8 @@ func TestAgentRegisterNeedsAdmin(t *testing.T) {
 		{"unknown token", "slc_" + strings.Repeat("a", 43), http.StatusUnauthorized},
 		{"read token", agentTestToken(t, e.db, store.ScopeRead), http.StatusForbidden},
 		{"write token", agentTestToken(t, e.db, store.ScopeWrite), http.StatusForbidden},
-		{"admin token", e.admin, http.StatusOK},
+		{"admin token", e.admin, http.StatusForbidden},
+		{"registration token", e.reg, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,6 +204,12 @@ func TestAgentRegisterNeedsAdmin(t *testing.T) {
 		})
 	}
 	_, tok := e.register(t, "runner", "linux")
+	if code, body := e.do(t, "POST", "/api/v1/agent/register", e.reg, map[string]any{"name": "runner"}); code != http.StatusConflict {
+		t.Errorf("registering the name of a live agent: %d %s, want 409", code, body)
+	}
+	if code, _ := e.do(t, "GET", "/api/v1/runs", e.reg, nil); code != http.StatusForbidden {
+		t.Errorf("a registration token reading runs: %d, want 403", code)
+	}
 	if code, _ := e.claim(t, tok); code != http.StatusNoContent {
 		t.Errorf("claim with the agent token and nothing queued: %d, want 204", code)
 	}

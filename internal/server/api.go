@@ -45,6 +45,7 @@ func (s *Server) apiRoutes() {
 	m.HandleFunc("GET /api/v1/runs", s.require(R, s.apiListRuns))
 	m.HandleFunc("GET /api/v1/runs/{id}", s.require(R, s.apiGetRun))
 	m.HandleFunc("POST /api/v1/runs/{id}/cancel", s.require(W, s.apiCancelRun))
+	m.HandleFunc("POST /api/v1/runs/{id}/approve", s.require(W, s.apiApproveRun))
 	m.HandleFunc("POST /api/v1/runs/{id}/rerun", s.require(W, s.apiRerun))
 	m.HandleFunc("GET /api/v1/runs/{id}/events", s.require(R, s.apiRunEvents))
 	m.HandleFunc("GET /api/v1/jobs/{id}/logs", s.require(R, s.apiJobLogs))
@@ -54,12 +55,20 @@ func (s *Server) apiRoutes() {
 	m.HandleFunc("PUT /api/v1/secrets/{secret}", s.require(W, s.apiPutSecret))
 	m.HandleFunc("DELETE /api/v1/secrets/{secret}", s.require(W, s.apiDeleteSecret))
 	m.HandleFunc("GET /api/v1/repos/{name}/secrets", s.require(R, s.apiListSecrets))
+	for _, kind := range []string{"secrets", "vars"} {
+		base := "/api/v1/repos/{name}/environments/{env}/" + kind
+		m.HandleFunc("GET "+base, s.require(R, s.apiListEnvValues))
+		m.HandleFunc("PUT "+base+"/{value}", s.require(W, s.apiPutEnvValue))
+		m.HandleFunc("DELETE "+base+"/{value}", s.require(W, s.apiDeleteEnvValue))
+	}
 	m.HandleFunc("PUT /api/v1/repos/{name}/secrets/{secret}", s.require(W, s.apiPutSecret))
 	m.HandleFunc("DELETE /api/v1/repos/{name}/secrets/{secret}", s.require(W, s.apiDeleteSecret))
 
 	m.HandleFunc("POST /api/v1/tokens", s.require(A, s.apiCreateToken))
 	m.HandleFunc("GET /api/v1/tokens", s.require(A, s.apiListTokens))
 	m.HandleFunc("DELETE /api/v1/tokens/{id}", s.require(A, s.apiDeleteToken))
+	m.HandleFunc("GET /api/v1/identities/logins", s.require(A, s.apiListLogins))
+	m.HandleFunc("POST /api/v1/identities/{name}/logins", s.require(A, s.apiLinkLogin))
 
 	m.HandleFunc("GET /api/v1/repos/{name}/releases", s.require(R, s.apiListReleases))
 	m.HandleFunc("GET /api/v1/releases/{id}", s.require(R, s.apiGetRelease))

@@ -151,6 +151,7 @@ type cdFixture struct {
 	prodWait             *cd.Promotion
 	// write tokens: bob is a production reviewer, alice and carol are not.
 	alice, bob, carol string
+	aliceLaptop       string
 	reader            string // a read token
 	repoPrefix        string // a prefix two releases of demo share
 	crossPrefix       string // a prefix a release of demo and one of other share
@@ -229,6 +230,8 @@ func newCDFixture(t *testing.T, withDeployer bool) *cdFixture {
 	}
 
 	f.alice = e.token("alice", store.ScopeWrite)
+	// alice's second token, named otherwise: still alice.
+	f.aliceLaptop = e.tokenFor("alice-laptop", store.ScopeWrite, "alice")
 	f.bob = e.token("bob", store.ScopeWrite)
 	f.carol = e.token("carol", store.ScopeWrite)
 	f.reader = e.token("reader", store.ScopeRead)
@@ -330,6 +333,8 @@ func TestCDAPIStatusCodes(t *testing.T) {
 		{name: "reviewer rejects", method: "POST", path: "/api/v1/promotions/{prodWait}/reject", token: bob, want: 200},
 		{name: "self-approval", method: "POST", path: "/api/v1/promotions/{prodWait}/approve", token: alice, want: 403,
 			wantErr: "cannot approve"},
+		{name: "self-approval with another token of the same person", method: "POST", path: "/api/v1/promotions/{prodWait}/approve",
+			token: func(f *cdFixture) string { return f.aliceLaptop }, want: 403, wantErr: "cannot approve"},
 		{name: "not a reviewer", method: "POST", path: "/api/v1/promotions/{prodWait}/approve", token: carol, want: 403,
 			wantErr: "not a reviewer"},
 		{name: "read token cannot approve", method: "POST", path: "/api/v1/promotions/{prodWait}/approve", token: reader, want: 403},

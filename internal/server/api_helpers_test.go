@@ -151,11 +151,17 @@ func (e *apiEnv) allBodies() string {
 
 func (e *apiEnv) token(name, scope string) string {
 	e.t.Helper()
+	return e.tokenFor(name, scope, "")
+}
+
+// tokenFor makes a token of identity (a person) named name.
+func (e *apiEnv) tokenFor(name, scope, identity string) string {
+	e.t.Helper()
 	tok, hash, err := secrets.NewToken()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.db.CreateToken(context.Background(), store.Token{Name: name, Hash: hash, Scope: scope}); err != nil {
+	if _, err := e.db.CreateToken(context.Background(), store.Token{Name: name, Hash: hash, Scope: scope, Identity: identity}); err != nil {
 		e.t.Fatalf("CreateToken: %v", err)
 	}
 	return tok

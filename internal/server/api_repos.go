@@ -85,6 +85,9 @@ type RepoInput struct {
 	StatusToken   string `json:"status_token,omitempty"`
 	Forge         string `json:"forge,omitempty"`
 	APIURL        string `json:"api_url,omitempty"`
+	// ForkRunsWithoutApproval lets pull requests from forks run without a
+	// maintainer's approval (off by default).
+	ForkRunsWithoutApproval bool `json:"fork_runs_without_approval,omitempty"`
 }
 
 // RepoView is a repository as the API shows it: secrets only as flags.
@@ -99,6 +102,9 @@ type RepoView struct {
 	HasCredentials   bool      `json:"has_credentials"`
 	HasStatusToken   bool      `json:"has_status_token"`
 	CreatedAt        time.Time `json:"created_at"`
+	// ForkRunsWithoutApproval: pull requests from forks run without a
+	// maintainer's approval.
+	ForkRunsWithoutApproval bool `json:"fork_runs_without_approval"`
 }
 
 // repoNameRE is a repository name: one segment, or OWNER/NAME as on its
@@ -146,7 +152,7 @@ func (s *Server) CreateRepo(ctx context.Context, in RepoInput) (*RepoView, error
 	if err := in.validate(); err != nil {
 		return nil, &apiInputError{err}
 	}
-	r := store.Repo{Name: in.Name, URL: in.URL, DefaultBranch: in.DefaultBranch}
+	r := store.Repo{Name: in.Name, URL: in.URL, DefaultBranch: in.DefaultBranch, ForkRunsWithoutApproval: in.ForkRunsWithoutApproval}
 	if in.WebhookSecret != "" {
 		b, err := s.cfg.Keys.Seal([]byte(in.WebhookSecret), RepoWebhookContext(in.Name))
 		if err != nil {
@@ -179,7 +185,7 @@ func (e *apiInputError) Unwrap() error { return e.err }
 
 func (s *Server) repoView(r *store.Repo, st *RepoSettings) *RepoView {
 	v := &RepoView{ID: r.ID, Name: r.Name, URL: redactURL(r.URL), DefaultBranch: r.DefaultBranch,
-		HasWebhookSecret: len(r.WebhookSecret) > 0, CreatedAt: r.CreatedAt}
+		HasWebhookSecret: len(r.WebhookSecret) > 0, CreatedAt: r.CreatedAt, ForkRunsWithoutApproval: r.ForkRunsWithoutApproval}
 	if st == nil {
 		got, err := OpenRepoSettings(s.cfg.Keys, r)
 		if err != nil {

@@ -28,6 +28,8 @@ type JobView struct {
 type RunDetail struct {
 	Run  RunView   `json:"run"`
 	Jobs []JobView `json:"jobs"`
+	// Approval is set when the run needed one (a pull request from a fork).
+	Approval *store.RunApproval `json:"approval,omitempty"`
 	// Attempts are the run's attempts, first to current (a re-run is the run's next
 	// attempt, as on GitHub); Jobs are the current attempt's, or ?attempt=N's.
 	Attempts []store.RunAttempt `json:"attempts"`
@@ -124,6 +126,11 @@ func (s *Server) runAttemptDetail(ctx context.Context, id int64, n int) (*RunDet
 	// bookkeeping: the legs and the called jobs are the jobs.
 	jobs = store.Shown(jobs)
 	d := &RunDetail{Run: RunView{Run: *run, Repo: repo.Name}, Jobs: make([]JobView, 0, len(jobs)), Attempts: attempts}
+	if a, err := s.cfg.DB.GetRunApproval(ctx, id); err == nil {
+		d.Approval = a
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
 	for _, j := range jobs {
 		steps, err := s.cfg.DB.ListSteps(ctx, j.ID)
 		if err != nil {
@@ -154,6 +161,34 @@ func (s *Server) apiGetRun(w http.ResponseWriter, r *http.Request) {
 			what = fmt.Sprintf("attempt %d of run %d", attempt, id)
 		}
 		s.apiStoreError(w, err, what)
+		return
+	}
+	apiJSON(w, http.StatusOK, d)
+}
+
+// apiApproveRun lets a held run (a pull request from a fork) start: a
+// maintainer (write scope) has looked at what it runs.
+func (s *Server) apiApproveRun(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiPathID(w, r, "id")
+	if !ok {
+		return
+	}
+	err := s.cfg.DB.ApproveRun(r.Context(), id, apiActor(r))
+	switch {
+	case errors.Is(err, store.ErrAlreadyDecided):
+		apiError(w, http.StatusConflict, fmt.Sprintf("run %d was already approved", id))
+		return
+	case errors.Is(err, store.ErrNotFound):
+		apiError(w, http.StatusNotFound, fmt.Sprintf("run %d does not wait for an approval", id))
+		return
+	case err != nil:
+		s.apiStoreError(w, err, fmt.Sprintf("approving run %d", id))
+		return
+	}
+	s.cfg.Log.Info("run approved", "run", id, "by", apiActor(r))
+	d, err := s.RunDetail(r.Context(), id)
+	if err != nil {
+		s.apiStoreError(w, err, fmt.Sprintf("run %d", id))
 		return
 	}
 	apiJSON(w, http.StatusOK, d)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/forge"
 	"net/http"
 	"regexp"
 	"strings"
@@ -134,17 +135,23 @@ func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Name  string `json:"name"`
 		Scope string `json:"scope"`
+		// Identity is the person the token is for; "" makes the name the identity.
+		Identity string `json:"identity"`
 	}
 	if !apiDecode(w, r, &in) {
 		return
 	}
-	in.Name = strings.TrimSpace(in.Name)
+	in.Name, in.Identity = strings.TrimSpace(in.Name), strings.TrimSpace(in.Identity)
+	if len(in.Identity) > 100 || strings.ContainsAny(in.Identity, " \t\r\n") {
+		apiError(w, http.StatusBadRequest, "identity: at most 100 characters, no spaces")
+		return
+	}
 	if in.Name == "" || len(in.Name) > 100 || strings.HasPrefix(in.Name, "session:") {
 		apiError(w, http.StatusBadRequest, "name is required (at most 100 characters, not starting with session:)")
 		return
 	}
-	if scopeRank(in.Scope) == 0 {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("invalid scope %q: want admin, write or read", in.Scope))
+	if scopeRank(in.Scope) == 0 && in.Scope != store.ScopeRegister {
+		apiError(w, http.StatusBadRequest, fmt.Sprintf("invalid scope %q: want admin, write, read or register", in.Scope))
 		return
 	}
 	tok, hash, err := secrets.NewToken()
@@ -152,12 +159,46 @@ func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request) {
 		s.apiStoreError(w, err, "token")
 		return
 	}
-	tk, err := s.cfg.DB.CreateToken(r.Context(), store.Token{Name: in.Name, Hash: hash, Scope: in.Scope})
+	tk, err := s.cfg.DB.CreateToken(r.Context(), store.Token{Name: in.Name, Hash: hash, Scope: in.Scope, Identity: in.Identity})
 	if err != nil {
 		s.apiStoreError(w, err, "token "+in.Name)
 		return
 	}
 	apiJSON(w, http.StatusCreated, TokenCreated{ID: tk.ID, Name: tk.Name, Scope: tk.Scope, CreatedAt: tk.CreatedAt, Token: tok})
+}
+
+// apiLinkLogin links a forge login to a sluice identity (admin only: a
+// link decides whose pushes count as whose).
+func (s *Server) apiLinkLogin(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Forge string `json:"forge"`
+		Login string `json:"login"`
+	}
+	if !apiDecode(w, r, &in) {
+		return
+	}
+	if _, err := forge.ParseKind(in.Forge); err != nil {
+		apiError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	l := store.IdentityLogin{Forge: in.Forge, Login: strings.TrimSpace(in.Login), Identity: r.PathValue("name")}
+	if err := s.cfg.DB.LinkLogin(r.Context(), l); err != nil {
+		s.apiStoreError(w, err, "linking "+l.Login)
+		return
+	}
+	apiJSON(w, http.StatusCreated, l)
+}
+
+func (s *Server) apiListLogins(w http.ResponseWriter, r *http.Request) {
+	list, err := s.cfg.DB.ListLogins(r.Context())
+	if err != nil {
+		s.apiStoreError(w, err, "linked logins")
+		return
+	}
+	if list == nil {
+		list = []store.IdentityLogin{}
+	}
+	apiJSON(w, http.StatusOK, map[string]any{"logins": list})
 }
 
 func (s *Server) apiListTokens(w http.ResponseWriter, r *http.Request) {

@@ -99,7 +99,7 @@ func (s *Server) apiPrincipalOf(r *http.Request) (apiPrincipal, bool) {
 			s.cfg.Log.Warn("recording token use", "token", tk.Name, "err", err)
 		}
 	}
-	name := tk.Name
+	name := tk.Who() // the person behind the token
 	if _, who, ok := parseSessionName(tk.Name); ok && who != "" {
 		name = who // a browser session acts as whoever signed in
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/sluice-ci/sluice/internal/forge"
 	"github.com/sluice-ci/sluice/internal/store"
@@ -17,10 +18,14 @@ import (
 // hookMaxBody is the largest delivery accepted (GitHub caps payloads at 25 MB).
 const hookMaxBody = 25 << 20
 
-// hookRepoMark prefixes the Reason of a valid delivery with the repository
-// it was verified for, so that a replay after a crash triggers the same one
-// even when it was named by ?repo= rather than by the payload.
+// hookRepoMark prefixes the Reason of a valid delivery recorded before
+// deliveries knew their repository (store migration 4); a replay of such a
+// delivery still finds its repository through it.
 const hookRepoMark = "repo:"
+
+// DefaultDeliveryRetention is how long processed and rejected deliveries are
+// kept (RunDeliveryPruner).
+const DefaultDeliveryRetention = 30 * 24 * time.Hour
 
 // hookEventHeader is the header each forge names its event in; a replay
 // rebuilds it from the stored delivery.
@@ -50,9 +55,11 @@ func hookEventName(kind forge.Kind, h http.Header) (event, deliveryID string) {
 	return "", ""
 }
 
-// apiHook receives a forge's webhook. The delivery is stored before anything
-// else is decided, valid or not, so that an acknowledged one survives a crash
-// and a rejected one leaves a trace.
+// apiHook receives a forge's webhook. A valid delivery is stored before it is
+// processed, so that an acknowledged one survives a crash; a rejected one
+// (unknown repository, bad signature, too large) leaves a bounded, bodiless
+// trace. A delivery id is processed once per repository: a replay answers
+// 200 and starts nothing.
 func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 	kind, err := forge.ParseKind(r.PathValue("forge"))
 	if err != nil {
@@ -63,8 +70,8 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 	event, deliveryID := hookEventName(kind, r.Header)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, hookMaxBody))
 	reject := func(code int, reason string) {
-		d, err := s.cfg.DB.CreateDelivery(ctx, store.Delivery{Forge: string(kind), Event: event, DeliveryID: deliveryID,
-			Valid: false, Reason: reason, Body: body})
+		d, _, err := s.cfg.DB.CreateDelivery(ctx, store.Delivery{Forge: string(kind), Event: event, DeliveryID: deliveryID,
+			Valid: false, Reason: reason})
 		if err != nil {
 			s.cfg.Log.Error("recording rejected webhook", "forge", kind, "err", err)
 			apiError(w, http.StatusInternalServerError, "could not record the delivery")
@@ -103,17 +110,18 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusUnauthorized, fmt.Sprintf("repository %s: %v", repo.Name, err))
 		return
 	}
-	// A redelivery (the forge got no answer: a replica died, a proxy timed out) or a replay
-	// of a delivery already recorded makes no second set of runs.
-	if first, err := s.cfg.DB.FindDelivery(ctx, string(kind), deliveryID); err == nil {
-		s.redelivered(w, r, kind, first, repo)
-		return
-	}
-	d, err := s.cfg.DB.CreateDelivery(ctx, store.Delivery{Forge: string(kind), Event: event, DeliveryID: deliveryID,
-		Valid: true, Reason: hookRepoMark + repo.Name, Body: body})
+	d, existed, err := s.cfg.DB.CreateDelivery(ctx, store.Delivery{Forge: string(kind), Event: event, DeliveryID: deliveryID,
+		RepoID: repo.ID, Valid: true, Body: body})
 	if err != nil {
 		s.cfg.Log.Error("recording webhook", "forge", kind, "err", err)
 		apiError(w, http.StatusInternalServerError, "could not record the delivery")
+		return
+	}
+	// A redelivery (the forge got no answer: a replica died, a proxy timed out) or an
+	// attacker's replay of a delivery already recorded for this repository makes no second
+	// set of runs.
+	if existed {
+		s.redelivered(w, r, d, repo)
 		return
 	}
 	// Held while the delivery becomes runs: a replica replaying unprocessed deliveries skips
@@ -135,9 +143,18 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 	res, err := s.processDelivery(context.WithoutCancel(ctx), kind, r.Header, d, repo)
 	switch {
 	case err != nil:
-		// Left unprocessed: ReplayDeliveries retries it on the next start.
+		// Left unprocessed: ReplayDeliveries retries it on the next start,
+		// a bounded number of times.
 		s.cfg.Log.Error("processing webhook", "delivery", d.ID, "repo", repo.Name, "err", err)
-		apiJSON(w, http.StatusInternalServerError, map[string]any{"error": "triggering runs failed: " + err.Error(), "delivery_id": d.ID})
+		attempts, gaveUp, ferr := s.cfg.DB.DeliveryFailed(context.WithoutCancel(ctx), d.ID, err.Error())
+		if ferr != nil {
+			s.cfg.Log.Error("recording a webhook's failure", "delivery", d.ID, "err", ferr)
+		}
+		msg := fmt.Sprintf("triggering runs failed (attempt %d of %d): %v", attempts, store.MaxDeliveryAttempts, err)
+		if gaveUp {
+			msg += "; the delivery is given up"
+		}
+		apiJSON(w, http.StatusInternalServerError, map[string]any{"error": msg, "delivery_id": d.ID})
 	case res.ping:
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "pong\n")
@@ -152,12 +169,16 @@ func (s *Server) apiHook(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// redelivered answers a delivery recorded before: with its runs when it was processed, else
-// by processing it now unless a replica is at it.
-func (s *Server) redelivered(w http.ResponseWriter, r *http.Request, kind forge.Kind, d *store.Delivery, repo *store.Repo) {
+// redelivered answers a delivery recorded before: 200 "already processed" with its runs when
+// it was processed (or given up), else it is processed now (another of its bounded attempts)
+// unless a replica is at it.
+func (s *Server) redelivered(w http.ResponseWriter, r *http.Request, d *store.Delivery, repo *store.Repo) {
 	ctx := r.Context()
 	out := map[string]any{"delivery_id": d.ID, "redelivery": true}
-	if !d.Processed {
+	code := http.StatusAccepted
+	if d.Processed {
+		code, out["message"] = http.StatusOK, "already processed"
+	} else {
 		err := s.replayDelivery(context.WithoutCancel(ctx), d)
 		switch {
 		case errors.Is(err, errDeliveryBusy):
@@ -176,7 +197,7 @@ func (s *Server) redelivered(w http.ResponseWriter, r *http.Request, kind forge.
 		return
 	}
 	out["runs"] = runs
-	apiJSON(w, http.StatusAccepted, out)
+	apiJSON(w, code, out)
 }
 
 type hookResult struct {
@@ -327,9 +348,24 @@ func repoMatchKey(s string) string {
 }
 
 // ReplayDeliveries triggers the valid deliveries that were stored but not
-// processed (the server stopped between acknowledging and triggering). Call
-// it once on start, after store recovery.
+// processed (the server stopped between acknowledging and triggering), each
+// another of its bounded attempts. Call it once on start, after store
+// recovery.
 func (s *Server) ReplayDeliveries(ctx context.Context) error {
+	return s.replayDeliveries(ctx, false)
+}
+
+// ReplayUnattempted triggers the valid deliveries stored but never tried, or
+// whose processing was cut short without a recorded failure (a replica died
+// holding them): what replicas pick up from each other while running. One
+// whose processing failed waits for a redelivery or a restart, so a
+// failing delivery is not tried again every few seconds until it is given
+// up.
+func (s *Server) ReplayUnattempted(ctx context.Context) error {
+	return s.replayDeliveries(ctx, true)
+}
+
+func (s *Server) replayDeliveries(ctx context.Context, unattempted bool) error {
 	failed := map[int64]bool{}
 	var errs []error
 	for {
@@ -339,7 +375,8 @@ func (s *Server) ReplayDeliveries(ctx context.Context) error {
 		}
 		progressed := false
 		for i := range ds {
-			if failed[ds[i].ID] {
+			if failed[ds[i].ID] || (unattempted && ds[i].Attempts > 0) {
+				failed[ds[i].ID] = true
 				continue
 			}
 			progressed = true
@@ -384,7 +421,9 @@ func (s *Server) replayDelivery(ctx context.Context, d *store.Delivery) error {
 		return s.cfg.DB.MarkDeliveryProcessed(ctx, d.ID, nil)
 	}
 	var repo *store.Repo
-	if name, ok := strings.CutPrefix(d.Reason, hookRepoMark); ok {
+	if d.RepoID != 0 {
+		repo, err = s.cfg.DB.GetRepo(ctx, d.RepoID)
+	} else if name, ok := strings.CutPrefix(d.Reason, hookRepoMark); ok {
 		repo, err = s.hookRepo(ctx, name, d.Body)
 	} else {
 		repo, err = s.hookRepo(ctx, "", d.Body)
@@ -408,8 +447,36 @@ func (s *Server) replayDelivery(ctx context.Context, d *store.Delivery) error {
 	}
 	res, err := s.processDelivery(ctx, kind, h, d, repo)
 	if err != nil {
-		return fmt.Errorf("replaying delivery %d: %w", d.ID, err)
+		attempts, gaveUp, ferr := s.cfg.DB.DeliveryFailed(ctx, d.ID, err.Error())
+		if ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		if gaveUp {
+			s.cfg.Log.Warn("webhook given up after repeated failures", "delivery", d.ID, "attempts", attempts, "err", err)
+		}
+		return fmt.Errorf("replaying delivery %d (attempt %d of %d): %w", d.ID, attempts, store.MaxDeliveryAttempts, err)
 	}
 	s.cfg.Log.Info("replayed webhook", "delivery", d.ID, "repo", repo.Name, "runs", res.runs)
 	return nil
+}
+
+// RunDeliveryPruner removes processed and rejected webhook deliveries older
+// than keep, every interval, until ctx ends.
+func (s *Server) RunDeliveryPruner(ctx context.Context, interval, keep time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := s.cfg.DB.PruneDeliveries(ctx, time.Now().Add(-keep)); err != nil {
+			if ctx.Err() == nil {
+				s.cfg.Log.Warn("pruning webhook deliveries", "err", err)
+			}
+		} else if n > 0 {
+			s.cfg.Log.Info("pruned webhook deliveries", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

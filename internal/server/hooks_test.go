@@ -285,8 +285,8 @@ func TestWebhookRedeliveryMakesNoSecondRun(t *testing.T) {
 		t.Fatalf("first delivery: %d %v", code, first)
 	}
 	code, again := post("uuid-1")
-	if code != http.StatusAccepted || again["redelivery"] != true || fmt.Sprint(again["runs"]) != fmt.Sprint(first["runs"]) {
-		t.Fatalf("redelivery: %d %v, want 202 with the first one's runs %v", code, again, first["runs"])
+	if code != http.StatusOK || again["redelivery"] != true || fmt.Sprint(again["runs"]) != fmt.Sprint(first["runs"]) {
+		t.Fatalf("redelivery: %d %v, want 200 with the first one's runs %v", code, again, first["runs"])
 	}
 	if n := len(e.sched.recorded()); n != 1 {
 		t.Errorf("%d triggers for one delivery sent twice", n)
@@ -301,11 +301,131 @@ func TestWebhookRedeliveryMakesNoSecondRun(t *testing.T) {
 	if code != http.StatusAccepted || redo["redelivery"] != true || len(redo["runs"].([]any)) != 1 {
 		t.Fatalf("redelivery of an unprocessed delivery: %d %v, want 202 with its run", code, redo)
 	}
-	if code, _ := post("uuid-2"); code != http.StatusAccepted || len(e.sched.recorded()) != 2 {
-		t.Errorf("a third copy: %d, %d triggers; want 202 and no new trigger", code, len(e.sched.recorded()))
+	if code, _ := post("uuid-2"); code != http.StatusOK || len(e.sched.recorded()) != 2 {
+		t.Errorf("a third copy: %d, %d triggers; want 200 and no new trigger", code, len(e.sched.recorded()))
 	}
 	ds, _ := e.db.ListDeliveries(context.Background(), store.DeliveryFilter{})
 	if len(ds) != 2 {
 		t.Errorf("%d deliveries stored for two delivery ids", len(ds))
+	}
+}
+
+// TestWebhookReplayStartsNothing: a signed delivery sent again with the
+// same delivery id (an attacker's replay, or a forge's redelivery of one
+// that went through) answers 200 "already processed" and triggers nothing;
+// the same id for another repository is its own delivery.
+func TestWebhookReplayStartsNothing(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addRepo(RepoInput{Name: "demo", URL: "https://github.com/octo-org/demo.git", WebhookSecret: apiHookSecret})
+	e.addRepo(RepoInput{Name: "other", URL: "file:///srv/other.git", WebhookSecret: apiHookSecret})
+	body := apiForgePayload(t, "github_push.json")
+	hdr := []string{"X-GitHub-Event", "push", "X-GitHub-Delivery", "replayed-1"}
+	if code, out := e.hook("/hooks/github", forge.GitHub, body, apiHookSecret, hdr...); code != http.StatusAccepted {
+		t.Fatalf("first delivery: %d %s", code, out)
+	}
+	for i := 0; i < 3; i++ {
+		code, out := e.hook("/hooks/github", forge.GitHub, body, apiHookSecret, hdr...)
+		if code != http.StatusOK || !strings.Contains(string(out), "already processed") {
+			t.Fatalf("replay %d: %d %s, want 200 already processed", i, code, out)
+		}
+	}
+	if n := len(e.sched.recorded()); n != 1 {
+		t.Errorf("the scheduler was called %d times, want once", n)
+	}
+	if code, out := e.hook("/hooks/github?repo=other", forge.GitHub, body, apiHookSecret, hdr...); code != http.StatusAccepted {
+		t.Errorf("same delivery id for another repository: %d %s, want it processed", code, out)
+	}
+	if n := len(e.sched.recorded()); n != 2 {
+		t.Errorf("the scheduler was called %d times, want twice", n)
+	}
+}
+
+// TestWebhookFailuresAreBounded: a delivery whose processing keeps failing
+// is tried at most store.MaxDeliveryAttempts times (the first request, then
+// restarts' replays), then given up and never executed again.
+func TestWebhookFailuresAreBounded(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addRepo(RepoInput{Name: "named", URL: "file:///srv/named.git", WebhookSecret: apiHookSecret})
+	calls := 0
+	e.sched.during = func(Trigger) error {
+		calls++
+		return errors.New("git fetch failed")
+	}
+	code, out := e.hook("/hooks/gitlab?repo=named", forge.GitLab, apiForgePayload(t, "gitlab_push.json"), apiHookSecret, "X-Gitlab-Event", "Push Hook")
+	if code != http.StatusInternalServerError || !strings.Contains(string(out), "attempt 1 of") {
+		t.Fatalf("status %d %s, want 500 naming the attempt", code, out)
+	}
+	for i := 0; i < store.MaxDeliveryAttempts+3; i++ {
+		_ = e.srv.ReplayDeliveries(context.Background())
+	}
+	if calls != store.MaxDeliveryAttempts {
+		t.Errorf("processing was tried %d times, want %d", calls, store.MaxDeliveryAttempts)
+	}
+	if ds, _ := e.db.ListDeliveries(context.Background(), store.DeliveryFilter{Unprocessed: true}); len(ds) != 0 {
+		t.Errorf("given-up delivery still pending: %+v", ds)
+	}
+}
+
+// TestUnsignedFloodIsBounded: deliveries that fail authentication (or name
+// no repository) are kept without their bodies and only up to a bound.
+func TestUnsignedFloodIsBounded(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addRepo(RepoInput{Name: "demo", URL: "https://github.com/octo-org/demo.git", WebhookSecret: apiHookSecret})
+	big := append([]byte(`{"repository":{"full_name":"octo-org/demo"},"pad":"`), make([]byte, 1<<20)...)
+	for i := range big[len(big)-(1<<20):] {
+		big[len(big)-(1<<20)+i] = 'x'
+	}
+	big = append(big, `"}`...)
+	for i := 0; i < store.MaxRejectedDeliveries+20; i++ {
+		body := big
+		if i%2 == 1 {
+			body = []byte(`{"repository":{"full_name":"nobody/else"}}`)
+		}
+		if code, _ := e.hook("/hooks/github", forge.GitHub, body, "", "X-GitHub-Event", "push"); code != http.StatusUnauthorized && code != http.StatusNotFound {
+			t.Fatalf("unsigned delivery %d answered %d", i, code)
+		}
+	}
+	ds, err := e.db.ListDeliveries(context.Background(), store.DeliveryFilter{Limit: 10 * store.MaxRejectedDeliveries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != store.MaxRejectedDeliveries {
+		t.Errorf("%d deliveries kept, want %d", len(ds), store.MaxRejectedDeliveries)
+	}
+	for _, d := range ds {
+		if d.Body != nil {
+			t.Fatalf("rejected delivery %d kept a %d-byte body", d.ID, len(d.Body))
+		}
+	}
+}
+
+// TestReplayUnattemptedLeavesFailedDeliveries: the replay replicas run every few seconds picks up
+// deliveries nobody tried (a replica died holding them), not ones whose processing failed, so a
+// failing delivery is not burnt through its bounded attempts in seconds; a start retries it.
+func TestReplayUnattemptedLeavesFailedDeliveries(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addRepo(RepoInput{Name: "named", URL: "file:///srv/named.git", WebhookSecret: apiHookSecret})
+	calls := 0
+	e.sched.during = func(Trigger) error {
+		calls++
+		return errors.New("git fetch failed")
+	}
+	if code, out := e.hook("/hooks/gitlab?repo=named", forge.GitLab, apiForgePayload(t, "gitlab_push.json"), apiHookSecret, "X-Gitlab-Event", "Push Hook"); code != http.StatusInternalServerError {
+		t.Fatalf("status %d %s, want 500", code, out)
+	}
+	for range 3 {
+		if err := e.srv.ReplayUnattempted(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("processing was tried %d times after the periodic replays, want 1", calls)
+	}
+	e.sched.during = nil
+	if err := e.srv.ReplayDeliveries(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := e.db.ListDeliveries(context.Background(), store.DeliveryFilter{Unprocessed: true}); len(ds) != 0 {
+		t.Errorf("delivery still pending after a start's replay: %+v", ds)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/cd"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/blob"
@@ -102,6 +103,8 @@ type Config struct {
 	// server sends none.
 	Notifier ChannelTester
 	Log      *slog.Logger
+	// Now is the clock for rate limits; nil is time.Now.
+	Now func() time.Time
 }
 
 // Server serves the API, webhooks, agent protocol and UI.
@@ -109,7 +112,8 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	// facts keeps the runs and jobs the delivery metrics read, refreshed from the event log.
-	facts *metrics.Cache
+	facts  *metrics.Cache
+	signin *signinLimiter
 }
 
 // New wires every route.
@@ -117,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), facts: &metrics.Cache{}}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), facts: &metrics.Cache{}, signin: newSigninLimiter(cfg.Now)}
 	s.routes()
 	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,15 +129,36 @@ func (ui *uiApp) signinForm(w http.ResponseWriter, r *http.Request) {
 
 // signin accepts an API token (any scope; the session gets that scope) or
 // the admin password (admin scope) and starts a session.
+//
+// A client that keeps failing waits (429 with Retry-After, before any
+// work), and password checks run a few at a time (see signinLimiter).
 func (ui *uiApp) signin(w http.ResponseWriter, r *http.Request) {
+	lim, client := ui.s.signin, clientKey(r)
+	if d := lim.wait(client); d > 0 {
+		tooMany(w, d, "Too many failed sign-ins from your address; try again later.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, signinMaxBody)
 	next := uiSafeNext(r.PostFormValue("next"))
+	if strings.TrimSpace(r.PostFormValue("token")) == "" && r.PostFormValue("password") != "" {
+		release, ok := lim.acquire(r.Context())
+		if !ok {
+			tooMany(w, time.Second, "The server is busy checking sign-ins; try again in a moment.")
+			return
+		}
+		defer release()
+	}
 	scope, who, err := ui.checkCredential(r)
 	if err != nil {
 		ui.s.cfg.Log.Info("ui sign-in refused", "remote", r.RemoteAddr, "why", err)
+		if d := lim.failed(client); d > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+		}
 		ui.render(w, r, "signin.html", http.StatusUnauthorized, uiView{Title: "Sign in",
 			Data: uiSigninData{Next: next, Error: "That token or password is not valid.", HasPassword: ui.passwordHash() != ""}})
 		return
 	}
+	lim.succeeded(client)
 	token, hash, err := secrets.NewToken()
 	if err != nil {
 		ui.fail(w, r, err)
@@ -165,12 +187,18 @@ func (ui *uiApp) checkCredential(r *http.Request) (scope, who string, err error)
 		if strings.HasPrefix(tk.Name, uiSessionPrefix) {
 			return "", "", errors.New("a session token cannot start another session")
 		}
-		return tk.Scope, tk.Name, nil
+		if tk.Scope == store.ScopeRegister {
+			return "", "", errors.New("a registration token only registers agents")
+		}
+		return tk.Scope, tk.Who(), nil
 	}
 	pw := r.PostFormValue("password")
 	enc := ui.passwordHash()
 	if pw == "" || enc == "" {
 		return "", "", errors.New("no token, and no password (or none configured)")
+	}
+	if len(pw) > 1024 {
+		return "", "", errors.New("password longer than 1024 bytes")
 	}
 	ok, err := secrets.VerifyPassword(enc, pw)
 	if err != nil {

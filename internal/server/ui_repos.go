@@ -236,7 +236,7 @@ func (ui *uiApp) listWorkflows(ctx context.Context, repo *store.Repo) []string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, uiGitTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", "--git-dir", dir, "ls-tree", "-z", "refs/heads/"+branch, "--", ".github/workflows/")
+	cmd := exec.CommandContext(ctx, "git", "--git-dir", dir, "ls-tree", "-z", "--end-of-options", "refs/heads/"+branch, "--", ".github/workflows/")
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/roots"
 	"io"
 	"net/http"
 	"net/url"
@@ -160,7 +161,7 @@ func TestUIPagesRender(t *testing.T) {
 	os.WriteFile(filepath.Join(jobDir, "tests.json"), []byte(`{"Cases":[{"Name":"test_x","Class":"tests.test_a","Status":"failed","Message":"assert 1 == 2"}],"Passed":41,"Failed":1}`), 0o644)
 	ws := t.TempDir()
 	os.WriteFile(filepath.Join(ws, "dist.txt"), []byte("wheel bytes"), 0o644)
-	art, _, err := e.arts.Upload(ctx, fmt.Sprint(s.run.ID), "dist", []string{filepath.Join(ws, "dist.txt")}, ws, artifacts.UploadOptions{})
+	art, _, err := e.arts.Upload(ctx, fmt.Sprint(s.run.ID), "dist", []string{filepath.Join(ws, "dist.txt")}, roots.New(ws, ""), artifacts.UploadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,11 @@ type Config struct {
 	Agents  int
 	Poll    time.Duration
 	Sandbox string
+	// SandboxReadOnly are directories of tools every sandboxed job of the embedded agent may
+	// read (besides the system directories).
+	SandboxReadOnly []string
+	// DeliveryRetention is how long processed and rejected webhook deliveries are kept.
+	DeliveryRetention time.Duration
 	// DepsEvery is how often scheduled dependency updates are looked at (0: off).
 	DepsEvery time.Duration
 	Replica   string // this process's name among replicas
@@ -45,9 +50,10 @@ type Config struct {
 	ActionMirror string
 	GitHubURL    string
 
-	AdminTokenFile string
-	SecretKeyFile  string
-	DBPasswordFile string
+	AdminTokenFile    string
+	AdminPasswordFile string // "-" prompts for the password at start
+	SecretKeyFile     string
+	DBPasswordFile    string
 
 	// Sources says where each setting's value came from: "default", "FILE:LINE", "$ENV" or
 	// "--flag" (for --check-config).
@@ -112,7 +118,32 @@ func Settings() []Setting {
 		return nil
 	}
 	depsEvery.get = func(c *Config) string { return c.DepsEvery.String() }
-	sandbox := row("sandbox", "auto", "run embedded-agent steps under bubblewrap, hiding the data directory: auto, on or off", false,
+	retention := row("delivery_retention", "720h0m0s", "keep processed and rejected webhook deliveries this long", false, nil)
+	retention.set = func(c *Config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 720h, got %q", v)
+		}
+		c.DeliveryRetention = d
+		return nil
+	}
+	retention.get = func(c *Config) string { return c.DeliveryRetention.String() }
+	readOnly := row("sandbox_readonly", "", "directories of tools every sandboxed job may read, separated by "+string(os.PathListSeparator), false, nil)
+	readOnly.set = func(c *Config, v string) error {
+		c.SandboxReadOnly = nil
+		for _, d := range filepath.SplitList(v) {
+			if d = strings.TrimSpace(d); d == "" {
+				continue
+			}
+			if !filepath.IsAbs(d) {
+				return fmt.Errorf("%q is not an absolute path", d)
+			}
+			c.SandboxReadOnly = append(c.SandboxReadOnly, filepath.Clean(d))
+		}
+		return nil
+	}
+	readOnly.get = func(c *Config) string { return strings.Join(c.SandboxReadOnly, string(os.PathListSeparator)) }
+	sandbox := row("sandbox", "auto", "run the embedded agent's jobs in a bubblewrap sandbox that never mounts the data directory: auto (when this machine can), on or off", false,
 		func(c *Config) *string { return &c.Sandbox })
 	setSandbox := sandbox.set
 	sandbox.set = func(c *Config, v string) error {
@@ -136,7 +167,9 @@ func Settings() []Setting {
 		agents,
 		poll,
 		sandbox,
+		readOnly,
 		depsEvery,
+		retention,
 		row("action_store", "", "directory of actions and reusable workflows used before fetching (by the embedded agent and by planning): OWNER/REPO@REF or OWNER/REPO checkouts", false,
 			func(c *Config) *string { return &c.ActionStore }),
 		row("action_mirror", "", "fetch actions and reusable workflows from this git URL template instead of GitHub, e.g. https://git.example.com/{owner}/{repo}.git", false,
@@ -147,6 +180,8 @@ func Settings() []Setting {
 			func(c *Config) *string { return &c.Replica }),
 		row("admin_token_file", "", "file holding the admin token to register (else one is made and printed at the first start)", true,
 			func(c *Config) *string { return &c.AdminTokenFile }),
+		row("admin_password_file", "", "file holding the web UI's admin password (- prompts for it at start)", true,
+			func(c *Config) *string { return &c.AdminPasswordFile }),
 		row("secret_key_file", "", "file holding the 32-byte base64 key that encrypts secrets (default DATA/secret.key); replicas must share it", true,
 			func(c *Config) *string { return &c.SecretKeyFile }),
 	}
@@ -331,9 +366,10 @@ func (c *Config) Check() (warnings []string, err error) {
 		}
 	}
 	for _, f := range []struct{ key, path string }{
-		{"admin_token_file", c.AdminTokenFile}, {"secret_key_file", c.SecretKeyFile}, {"db_password_file", c.DBPasswordFile},
+		{"admin_token_file", c.AdminTokenFile}, {"admin_password_file", c.AdminPasswordFile},
+		{"secret_key_file", c.SecretKeyFile}, {"db_password_file", c.DBPasswordFile},
 	} {
-		if f.path == "" {
+		if f.path == "" || (f.key == "admin_password_file" && f.path == "-") {
 			continue
 		}
 		if _, err := ReadSecret(f.path); err != nil {

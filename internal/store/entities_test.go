@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -151,14 +153,14 @@ func TestTokens(t *testing.T) {
 func TestDeliveries(t *testing.T) {
 	ctx := context.Background()
 	db, _ := newDB(t)
-	good, err := db.CreateDelivery(ctx, Delivery{Forge: "github", Event: "push", DeliveryID: "d1", Valid: true, Body: []byte(`{}`)})
+	good, _, err := db.CreateDelivery(ctx, Delivery{Forge: "github", Event: "push", DeliveryID: "d1", Valid: true, Body: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.CreateDelivery(ctx, Delivery{Forge: "gitea", Event: "push", DeliveryID: "d2", Reason: "bad signature"}); err != nil {
+	if _, _, err := db.CreateDelivery(ctx, Delivery{Forge: "gitea", Event: "push", DeliveryID: "d2", Reason: "bad signature", Body: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	second, err := db.CreateDelivery(ctx, Delivery{Forge: "gitlab", Event: "Push Hook", DeliveryID: "d3", Valid: true})
+	second, _, err := db.CreateDelivery(ctx, Delivery{Forge: "gitlab", Event: "Push Hook", DeliveryID: "d3", Valid: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +197,60 @@ func TestDeliveries(t *testing.T) {
 	if err != nil || !got.Processed || string(got.Body) != "{}" {
 		t.Errorf("GetDelivery = %+v, %v", got, err)
 	}
-	if diff := cmp.Diff([]string{EventWebhookReceived, EventWebhookRejected, EventWebhookReceived, EventWebhookHandled},
+	// A rejected delivery is a trace, not an event: a flood of them adds no
+	// events and keeps no body.
+	if diff := cmp.Diff([]string{EventWebhookReceived, EventWebhookReceived, EventWebhookHandled},
 		eventKinds(t, db, EventFilter{})); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	all, _ := db.ListDeliveries(ctx, DeliveryFilter{})
+	for _, d := range all {
+		if !d.Valid && d.Body != nil {
+			t.Errorf("rejected delivery %s kept its body %q", d.DeliveryID, d.Body)
+		}
+	}
+}
+
+// TestDeliveriesBounded: rejected deliveries are capped in number; a
+// delivery id is recorded once per repository; a failing delivery is given
+// up after MaxDeliveryAttempts; retention prunes what is done.
+func TestDeliveriesBounded(t *testing.T) {
+	ctx := context.Background()
+	db, clock := newDB(t)
+	for i := 0; i < MaxRejectedDeliveries+50; i++ {
+		if _, _, err := db.CreateDelivery(ctx, Delivery{Forge: "github", DeliveryID: fmt.Sprint(i), Reason: "bad signature"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := db.rd().queryRow(ctx, `SELECT count(*) FROM deliveries WHERE valid = 0`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != MaxRejectedDeliveries {
+		t.Errorf("%d rejected deliveries kept, want %d", n, MaxRejectedDeliveries)
+	}
+
+	repo := mustRepo(t, db, "r")
+	first, existed, err := db.CreateDelivery(ctx, Delivery{Forge: "github", DeliveryID: "same", RepoID: repo.ID, Valid: true})
+	if err != nil || existed {
+		t.Fatalf("first delivery: %v, existed %v", err, existed)
+	}
+	again, existed, err := db.CreateDelivery(ctx, Delivery{Forge: "github", DeliveryID: "same", RepoID: repo.ID, Valid: true})
+	if err != nil || !existed || again.ID != first.ID {
+		t.Fatalf("replayed delivery: %+v, existed %v, %v; want the first one back", again, existed, err)
+	}
+	for i := 1; i <= MaxDeliveryAttempts; i++ {
+		attempts, gaveUp, err := db.DeliveryFailed(ctx, first.ID, "boom")
+		if err != nil || attempts != i || gaveUp != (i == MaxDeliveryAttempts) {
+			t.Fatalf("failure %d: attempts %d, gave up %v, %v", i, attempts, gaveUp, err)
+		}
+	}
+	if ds, _ := db.ListDeliveries(ctx, DeliveryFilter{Unprocessed: true}); len(ds) != 0 {
+		t.Errorf("a given-up delivery is still offered for replay: %+v", ds)
+	}
+	clock.Advance(48 * time.Hour)
+	pruned, err := db.PruneDeliveries(ctx, clock.Now().Add(-24*time.Hour))
+	if err != nil || pruned != int64(MaxRejectedDeliveries+1) {
+		t.Errorf("PruneDeliveries = %d, %v; want %d", pruned, err, MaxRejectedDeliveries+1)
 	}
 }

@@ -90,9 +90,11 @@ func (db *DB) Claim(ctx context.Context, agentID int64, labels []string, lease t
 			var id int64
 			// The lock is taken on the jobs row, not the pending row: every writer locks a job
 			// before the pending row its trigger maintains, so a claim racing a cancel waits
-			// (or skips) instead of deadlocking.
+			// (or skips) instead of deadlocking. A held run's jobs (a pull request from a fork
+			// awaiting a maintainer's approval) are never claimed.
 			err := t.queryRow(ctx, `SELECT j.id FROM `+t.db.d.pendingJobs()+` JOIN jobs j ON j.id = pending_jobs.job_id
 				WHERE pending_jobs.labels_key IN (`+placeholders(len(keys))+`)
+				AND NOT EXISTS (SELECT 1 FROM run_approvals a WHERE a.run_id = j.run_id AND a.decided_at IS NULL)
 				ORDER BY pending_jobs.queued_at, pending_jobs.job_id LIMIT 1`+t.db.d.claimLock(), keys...).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNoJob
@@ -380,12 +382,18 @@ func (db *DB) PendingJobs(ctx context.Context) ([]PendingJob, error) {
 		busy[id] = n
 	}
 	rows.Close()
+	held, err := heldRuns(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	now := db.clock()
 	runJobs := map[int64][]Job{}
 	out := make([]PendingJob, 0, len(jobs))
 	for _, j := range jobs {
 		p := PendingJob{Job: j}
-		if j.Status == StatusWaiting {
+		if reason, ok := held[j.RunID]; ok {
+			p.Reason = reason
+		} else if j.Status == StatusWaiting {
 			if p.Reason = j.PendingReason; p.Reason == "" {
 				latest, ok := runJobs[j.RunID]
 				if !ok {

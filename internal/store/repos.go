@@ -16,17 +16,21 @@ type Repo struct {
 	Credentials   []byte    `json:"-"`
 	DefaultBranch string    `json:"default_branch"`
 	CreatedAt     time.Time `json:"created_at"`
+	// ForkRunsWithoutApproval lets runs of pull requests from forks start
+	// without a maintainer's approval; false (the default) holds them.
+	ForkRunsWithoutApproval bool `json:"fork_runs_without_approval"`
 }
 
-const repoCols = `id, name, url, webhook_secret, credentials, default_branch, created_at`
+const repoCols = `id, name, url, webhook_secret, credentials, default_branch, created_at, fork_runs_unapproved`
 
 func scanRepo(s scanner) (*Repo, error) {
 	var r Repo
 	var created int64
-	if err := s.Scan(&r.ID, &r.Name, &r.URL, &r.WebhookSecret, &r.Credentials, &r.DefaultBranch, &created); err != nil {
+	var unapproved int
+	if err := s.Scan(&r.ID, &r.Name, &r.URL, &r.WebhookSecret, &r.Credentials, &r.DefaultBranch, &created, &unapproved); err != nil {
 		return nil, err
 	}
-	r.CreatedAt = fromTS(created)
+	r.CreatedAt, r.ForkRunsWithoutApproval = fromTS(created), unapproved != 0
 	return &r, nil
 }
 
@@ -34,9 +38,9 @@ func scanRepo(s scanner) (*Repo, error) {
 func (db *DB) CreateRepo(ctx context.Context, r Repo) (*Repo, error) {
 	var out *Repo
 	err := db.write(ctx, "creating repo "+r.Name, func(t *tx) error {
-		row := t.queryRow(ctx, `INSERT INTO repos (name, url, webhook_secret, credentials, default_branch, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING `+repoCols,
-			r.Name, r.URL, r.WebhookSecret, r.Credentials, r.DefaultBranch, ts(t.now))
+		row := t.queryRow(ctx, `INSERT INTO repos (name, url, webhook_secret, credentials, default_branch, created_at,
+			fork_runs_unapproved) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING `+repoCols,
+			r.Name, r.URL, r.WebhookSecret, r.Credentials, r.DefaultBranch, ts(t.now), boolInt(r.ForkRunsWithoutApproval))
 		var err error
 		if out, err = scanRepo(row); err != nil {
 			return db.conflict(err, "repo "+r.Name)
@@ -46,12 +50,14 @@ func (db *DB) CreateRepo(ctx context.Context, r Repo) (*Repo, error) {
 	return out, err
 }
 
-// UpdateRepo replaces the URL, secrets and default branch of repo r.ID (the name is kept).
+// UpdateRepo replaces the URL, secrets, default branch and fork setting of repo r.ID (the name
+// is kept).
 func (db *DB) UpdateRepo(ctx context.Context, r Repo) (*Repo, error) {
 	var out *Repo
 	err := db.write(ctx, fmt.Sprintf("updating repo %d", r.ID), func(t *tx) error {
-		row := t.queryRow(ctx, `UPDATE repos SET url = ?, webhook_secret = ?, credentials = ?, default_branch = ?
-			WHERE id = ? RETURNING `+repoCols, r.URL, r.WebhookSecret, r.Credentials, r.DefaultBranch, r.ID)
+		row := t.queryRow(ctx, `UPDATE repos SET url = ?, webhook_secret = ?, credentials = ?, default_branch = ?,
+			fork_runs_unapproved = ? WHERE id = ? RETURNING `+repoCols, r.URL, r.WebhookSecret, r.Credentials, r.DefaultBranch,
+			boolInt(r.ForkRunsWithoutApproval), r.ID)
 		var err error
 		if out, err = scanRepo(row); err != nil {
 			return notFound(err, "repo", r.ID)

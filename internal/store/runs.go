@@ -32,6 +32,9 @@ type Run struct {
 	FinishedAt       *time.Time        `json:"finished_at,omitempty"`
 	ConcurrencyGroup string            `json:"concurrency_group,omitempty"`
 	DeliveryID       int64             `json:"delivery_id,omitempty"` // the webhook delivery it was made for
+	// HoldReason, given to CreateRun, holds the new run's jobs until the run
+	// is approved (ApproveRun); it is not read back with the run.
+	HoldReason string `json:"-"`
 	// CancelRequested: the run was cancelled (RequestCancel); what still runs is what the
 	// status functions let run.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
@@ -74,6 +77,12 @@ func (db *DB) CreateRun(ctx context.Context, r Run, jobs []Job) (*Run, []Job, er
 		var err error
 		if out, err = t.insertRun(ctx, r); err != nil {
 			return err
+		}
+		// Held before its jobs exist: no agent can claim one in between.
+		if r.HoldReason != "" {
+			if err := t.holdRun(ctx, out, r.HoldReason); err != nil {
+				return err
+			}
 		}
 		outJobs, err = t.insertJobs(ctx, out, jobs)
 		return err

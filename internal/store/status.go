@@ -34,4 +34,7 @@ const (
 	ScopeAdmin = "admin"
 	ScopeWrite = "write"
 	ScopeRead  = "read"
+	// ScopeRegister only registers agents (sluice agent exchanges it for a
+	// credential of the agent's own); it reads and changes nothing else.
+	ScopeRegister = "register"
 )

@@ -12,18 +12,29 @@ type Token struct {
 	ID        int64      `json:"id"`
 	Name      string     `json:"name"`
 	Hash      []byte     `json:"-"`
-	Scope     string     `json:"scope"` // admin, write or read
+	Scope     string     `json:"scope"` // admin, write, read or register
 	CreatedAt time.Time  `json:"created_at"`
 	LastUsed  *time.Time `json:"last_used,omitempty"`
+	// Identity is the person the token belongs to (a sluice identity); ""
+	// means the token's name is that identity.
+	Identity string `json:"identity,omitempty"`
 }
 
-const tokenCols = `id, name, hash, scope, created_at, last_used`
+// Who is the identity acting with the token.
+func (tk *Token) Who() string {
+	if tk.Identity != "" {
+		return tk.Identity
+	}
+	return tk.Name
+}
+
+const tokenCols = `id, name, hash, scope, created_at, last_used, identity`
 
 func scanToken(s scanner) (*Token, error) {
 	var tk Token
 	var created int64
 	var used sql.NullInt64
-	if err := s.Scan(&tk.ID, &tk.Name, &tk.Hash, &tk.Scope, &created, &used); err != nil {
+	if err := s.Scan(&tk.ID, &tk.Name, &tk.Hash, &tk.Scope, &created, &used, &tk.Identity); err != nil {
 		return nil, err
 	}
 	tk.CreatedAt, tk.LastUsed = fromTS(created), fromNullTS(used)
@@ -33,7 +44,7 @@ func scanToken(s scanner) (*Token, error) {
 // CreateToken stores token tk (its hash, name and scope).
 func (db *DB) CreateToken(ctx context.Context, tk Token) (*Token, error) {
 	switch tk.Scope {
-	case ScopeAdmin, ScopeWrite, ScopeRead:
+	case ScopeAdmin, ScopeWrite, ScopeRead, ScopeRegister:
 	default:
 		return nil, fmt.Errorf("creating token %s: unknown scope %q", tk.Name, tk.Scope)
 	}
@@ -43,8 +54,8 @@ func (db *DB) CreateToken(ctx context.Context, tk Token) (*Token, error) {
 	var out *Token
 	err := db.write(ctx, "creating token "+tk.Name, func(t *tx) error {
 		var err error
-		out, err = scanToken(t.queryRow(ctx, `INSERT INTO tokens (name, hash, scope, created_at) VALUES (?, ?, ?, ?)
-			RETURNING `+tokenCols, tk.Name, tk.Hash, tk.Scope, ts(t.now)))
+		out, err = scanToken(t.queryRow(ctx, `INSERT INTO tokens (name, hash, scope, created_at, identity) VALUES (?, ?, ?, ?, ?)
+			RETURNING `+tokenCols, tk.Name, tk.Hash, tk.Scope, ts(t.now), tk.Identity))
 		if err != nil {
 			return db.conflict(err, "token")
 		}

@@ -3,7 +3,6 @@ package container
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -38,7 +37,10 @@ func createRequest(spec ContainerSpec, name, networkName string, aliases []strin
 	if spec.Image == "" {
 		return created{}, fmt.Errorf("container %s: no image", name)
 	}
-	o, err := parseOptions(spec.Options, os.LookupEnv)
+	o, err := parseOptions(spec.Options, func(name string) (string, bool) {
+		v, ok := spec.PassEnv[name]
+		return v, ok
+	})
 	if err != nil {
 		return created{}, err
 	}

@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,45 +8,28 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
+	loglines "github.com/sluice-ci/sluice/internal/lines"
 )
 
-// lineWriter turns a byte stream into lines for a callback; stdout and stderr
-// share one so that the combined output keeps the engine's order.
+// lineWriter turns a byte stream into lines (cut at loglines.Max) for a
+// callback; stdout and stderr share one so that the combined output keeps
+// the engine's order.
 type lineWriter struct {
-	line func(string)
-	buf  []byte
+	sp loglines.Splitter
 }
 
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
-		}
-		w.emit(w.buf[:i])
-		w.buf = w.buf[i+1:]
-	}
-	return len(p), nil
+func newLineWriter(line func(string)) *lineWriter {
+	return &lineWriter{sp: loglines.Splitter{Line: line}}
 }
+
+func (w *lineWriter) Write(p []byte) (int, error) { return w.sp.Write(p) }
 
 // flush emits a last line that had no newline.
-func (w *lineWriter) flush() {
-	if len(w.buf) > 0 {
-		w.emit(w.buf)
-		w.buf = nil
-	}
-}
-
-func (w *lineWriter) emit(b []byte) {
-	if w.line != nil {
-		w.line(strings.TrimSuffix(string(b), "\r"))
-	}
-}
+func (w *lineWriter) flush() { w.sp.Flush() }
 
 // demuxLines reads a multiplexed (non-TTY) stdout/stderr stream to its end.
 func demuxLines(r io.Reader, line func(string)) error {
-	w := &lineWriter{line: line}
+	w := newLineWriter(line)
 	_, err := stdcopy.StdCopy(w, w, r)
 	w.flush()
 	return err

@@ -162,7 +162,7 @@ func TestObjectName(t *testing.T) {
 
 func TestLineWriter(t *testing.T) {
 	var got []string
-	w := &lineWriter{line: func(s string) { got = append(got, s) }}
+	w := newLineWriter(func(s string) { got = append(got, s) })
 	for _, chunk := range []string{"a", "b\r\nc\n", "", "d"} {
 		if _, err := w.Write([]byte(chunk)); err != nil {
 			t.Fatal(err)

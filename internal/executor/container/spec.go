@@ -38,6 +38,9 @@ type ContainerSpec struct {
 	Cmd        []string
 	Entrypoint []string
 	WorkDir    string
+	// PassEnv is where `-e NAME` in Options takes NAME's value from: the
+	// job's environment. sluice's own environment is never passed.
+	PassEnv map[string]string
 }
 
 // JobSpec is what one job needs from the engine.

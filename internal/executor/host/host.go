@@ -4,7 +4,6 @@
 package host
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/lines"
 	"github.com/sluice-ci/sluice/internal/shellwords"
 )
 
@@ -31,22 +31,15 @@ type Cmd struct {
 	// Line receives each line of combined stdout and stderr, without the
 	// trailing newline, in order. It is called from one goroutine at a time.
 	Line func(string)
+	// Stdout, when set, takes standard output instead; Line then sees
+	// standard error only.
+	Stdout io.Writer
 	// Grace is the time between SIGINT and SIGKILL on cancellation; zero
 	// means DefaultGrace.
 	Grace time.Duration
-	// Sandbox, when set, runs the process under bubblewrap.
+	// Sandbox, when set, runs the process inside that bubblewrap jail.
 	Sandbox *Sandbox
 }
-
-// Sandbox describes a bubblewrap jail: the whole filesystem read-only except
-// the listed writable directories, with the given directories hidden.
-type Sandbox struct {
-	Writable []string
-	Hidden   []string // replaced by empty tmpfs (e.g. sluice's own data directory)
-}
-
-// ErrNoBubblewrap is returned when a sandbox is asked for and bwrap is missing.
-var ErrNoBubblewrap = errors.New("--sandbox needs bubblewrap (bwrap) on PATH: install it with `apt-get install bubblewrap`")
 
 // Result is how a process ended.
 type Result struct {
@@ -60,12 +53,8 @@ type Result struct {
 // could not be started at all.
 func Run(ctx context.Context, c Cmd) (Result, error) {
 	argv := c.Argv
-	if c.Sandbox != nil {
-		bw, err := exec.LookPath("bwrap")
-		if err != nil {
-			return Result{}, ErrNoBubblewrap
-		}
-		argv = append(sandboxArgs(bw, c.Sandbox, c.Dir), argv...)
+	if c.Sandbox != nil && len(argv) > 0 {
+		argv = append(c.Sandbox.Argv(c.Dir), argv...)
 	}
 	if len(argv) == 0 {
 		return Result{}, errors.New("empty command")
@@ -79,6 +68,9 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		return Result{}, fmt.Errorf("creating output pipe: %w", err)
 	}
 	cmd.Stdout = pw
+	if c.Stdout != nil {
+		cmd.Stdout = c.Stdout
+	}
 	cmd.Stderr = pw
 	cmd.Stdin = nil
 	if err := cmd.Start(); err != nil {
@@ -141,35 +133,12 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 	return res, nil
 }
 
+// readLines reads r to its end as lines cut at lines.Max: an endless line
+// costs no memory, and the lines after it still arrive.
 func readLines(r io.Reader, line func(string)) {
-	br := bufio.NewReaderSize(r, 64*1024)
-	for {
-		s, err := br.ReadString('\n')
-		if len(s) > 0 {
-			s = strings.TrimSuffix(s, "\n")
-			s = strings.TrimSuffix(s, "\r")
-			if line != nil {
-				line(s)
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func sandboxArgs(bwrap string, s *Sandbox, dir string) []string {
-	args := []string{bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--die-with-parent"}
-	for _, h := range s.Hidden {
-		args = append(args, "--tmpfs", h)
-	}
-	for _, w := range s.Writable {
-		args = append(args, "--bind", w, w)
-	}
-	if dir != "" {
-		args = append(args, "--chdir", dir)
-	}
-	return args
+	sp := &lines.Splitter{Line: line}
+	_, _ = io.CopyBuffer(sp, r, make([]byte, 64*1024))
+	sp.Flush()
 }
 
 // Shell is a resolved `shell:` value.

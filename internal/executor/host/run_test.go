@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sluice-ci/sluice/internal/lines"
 )
 
 // safetyNet bounds a Run that hangs; it is far above any expected duration
@@ -88,8 +89,8 @@ func TestRunOutputAndExitCodes(t *testing.T) {
 			want: runOutput{Lines: []string{"a", "", "", "b"}}},
 		{name: "no output", script: "true",
 			want: runOutput{}},
-		{name: "long line not split", script: `head -c 200000 /dev/zero | tr '\0' x; echo`,
-			want: runOutput{Lines: []string{strings.Repeat("x", 200000)}}},
+		{name: "long line kept up to the limit, marked, and the lines after it kept", script: `head -c 200000 /dev/zero | tr '\0' x; echo; echo after`,
+			want: runOutput{Lines: []string{strings.Repeat("x", lines.Max) + lines.Marker(200000-lines.Max), "after"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

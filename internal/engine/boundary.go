@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+
+	"github.com/sluice-ci/sluice/internal/executor"
+	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/executor/host"
+	"github.com/sluice-ci/sluice/internal/python"
+	"github.com/sluice-ci/sluice/internal/roots"
+)
+
+// A job's boundary (DESIGN.md §5a) is decided here, once: which
+// directories are the job's own (writable to its steps and the only places
+// its native actions read and write), what its sandbox mounts read-only,
+// and the environment that points its tools at its own directories.
+
+// jobDirs are one job's own directories, all below root.
+type jobDirs struct {
+	root      string // the job's directory, removed when it ends
+	work      string // RUNNER_WORKSPACE: the workspace and sibling checkouts
+	workspace string // GITHUB_WORKSPACE
+	temp      string // RUNNER_TEMP
+	// Under a sandbox only: the job's own home, /tmp, tool cache and pip/uv
+	// caches, so that nothing a job writes is seen by another job.
+	home, tmp, toolCache, pipCache, uvCache string
+}
+
+// jobDirs are the directories of the job in its slot (see jobSlot): under
+// a sandbox, its own home, /tmp and tool cache are made there too.
+func (e *Engine) jobDirs(slot *jobSlot) (jobDirs, error) {
+	root := slot.root
+	d := jobDirs{root: root, work: filepath.Dir(slot.workspace), workspace: slot.workspace, temp: slot.temp}
+	var dirs []string
+	if e.opts.Sandbox != nil {
+		d.home, d.tmp = filepath.Join(root, "home"), filepath.Join(root, "tmp")
+		d.toolCache = filepath.Join(root, "toolcache")
+		d.pipCache, d.uvCache = filepath.Join(root, "cache", "pip"), filepath.Join(root, "cache", "uv")
+		dirs = append(dirs, d.home, d.tmp, d.toolCache, d.pipCache, d.uvCache)
+	} else if e.opts.ToolCache != "" {
+		d.toolCache = e.opts.ToolCache
+	}
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return jobDirs{}, fmt.Errorf("creating job directory: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// roots are the directories the job's native actions may act in: its
+// workspace (and RUNNER_WORKSPACE around it), runner temp and home. Without
+// a sandbox the home is the user's own, which the job's steps can write
+// anyway.
+func (jr *jobRun) roots() roots.Set {
+	home := jr.dirs.home
+	if home == "" {
+		home = jr.wr.e.opts.BaseEnv["HOME"]
+	}
+	jr.mu.Lock()
+	ro := append([]string(nil), jr.roRoots...)
+	jr.mu.Unlock()
+	return roots.New(jr.workspace, home, jr.dirs.work, jr.temp, jr.dirs.tmp).WithReadOnly(ro...)
+}
+
+// addRoot records a directory a native action prepared for the job's
+// processes: writable (the job's own Python environment) or read-only (an
+// interpreter, a tool). Only natives add roots; a step cannot.
+func (jr *jobRun) addRoot(path string, writable bool) {
+	if path == "" {
+		return
+	}
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	if writable {
+		jr.rwRoots = append(jr.rwRoots, path)
+	} else {
+		jr.roRoots = append(jr.roRoots, path)
+	}
+}
+
+// writableRoots are the directories a sandboxed process of this job may
+// write: its slot (workspace, runner temp, its home, /tmp, tool cache and
+// its own Python environments, copies of the kept ones), its repository's
+// pip/uv caches, and what natives added. The kept environments in the
+// state directory are never among them. Called with jr.mu held.
+func (jr *jobRun) writableRoots() []string {
+	out := append([]string{jr.dirs.root}, jr.rwRoots...)
+	for _, k := range sortedKeys(jr.cacheEnv) {
+		out = append(out, jr.cacheEnv[k])
+	}
+	return out
+}
+
+// jailSpec is the sandbox of the job's processes. The job's directory is
+// writable, its /tmp is its own; read-only are the interpreters' and tools'
+// directories this machine offers (pyenv's, uv's, the directories on
+// sluice's own PATH), what natives added, and the files of the actions the
+// job used (kept once used: a job reading an action's files is harmless,
+// and the jail need not be rebuilt when it leaves the action).
+func (jr *jobRun) jailSpec(sc *scope, readOnly ...string) host.Spec {
+	e := jr.wr.e
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	if sc != nil && sc.actionPath != "" && !slices.Contains(jr.actionRoots, sc.actionPath) {
+		jr.actionRoots = append(jr.actionRoots, sc.actionPath)
+	}
+	spec := host.Spec{
+		Writable: jr.writableRoots(),
+		ReadOnly: append(append(append([]string(nil), e.machineRO...), jr.roRoots...), jr.actionRoots...),
+		Binds:    []host.Bind{{Src: jr.dirs.tmp, Dst: "/tmp"}},
+	}
+	spec.ReadOnly = append(spec.ReadOnly, readOnly...)
+	return spec
+}
+
+// jail is a one-process sandbox for a process of the job, nil without a
+// sandbox.
+func (jr *jobRun) jail(sc *scope, readOnly ...string) (*host.Sandbox, error) {
+	if jr.wr.e.opts.Sandbox == nil {
+		return nil, nil
+	}
+	return jr.wr.e.opts.Sandbox.Sandbox(jr.jailSpec(sc, readOnly...))
+}
+
+// jobJail is the job's long-lived jail for spec, started (or restarted, when
+// natives gave the job more roots) as needed; nil when the policy has no
+// helper to serve one.
+func (jr *jobRun) jobJail(spec host.Spec) (*host.Jail, error) {
+	p := jr.wr.e.opts.Sandbox
+	if p == nil || p.Helper() == "" {
+		return nil, nil
+	}
+	key := fmt.Sprint(spec)
+	jr.jailMu.Lock()
+	defer jr.jailMu.Unlock()
+	if jr.jobJailRun != nil && jr.jobJailKey == key {
+		return jr.jobJailRun, nil
+	}
+	if jr.jobJailRun != nil {
+		jr.jobJailRun.Close()
+		jr.jobJailRun = nil
+	}
+	j, err := p.Start(spec, p.Helper())
+	if err != nil {
+		return nil, err
+	}
+	jr.jobJailRun, jr.jobJailKey = j, key
+	return j, nil
+}
+
+// stepJail is a jail for the processes of one native step that read more
+// than the job's jail holds (a checkout's source): started once for all of
+// them, closed when the step ends (closeStepJail).
+func (jr *jobRun) stepJail(spec host.Spec) (*host.Jail, error) {
+	p := jr.wr.e.opts.Sandbox
+	if p == nil || p.Helper() == "" {
+		return nil, nil
+	}
+	key := fmt.Sprint(spec)
+	jr.jailMu.Lock()
+	defer jr.jailMu.Unlock()
+	if jr.stepJailRun != nil && jr.stepJailKey == key {
+		return jr.stepJailRun, nil
+	}
+	if jr.stepJailRun != nil {
+		jr.stepJailRun.Close()
+	}
+	j, err := p.Start(spec, p.Helper())
+	if err != nil {
+		jr.stepJailRun = nil
+		return nil, err
+	}
+	jr.stepJailRun, jr.stepJailKey = j, key
+	return j, nil
+}
+
+// closeStepJail ends a native step's own jail, if it had one.
+func (jr *jobRun) closeStepJail() {
+	jr.jailMu.Lock()
+	defer jr.jailMu.Unlock()
+	if jr.stepJailRun != nil {
+		jr.stepJailRun.Close()
+		jr.stepJailRun = nil
+	}
+}
+
+// closeJail ends the job's jails and whatever still runs in them.
+func (jr *jobRun) closeJail() {
+	jr.closeStepJail()
+	jr.jailMu.Lock()
+	defer jr.jailMu.Unlock()
+	if jr.jobJailRun != nil {
+		jr.jobJailRun.Close()
+		jr.jobJailRun = nil
+	}
+}
+
+// machineReadOnly are the machine's tool directories every sandboxed
+// process reads: each directory on sluice's own PATH (never one a job
+// added) and where pyenv and uv keep interpreters.
+func machineReadOnly(base map[string]string) []string {
+	var out []string
+	for _, d := range filepath.SplitList(base["PATH"]) {
+		if filepath.IsAbs(d) {
+			out = append(out, d)
+		}
+	}
+	return append(out, interpreterDirs(base)...)
+}
+
+// interpreterDirs are where pyenv and uv keep interpreters for the user
+// sluice runs as: read-only in the sandbox so that their pythons (and
+// pyenv's shims on PATH) work there.
+func interpreterDirs(base map[string]string) []string {
+	pyenv, uv := python.ManagedDirs(base["HOME"], os.Getenv)
+	return []string{pyenv, uv}
+}
+
+func uvPythonDir(base map[string]string) string {
+	_, uv := python.ManagedDirs(base["HOME"], os.Getenv)
+	return uv
+}
+
+// sandboxEnv points a sandboxed process's home, temporary files, tool
+// cache and pip/uv caches at the job's own directories, and uv at the
+// machine's interpreters (read-only there). Set last, so a job cannot point
+// them back at shared state.
+func (jr *jobRun) sandboxEnv(m map[string]string) {
+	d := jr.dirs
+	if jr.wr.e.opts.Sandbox == nil {
+		return
+	}
+	m["HOME"] = d.home
+	m["TMPDIR"] = d.tmp
+	m["RUNNER_TOOL_CACHE"] = d.toolCache
+	// pip's and uv's caches: the repository's own (repoCaches) when it has
+	// them, else the job's.
+	m["PIP_CACHE_DIR"] = firstNonEmpty(jr.cacheEnv["PIP_CACHE_DIR"], d.pipCache)
+	m["UV_CACHE_DIR"] = firstNonEmpty(jr.cacheEnv["UV_CACHE_DIR"], d.uvCache)
+	// The job's files and its environment are on different mounts: uv's
+	// hard links cannot cross them, so it copies without warning.
+	if _, ok := m["UV_LINK_MODE"]; !ok {
+		m["UV_LINK_MODE"] = "copy"
+	}
+	if uv := uvPythonDir(jr.wr.e.opts.BaseEnv); uv != "" {
+		if _, ok := m["UV_PYTHON_INSTALL_DIR"]; !ok {
+			m["UV_PYTHON_INSTALL_DIR"] = uv
+		}
+	}
+}
+
+// confine checks a container a job asks for when the job is contained (it
+// runs under a sandbox): no privileges, and only the job's own directories
+// mounted from the host.
+func (jr *jobRun) confine(what string, cs container.ContainerSpec) error {
+	if jr.wr.e.opts.Sandbox == nil {
+		return nil
+	}
+	c := container.Confinement{Inside: func(p string) bool {
+		_, _, err := roots.New(jr.dirs.root, "").Locate(p)
+		return err == nil
+	}}
+	return c.Check(what, cs)
+}
+
+// hostRun runs a process of the job on this machine, inside its sandbox
+// when it has one: in the job's jail, or, for a process that reads more
+// than the job's jail holds (readOnly: a checkout's source), in a jail of
+// its own.
+func (jr *jobRun) hostRun(ctx context.Context, sc *scope, c host.Cmd, readOnly ...string) (host.Result, error) {
+	if jr.wr.e.opts.Sandbox == nil {
+		return host.Run(ctx, c)
+	}
+	if len(readOnly) == 0 {
+		j, err := jr.jobJail(jr.jailSpec(sc))
+		if err != nil {
+			return host.Result{}, err
+		}
+		if j != nil {
+			return j.Run(ctx, c)
+		}
+	} else if j, err := jr.stepJail(jr.jailSpec(sc, readOnly...)); err != nil {
+		return host.Result{}, err
+	} else if j != nil {
+		return j.Run(ctx, c)
+	}
+	sb, err := jr.jail(sc, readOnly...)
+	if err != nil {
+		return host.Result{}, err
+	}
+	c.Sandbox = sb
+	return host.Run(ctx, c)
+}
+
+// hostExec runs the job's processes on this machine through hostRun (in
+// the job's jail under --sandbox), for the scope sc when it has one.
+type hostExec struct {
+	jr *jobRun
+	sc *scope
+}
+
+var _ executor.Executor = hostExec{}
+
+func (x hostExec) Run(ctx context.Context, p executor.Process) (executor.Result, error) {
+	res, err := x.jr.hostRun(ctx, x.sc, host.Cmd{Argv: p.Argv, Dir: p.Dir, Env: p.Env, Line: p.Line, Grace: p.Grace})
+	return executor.Result{ExitCode: res.ExitCode, Interrupted: res.Interrupted}, err
+}
+
+// LookPath looks name up on this machine's PATH (the jail mounts the
+// machine's programs read-only where they are).
+func (hostExec) LookPath(name string) (string, error) { return exec.LookPath(name) }
+
+// inWorkspace resolves a path relative to the workspace and says whether it
+// stays inside it after symlinks.
+func (jr *jobRun) inWorkspace(p string) (string, error) {
+	ws := roots.New(jr.workspace, "")
+	abs := ws.Abs(p)
+	outside := fmt.Errorf("%s is outside the repository checked out in the workspace (%s): a local action must be inside it", p, jr.workspace)
+	if _, _, err := ws.Locate(abs); err != nil {
+		return "", outside
+	}
+	if _, err := ws.Stat(abs); err != nil {
+		if roots.IsEscape(err) {
+			return "", outside
+		}
+		return "", fmt.Errorf("local action %s: %w", p, err)
+	}
+	// Its metadata is read by sluice itself: a link leading out is refused.
+	for _, name := range []string{"action.yml", "action.yaml"} {
+		if _, err := ws.Stat(filepath.Join(abs, name)); roots.IsEscape(err) {
+			return "", fmt.Errorf("%s/%s leads outside the repository checked out in the workspace (%s)", p, name, jr.workspace)
+		}
+	}
+	return abs, nil
+}
