@@ -455,8 +455,13 @@ func (s *Scheduler) rowSpec(p *plan.Plan, base Spec, r plan.Row, promotion int64
 		spec.Job = jobspec.Job{Key: r.Key, Name: r.Name, JobID: r.JobID}
 	}
 	if r.Parent == "" {
-		// Top-level rows carry the plan's input: any of them can make the plan again.
+		// Top-level rows carry the plan's input: any of them can make the plan again, on
+		// another replica or after a restart, even when the only one is a matrix's row.
 		spec.Called, spec.CallErrors = base.Called, base.CallErrors
+		if spec.Job.WorkflowSource == "" {
+			wf := p.Workflow(p.Run().WorkflowPath)
+			spec.Workflow = &Source{Path: wf.Path, Source: string(wf.Source)}
+		}
 	}
 	return spec
 }
@@ -502,7 +507,7 @@ func (s *Scheduler) topSpec(ctx context.Context, run *store.Run, jobs []store.Jo
 			}
 			raw = full.Spec
 		}
-		if sp, err := ParseSpec(raw); err == nil && sp.Job.WorkflowSource != "" {
+		if sp, err := ParseSpec(raw); err == nil && (sp.Job.WorkflowSource != "" || sp.Workflow != nil) {
 			return sp, nil
 		}
 	}
@@ -518,7 +523,11 @@ type planEntry struct {
 // planOf makes the plan of run from the input a top-level row's spec carries. The run's
 // identity comes from the run itself (its ID, number and attempt exist once it does).
 func planOf(run *store.Run, spec *Spec) (*plan.Plan, error) {
-	wf, err := workflow.Parse(run.Workflow, []byte(spec.Job.WorkflowSource))
+	src := spec.Job.WorkflowSource
+	if src == "" && spec.Workflow != nil {
+		src = spec.Workflow.Source
+	}
+	wf, err := workflow.Parse(run.Workflow, []byte(src))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", run.Workflow, err)
 	}

@@ -256,3 +256,28 @@ func TestHeldLegGetsItsWholeSpec(t *testing.T) {
 		t.Fatalf("the second leg's spec does not run on an agent (%v): %+v", err, sp.Job)
 	}
 }
+
+// TestMatrixRunAdvancesOnAnotherScheduler: a run whose only top-level row is a matrix's is
+// advanced by a scheduler that did not plan it (another replica, or this server after a
+// restart): it makes the plan again from that row, and the run succeeds.
+func TestMatrixRunAdvancesOnAnotherScheduler(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": `on: push
+jobs:
+  noop:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2, 3]
+    steps:
+      - run: "true"
+`}))
+	h.finish("noop (1)", store.ConclusionSuccess, nil)
+	h.s = h.newScheduler() // knows nothing of the run
+	h.finish("noop (2)", store.ConclusionSuccess, nil)
+	h.finish("noop (3)", store.ConclusionSuccess, nil)
+	if got := h.run(r.ID); got.Status != store.StatusCompleted || got.Conclusion != store.ConclusionSuccess {
+		t.Fatalf("run %s/%s, want completed/success; jobs %v", got.Status, got.Conclusion, h.states(r.ID))
+	}
+}

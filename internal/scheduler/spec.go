@@ -20,6 +20,9 @@ type Spec struct {
 	// rows carry them, so a plan can be made again from any of them after a restart.
 	Called     map[string]Source `json:"called,omitempty"`
 	CallErrors map[string]string `json:"call_errors,omitempty"`
+	// Workflow is the run's workflow, on a top-level row whose job carries none (a
+	// matrix's or a call's row), so the plan can be made again from that row too.
+	Workflow *Source `json:"workflow,omitempty"`
 	// Environments is .sluice/environments.yml at the commit (nil: none),
 	// EnvironmentsError why it did not load.
 	Environments      *cd.Config `json:"environments,omitempty"`
