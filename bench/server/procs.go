@@ -185,11 +185,20 @@ func startAgents(ctx context.Context, bin, dir string, c *client, n, parallel in
 			p.stop(5 * time.Second)
 		}
 	}
+	// Agents register with a registration token (in their environment, which they drop),
+	// never the admin token.
+	var reg struct {
+		Token string `json:"token"`
+	}
+	body := fmt.Sprintf(`{"name":"bench-agents-%d","scope":"register"}`, time.Now().UnixNano())
+	if err := c.post(ctx, "/api/v1/tokens", []byte(body), &reg); err != nil {
+		return nil, fmt.Errorf("making a registration token for the agents: %w", err)
+	}
 	for i := range n {
 		name := fmt.Sprintf("bench-agent-%d", i+1)
-		env := []string{"SLUICE_STATE_DIR=" + filepath.Join(dir, "state-"+name)}
+		env := []string{"SLUICE_STATE_DIR=" + filepath.Join(dir, "state-"+name), "SLUICE_REGISTRATION_TOKEN=" + reg.Token}
 		p, err := start(name, filepath.Join(dir, name+".log"), env, bin, "agent", "--server", c.base,
-			"--token", c.token, "--labels", "default", "--parallel", fmt.Sprint(parallel), "--name", name)
+			"--labels", "default", "--parallel", fmt.Sprint(parallel), "--name", name)
 		if err != nil {
 			stopAll()
 			return nil, err

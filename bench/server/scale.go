@@ -509,13 +509,22 @@ func claimCurve(ctx context.Context, cfg config, dir string, n, jobs int) (*curv
 	if err := addRepo(ctx, cfg.bin, cl.lb, "scale", src.bare, cfg.secret); err != nil {
 		return nil, err
 	}
+	// Claimers register as agents do: with a registration token, not the admin's.
+	var regTok struct {
+		Token string `json:"token"`
+	}
+	if err := cl.lb.post(ctx, "/api/v1/tokens", []byte(`{"name":"claimers","scope":"register"}`), &regTok); err != nil {
+		return nil, fmt.Errorf("making a registration token for the claimers: %w", err)
+	}
+	regc := *cl.lb
+	regc.token = regTok.Token
 	tokens := make([]string, n)
 	for i := range n {
 		var reg struct {
 			Token string `json:"token"`
 		}
 		body, _ := json.Marshal(map[string]any{"name": fmt.Sprint("claimer-", i), "labels": []string{"default"}, "parallel": 1})
-		if err := cl.lb.post(ctx, "/api/v1/agent/register", body, &reg); err != nil {
+		if err := regc.post(ctx, "/api/v1/agent/register", body, &reg); err != nil {
 			return nil, err
 		}
 		tokens[i] = reg.Token
