@@ -92,32 +92,28 @@ func Settings() []Setting {
 		return nil
 	}
 	agents.get = func(c *Config) string { return strconv.Itoa(c.Agents) }
-	poll := row("poll", "0s", "poll repositories for new commits this often (0s: webhooks only)", false, nil)
-	poll.set = func(c *Config, v string) error {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || d < 0 {
-			return fmt.Errorf("want a duration such as 60s or 5m, got %q", v)
+	// interval is a duration setting where 0s turns the work off and anything else must be at
+	// least a second apart; example and verb word its errors.
+	interval := func(key, def, help, example, verb string, dst func(*Config) *time.Duration) Setting {
+		st := row(key, def, help, false, nil)
+		st.set = func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d < 0 {
+				return fmt.Errorf("want a duration such as %s, got %q", example, v)
+			}
+			if d > 0 && d < time.Second {
+				return fmt.Errorf("%s is too often: %s at most once a second", d, verb)
+			}
+			*dst(c) = d
+			return nil
 		}
-		if d > 0 && d < time.Second {
-			return fmt.Errorf("%s is too often: poll at most once a second", d)
-		}
-		c.Poll = d
-		return nil
+		st.get = func(c *Config) string { return dst(c).String() }
+		return st
 	}
-	poll.get = func(c *Config) string { return c.Poll.String() }
-	depsEvery := row("deps_every", "1m0s", "how often scheduled dependency updates are looked at and moved along (0s: off)", false, nil)
-	depsEvery.set = func(c *Config, v string) error {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || d < 0 {
-			return fmt.Errorf("want a duration such as 1m or 1h, got %q", v)
-		}
-		if d > 0 && d < time.Second {
-			return fmt.Errorf("%s is too often: look at most once a second", d)
-		}
-		c.DepsEvery = d
-		return nil
-	}
-	depsEvery.get = func(c *Config) string { return c.DepsEvery.String() }
+	poll := interval("poll", "0s", "poll repositories for new commits this often (0s: webhooks only)", "60s or 5m", "poll",
+		func(c *Config) *time.Duration { return &c.Poll })
+	depsEvery := interval("deps_every", "1m0s", "how often scheduled dependency updates are looked at and moved along (0s: off)",
+		"1m or 1h", "look", func(c *Config) *time.Duration { return &c.DepsEvery })
 	retention := row("delivery_retention", "720h0m0s", "keep processed and rejected webhook deliveries this long", false, nil)
 	retention.set = func(c *Config, v string) error {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
