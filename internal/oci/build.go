@@ -30,23 +30,11 @@ func Build(ctx context.Context, s BuildSpec) (*Result, error) {
 	}
 	defer os.RemoveAll(scratch)
 
-	base, cleanup, err := openImage(ctx, s.Base, s.BaseInsecure, scratch)
+	base, baseDigest, layerMT, cleanup, err := openBase(ctx, s.Base, s.BaseInsecure, scratch)
 	if err != nil {
-		return nil, fmt.Errorf("opening base image: %w", err)
+		return nil, err
 	}
 	defer cleanup()
-	baseDigest, err := base.Digest()
-	if err != nil {
-		return nil, fmt.Errorf("digesting base image %s: %w", s.Base, err)
-	}
-	baseMT, err := base.MediaType()
-	if err != nil {
-		return nil, fmt.Errorf("reading base image media type: %w", err)
-	}
-	layerMT := types.DockerLayer
-	if baseMT == types.OCIManifestSchema1 {
-		layerMT = types.OCILayer
-	}
 	lockHash, err := fileSHA256(s.Lockfile)
 	if err != nil {
 		return nil, err
@@ -282,4 +270,28 @@ func writeLayout(dir string, img v1.Image) error {
 		return fmt.Errorf("moving layout to %s: %w", dir, err)
 	}
 	return nil
+}
+
+// openBase opens the base image with its digest and the media type the layers added on top of it
+// take (OCI on an OCI base, Docker's otherwise), for Build and BuildFiles alike.
+func openBase(ctx context.Context, ref string, insecure bool, scratch string) (v1.Image, v1.Hash, types.MediaType, func(), error) {
+	base, cleanup, err := openImage(ctx, ref, insecure, scratch)
+	if err != nil {
+		return nil, v1.Hash{}, "", nil, fmt.Errorf("opening base image: %w", err)
+	}
+	baseDigest, err := base.Digest()
+	if err != nil {
+		cleanup()
+		return nil, v1.Hash{}, "", nil, fmt.Errorf("digesting base image %s: %w", ref, err)
+	}
+	baseMT, err := base.MediaType()
+	if err != nil {
+		cleanup()
+		return nil, v1.Hash{}, "", nil, fmt.Errorf("reading base image media type: %w", err)
+	}
+	layerMT := types.DockerLayer
+	if baseMT == types.OCIManifestSchema1 {
+		layerMT = types.OCILayer
+	}
+	return base, baseDigest, layerMT, cleanup, nil
 }

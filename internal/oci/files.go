@@ -15,7 +15,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // File is one file an image gets from the host.
@@ -59,23 +58,11 @@ func BuildFiles(ctx context.Context, s FilesSpec) (*Result, error) {
 		return nil, fmt.Errorf("creating scratch directory: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	base, cleanup, err := openImage(ctx, s.Base, s.BaseInsecure, scratch)
+	base, baseDigest, layerMT, cleanup, err := openBase(ctx, s.Base, s.BaseInsecure, scratch)
 	if err != nil {
-		return nil, fmt.Errorf("opening base image: %w", err)
+		return nil, err
 	}
 	defer cleanup()
-	baseDigest, err := base.Digest()
-	if err != nil {
-		return nil, fmt.Errorf("digesting base image %s: %w", s.Base, err)
-	}
-	baseMT, err := base.MediaType()
-	if err != nil {
-		return nil, fmt.Errorf("reading base image media type: %w", err)
-	}
-	layerMT := types.DockerLayer
-	if baseMT == types.OCIManifestSchema1 {
-		layerMT = types.OCILayer
-	}
 	mtime := time.Unix(s.SourceDateEpoch, 0).UTC()
 	layerPath := filepath.Join(scratch, "files.tar.gz")
 	if err := writeFilesLayer(layerPath, s.Files, s.Dirs, mtime); err != nil {
