@@ -37,6 +37,7 @@ const target = 200 * time.Millisecond
 type config struct {
 	out, work    string
 	profile      string
+	dump         string
 	spec         spec
 	warm, naiveN int
 }
@@ -52,6 +53,7 @@ func main() {
 	flag.IntVar(&cfg.warm, "n", 9, "warm computations measured per case (the median is reported)")
 	flag.IntVar(&cfg.naiveN, "naive", 3, "naive baseline computations per case")
 	flag.StringVar(&cfg.profile, "cpuprofile", "", "write a CPU profile of the warm computations here")
+	flag.StringVar(&cfg.dump, "dump", "", "write each window's figures as JSON here (DIR/DAYS.json), to compare two versions")
 	flag.Parse()
 	cfg.spec.Seed = 42
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -184,6 +186,17 @@ func run(ctx context.Context, cfg config) error {
 
 		logf("%s: sluice cold %s (CPU %s), warm %s (CPU %s), queries only %s (CPU %s), DORA only %s", w.label, ms(r.cold),
 			ms(r.coldCPU), ms(r.warm), ms(r.warmCPU), ms(r.queries), ms(r.queriesCPU), ms(r.dora))
+		if cfg.dump != "" {
+			b, _ := json.MarshalIndent(rep, "", " ")
+			if err := os.WriteFile(filepath.Join(cfg.dump, fmt.Sprintf("%d.json", w.days)), b, 0o644); err != nil {
+				return err
+			}
+		}
+		if cfg.naiveN == 0 { // profiling: sluice's side only
+			r.same = true
+			results = append(results, r)
+			continue
+		}
 		var naiveRep *metrics.Report
 		var naiveT, naiveCPU []time.Duration
 		for range cfg.naiveN {

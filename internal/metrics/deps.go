@@ -117,33 +117,43 @@ func (f *facts) dependencyIncidents(ctx context.Context, src Source, deps []depl
 		}
 	}
 	// Failed deployments: the change is from the environment's last successful deployment.
-	for _, fl := range failures {
-		var d, last *deployment
-		for i := range deps {
-			if deps[i].ID == fl.Promotion {
-				d = &deps[i]
-			}
+	byID := make(map[int64]*deployment, len(deps))
+	var good []*deployment // successful deployments in the order they ended
+	for i := range deps {
+		byID[deps[i].ID] = &deps[i]
+		if deps[i].succeeded() {
+			good = append(good, &deps[i])
 		}
+	}
+	slices.SortStableFunc(good, func(a, b *deployment) int { return a.ended.Compare(b.ended) })
+	for _, fl := range failures {
+		d := byID[fl.Promotion]
 		if d == nil {
 			continue
 		}
-		for i := range deps {
-			p := &deps[i]
-			if p.succeeded() && p.ended.Before(d.started) && (last == nil || p.ended.After(last.ended)) {
-				last = p
+		// The latest success to end before it started (of those ending together, the first in
+		// the promotions' order).
+		i, _ := slices.BinarySearchFunc(good, d.started, func(p *deployment, t time.Time) int {
+			if p.ended.Before(t) {
+				return -1
 			}
+			return 1
+		})
+		if i == 0 {
+			continue
 		}
-		if last == nil || last.Commit == d.Commit {
+		last := good[i-1]
+		for i > 1 && good[i-2].ended.Equal(last.ended) {
+			i--
+			last = good[i-1]
+		}
+		if last.Commit == d.Commit {
 			continue
 		}
 		in := Incident{Kind: "deployment", Env: d.Env, Promotion: d.ID, Commit: d.Commit, Before: last.Commit,
 			Start: fl.At, FixedBy: fl.RecoveredBy, FixedAt: fl.RecoveredAt, Duration: fl.Recovery}
-		if fl.RecoveredBy != 0 {
-			for _, p := range deps {
-				if p.ID == fl.RecoveredBy {
-					in.FixedCommit = p.Commit
-				}
-			}
+		if p := byID[fl.RecoveredBy]; fl.RecoveredBy != 0 && p != nil {
+			in.FixedCommit = p.Commit
 		}
 		candidates = append(candidates, candidate{Incident: in, greenRun: last.RunID, redRun: d.RunID})
 	}

@@ -247,13 +247,30 @@ func (f *facts) changeFailures(deps []deployment) (ChangeFailRate, Recovery) {
 	cfr := ChangeFailRate{Definition: fmt.Sprintf(defChangeFail, windowText(f.opts.HotfixWindow)), Failures: []Failure{}}
 	rec := Recovery{Definition: defRecovery}
 	// Promotions that started, in the order they did: what followed a deployment.
-	started := make([]deployment, 0, len(deps))
-	for _, d := range deps {
-		if !d.started.IsZero() {
-			started = append(started, d)
+	started := make([]*deployment, 0, len(deps))
+	// Successful deployments in the order they ended: what restored the environment.
+	restorers := make([]*deployment, 0, len(deps))
+	for i := range deps {
+		if !deps[i].started.IsZero() {
+			started = append(started, &deps[i])
+		}
+		if deps[i].succeeded() {
+			restorers = append(restorers, &deps[i])
 		}
 	}
-	slices.SortStableFunc(started, func(a, b deployment) int { return a.started.Compare(b.started) })
+	slices.SortStableFunc(started, func(a, b *deployment) int { return a.started.Compare(b.started) })
+	slices.SortStableFunc(restorers, func(a, b *deployment) int { return a.ended.Compare(b.ended) })
+	// firstAfter is the index of the first of s whose time at is after t (s sorted by at): a
+	// binary search, so that a long history is n log n, not n².
+	firstAfter := func(s []*deployment, t time.Time, at func(*deployment) time.Time) int {
+		i, _ := slices.BinarySearchFunc(s, t, func(d *deployment, t time.Time) int {
+			if at(d).After(t) {
+				return 1
+			}
+			return -1
+		})
+		return i
+	}
 	changes := 0
 	var recoveries []time.Duration
 	for _, d := range started {
@@ -279,11 +296,8 @@ func (f *facts) changeFailures(deps []deployment) (ChangeFailRate, Recovery) {
 		}
 		// What came next decides: the environment's next promotion to start after this one
 		// ended rolled it back, or (for a success) hotfixed it soon enough.
-		for _, n := range started {
-			if !n.started.After(d.ended) {
-				continue
-			}
-			switch {
+		if i := firstAfter(started, d.ended, func(n *deployment) time.Time { return n.started }); i < len(started) {
+			switch n := started[i]; {
 			case n.Kind == cd.KindRollback:
 				by := "rolled back by " + n.StartedBy
 				if n.Auto {
@@ -293,17 +307,18 @@ func (f *facts) changeFailures(deps []deployment) (ChangeFailRate, Recovery) {
 			case n.Kind == cd.KindHotfix && d.succeeded() && n.succeeded() && !n.ended.After(d.ended.Add(f.opts.HotfixWindow)):
 				why = append(why, fmt.Sprintf("followed by hotfix promotion #%d within %s", n.ID, windowText(f.opts.HotfixWindow)))
 			}
-			break
 		}
 		if len(why) == 0 {
 			continue
 		}
 		fl := Failure{Promotion: d.ID, Release: d.ReleaseID, Commit: d.Commit, Kind: d.Kind, At: d.ended, Why: why}
+		// The first success of another release to end after it (of those ending together, the
+		// first in the promotions' order).
 		var restore *deployment
-		for i := range deps {
-			r := &deps[i]
-			if r.succeeded() && r.ended.After(d.ended) && r.ReleaseID != d.ReleaseID && (restore == nil || r.ended.Before(restore.ended)) {
+		for _, r := range restorers[firstAfter(restorers, d.ended, func(r *deployment) time.Time { return r.ended }):] {
+			if r.ReleaseID != d.ReleaseID {
 				restore = r
+				break
 			}
 		}
 		if restore != nil {

@@ -48,13 +48,15 @@ type WeekStats struct {
 	Queue       Stats     `json:"queue"`
 }
 
-// JobStats are the figures of one job of a workflow (by its display name).
+// JobStats are the figures of one job of a workflow (by its display name), over the window and
+// per ISO week of its run's queue time (a week's Runs counts the job's attempts).
 type JobStats struct {
-	Name        string `json:"name"`
-	Runs        int    `json:"runs"`
-	SuccessRate Rate   `json:"success_rate"`
-	Wall        Stats  `json:"wall"`
-	Queue       Stats  `json:"queue"`
+	Name        string      `json:"name"`
+	Runs        int         `json:"runs"`
+	SuccessRate Rate        `json:"success_rate"`
+	Wall        Stats       `json:"wall"`
+	Queue       Stats       `json:"queue"`
+	Weeks       []WeekStats `json:"weeks"`
 }
 
 // Change compares a workflow's wall time before and after the pivot.
@@ -86,9 +88,11 @@ func (f *facts) pipelines(ctx context.Context) (Pipelines, error) {
 		}
 		out.Compare, after = pivot, fn
 	}
-	byWorkflow := map[string][]store.RunFact{}
+	// Runs by workflow, as indexes into f.runs: nothing is copied.
+	byWorkflow := map[string][]int32{}
 	var order []string
-	for _, r := range f.runs {
+	for i := range f.runs {
+		r := &f.runs[i]
 		if r.Status != store.StatusCompleted || !conclusive(r.Conclusion) || r.StartedAt.IsZero() || r.FinishedAt.IsZero() ||
 			r.Trigger == store.TriggerPromotion {
 			continue
@@ -96,66 +100,98 @@ func (f *facts) pipelines(ctx context.Context) (Pipelines, error) {
 		if _, ok := byWorkflow[r.Workflow]; !ok {
 			order = append(order, r.Workflow)
 		}
-		byWorkflow[r.Workflow] = append(byWorkflow[r.Workflow], r)
-	}
-	jobsByRun := map[int64][]store.JobFact{}
-	for _, j := range f.jobs {
-		jobsByRun[j.RunID] = append(jobsByRun[j.RunID], j)
+		byWorkflow[r.Workflow] = append(byWorkflow[r.Workflow], int32(i))
 	}
 	slices.Sort(order)
 	for _, w := range order {
-		runs := byWorkflow[w]
-		ws := WorkflowStats{Workflow: w, Name: runs[len(runs)-1].WorkflowName, Runs: len(runs), Weeks: []WeekStats{}, Jobs: []JobStats{}}
+		idx := byWorkflow[w]
+		last := &f.runs[idx[len(idx)-1]]
+		ws := WorkflowStats{Workflow: w, Name: last.WorkflowName, Runs: len(idx), Weeks: []WeekStats{}, Jobs: []JobStats{}}
 		if ws.Name == "" {
 			ws.Name = w
 		}
-		ws.SuccessRate, ws.Wall, ws.Queue = runFigures(runs)
-		weeks := map[time.Time][]store.RunFact{}
-		var weekOrder []time.Time
-		for _, r := range runs {
-			k := store.WeekOf(r.QueuedAt)
-			if _, ok := weeks[k]; !ok {
-				weekOrder = append(weekOrder, k)
-			}
-			weeks[k] = append(weeks[k], r)
+		all, weeks := &durations{}, weekly{}
+		for _, i := range idx {
+			r := &f.runs[i]
+			wall, queue := r.FinishedAt.Sub(r.StartedAt), r.StartedAt.Sub(r.QueuedAt)
+			ok := r.Conclusion == store.ConclusionSuccess
+			all.add(ok, wall, queue, true)
+			weeks.at(r.QueuedAt).add(ok, wall, queue, true)
 		}
-		slices.SortFunc(weekOrder, time.Time.Compare)
-		for _, k := range weekOrder {
-			wk := WeekStats{Week: isoWeek(k), Start: k, Runs: len(weeks[k])}
-			wk.SuccessRate, wk.Wall, wk.Queue = runFigures(weeks[k])
-			ws.Weeks = append(ws.Weeks, wk)
-		}
-		ws.Jobs = jobFigures(runs, jobsByRun)
+		ws.SuccessRate, ws.Wall, ws.Queue = all.figures()
+		ws.Weeks = weeks.figures()
+		ws.Jobs = f.jobFigures(idx)
 		if after != nil {
-			ws.Compare = compare(ws.Name, out.Compare.Pivot, runs, after)
+			ws.Compare = compare(ws.Name, out.Compare.Pivot, f.runs, idx, after)
 		}
 		out.Workflows = append(out.Workflows, ws)
 	}
 	return out, nil
 }
 
-func runFigures(runs []store.RunFact) (Rate, Stats, Stats) {
-	ok := 0
-	var wall, queue []time.Duration
-	for _, r := range runs {
-		if r.Conclusion == store.ConclusionSuccess {
-			ok++
-		}
-		wall = append(wall, r.FinishedAt.Sub(r.StartedAt))
-		queue = append(queue, r.StartedAt.Sub(r.QueuedAt))
-	}
-	return rateOf(ok, len(runs)), statsOf(wall), statsOf(queue)
+// durations gathers what one figure summarises: outcomes, wall and queue times.
+type durations struct {
+	n, ok       int
+	wall, queue []time.Duration
 }
 
-func jobFigures(runs []store.RunFact, jobsByRun map[int64][]store.JobFact) []JobStats {
+func (d *durations) add(success bool, wall, queue time.Duration, queued bool) {
+	d.n++
+	if success {
+		d.ok++
+	}
+	d.wall = append(d.wall, wall)
+	if queued {
+		d.queue = append(d.queue, queue)
+	}
+}
+
+func (d *durations) figures() (Rate, Stats, Stats) {
+	return rateOf(d.ok, d.n), statsOf(d.wall), statsOf(d.queue)
+}
+
+// weekly gathers durations by ISO week (UTC) of when the run was queued.
+type weekly map[time.Time]*durations
+
+func (w weekly) at(t time.Time) *durations {
+	k := store.WeekOf(t)
+	d := w[k]
+	if d == nil {
+		d = &durations{}
+		w[k] = d
+	}
+	return d
+}
+
+// figures are the weeks' figures, oldest first.
+func (w weekly) figures() []WeekStats {
+	keys := make([]time.Time, 0, len(w))
+	for k := range w {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, time.Time.Compare)
+	out := make([]WeekStats, 0, len(keys))
+	for _, k := range keys {
+		wk := WeekStats{Week: isoWeek(k), Start: k, Runs: w[k].n}
+		wk.SuccessRate, wk.Wall, wk.Queue = w[k].figures()
+		out = append(out, wk)
+	}
+	return out
+}
+
+// jobFigures are the figures of the jobs of runs (indexes into f.runs) by job name, over the
+// window and per week of their run's queue time.
+func (f *facts) jobFigures(runs []int32) []JobStats {
 	type acc struct {
-		ok, n       int
-		wall, queue []time.Duration
+		all   durations
+		weeks weekly
 	}
 	byName := map[string]*acc{}
 	var order []string
-	for _, r := range runs {
-		for _, j := range jobsByRun[r.ID] {
+	for _, ri := range runs {
+		queued := f.runs[ri].QueuedAt
+		for _, ji := range f.jobsOf(ri) {
+			j := &f.jobs[ji]
 			if !conclusive(j.Conclusion) || j.StartedAt.IsZero() || j.FinishedAt.IsZero() {
 				continue // never ran here: skipped, or carried over from an earlier run
 			}
@@ -165,25 +201,23 @@ func jobFigures(runs []store.RunFact, jobsByRun map[int64][]store.JobFact) []Job
 			}
 			a, ok := byName[name]
 			if !ok {
-				a = &acc{}
+				a = &acc{weeks: weekly{}}
 				byName[name] = a
 				order = append(order, name)
 			}
-			a.n++
-			if j.Conclusion == store.ConclusionSuccess {
-				a.ok++
-			}
-			a.wall = append(a.wall, j.FinishedAt.Sub(j.StartedAt))
-			if !j.QueuedAt.IsZero() {
-				a.queue = append(a.queue, j.StartedAt.Sub(j.QueuedAt))
-			}
+			ok = j.Conclusion == store.ConclusionSuccess
+			wall, queue := j.FinishedAt.Sub(j.StartedAt), j.StartedAt.Sub(j.QueuedAt)
+			a.all.add(ok, wall, queue, !j.QueuedAt.IsZero())
+			a.weeks.at(queued).add(ok, wall, queue, !j.QueuedAt.IsZero())
 		}
 	}
 	slices.Sort(order)
 	out := []JobStats{}
 	for _, n := range order {
 		a := byName[n]
-		out = append(out, JobStats{Name: n, Runs: a.n, SuccessRate: rateOf(a.ok, a.n), Wall: statsOf(a.wall), Queue: statsOf(a.queue)})
+		js := JobStats{Name: n, Runs: a.all.n, Weeks: a.weeks.figures()}
+		js.SuccessRate, js.Wall, js.Queue = a.all.figures()
+		out = append(out, js)
 	}
 	return out
 }
@@ -236,9 +270,10 @@ func (f *facts) pivot(ctx context.Context) (*ComparePivot, func(store.RunFact) (
 	return &ComparePivot{Pivot: p, Commit: sha}, func(r store.RunFact) (bool, bool) { return desc[r.SHA], present[r.SHA] }, nil
 }
 
-func compare(name, pivot string, runs []store.RunFact, after func(store.RunFact) (bool, bool)) *Change {
+func compare(name, pivot string, all []store.RunFact, runs []int32, after func(store.RunFact) (bool, bool)) *Change {
 	var before, later []time.Duration
-	for _, r := range runs {
+	for _, i := range runs {
+		r := all[i]
 		isAfter, known := after(r)
 		if !known {
 			continue

@@ -149,7 +149,9 @@ func TestSeedFiguresHandComputed(t *testing.T) {
 		Weeks: []WeekStats{{Week: "2025-W10", Start: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC), Runs: 5, SuccessRate: rate(3, 5),
 			Wall: Stats{N: 5, Median: secs(4 * mn), P90: secs(6 * mn)}, Queue: Stats{N: 5, Median: secs(30 * time.Second), P90: secs(mn)}}},
 		Jobs: []JobStats{{Name: "test", Runs: 5, SuccessRate: rate(3, 5), Wall: Stats{N: 5, Median: secs(4 * mn), P90: secs(6 * mn)},
-			Queue: Stats{N: 5, Median: secs(30 * time.Second), P90: secs(mn)}}},
+			Queue: Stats{N: 5, Median: secs(30 * time.Second), P90: secs(mn)},
+			Weeks: []WeekStats{{Week: "2025-W10", Start: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC), Runs: 5, SuccessRate: rate(3, 5),
+				Wall: Stats{N: 5, Median: secs(4 * mn), P90: secs(6 * mn)}, Queue: Stats{N: 5, Median: secs(30 * time.Second), P90: secs(mn)}}}}},
 		Compare: &Change{Before: Stats{N: 2, Median: secs(3 * mn), P90: secs(5 * mn)}, After: Stats{N: 3, Median: secs(4 * mn), P90: secs(6 * mn)},
 			P50Change: ptr(33.3), Summary: "since " + c3[:10] + " ci is 33.3% slower at p50 (3m → 4m; 2 runs before, 3 after)"},
 	}

@@ -70,42 +70,80 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 	if err != nil {
 		return out, err
 	}
-	jobs := map[int64]*store.JobFact{}
+	jobPos := make(map[int64]int32, len(f.jobs))
 	for i := range f.jobs {
-		jobs[f.jobs[i].ID] = &f.jobs[i]
+		jobPos[f.jobs[i].ID] = int32(i)
+	}
+	// job returns a job of the window and its run; nil, nil when it is not one.
+	job := func(id int64) (*store.JobFact, *store.RunFact) {
+		i, ok := jobPos[id]
+		if !ok {
+			return nil, nil
+		}
+		j := &f.jobs[i]
+		r := f.run(j.RunID)
+		if r == nil {
+			return nil, nil
+		}
+		return j, r
 	}
 	// jobKey names a job across runs of its workflow.
-	jobKey := func(j *store.JobFact) string { return f.runByID[j.RunID].Workflow + " / " + j.Key }
+	type jobKey struct{ workflow, key string }
 	// Commits each job reported tests on: the flake rate's denominator.
-	ranOnCommits := map[string]map[string]bool{}
+	ranOnCommits := map[jobKey]map[string]bool{}
 	for _, id := range reported {
-		j := jobs[id]
-		if j == nil || f.runByID[j.RunID] == nil {
+		j, r := job(id)
+		if j == nil {
 			continue
 		}
 		out.Reported++
-		k := jobKey(j)
+		k := jobKey{r.Workflow, j.Key}
 		if ranOnCommits[k] == nil {
 			ranOnCommits[k] = map[string]bool{}
 		}
-		ranOnCommits[k][f.runByID[j.RunID].SHA] = true
+		ranOnCommits[k][r.SHA] = true
 	}
-	type shaKey struct{ sha, key string }
-	succeeded := map[shaKey]map[int64]bool{} // job IDs that succeeded per commit and job
-	for i := range f.jobs {
-		j := &f.jobs[i]
-		if r := f.runByID[j.RunID]; r != nil && j.Conclusion == store.ConclusionSuccess {
-			k := shaKey{r.SHA, jobKey(j)}
-			if succeeded[k] == nil {
-				succeeded[k] = map[int64]bool{}
-			}
-			succeeded[k][j.ID] = true
+	type shaKey struct {
+		sha string
+		jobKey
+	}
+	// The commits and jobs tests failed in: only those need to know whether their job also
+	// succeeded there.
+	type failure struct {
+		TestFact store.TestFact
+		job      *store.JobFact
+		run      *store.RunFact
+	}
+	var failed []failure
+	var pairs [][2]string
+	type successes struct {
+		n  int   // successful jobs of that job on that commit
+		id int64 // one of them
+	}
+	cleared := map[shaKey]successes{}
+	for _, t := range fails {
+		if j, r := job(t.JobID); j != nil {
+			failed = append(failed, failure{t, j, r})
+			pairs = append(pairs, [2]string{r.SHA, t.Name})
+			cleared[shaKey{r.SHA, jobKey{r.Workflow, j.Key}}] = successes{} // counted below
 		}
 	}
-	var pairs [][2]string
-	for _, t := range fails {
-		if j := jobs[t.JobID]; j != nil && f.runByID[j.RunID] != nil {
-			pairs = append(pairs, [2]string{f.runByID[j.RunID].SHA, t.Name})
+	if len(cleared) > 0 {
+		for i := range f.jobs {
+			j := &f.jobs[i]
+			if j.Conclusion != store.ConclusionSuccess {
+				continue
+			}
+			r := f.run(j.RunID)
+			if r == nil {
+				continue
+			}
+			k := shaKey{r.SHA, jobKey{r.Workflow, j.Key}}
+			if c, want := cleared[k]; want {
+				c.n++
+				c.id = j.ID
+				cleared[k] = c
+			}
 		}
 	}
 	passed, err := src.MetricsTestPassed(ctx, f.repo.ID, f.since, pairs)
@@ -114,42 +152,41 @@ func (f *facts) testHealth(ctx context.Context, src Source) (TestHealth, error) 
 	}
 	type flaky struct {
 		FlakyTest
+		key  jobKey
 		shas map[string]time.Time
 	}
-	byName := map[string]*flaky{}
-	for _, t := range fails {
-		j := jobs[t.JobID]
-		if j == nil || f.runByID[j.RunID] == nil {
+	type flakyKey struct {
+		name string
+		jobKey
+	}
+	byName := map[flakyKey]*flaky{}
+	for _, fl := range failed {
+		t, j, r := fl.TestFact, fl.job, fl.run
+		key := jobKey{r.Workflow, j.Key}
+		// A re-run cleared it: the job succeeded on that commit in another attempt.
+		c := cleared[shaKey{r.SHA, key}]
+		if !passed[[2]string{r.SHA, t.Name}] && !(c.n > 1 || c.n == 1 && c.id != j.ID) {
 			continue
 		}
-		sha, key := f.runByID[j.RunID].SHA, jobKey(j)
-		cleared := false
-		for id := range succeeded[shaKey{sha, key}] {
-			if id != j.ID {
-				cleared = true
-			}
-		}
-		if !passed[[2]string{sha, t.Name}] && !cleared {
-			continue
-		}
-		fl, ok := byName[t.Name+"\x00"+key]
+		fk := flakyKey{t.Name, key}
+		fy, ok := byName[fk]
 		if !ok {
-			fl = &flaky{FlakyTest: FlakyTest{Name: t.Name, Job: key}, shas: map[string]time.Time{}}
-			byName[t.Name+"\x00"+key] = fl
+			fy = &flaky{FlakyTest: FlakyTest{Name: t.Name, Job: key.workflow + " / " + key.key}, key: key, shas: map[string]time.Time{}}
+			byName[fk] = fy
 		}
-		at := f.runByID[j.RunID].QueuedAt
+		at := r.QueuedAt
 		if !j.FinishedAt.IsZero() {
 			at = j.FinishedAt
 		}
-		if at.After(fl.shas[sha]) {
-			fl.shas[sha] = at
+		if at.After(fy.shas[r.SHA]) {
+			fy.shas[r.SHA] = at
 		}
-		if at.After(fl.LastSeen) {
-			fl.LastSeen = at
+		if at.After(fy.LastSeen) {
+			fy.LastSeen = at
 		}
 	}
 	for _, fl := range byName {
-		fl.Flakes, fl.Commits = len(fl.shas), len(ranOnCommits[fl.Job])
+		fl.Flakes, fl.Commits = len(fl.shas), len(ranOnCommits[fl.key])
 		fl.Rate = rateOf(fl.Flakes, fl.Commits)
 		for sha := range fl.shas {
 			fl.Examples = append(fl.Examples, sha)
