@@ -159,7 +159,17 @@ func run(ctx context.Context, cfg config) error {
 		r.warm, r.warmCPU = median(warm), median(warmCPU)
 		r.warmMin, r.warmMax = slices.Min(warm), slices.Max(warm)
 		full := rep
+		if cfg.profile != "" {
+			f, err := os.Create(fmt.Sprintf("%s.queries.%d", cfg.profile, w.days))
+			if err != nil {
+				return err
+			}
+			pprof.StartCPUProfile(f)
+		}
 		queries, queriesCPU, err := series(db, opts)
+		if cfg.profile != "" {
+			pprof.StopCPUProfile()
+		}
 		if err != nil {
 			db.Close()
 			return err

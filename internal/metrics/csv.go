@@ -100,6 +100,11 @@ func WriteCSV(w io.Writer, r *Report) error {
 			row("pipelines", w.Name+" / "+j.Name, "success_rate", "", ratio(j.SuccessRate), "ratio")
 			stats("pipelines", w.Name+" / "+j.Name, "wall", "", j.Wall)
 			stats("pipelines", w.Name+" / "+j.Name, "queue", "", j.Queue)
+			for _, wk := range j.Weeks {
+				row("pipelines", w.Name+" / "+j.Name, "success_rate", wk.Week, ratio(wk.SuccessRate), "ratio")
+				stats("pipelines", w.Name+" / "+j.Name, "wall", wk.Week, wk.Wall)
+				stats("pipelines", w.Name+" / "+j.Name, "queue", wk.Week, wk.Queue)
+			}
 		}
 		if c := w.Compare; c != nil {
 			stats("pipelines", w.Name, "wall_before", r.Pipelines.Compare.Pivot, c.Before)
