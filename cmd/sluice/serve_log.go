@@ -10,15 +10,24 @@ import (
 )
 
 // logStartup records, once at start, what this server is and how it is configured, so that a
-// change of behaviour can be matched with an upgrade or a setting in the logs. Secrets (the admin
-// token, the secret key, repository credentials) are not configuration and never appear here.
+// change of behaviour can be matched with an upgrade or a setting in the logs: the version, the
+// database it opened and its schema, whether jobs run sandboxed, then every setting of the
+// settings table by its key (the table decides what a setting is, so a new one is logged too).
+// Secrets are not settings: a setting names the file that holds one, and a password written into
+// the db URL is redacted, as --check-config shows it (e2e TestServeLogsVersionAndSettings).
 func logStartup(ctx context.Context, log *slog.Logger, cfg *serverconfig.Config, db *store.DB, sandboxed bool) {
 	schema, err := db.SchemaVersion(ctx)
 	if err != nil {
 		schema = -1
 	}
-	log.Info("sluice server starting", "version", version, "go", runtime.Version(), "os", runtime.GOOS+"/"+runtime.GOARCH,
-		"addr", cfg.Addr, "base_url", cfg.BaseURL, "data", cfg.Data, "database", db.Dialect(), "blob", cfg.Blob, "schema", schema,
-		"replica", cfg.Replica, "embedded_agent_jobs", cfg.Agents, "sandbox", sandboxed, "sandbox_flag", cfg.Sandbox,
-		"poll", cfg.Poll.String(), "deps_every", cfg.DepsEvery.String())
+	args := []any{"version", version, "go", runtime.Version(), "os", runtime.GOOS + "/" + runtime.GOARCH,
+		"database", db.Dialect(), "schema", schema, "sandboxed", sandboxed}
+	for _, s := range serverconfig.Settings() {
+		v := cfg.Value(s.Key)
+		if s.Key == "db" {
+			v = redactURL(v)
+		}
+		args = append(args, s.Key, v)
+	}
+	log.Info("sluice server starting", args...)
 }
