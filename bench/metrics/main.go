@@ -26,6 +26,7 @@ import (
 	machineinfo "github.com/sluice-ci/sluice/bench/machine"
 	"github.com/sluice-ci/sluice/internal/metrics"
 	"github.com/sluice-ci/sluice/internal/store"
+	"github.com/sluice-ci/sluice/internal/testenv"
 )
 
 // notesMark starts the hand-written part of the results file, which a new run keeps.
@@ -38,6 +39,7 @@ type config struct {
 	out, work    string
 	profile      string
 	dump         string
+	noPostgres   bool
 	spec         spec
 	warm, naiveN int
 }
@@ -53,6 +55,10 @@ func main() {
 	flag.IntVar(&cfg.warm, "n", 9, "warm computations measured per case (the median is reported)")
 	flag.IntVar(&cfg.naiveN, "naive", 3, "naive baseline computations per case")
 	flag.StringVar(&cfg.profile, "cpuprofile", "", "write a CPU profile of the warm computations here")
+	flag.BoolFunc("postgres", "measure on Postgres too, when a server is found (default true; -postgres=false: SQLite only)", func(v string) error {
+		cfg.noPostgres = v == "false"
+		return nil
+	})
 	flag.StringVar(&cfg.dump, "dump", "", "write each window's figures as JSON here (DIR/DAYS.json), to compare two versions")
 	flag.Parse()
 	cfg.spec.Seed = 42
@@ -106,85 +112,20 @@ func run(ctx context.Context, cfg config) error {
 	}
 	repo := metrics.Repo{ID: d.RepoID, Name: "busy/app", URL: "https://forge.example/busy/app.git", DefaultBranch: "main", GitDir: d.Mirror}
 	var results []result
-	for _, w := range []struct {
+	var reps []*metrics.Report
+	windows := []struct {
 		label string
 		days  int
-	}{{"90 days (the default)", 90}, {"365 days", 365}, {fmt.Sprintf("all %d days", d.Days), d.Days}} {
+	}{{"90 days (the default)", 90}, {"365 days", 365}, {fmt.Sprintf("all %d days", d.Days), d.Days}}
+	for _, w := range windows {
 		since := d.End.Add(-time.Duration(w.days) * 24 * time.Hour)
 		opts := metrics.Options{Now: d.End, Since: since}
-		r := result{window: w.label}
-		// Cold: a fresh store and cache, their first computation; warm: the same again, as the
-		// server computes a page or an API answer (the cache refreshed from the events since).
-		db, err := store.Open(ctx, d.DB)
+		r, rep, err := measure(ctx, cfg, d.DB, "", w.days, repo, opts)
 		if err != nil {
 			return err
 		}
-		cache := &metrics.Cache{}
-		var rep *metrics.Report
-		compute := func(src metrics.Source, o metrics.Options) func() error {
-			return func() (err error) {
-				rep, err = metrics.Compute(ctx, src, repo, o)
-				return err
-			}
-		}
-		if r.cold, r.coldCPU, err = timed(compute(cache.With(db), opts)); err != nil {
-			db.Close()
-			return err
-		}
-		if cfg.profile != "" {
-			f, err := os.Create(fmt.Sprintf("%s.%d", cfg.profile, w.days))
-			if err != nil {
-				return err
-			}
-			pprof.StartCPUProfile(f)
-		}
-		series := func(src metrics.Source, o metrics.Options) (wall, cpu []time.Duration, err error) {
-			for range cfg.warm {
-				w, c, err := timed(compute(src, o))
-				if err != nil {
-					return nil, nil, err
-				}
-				wall, cpu = append(wall, w), append(cpu, c)
-			}
-			return wall, cpu, nil
-		}
-		warm, warmCPU, err := series(cache.With(db), opts)
-		if err != nil {
-			db.Close()
-			return err
-		}
-		if cfg.profile != "" {
-			pprof.StopCPUProfile()
-		}
-		r.warm, r.warmCPU = median(warm), median(warmCPU)
-		r.warmMin, r.warmMax = slices.Min(warm), slices.Max(warm)
-		full := rep
-		if cfg.profile != "" {
-			f, err := os.Create(fmt.Sprintf("%s.queries.%d", cfg.profile, w.days))
-			if err != nil {
-				return err
-			}
-			pprof.StartCPUProfile(f)
-		}
-		queries, queriesCPU, err := series(db, opts)
-		if cfg.profile != "" {
-			pprof.StopCPUProfile()
-		}
-		if err != nil {
-			db.Close()
-			return err
-		}
-		r.queries, r.queriesCPU = median(queries), median(queriesCPU)
-		o := opts
-		o.DORAOnly = true
-		dora, _, err := series(db, o)
-		if err != nil {
-			db.Close()
-			return err
-		}
-		r.dora = median(dora)
-		rep = full
-		db.Close()
+		r.window = w.label
+		reps = append(reps, rep)
 		for _, wf := range rep.Pipelines.Workflows {
 			r.runs += wf.Runs
 		}
@@ -234,7 +175,35 @@ func run(ctx context.Context, cfg config) error {
 		logf("%s: naive %s, same figures: %v %s", w.label, ms(r.naive), r.same, r.diff)
 		results = append(results, r)
 	}
-	out := render(m, d, counts, results, cfg)
+	// The same on Postgres: the history copied into a database sluice's migrations made.
+	var pg []result
+	pgNote := "not measured: no Postgres server (scripts/postgres-setup.sh, which make deps runs, starts one; or set SLUICE_TEST_POSTGRES)"
+	if cfg.noPostgres {
+		pgNote = "not measured (-postgres=false)"
+	} else if admin := testenv.PostgresAdminDSN(); admin != "" {
+		dsn, err := pgLoad(ctx, admin, d, raw)
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		pgNote = ""
+		for i, w := range windows {
+			opts := metrics.Options{Now: d.End, Since: d.End.Add(-time.Duration(w.days) * 24 * time.Hour)}
+			r, rep, err := measure(ctx, cfg, dsn, "pg.", w.days, repo, opts)
+			if err != nil {
+				return fmt.Errorf("postgres: %w", err)
+			}
+			r.window, r.runs, r.deps, r.events = w.label, results[i].runs, results[i].deps, results[i].events
+			a, _ := json.Marshal(reps[i])
+			b, _ := json.Marshal(rep)
+			if r.same = bytes.Equal(a, b); !r.same {
+				r.diff = firstDiff(a, b)
+			}
+			logf("%s on Postgres: cold %s (CPU %s), warm %s (CPU %s), queries only %s (CPU %s), DORA only %s, same figures as SQLite: %v %s",
+				w.label, ms(r.cold), ms(r.coldCPU), ms(r.warm), ms(r.warmCPU), ms(r.queries), ms(r.queriesCPU), ms(r.dora), r.same, r.diff)
+			pg = append(pg, r)
+		}
+	}
+	out := render(m, d, counts, results, pg, pgNote, cfg)
 	// The hand-written notes below the mark survive a new run.
 	if old, err := os.ReadFile(cfg.out); err == nil {
 		if i := bytes.Index(old, []byte(notesMark)); i >= 0 {
@@ -242,6 +211,86 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	return os.WriteFile(cfg.out, []byte(out), 0o644)
+}
+
+// measure computes the figures on the store at dsn (a SQLite file or a Postgres URL): cold, warm
+// through a metrics.Cache, on the queries alone, and DORA only. tag names its profiles.
+func measure(ctx context.Context, cfg config, dsn, tag string, days int, repo metrics.Repo, opts metrics.Options) (result, *metrics.Report, error) {
+	var r result
+	w := struct{ days int }{days}
+	// Cold: a fresh store and cache, their first computation; warm: the same again, as the
+	// server computes a page or an API answer (the cache refreshed from the events since).
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		return r, nil, err
+	}
+	cache := &metrics.Cache{}
+	var rep *metrics.Report
+	compute := func(src metrics.Source, o metrics.Options) func() error {
+		return func() (err error) {
+			rep, err = metrics.Compute(ctx, src, repo, o)
+			return err
+		}
+	}
+	if r.cold, r.coldCPU, err = timed(compute(cache.With(db), opts)); err != nil {
+		db.Close()
+		return r, nil, err
+	}
+	if cfg.profile != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%s%d", cfg.profile, tag, w.days))
+		if err != nil {
+			return r, nil, err
+		}
+		pprof.StartCPUProfile(f)
+	}
+	series := func(src metrics.Source, o metrics.Options) (wall, cpu []time.Duration, err error) {
+		for range cfg.warm {
+			w, c, err := timed(compute(src, o))
+			if err != nil {
+				return nil, nil, err
+			}
+			wall, cpu = append(wall, w), append(cpu, c)
+		}
+		return wall, cpu, nil
+	}
+	warm, warmCPU, err := series(cache.With(db), opts)
+	if err != nil {
+		db.Close()
+		return r, nil, err
+	}
+	if cfg.profile != "" {
+		pprof.StopCPUProfile()
+	}
+	r.warm, r.warmCPU = median(warm), median(warmCPU)
+	r.warmMin, r.warmMax = slices.Min(warm), slices.Max(warm)
+	full := rep
+	if cfg.profile != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%squeries.%d", cfg.profile, tag, w.days))
+		if err != nil {
+			return r, nil, err
+		}
+		pprof.StartCPUProfile(f)
+	}
+	queries, queriesCPU, err := series(db, opts)
+	if cfg.profile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		db.Close()
+		return r, nil, err
+	}
+	r.queries, r.queriesCPU = median(queries), median(queriesCPU)
+	o := opts
+	o.DORAOnly = true
+	dora, _, err := series(db, o)
+	if err != nil {
+		db.Close()
+		return r, nil, err
+	}
+	r.dora = median(dora)
+	rep = full
+	db.Close()
+	return r, rep, nil
 }
 
 // cpuTime is the CPU this process and its finished children (git) have used.
@@ -277,7 +326,7 @@ func firstDiff(a, b []byte) string {
 	return fmt.Sprintf("at byte %d: %q vs %q", i, a[from:min(len(a), i+80)], b[from:min(len(b), i+80)])
 }
 
-func render(m machineinfo.Info, d *dataset, counts map[string]int64, rs []result, cfg config) string {
+func render(m machineinfo.Info, d *dataset, counts map[string]int64, rs, pg []result, pgNote string, cfg config) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# Delivery metrics over a large history — sluice's queries vs replaying the event log\n\n")
@@ -313,7 +362,25 @@ func render(m machineinfo.Info, d *dataset, counts map[string]int64, rs []result
 			ms(r.cold), ms(r.coldCPU), ms(r.warm), ms(r.warmMin), ms(r.warmMax), ms(r.warmCPU), ms(r.queries), ms(r.queriesCPU), ms(r.dora),
 			ms(r.naive), ms(r.naiveCPU), float64(r.naive)/float64(r.warm), same, verdict)
 	}
-	p("\nPostgres: not measured — the Postgres dialect (issue 15) is not in this branch yet; the queries are plain SQL with `?` ")
-	p("placeholders and the indexes of migration 00006, to be measured once it lands.\n")
+	if pgNote != "" {
+		p("\n**Postgres**: %s.\n", pgNote)
+		return b.String()
+	}
+	p("\n**Postgres** (the same history copied into a database made by sluice's Postgres migrations, on the local server ")
+	p("`make deps` starts, over its Unix socket; same process, same cache): the figures must be the same as on SQLite, byte for byte in JSON.\n\n")
+	p("| window | cold wall (CPU) | warm wall, min–max (CPU) | queries only wall (CPU) | DORA only | same figures as SQLite | warm ≤ 200 ms |\n")
+	p("| --- | ---: | ---: | ---: | ---: | --- | --- |\n")
+	for _, r := range pg {
+		same := "yes"
+		if !r.same {
+			same = "**NO**: " + r.diff
+		}
+		verdict := "ok"
+		if r.warm > target {
+			verdict = "**MISSED**"
+		}
+		p("| %s | %s (%s) | %s, %s–%s (%s) | %s (%s) | %s | %s | %s |\n", r.window, ms(r.cold), ms(r.coldCPU), ms(r.warm), ms(r.warmMin),
+			ms(r.warmMax), ms(r.warmCPU), ms(r.queries), ms(r.queriesCPU), ms(r.dora), same, verdict)
+	}
 	return b.String()
 }
