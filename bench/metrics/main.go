@@ -282,7 +282,7 @@ func measure(ctx context.Context, cfg config, dsn, tag string, days int, repo me
 	r.queries, r.queriesCPU = median(queries), median(queriesCPU)
 	o := opts
 	o.DORAOnly = true
-	dora, _, err := series(db, o)
+	dora, _, err := series(cache.With(db), o) // as /metrics computes it: through the server's cache
 	if err != nil {
 		db.Close()
 		return r, nil, err
@@ -342,7 +342,7 @@ func render(m machineinfo.Info, d *dataset, counts map[string]int64, rs, pg []re
 	p("runs it: on `store.DB` through a `metrics.Cache`, which keeps the window's runs and jobs and refreshes them from the events ")
 	p("written since (bench/metrics reads them all again each time on the *queries only* line). *Cold* is the first computation on a ")
 	p("freshly opened store and an empty cache (the OS file cache is warm: the history was just written or read); *warm* the median ")
-	p("of %d more (min–max); *DORA only* what `/metrics` computes per environment. **Baseline** (*naive*): the same ", cfg.warm)
+	p("of %d more (min–max); *DORA only* what `/metrics` computes per environment (through the same cache). **Baseline** (*naive*): the same ", cfg.warm)
 	p("`metrics.Compute` on a source that reads the whole event log (and the test cases table) on every computation and replays ")
 	p("it in Go (bench/metrics/naive.go), median of %d. Both must give the same figures, byte for byte in JSON.\n\n", cfg.naiveN)
 	p("Wall time is what a caller waits (the queries and git run in parallel on the 2 cores); CPU time is this process's and its ")

@@ -84,7 +84,9 @@ func (c *doraCollector) compute(ctx context.Context) []prometheus.Metric {
 			continue
 		}
 		for _, env := range envs {
-			rep, err := metrics.Compute(ctx, db, metrics.Repo{ID: repo.ID, Name: repo.Name, URL: repo.URL,
+			// Through the server's cache of facts, as the page and the API: what it read for them
+			// (and the mirror's answers) is not read again for each scrape.
+			rep, err := metrics.Compute(ctx, c.s.facts.With(db), metrics.Repo{ID: repo.ID, Name: repo.Name, URL: repo.URL,
 				DefaultBranch: repo.DefaultBranch, GitDir: c.s.mirrorDir(repo.ID)},
 				metrics.Options{Env: env.Name, Now: now, DORAOnly: true})
 			if err != nil {
