@@ -24,7 +24,7 @@ type CacheSource interface {
 
 // Cache keeps, per repository, the bulk of a window's facts that earlier computations read (runs,
 // their jobs and test cases, promotions, the commits an environment had received) and brings
-// them up to date from the event log before each use: the runs the events written since are
+// them up to date from the event log before each computation (With): the runs the events written since are
 // about are read again, and promotions when one changed; nothing else. It is a memo of the
 // store's queries, rebuilt from the log whenever it is dropped, never a record of its own.
 // Every answer is the store's own for the same question (TestCacheColdAndWarmGiveTheSameFigures).
@@ -128,12 +128,35 @@ func (s cachedSource) gitMemo(repoID int64) *gitMemo {
 	return m
 }
 
-// With returns src with the bulk of its facts read through the cache.
-func (c *Cache) With(src CacheSource) Source { return cachedSource{CacheSource: src, c: c} }
+// With returns src with the bulk of its facts read through the cache, for one computation: the
+// cache is brought up to date from the event log once, at its first question about a repository,
+// so that every figure of the computation reads the same moment of the history (and the log is
+// not read again for each query). Make one for each computation.
+func (c *Cache) With(src CacheSource) Source {
+	return cachedSource{CacheSource: src, c: c, fresh: &freshness{repos: map[int64]bool{}}}
+}
 
 type cachedSource struct {
 	CacheSource
-	c *Cache
+	c     *Cache
+	fresh *freshness
+}
+
+// freshness is which repositories a source brought up to date already.
+type freshness struct {
+	mu    sync.Mutex
+	repos map[int64]bool
+}
+
+// first reports whether this is the source's first use of repository repoID.
+func (f *freshness) first(repoID int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.repos[repoID] {
+		return false
+	}
+	f.repos[repoID] = true
+	return true
 }
 
 // anyWindow asks held for whatever window the cache holds (for facts that do not depend on it).
@@ -143,7 +166,7 @@ var anyWindow = time.Unix(1<<40, 0)
 // without one (too many runs, or nothing held for anyWindow) it returns false and the caller
 // asks the store.
 func (s cachedSource) held(ctx context.Context, repoID int64, since time.Time, fn func(rc *runCache) error) (bool, error) {
-	rc, err := s.c.refresh(ctx, s.CacheSource, repoID, since)
+	rc, err := s.c.refresh(ctx, s.CacheSource, repoID, since, s.fresh.first(repoID))
 	if err != nil || rc == nil {
 		return false, err
 	}
@@ -349,7 +372,8 @@ func (s cachedSource) MetricsDeployedCommits(ctx context.Context, repoID int64, 
 // refresh returns repoID's cache, locked and up to date for a window from since, or nil when the
 // repository is read from the store directly (too many runs). A since after the end of time
 // means any window held will do.
-func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, since time.Time) (*runCache, error) {
+// With update false the events are not read (the caller brought the cache up to date already).
+func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, since time.Time, update bool) (*runCache, error) {
 	c.mu.Lock()
 	if c.repos == nil {
 		c.repos = map[int64]*runCache{}
@@ -372,6 +396,10 @@ func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, sinc
 	}()
 	if rc.runs == nil && since.Equal(anyWindow) {
 		return nil, nil // nothing held to answer from
+	}
+	if rc.runs != nil && !since.Before(rc.since) && !update {
+		ok = true
+		return rc, nil
 	}
 	if rc.runs != nil && !since.Before(rc.since) {
 		margin := int64(c.Margin)
