@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/executor"
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
+	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/python"
 	"github.com/sluice-ci/sluice/internal/roots"
 )
@@ -255,18 +257,25 @@ func (jr *jobRun) sandboxEnv(m map[string]string) {
 	}
 }
 
-// confine checks a container a job asks for when the job is contained (it
-// runs under a sandbox): no privileges, and only the job's own directories
-// mounted from the host.
+// confine checks a container a job asks for: no privileges, and only the
+// job's own directories mounted from the host. A contained job (it runs
+// under a sandbox) is refused what breaks the rule. Without a sandbox the
+// job's steps already act with the user's whole authority (sluice run on
+// your own machine), so the container gets what it asks for and the job
+// says so with a warning.
 func (jr *jobRun) confine(what string, cs container.ContainerSpec) error {
-	if jr.wr.e.opts.Sandbox == nil {
-		return nil
-	}
 	c := container.Confinement{Inside: func(p string) bool {
 		_, _, err := roots.New(jr.dirs.root, "").Locate(p)
 		return err == nil
 	}}
-	return c.Check(what, cs)
+	err := c.Check(what, cs)
+	var refusal *container.Refusal
+	if err == nil || jr.wr.e.opts.Sandbox != nil || !errors.As(err, &refusal) {
+		return err
+	}
+	jr.annotate("Initialize containers", logs.Annotation{Level: "warning",
+		Message: err.Error() + " — allowed here because this job runs without a sandbox (a sandboxed agent, or sluice run --sandbox, refuses it)"})
+	return nil
 }
 
 // hostRun runs a process of the job on this machine, inside its sandbox
