@@ -54,7 +54,7 @@ func hostileContainerWorkflow(cases []hostileContainer, remote bool) string {
 	var b strings.Builder
 	b.WriteString("name: hostile-containers\non: push\njobs:\n")
 	b.WriteString("  benign:\n    runs-on: ubuntu-latest\n    container:\n      image: " + serviceImage + "\n" +
-		"      options: --cap-drop ALL\n    steps:\n      - run: echo CONTAINER-RAN\n")
+		"      options: --cap-drop ALL\n    steps:\n      - run: echo CONTAINER-''RAN\n")
 	for i, c := range cases {
 		runsOn := "ubuntu-latest"
 		if remote && i%2 == 1 {

@@ -80,7 +80,7 @@ func TestProvisionBothPaths(t *testing.T) {
 	log := s.jobLog(t, jobByKey(t, d, "py").ID)
 	if d.Run.Conclusion != store.ConclusionSuccess || !strings.Contains(log, "Python 3.12.1 is not on this machine: installing it with uv") ||
 		!strings.Contains(log, "Python 3.12.1 (cpython, provisioned) at ") || !strings.Contains(log, "/agent/toolcache/python/cpython-3.12.1-linux-x86_64-gnu/bin/python3") ||
-		!strings.Contains(log, "provisioned 3.12.1 ") || !strings.Contains(log, "cannot write into ") {
+		!strings.Contains(log, "provisioned 3.12.1 ") || !strings.Contains(log, "cannot write into /") {
 		t.Errorf("server run %s:%s\n%s", d.Run.Conclusion, describeJobs(d), log)
 	}
 	agentBase := filepath.Join(s.dir, "state-serve", "agent", "toolcache", "python", "cpython-3.12.1-linux-x86_64-gnu")
