@@ -29,7 +29,7 @@ func refuse(format string, args ...any) error { return &Refusal{msg: fmt.Sprintf
 func (c Confinement) Check(what string, spec ContainerSpec) error {
 	o, err := parseOptions(spec.Options, func(string) (string, bool) { return "", false })
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if o.privileged {
 		return refuse("%s: --privileged gives the container the whole machine; it is refused for jobs of this agent (run such jobs on an agent of their own)", what)
