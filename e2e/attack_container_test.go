@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,12 +15,15 @@ import (
 // hostileContainer is a job whose container or service asks for more than a
 // job's own files: the job must fail before any step, saying why.
 type hostileContainer struct {
-	key  string
-	spec string // the job's container:/services: block, indented for the job
-	want string // in the job's error
+	key   string
+	spec  string // the job's container:/services: block, indented for the job
+	want  string // in the job's error
+	steps string // the job's steps, when not the one that says ESCAPED
 }
 
-func hostileContainers(data, volume string) []hostileContainer {
+// hostileContainers are the specs; hostDir is a directory of the machine
+// holding secret.txt, which a Docker action must not get mounted.
+func hostileContainers(data, volume, hostDir string) []hostileContainer {
 	const img = serviceImage
 	ctr := func(extra string) string {
 		return "    container:\n      image: " + img + "\n" + extra
@@ -30,20 +34,30 @@ func hostileContainers(data, volume string) []hostileContainer {
 	const outside = "outside the job's directories"
 	const unsupported = "unsupported option"
 	return []hostileContainer{
-		{"vol-root", ctr("      volumes: [\"/:/host\"]\n"), outside},
-		{"vol-data", ctr(fmt.Sprintf("      volumes: [%q]\n", data+":/data")), outside},
-		{"opt-volume", ctr("      options: -v /var/lib/containers:/x\n"), outside},
-		{"opt-volume-eq", svc("        options: --volume=/etc:/hostetc:ro\n"), outside},
-		{"svc-vol-data", svc(fmt.Sprintf("        volumes: [%q]\n", data+":/data")), outside},
-		{"named-volume", svc(fmt.Sprintf("        volumes: [%q]\n", volume+":/x")), "named volume"},
-		{"privileged", ctr("      options: --privileged\n"), "--privileged gives the container the whole machine"},
-		{"svc-privileged", svc("        options: -e X=1 --privileged=true\n"), "--privileged gives the container the whole machine"},
-		{"cap-add", svc("        options: --cap-add SYS_ADMIN\n"), "--cap-add SYS_ADMIN is refused"},
-		{"pid-host", ctr("      options: --pid=host\n"), unsupported},
-		{"net-host", svc("        options: --network=host\n"), unsupported},
-		{"device", ctr("      options: --device /dev/kmsg\n"), unsupported},
-		{"mount", ctr("      options: --mount type=bind,src=/,dst=/host\n"), unsupported},
-		{"security-opt", svc("        options: --security-opt seccomp=unconfined\n"), unsupported},
+		{key: "vol-root", spec: ctr("      volumes: [\"/:/host\"]\n"), want: outside},
+		{key: "vol-data", spec: ctr(fmt.Sprintf("      volumes: [%q]\n", data+":/data")), want: outside},
+		{key: "opt-volume", spec: ctr("      options: -v /var/lib/containers:/x\n"), want: outside},
+		{key: "opt-volume-eq", spec: svc("        options: --volume=/etc:/hostetc:ro\n"), want: outside},
+		{key: "svc-vol-data", spec: svc(fmt.Sprintf("        volumes: [%q]\n", data+":/data")), want: outside},
+		{key: "named-volume", spec: svc(fmt.Sprintf("        volumes: [%q]\n", volume+":/x")), want: "named volume"},
+		{key: "privileged", spec: ctr("      options: --privileged\n"), want: "--privileged gives the container the whole machine"},
+		{key: "svc-privileged", spec: svc("        options: -e X=1 --privileged=true\n"), want: "--privileged gives the container the whole machine"},
+		{key: "cap-add", spec: svc("        options: --cap-add SYS_ADMIN\n"), want: "--cap-add SYS_ADMIN is refused"},
+		{key: "pid-host", spec: ctr("      options: --pid=host\n"), want: unsupported},
+		{key: "net-host", spec: svc("        options: --network=host\n"), want: unsupported},
+		{key: "device", spec: ctr("      options: --device /dev/kmsg\n"), want: unsupported},
+		{key: "mount", spec: ctr("      options: --mount type=bind,src=/,dst=/host\n"), want: unsupported},
+		{key: "security-opt", spec: svc("        options: --security-opt seccomp=unconfined\n"), want: unsupported},
+		// A step swaps the workspace for a link to the machine; the Docker action
+		// after it would get the link's target mounted by the container engine.
+		{key: "docker-link", want: "is now a symbolic link (to " + hostDir + ")", steps: fmt.Sprintf(`      - run: |
+          cd /
+          rm -rf "$GITHUB_WORKSPACE"
+          ln -s %q "$GITHUB_WORKSPACE"
+      - uses: docker://%s
+        with:
+          args: sh -c "cat /github/workspace/secret.txt; echo ESC''APED-docker-link; touch /github/workspace/pwned"
+`, hostDir, img)},
 	}
 }
 
@@ -60,15 +74,19 @@ func hostileContainerWorkflow(cases []hostileContainer, remote bool) string {
 		if remote && i%2 == 1 {
 			runsOn = "remote"
 		}
-		fmt.Fprintf(&b, "  %s:\n    runs-on: %s\n%s    steps:\n      - run: echo ESC''APED-%s; ls /host /data /hostetc 2>/dev/null | head -3\n",
-			c.key, runsOn, c.spec, c.key)
+		steps := c.steps
+		if steps == "" {
+			steps = fmt.Sprintf("      - run: echo ESC''APED-%s; ls /host /data /hostetc 2>/dev/null | head -3\n", c.key)
+		}
+		fmt.Fprintf(&b, "  %s:\n    runs-on: %s\n%s    steps:\n%s", c.key, runsOn, c.spec, steps)
 	}
 	return b.String()
 }
 
 // TestHostileContainerSpecsRefused pushes jobs whose container or services
 // ask for the machine (host paths, the data directory, --privileged,
-// --cap-add, host namespaces, devices, named volumes): through sluice serve
+// --cap-add, host namespaces, devices, named volumes, a Docker action after
+// the workspace was swapped for a link to the machine): through sluice serve
 // (embedded and remote agent, both sandboxed) and through sluice run
 // --sandbox each is refused before it starts, naming what and why; a benign
 // container job runs. Plain sluice run (no sandbox) runs one, with a warning.
@@ -80,7 +98,12 @@ func TestHostileContainerSpecsRefused(t *testing.T) {
 	s.startAgent(t, "remote", "remote")
 	s.waitAgentsOnline(t, "remote", "embedded")
 	// A named volume of its own (were it made, it would not be another test's).
-	cases := hostileContainers(s.data, "sluice-e2e-"+randomHex(t, 6))
+	hostDir := t.TempDir()
+	secretText := "HOST-SECRET-" + randomHex(t, 8)
+	if err := os.WriteFile(filepath.Join(hostDir, "secret.txt"), []byte(secretText+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := hostileContainers(s.data, "sluice-e2e-"+randomHex(t, 6), hostDir)
 	g, first := newGitRepo(t, map[string]string{"README.md": "hello\n"})
 	secret := "hook-" + randomHex(t, 8)
 	s.addRepo(t, "hostile", g, secret)
@@ -94,7 +117,7 @@ func TestHostileContainerSpecsRefused(t *testing.T) {
 	for _, c := range cases {
 		j := jobByKey(t, d, c.key)
 		log := s.jobLog(t, j.ID)
-		if j.Conclusion != store.ConclusionFailure || !strings.Contains(log, c.want) || strings.Contains(log, "ESCAPED-"+c.key) {
+		if j.Conclusion != store.ConclusionFailure || !strings.Contains(log, c.want) || strings.Contains(log, "ESCAPED-"+c.key) || strings.Contains(log, secretText) {
 			t.Errorf("server job %s: %s, want a failure saying %q before any step:\n%s", c.key, j.Conclusion, c.want, log)
 		}
 	}
@@ -117,6 +140,12 @@ func TestHostileContainerSpecsRefused(t *testing.T) {
 		if strings.Contains(string(out), "ESCAPED-"+c.key) {
 			t.Errorf("sluice run --sandbox: job %s ran a step", c.key)
 		}
+	}
+	if strings.Contains(string(out), secretText) {
+		t.Errorf("sluice run --sandbox: a container read %s", filepath.Join(hostDir, "secret.txt"))
+	}
+	if _, err := os.Stat(filepath.Join(hostDir, "pwned")); err == nil {
+		t.Errorf("a container wrote into %s", hostDir)
 	}
 
 	// Without a sandbox (sluice run on your own machine) the job already has

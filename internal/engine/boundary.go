@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/sluice-ci/sluice/internal/executor"
 	"github.com/sluice-ci/sluice/internal/executor/container"
@@ -275,6 +276,47 @@ func (jr *jobRun) confine(what string, cs container.ContainerSpec) error {
 	}
 	jr.annotate("Initialize containers", logs.Annotation{Level: "warning",
 		Message: err.Error() + " — allowed here because this job runs without a sandbox (a sandboxed agent, or sluice run --sandbox, refuses it)"})
+	return nil
+}
+
+// mountable checks, for a contained job, the host directories a container
+// started in the middle of the job (a Docker action) gets: the container
+// engine mounts them by name, outside the job's sandbox, so each must still
+// be the job's own directory, with no symbolic link from the job's
+// directory down to it. A step may have replaced its workspace with a link
+// to anywhere on the machine. The job's jail is closed first: no process
+// of the job is left to swap a directory for a link between this check and
+// the mount.
+func (jr *jobRun) mountable(mounts []container.Mount) error {
+	if jr.wr.e.opts.Sandbox == nil {
+		return nil
+	}
+	jr.closeJail()
+	root := filepath.Clean(jr.dirs.root)
+	for _, m := range mounts {
+		rel, err := filepath.Rel(root, filepath.Clean(m.Source))
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return fmt.Errorf("%s is outside the job's directory %s: a container of the job mounts only the job's own files", m.Source, root)
+		}
+		cur := root
+		for _, part := range strings.Split(rel, string(filepath.Separator)) {
+			if part == "." {
+				continue
+			}
+			cur = filepath.Join(cur, part)
+			fi, err := os.Lstat(cur)
+			if err != nil {
+				return fmt.Errorf("mounting %s into the container: %w", m.Source, err)
+			}
+			if fi.Mode()&os.ModeSymlink != 0 {
+				target, _ := os.Readlink(cur)
+				return fmt.Errorf("%s is now a symbolic link (to %s), not the job's own directory: a container of the job mounts only the job's own files; leave the workspace and runner temp directories in place", cur, target)
+			}
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory: a container of the job mounts only the job's own directories", cur)
+			}
+		}
+	}
 	return nil
 }
 
