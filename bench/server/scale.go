@@ -640,9 +640,15 @@ func runScale(ctx context.Context, cfg config) error {
 		{Name: "sqlite 1 server", Replicas: 1, Agents: cfg.scaleAgents, Jobs: cfg.scaleJobs},
 		{Name: "postgres 2 replicas, kill every 10s", Postgres: true, Replicas: 2, Agents: cfg.scaleAgents, Jobs: cfg.chaosJobs, KillEvery: 10 * time.Second},
 	} {
+		if cfg.scaleOnly != "" && o.Name != cfg.scaleOnly {
+			continue
+		}
 		if err := section(o); err != nil {
 			return err
 		}
+	}
+	if cfg.scaleOnly != "" {
+		return nil // a partial run (profiling, trying a change): no results file
 	}
 	fmt.Fprintln(os.Stderr, "==> webhook → first step on Postgres (one replica, embedded agent)")
 	latDir, err := mkdir(cfg.work, "latency-postgres")
