@@ -199,6 +199,12 @@ func (s *Scheduler) advanceOne(ctx context.Context, runID int64) ([]int64, error
 				}
 			}
 			more = append(more, s.wakeJobGroups(ctx, runID, rows)...)
+			if anyOpen(rows) {
+				// FinishRunIfDone would count the open job and say no, in a write
+				// transaction of its own: most passes come while a run's jobs go on.
+				// A job completing since the read asked for a pass of its own.
+				return nil
+			}
 			r, done, err := s.cfg.DB.FinishRunIfDone(ctx, runID)
 			if err != nil || !done {
 				return err
@@ -223,6 +229,16 @@ func (s *Scheduler) advanceOne(ctx context.Context, runID int64) ([]int64, error
 		s.report(ctx, finished)
 	}
 	return more, nil
+}
+
+// anyOpen says whether one of rows (a run's latest jobs) has not completed.
+func anyOpen(rows []store.Job) bool {
+	for _, j := range rows {
+		if j.Status != store.StatusCompleted {
+			return true
+		}
+	}
+	return false
 }
 
 // step asks the plan what the run's rows allow and records its decisions. It returns the
