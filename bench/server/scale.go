@@ -744,7 +744,7 @@ func renderScale(m machine, rs []*scaleResult, lat *latencyResult, curve []*curv
 		fmt.Fprintf(&sum, "%s: %d jobs in %.1f s (%.1f jobs/s)%s\n", r.Name, r.JobsRan, r.Total.Seconds(), r.rate(), killNote(r))
 	}
 	fmt.Fprintf(&sum, "webhook → first step on Postgres: p95 %.1f ms\n", ms(fst.P95))
-	p("\n%s\n", notesMark)
+	p("\n")
 	return report{body: b.String(), summary: sum.String()}
 }
 
