@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -635,11 +636,19 @@ func runScale(ctx context.Context, cfg config) error {
 		results = append(results, r)
 		return nil
 	}
-	for _, o := range []scaleOpts{
+	runs := []scaleOpts{
 		{Name: "postgres 2 replicas", Postgres: true, Replicas: 2, Agents: cfg.scaleAgents, Jobs: cfg.scaleJobs},
 		{Name: "sqlite 1 server", Replicas: 1, Agents: cfg.scaleAgents, Jobs: cfg.scaleJobs},
 		{Name: "postgres 2 replicas, kill every 10s", Postgres: true, Replicas: 2, Agents: cfg.scaleAgents, Jobs: cfg.chaosJobs, KillEvery: 10 * time.Second},
-	} {
+	}
+	if cfg.scaleOnly != "" && !slices.ContainsFunc(runs, func(o scaleOpts) bool { return o.Name == cfg.scaleOnly }) {
+		var names []string
+		for _, o := range runs {
+			names = append(names, fmt.Sprintf("%q", o.Name))
+		}
+		return fmt.Errorf("-scale-only %q: no such run; use one of %s", cfg.scaleOnly, strings.Join(names, ", "))
+	}
+	for _, o := range runs {
 		if cfg.scaleOnly != "" && o.Name != cfg.scaleOnly {
 			continue
 		}
