@@ -45,11 +45,13 @@ type jobStore interface {
 	OpenGroupJobs(ctx context.Context, repoID int64) ([]store.Job, error)
 }
 
-// repoStore is the repositories runs belong to and who their forge logins are.
+// repoStore is the repositories runs belong to, their variables, and who their forge logins are.
 type repoStore interface {
 	GetRepo(ctx context.Context, id int64) (*store.Repo, error)
 	ListRepos(ctx context.Context) ([]store.Repo, error)
 	IdentityOfLogin(ctx context.Context, forge, login string) (string, error)
+	// RepoVars is the repository's variables (vars.*), read when a run is planned.
+	RepoVars(ctx context.Context, repoID int64) (map[string]string, error)
 }
 
 // promotionStore is continuous delivery: releases, environments and promotions between them.
