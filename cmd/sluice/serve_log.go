@@ -6,13 +6,15 @@ import (
 	"runtime"
 
 	"github.com/sluice-ci/sluice/internal/serverconfig"
-	"github.com/sluice-ci/sluice/internal/store"
 )
 
 // logStartup records, once at start, what this server is and how it is configured, so that a
 // change of behaviour can be matched with an upgrade or a setting in the logs. Secrets (the admin
 // token, the secret key, repository credentials) are not configuration and never appear here.
-func logStartup(ctx context.Context, log *slog.Logger, cfg *serverconfig.Config, db *store.DB, sandboxed bool) {
+func logStartup(ctx context.Context, log *slog.Logger, cfg *serverconfig.Config, db interface {
+	SchemaVersion(ctx context.Context) (int64, error)
+	Dialect() string
+}, sandboxed bool) {
 	schema, err := db.SchemaVersion(ctx)
 	if err != nil {
 		schema = -1

@@ -29,7 +29,7 @@ import (
 
 // Config is what a scheduler needs.
 type Config struct {
-	DB      *store.DB
+	DB      Store // *store.DB in the server
 	DataDir string
 	// GitURL is how agents fetch a repository's mirror: fmt with the repo ID,
 	// e.g. "http://127.0.0.1:8080/git/%d.git".

@@ -83,7 +83,7 @@ type PromoteRequest struct {
 
 // Config is what a server is made of.
 type Config struct {
-	DB        *store.DB
+	DB        Store // *store.DB in `sluice serve`
 	Keys      *secrets.Keyring
 	Scheduler Scheduler
 	// Deployer handles promotions; nil answers 501 to the promotion API.
