@@ -163,6 +163,7 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 	if t.ChangedFiles == nil && (t.Event == "push" || strings.HasPrefix(t.Event, "pull_request")) {
 		t.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
 	}
+	names := statusNames(wfs)
 	ev := workflow.Event{Name: t.Event, Action: t.Action, Ref: t.Ref, BaseRef: t.BaseRef, ChangedFiles: t.ChangedFiles}
 	t.Payload = s.completePayload(ctx, repo, t)
 	var runs []store.Run
@@ -179,7 +180,7 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 			}
 		}
 		called, callErrs := plan.Resolve(ctx, wf, s.loader(tree))
-		run, err := s.createRun(ctx, repo, t, wf, deploy, called, callErrs)
+		run, err := s.createRun(ctx, repo, t, wf, names[wf.Path], deploy, called, callErrs)
 		if err != nil {
 			return runs, err
 		}
@@ -216,7 +217,7 @@ type deployInfo struct {
 	lockHash string
 }
 
-func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, d deployInfo,
+func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, statusName string, d deployInfo,
 	called map[string]*workflow.Workflow, callErrs map[string]string) (*store.Run, error) {
 	if t.DeliveryID != 0 {
 		// A delivery replayed after a replica died part-way: its runs made then stand.
@@ -228,7 +229,7 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	run := store.Run{
 		RepoID: repo.ID, Workflow: wf.Path, WorkflowName: wf.Name(), Event: t.Event, Ref: t.Ref, SHA: t.SHA,
 		Title: firstNonEmpty(s.mirror.message(ctx, repo.ID, t.SHA), t.Event), Trigger: firstNonEmpty(t.Source, store.TriggerManual),
-		Actor: t.Actor, Inputs: t.Inputs, Payload: payload, DeliveryID: t.DeliveryID,
+		Actor: t.Actor, Inputs: t.Inputs, Payload: payload, DeliveryID: t.DeliveryID, StatusName: statusName,
 	}
 	base := Spec{Environments: d.cfg, EnvironmentsError: d.err, LockHash: d.lockHash, CallErrors: callErrs}
 	base.Run = jobspec.Run{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), RepoID: repo.ID, DefaultBranch: repo.DefaultBranch,
@@ -268,6 +269,26 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	}
 	s.report(ctx, r)
 	return r, nil
+}
+
+// statusNames names each workflow in its runs' commit status contexts: its name, or
+// "name (file)" when another workflow file of the commit has the same name, so that two
+// workflows called "CI" do not overwrite each other's statuses. It is decided from every
+// workflow of the commit, triggered or not, so a run's statuses keep one name whichever
+// of the workflows an event starts.
+func statusNames(wfs []*workflow.Workflow) map[string]string {
+	count := map[string]int{}
+	for _, wf := range wfs {
+		count[wf.Name()]++
+	}
+	out := make(map[string]string, len(wfs))
+	for _, wf := range wfs {
+		out[wf.Path] = wf.Name()
+		if count[wf.Name()] > 1 {
+			out[wf.Path] = fmt.Sprintf("%s (%s)", wf.Name(), filepath.Base(wf.Path))
+		}
+	}
+	return out
 }
 
 // loader reads called workflows: ./ paths from the commit's tree, others through
