@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rhysd/actionlint"
 	"github.com/sluice-ci/sluice/internal/artifacts"
@@ -50,6 +52,8 @@ type Config struct {
 	// (owner/repo/path@ref); nil fails the jobs calling one, saying why.
 	Workflows plan.Loader
 	Log       *slog.Logger
+	// Now is the clock the cron duty reads; nil is time.Now.
+	Now func() time.Time
 }
 
 // Scheduler implements server.Scheduler.
@@ -123,6 +127,48 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 		}
 		t.SHA, t.Ref = sha, ref
 	}
+	var target []store.Run
+	if t.Event == "pull_request" && t.BaseRef != "" && t.Workflow == "" {
+		// The same pull request activity starts the base branch's pull_request_target
+		// workflows, whatever its head commit says.
+		var err error
+		if target, err = s.pullRequestTarget(ctx, repo, t); err != nil {
+			return target, err
+		}
+	}
+	runs, err := s.triggerAt(ctx, repo, t)
+	return append(runs, target...), err
+}
+
+// pullRequestTarget starts the pull_request_target workflows of pull request trigger t as
+// GitHub does: from the base branch's workflow files at its tip (never the head's, which the
+// pull request may have changed), with github.sha and github.ref the base branch's, its paths
+// filters seeing the pull request's whole (three-dot) diff, and secrets, since what runs is
+// the base branch's own code (a fork's head is not checked out unless a step does so).
+func (s *Scheduler) pullRequestTarget(ctx context.Context, repo *store.Repo, t server.Trigger) ([]store.Run, error) {
+	base := "refs/heads/" + strings.TrimPrefix(t.BaseRef, "refs/heads/")
+	sha, err := s.mirror.resolve(ctx, repo.ID, base)
+	if err != nil {
+		return nil, fmt.Errorf("pull_request_target: resolving the base branch %s: %w", t.BaseRef, err)
+	}
+	tt := t
+	tt.Event, tt.Ref, tt.SHA, tt.Before, tt.Fork = "pull_request_target", base, sha, "", false
+	// One delivery makes one run per workflow file (a replay's key); a file on both
+	// pull_request and pull_request_target would make two.
+	tt.DeliveryID = 0
+	if files, ok := s.mirror.pullChangedFiles(ctx, repo.ID, t.BaseRef, t.SHA); ok {
+		tt.ChangedFiles = files
+	} else if tt.ChangedFiles == nil {
+		tt.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
+	}
+	// The payload is the pull request's (head, base, number), completed from the head.
+	tt.Payload = maps.Clone(s.completePayload(ctx, repo, t))
+	return s.triggerAt(ctx, repo, tt)
+}
+
+// triggerAt is Trigger once the mirror has t's commit: it loads the workflows at t.SHA and
+// creates a run for each one t starts.
+func (s *Scheduler) triggerAt(ctx context.Context, repo *store.Repo, t server.Trigger) ([]store.Run, error) {
 	if plan.SkipsCI(t.Event, s.mirror.fullMessage(ctx, repo.ID, t.SHA)) {
 		// GitHub runs no push or pull_request workflow for a head commit that says
 		// [skip ci] (or a variant, or a skip-checks: true trailer).
@@ -153,18 +199,21 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 			s.cfg.Log.Info("workflow warnings (the workflow runs, as on GitHub)", "repo", repo.Name, "sha", t.SHA, "workflow", wf.Path, "warnings", wf.Warnings.Error())
 		}
 	}
-	if strings.HasPrefix(t.Event, "pull_request") && t.BaseRef != "" {
+	if t.Event == "pull_request" && t.BaseRef != "" {
 		// paths: of a pull request look at everything it changes against its base branch
 		// (the three-dot diff), not at its newest commits.
 		if files, ok := s.mirror.pullChangedFiles(ctx, repo.ID, t.BaseRef, t.SHA); ok {
 			t.ChangedFiles = files
 		}
 	}
-	if t.ChangedFiles == nil && (t.Event == "push" || strings.HasPrefix(t.Event, "pull_request")) {
+	if t.ChangedFiles == nil && (t.Event == "push" || t.Event == "pull_request") {
 		t.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
 	}
 	names := statusNames(wfs)
 	ev := workflow.Event{Name: t.Event, Action: t.Action, Ref: t.Ref, BaseRef: t.BaseRef, ChangedFiles: t.ChangedFiles}
+	if t.Event == "workflow_run" {
+		ev.Workflow, ev.Ref = workflowRunEvent(t.Payload)
+	}
 	t.Payload = s.completePayload(ctx, repo, t)
 	var runs []store.Run
 	for _, wf := range wfs {

@@ -1,0 +1,109 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/sluice-ci/sluice/internal/server"
+	"github.com/sluice-ci/sluice/internal/store"
+)
+
+// maxWorkflowRunChain is how many workflow_run levels GitHub chains: a run started by
+// workflow_run whose own end would start a fourth level starts nothing.
+const maxWorkflowRunChain = 3
+
+// runCompleted starts, in the background, the workflows of the repository's default branch that
+// run `on: workflow_run` when run's workflow completes, as GitHub does: with the default
+// branch's workflow files and commit, github.event.workflow_run describing the run that ended
+// (its conclusion, head branch and commit), and `branches:` filtering that run's branch.
+func (s *Scheduler) runCompleted(ctx context.Context, run *store.Run) {
+	if run.Trigger == store.TriggerPromotion || run.Title == "invalid workflow" {
+		return
+	}
+	r := *run
+	s.bg.Go(ctx, func(ctx context.Context) {
+		if err := s.fireWorkflowRun(ctx, &r); err != nil {
+			s.cfg.Log.Warn("starting workflow_run workflows", "run", r.ID, "err", err)
+		}
+	})
+}
+
+func (s *Scheduler) fireWorkflowRun(ctx context.Context, run *store.Run) error {
+	repo, err := s.cfg.DB.GetRepo(ctx, run.RepoID)
+	if err != nil {
+		return err
+	}
+	ref := "refs/heads/" + firstNonEmpty(repo.DefaultBranch, "main")
+	// Most repositories have no workflow_run workflow: a look at the mirror's default branch
+	// (no fetch) spares them the trigger's fetch and export on every run's end.
+	if sha, err := s.mirror.resolve(ctx, repo.ID, ref); err != nil || !s.mentionsWorkflowRun(ctx, repo.ID, sha) {
+		return nil
+	}
+	if depth := s.workflowRunDepth(ctx, run); depth >= maxWorkflowRunChain {
+		s.cfg.Log.Info("workflow_run: not chaining more than three levels, as GitHub", "run", run.ID, "depth", depth)
+		return nil
+	}
+	var payload map[string]any
+	_ = json.Unmarshal(run.Payload, &payload)
+	headBranch := strings.TrimPrefix(run.Ref, "refs/heads/")
+	if pr, ok := payload["pull_request"].(map[string]any); ok {
+		if head, ok := pr["head"].(map[string]any); ok {
+			if b, ok := head["ref"].(string); ok {
+				headBranch = b
+			}
+		}
+	}
+	t := server.Trigger{Event: "workflow_run", Action: "completed", Ref: ref, Source: store.TriggerWorkflowRun, Actor: run.Actor,
+		Payload: map[string]any{
+			"action": "completed",
+			"workflow_run": map[string]any{
+				"id": run.ID, "name": run.WorkflowName, "path": run.Workflow, "run_number": run.Number, "run_attempt": run.Attempt,
+				"event": run.Event, "status": run.Status, "conclusion": run.Conclusion, "head_branch": headBranch,
+				"head_sha": run.SHA, "display_title": run.Title, "actor": map[string]any{"login": run.Actor},
+			},
+			"workflow": map[string]any{"name": run.WorkflowName, "path": run.Workflow},
+		}}
+	_, err = s.Trigger(ctx, repo, t)
+	return err
+}
+
+// mentionsWorkflowRun says whether a workflow file at sha mentions workflow_run.
+func (s *Scheduler) mentionsWorkflowRun(ctx context.Context, repoID int64, sha string) bool {
+	out, err := git(ctx, s.mirror.path(repoID), "grep", "-l", "-I", "-F", "workflow_run", sha, "--", ".github/workflows")
+	return err == nil && strings.TrimSpace(out) != ""
+}
+
+// workflowRunDepth is how many workflow_run levels led to run: 0 for a run started otherwise.
+func (s *Scheduler) workflowRunDepth(ctx context.Context, run *store.Run) int {
+	depth := 0
+	for run.Event == "workflow_run" && depth < maxWorkflowRunChain {
+		depth++
+		var p struct {
+			WorkflowRun struct {
+				ID int64 `json:"id"`
+			} `json:"workflow_run"`
+		}
+		if json.Unmarshal(run.Payload, &p) != nil || p.WorkflowRun.ID == 0 {
+			break
+		}
+		prev, err := s.cfg.DB.GetRun(ctx, p.WorkflowRun.ID)
+		if err != nil || prev.RepoID != run.RepoID {
+			break
+		}
+		run = prev
+	}
+	return depth
+}
+
+// workflowRunEvent is what a workflow_run trigger's filters match: the ended run's workflow
+// name and its branch.
+func workflowRunEvent(payload map[string]any) (name, branch string) {
+	wr, _ := payload["workflow_run"].(map[string]any)
+	name, _ = wr["name"].(string)
+	branch, _ = wr["head_branch"].(string)
+	if branch != "" {
+		branch = "refs/heads/" + branch
+	}
+	return name, branch
+}
