@@ -64,6 +64,12 @@ func (s *Scheduler) fireWorkflowRun(ctx context.Context, run *store.Run) error {
 			},
 			"workflow": map[string]any{"name": run.WorkflowName, "path": run.Workflow},
 		}}
+	// The repository as the forge named it (its statuses go there), and who caused the run.
+	for _, k := range []string{"repository", "sender"} {
+		if v, ok := payload[k]; ok {
+			t.Payload[k] = v
+		}
+	}
 	_, err = s.Trigger(ctx, repo, t)
 	return err
 }
