@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -163,6 +164,25 @@ func TestServerEventsAndStatuses(t *testing.T) {
 		log := s.jobLog(t, jobByKey(t, d, "report").ID)
 		if !strings.Contains(log, "wr name=CI conclusion=success event=push branch=main ref=refs/heads/main") {
 			t.Errorf("workflow_run run %d log:\n%s", r.ID, log)
+		}
+	}
+
+	// The same workflow_run through `sluice run`, given the event: the same line.
+	evFile := filepath.Join(t.TempDir(), "event.json")
+	for _, c := range []struct {
+		branch, want string
+	}{{"main", "wr name=CI conclusion=success event=push branch=main ref=refs/heads/main"}, {"feature", "No workflow is triggered"}} {
+		ev, _ := json.Marshal(map[string]any{"action": "completed", "workflow_run": map[string]any{
+			"name": "CI", "conclusion": "success", "event": "push", "head_branch": c.branch}})
+		if err := os.WriteFile(evFile, ev, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(sluiceBin(t), "run", "workflow_run", "-e", evFile)
+		cmd.Dir = g.work
+		cmd.Env = append(os.Environ(), "SLUICE_STATE_DIR="+t.TempDir(), "SLUICE_GITHUB_URL=http://127.0.0.1:1", "TERM=dumb")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("sluice run workflow_run (branch %s): %v, want %q in:\n%s", c.branch, err, c.want, out)
 		}
 	}
 

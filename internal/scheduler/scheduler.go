@@ -212,7 +212,7 @@ func (s *Scheduler) triggerAt(ctx context.Context, repo *store.Repo, t server.Tr
 	names := statusNames(wfs)
 	ev := workflow.Event{Name: t.Event, Action: t.Action, Ref: t.Ref, BaseRef: t.BaseRef, ChangedFiles: t.ChangedFiles}
 	if t.Event == "workflow_run" {
-		ev.Workflow, ev.Ref = workflowRunEvent(t.Payload)
+		ev.Workflow, ev.Ref = workflow.WorkflowRunFilter(t.Payload)
 	}
 	t.Payload = s.completePayload(ctx, repo, t)
 	var runs []store.Run

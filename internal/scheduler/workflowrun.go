@@ -101,15 +101,3 @@ func (s *Scheduler) workflowRunDepth(ctx context.Context, run *store.Run) int {
 	}
 	return depth
 }
-
-// workflowRunEvent is what a workflow_run trigger's filters match: the ended run's workflow
-// name and its branch.
-func workflowRunEvent(payload map[string]any) (name, branch string) {
-	wr, _ := payload["workflow_run"].(map[string]any)
-	name, _ = wr["name"].(string)
-	branch, _ = wr["head_branch"].(string)
-	if branch != "" {
-		branch = "refs/heads/" + branch
-	}
-	return name, branch
-}

@@ -20,6 +20,18 @@ type Event struct {
 	Workflow string
 }
 
+// WorkflowRunFilter is what a workflow_run event's filters match, read from its payload
+// (github.event): the name of the workflow whose run completed, and that run's branch as a
+// ref. Both paths (the server's trigger and `sluice run workflow_run -e FILE`) read it here.
+func WorkflowRunFilter(payload map[string]any) (name, ref string) {
+	wr, _ := payload["workflow_run"].(map[string]any)
+	name, _ = wr["name"].(string)
+	if branch, _ := wr["head_branch"].(string); branch != "" {
+		ref = "refs/heads/" + branch
+	}
+	return name, ref
+}
+
 // defaultTypes are the activity types an event triggers for when the workflow lists none; nil
 // means every activity type.
 func defaultTypes(event string) []string {
@@ -87,6 +99,9 @@ func matchWebhook(on *actionlint.WebhookEvent, ev Event) (bool, string) {
 			}
 		}
 	case "workflow_run":
+		if ev.Workflow == "" {
+			return false, "workflow_run: the event names no workflow (github.event.workflow_run.name; `sluice run workflow_run` needs -e FILE with it)"
+		}
 		if !slices.ContainsFunc(on.Workflows, func(w *actionlint.String) bool { return w != nil && w.Value == ev.Workflow }) {
 			return false, fmt.Sprintf("workflow_run: %q is not one of workflows: %s", ev.Workflow, strings.Join(strs(on.Workflows), ", "))
 		}
