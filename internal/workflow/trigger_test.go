@@ -29,6 +29,16 @@ func TestTriggered(t *testing.T) {
 		{"workflow_call own event", "\n  workflow_call:", Event{Name: "workflow_call"}, true},
 		{"schedule", "\n  schedule:\n    - cron: '0 0 * * *'", Event{Name: "schedule"}, true},
 
+		// workflow_run: the completed run's workflow name, its branch, the activity
+		{"workflow_run named", "\n  workflow_run:\n    workflows: [CI]\n    types: [completed]", Event{Name: "workflow_run", Action: "completed", Workflow: "CI"}, true},
+		{"workflow_run other name", "\n  workflow_run:\n    workflows: [CI]", Event{Name: "workflow_run", Action: "completed", Workflow: "Docs"}, false},
+		{"workflow_run names compare exactly", "\n  workflow_run:\n    workflows: [CI]", Event{Name: "workflow_run", Action: "completed", Workflow: "ci"}, false},
+		{"workflow_run no name", "\n  workflow_run:\n    workflows: [CI]", Event{Name: "workflow_run", Action: "completed"}, false},
+		{"workflow_run other activity", "\n  workflow_run:\n    workflows: [CI]\n    types: [requested]", Event{Name: "workflow_run", Action: "completed", Workflow: "CI"}, false},
+		{"workflow_run branch", "\n  workflow_run:\n    workflows: [CI]\n    branches: [main]", Event{Name: "workflow_run", Action: "completed", Workflow: "CI", Ref: "refs/heads/main"}, true},
+		{"workflow_run other branch", "\n  workflow_run:\n    workflows: [CI]\n    branches: [main]", Event{Name: "workflow_run", Action: "completed", Workflow: "CI", Ref: "refs/heads/feature"}, false},
+		{"workflow_run branches-ignore", "\n  workflow_run:\n    workflows: [CI]\n    branches-ignore: ['dependabot/**']", Event{Name: "workflow_run", Action: "completed", Workflow: "CI", Ref: "refs/heads/dependabot/x"}, false},
+
 		// branches
 		{"branches exact", "\n  push:\n    branches: [main]", push("refs/heads/main"), true},
 		{"branches exact miss", "\n  push:\n    branches: [main]", push("refs/heads/dev"), false},
