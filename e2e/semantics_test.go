@@ -278,3 +278,61 @@ func (g *gitRepo) writeCommit(t *testing.T, files map[string]string, msg string)
 	runGit(t, g.work, "commit", "--quiet", "-m", msg)
 	return strings.TrimSpace(runGit(t, g.work, "rev-parse", "HEAD"))
 }
+
+// jobGroupWorkflow deploys three matrix legs through one job-level concurrency group.
+const jobGroupWorkflow = `name: Deploy
+on: push
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2, 3]
+    concurrency:
+      group: Production
+    steps:
+      - run: echo "deployed ${{ matrix.n }}"
+`
+
+// TestJobConcurrencyBothPaths: three jobs entering one job-level concurrency group at once
+// end alike through `sluice run` and through the server with its agent, as GitHub documents:
+// the first runs, the second waits and is cancelled when the third takes its place, the third
+// runs once the first is done.
+func TestJobConcurrencyBothPaths(t *testing.T) {
+	t.Parallel()
+	g, sha := newGitRepo(t, map[string]string{".github/workflows/deploy.yml": jobGroupWorkflow})
+	want := map[string]string{"deploy (1)": "success", "deploy (2)": "cancelled", "deploy (3)": "success"}
+
+	cmd := exec.Command(sluiceBin(t), "run", "--jobs", "4")
+	cmd.Dir = g.work
+	cmd.Env = append(os.Environ(), "SLUICE_STATE_DIR="+t.TempDir(), "SLUICE_GITHUB_URL=http://127.0.0.1:1", "TERM=dumb")
+	out, _ := cmd.CombinedOutput()
+	local := map[string]string{}
+	for n := 1; n <= 3; n++ {
+		if strings.Contains(string(out), fmt.Sprintf("deployed %d", n)) {
+			local[fmt.Sprintf("deploy (%d)", n)] = "success"
+		}
+	}
+	if strings.Contains(string(out), `cancelled: deploy (3) took its place in concurrency group "Production"`) {
+		local["deploy (2)"] = "cancelled"
+	}
+	if d := cmp.Diff(want, local); d != "" {
+		t.Errorf("sluice run (-want +got):\n%s\n%s", d, out)
+	}
+
+	s := startServer(t, 3)
+	secret := "hook-" + randomHex(t, 8)
+	s.addRepo(t, "deploy", g, secret)
+	ids := s.pushHook(t, forge.GitHub, "deploy", g, zeroSHA, sha, secret, "d-1")
+	d := s.waitRunDone(t, ids[0], runTimeout)
+	server := map[string]string{}
+	for _, j := range d.Jobs {
+		server[j.Name] = j.Conclusion
+	}
+	if diff := cmp.Diff(want, server); diff != "" {
+		t.Errorf("server (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(s.jobLog(t, jobByKey(t, d, "deploy (3)").ID), "deployed 3") {
+		t.Error("the server's third leg did not deploy")
+	}
+}
