@@ -237,6 +237,7 @@ func (l *loader) loadBytes(path string, src []byte) (*Workflow, Errors, error) {
 		return nil, nil, fmt.Errorf("parsing %s: no workflow", path)
 	}
 	typeMatrixScalars(ast, doc)
+	warnings = append(warnings, eventWarningsOf(l.displayPath(path), ast)...)
 	return &Workflow{Path: l.displayPath(path), Source: src, AST: ast, Warnings: warnings}, nil, nil
 }
 

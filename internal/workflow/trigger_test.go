@@ -178,3 +178,28 @@ func TestCompilePattern(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkflowRunActivityWarning: workflow_run activities sluice never delivers are a warning
+// at their file:line:col (the workflow still loads and runs on completed).
+func TestWorkflowRunActivityWarning(t *testing.T) {
+	root := writeRepo(t, map[string]string{".github/workflows/after.yml": `name: After
+on:
+  workflow_run:
+    workflows: [CI]
+    types: [completed, requested]
+` + jobsYAML})
+	w, err := Load(t.Context(), root, root+"/.github/workflows/after.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range w.Warnings {
+		if e.Kind == KindEvents {
+			got = append(got, e.Error())
+		}
+	}
+	want := []string{`.github/workflows/after.yml:5:24: warning: workflow_run activity "requested" is not delivered by sluice: only "completed" is (the workflow runs when a workflow it names completes); list types: [completed] [sluice-events]`}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("warnings (-want +got):\n%s", d)
+	}
+}
