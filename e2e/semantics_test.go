@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -294,27 +295,54 @@ jobs:
       - run: echo "deployed ${{ matrix.n }}"
 `
 
+// jobGroupCancelWorkflow is jobGroupWorkflow with cancel-in-progress; its first leg would
+// take 30 s if nothing stopped it.
+const jobGroupCancelWorkflow = `name: Stage
+on: push
+jobs:
+  stage:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2, 3]
+    concurrency:
+      group: staging
+      cancel-in-progress: true
+    steps:
+      - run: |
+          if [ ${{ matrix.n }} = 1 ]; then sleep 30; fi
+          echo "staged ${{ matrix.n }}"
+`
+
 // TestJobConcurrencyBothPaths: three jobs entering one job-level concurrency group at once
 // end alike through `sluice run` and through the server with its agent, as GitHub documents:
 // the first runs, the second waits and is cancelled when the third takes its place, the third
-// runs once the first is done.
+// runs once the first is done. With cancel-in-progress the first is stopped too.
 func TestJobConcurrencyBothPaths(t *testing.T) {
 	t.Parallel()
-	g, sha := newGitRepo(t, map[string]string{".github/workflows/deploy.yml": jobGroupWorkflow})
-	want := map[string]string{"deploy (1)": "success", "deploy (2)": "cancelled", "deploy (3)": "success"}
+	g, sha := newGitRepo(t, map[string]string{".github/workflows/deploy.yml": jobGroupWorkflow,
+		".github/workflows/stage.yml": jobGroupCancelWorkflow})
+	want := map[string]string{"deploy (1)": "success", "deploy (2)": "cancelled", "deploy (3)": "success",
+		"stage (1)": "cancelled", "stage (2)": "cancelled", "stage (3)": "success"}
 
 	cmd := exec.Command(sluiceBin(t), "run", "--jobs", "4")
 	cmd.Dir = g.work
 	cmd.Env = append(os.Environ(), "SLUICE_STATE_DIR="+t.TempDir(), "SLUICE_GITHUB_URL=http://127.0.0.1:1", "TERM=dumb")
 	out, _ := cmd.CombinedOutput()
+	// The summary table: JOB RESULT DURATION.
 	local := map[string]string{}
-	for n := 1; n <= 3; n++ {
-		if strings.Contains(string(out), fmt.Sprintf("deployed %d", n)) {
-			local[fmt.Sprintf("deploy (%d)", n)] = "success"
+	for _, m := range regexp.MustCompile(`(?m)^((?:deploy|stage) \(\d\))\s+(\w+)\s`).FindAllStringSubmatch(string(out), -1) {
+		local[m[1]] = m[2]
+	}
+	for _, line := range []string{"deployed 1", "deployed 3", "staged 3", `cancelled: deploy (3) took its place in concurrency group "Production"`} {
+		if !strings.Contains(string(out), line) {
+			t.Errorf("sluice run's output lacks %q", line)
 		}
 	}
-	if strings.Contains(string(out), `cancelled: deploy (3) took its place in concurrency group "Production"`) {
-		local["deploy (2)"] = "cancelled"
+	for _, line := range []string{"deployed 2", "staged 1", "staged 2"} {
+		if strings.Contains(string(out), line) {
+			t.Errorf("sluice run's output has %q: a cancelled job ran", line)
+		}
 	}
 	if d := cmp.Diff(want, local); d != "" {
 		t.Errorf("sluice run (-want +got):\n%s\n%s", d, out)
@@ -324,12 +352,18 @@ func TestJobConcurrencyBothPaths(t *testing.T) {
 	secret := "hook-" + randomHex(t, 8)
 	s.addRepo(t, "deploy", g, secret)
 	ids := s.pushHook(t, forge.GitHub, "deploy", g, zeroSHA, sha, secret, "d-1")
-	d := s.waitRunDone(t, ids[0], runTimeout)
-	server := map[string]string{}
-	for _, j := range d.Jobs {
-		server[j.Name] = j.Conclusion
+	onServer := map[string]string{}
+	var d *server.RunDetail
+	for _, id := range ids {
+		rd := s.waitRunDone(t, id, runTimeout)
+		if rd.Run.WorkflowName == "Deploy" {
+			d = rd
+		}
+		for _, j := range rd.Jobs {
+			onServer[j.Name] = j.Conclusion
+		}
 	}
-	if diff := cmp.Diff(want, server); diff != "" {
+	if diff := cmp.Diff(want, onServer); diff != "" {
 		t.Errorf("server (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(s.jobLog(t, jobByKey(t, d, "deploy (3)").ID), "deployed 3") {

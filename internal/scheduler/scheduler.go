@@ -149,7 +149,10 @@ func (s *Scheduler) pullRequestTarget(ctx context.Context, repo *store.Repo, t s
 	base := "refs/heads/" + strings.TrimPrefix(t.BaseRef, "refs/heads/")
 	sha, err := s.mirror.resolve(ctx, repo.ID, base)
 	if err != nil {
-		return nil, fmt.Errorf("pull_request_target: resolving the base branch %s: %w", t.BaseRef, err)
+		// The pull request's own runs go ahead; only its base's workflows cannot be read.
+		s.cfg.Log.Warn("pull_request_target: the base branch is not in the repository: no pull_request_target runs",
+			"repo", repo.Name, "base", t.BaseRef, "err", err)
+		return nil, nil
 	}
 	tt := t
 	tt.Event, tt.Ref, tt.SHA, tt.Before, tt.Fork = "pull_request_target", base, sha, "", false
