@@ -237,7 +237,6 @@ func (l *loader) loadBytes(path string, src []byte) (*Workflow, Errors, error) {
 		return nil, nil, fmt.Errorf("parsing %s: no workflow", path)
 	}
 	typeMatrixScalars(ast, doc)
-	warnings = append(warnings, eventWarningsOf(l.displayPath(path), ast)...)
 	return &Workflow{Path: l.displayPath(path), Source: src, AST: ast, Warnings: warnings}, nil, nil
 }
 
@@ -289,6 +288,7 @@ func (l *loader) check(path string, src []byte) (Errors, *actionlint.Workflow, *
 	}
 	if ast != nil {
 		out = append(out, matrixLimits(display, ast)...)
+		out = append(out, eventWarningsOf(display, ast)...)
 	}
 	sortErrors(out)
 	return out, ast, doc, nil

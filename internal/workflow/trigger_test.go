@@ -202,4 +202,16 @@ on:
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("warnings (-want +got):\n%s", d)
 	}
+	// `sluice lint` says the same.
+	errs, err := Lint(t.Context(), root, []string{root + "/.github/workflows"}, LintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, e := range errs {
+		got = append(got, e.Error())
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("sluice lint (-want +got):\n%s", d)
+	}
 }
