@@ -47,3 +47,26 @@ func TestScheduleDue(t *testing.T) {
 		t.Errorf("refused schedules (-want +got):\n%s", d)
 	}
 }
+
+// FuzzScheduleDue: cron lines and time zones come from workflow files anyone can push; they
+// never panic, and a due tick lies in the window, in UTC.
+func FuzzScheduleDue(f *testing.F) {
+	for _, s := range [][2]string{{"0 9 * * *", "Asia/Tokyo"}, {"*/5 * * * *", ""}, {"0 0 30 2 *", ""}, {"0 0 31 4 *", "UTC"},
+		{"61 * * * *", ""}, {"@every 1s", ""}, {"0 9 * * *", "../../etc/passwd"}, {"0 9 * * *", "Local"}, {"0 2 * * *", "America/New_York"}} {
+		f.Add(s[0], s[1], int64(1741000000), int64(3600*24*40))
+	}
+	f.Fuzz(func(t *testing.T, line, tz string, from, span int64) {
+		if span < 0 || span > 3600*24*400 {
+			return
+		}
+		after := time.Unix(from%(1<<33), 0).UTC()
+		upTo := after.Add(time.Duration(span) * time.Second)
+		at, due, err := ScheduleDue(line, tz, after, upTo)
+		if err != nil || !due {
+			return
+		}
+		if !at.After(after) || at.After(upTo) || at.Location() != time.UTC {
+			t.Errorf("ScheduleDue(%q, %q, %v, %v) = %v, outside the window or not UTC", line, tz, after, upTo, at)
+		}
+	})
+}
