@@ -73,6 +73,9 @@ type Scheduler struct {
 	timers sync.Map
 	// woken marks the ended jobs whose concurrency group was let move on, by job ID.
 	woken sync.Map
+	// wfRun: whether the default branch's workflows mention workflow_run, at the latest
+	// commit looked at, by repository ID (workflowrun.go).
+	wfRun sync.Map
 }
 
 // New makes a scheduler.

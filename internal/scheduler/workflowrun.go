@@ -74,10 +74,24 @@ func (s *Scheduler) fireWorkflowRun(ctx context.Context, run *store.Run) error {
 	return err
 }
 
-// mentionsWorkflowRun says whether a workflow file at sha mentions workflow_run.
+// mentionsWorkflowRun says whether a workflow file at sha mentions workflow_run; the answer
+// for each repository's latest default-branch commit is kept (wfRun), so the runs ending on
+// one commit of the default branch ask git once.
 func (s *Scheduler) mentionsWorkflowRun(ctx context.Context, repoID int64, sha string) bool {
+	type seen struct {
+		sha string
+		has bool
+	}
+	if v, ok := s.wfRun.Load(repoID); ok && v.(seen).sha == sha {
+		return v.(seen).has
+	}
 	out, err := git(ctx, s.mirror.path(repoID), "grep", "-l", "-I", "-F", "workflow_run", sha, "--", ".github/workflows")
-	return err == nil && strings.TrimSpace(out) != ""
+	has := err == nil && strings.TrimSpace(out) != ""
+	// git grep finding nothing fails without a word: that is an answer too, unlike an error.
+	if err == nil || strings.TrimSpace(err.Error()) == "git grep:" {
+		s.wfRun.Store(repoID, seen{sha: sha, has: has})
+	}
+	return has
 }
 
 // workflowRunDepth is how many workflow_run levels led to run: 0 for a run started otherwise.
