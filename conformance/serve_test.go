@@ -233,6 +233,7 @@ type runArgs struct {
 	event     string
 	eventPath string
 	secrets   map[string]string
+	vars      map[string]string
 	inputs    map[string]string
 	verbose   bool
 }
@@ -240,7 +241,7 @@ type runArgs struct {
 // parseRunArgs reads `sluice run`'s flags; one the server has no equivalent of is an
 // error that tells the case to skip serve mode.
 func parseRunArgs(args []string) (runArgs, error) {
-	a := runArgs{event: "push", secrets: map[string]string{}, inputs: map[string]string{}}
+	a := runArgs{event: "push", secrets: map[string]string{}, vars: map[string]string{}, inputs: map[string]string{}}
 	value := func(i *int, flag string) (string, error) {
 		if v, ok := strings.CutPrefix(args[*i], flag+"="); ok {
 			return v, nil
@@ -278,6 +279,17 @@ func parseRunArgs(args []string) (runArgs, error) {
 				return a, err
 			}
 			a.secrets[k] = val
+		case "--var":
+			// The server's equivalent: the repository's variables.
+			v, err := value(&i, name)
+			if err != nil {
+				return a, err
+			}
+			k, val, err := pair(v)
+			if err != nil {
+				return a, err
+			}
+			a.vars[k] = val
 		case "--input":
 			v, err := value(&i, name)
 			if err != nil {
@@ -327,6 +339,9 @@ func serveRun(args []string) (int, error) {
 			return 0, fmt.Errorf("setting secret %s: %w", k, err)
 		}
 	}
+	if err := setRepoVars(ctx, c, repoName, a.vars); err != nil {
+		return 0, err
+	}
 	head, err := gitOut(wd, "rev-parse", "HEAD")
 	if err != nil {
 		return 0, err
@@ -374,6 +389,28 @@ func serveRun(args []string) (int, error) {
 		return 0, err
 	}
 	return code, nil
+}
+
+// setRepoVars makes the repository's variables exactly vars, as `sluice run --var` gives them
+// to that one run.
+func setRepoVars(ctx context.Context, c *client.Client, repo string, vars map[string]string) error {
+	have, err := c.ListEnvValues(ctx, repo, "", "var")
+	if err != nil {
+		return fmt.Errorf("listing the repository's variables: %w", err)
+	}
+	for _, v := range have {
+		if _, keep := vars[v.Name]; !keep {
+			if err := c.DeleteEnvValue(ctx, repo, "", "var", v.Name); err != nil {
+				return fmt.Errorf("deleting variable %s: %w", v.Name, err)
+			}
+		}
+	}
+	for k, v := range vars {
+		if _, err := c.SetEnvValue(ctx, repo, "", "var", k, v); err != nil {
+			return fmt.Errorf("setting variable %s: %w", k, err)
+		}
+	}
+	return nil
 }
 
 // ensureRepo registers the case's repository once, by a URL that gives it the identity

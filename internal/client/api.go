@@ -164,7 +164,12 @@ func (c *Client) ListEnvValues(ctx context.Context, repo, env, kind string) ([]s
 	return out.Values, c.do(ctx, "GET", envValuePath(repo, env, kind), nil, &out)
 }
 
+// envValuePath is where an environment's values of kind are, or with env "" the repository's
+// own variables.
 func envValuePath(repo, env, kind string) string {
+	if env == "" {
+		return "/api/v1/repos/" + url.PathEscape(repo) + "/" + kind + "s"
+	}
 	return "/api/v1/repos/" + url.PathEscape(repo) + "/environments/" + url.PathEscape(env) + "/" + kind + "s"
 }
 

@@ -289,6 +289,14 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	base := Spec{Environments: d.cfg, EnvironmentsError: d.err, LockHash: d.lockHash, CallErrors: callErrs}
 	base.Run = jobspec.Run{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), RepoID: repo.ID, DefaultBranch: repo.DefaultBranch,
 		SHA: t.SHA, Ref: t.Ref, Event: t.Event, Payload: t.Payload, WorkflowPath: wf.Path, WorkflowName: wf.Name(), Inputs: t.Inputs, Actor: t.Actor, Fork: t.Fork}
+	// The repository's variables are the run's vars context from its planning on (job
+	// conditions, runs-on and concurrency groups read them as steps do); an environment's
+	// variables join them on the agent, for a deployment whose gates passed.
+	vars, err := s.cfg.DB.RepoVars(ctx, repo.ID)
+	if err != nil {
+		return nil, err
+	}
+	base.Run.Vars = vars
 	if len(called) > 0 {
 		base.Called = map[string]Source{}
 		for k, cw := range called {

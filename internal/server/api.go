@@ -61,6 +61,10 @@ func (s *Server) apiRoutes() {
 		m.HandleFunc("PUT "+base+"/{value}", s.require(W, s.apiPutEnvValue))
 		m.HandleFunc("DELETE "+base+"/{value}", s.require(W, s.apiDeleteEnvValue))
 	}
+	// The repository's own variables (no environment): every run's vars context.
+	m.HandleFunc("GET /api/v1/repos/{name}/vars", s.require(R, s.apiListEnvValues))
+	m.HandleFunc("PUT /api/v1/repos/{name}/vars/{value}", s.require(W, s.apiPutEnvValue))
+	m.HandleFunc("DELETE /api/v1/repos/{name}/vars/{value}", s.require(W, s.apiDeleteEnvValue))
 	m.HandleFunc("PUT /api/v1/repos/{name}/secrets/{secret}", s.require(W, s.apiPutSecret))
 	m.HandleFunc("DELETE /api/v1/repos/{name}/secrets/{secret}", s.require(W, s.apiDeleteSecret))
 

@@ -11,7 +11,9 @@ import (
 
 // Environment secrets and variables: set, listed (secrets by name only) and removed per
 // repository and environment. A job gets them only when it deploys to that environment and the
-// environment's gates passed (agentClaim).
+// environment's gates passed (agentClaim). The same handlers serve the repository's own
+// variables (/repos/{name}/vars, no environment), which every run sees (the scheduler puts them
+// in the run's vars context when it makes the run).
 
 // EnvValueView is an environment's secret (never its value) or variable.
 type EnvValueView struct {
@@ -35,13 +37,18 @@ func envValueKind(r *http.Request) string {
 	return store.EnvSecret
 }
 
+// repoLevel reports whether r names the repository's own variables, not an environment's.
+func repoLevel(r *http.Request) bool {
+	return !strings.Contains(r.URL.Path, "/environments/")
+}
+
 func (s *Server) apiListEnvValues(w http.ResponseWriter, r *http.Request) {
 	repo, ok := s.apiRepo(w, r)
 	if !ok {
 		return
 	}
 	kind := store.EnvSecret
-	if strings.HasSuffix(r.URL.Path, "/vars") {
+	if strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/vars") {
 		kind = store.EnvVar
 	}
 	list, err := s.cfg.DB.EnvValues(r.Context(), repo.ID, r.PathValue("env"), kind)
@@ -71,7 +78,7 @@ func (s *Server) apiPutEnvValue(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if env == "" || len(env) > 100 {
+	if (env == "" && !repoLevel(r)) || len(env) > 100 {
 		apiError(w, http.StatusBadRequest, "an environment name of at most 100 characters is required")
 		return
 	}

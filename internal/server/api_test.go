@@ -82,6 +82,12 @@ func TestRequestBodiesAreValidated(t *testing.T) {
 		{"PUT", "/api/v1/secrets/GITHUB_TOKEN", map[string]string{"value": "v"}, http.StatusBadRequest},
 		{"PUT", "/api/v1/secrets/OK", map[string]string{}, http.StatusBadRequest},
 		{"PUT", "/api/v1/repos/nope/secrets/OK", map[string]string{"value": "v"}, http.StatusNotFound},
+		{"PUT", "/api/v1/repos/demo/vars/1BAD", map[string]string{"value": "v"}, http.StatusBadRequest},
+		{"PUT", "/api/v1/repos/demo/vars/A%2F..%2FB", map[string]string{"value": "v"}, http.StatusBadRequest},
+		{"PUT", "/api/v1/repos/demo/vars/OK", map[string]string{}, http.StatusBadRequest},
+		{"PUT", "/api/v1/repos/demo/vars/OK", map[string]string{"value": strings.Repeat("x", maxSecretSize+1)}, http.StatusRequestEntityTooLarge},
+		{"PUT", "/api/v1/repos/nope/vars/OK", map[string]string{"value": "v"}, http.StatusNotFound},
+		{"DELETE", "/api/v1/repos/demo/vars/NEVER_SET", nil, http.StatusNotFound},
 		{"POST", "/api/v1/tokens", map[string]string{"name": "t", "scope": "root"}, http.StatusBadRequest},
 		{"POST", "/api/v1/repos/demo/dispatch", map[string]string{"workflow": "../../x.yml"}, http.StatusBadRequest},
 		{"POST", "/api/v1/repos/demo/dispatch", map[string]string{"workflow": "ci.yml"}, http.StatusBadRequest}, // no ref, no default branch
@@ -605,5 +611,52 @@ func TestOpenAPIDocumentsTheRoutes(t *testing.T) {
 		if _, ok := doc.Paths[path][method]; !ok {
 			t.Errorf("openapi.json does not document %s", route)
 		}
+	}
+}
+
+// TestRepoVarsApartFromEnvironments: a repository's variables (no environment) and an
+// environment's of the same name are kept apart, listed with their values, and writing them
+// needs a write token.
+func TestRepoVarsApartFromEnvironments(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addRepo(RepoInput{Name: "demo", URL: "file:///srv/demo.git"})
+	e.mustDo(http.StatusOK, "PUT", "/api/v1/repos/demo/vars/REGION", e.admin, map[string]string{"value": "eu"}, nil)
+	e.mustDo(http.StatusOK, "PUT", "/api/v1/repos/demo/environments/production/vars/REGION", e.admin, map[string]string{"value": "us"}, nil)
+	e.mustDo(http.StatusOK, "PUT", "/api/v1/repos/demo/vars/REGION", e.admin, map[string]string{"value": "eu-west"}, nil)
+	list := func(path string) map[string]string {
+		var out struct{ Values []EnvValueView }
+		e.mustDo(http.StatusOK, "GET", path, e.admin, nil, &out)
+		m := map[string]string{}
+		for _, v := range out.Values {
+			m[v.Environment+"/"+v.Name] = v.Value
+		}
+		return m
+	}
+	if diff := cmp.Diff(map[string]string{"/REGION": "eu-west"}, list("/api/v1/repos/demo/vars")); diff != "" {
+		t.Errorf("repository variables (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"production/REGION": "us"}, list("/api/v1/repos/demo/environments/production/vars")); diff != "" {
+		t.Errorf("environment variables (-want +got):\n%s", diff)
+	}
+	repo, err := e.db.GetRepoByName(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.db.RepoVars(context.Background(), repo.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"REGION": "eu-west"}, got); diff != "" {
+		t.Errorf("RepoVars (-want +got):\n%s", diff)
+	}
+	reader := e.token("reader", store.ScopeRead)
+	e.mustDo(http.StatusForbidden, "PUT", "/api/v1/repos/demo/vars/REGION", reader, map[string]string{"value": "x"}, nil)
+	e.mustDo(http.StatusForbidden, "DELETE", "/api/v1/repos/demo/vars/REGION", reader, nil, nil)
+	e.mustDo(http.StatusNoContent, "DELETE", "/api/v1/repos/demo/vars/REGION", e.admin, nil, nil)
+	if diff := cmp.Diff(map[string]string{}, list("/api/v1/repos/demo/vars")); diff != "" {
+		t.Errorf("after delete (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"production/REGION": "us"}, list("/api/v1/repos/demo/environments/production/vars")); diff != "" {
+		t.Errorf("deleting the repository's variable touched the environment's (-want +got):\n%s", diff)
 	}
 }

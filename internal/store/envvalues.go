@@ -15,7 +15,8 @@ const (
 
 // EnvValue is a secret or variable of one environment of a repository (as GitHub's environment
 // secrets and variables): only a job deploying to that environment gets it, after the
-// environment's gates passed.
+// environment's gates passed. A variable with no environment is the repository's (GitHub's
+// repository variables): every run of the repository sees it in the vars context.
 type EnvValue struct {
 	RepoID      int64     `json:"repo_id"`
 	Environment string    `json:"environment"`
@@ -43,8 +44,8 @@ func (db *DB) PutEnvValue(ctx context.Context, v EnvValue) error {
 	if err := checkEnvKind(v.Kind); err != nil {
 		return err
 	}
-	if v.Environment == "" || v.Name == "" {
-		return errors.New("an environment value needs an environment and a name")
+	if v.Name == "" || (v.Environment == "" && v.Kind != EnvVar) {
+		return errors.New("an environment value needs a name, and a secret an environment (repository secrets are kept apart)")
 	}
 	return db.write(ctx, fmt.Sprintf("setting %s %s of environment %s", v.Kind, v.Name, v.Environment), func(t *tx) error {
 		if _, err := t.exec(ctx, `INSERT INTO environment_values (repo_id, environment, kind, name, value, updated_at)
@@ -95,4 +96,21 @@ func (db *DB) EnvValues(ctx context.Context, repoID int64, env, kind string) ([]
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// RepoVars is the repository's own variables (those of no environment), by name: the vars
+// context of each of its runs, under an environment's variables.
+func (db *DB) RepoVars(ctx context.Context, repoID int64) (map[string]string, error) {
+	list, err := db.EnvValues(ctx, repoID, "", EnvVar)
+	if err != nil {
+		return nil, fmt.Errorf("reading repository variables: %w", err)
+	}
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(list))
+	for _, v := range list {
+		out[v.Name] = string(v.Value)
+	}
+	return out, nil
 }
