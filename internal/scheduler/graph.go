@@ -227,6 +227,7 @@ func (s *Scheduler) advanceOne(ctx context.Context, runID int64) ([]int64, error
 		// Only a run's end changes what the forge shows: advancing a run that goes on
 		// would post the same status again on every job's end.
 		s.report(ctx, finished)
+		s.runCompleted(ctx, finished)
 	}
 	return more, nil
 }
