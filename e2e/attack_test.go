@@ -463,7 +463,17 @@ func TestOverlongLogLineKeepsLaterLines(t *testing.T) {
 	s := startServer(t, 1)
 	s.startAgent(t, "remote", "remote")
 	s.waitAgentsOnline(t, "remote")
-	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
+	// The base branch's pull_request_target workflow runs the base's own code for the fork's
+	// pull request, at once and with secrets, as on GitHub; the fork's head is not checked out.
+	g, first := newGitRepo(t, map[string]string{"README.md": "x\n", "marker.txt": "base\n", ".github/workflows/target.yml": `name: target
+on: pull_request_target
+jobs:
+  label:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "target secret=${{ secrets.DEPLOY_TOKEN != '' }} marker=$(cat marker.txt)"
+`})
 	hookSecret := "hook-" + randomHex(t, 8)
 	s.addRepo(t, "demo", g, hookSecret)
 	long := `    steps:
@@ -599,20 +609,31 @@ func TestSeedPythonWorkflowInTheSandbox(t *testing.T) {
 func TestForkPullRequestWaitsForApproval(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, 1)
-	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
+	// The base branch's pull_request_target workflow runs the base's own code for the fork's
+	// pull request, at once and with secrets, as on GitHub; the fork's head is not checked out.
+	g, first := newGitRepo(t, map[string]string{"README.md": "x\n", "marker.txt": "base\n", ".github/workflows/target.yml": `name: target
+on: pull_request_target
+jobs:
+  label:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "target secret=${{ secrets.DEPLOY_TOKEN != '' }} marker=$(cat marker.txt)"
+`})
 	hookSecret := "hook-" + randomHex(t, 8)
 	s.addRepo(t, "demo", g, hookSecret)
 	if _, err := s.cli(t, "sv-"+randomHex(t, 8)+"\n", "secret", "set", "DEPLOY_TOKEN", "--repo", "demo"); err != nil {
 		t.Fatal(err)
 	}
-	head := g.commit(t, map[string]string{".github/workflows/pr.yml": `name: pr
+	// The fork's commit is not on main: only on the pull request's head ref.
+	head := g.writeCommit(t, map[string]string{".github/workflows/pr.yml": `name: pr
 on: pull_request
 jobs:
   check:
     runs-on: ubuntu-latest
     steps:
       - run: echo "secret=[${{ secrets.DEPLOY_TOKEN }}]"
-`}, "the fork's change")
+`, "marker.txt": "fork\n"}, "the fork's change")
 	runGit(t, g.work, "push", "--quiet", "origin", "HEAD:refs/pull/1/head")
 	pr := map[string]any{
 		"action": "opened", "number": 1,
@@ -630,10 +651,14 @@ jobs:
 	name, value := forge.Sign(forge.GitHub, body, []byte(hookSecret))
 	h.Set(name, value)
 	a := s.postHook(t, forge.GitHub, "demo", h, body)
-	if a.Status != http.StatusAccepted || len(a.Runs) != 1 {
-		t.Fatalf("pull request delivery: %d %s", a.Status, a.raw)
+	if a.Status != http.StatusAccepted || len(a.Runs) != 2 {
+		t.Fatalf("pull request delivery: %d %s, want the pull_request run and the pull_request_target run", a.Status, a.raw)
 	}
-	id := a.Runs[0]
+	id, target := a.Runs[0], a.Runs[1]
+	td := s.waitRunDone(t, target, runTimeout)
+	if tlog := s.jobLog(t, jobByKey(t, td, "label").ID); td.Run.Event != "pull_request_target" || !strings.Contains(tlog, "target secret=true marker=base") {
+		t.Errorf("pull_request_target run %d (%s, %s), log:\n%s\nwant the base's code with the secret%s", target, td.Run.Event, td.Run.Conclusion, tlog, describeJobs(td))
+	}
 	job := s.waitJob(t, id, "check", "queued", runTimeout, func(j server.JobView) bool { return j.Status == store.StatusQueued })
 	reason := waitFor(t, "the queue to say the run waits for approval", runTimeout, func() (string, bool, error) {
 		r, _ := s.pendingReason(t, job.ID)
@@ -661,7 +686,17 @@ jobs:
 func TestEnvironmentSecretsReachOnlyTheirDeployment(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, 2)
-	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
+	// The base branch's pull_request_target workflow runs the base's own code for the fork's
+	// pull request, at once and with secrets, as on GitHub; the fork's head is not checked out.
+	g, first := newGitRepo(t, map[string]string{"README.md": "x\n", "marker.txt": "base\n", ".github/workflows/target.yml": `name: target
+on: pull_request_target
+jobs:
+  label:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "target secret=${{ secrets.DEPLOY_TOKEN != '' }} marker=$(cat marker.txt)"
+`})
 	hookSecret := "hook-" + randomHex(t, 8)
 	s.addRepo(t, "app", g, hookSecret)
 	token := "pypi-" + randomHex(t, 12)

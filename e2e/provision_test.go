@@ -21,11 +21,19 @@ jobs:
         with:
           python-version: 3.12.1
       - run: python -c "import platform, sys; print('provisioned', platform.python_version(), sys.base_prefix)"
+      - name: the shared interpreter is read-only to the job
+        run: |
+          base=$(python -c 'import sys; print(sys.base_prefix)')
+          if touch "$base/poisoned" || echo 'import os' >> "$base/lib/python3.12/os.py"; then
+            echo "the job wrote into $base"; exit 1
+          fi
+          echo "cannot write into $base"
 `
 
 // TestProvisionBothPaths: a python-version the machine lacks (pyenv hidden) is installed with
-// uv from a local mirror, through sluice run and through the server's embedded agent, each into
-// its own tool cache.
+// uv from a local mirror, through sluice run --sandbox and through the server's embedded agent
+// under its default sandbox, each into its own tool cache; the job runs the provisioned
+// interpreter in its jail and cannot write into it (it is every job's, mounted read-only).
 func TestProvisionBothPaths(t *testing.T) {
 	if testing.Short() {
 		t.Skip("installs uv from PyPI")
@@ -45,31 +53,40 @@ func TestProvisionBothPaths(t *testing.T) {
 	g, first := newGitRepo(t, map[string]string{".github/workflows/ci.yml": provisionWorkflow})
 
 	state := t.TempDir()
-	cmd := exec.Command(sluiceBin(t), "run")
+	cmd := exec.Command(sluiceBin(t), "run", "--sandbox")
 	cmd.Dir = g.work
 	cmd.Env = append(append(os.Environ(), "SLUICE_STATE_DIR="+state, "TERM=dumb"), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("sluice run: %v\n%s", err, out)
 	}
-	want := "provisioned 3.12.1 " + filepath.Join(state, "toolcache", "python", "cpython-3.12.1-linux-x86_64-gnu")
-	if !strings.Contains(string(out), want) {
-		t.Errorf("sluice run does not say %q:\n%s", want, out)
+	base := filepath.Join(state, "toolcache", "python", "cpython-3.12.1-linux-x86_64-gnu")
+	for _, want := range []string{"provisioned 3.12.1 " + base, "cannot write into " + base} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("sluice run --sandbox does not say %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(base, "poisoned")); err == nil {
+		t.Errorf("the job wrote into the shared interpreter %s", base)
 	}
 
-	// Without the sandbox: a Python provisioned into the shared tool cache is not mounted in a
-	// job's jail yet (a known gap of interpreter provisioning under --sandbox, see the README).
-	s := startServerEnv(t, 1, env, "--sandbox", "off")
+	// The server's embedded agent, with serve's default sandbox (auto: bubblewrap is here).
+	s := startServerEnv(t, 1, env)
 	secret := "hook-" + randomHex(t, 8)
 	s.addRepo(t, "provision", g, secret)
 	sha := g.commit(t, map[string]string{"x.txt": "1"}, "push")
 	runs := s.pushHook(t, forge.GitHub, "provision", g, first, sha, secret, "provision-1")
 	d := s.waitRunDone(t, runs[0], 3*runTimeout)
 	log := s.jobLog(t, jobByKey(t, d, "py").ID)
-	// The step's own python is the sandbox's business (issue 10: the job's environment and
-	// tool cache must be visible inside it); what setup-python chose is asserted here.
 	if d.Run.Conclusion != store.ConclusionSuccess || !strings.Contains(log, "Python 3.12.1 is not on this machine: installing it with uv") ||
-		!strings.Contains(log, "Python 3.12.1 (cpython, provisioned) at ") || !strings.Contains(log, "/agent/toolcache/python/cpython-3.12.1-linux-x86_64-gnu/bin/python3") {
+		!strings.Contains(log, "Python 3.12.1 (cpython, provisioned) at ") || !strings.Contains(log, "/agent/toolcache/python/cpython-3.12.1-linux-x86_64-gnu/bin/python3") ||
+		!strings.Contains(log, "provisioned 3.12.1 ") || !strings.Contains(log, "cannot write into /") {
 		t.Errorf("server run %s:%s\n%s", d.Run.Conclusion, describeJobs(d), log)
+	}
+	agentBase := filepath.Join(s.dir, "state-serve", "agent", "toolcache", "python", "cpython-3.12.1-linux-x86_64-gnu")
+	if _, err := os.Stat(filepath.Join(agentBase, "bin")); err != nil {
+		t.Errorf("the server's provisioned interpreter is not where the test looks: %v", err)
+	} else if _, err := os.Stat(filepath.Join(agentBase, "poisoned")); err == nil {
+		t.Errorf("the server's job wrote into the shared interpreter %s", agentBase)
 	}
 }

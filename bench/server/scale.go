@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -635,14 +636,28 @@ func runScale(ctx context.Context, cfg config) error {
 		results = append(results, r)
 		return nil
 	}
-	for _, o := range []scaleOpts{
+	runs := []scaleOpts{
 		{Name: "postgres 2 replicas", Postgres: true, Replicas: 2, Agents: cfg.scaleAgents, Jobs: cfg.scaleJobs},
 		{Name: "sqlite 1 server", Replicas: 1, Agents: cfg.scaleAgents, Jobs: cfg.scaleJobs},
 		{Name: "postgres 2 replicas, kill every 10s", Postgres: true, Replicas: 2, Agents: cfg.scaleAgents, Jobs: cfg.chaosJobs, KillEvery: 10 * time.Second},
-	} {
+	}
+	if cfg.scaleOnly != "" && !slices.ContainsFunc(runs, func(o scaleOpts) bool { return o.Name == cfg.scaleOnly }) {
+		var names []string
+		for _, o := range runs {
+			names = append(names, fmt.Sprintf("%q", o.Name))
+		}
+		return fmt.Errorf("-scale-only %q: no such run; use one of %s", cfg.scaleOnly, strings.Join(names, ", "))
+	}
+	for _, o := range runs {
+		if cfg.scaleOnly != "" && o.Name != cfg.scaleOnly {
+			continue
+		}
 		if err := section(o); err != nil {
 			return err
 		}
+	}
+	if cfg.scaleOnly != "" {
+		return nil // a partial run (profiling, trying a change): no results file
 	}
 	fmt.Fprintln(os.Stderr, "==> webhook → first step on Postgres (one replica, embedded agent)")
 	latDir, err := mkdir(cfg.work, "latency-postgres")
@@ -738,7 +753,7 @@ func renderScale(m machine, rs []*scaleResult, lat *latencyResult, curve []*curv
 		fmt.Fprintf(&sum, "%s: %d jobs in %.1f s (%.1f jobs/s)%s\n", r.Name, r.JobsRan, r.Total.Seconds(), r.rate(), killNote(r))
 	}
 	fmt.Fprintf(&sum, "webhook → first step on Postgres: p95 %.1f ms\n", ms(fst.P95))
-	p("\n%s\n", notesMark)
+	p("\n")
 	return report{body: b.String(), summary: sum.String()}
 }
 

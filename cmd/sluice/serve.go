@@ -435,7 +435,13 @@ func secureDataDir(dir, db string) error {
 }
 
 // archiveLogs moves the logs of jobs that ended a few seconds ago to the blob store.
-func archiveLogs(ctx context.Context, db *store.DB, log *slog.Logger) {
+// logArchiver is the store archiveLogs moves finished jobs' logs with.
+type logArchiver interface {
+	LogsToArchive(ctx context.Context, before time.Time, limit int) ([]int64, error)
+	ArchiveLogs(ctx context.Context, jobID int64) (int, error)
+}
+
+func archiveLogs(ctx context.Context, db logArchiver, log *slog.Logger) {
 	ids, err := db.LogsToArchive(ctx, time.Now().Add(-2*time.Second), 100)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -453,7 +459,9 @@ func archiveLogs(ctx context.Context, db *store.DB, log *slog.Logger) {
 // startEmbeddedAgent registers this machine's agent directly in the store
 // (it shares the process) and runs it through the same HTTP protocol as a
 // remote one, so both take one path.
-func startEmbeddedAgent(ctx context.Context, db *store.DB, cfg *serverconfig.Config, agentState, artDir string, sandbox *host.Policy, caches *cache.Store, log *slog.Logger) error {
+func startEmbeddedAgent(ctx context.Context, db interface {
+	RegisterAgent(ctx context.Context, a store.Agent) (*store.Agent, error)
+}, cfg *serverconfig.Config, agentState, artDir string, sandbox *host.Policy, caches *cache.Store, log *slog.Logger) error {
 	token, hash, err := secrets.NewToken()
 	if err != nil {
 		return err

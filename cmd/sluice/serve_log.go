@@ -6,7 +6,6 @@ import (
 	"runtime"
 
 	"github.com/sluice-ci/sluice/internal/serverconfig"
-	"github.com/sluice-ci/sluice/internal/store"
 )
 
 // logStartup records, once at start, what this server is and how it is configured, so that a
@@ -15,7 +14,10 @@ import (
 // settings table by its key (the table decides what a setting is, so a new one is logged too).
 // Secrets are not settings: a setting names the file that holds one, and a password written into
 // the db URL is redacted, as --check-config shows it (e2e TestServeLogsVersionAndSettings).
-func logStartup(ctx context.Context, log *slog.Logger, cfg *serverconfig.Config, db *store.DB, sandboxed bool) {
+func logStartup(ctx context.Context, log *slog.Logger, cfg *serverconfig.Config, db interface {
+	SchemaVersion(ctx context.Context) (int64, error)
+	Dialect() string
+}, sandboxed bool) {
 	schema, err := db.SchemaVersion(ctx)
 	if err != nil {
 		schema = -1

@@ -223,8 +223,13 @@ func provisionPython(ctx context.Context, s Step, dir string, spec python.Spec, 
 		return python.Interpreter{}, fmt.Errorf("%w; installing it needs uv, which is missing: %v", notFound, err)
 	}
 	s.Log(fmt.Sprintf("Python %s is not on this machine: installing it with uv into %s", spec.Raw, dir))
+	// The tool cache's interpreters are shared by every job of this machine
+	// (read-only in a job's sandbox): sluice installs one itself, outside
+	// any sandbox, with the machine's settings (its uv mirrors), so nothing
+	// of a job (its environment, its steps) chooses what another job runs.
+	c := s.Context()
 	run := func(ctx context.Context, argv []string, env map[string]string) (int, error) {
-		return s.Exec(ctx, argv, "", env)
+		return runToolEnv(ctx, c, s, env, argv[0], argv[1:]...)
 	}
 	in, err := python.Provision(ctx, run, uv, dir, spec)
 	if err != nil {

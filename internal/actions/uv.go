@@ -2,10 +2,13 @@ package actions
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/python"
@@ -169,15 +172,36 @@ func uvOnlyDir(uv string) (string, error) {
 // runTool runs a program for sluice itself (installing its own uv) with
 // the machine's environment, its output in the step's log.
 func runTool(ctx context.Context, c StepContext, s Step, name string, args ...string) error {
+	code, err := runToolEnv(ctx, c, s, nil, name, args...)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("%s exited %d", filepath.Base(name), code)
+	}
+	return err
+}
+
+// runToolEnv runs a program for sluice itself with the machine's
+// environment plus extra, its output in the step's log, and returns its exit
+// code; an error means it could not run.
+func runToolEnv(ctx context.Context, c StepContext, s Step, extra map[string]string, name string, args ...string) (int, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = c.ToolEnv
+	cmd.Env = append([]string(nil), c.ToolEnv...)
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		cmd.Env = append(cmd.Env, k+"="+extra[k])
+	}
 	out, err := cmd.CombinedOutput()
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if l != "" {
 			s.Log(l)
 		}
 	}
-	return err
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ctx.Err() == nil {
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	return 0, nil
 }
 
 // envValue is NAME's value in an environment list.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,6 @@ import (
 	"github.com/sluice-ci/sluice/internal/artifacts"
 	"github.com/sluice-ci/sluice/internal/cd"
 	"github.com/sluice-ci/sluice/internal/provenance"
-	"github.com/sluice-ci/sluice/internal/store"
 )
 
 // Source is what the server knows about the run a release is made from.
@@ -35,12 +35,18 @@ type Source struct {
 	Tools        map[string]string // tool name → version, e.g. "python" → "3.12.4"
 }
 
+// ReleaseStore is where MakeRelease records a release and its artifacts; *store.DB is one.
+type ReleaseStore interface {
+	CreateRelease(ctx context.Context, repoID int64, r cd.Release) (out *cd.Release, created bool, err error)
+	PutArtifact(ctx context.Context, a cd.Artifact, provenance json.RawMessage) error
+}
+
 // MakeRelease makes the release of the files run src.RunID uploaded as artifacts: every regular
 // file in every artifact zip becomes a release artifact named "<artifact name>/<path in zip>",
 // recorded with one in-toto provenance statement covering them all. created is false when the
 // same bytes were already released (a release is its digests). A run that uploaded no file makes
 // no release: (nil, false, nil).
-func MakeRelease(ctx context.Context, db *store.DB, arts *artifacts.Store, src Source) (rel *cd.Release, created bool, err error) {
+func MakeRelease(ctx context.Context, db ReleaseStore, arts *artifacts.Store, src Source) (rel *cd.Release, created bool, err error) {
 	if src.BuilderID == "" {
 		return nil, false, fmt.Errorf("making the release of run %d: no builder id", src.RunID)
 	}

@@ -2,15 +2,18 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/sluice-ci/sluice/internal/executor"
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
+	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/python"
 	"github.com/sluice-ci/sluice/internal/roots"
 )
@@ -255,18 +258,66 @@ func (jr *jobRun) sandboxEnv(m map[string]string) {
 	}
 }
 
-// confine checks a container a job asks for when the job is contained (it
-// runs under a sandbox): no privileges, and only the job's own directories
-// mounted from the host.
+// confine checks a container a job asks for: no privileges, and only the
+// job's own directories mounted from the host. A contained job (it runs
+// under a sandbox) is refused what breaks the rule. Without a sandbox the
+// job's steps already act with the user's whole authority (sluice run on
+// your own machine), so the container gets what it asks for and the job
+// says so with a warning.
 func (jr *jobRun) confine(what string, cs container.ContainerSpec) error {
-	if jr.wr.e.opts.Sandbox == nil {
-		return nil
-	}
 	c := container.Confinement{Inside: func(p string) bool {
 		_, _, err := roots.New(jr.dirs.root, "").Locate(p)
 		return err == nil
 	}}
-	return c.Check(what, cs)
+	err := c.Check(what, cs)
+	var refusal *container.Refusal
+	if err == nil || jr.wr.e.opts.Sandbox != nil || !errors.As(err, &refusal) {
+		return err
+	}
+	jr.annotate("Initialize containers", logs.Annotation{Level: "warning",
+		Message: err.Error() + " — allowed here because this job runs without a sandbox (a sandboxed agent, or sluice run --sandbox, refuses it)"})
+	return nil
+}
+
+// mountable checks, for a contained job, the host directories a container
+// started in the middle of the job (a Docker action) gets: the container
+// engine mounts them by name, outside the job's sandbox, so each must still
+// be the job's own directory, with no symbolic link from the job's
+// directory down to it. A step may have replaced its workspace with a link
+// to anywhere on the machine. The job's jail is closed first: no process
+// of the job is left to swap a directory for a link between this check and
+// the mount.
+func (jr *jobRun) mountable(mounts []container.Mount) error {
+	if jr.wr.e.opts.Sandbox == nil {
+		return nil
+	}
+	jr.closeJail()
+	root := filepath.Clean(jr.dirs.root)
+	for _, m := range mounts {
+		rel, err := filepath.Rel(root, filepath.Clean(m.Source))
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return fmt.Errorf("%s is outside the job's directory %s: a container of the job mounts only the job's own files", m.Source, root)
+		}
+		cur := root
+		for _, part := range strings.Split(rel, string(filepath.Separator)) {
+			if part == "." {
+				continue
+			}
+			cur = filepath.Join(cur, part)
+			fi, err := os.Lstat(cur)
+			if err != nil {
+				return fmt.Errorf("mounting %s into the container: %w", m.Source, err)
+			}
+			if fi.Mode()&os.ModeSymlink != 0 {
+				target, _ := os.Readlink(cur)
+				return fmt.Errorf("%s is now a symbolic link (to %s), not the job's own directory: a container of the job mounts only the job's own files; leave the workspace and runner temp directories in place", cur, target)
+			}
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory: a container of the job mounts only the job's own directories", cur)
+			}
+		}
+	}
+	return nil
 }
 
 // hostRun runs a process of the job on this machine, inside its sandbox

@@ -114,6 +114,9 @@ func (jr *jobRun) runDocker(ctx context.Context, sc *scope, image string, md *ac
 	if jr.ctr != nil {
 		network = jr.ctr.job.Network()
 	}
+	if err := jr.mountable(spec.Mounts); err != nil {
+		return jr.fail(display, fmt.Sprintf("%s: %v", ref.Raw, err))
+	}
 	p := &lineProcessor{jr: jr, step: display, outputs: map[string]string{}}
 	code, err := eng.RunContainer(ctx, spec, network, p.line, e.opts.StepGrace)
 	if err != nil {

@@ -100,6 +100,9 @@ type Engine struct {
 	// reads (see machineReadOnly).
 	machineRO []string
 
+	// groups are the job-level concurrency groups of this run's jobs (groups.go).
+	groups jobGroups
+
 	mu          sync.Mutex
 	jobs        []logs.JobSummary
 	annotations []logs.Annotation

@@ -80,6 +80,7 @@ func (e *Engine) drive(p *plan.Plan) {
 	e.announceWaiting(rows)
 	ended := make(chan finished)
 	running := map[string]context.CancelFunc{}
+	members := map[string]func(){} // leaving its concurrency group, by job key
 	expanded := map[string]bool{}
 	for {
 		var changes []plan.Change
@@ -96,10 +97,32 @@ func (e *Engine) drive(p *plan.Plan) {
 					base = e.hard
 				}
 				ctx, cancel := context.WithCancel(base)
-				running[c.Row.Key] = cancel
-				go func(key string, spec *jobspec.Job) {
-					ended <- finished{key: key, res: e.runUnit(ctx, p, spec)}
-				}(c.Row.Key, c.Row.Spec)
+				key, spec := c.Row.Key, c.Row.Spec
+				run := func() { ended <- finished{key: key, res: e.runUnit(ctx, p, spec)} }
+				if gc := spec.Concurrency; gc != nil && gc.Group != "" {
+					// The job's own concurrency group decides when it starts, or that it
+					// never does (a newer job took its place).
+					gj := &groupJob{}
+					stop := func(reason string) {
+						if gj.stop() {
+							e.finishUnrun(spec.Name, logs.Cancelled, reason)
+							// Not from drive's own goroutine: it is the one that reads ended.
+							go func() { ended <- finished{key: key, res: legResult{result: logs.Cancelled}} }()
+							return
+						}
+						cancel()
+					}
+					m := e.groups.enter(gc, spec.Name, func() {
+						if gj.begin() {
+							run()
+						}
+					}, stop)
+					members[key] = func() { e.groups.leave(gc, m) }
+					running[key] = func() { stop("cancelled") }
+					continue
+				}
+				running[key] = cancel
+				go run()
 			case plan.Cancel:
 				if cancel := running[c.Row.Key]; cancel != nil {
 					cancel()
@@ -118,6 +141,10 @@ func (e *Engine) drive(p *plan.Plan) {
 		f := <-ended
 		running[f.key]()
 		delete(running, f.key)
+		if leave := members[f.key]; leave != nil {
+			leave()
+			delete(members, f.key)
+		}
 		for i := range rows {
 			if rows[i].Key == f.key {
 				rows[i].State, rows[i].Result, rows[i].Outputs = plan.Done, string(f.res.result), f.res.outputs
@@ -125,6 +152,37 @@ func (e *Engine) drive(p *plan.Plan) {
 			}
 		}
 	}
+}
+
+// groupJob is a job waiting in its concurrency group: it either begins (the group let it
+// start) or is stopped first (cancelled while pending), never both.
+type groupJob struct {
+	mu      sync.Mutex
+	started bool
+	stopped bool
+}
+
+// begin says whether the job may start: it was not stopped while pending.
+func (g *groupJob) begin() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return false
+	}
+	g.started = true
+	return true
+}
+
+// stop says whether the job ends here without running (it had not started, and was not
+// stopped already); false means it runs (cancel its context) or has ended.
+func (g *groupJob) stop() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started || g.stopped {
+		return false
+	}
+	g.stopped = true
+	return true
 }
 
 // finishUnrun records a job that did not start.

@@ -183,6 +183,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		if a, ok := payload["action"].(string); ok {
 			ev.Action = a
 		}
+	case "workflow_run":
+		ev.Workflow, ev.Ref = workflow.WorkflowRunFilter(payload)
+		ev.Action, _ = payload["action"].(string)
 	}
 	if needsChangedFiles(wfs) {
 		// A push's filters see what the push changes (before..HEAD, as in the payload).

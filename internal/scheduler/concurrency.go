@@ -211,10 +211,12 @@ func (s *Scheduler) groupJobs(ctx context.Context, repoID int64, group string, e
 // wakeJobGroups lets the pending job of each group a job of run runID held start, once that
 // job ended. It returns nothing to advance: a woken job was started already as far as its
 // run's plan knows.
-func (s *Scheduler) wakeJobGroups(ctx context.Context, runID int64) []int64 {
-	jobs, err := s.cfg.DB.ListJobStates(ctx, runID)
-	if err != nil {
-		return nil
+func (s *Scheduler) wakeJobGroups(ctx context.Context, runID int64, jobs []store.Job) []int64 {
+	if jobs == nil {
+		var err error
+		if jobs, err = s.cfg.DB.ListJobStates(ctx, runID); err != nil {
+			return nil
+		}
 	}
 	ended := false
 	for _, j := range jobs {

@@ -186,17 +186,25 @@ func (s *Scheduler) advanceOne(ctx context.Context, runID int64) ([]int64, error
 	err := s.passes.do(ctx, runID, func(ctx context.Context) error {
 		more, finished = nil, nil
 		return s.cfg.DB.WithRunLock(ctx, runID, func(ctx context.Context) error {
+			var rows []store.Job // what the last pass read; it changed nothing
 			for {
-				changed, touched, err := s.step(ctx, runID)
+				changed, touched, read, err := s.step(ctx, runID)
 				more = append(more, touched...)
 				if err != nil {
 					return err
 				}
 				if !changed {
+					rows = read
 					break
 				}
 			}
-			more = append(more, s.wakeJobGroups(ctx, runID)...)
+			more = append(more, s.wakeJobGroups(ctx, runID, rows)...)
+			if anyOpen(rows) {
+				// FinishRunIfDone would count the open job and say no, in a write
+				// transaction of its own: most passes come while a run's jobs go on.
+				// A job completing since the read asked for a pass of its own.
+				return nil
+			}
 			r, done, err := s.cfg.DB.FinishRunIfDone(ctx, runID)
 			if err != nil || !done {
 				return err
@@ -219,21 +227,34 @@ func (s *Scheduler) advanceOne(ctx context.Context, runID int64) ([]int64, error
 		// Only a run's end changes what the forge shows: advancing a run that goes on
 		// would post the same status again on every job's end.
 		s.report(ctx, finished)
+		s.runCompleted(ctx, finished)
 	}
 	return more, nil
 }
 
+// anyOpen says whether one of rows (a run's latest jobs) has not completed.
+func anyOpen(rows []store.Job) bool {
+	for _, j := range rows {
+		if j.Status != store.StatusCompleted {
+			return true
+		}
+	}
+	return false
+}
+
 // step asks the plan what the run's rows allow and records its decisions. It returns the
-// other runs its decisions touched.
-func (s *Scheduler) step(ctx context.Context, runID int64) (bool, []int64, error) {
+// other runs its decisions touched and the rows it read (nil if none), which are still the
+// run's rows when it changed nothing: a 250-leg matrix is read once per job's end, not twice.
+func (s *Scheduler) step(ctx context.Context, runID int64) (bool, []int64, []store.Job, error) {
 	run, err := s.cfg.DB.GetRun(ctx, runID)
 	if err != nil || run.Status == store.StatusCompleted {
-		return false, nil, err
+		return false, nil, nil, err
 	}
-	jobs, err := s.cfg.DB.ListJobStates(ctx, runID)
+	all, err := s.cfg.DB.ListJobStates(ctx, runID)
 	if err != nil {
-		return false, nil, err
+		return false, nil, nil, err
 	}
+	jobs := all
 	if run.GroupPending {
 		why := s.runGroupReason(ctx, run)
 		for _, j := range jobs {
@@ -241,13 +262,13 @@ func (s *Scheduler) step(ctx context.Context, runID int64) (bool, []int64, error
 				_, _ = s.cfg.DB.UpdateJob(ctx, j.ID, store.JobUpdate{PendingReason: &why})
 			}
 		}
-		return false, nil, nil
+		return false, nil, all, nil
 	}
 	// A verification job is sluice's, not the workflow's: the plan never sees it.
 	jobs = s.workflowJobs(ctx, jobs)
 	p, base, err := s.planFor(ctx, run, jobs)
 	if err != nil {
-		return false, nil, s.failWaiting(ctx, jobs, err)
+		return false, nil, nil, s.failWaiting(ctx, jobs, err)
 	}
 	rows := make([]plan.Row, 0, len(jobs))
 	for i := range jobs {
@@ -255,10 +276,10 @@ func (s *Scheduler) step(ctx context.Context, runID int64) (bool, []int64, error
 	}
 	_, changes := p.Advance(rows, run.CancelRequested)
 	if len(changes) == 0 {
-		return false, nil, nil
+		return false, nil, all, nil
 	}
 	touched, err := s.apply(ctx, run, p, base, jobs, changes)
-	return true, touched, err
+	return true, touched, nil, err
 }
 
 // failWaiting ends the waiting jobs of a run whose plan cannot be made (its stored

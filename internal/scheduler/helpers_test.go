@@ -111,7 +111,16 @@ func newHarness(t *testing.T) *harness {
 }
 
 func (h *harness) newScheduler() *Scheduler {
-	return New(Config{DB: h.db, DataDir: h.data, GitURL: "file:///unused/%d.git"})
+	s := New(Config{DB: h.db, DataDir: h.data, GitURL: "file:///unused/%d.git"})
+	// The scheduler's background work (a run's workflow_run look, deployment timers) stops
+	// and is waited for before the database and the repositories go.
+	ctx, cancel := context.WithCancel(context.Background())
+	s.bg.start(ctx)
+	h.t.Cleanup(func() {
+		cancel()
+		s.bg.wg.Wait()
+	})
+	return s
 }
 
 // pushWorkflows commits the workflow files (name → YAML) under

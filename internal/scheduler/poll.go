@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/plan"
 	"github.com/sluice-ci/sluice/internal/server"
 	"github.com/sluice-ci/sluice/internal/store"
 	"github.com/sluice-ci/sluice/internal/workflow"
@@ -117,30 +117,51 @@ func (s *Scheduler) pollRepo(ctx context.Context, repo *store.Repo, seen map[int
 	}
 }
 
-// Schedules runs `on: schedule` workflows of each repository's default
-// branch when their cron expressions match, checking once a minute.
+// Schedules runs `on: schedule` workflows of each repository's default branch when their cron
+// lines come due (in UTC, or the entry's timezone), checking once a minute. Each check covers
+// the time since the last one: a stalled check fires each due schedule once, not once per
+// missed minute. A restarted server starts from its start (no catch-up runs).
 func (s *Scheduler) Schedules(ctx context.Context) {
-	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
-	last := time.Now().Truncate(time.Minute)
+	last := s.now().Truncate(time.Minute)
 	for {
 		next := last.Add(time.Minute)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Until(next)):
+		case <-time.After(next.Sub(s.now())):
 		}
-		last = next
-		repos, err := s.cfg.DB.ListRepos(ctx)
-		if err != nil {
-			continue
+		now := s.now()
+		if now.Before(next) {
+			continue // woken early (the clock moved back): wait again for the same minute
 		}
-		for i := range repos {
-			s.scheduleRepo(ctx, &repos[i], parser, next)
-		}
+		s.scheduleTick(ctx, last, now)
+		last = now.Truncate(time.Minute)
 	}
 }
 
-func (s *Scheduler) scheduleRepo(ctx context.Context, repo *store.Repo, parser cron.Parser, at time.Time) {
+// scheduleTick starts the scheduled workflows due in (after, upTo] in every repository.
+func (s *Scheduler) scheduleTick(ctx context.Context, after, upTo time.Time) {
+	repos, err := s.cfg.DB.ListRepos(ctx)
+	if err != nil {
+		s.cfg.Log.Warn("schedule: listing repositories", "err", err)
+		return
+	}
+	for i := range repos {
+		s.scheduleRepo(ctx, &repos[i], after, upTo)
+	}
+}
+
+// now is the scheduler's clock, in UTC.
+func (s *Scheduler) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// scheduleRepo starts repo's scheduled workflows due in (after, upTo] (plan.ScheduleDue),
+// each at most once, from its default branch's tip.
+func (s *Scheduler) scheduleRepo(ctx context.Context, repo *store.Repo, after, upTo time.Time) {
 	ref := "refs/heads/" + firstNonEmpty(repo.DefaultBranch, "main")
 	if _, err := s.mirror.fetch(ctx, repo.ID, s.cloneURL(repo)); err != nil {
 		return
@@ -162,21 +183,21 @@ func (s *Scheduler) scheduleRepo(ctx context.Context, repo *store.Repo, parser c
 		if err != nil {
 			continue
 		}
-		for _, cronSpec := range wf.Schedules() {
-			sched, err := parser.Parse(cronSpec)
+		for _, sc := range wf.Schedules() {
+			_, due, err := plan.ScheduleDue(sc.Cron, sc.Timezone, after, upTo)
 			if err != nil {
+				s.cfg.Log.Warn("schedule", "repo", repo.Name, "workflow", wf.Path, "err", err)
 				continue
 			}
-			// The schedule fires at `at` when its next time after the
-			// minute before is exactly `at`.
-			if sched.Next(at.Add(-time.Minute)).Equal(at) {
-				t := server.Trigger{Event: "schedule", Ref: ref, SHA: sha, Workflow: wf.Path, Source: store.TriggerSchedule, Actor: "schedule",
-					Payload: map[string]any{"schedule": cronSpec}}
-				if _, err := s.Trigger(ctx, repo, t); err != nil {
-					s.cfg.Log.Warn("schedule", "repo", repo.Name, "workflow", wf.Path, "err", err)
-				}
-				break
+			if !due {
+				continue
 			}
+			t := server.Trigger{Event: "schedule", Ref: ref, SHA: sha, Workflow: wf.Path, Source: store.TriggerSchedule, Actor: "schedule",
+				Payload: map[string]any{"schedule": sc.Cron}}
+			if _, err := s.Trigger(ctx, repo, t); err != nil {
+				s.cfg.Log.Warn("schedule", "repo", repo.Name, "workflow", wf.Path, "err", err)
+			}
+			break // one run of the workflow per tick, however many of its entries are due
 		}
 	}
 }

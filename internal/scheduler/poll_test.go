@@ -1,11 +1,11 @@
 package scheduler
 
 import (
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/robfig/cron/v3"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 
@@ -92,28 +92,37 @@ func TestScheduleRepo(t *testing.T) {
   schedule:
     - cron: '30 5 * * 1'
     - cron: '0 12 1 * *'
+    - cron: '0 9 * * 3'
+      timezone: Asia/Tokyo
 jobs:
   nightly:
     runs-on: ubuntu-latest
     steps:
       - run: echo nightly
 `, "ci.yml": ciYAML})
-	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
+	minute := func(at time.Time) [2]time.Time { return [2]time.Time{at.Add(-time.Minute), at} }
 	cases := []struct {
-		name string
-		at   time.Time
-		want int
+		name   string
+		window [2]time.Time // (after, upTo]
+		want   int
 	}{
-		{"Monday 05:30 matches the first cron", time.Date(2025, 3, 3, 5, 30, 0, 0, time.UTC), 1},
-		{"one minute later matches none", time.Date(2025, 3, 3, 5, 31, 0, 0, time.UTC), 0},
-		{"a Tuesday at 05:30 matches none", time.Date(2025, 3, 4, 5, 30, 0, 0, time.UTC), 0},
-		{"the first of the month at noon matches the second cron", time.Date(2025, 4, 1, 12, 0, 0, 0, time.UTC), 1},
+		{"Monday 05:30 UTC matches the first cron", minute(time.Date(2025, 3, 3, 5, 30, 0, 0, time.UTC)), 1},
+		{"one minute later matches none", minute(time.Date(2025, 3, 3, 5, 31, 0, 0, time.UTC)), 0},
+		{"a Tuesday at 05:30 matches none", minute(time.Date(2025, 3, 4, 5, 30, 0, 0, time.UTC)), 0},
+		{"the first of the month at noon matches the second cron", minute(time.Date(2025, 4, 1, 12, 0, 0, 0, time.UTC)), 1},
+		// The server's local zone plays no part: the same instant said in another zone.
+		{"05:30 UTC said in New York's time matches", minute(time.Date(2025, 3, 10, 1, 30, 0, 0, mustZone(t, "America/New_York"))), 1},
+		{"Wednesday 09:00 in Tokyo is Wednesday 00:00 UTC", minute(time.Date(2025, 3, 5, 0, 0, 0, 0, time.UTC)), 1},
+		{"Wednesday 09:00 UTC is not 09:00 in Tokyo", minute(time.Date(2025, 3, 5, 9, 0, 0, 0, time.UTC)), 0},
+		// Ten days of downtime cover two Mondays 05:30, a first of the month and a Tokyo
+		// Wednesday: the workflow runs once, not once per missed tick.
+		{"a check after ten days' downtime runs the workflow once", [2]time.Time{time.Date(2025, 4, 1, 13, 0, 0, 0, time.UTC), time.Date(2025, 4, 11, 13, 0, 0, 0, time.UTC)}, 1},
 	}
 	total := 0
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h.t = t
-			h.s.scheduleRepo(h.ctx, h.repo, parser, tc.at)
+			h.s.scheduleRepo(h.ctx, h.repo, tc.window[0], tc.window[1])
 			rs, err := h.db.ListRuns(h.ctx, store.RunFilter{RepoID: h.repo.ID})
 			if err != nil {
 				t.Fatal(err)
@@ -134,5 +143,53 @@ jobs:
 				t.Errorf("scheduled run's jobs (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+// TestSchedulesClock: the cron duty reads the injected clock, in UTC whatever the clock's
+// zone, and a check that comes late (the server stalled for hours) runs a due workflow once.
+func TestSchedulesClock(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.pushWorkflows(map[string]string{"hourly.yml": `on:
+  schedule:
+    - cron: '0 * * * *'
+jobs:
+  hourly:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo hourly
+`})
+	var mu sync.Mutex
+	paris := mustZone(t, "Europe/Paris")
+	clock := time.Date(2025, 3, 3, 10, 59, 30, 0, paris)
+	h.s.cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	if got := h.s.now(); got.Location() != time.UTC || !got.Equal(clock) {
+		t.Fatalf("now() = %v, want %v in UTC", got, clock)
+	}
+	runs := func() int {
+		rs, err := h.db.ListRuns(h.ctx, store.RunFilter{RepoID: h.repo.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	last := h.s.now().Truncate(time.Minute)
+	// Stalled for five hours: five ticks were missed, one run follows.
+	mu.Lock()
+	clock = clock.Add(5 * time.Hour)
+	mu.Unlock()
+	h.s.scheduleTick(h.ctx, last, h.s.now())
+	if n := runs(); n != 1 {
+		t.Fatalf("after five missed hourly ticks: %d runs, want 1", n)
 	}
 }

@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rhysd/actionlint"
 	"github.com/sluice-ci/sluice/internal/artifacts"
@@ -29,7 +31,7 @@ import (
 
 // Config is what a scheduler needs.
 type Config struct {
-	DB      *store.DB
+	DB      Store // *store.DB in the server
 	DataDir string
 	// GitURL is how agents fetch a repository's mirror: fmt with the repo ID,
 	// e.g. "http://127.0.0.1:8080/git/%d.git".
@@ -50,6 +52,8 @@ type Config struct {
 	// (owner/repo/path@ref); nil fails the jobs calling one, saying why.
 	Workflows plan.Loader
 	Log       *slog.Logger
+	// Now is the clock the cron duty reads; nil is time.Now.
+	Now func() time.Time
 }
 
 // Scheduler implements server.Scheduler.
@@ -69,6 +73,9 @@ type Scheduler struct {
 	timers sync.Map
 	// woken marks the ended jobs whose concurrency group was let move on, by job ID.
 	woken sync.Map
+	// wfRun: whether the default branch's workflows mention workflow_run, at the latest
+	// commit looked at, by repository ID (workflowrun.go).
+	wfRun sync.Map
 }
 
 // New makes a scheduler.
@@ -123,6 +130,51 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 		}
 		t.SHA, t.Ref = sha, ref
 	}
+	var target []store.Run
+	if t.Event == "pull_request" && t.BaseRef != "" && t.Workflow == "" {
+		// The same pull request activity starts the base branch's pull_request_target
+		// workflows, whatever its head commit says.
+		var err error
+		if target, err = s.pullRequestTarget(ctx, repo, t); err != nil {
+			return target, err
+		}
+	}
+	runs, err := s.triggerAt(ctx, repo, t)
+	return append(runs, target...), err
+}
+
+// pullRequestTarget starts the pull_request_target workflows of pull request trigger t as
+// GitHub does: from the base branch's workflow files at its tip (never the head's, which the
+// pull request may have changed), with github.sha and github.ref the base branch's, its paths
+// filters seeing the pull request's whole (three-dot) diff, and secrets, since what runs is
+// the base branch's own code (a fork's head is not checked out unless a step does so).
+func (s *Scheduler) pullRequestTarget(ctx context.Context, repo *store.Repo, t server.Trigger) ([]store.Run, error) {
+	base := "refs/heads/" + strings.TrimPrefix(t.BaseRef, "refs/heads/")
+	sha, err := s.mirror.resolve(ctx, repo.ID, base)
+	if err != nil {
+		// The pull request's own runs go ahead; only its base's workflows cannot be read.
+		s.cfg.Log.Warn("pull_request_target: the base branch is not in the repository: no pull_request_target runs",
+			"repo", repo.Name, "base", t.BaseRef, "err", err)
+		return nil, nil
+	}
+	tt := t
+	tt.Event, tt.Ref, tt.SHA, tt.Before, tt.Fork = "pull_request_target", base, sha, "", false
+	// One delivery makes one run per workflow file (a replay's key); a file on both
+	// pull_request and pull_request_target would make two.
+	tt.DeliveryID = 0
+	if files, ok := s.mirror.pullChangedFiles(ctx, repo.ID, t.BaseRef, t.SHA); ok {
+		tt.ChangedFiles = files
+	} else if tt.ChangedFiles == nil {
+		tt.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
+	}
+	// The payload is the pull request's (head, base, number), completed from the head.
+	tt.Payload = maps.Clone(s.completePayload(ctx, repo, t))
+	return s.triggerAt(ctx, repo, tt)
+}
+
+// triggerAt is Trigger once the mirror has t's commit: it loads the workflows at t.SHA and
+// creates a run for each one t starts.
+func (s *Scheduler) triggerAt(ctx context.Context, repo *store.Repo, t server.Trigger) ([]store.Run, error) {
 	if plan.SkipsCI(t.Event, s.mirror.fullMessage(ctx, repo.ID, t.SHA)) {
 		// GitHub runs no push or pull_request workflow for a head commit that says
 		// [skip ci] (or a variant, or a skip-checks: true trailer).
@@ -153,17 +205,21 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 			s.cfg.Log.Info("workflow warnings (the workflow runs, as on GitHub)", "repo", repo.Name, "sha", t.SHA, "workflow", wf.Path, "warnings", wf.Warnings.Error())
 		}
 	}
-	if strings.HasPrefix(t.Event, "pull_request") && t.BaseRef != "" {
+	if t.Event == "pull_request" && t.BaseRef != "" {
 		// paths: of a pull request look at everything it changes against its base branch
 		// (the three-dot diff), not at its newest commits.
 		if files, ok := s.mirror.pullChangedFiles(ctx, repo.ID, t.BaseRef, t.SHA); ok {
 			t.ChangedFiles = files
 		}
 	}
-	if t.ChangedFiles == nil && (t.Event == "push" || strings.HasPrefix(t.Event, "pull_request")) {
+	if t.ChangedFiles == nil && (t.Event == "push" || t.Event == "pull_request") {
 		t.ChangedFiles = s.mirror.changedFiles(ctx, repo.ID, t.Before, t.SHA)
 	}
+	names := statusNames(wfs)
 	ev := workflow.Event{Name: t.Event, Action: t.Action, Ref: t.Ref, BaseRef: t.BaseRef, ChangedFiles: t.ChangedFiles}
+	if t.Event == "workflow_run" {
+		ev.Workflow, ev.Ref = workflow.WorkflowRunFilter(t.Payload)
+	}
 	t.Payload = s.completePayload(ctx, repo, t)
 	var runs []store.Run
 	for _, wf := range wfs {
@@ -179,7 +235,7 @@ func (s *Scheduler) Trigger(ctx context.Context, repo *store.Repo, t server.Trig
 			}
 		}
 		called, callErrs := plan.Resolve(ctx, wf, s.loader(tree))
-		run, err := s.createRun(ctx, repo, t, wf, deploy, called, callErrs)
+		run, err := s.createRun(ctx, repo, t, wf, names[wf.Path], deploy, called, callErrs)
 		if err != nil {
 			return runs, err
 		}
@@ -216,7 +272,7 @@ type deployInfo struct {
 	lockHash string
 }
 
-func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, d deployInfo,
+func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Trigger, wf *workflow.Workflow, statusName string, d deployInfo,
 	called map[string]*workflow.Workflow, callErrs map[string]string) (*store.Run, error) {
 	if t.DeliveryID != 0 {
 		// A delivery replayed after a replica died part-way: its runs made then stand.
@@ -228,7 +284,7 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	run := store.Run{
 		RepoID: repo.ID, Workflow: wf.Path, WorkflowName: wf.Name(), Event: t.Event, Ref: t.Ref, SHA: t.SHA,
 		Title: firstNonEmpty(s.mirror.message(ctx, repo.ID, t.SHA), t.Event), Trigger: firstNonEmpty(t.Source, store.TriggerManual),
-		Actor: t.Actor, Inputs: t.Inputs, Payload: payload, DeliveryID: t.DeliveryID,
+		Actor: t.Actor, Inputs: t.Inputs, Payload: payload, DeliveryID: t.DeliveryID, StatusName: statusName,
 	}
 	base := Spec{Environments: d.cfg, EnvironmentsError: d.err, LockHash: d.lockHash, CallErrors: callErrs}
 	base.Run = jobspec.Run{RepoURL: fmt.Sprintf(s.cfg.GitURL, repo.ID), Repository: repoFullName(repo), RepoID: repo.ID, DefaultBranch: repo.DefaultBranch,
@@ -276,6 +332,26 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	}
 	s.report(ctx, r)
 	return r, nil
+}
+
+// statusNames names each workflow in its runs' commit status contexts: its name, or
+// "name (file)" when another workflow file of the commit has the same name, so that two
+// workflows called "CI" do not overwrite each other's statuses. It is decided from every
+// workflow of the commit, triggered or not, so a run's statuses keep one name whichever
+// of the workflows an event starts.
+func statusNames(wfs []*workflow.Workflow) map[string]string {
+	count := map[string]int{}
+	for _, wf := range wfs {
+		count[wf.Name()]++
+	}
+	out := make(map[string]string, len(wfs))
+	for _, wf := range wfs {
+		out[wf.Path] = wf.Name()
+		if count[wf.Name()] > 1 {
+			out[wf.Path] = fmt.Sprintf("%s (%s)", wf.Name(), filepath.Base(wf.Path))
+		}
+	}
+	return out
 }
 
 // loader reads called workflows: ./ paths from the commit's tree, others through

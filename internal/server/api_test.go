@@ -483,19 +483,28 @@ func TestReportStatus(t *testing.T) {
 	e.addRepo(RepoInput{Name: "demo", URL: "https://github.com/octo-org/demo.git", Forge: "github",
 		StatusToken: "ghp_tok", APIURL: fake.URL})
 	e.addRepo(RepoInput{Name: "plain", URL: "file:///srv/plain.git"})
-	run, _ := e.mustRunWithJob(1, "refs/heads/main")
+	run, job := e.mustRunWithJob(1, "refs/heads/main")
 	if err := e.srv.ReportStatus(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing changed: nothing is posted again.
+	if err := e.srv.ReportStatus(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	completed, failure := store.StatusCompleted, store.ConclusionFailure
+	if _, err := e.db.UpdateJob(ctx, job.ID, store.JobUpdate{Status: &completed, Conclusion: &failure}); err != nil {
 		t.Fatal(err)
 	}
 	run, _ = e.db.SetRunStatus(ctx, run.ID, store.StatusCompleted, store.ConclusionFailure)
 	if err := e.srv.ReportStatus(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	// The same workflow on the same commit, run for a pull request: its own context, so the
-	// push run's result does not overwrite the pull request's.
+	// The same workflow on the same commit, run for a pull request: its own contexts, so the
+	// push run's result does not overwrite the pull request's. A job waiting for its needs
+	// has no status yet; another workflow file with the same name reports under its file.
 	pr, _, err := e.db.CreateRun(ctx, store.Run{RepoID: 1, Workflow: ".github/workflows/ci.yml", WorkflowName: "CI",
-		Event: "pull_request", Ref: "refs/pull/7/merge", SHA: run.SHA, Trigger: store.TriggerWebhook},
-		[]store.Job{{Key: "test", Name: "test", Status: store.StatusQueued}})
+		StatusName: "CI (ci.yml)", Event: "pull_request", Ref: "refs/pull/7/merge", SHA: run.SHA, Trigger: store.TriggerWebhook},
+		[]store.Job{{Key: "test", Name: "test", Status: store.StatusQueued}, {Key: "deploy", Name: "deploy", Needs: []string{"test"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,22 +517,69 @@ func TestReportStatus(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 3 {
-		t.Fatalf("status calls %q, want 3", got)
-	}
 	sha := strings.Repeat("a", 40)
-	for i, c := range []struct {
+	want := []struct {
 		state, context string
 		run            int64
 	}{
-		{"pending", "sluice/CI (push)", run.ID}, {"failure", "sluice/CI (push)", run.ID}, {"pending", "sluice/CI (pull_request)", pr.ID},
-	} {
+		{"pending", "sluice/CI (push)", run.ID}, {"pending", "CI / test (push)", run.ID},
+		{"failure", "sluice/CI (push)", run.ID}, {"failure", "CI / test (push)", run.ID},
+		{"pending", "sluice/CI (ci.yml) (pull_request)", pr.ID}, {"pending", "CI (ci.yml) / test (pull_request)", pr.ID},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("status calls %q, want %d", got, len(want))
+	}
+	for i, c := range want {
 		for _, part := range []string{"POST /repos/octo-org/demo/statuses/" + sha, "Bearer ghp_tok",
 			`"state":"` + c.state + `"`, `"context":"` + c.context + `"`, fmt.Sprintf(`"target_url":"http://ci.example/runs/%d"`, c.run)} {
 			if !strings.Contains(got[i], part) {
 				t.Errorf("call %d %q lacks %q", i, got[i], part)
 			}
 		}
+	}
+}
+
+// TestReportStatusOnEachForge: Gitea and GitLab get the same per-job contexts as GitHub, in
+// their own API's shape (GitLab calls the context "name" and has no "pending").
+func TestReportStatusOnEachForge(t *testing.T) {
+	for _, c := range []struct {
+		forge, url, path, field, pending string
+	}{
+		{"gitea", "https://gitea.example/octo-org/demo.git", "/repos/octo-org/demo/statuses/", "context", "pending"},
+		{"gitlab", "https://gitlab.example/octo-org/demo.git", "/projects/octo-org%2Fdemo/statuses/", "name", "running"},
+	} {
+		t.Run(c.forge, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []map[string]string
+			var paths []string
+			fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var body map[string]string
+				json.NewDecoder(r.Body).Decode(&body)
+				mu.Lock()
+				got, paths = append(got, body), append(paths, r.URL.EscapedPath())
+				mu.Unlock()
+				w.WriteHeader(http.StatusCreated)
+			}))
+			defer fake.Close()
+			e := newAPIEnv(t)
+			e.addRepo(RepoInput{Name: "demo", URL: c.url, Forge: c.forge, StatusToken: "tok", APIURL: fake.URL})
+			run, _ := e.mustRunWithJob(1, "refs/heads/main")
+			if err := e.srv.ReportStatus(context.Background(), run); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			var names []string
+			for i, b := range got {
+				names = append(names, b[c.field]+" "+b["state"])
+				if want := c.path + run.SHA; paths[i] != want {
+					t.Errorf("posted to %s, want %s", paths[i], want)
+				}
+			}
+			if d := cmp.Diff([]string{"sluice/CI (push) " + c.pending, "CI / test (push) " + c.pending}, names); d != "" {
+				t.Errorf("statuses (-want +got):\n%s", d)
+			}
+		})
 	}
 }
 

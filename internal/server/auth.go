@@ -133,13 +133,20 @@ func apiActor(r *http.Request) string {
 	return ""
 }
 
+// TokenStore is where Bootstrap looks for and registers the admin token; *store.DB is one.
+type TokenStore interface {
+	GetTokenByHash(ctx context.Context, hash []byte) (*store.Token, error)
+	CreateToken(ctx context.Context, t store.Token) (*store.Token, error)
+	ListTokens(ctx context.Context) ([]store.Token, error)
+}
+
 // Bootstrap prepares the server's credentials on start. When
 // env(SLUICE_ADMIN_TOKEN) is set, that token is registered as an admin token
 // (once). Otherwise, when no admin token exists (first start), it creates one
 // and prints it to out: the only time it is ever shown. When
 // env(SLUICE_ADMIN_PASSWORD) is set, its argon2id hash is written to
 // dataDir/admin.password for the UI's password sign-in.
-func Bootstrap(ctx context.Context, db *store.DB, dataDir string, env func(string) string, out io.Writer) error {
+func Bootstrap(ctx context.Context, db TokenStore, dataDir string, env func(string) string, out io.Writer) error {
 	if env == nil {
 		env = os.Getenv
 	}
@@ -154,7 +161,7 @@ func Bootstrap(ctx context.Context, db *store.DB, dataDir string, env func(strin
 	return nil
 }
 
-func bootstrapToken(ctx context.Context, db *store.DB, given string, out io.Writer) error {
+func bootstrapToken(ctx context.Context, db TokenStore, given string, out io.Writer) error {
 	if given != "" {
 		if len(given) < 16 || len(given) > maxTokenLen || strings.ContainsAny(given, " \t\r\n") {
 			return fmt.Errorf("%s must be 16 to %d characters without spaces", AdminTokenEnv, maxTokenLen)

@@ -18,8 +18,17 @@ import (
 // afresh and the duration histogram is fed from the job.completed events
 // written since the last scrape, so restarts lose nothing and nothing in the
 // hot paths has to remember to count.
+// metricsStore is what the Prometheus gauges and counters are read from at each scrape.
+type metricsStore interface {
+	PendingJobs(ctx context.Context) ([]store.PendingJob, error)
+	QueueByLabels(ctx context.Context) ([]store.LabelQueue, error)
+	ListAgents(ctx context.Context) ([]store.Agent, error)
+	ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	GetJob(ctx context.Context, id int64) (*store.Job, error)
+}
+
 type serverMetrics struct {
-	db *store.DB
+	db metricsStore
 
 	mu         sync.Mutex // one refresh at a time; guards lastEvent
 	lastEvent  int64
@@ -33,7 +42,7 @@ type serverMetrics struct {
 	freeSlots  *prometheus.GaugeVec
 }
 
-func newServerMetrics(db *store.DB, reg *prometheus.Registry) *serverMetrics {
+func newServerMetrics(db metricsStore, reg *prometheus.Registry) *serverMetrics {
 	m := &serverMetrics{
 		db: db,
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_queue_depth",

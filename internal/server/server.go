@@ -83,7 +83,7 @@ type PromoteRequest struct {
 
 // Config is what a server is made of.
 type Config struct {
-	DB        *store.DB
+	DB        Store // *store.DB in `sluice serve`
 	Keys      *secrets.Keyring
 	Scheduler Scheduler
 	// Deployer handles promotions; nil answers 501 to the promotion API.
@@ -114,6 +114,8 @@ type Server struct {
 	// facts keeps the runs and jobs the delivery metrics read, refreshed from the event log.
 	facts  *metrics.Cache
 	signin *signinLimiter
+	// statuses: the commit statuses posted per run (api_status.go).
+	statuses *sentStatuses
 }
 
 // New wires every route.
@@ -121,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), facts: &metrics.Cache{}, signin: newSigninLimiter(cfg.Now)}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), facts: &metrics.Cache{}, signin: newSigninLimiter(cfg.Now), statuses: &sentStatuses{}}
 	s.routes()
 	return s, nil
 }

@@ -116,6 +116,22 @@ type uiRunData struct {
 	Focus   string
 	Panel   *uiRunPanel
 	Deploys []uiDeployBanner // deployments of this run waiting for reviewers
+	// Attempts are the run's attempts (a re-run is the next attempt of the same run, as on
+	// GitHub), first to latest; Attempt is the one shown, Earlier when it is not the latest
+	// (then the page is that attempt's record: no live updates, no cancel or re-run).
+	Attempts []uiAttemptView
+	Attempt  int
+	Earlier  bool
+}
+
+// uiAttemptView is one attempt of a run in the run page's list.
+type uiAttemptView struct {
+	N       int
+	State   string
+	Trigger string
+	Actor   string
+	Latest  bool
+	Viewed  bool
 }
 
 func (ui *uiApp) runPage(w http.ResponseWriter, r *http.Request, sess *uiSession) {
@@ -129,20 +145,69 @@ func (ui *uiApp) runPage(w http.ResponseWriter, r *http.Request, sess *uiSession
 		ui.fail(w, r, err)
 		return
 	}
-	d, err := ui.runData(ctx, run, repo, sess)
+	attempts, err := ui.s.cfg.DB.ListRunAttempts(ctx, run.ID)
 	if err != nil {
 		ui.fail(w, r, err)
 		return
 	}
+	latest := max(run.Attempt, 1)
+	n := latest
+	if q := r.URL.Query().Get("attempt"); q != "" {
+		v, err := strconv.Atoi(q)
+		if err != nil || v < 1 || v > latest {
+			ui.notFound(w, r, sess, fmt.Sprintf("attempt %s of run %d (it has %d)", q, run.ID, latest))
+			return
+		}
+		n = v
+	}
+	shown := run
+	var jobs []store.Job
+	if n != latest {
+		// An earlier attempt: the run as that attempt ended, with that attempt's jobs.
+		var a store.RunAttempt
+		for _, x := range attempts {
+			if x.Attempt == n {
+				a = x
+			}
+		}
+		old := *run
+		old.Attempt, old.Status, old.Conclusion, old.Trigger, old.Actor = a.Attempt, a.Status, a.Conclusion, a.Trigger, a.Actor
+		old.QueuedAt, old.StartedAt, old.FinishedAt = a.QueuedAt, a.StartedAt, a.FinishedAt
+		shown = &old
+		if jobs, err = ui.s.cfg.DB.ListAttemptJobs(ctx, run.ID, n); err != nil {
+			ui.fail(w, r, err)
+			return
+		}
+	}
+	d, err := ui.runData(ctx, shown, repo, sess, jobs)
+	if err != nil {
+		ui.fail(w, r, err)
+		return
+	}
+	d.Attempt, d.Earlier = n, n != latest
+	if d.Earlier {
+		d.Done = true // a finished attempt's record: nothing to follow live
+	}
+	for _, a := range attempts {
+		d.Attempts = append(d.Attempts, uiAttemptView{N: a.Attempt, State: uiState(a.Status, a.Conclusion), Trigger: a.Trigger,
+			Actor: a.Actor, Latest: a.Attempt == latest, Viewed: a.Attempt == n})
+	}
 	title := fmt.Sprintf("%s #%d · %s", uiWorkflowLabel(*run), run.Number, repo.Name)
+	if latest > 1 {
+		title = fmt.Sprintf("%s #%d (attempt %d) · %s", uiWorkflowLabel(*run), run.Number, n, repo.Name)
+	}
 	ui.render(w, r, "run.html", http.StatusOK, uiView{Title: title, Nav: "repos", Session: sess, Data: d})
 }
 
-func (ui *uiApp) runData(ctx context.Context, run *store.Run, repo *store.Repo, sess *uiSession) (*uiRunData, error) {
+// runData is what the run page shows of run: its latest attempt's jobs, or the given jobs
+// (an earlier attempt's) when not nil.
+func (ui *uiApp) runData(ctx context.Context, run *store.Run, repo *store.Repo, sess *uiSession, all []store.Job) (*uiRunData, error) {
 	db := ui.s.cfg.DB
-	all, err := db.ListJobStates(ctx, run.ID)
-	if err != nil {
-		return nil, err
+	if all == nil {
+		var err error
+		if all, err = db.ListJobStates(ctx, run.ID); err != nil {
+			return nil, err
+		}
 	}
 	promos, err := db.PromotionsOfRun(ctx, run.ID)
 	if err != nil {

@@ -67,6 +67,9 @@ func scanJob(s scanner) (*Job, error) {
 		s string
 		v any
 	}{{needs, &j.Needs}, {labels, &j.Labels}, {outputs, &j.Outputs}} {
+		if emptyJSON(f.s) {
+			continue // nil below either way; a run's listing decodes hundreds of these
+		}
 		if err := fromJSONText(f.s, f.v); err != nil {
 			return nil, err
 		}
@@ -85,6 +88,9 @@ func scanJob(s scanner) (*Job, error) {
 	j.CreatedAt, j.QueuedAt, j.StartedAt, j.FinishedAt = fromTS(created), fromNullTS(queued), fromNullTS(started), fromNullTS(finished)
 	return &j, nil
 }
+
+// emptyJSON says whether s is an empty list, object or null, which scanJob leaves nil.
+func emptyJSON(s string) bool { return s == "[]" || s == "{}" || s == "null" }
 
 // AddJobs inserts more jobs into run runID (a matrix expanded once its inputs are known).
 func (db *DB) AddJobs(ctx context.Context, runID int64, jobs []Job) ([]Job, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	mrand "math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -159,17 +160,27 @@ func lockPoolConns(pool int) int {
 
 func (db *DB) lockDriver(pool int) lockDriver {
 	if db.locks[pool] != nil {
-		return pgLocks{db.locks[pool]}
+		return pgLocks{pool: db.locks[pool], hub: db.hub, origin: db.origin}
 	}
 	return db.local
 }
 
 // pgLocks takes session advisory locks on connections of their own pool.
-type pgLocks struct{ pool *sql.DB }
+type pgLocks struct {
+	pool *sql.DB
+	// A release is announced on the lock's topic (lockTopic), here and to the other replicas,
+	// so that a waiter tries again at once instead of when its poll comes round.
+	hub    *hub
+	origin string
+}
+
+// lockTopic changes when the advisory lock key is released.
+func lockTopic(key int64) Topic { return Topic("lock:" + strconv.FormatInt(key, 10)) }
 
 type pgHandle struct {
 	conn *sql.Conn
 	key  int64
+	p    pgLocks
 }
 
 // acquire polls pg_try_advisory_lock rather than waiting in pg_advisory_lock: a waiter must
@@ -179,16 +190,26 @@ type pgHandle struct {
 func (p pgLocks) acquire(ctx context.Context, key int64) (lockHandle, error) {
 	wait := 2 * time.Millisecond
 	for {
+		// Watch before trying, so a release between the two still wakes us.
+		released, stop := p.hub.watch([]Topic{lockTopic(key)})
 		h, ok, err := p.try(ctx, key)
 		if err != nil || ok {
+			stop()
 			return h, err
 		}
+		t := time.NewTimer(wait/2 + time.Duration(mrand.Int64N(int64(wait))))
 		select {
 		case <-ctx.Done():
+			t.Stop()
+			stop()
 			return nil, ctx.Err()
-		case <-time.After(wait/2 + time.Duration(mrand.Int64N(int64(wait)))):
+		case <-released:
+			// Free now: try at once. The poll stays for a release whose notice was lost.
+		case <-t.C:
+			wait = min(2*wait, 50*time.Millisecond)
 		}
-		wait = min(2*wait, 50*time.Millisecond)
+		t.Stop()
+		stop()
 	}
 }
 
@@ -206,7 +227,7 @@ func (p pgLocks) try(ctx context.Context, key int64) (lockHandle, bool, error) {
 		conn.Close()
 		return nil, false, nil
 	}
-	return pgHandle{conn, key}, true, nil
+	return pgHandle{conn, key, p}, true, nil
 }
 
 func (h pgHandle) release() {
@@ -214,12 +235,19 @@ func (h pgHandle) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var ok bool
-	if err := h.conn.QueryRowContext(ctx, `SELECT pg_advisory_unlock($1)`, h.key).Scan(&ok); err != nil || !ok {
+	// One round trip: the unlock, and the notice to the other replicas' waiters (delivered when
+	// this statement commits, after the unlock).
+	topic := lockTopic(h.key)
+	err := h.conn.QueryRowContext(ctx, `SELECT pg_advisory_unlock($1) FROM (SELECT pg_notify($2, $3)) n`,
+		h.key, notifyChannel, encodeTopics(h.p.origin, []Topic{topic})).Scan(&ok)
+	if err != nil || !ok {
 		// The session may still hold it: end the session, which frees every lock it holds.
 		discard(h.conn)
+		h.p.hub.publish(topic)
 		return
 	}
 	h.conn.Close()
+	h.p.hub.publish(topic)
 }
 
 func (h pgHandle) alive(ctx context.Context) bool {

@@ -177,3 +177,23 @@ func TestLockBurstDoesNotStarve(t *testing.T) {
 		t.Errorf("%d of 40 holders finished", done.Load())
 	}
 }
+
+// Releasing a run's lock tells its waiters on every replica at once, so one waiting on the
+// other replica tries again then rather than at its next poll.
+func TestLockReleaseWakesWaitersOnEveryReplica(t *testing.T) {
+	if backend == "sqlite" {
+		t.Skip("one process: SQLite's locks are in-process")
+	}
+	ctx := context.Background()
+	a, b := twoHandles(t)
+	topic := lockTopic(lockKey(lockRun, 7))
+	here, stopHere := a.Watch(topic)
+	defer stopHere()
+	there, stopThere := b.Watch(topic)
+	defer stopThere()
+	if err := a.WithRunLock(ctx, 7, func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("WithRunLock: %v", err)
+	}
+	waitClosed(t, here, "a waiter on the releasing replica")
+	waitClosed(t, there, "a waiter on the other replica")
+}

@@ -40,11 +40,15 @@ type Run struct {
 	CancelRequested bool `json:"cancel_requested,omitempty"`
 	// GroupPending: the run waits for its concurrency group (SetRunGroup).
 	GroupPending bool `json:"group_pending,omitempty"`
+	// StatusName is the workflow's part of the run's commit status contexts: its name, or
+	// "name (file)" when another workflow file at the commit has the same name. Empty for
+	// runs made before it was recorded (the workflow's name is used).
+	StatusName string `json:"status_name,omitempty"`
 }
 
 const runCols = `id, repo_id, number, workflow, workflow_name, event, ref, sha, title, run_trigger, actor,
 	inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at, concurrency_group, delivery_id,
-	cancel_requested, group_pending`
+	cancel_requested, group_pending, status_name`
 
 func scanRun(s scanner) (*Run, error) {
 	var r Run
@@ -55,7 +59,7 @@ func scanRun(s scanner) (*Run, error) {
 	var cancel, pending int
 	if err := s.Scan(&r.ID, &r.RepoID, &r.Number, &r.Workflow, &r.WorkflowName, &r.Event, &r.Ref, &r.SHA,
 		&r.Title, &r.Trigger, &r.Actor, &inputs, &payload, &r.Status, &r.Conclusion, &r.Attempt,
-		&queued, &started, &finished, &r.ConcurrencyGroup, &delivery, &cancel, &pending); err != nil {
+		&queued, &started, &finished, &r.ConcurrencyGroup, &delivery, &cancel, &pending, &r.StatusName); err != nil {
 		return nil, err
 	}
 	r.DeliveryID = delivery.Int64
@@ -117,10 +121,10 @@ func (t *tx) insertRun(ctx context.Context, r Run) (*Run, error) {
 	}
 	out, err := scanRun(t.queryRow(ctx, `INSERT INTO runs (repo_id, number, workflow, workflow_name, event, ref, sha,
 		title, run_trigger, actor, inputs, payload, status, conclusion, attempt, queued_at, started_at, finished_at,
-		concurrency_group, delivery_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+runCols,
+		concurrency_group, delivery_id, status_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+runCols,
 		r.RepoID, number, r.Workflow, r.WorkflowName, r.Event, r.Ref, r.SHA, r.Title, r.Trigger, r.Actor, inputs,
 		nullRaw(r.Payload), r.Status, r.Conclusion, r.Attempt, ts(t.now), tsPtr(started), tsPtr(finished), r.ConcurrencyGroup,
-		nullID(nonZero(r.DeliveryID))))
+		nullID(nonZero(r.DeliveryID)), r.StatusName))
 	if err != nil {
 		return nil, t.db.conflict(fmt.Errorf("inserting run: %w", err), fmt.Sprintf("run of delivery %d for %s", r.DeliveryID, r.Workflow))
 	}

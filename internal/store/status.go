@@ -24,6 +24,8 @@ const (
 	TriggerDispatch = "dispatch"
 	TriggerRerun    = "rerun"
 	TriggerManual   = "manual"
+	// TriggerWorkflowRun marks a run started by another run's end (on: workflow_run).
+	TriggerWorkflowRun = "workflow_run"
 	// TriggerPromotion marks a run made to deploy an existing release
 	// (sluice promote, rollback, an automatic promotion).
 	TriggerPromotion = "promotion"

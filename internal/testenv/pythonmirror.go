@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -116,7 +118,7 @@ func cachedArchive(t testing.TB, b PythonBuild, major, minor int) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	id := sha256.Sum256([]byte(fmt.Sprintf("v1|%+v", b)))
+	id := sha256.Sum256([]byte(fmt.Sprintf("v2|%+v", b)))
 	final := filepath.Join(dir, hex.EncodeToString(id[:8])+".tar.gz")
 	if _, err := os.Stat(final); err == nil {
 		return final
@@ -180,7 +182,7 @@ func packCPython(t testing.TB, tw *tar.Writer, prefix string, major, minor int) 
 		}
 		return false, nil
 	}
-	packDir(t, tw, prefix, "python", keep)
+	packDir(t, tw, prefix, "python", keep, func(rel string, b []byte) []byte { return relocateELF(b, prefix, rel) })
 }
 
 // packPyPy writes the binary as pypy.org lays it out, with the names its archives link.
@@ -200,7 +202,7 @@ func packPyPy(t testing.TB, tw *tar.Writer, b PythonBuild, major, minor int) {
 		packDir(t, tw, b.Stdlib, fmt.Sprintf("%s/lib/pypy%d.%d", top, major, minor), func(rel string, d fs.DirEntry) (bool, error) {
 			name := d.Name()
 			return !(d.IsDir() && (name == "__pycache__" || name == "test" || name == "tests" || name == "site-packages")), nil
-		})
+		}, nil)
 	}
 	for _, link := range []string{"pypy3", "pypy", fmt.Sprintf("python%d.%d", major, minor), "python3", "python"} {
 		if link == b.Binary {
@@ -212,7 +214,9 @@ func packPyPy(t testing.TB, tw *tar.Writer, b PythonBuild, major, minor int) {
 	}
 }
 
-func packDir(t testing.TB, tw *tar.Writer, src, top string, keep func(rel string, d fs.DirEntry) (bool, error)) {
+// packDir packs src as top, the entries keep says; rewrite, when set, may change a regular
+// file's content (rel is its path below src).
+func packDir(t testing.TB, tw *tar.Writer, src, top string, keep func(rel string, d fs.DirEntry) (bool, error), rewrite func(rel string, b []byte) []byte) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -247,6 +251,17 @@ func packDir(t testing.TB, tw *tar.Writer, src, top string, keep func(rel string
 			return tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777})
 		case d.IsDir():
 			return tw.WriteHeader(&tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+		case rewrite != nil:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			b = rewrite(rel, b)
+			if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: int64(info.Mode().Perm()), Size: int64(len(b))}); err != nil {
+				return err
+			}
+			_, err = tw.Write(b)
+			return err
 		default:
 			writeFile(t, tw, p, name, int64(info.Mode().Perm()))
 			return nil
@@ -299,4 +314,51 @@ func fileSHA256(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// relocateELF makes an ELF file of an install prefix find the prefix's libraries the way
+// python-build-standalone's do, relative to itself ($ORIGIN), instead of at the absolute path it
+// was built for (pyenv links its interpreter with RUNPATH=<prefix>/lib). Packed as it is, the
+// build would load its libpython from pyenv's directory, which a job's sandbox does not mount:
+// the archive would not be the relocatable download it stands in for. The new path is written
+// over the old in the string table (it is shorter); anything else is returned unchanged.
+func relocateELF(b []byte, prefix, rel string) []byte {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return b
+	}
+	defer f.Close()
+	dynstr := f.Section(".dynstr")
+	dynamic := f.Section(".dynamic")
+	if dynstr == nil || dynamic == nil || f.Class != elf.ELFCLASS64 {
+		return b
+	}
+	dyn, err := dynamic.Data()
+	if err != nil {
+		return b
+	}
+	lib := filepath.Join(prefix, "lib")
+	up, err := filepath.Rel(filepath.Dir(filepath.Join(prefix, rel)), lib)
+	if err != nil {
+		return b
+	}
+	origin := "$ORIGIN"
+	if up != "." {
+		origin += "/" + up
+	}
+	out := append([]byte(nil), b...)
+	for i := 0; i+16 <= len(dyn); i += 16 {
+		tag := elf.DynTag(f.ByteOrder.Uint64(dyn[i:]))
+		if tag != elf.DT_RUNPATH && tag != elf.DT_RPATH {
+			continue
+		}
+		off := dynstr.Offset + f.ByteOrder.Uint64(dyn[i+8:])
+		end := bytes.IndexByte(out[off:], 0)
+		if end < 0 || string(out[off:off+uint64(end)]) != lib || len(origin) > end {
+			continue
+		}
+		copy(out[off:], origin)
+		clear(out[off+uint64(len(origin)) : off+uint64(end)])
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/rhysd/actionlint"
@@ -28,9 +29,32 @@ func (s Severity) String() string {
 
 // Kinds sluice adds to actionlint's rule names.
 const (
-	KindLimits = "limits" // file size, YAML nodes and nesting (alias bombs)
-	KindUses   = "uses"   // a `uses:` that cannot be resolved here
+	KindLimits = "limits"        // file size, YAML nodes and nesting (alias bombs)
+	KindUses   = "uses"          // a `uses:` that cannot be resolved here
+	KindEvents = "sluice-events" // an event sluice does not deliver as GitHub would
 )
+
+// eventWarningsOf are sluice's own findings on a workflow's triggers: activity it never
+// delivers. workflow_run fires when a run completes; GitHub's requested and in_progress
+// activities have no sluice event, so a workflow waiting only for them would never run,
+// without a word.
+func eventWarningsOf(file string, ast *actionlint.Workflow) Errors {
+	var out Errors
+	for _, on := range ast.On {
+		wh, ok := on.(*actionlint.WebhookEvent)
+		if !ok || wh.Hook == nil || wh.Hook.Value != "workflow_run" {
+			continue
+		}
+		for _, ty := range wh.Types {
+			if ty == nil || ty.Value == "completed" || ty.Pos == nil {
+				continue
+			}
+			out = append(out, &Error{File: file, Line: ty.Pos.Line, Col: ty.Pos.Col, Kind: KindEvents, Severity: Warning,
+				Message: fmt.Sprintf("workflow_run activity %q is not delivered by sluice: only \"completed\" is (the workflow runs when a workflow it names completes); list types: [completed]", ty.Value)})
+		}
+	}
+	return out
+}
 
 // warningKinds are actionlint rules whose every finding is advice: GitHub runs the workflow
 // and at most fails a step at run time.

@@ -288,6 +288,7 @@ func (l *loader) check(path string, src []byte) (Errors, *actionlint.Workflow, *
 	}
 	if ast != nil {
 		out = append(out, matrixLimits(display, ast)...)
+		out = append(out, eventWarningsOf(display, ast)...)
 	}
 	sortErrors(out)
 	return out, ast, doc, nil

@@ -15,6 +15,21 @@ type Event struct {
 	Ref          string   // push: refs/heads/<b> or refs/tags/<t>; pull_request: the PR's head ref
 	BaseRef      string   // pull_request: the base branch name (branch filters match this)
 	ChangedFiles []string // paths relative to the repository root; nil = unknown, then paths filters do not block
+	// Workflow is, for workflow_run, the name of the workflow whose run it is (matched against
+	// `workflows:`); Ref is then that run's branch, which `branches:` filters.
+	Workflow string
+}
+
+// WorkflowRunFilter is what a workflow_run event's filters match, read from its payload
+// (github.event): the name of the workflow whose run completed, and that run's branch as a
+// ref. Both paths (the server's trigger and `sluice run workflow_run -e FILE`) read it here.
+func WorkflowRunFilter(payload map[string]any) (name, ref string) {
+	wr, _ := payload["workflow_run"].(map[string]any)
+	name, _ = wr["name"].(string)
+	if branch, _ := wr["head_branch"].(string); branch != "" {
+		ref = "refs/heads/" + branch
+	}
+	return name, ref
 }
 
 // defaultTypes are the activity types an event triggers for when the workflow lists none; nil
@@ -83,7 +98,20 @@ func matchWebhook(on *actionlint.WebhookEvent, ev Event) (bool, string) {
 				return false, why
 			}
 		}
-	default: // workflow_run filters the triggering run's branch
+	case "workflow_run":
+		if ev.Workflow == "" {
+			return false, "workflow_run: the event names no workflow (github.event.workflow_run.name; `sluice run workflow_run` needs -e FILE with it)"
+		}
+		if !slices.ContainsFunc(on.Workflows, func(w *actionlint.String) bool { return w != nil && w.Value == ev.Workflow }) {
+			return false, fmt.Sprintf("workflow_run: %q is not one of workflows: %s", ev.Workflow, strings.Join(strs(on.Workflows), ", "))
+		}
+		if ev.Ref != "" {
+			branch := strings.TrimPrefix(ev.Ref, "refs/heads/")
+			if ok, why := matchRef("branch", branch, on.Branches, on.BranchesIgnore, nil, nil); !ok {
+				return false, why
+			}
+		}
+	default:
 		if ev.Ref != "" {
 			branch := strings.TrimPrefix(ev.Ref, "refs/heads/")
 			if ok, why := matchRef("branch", branch, on.Branches, on.BranchesIgnore, nil, nil); !ok {

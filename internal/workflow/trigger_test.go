@@ -29,6 +29,16 @@ func TestTriggered(t *testing.T) {
 		{"workflow_call own event", "\n  workflow_call:", Event{Name: "workflow_call"}, true},
 		{"schedule", "\n  schedule:\n    - cron: '0 0 * * *'", Event{Name: "schedule"}, true},
 
+		// workflow_run: the completed run's workflow name, its branch, the activity
+		{"workflow_run named", "\n  workflow_run:\n    workflows: [CI]\n    types: [completed]", Event{Name: "workflow_run", Action: "completed", Workflow: "CI"}, true},
+		{"workflow_run other name", "\n  workflow_run:\n    workflows: [CI]", Event{Name: "workflow_run", Action: "completed", Workflow: "Docs"}, false},
+		{"workflow_run names compare exactly", "\n  workflow_run:\n    workflows: [CI]", Event{Name: "workflow_run", Action: "completed", Workflow: "ci"}, false},
+		{"workflow_run no name", "\n  workflow_run:\n    workflows: [CI]", Event{Name: "workflow_run", Action: "completed"}, false},
+		{"workflow_run other activity", "\n  workflow_run:\n    workflows: [CI]\n    types: [requested]", Event{Name: "workflow_run", Action: "completed", Workflow: "CI"}, false},
+		{"workflow_run branch", "\n  workflow_run:\n    workflows: [CI]\n    branches: [main]", Event{Name: "workflow_run", Action: "completed", Workflow: "CI", Ref: "refs/heads/main"}, true},
+		{"workflow_run other branch", "\n  workflow_run:\n    workflows: [CI]\n    branches: [main]", Event{Name: "workflow_run", Action: "completed", Workflow: "CI", Ref: "refs/heads/feature"}, false},
+		{"workflow_run branches-ignore", "\n  workflow_run:\n    workflows: [CI]\n    branches-ignore: ['dependabot/**']", Event{Name: "workflow_run", Action: "completed", Workflow: "CI", Ref: "refs/heads/dependabot/x"}, false},
+
 		// branches
 		{"branches exact", "\n  push:\n    branches: [main]", push("refs/heads/main"), true},
 		{"branches exact miss", "\n  push:\n    branches: [main]", push("refs/heads/dev"), false},
@@ -166,5 +176,42 @@ func TestCompilePattern(t *testing.T) {
 		if _, err := compilePattern(bad); err == nil {
 			t.Errorf("compilePattern(%q): want error", bad)
 		}
+	}
+}
+
+// TestWorkflowRunActivityWarning: workflow_run activities sluice never delivers are a warning
+// at their file:line:col (the workflow still loads and runs on completed).
+func TestWorkflowRunActivityWarning(t *testing.T) {
+	root := writeRepo(t, map[string]string{".github/workflows/after.yml": `name: After
+on:
+  workflow_run:
+    workflows: [CI]
+    types: [completed, requested]
+` + jobsYAML})
+	w, err := Load(t.Context(), root, root+"/.github/workflows/after.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range w.Warnings {
+		if e.Kind == KindEvents {
+			got = append(got, e.Error())
+		}
+	}
+	want := []string{`.github/workflows/after.yml:5:24: warning: workflow_run activity "requested" is not delivered by sluice: only "completed" is (the workflow runs when a workflow it names completes); list types: [completed] [sluice-events]`}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("warnings (-want +got):\n%s", d)
+	}
+	// `sluice lint` says the same.
+	errs, err := Lint(t.Context(), root, []string{root + "/.github/workflows"}, LintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, e := range errs {
+		got = append(got, e.Error())
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("sluice lint (-want +got):\n%s", d)
 	}
 }

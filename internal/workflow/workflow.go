@@ -79,14 +79,24 @@ func comparePos(a, b *actionlint.Pos) int {
 	}
 }
 
-// Schedules lists the cron expressions of the workflow's `on: schedule`.
-func (w *Workflow) Schedules() []string {
-	var out []string
+// Schedule is one entry of a workflow's `on: schedule`.
+type Schedule struct {
+	Cron     string
+	Timezone string // an IANA time zone name; "" is UTC
+}
+
+// Schedules lists the entries of the workflow's `on: schedule`.
+func (w *Workflow) Schedules() []Schedule {
+	var out []Schedule
 	for _, ev := range w.AST.On {
 		if s, ok := ev.(*actionlint.ScheduledEvent); ok {
 			for _, e := range s.Schedules {
 				if e.Cron != nil {
-					out = append(out, e.Cron.Value)
+					sc := Schedule{Cron: e.Cron.Value}
+					if e.Timezone != nil {
+						sc.Timezone = e.Timezone.Value
+					}
+					out = append(out, sc)
 				}
 			}
 		}
