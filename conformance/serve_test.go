@@ -350,12 +350,13 @@ func serveRun(args []string) (int, error) {
 	switch a.event {
 	case "push":
 		runIDs, err = sendPush(ctx, c, repoName, wd, head, a.eventPath)
-	case "pull_request":
+	case "pull_request", "pull_request_target":
+		// GitHub sends one pull_request delivery; the server starts both events' runs.
 		runIDs, err = sendPullRequest(ctx, c, repoName, wd, head, a.eventPath)
 	case "workflow_dispatch":
 		runIDs, err = dispatchAll(ctx, c, repoName, wd, a.inputs)
 	default:
-		return 0, fmt.Errorf("event %s: the stand-in sends push, pull_request and workflow_dispatch only", a.event)
+		return 0, fmt.Errorf("event %s: the stand-in sends push, pull_request (and pull_request_target) and workflow_dispatch only", a.event)
 	}
 	if err != nil {
 		return 0, err
@@ -370,7 +371,14 @@ func serveRun(args []string) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		if d.Run.Event != a.event {
+			continue // the delivery's runs of the other pull request event
+		}
 		details = append(details, d)
+	}
+	if len(details) == 0 {
+		fmt.Printf("No workflow is triggered by the %s event on refs/heads/main.\n", a.event)
+		return 0, nil
 	}
 	code := 0
 	var got []jobResult

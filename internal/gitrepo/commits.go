@@ -3,9 +3,12 @@ package gitrepo
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // PushCommit is what a push event says about one commit (Commit is what a history walk
@@ -127,4 +130,35 @@ func (r *Repo) ChangedSince(ctx context.Context, before, after string) ([]string
 		return nil, fmt.Errorf("listing files changed in %s..%s: %w", before[:12], after[:12], err)
 	}
 	return splitLines(out), nil
+}
+
+// PullChangedFiles lists the files a pull request from head into base changes: the three-dot
+// diff (head against its merge base with base), as GitHub's paths filters see pull_request
+// and pull_request_target events. Both must be full SHAs.
+func (r *Repo) PullChangedFiles(ctx context.Context, base, head string) ([]string, error) {
+	if !isSHA(base) || !isSHA(head) {
+		return nil, fmt.Errorf("listing a pull request's files: %q...%q are not commit ids", base, head)
+	}
+	out, err := git(ctx, r.Root, "diff", "--no-renames", "--name-only", base+"..."+head, "--")
+	if err != nil {
+		return nil, fmt.Errorf("listing files changed in %s...%s: %w", base[:12], head[:12], err)
+	}
+	return splitLines(out), nil
+}
+
+// ExportDir writes directory dir of commit sha (a full SHA) into dest, leaving the work tree
+// and index alone; ok is false when the commit has no such directory. Links that lead out
+// of dest are dropped: the caller reads these files itself.
+func (r *Repo) ExportDir(ctx context.Context, sha, dir, dest string) (ok bool, err error) {
+	if !isSHA(sha) {
+		return false, fmt.Errorf("exporting %s: %q is not a commit id", dir, sha)
+	}
+	if _, err := git(ctx, r.Root, "cat-file", "-e", sha+":"+dir); err != nil {
+		return false, nil
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive --format=tar "$2" -- "$3" | tar -x -C "$4"`, "sh", r.Root, sha, dir, dest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return false, fmt.Errorf("exporting %s of %s: %v: %s", dir, sha[:12], err, strings.TrimSpace(string(out)))
+	}
+	return true, roots.DropEscapingLinks(dest)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-ci/sluice/internal/executor/container"
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/fslock"
+	"github.com/sluice-ci/sluice/internal/gitrepo"
 	"github.com/sluice-ci/sluice/internal/jobspec"
 	"github.com/sluice-ci/sluice/internal/localrun"
 	"github.com/sluice-ci/sluice/internal/logs"
@@ -136,6 +137,13 @@ func run(ctx context.Context, cfg Config, m *mirrors, lease agent.Lease, emit fu
 	src, err := m.tree(ctx, mirror, spec.Run.SHA)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if head := prTargetHead(spec.Run); head != "" {
+		// A pull_request_target run is at the base's commit; its steps may check out the
+		// pull request's head (ref: github.event.pull_request.head.sha), as on GitHub.
+		if _, err := m.ensure(ctx, source, head, gitConfig); err != nil {
+			emit(jobspec.LogLine{Time: time.Now(), Kind: "warning", Text: fmt.Sprintf("the pull request's head cannot be checked out here: %v", err)})
+		}
 	}
 	secrets := lease.Secrets
 	if spec.Run.Fork {
@@ -310,4 +318,19 @@ func (s *lineSink) Emit(e logs.Event) {
 	case logs.JobFinished:
 		s.emit(jobspec.LogLine{Time: t, Kind: "job", Text: logs.JobFinishedText(e)})
 	}
+}
+
+// prTargetHead is the pull request's head commit of a pull_request_target run (which runs at
+// its base), "" for other runs or when the payload names none.
+func prTargetHead(r jobspec.Run) string {
+	if r.Event != "pull_request_target" {
+		return ""
+	}
+	pr, _ := r.Payload["pull_request"].(map[string]any)
+	h, _ := pr["head"].(map[string]any)
+	sha, _ := h["sha"].(string)
+	if !gitrepo.IsSHA(sha) || sha == r.SHA {
+		return ""
+	}
+	return sha
 }

@@ -126,40 +126,6 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitInvalid, err
 	}
 
-	wfPath := cfg.Workflows
-	if wfPath == "" {
-		wfPath = filepath.Join(repo.Root, ".github", "workflows")
-	} else if !filepath.IsAbs(wfPath) {
-		wfPath = filepath.Join(cfg.Dir, wfPath)
-	}
-	if _, err := os.Stat(wfPath); err != nil {
-		if cfg.Workflows != "" {
-			return ExitInvalid, usage("no workflows at %s: point -W at a workflow file or directory", wfPath)
-		}
-		inferred, err := inferWorkflow(repo.Root, cfg.Stdout)
-		if err != nil {
-			return ExitInvalid, err
-		}
-		wfPath = inferred
-		defer os.RemoveAll(filepath.Dir(inferred))
-	}
-	wfs, invalid, err := workflow.LoadAll(ctx, repo.Root, wfPath)
-	if err != nil {
-		return ExitInvalid, err
-	}
-	for _, wf := range wfs {
-		if len(wf.Warnings) > 0 {
-			fmt.Fprintln(cfg.Stderr, wf.Warnings.Error())
-		}
-	}
-	// Like GitHub, a file it would refuse fails on its own and the push's other workflows run.
-	for _, inv := range invalid {
-		fmt.Fprintln(cfg.Stderr, inv.Errors.Error())
-	}
-	if len(wfs) == 0 && len(invalid) > 0 {
-		return ExitInvalid, fmt.Errorf("%s; nothing was run (see `sluice lint`)", describeInvalid(invalid))
-	}
-
 	ident := repo.Identity(ctx)
 	repository := ident.Repository
 	ev := workflow.Event{Name: cfg.Event, Ref: head.Ref}
@@ -187,13 +153,90 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		ev.Workflow, ev.Ref = workflow.WorkflowRunFilter(payload)
 		ev.Action, _ = payload["action"].(string)
 	}
+	// A pull request's base commit: its paths filters see the diff against it, and a
+	// pull_request_target run works at it, with its workflow files.
+	baseSHA, err := pullBase(ctx, repo, cfg.Event, ev.BaseRef, payload)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	sha, wfRoot, checkoutSource := head.SHA, repo.Root, ""
+	if cfg.Event == "pull_request_target" {
+		// As on GitHub: the base branch's ref and commit, never the head's code unless a
+		// step checks it out.
+		sha, ref = baseSHA, "refs/heads/"+ev.BaseRef
+	}
+	if sha != head.SHA {
+		tmp, err := os.MkdirTemp("", "sluice-base-")
+		if err != nil {
+			return ExitInvalid, fmt.Errorf("preparing to read the base's workflows: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		has, err := repo.ExportDir(ctx, sha, ".github", tmp)
+		if err != nil {
+			return ExitInvalid, err
+		}
+		if !has && cfg.Workflows == "" {
+			fmt.Fprintf(cfg.Stdout, "No workflow is triggered by the %s event on %s: its base %s has no .github/workflows.\n", cfg.Event, ref, sha[:12])
+			return ExitOK, nil
+		}
+		wfRoot, checkoutSource = tmp, repo.Root
+		if cfg.WorkingTree {
+			fmt.Fprintf(cfg.Stderr, "sluice: note: --working-tree does not apply to %s: its checkouts are of the base commit %s\n", cfg.Event, sha[:12])
+			cfg.WorkingTree = false
+		}
+	}
+
+	wfPath := cfg.Workflows
+	if wfPath == "" {
+		wfPath = filepath.Join(wfRoot, ".github", "workflows")
+	} else if !filepath.IsAbs(wfPath) {
+		wfPath = filepath.Join(cfg.Dir, wfPath)
+	}
+	if _, err := os.Stat(wfPath); err != nil {
+		if cfg.Workflows != "" {
+			return ExitInvalid, usage("no workflows at %s: point -W at a workflow file or directory", wfPath)
+		}
+		if wfRoot != repo.Root {
+			fmt.Fprintf(cfg.Stdout, "No workflow is triggered by the %s event on %s: its base %s has no .github/workflows.\n", cfg.Event, ref, sha[:12])
+			return ExitOK, nil
+		}
+		inferred, err := inferWorkflow(repo.Root, cfg.Stdout)
+		if err != nil {
+			return ExitInvalid, err
+		}
+		wfPath = inferred
+		defer os.RemoveAll(filepath.Dir(inferred))
+	}
+	wfs, invalid, err := workflow.LoadAll(ctx, wfRoot, wfPath)
+	if err != nil {
+		return ExitInvalid, err
+	}
+	for _, wf := range wfs {
+		if len(wf.Warnings) > 0 {
+			fmt.Fprintln(cfg.Stderr, wf.Warnings.Error())
+		}
+	}
+	// Like GitHub, a file it would refuse fails on its own and the push's other workflows run.
+	for _, inv := range invalid {
+		fmt.Fprintln(cfg.Stderr, inv.Errors.Error())
+	}
+	if len(wfs) == 0 && len(invalid) > 0 {
+		return ExitInvalid, fmt.Errorf("%s; nothing was run (see `sluice lint`)", describeInvalid(invalid))
+	}
+
 	if needsChangedFiles(wfs) {
 		// A push's filters see what the push changes (before..HEAD, as in the payload).
-		before := ""
-		if cfg.Event == "push" {
-			before, _ = payload["before"].(string)
+		// A pull request's, everything it changes against its base (three-dot).
+		var files []string
+		if baseSHA != "" {
+			files, err = repo.PullChangedFiles(ctx, baseSHA, head.SHA)
+		} else {
+			before := ""
+			if cfg.Event == "push" {
+				before, _ = payload["before"].(string)
+			}
+			files, err = repo.ChangedSince(ctx, before, head.SHA)
 		}
-		files, err := repo.ChangedSince(ctx, before, head.SHA)
 		if err != nil {
 			return ExitInvalid, err
 		}
@@ -252,10 +295,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if cfg.List {
 		return ExitOK, writeList(cfg.Stdout, run, cfg.Event, cfg.Job)
 	}
-	runInfo := jobspec.Run{Attempt: 1, Repository: repository, Actor: ident.Actor, SHA: head.SHA, Ref: ref, Event: cfg.Event,
+	runInfo := jobspec.Run{Attempt: 1, Repository: repository, Actor: ident.Actor, SHA: sha, Ref: ref, Event: cfg.Event,
 		Payload: payload, Vars: vars, Inputs: inputs}
 	if cfg.DryRun {
-		return ExitOK, writeDryRun(ctx, cfg.Stdout, run, engine.Options{RepoRoot: repo.Root, Run: runInfo, JobFilter: cfg.Job, Platforms: platforms})
+		return ExitOK, writeDryRun(ctx, cfg.Stdout, run, engine.Options{RepoRoot: wfRoot, CloneSource: checkoutSource, Run: runInfo, JobFilter: cfg.Job, Platforms: platforms})
 	}
 	// Every action and called workflow is resolved (fetched into the cache) before anything
 	// runs, with the check `sluice lint` makes. As on GitHub, one that cannot be had fails the
@@ -293,7 +336,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	console := consoleSink(cfg.Stdout, cfg.Verbose, cfg.FollowOutput)
 	masker := logs.NewMasker()
 	eng := engine.New(engine.Options{
-		RepoRoot:     repo.Root,
+		// For a pull_request_target run at another commit than HEAD, RepoRoot holds that
+		// commit's .github (its called workflows) and checkouts come from the repository.
+		RepoRoot:     wfRoot,
+		CloneSource:  checkoutSource,
 		Run:          withRunID(runInfo, runID, runNumber),
 		RepoIdentity: RepoIdentity(ident, repo.Root),
 		// Asked only by a job that uses a cache and only when the event
@@ -635,6 +681,38 @@ func localPayload(ctx context.Context, repo *gitrepo.Repo, head gitrepo.Head, id
 		f.PR = pr
 	}
 	return event.Fill(p, f), nil
+}
+
+// pullBase is a pull request event's base commit: pull_request.base.sha of the payload (from
+// -e, else the tip of the base branch, as localPayload fills it in), checked to be a commit of
+// the repository. It is "" for other events, and for a pull_request whose base branch is not
+// here (its paths filters then see HEAD's own files); a pull_request_target run needs it, since
+// it runs the base's workflows and never HEAD's.
+func pullBase(ctx context.Context, repo *gitrepo.Repo, event, baseRef string, payload map[string]any) (string, error) {
+	if event != "pull_request" && event != "pull_request_target" {
+		return "", nil
+	}
+	given := ""
+	if pr, ok := payload["pull_request"].(map[string]any); ok {
+		if b, ok := pr["base"].(map[string]any); ok {
+			given, _ = b["sha"].(string)
+		}
+	}
+	if given == "" {
+		if event == "pull_request" {
+			return "", nil
+		}
+		return "", usage("pull_request_target runs the workflows of the pull request's base branch %q, which is not in this repository: create it, or give its commit as pull_request.base.sha in the -e event file", baseRef)
+	}
+	// rev-parse reads it after --end-of-options: a value such as "--output=x" is no option.
+	sha := repo.Resolve(ctx, given)
+	if sha == "" || strings.HasPrefix(given, "-") {
+		if event == "pull_request" {
+			return "", nil // only its paths filters need it
+		}
+		return "", usage("pull_request.base.sha %q of the event is not a commit of this repository: fetch it, or leave it out to use the tip of %s", given, baseRef)
+	}
+	return sha, nil
 }
 
 // maxPushCommits is how many commits a push payload lists at most (GitHub lists up to 2048;
