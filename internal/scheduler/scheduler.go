@@ -159,9 +159,8 @@ func (s *Scheduler) pullRequestTarget(ctx context.Context, repo *store.Repo, t s
 	}
 	tt := t
 	tt.Event, tt.Ref, tt.SHA, tt.Before, tt.Fork = "pull_request_target", base, sha, "", false
-	// One delivery makes one run per workflow file (a replay's key); a file on both
-	// pull_request and pull_request_target would make two.
-	tt.DeliveryID = 0
+	// tt keeps the delivery: a replay finds these runs by (delivery, file, event), so a file on
+	// both pull_request and pull_request_target has one run of each, never two of either.
 	if files, ok := s.mirror.pullChangedFiles(ctx, repo.ID, t.BaseRef, t.SHA); ok {
 		tt.ChangedFiles = files
 	} else if tt.ChangedFiles == nil {
@@ -276,7 +275,7 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	called map[string]*workflow.Workflow, callErrs map[string]string) (*store.Run, error) {
 	if t.DeliveryID != 0 {
 		// A delivery replayed after a replica died part-way: its runs made then stand.
-		if r, err := s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, wf.Path); err == nil {
+		if r, err := s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, wf.Path, t.Event); err == nil {
 			return r, nil
 		}
 	}
@@ -316,7 +315,7 @@ func (s *Scheduler) createRun(ctx context.Context, repo *store.Repo, t server.Tr
 	r, _, err := s.cfg.DB.CreateRun(ctx, run, s.placeholders(base, p, p.Rows()))
 	if errors.Is(err, store.ErrConflict) && t.DeliveryID != 0 {
 		// Another replica made it meanwhile (it replayed the same delivery).
-		return s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, wf.Path)
+		return s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, wf.Path, t.Event)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recording the run of %s: %w", wf.Path, err)
@@ -366,7 +365,7 @@ func (s *Scheduler) invalidRun(ctx context.Context, repo *store.Repo, t server.T
 	path := errs[0].File
 	if t.DeliveryID != 0 {
 		// A delivery replayed after a replica died part-way: the invalid file's run made then stands.
-		if r, err := s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, path); err == nil {
+		if r, err := s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, path, t.Event); err == nil {
 			return r, nil
 		}
 	}
@@ -374,7 +373,7 @@ func (s *Scheduler) invalidRun(ctx context.Context, repo *store.Repo, t server.T
 		Title: "invalid workflow", Trigger: firstNonEmpty(t.Source, store.TriggerManual), Actor: t.Actor, DeliveryID: t.DeliveryID}
 	r, jobs, err := s.cfg.DB.CreateRun(ctx, run, []store.Job{{Key: "lint", Name: "lint"}})
 	if errors.Is(err, store.ErrConflict) && t.DeliveryID != 0 {
-		return s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, path)
+		return s.cfg.DB.RunOfDelivery(ctx, t.DeliveryID, path, t.Event)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recording the run of invalid %s: %w", path, err)

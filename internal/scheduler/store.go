@@ -25,7 +25,7 @@ type runStore interface {
 	CreateRun(ctx context.Context, r store.Run, jobs []store.Job) (*store.Run, []store.Job, error)
 	GetRun(ctx context.Context, id int64) (*store.Run, error)
 	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
-	RunOfDelivery(ctx context.Context, deliveryID int64, workflow string) (*store.Run, error)
+	RunOfDelivery(ctx context.Context, deliveryID int64, workflow, event string) (*store.Run, error)
 	FinishRunIfDone(ctx context.Context, id int64) (*store.Run, bool, error)
 	CancelRun(ctx context.Context, id int64, reason string) (*store.Run, error)
 	RequestCancel(ctx context.Context, id int64, reason string) (*store.Run, error)

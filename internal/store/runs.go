@@ -126,7 +126,7 @@ func (t *tx) insertRun(ctx context.Context, r Run) (*Run, error) {
 		nullRaw(r.Payload), r.Status, r.Conclusion, r.Attempt, ts(t.now), tsPtr(started), tsPtr(finished), r.ConcurrencyGroup,
 		nullID(nonZero(r.DeliveryID)), r.StatusName))
 	if err != nil {
-		return nil, t.db.conflict(fmt.Errorf("inserting run: %w", err), fmt.Sprintf("run of delivery %d for %s", r.DeliveryID, r.Workflow))
+		return nil, t.db.conflict(fmt.Errorf("inserting run: %w", err), fmt.Sprintf("run of delivery %d for %s (%s)", r.DeliveryID, r.Workflow, r.Event))
 	}
 	// The event says everything the delivery metrics read of a run, so that they can be replayed
 	// from the event log alone.
@@ -159,11 +159,12 @@ func (t *tx) lockRun(ctx context.Context, id int64) (*Run, error) {
 	return r, notFound(err, "run", id)
 }
 
-// RunOfDelivery returns the run made for webhook delivery deliveryID and workflow, or
+// RunOfDelivery returns the run made for webhook delivery deliveryID, workflow file and event
+// (one pull_request delivery makes a file's pull_request and pull_request_target runs), or
 // ErrNotFound.
-func (db *DB) RunOfDelivery(ctx context.Context, deliveryID int64, workflow string) (*Run, error) {
-	r, err := scanRun(db.rd().queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE delivery_id = ? AND workflow = ?`, deliveryID, workflow))
-	return r, notFound(err, "run of delivery", fmt.Sprintf("%d %s", deliveryID, workflow))
+func (db *DB) RunOfDelivery(ctx context.Context, deliveryID int64, workflow, event string) (*Run, error) {
+	r, err := scanRun(db.rd().queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE delivery_id = ? AND workflow = ? AND event = ?`, deliveryID, workflow, event))
+	return r, notFound(err, "run of delivery", fmt.Sprintf("%d %s %s", deliveryID, workflow, event))
 }
 
 // GetRunByNumber returns run number n of repo repoID.
