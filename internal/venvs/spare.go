@@ -3,7 +3,9 @@ package venvs
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"time"
 )
 
 // A restore is the bulk of a warm run's own time: tens of megabytes in
@@ -21,8 +23,8 @@ const (
 )
 
 // startSpare makes, in the background, the spare of the kept environment
-// in dir, unless it has one; other records' spares of the slot go (only
-// the newest is restored next). Close waits for it.
+// in dir, unless it has one; the slot's other spares but the newest go
+// (dropSpares). Close waits for it.
 func (m *Manager) startSpare(dir string) {
 	m.waitSpare()
 	if _, err := os.Stat(filepath.Join(dir, spareName)); err == nil {
@@ -44,18 +46,42 @@ func (m *Manager) waitSpare() {
 	}
 }
 
-// dropSpares removes the spares of the slot's kept environments other than
-// keep's, and any half-made spare.
+// maxSpares is how many kept environments of a slot keep a spare: the one
+// just restored and the one restored before it, so that two records used
+// in turn (a branch with other pins and main, a job with and without the
+// sandbox) each find theirs, while disk stays bounded.
+const maxSpares = 2
+
+// dropSpares removes any half-made spare and the spares of the slot's kept
+// environments other than keep's and the newest maxSpares-1 others.
 func dropSpares(slot, keep string) {
+	type spare struct {
+		path string
+		made time.Time
+	}
+	var others []spare
 	recs, _ := os.ReadDir(slot)
 	for _, r := range recs {
 		dir := filepath.Join(slot, r.Name())
 		des, _ := os.ReadDir(dir)
 		for _, de := range des {
-			partial := strings.HasPrefix(de.Name(), sparePartial)
-			if partial || (de.Name() == spareName && dir != keep) {
-				_ = os.RemoveAll(filepath.Join(dir, de.Name()))
+			p := filepath.Join(dir, de.Name())
+			switch {
+			case strings.HasPrefix(de.Name(), sparePartial):
+				_ = os.RemoveAll(p)
+			case de.Name() == spareName && dir != keep:
+				fi, err := os.Stat(p)
+				if err != nil {
+					continue
+				}
+				others = append(others, spare{p, fi.ModTime()})
 			}
+		}
+	}
+	sort.Slice(others, func(i, j int) bool { return others[i].made.After(others[j].made) })
+	for i, o := range others {
+		if i >= maxSpares-1 {
+			_ = os.RemoveAll(o.path)
 		}
 	}
 }

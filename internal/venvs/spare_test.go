@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -169,4 +170,79 @@ func TestJobWritesDoNotReachTheNextRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Two kept environments of one slot used in turn (main and a branch with
+// other pins; a job with and without the sandbox) each keep a spare: every
+// warm run takes its own instead of copying, and gets the tree its cold run
+// had.
+func TestAlternatingRecordsEachKeepASpare(t *testing.T) {
+	w := newWorld(t)
+	w.ix.publish("beta", "beta-1.0-py3-none-any.whl")
+	w.ix.publish("gamma", "gamma-1.0-py3-none-any.whl")
+	files := []map[string]string{{"req.txt": "beta\n"}, {"req.txt": "gamma\n"}}
+	steps := func(pkg string) []Step {
+		return []Step{w.richEnv(), w.install("pip install -r req.txt", "req.txt", map[string]string{pkg: "1.0"})}
+	}
+	pkgs := []string{"beta", "gamma"}
+	cold := make([]map[string]string, 2)
+	for i := range files {
+		w.job(w.newRun(files[i]), steps(pkgs[i])...)
+		cold[i] = tree(t, w.root)
+		w.closeLast()
+	}
+	for run := 3; run <= 6; run++ {
+		i := run % 2
+		// Warm runs of both records leave their spares; from the second
+		// round on, each run finds its own.
+		w.job(w.newRun(files[i]), steps(pkgs[i])...)
+		if !w.noted("environment restored from") {
+			t.Fatalf("run %d did not restore: %q", run, w.notes)
+		}
+		if d := cmp.Diff(cold[i], tree(t, w.root)); d != "" {
+			t.Errorf("run %d (%s) differs from its cold run (-cold +warm):\n%s", run, pkgs[i], d)
+		}
+		w.closeLast()
+	}
+	recs := readRecords(filepath.Join(w.state, "envs", w.slot))
+	if len(recs) != 2 {
+		t.Fatalf("kept %d environments, want 2", len(recs))
+	}
+	for _, r := range recs {
+		if _, err := os.Stat(filepath.Join(r.dir, spareName)); err != nil {
+			t.Errorf("kept environment %s has no spare after being used in turn: %v", filepath.Base(r.dir), err)
+		}
+	}
+	// The next run of each takes its spare (the restored file keeps the
+	// spare's inode) rather than copying.
+	for run := 7; run <= 8; run++ {
+		i := run % 2
+		var rec string
+		for _, r := range recs {
+			if _, err := os.Stat(filepath.Join(r.dir, spareName)); err == nil && sameRecord(t, r.dir, pkgs[i]) {
+				rec = r.dir
+			}
+		}
+		if rec == "" {
+			t.Fatalf("run %d: no spare for %s", run, pkgs[i])
+		}
+		want := inode(t, filepath.Join(rec, spareName, "py", "bin", "pip"))
+		w.job(w.newRun(files[i]), steps(pkgs[i])...)
+		if got := inode(t, filepath.Join(w.root, "py", "bin", "pip")); got != want {
+			t.Errorf("run %d (%s) copied instead of taking its spare", run, pkgs[i])
+		}
+		w.closeLast()
+	}
+}
+
+// sameRecord reports whether the kept environment in dir is the one that
+// installed pkg: its spare holds pkg's files.
+func sameRecord(t *testing.T, dir, pkg string) bool {
+	t.Helper()
+	for k := range tree(t, filepath.Join(dir, spareName)) {
+		if strings.Contains(k, pkg) {
+			return true
+		}
+	}
+	return false
 }
