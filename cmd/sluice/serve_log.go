@@ -26,6 +26,9 @@ func logStartup(ctx context.Context, log *slog.Logger, cfg *serverconfig.Config,
 		"database", db.Dialect(), "schema", schema, "sandboxed", sandboxed}
 	for _, s := range serverconfig.Settings() {
 		v := cfg.Value(s.Key)
+		if s.Key == "replica" && cfg.Replica != "" {
+			continue // the logger carries it on every line already
+		}
 		if s.Key == "db" {
 			v = redactURL(v)
 		}
