@@ -252,12 +252,18 @@ func parseRunArgs(args []string) (runArgs, error) {
 		*i++
 		return args[*i], nil
 	}
-	pair := func(kv string) (string, string, error) {
+	// pair reads flag's NAME=VALUE into m.
+	pair := func(i *int, flag string, m map[string]string) error {
+		kv, err := value(i, flag)
+		if err != nil {
+			return err
+		}
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return "", "", fmt.Errorf("%q: want NAME=VALUE", kv)
+			return fmt.Errorf("%q: want NAME=VALUE", kv)
 		}
-		return k, v, nil
+		m[k] = v
+		return nil
 	}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
@@ -270,36 +276,18 @@ func parseRunArgs(args []string) (runArgs, error) {
 			}
 			a.eventPath = v
 		case "-s", "--secret":
-			v, err := value(&i, name)
-			if err != nil {
+			if err := pair(&i, name, a.secrets); err != nil {
 				return a, err
 			}
-			k, val, err := pair(v)
-			if err != nil {
-				return a, err
-			}
-			a.secrets[k] = val
 		case "--var":
 			// The server's equivalent: the repository's variables.
-			v, err := value(&i, name)
-			if err != nil {
+			if err := pair(&i, name, a.vars); err != nil {
 				return a, err
 			}
-			k, val, err := pair(v)
-			if err != nil {
-				return a, err
-			}
-			a.vars[k] = val
 		case "--input":
-			v, err := value(&i, name)
-			if err != nil {
+			if err := pair(&i, name, a.inputs); err != nil {
 				return a, err
 			}
-			k, val, err := pair(v)
-			if err != nil {
-				return a, err
-			}
-			a.inputs[k] = val
 		case "--jobs":
 			// The server's agent has its own slots.
 			if _, err := value(&i, name); err != nil {

@@ -47,11 +47,7 @@ func (s *Server) apiListEnvValues(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	kind := store.EnvSecret
-	if strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/vars") {
-		kind = store.EnvVar
-	}
-	list, err := s.cfg.DB.EnvValues(r.Context(), repo.ID, r.PathValue("env"), kind)
+	list, err := s.cfg.DB.EnvValues(r.Context(), repo.ID, r.PathValue("env"), envValueKind(r))
 	if err != nil {
 		s.apiStoreError(w, err, "environment values")
 		return
