@@ -166,7 +166,7 @@ var anyWindow = time.Unix(1<<40, 0)
 // without one (too many runs, or nothing held for anyWindow) it returns false and the caller
 // asks the store.
 func (s cachedSource) held(ctx context.Context, repoID int64, since time.Time, fn func(rc *runCache) error) (bool, error) {
-	rc, err := s.c.refresh(ctx, s.CacheSource, repoID, since, s.fresh.first(repoID))
+	rc, err := s.c.refresh(ctx, s.CacheSource, repoID, since, s.fresh)
 	if err != nil || rc == nil {
 		return false, err
 	}
@@ -373,7 +373,7 @@ func (s cachedSource) MetricsDeployedCommits(ctx context.Context, repoID int64, 
 // repository is read from the store directly (too many runs). A since after the end of time
 // means any window held will do.
 // With update false the events are not read (the caller brought the cache up to date already).
-func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, since time.Time, update bool) (*runCache, error) {
+func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, since time.Time, fresh *freshness) (*runCache, error) {
 	c.mu.Lock()
 	if c.repos == nil {
 		c.repos = map[int64]*runCache{}
@@ -394,6 +394,10 @@ func (c *Cache) refresh(ctx context.Context, src CacheSource, repoID int64, sinc
 			rc.mu.Unlock()
 		}
 	}()
+	// Asked under rc.mu, not before: a computation asks for its facts from several goroutines,
+	// and one that was told "already brought up to date" must not read rc before the one told
+	// "first" has brought it up to date (TestCacheConcurrentFirstUseIsFresh).
+	update := fresh.first(repoID)
 	if rc.runs == nil && since.Equal(anyWindow) {
 		return nil, nil // nothing held to answer from
 	}

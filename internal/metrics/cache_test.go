@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,6 +118,50 @@ func TestCacheHistoryHasPinsAndIncidents(t *testing.T) {
 		}
 		if len(rep.Pins.Pins) != 1 || len(rep.Dependencies.Incidents) != 1 || rep.Pins.Pins[0].Link == "" {
 			t.Errorf("computation %d: pins %+v, incidents %+v; want one of each, the pin with its link", i, rep.Pins.Pins, rep.Dependencies.Incidents)
+		}
+	}
+}
+
+// A computation asks for its facts from several goroutines through one source. The one that
+// brings the held facts up to date must do so before any of the others reads them: a promotion
+// that ended since the last computation is seen by every goroutine of the next one.
+func TestCacheConcurrentFirstUseIsFresh(t *testing.T) {
+	h := newHistory(t)
+	main := "refs/heads/main"
+	c1 := h.commit("main", t0, "c1", map[string]string{"app.py": "v = 1\n"})
+	h.run("ci.yml", main, c1, "push", t0.Add(mn), jobSpec{key: "build", conclusion: store.ConclusionSuccess, took: mn})
+	cache := &Cache{}
+	since := t0.Add(-24 * hr)
+	for i := range 40 {
+		// The held promotions are the current ones...
+		if _, err := cache.With(h.db).MetricsPromotions(h.ctx, h.repo.ID, "production", since); err != nil {
+			t.Fatal(err)
+		}
+		// ...until one more deployment; then every goroutine of the next source must see it.
+		start := t0.Add(hr + time.Duration(i)*hr)
+		h.promote("production", h.release(c1, 0, start, fmt.Sprint("build ", i)), cd.KindForward, false, "alice", start, mn, cd.StateSuccess, "")
+		src := cache.With(h.db)
+		var wg sync.WaitGroup
+		counts := make([]int, 8)
+		for g := range counts {
+			wg.Go(func() {
+				if g%2 == 0 {
+					if _, err := src.MetricsJobs(h.ctx, h.repo.ID, since); err != nil {
+						t.Error(err)
+					}
+				}
+				p, err := src.MetricsPromotions(h.ctx, h.repo.ID, "production", since)
+				if err != nil {
+					t.Error(err)
+				}
+				counts[g] = len(p)
+			})
+		}
+		wg.Wait()
+		for g, n := range counts {
+			if n != i+1 {
+				t.Fatalf("round %d: goroutine %d saw %d promotions, want %d: it read the held ones before they were brought up to date", i, g, n, i+1)
+			}
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // DefaultRepositoryURL is PyPI's upload endpoint.
@@ -160,14 +161,24 @@ func uploadFile(ctx context.Context, client *http.Client, u *url.URL, file strin
 		o.Log(fmt.Sprintf("%s: sha256 %s, md5 %s, blake2_256 %s", base, d.SHA256, d.MD5, d.Blake2b256))
 	}
 	fields := uploadForm(file, md, d)
-	req, err := newUploadRequest(ctx, u, file, fields)
+	newReq := func(expectContinue bool) (*http.Request, error) {
+		req, err := newUploadRequest(ctx, u, file, fields)
+		if err != nil {
+			return nil, err
+		}
+		if o.Password != "" {
+			req.SetBasicAuth(o.User, o.Password)
+		}
+		req.Header.Set("User-Agent", "sluice (pypa/gh-action-pypi-publish compatible)")
+		if expectContinue {
+			req.Header.Set("Expect", "100-continue")
+		}
+		return req, nil
+	}
+	req, err := newReq(false)
 	if err != nil {
 		return res, err
 	}
-	if o.Password != "" {
-		req.SetBasicAuth(o.User, o.Password)
-	}
-	req.Header.Set("User-Agent", "sluice (pypa/gh-action-pypi-publish compatible)")
 
 	o.Log(fmt.Sprintf("Uploading %s (%s %s, %s)", base, first(md, "Name"), first(md, "Version"), humanSize(req.ContentLength)))
 	if o.Verbose {
@@ -176,6 +187,17 @@ func uploadFile(ctx context.Context, client *http.Client, u *url.URL, file strin
 		}
 	}
 	resp, err := client.Do(req)
+	if err != nil && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+		// An index that refuses an upload (no or wrong credentials, a file too big) may answer
+		// and close before reading the body; the write then fails before the answer is read.
+		// The index read no whole file, so nothing landed: ask again with Expect: 100-continue,
+		// which lets it answer before the body is sent (an index that ignores the header gets
+		// the body after the transport's wait).
+		if req, err = newReq(true); err != nil {
+			return res, err
+		}
+		resp, err = client.Do(req)
+	}
 	if err != nil {
 		// url.Error would print the URL; ours has no credentials in it, but
 		// say it plainly anyway.

@@ -1,12 +1,15 @@
 package pypi
 
 import (
+	"bufio"
 	"context"
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -271,5 +274,62 @@ func TestUploadInputErrors(t *testing.T) {
 				t.Errorf("error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// An index that refuses an upload by answering before it reads the body, and closing, is
+// reported as its refusal, not as the broken pipe the write then gets. pypiserver does this to
+// an upload without credentials.
+func TestUploadRefusedBeforeTheBodyIsRead(t *testing.T) {
+	dir := t.TempDir()
+	// Bigger than the socket buffers, so the write is still going when the index closes.
+	big := make([]byte, 8<<20)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	writeWheel(t, dir, "demo.pkg-1.2.3-py3-none-any.whl", map[string]string{
+		"demo/blob.bin":                     string(big),
+		"demo.pkg-1.2.3.dist-info/METADATA": demoMetadata,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var expects []string // the Expect header of each request
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				// Closed with the body unread: the kernel resets the connection, and the client
+				// may lose the answer it had not read yet.
+				defer c.Close()
+				r := bufio.NewReader(c)
+				req, err := http.ReadRequest(r)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				expects = append(expects, req.Header.Get("Expect"))
+				mu.Unlock()
+				io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\nConnection: close\r\n\r\nlog in first")
+			}()
+		}
+	}()
+	for i := range 5 {
+		_, err := Upload(context.Background(), dir, UploadOptions{RepositoryURL: "http://" + ln.Addr().String() + "/"})
+		var ue *UploadError
+		if !errors.As(err, &ue) || ue.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("upload %d: got %v, want an UploadError with status 401", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(expects) < 5 {
+		t.Errorf("the index saw %d requests, want at least 5", len(expects))
 	}
 }
