@@ -7,7 +7,7 @@
 # tree pushed on top of an empty commit, so that every workflow's paths filters see every file,
 # as on a project's first push.
 #
-#   bench/realworld.sh [-a ACTIONS] [-n] [-x REGEX] [-s] [-o OUT] [-t SECONDS] CHECKOUT...
+#   bench/realworld.sh [-a ACTIONS] [-n] [-x REGEX] [-s|-S] [-o OUT] [-t SECONDS] CHECKOUT...
 #
 #   -a ACTIONS  a directory of OWNER/REPO git repositories served as "GitHub" (git daemon on
 #               127.0.0.1, given to sluice as --github-url), for machines without GitHub
@@ -17,30 +17,33 @@
 #               for interpreters a machine without the internet cannot get): under fail-fast,
 #               such a leg's failure would cancel the legs that can run. The table says how many.
 #   -s          also run each project through sluice serve (a fresh server per project)
+#   -S          only through sluice serve (re-measuring the server path alone)
 #   -o OUT      where logs and per-job results go (default: a new temporary directory)
 #   -t SECONDS  time limit per project and path (default 1800)
 #
 # SLUICE names the binary (default bin/sluice; `make build` makes it). Jobs whose runs-on asks
-# for Windows or macOS count as not passed on this Linux machine.
+# for Windows or macOS (skipped by sluice run, waiting for such an agent on a server) are counted
+# apart from the jobs that ran.
 set -euo pipefail
 
 sluice=${SLUICE:-bin/sluice}
 here=$(cd "$(dirname "$0")" && pwd)
-actions="" server=0 out="" limit=1800 drop=""
-while getopts "a:nx:so:t:" opt; do
+actions="" server=0 local=1 out="" limit=1800 drop=""
+while getopts "a:nx:sSo:t:" opt; do
 	case $opt in
 	a) actions=$(cd "$OPTARG" && pwd) ;;
 	n) export SLUICE_PYTHON_DOWNLOADS=never ;;
 	x) drop=$OPTARG ;;
 	s) server=1 ;;
+	S) server=1 local=0 ;;
 	o) out=$OPTARG ;;
 	t) limit=$OPTARG ;;
-	*) sed -n '2,23p' "$0"; exit 2 ;;
+	*) sed -n '2,26p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 if [ $# -eq 0 ]; then
-	sed -n '2,23p' "$0"
+	sed -n '2,26p' "$0"
 	exit 2
 fi
 sluice=$(cd "$(dirname "$sluice")" && pwd)/$(basename "$sluice")
@@ -65,19 +68,25 @@ if [ -n "$actions" ]; then
 	for _ in $(seq 50); do git ls-remote "git://127.0.0.1:$port/actions/none" >/dev/null 2>&1 && break; (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
 fi
 
-# summarize DIR PATH-NAME: one table row from a directory of "job<TAB>result<TAB>reason" lines.
+# summarize NAME COMMIT PATH RESULTS: one table row from a file of "job<TAB>result<TAB>reason"
+# lines. Jobs are those that ran; skipped ones (a false if:, a skipped need) and those only a
+# Windows or macOS machine can run (skipped by sluice run, waiting for such an agent on a
+# server) are counted apart.
 summarize() {
 	local name=$1 commit=$2 path=$3 results=$4
 	python3 - "$name" "$commit" "$path" "$results" "$out/$name/dropped.txt" <<'EOF'
-import os, sys
+import os, re, sys
 name, commit, path, results, dropped = sys.argv[1:]
 n = 0
 if os.path.exists(dropped):
     n = sum(int(l.rsplit(":", 1)[1]) for l in open(dropped) if ":" in l)
-rows = [l.rstrip("\n").split("\t", 2) for l in open(results) if l.strip()]
-passed = [r for r in rows if r[1] in ("success", "skipped")]
-why = "; ".join(f"{r[0]}: {r[2] or r[1]}" for r in rows if r[1] not in ("success", "skipped"))
-print(f"| {name} | {commit} | {path} | {len(rows)} | {len(passed)} | {n} | {why or '-'} |")
+rows = [(l.rstrip("\n").split("\t", 2) + ["", ""])[:3] for l in open(results) if l.strip()]
+other_os = [r for r in rows if r[1] == "waiting-for-os" or (r[1] == "skipped" and re.search(r"asks for a (Windows|macOS) runner", r[2]))]
+skipped = [r for r in rows if r[1] in ("skipped", "waiting") and r not in other_os]
+ran = [r for r in rows if r not in other_os and r not in skipped]
+passed = [r for r in ran if r[1] == "success"]
+why = "; ".join(f"{r[0]}: {r[2] or r[1]}" for r in ran if r[1] != "success")
+print(f"| {name} | {commit} | {path} | {len(ran)} | {len(passed)} | {len(skipped)} | {len(other_os)} | {n} | {why or '-'} |")
 EOF
 }
 
@@ -92,7 +101,9 @@ prepare() {
 	if [ -n "$drop" ] && [ -d "$dest/.github/workflows" ]; then
 		(cd "$dest" && python3 "$here/realworld_drop.py" "$drop" .github/workflows/*.y*ml >"$out/$(basename "$src")/dropped.txt")
 		git -C "$dest" add -A .github/workflows
-		git -C "$dest" commit -q -m "drop legs this machine cannot run" || true
+		# Nothing dropped leaves nothing to commit, which git reports on stdout: keep it out of
+		# this function's output (the empty commit's name).
+		git -C "$dest" commit -q -m "drop legs this machine cannot run" >/dev/null || true
 	fi
 	empty=$(git -C "$dest" commit-tree "$(git -C "$dest" hash-object -t tree /dev/null)" -m "empty")
 	tip=$(git -C "$dest" commit-tree "HEAD^{tree}" -p "$empty" -m "$(git -C "$src" log -1 --format=%s)")
@@ -126,7 +137,7 @@ for a in s.get("Annotations") or []:
         errors[a["Job"]] = a.get("Message", "")
 pat = re.compile(r"error:|Error:|ERROR|FAILED|failed|No such|refused")
 for j in s["Jobs"]:
-    reason = ""
+    reason = j.get("Reason") or ""
     if j["Result"] not in ("success", "skipped"):
         t = j.get("Tests") or {}
         if t.get("Failed"):
@@ -164,46 +175,27 @@ server_run() {
 	sleep 5 # the first poll learns where the branches stand
 	# The push: the poll sees the branch move from the empty commit to the project.
 	git --git-dir="$bare" update-ref "refs/heads/$branch" "$tip"
-	local deadline=$((SECONDS + limit)) runs=""
+	# Done when every run is completed, or nothing is running and all that is left waits for a
+	# Windows or macOS agent (jobs asking for one, and jobs that need those), twice in a row.
+	local deadline=$((SECONDS + limit)) runs="" idle=0
 	while [ $SECONDS -lt $deadline ]; do
 		sleep 5
 		runs=$("$sluice" runs --repo "$name" --json 2>/dev/null || echo '[]')
-		if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r and all(x["status"]=="completed" for x in r) else 1)' "$runs"; then
-			break
+		if python3 "$here/realworld_server.py" idle "$SLUICE_SERVER" "$token" "$runs"; then
+			idle=$((idle + 1))
+			[ $idle -ge 2 ] && break
+		else
+			idle=0
 		fi
 	done
-	python3 - "$runs" "$SLUICE_SERVER" "$token" >"$state/results.tsv" <<'EOF'
-import json, sys, urllib.request
-runs, base, token = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
-def get(path):
-    req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
-    with urllib.request.urlopen(req) as r:
-        return r.read().decode()
-for run in runs:
-    detail = json.loads(get(f"/api/v1/runs/{run['id']}"))
-    for j in detail.get("jobs") or []:
-        result = j.get("conclusion") or j.get("status")
-        reason = ""
-        if result not in ("success", "skipped"):
-            reason = (j.get("reason") or "").splitlines()[0][:160] if j.get("reason") else ""
-            if not reason:
-                try:
-                    for raw in get(f"/api/v1/jobs/{j['id']}/logs?limit=10000").splitlines():
-                        line = json.loads(raw).get("text", "")
-                        if any(w in line for w in ("error:", "Error:", "ERROR", "FAILED", "failed", "not found")):
-                            reason = line[:160]
-                            break
-                except Exception:
-                    pass
-        print(f"{j.get('name') or j.get('key')}\t{result}\t{reason.replace(chr(9), ' ').replace('|', ' ')}")
-EOF
+	python3 "$here/realworld_server.py" results "$SLUICE_SERVER" "$token" "$runs" >"$state/results.tsv"
 	kill "$spid" 2>/dev/null || true
 	wait "$spid" 2>/dev/null || true
 	unset SLUICE_SERVER SLUICE_TOKEN
 }
 
-echo "| project | commit | path | jobs | passed | legs dropped (-x) | not passed (first error) |"
-echo "| --- | --- | --- | ---: | ---: | ---: | --- |"
+echo "| project | commit | path | jobs | passed | skipped | Windows/macOS | legs dropped (-x) | not passed (first error) |"
+echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
 for src in "$@"; do
 	src=$(cd "$src" && pwd)
 	name=$(basename "$src")
@@ -212,8 +204,10 @@ for src in "$@"; do
 	rm -rf "$dir"
 	mkdir -p "$out/$name"
 	empty=$(prepare "$src" "$dir")
-	local_run "$dir" "$name"
-	summarize "$name" "$commit" "sluice run" "$out/$name/local/results.tsv"
+	if [ "$local" = 1 ]; then
+		local_run "$dir" "$name"
+		summarize "$name" "$commit" "sluice run" "$out/$name/local/results.tsv"
+	fi
 	if [ "$server" = 1 ]; then
 		server_run "$dir" "$name" "$empty"
 		summarize "$name" "$commit" "sluice serve" "$out/$name/server/results.tsv"
