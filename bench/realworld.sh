@@ -113,6 +113,7 @@ prepare() {
 
 local_run() {
 	local dir=$1 name=$2 state=$out/$name/local
+	rm -rf "$state"
 	mkdir -p "$state"
 	local code=0
 	(cd "$dir" && SLUICE_STATE_DIR=$state timeout "$limit" "$sluice" run "${github_args[@]}" >"$state/out.txt" 2>&1) || code=$?
@@ -156,6 +157,7 @@ EOF
 
 server_run() {
 	local dir=$1 name=$2 empty=$3 state=$out/$name/server
+	rm -rf "$state"
 	mkdir -p "$state"
 	local port token bare branch tip
 	port=$(free_port)
