@@ -10,7 +10,8 @@ otherwise done."""
 import json, re, sys, urllib.request
 
 OTHER_OS = re.compile(r"^(windows|macos)|^(win|osx|darwin)$", re.I)
-REASON_WORDS = ("error:", "Error:", "ERROR", "FAILED", "failed", "not found")
+# the same words as the sluice run path (realworld.sh) looks for
+REASON_WORDS = ("error:", "Error:", "ERROR", "FAILED", "failed", "No such", "refused")
 
 
 def get(base, token, path):
