@@ -42,13 +42,18 @@ def idle(base, token, runs):
 
 
 def first_error(base, token, job):
+    """The first error annotation of the job's log (as the sluice run path prefers its
+    summary's error annotations), else its first error-like line."""
     try:
-        for raw in get(base, token, f"/api/v1/jobs/{job['id']}/logs?limit=10000").splitlines():
-            line = json.loads(raw).get("text", "")
-            if any(w in line for w in REASON_WORDS):
-                return line[:160]
+        lines = [json.loads(raw) for raw in get(base, token, f"/api/v1/jobs/{job['id']}/logs?limit=10000").splitlines()]
     except Exception:
-        pass
+        return ""
+    for l in lines:
+        if l.get("kind") == "error":
+            return l.get("text", "")[:160]
+    for l in lines:
+        if any(w in l.get("text", "") for w in REASON_WORDS):
+            return l["text"][:160]
     return ""
 
 
