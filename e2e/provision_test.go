@@ -28,12 +28,24 @@ jobs:
             echo "the job wrote into $base"; exit 1
           fi
           echo "cannot write into $base"
+  uv-managed:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: astral-sh/setup-uv@v6
+      - name: uv installs an interpreter itself, as tox's --python-preference only-managed does
+        run: |
+          uv python install --python-preference only-managed 3.12.1
+          uv run --no-project --python-preference only-managed -p 3.12.1 python -c "import platform, sys; print('uv-managed', platform.python_version(), sys.base_prefix)"
 `
 
 // TestProvisionBothPaths: a python-version the machine lacks (pyenv hidden) is installed with
 // uv from a local mirror, through sluice run --sandbox and through the server's embedded agent
 // under its default sandbox, each into its own tool cache; the job runs the provisioned
 // interpreter in its jail and cannot write into it (it is every job's, mounted read-only).
+// A step's own `uv python install` (from the same mirror) works in the jail as on GitHub's
+// runner: it goes into the job's own uv Python directory, not the machine's read-only one
+// (tox's `uv tool install --python-preference only-managed` failed in the server's sandbox with
+// "Read-only file system" where sluice run on the host downloaded).
 func TestProvisionBothPaths(t *testing.T) {
 	if testing.Short() {
 		t.Skip("installs uv from PyPI")
@@ -61,7 +73,7 @@ func TestProvisionBothPaths(t *testing.T) {
 		t.Fatalf("sluice run: %v\n%s", err, out)
 	}
 	base := filepath.Join(state, "toolcache", "python", "cpython-3.12.1-linux-x86_64-gnu")
-	for _, want := range []string{"provisioned 3.12.1 " + base, "cannot write into " + base} {
+	for _, want := range []string{"provisioned 3.12.1 " + base, "cannot write into " + base, "uv-managed 3.12.1 /", "/uv-python/cpython-3.12.1-"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("sluice run --sandbox does not say %q:\n%s", want, out)
 		}
@@ -77,6 +89,9 @@ func TestProvisionBothPaths(t *testing.T) {
 	sha := g.commit(t, map[string]string{"x.txt": "1"}, "push")
 	runs := s.pushHook(t, forge.GitHub, "provision", g, first, sha, secret, "provision-1")
 	d := s.waitRunDone(t, runs[0], 3*runTimeout)
+	if uvLog := s.jobLog(t, jobByKey(t, d, "uv-managed").ID); !strings.Contains(uvLog, "uv-managed 3.12.1 /") || !strings.Contains(uvLog, "/uv-python/cpython-3.12.1-") {
+		t.Errorf("server: uv's own install in the job:\n%s", uvLog)
+	}
 	log := s.jobLog(t, jobByKey(t, d, "py").ID)
 	if d.Run.Conclusion != store.ConclusionSuccess || !strings.Contains(log, "Python 3.12.1 is not on this machine: installing it with uv") ||
 		!strings.Contains(log, "Python 3.12.1 (cpython, provisioned) at ") || !strings.Contains(log, "/agent/toolcache/python/cpython-3.12.1-linux-x86_64-gnu/bin/python3") ||

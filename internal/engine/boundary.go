@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,11 @@ type jobDirs struct {
 	// Under a sandbox only: the job's own home, /tmp, tool cache and pip/uv
 	// caches, so that nothing a job writes is seen by another job.
 	home, tmp, toolCache, pipCache, uvCache string
+	// Under a sandbox only: the job's own uv-managed Python directory, where
+	// uv installs what a step asks of it (`uv python install`, a
+	// --python-preference only-managed download), as on GitHub's runner; the
+	// machine's uv interpreters appear in it as links (see linkUVPythons).
+	uvPython string
 }
 
 // jobDirs are the directories of the job in its slot (see jobSlot): under
@@ -44,7 +50,8 @@ func (e *Engine) jobDirs(slot *jobSlot) (jobDirs, error) {
 		d.home, d.tmp = filepath.Join(root, "home"), filepath.Join(root, "tmp")
 		d.toolCache = filepath.Join(root, "toolcache")
 		d.pipCache, d.uvCache = filepath.Join(root, "cache", "pip"), filepath.Join(root, "cache", "uv")
-		dirs = append(dirs, d.home, d.tmp, d.toolCache, d.pipCache, d.uvCache)
+		d.uvPython = filepath.Join(root, "uv-python")
+		dirs = append(dirs, d.home, d.tmp, d.toolCache, d.pipCache, d.uvCache, d.uvPython)
 	} else if e.opts.ToolCache != "" {
 		d.toolCache = e.opts.ToolCache
 	}
@@ -53,7 +60,36 @@ func (e *Engine) jobDirs(slot *jobSlot) (jobDirs, error) {
 			return jobDirs{}, fmt.Errorf("creating job directory: %w", err)
 		}
 	}
+	if d.uvPython != "" {
+		if err := linkUVPythons(uvPythonDir(e.opts.BaseEnv), d.uvPython); err != nil {
+			return jobDirs{}, err
+		}
+	}
 	return d, nil
+}
+
+// linkUVPythons makes the machine's uv-managed interpreters (machine, read-only
+// in the sandbox) visible in a job's own uv Python directory (own), one link
+// per installation, so that uv finds them there as managed Pythons while what
+// the job installs goes into its own directory instead of failing on the
+// read-only one. uv's own files there (.lock, .cache, .temp) are not linked.
+func linkUVPythons(machine, own string) error {
+	entries, err := os.ReadDir(machine)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || machine == "" {
+			return nil
+		}
+		return fmt.Errorf("listing uv's interpreters: %w", err)
+	}
+	for _, en := range entries {
+		if strings.HasPrefix(en.Name(), ".") {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(machine, en.Name()), filepath.Join(own, en.Name())); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("linking uv's interpreter %s into the job: %w", en.Name(), err)
+		}
+	}
+	return nil
 }
 
 // roots are the directories the job's native actions may act in: its
@@ -231,8 +267,8 @@ func uvPythonDir(base map[string]string) string {
 }
 
 // sandboxEnv points a sandboxed process's home, temporary files, tool
-// cache and pip/uv caches at the job's own directories, and uv at the
-// machine's interpreters (read-only there). Set last, so a job cannot point
+// cache and pip/uv caches at the job's own directories, and uv at the job's
+// own Python directory (the machine's interpreters linked in, read-only). Set last, so a job cannot point
 // them back at shared state.
 func (jr *jobRun) sandboxEnv(m map[string]string) {
 	d := jr.dirs
@@ -251,10 +287,8 @@ func (jr *jobRun) sandboxEnv(m map[string]string) {
 	if _, ok := m["UV_LINK_MODE"]; !ok {
 		m["UV_LINK_MODE"] = "copy"
 	}
-	if uv := uvPythonDir(jr.wr.e.opts.BaseEnv); uv != "" {
-		if _, ok := m["UV_PYTHON_INSTALL_DIR"]; !ok {
-			m["UV_PYTHON_INSTALL_DIR"] = uv
-		}
+	if _, ok := m["UV_PYTHON_INSTALL_DIR"]; !ok && d.uvPython != "" {
+		m["UV_PYTHON_INSTALL_DIR"] = d.uvPython
 	}
 }
 
