@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/rhysd/actionlint"
 	"github.com/sluice-ci/sluice/internal/executor/host"
+	"github.com/sluice-ci/sluice/internal/fslock"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/venvs"
 )
@@ -147,10 +149,22 @@ func onPath(name, path string) bool {
 }
 
 // installTool makes a virtual environment holding pkg under dir (beside
-// it, then renamed, so a half-made one is never used).
+// it, then renamed, so a half-made one is never used), unless another job
+// or process has made it: installs of one dir take turns, and a ready one is
+// never replaced, since jobs copy it without a lock (two packaging jobs
+// asking for pipx at once: the second install removed the first's tool while
+// a job was copying it).
 func installTool(ctx context.Context, dir, pkg string, base map[string]string) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
+	}
+	unlock, err := fslock.LockContext(ctx, dir+".lock", 100*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("waiting for another install of %s: %w", pkg, err)
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(dir, ".ready")); err == nil {
+		return nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".install-")
 	if err != nil {
@@ -176,12 +190,6 @@ func installTool(ctx context.Context, dir, pkg string, base map[string]string) e
 	if err := os.WriteFile(filepath.Join(tmp, ".ready"), nil, 0o644); err != nil {
 		return err
 	}
-	_ = os.RemoveAll(dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, serr := os.Stat(filepath.Join(dir, ".ready")); serr == nil {
-			return nil // another job got there first
-		}
-		return err
-	}
-	return nil
+	_ = os.RemoveAll(dir) // a half-made one of a process that died
+	return os.Rename(tmp, dir)
 }
