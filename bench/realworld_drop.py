@@ -28,6 +28,11 @@ def drop(text, pat):
             out.append(line); i += 1; continue
         if matrix_indent is None:
             out.append(line); i += 1; continue
+        k = re.match(r"^(\s*[\w-]+):\s*$", line)
+        if k and i + 1 < len(lines) and re.match(r"^\s*\[.*\]\s*(#.*)?$", lines[i + 1]):
+            # a flow list on the line after its key: the same as on the key's line
+            line = k.group(1) + ": " + lines[i + 1].strip()
+            i += 1
         m = re.match(r"^(\s*)([\w-]+):\s*\[(.*)\](\s*(#.*)?)$", line)
         if m:
             items = [x for x in m.group(3).split(",") if x.strip()]
