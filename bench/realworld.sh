@@ -116,13 +116,15 @@ local_run() {
 	rm -rf "$state"
 	mkdir -p "$state"
 	local code=0
-	(cd "$dir" && SLUICE_STATE_DIR=$state timeout "$limit" "$sluice" run "${github_args[@]}" >"$state/out.txt" 2>&1) || code=$?
-	if [ "$code" = 124 ]; then
+	# At the time limit, sluice run is interrupted as by ^C: it cancels what still runs and
+	# writes its summary, so the jobs that finished are counted.
+	(cd "$dir" && SLUICE_STATE_DIR=$state timeout -s INT -k 60 "$limit" "$sluice" run "${github_args[@]}" >"$state/out.txt" 2>&1) || code=$?
+	local run
+	run=$(ls -d "$state"/runs/*/ 2>/dev/null | tail -1 || true)
+	if [ "$code" = 124 ] && { [ -z "$run" ] || [ ! -f "$run/summary.json" ]; }; then
 		printf 'run\ttimeout\tnot finished in %ss\n' "$limit" >"$state/results.tsv"
 		return
 	fi
-	local run
-	run=$(ls -d "$state"/runs/*/ 2>/dev/null | tail -1 || true)
 	if [ -z "$run" ] || [ ! -f "$run/summary.json" ]; then
 		printf 'run\tfailure\t%s\n' "$(grep -m1 -E 'sluice:|error' "$state/out.txt" | cut -c1-200 | tr '\t|' '  ')" >"$state/results.tsv"
 		return
