@@ -62,8 +62,9 @@ def results(base, token, runs):
         for j in jobs:
             result = j.get("conclusion") or j.get("status")
             reason = (j.get("reason") or "").splitlines()[0][:160] if j.get("reason") else ""
-            if j["status"] == "queued" and other_os(j):
-                result, reason = "waiting-for-os", "waits for an agent labelled " + ", ".join(j["labels"])
+            if other_os(j) and (j["status"] == "queued" or not j.get("started_at")):
+                # never taken by an agent here: waiting, or cancelled while waiting (fail-fast)
+                result, reason = "waiting-for-os", f"{j['status']} {j.get('conclusion') or ''}: no agent labelled " + ", ".join(j["labels"])
             elif j["status"] == "waiting":
                 reason = "waits for its needs (" + ", ".join(j.get("needs") or []) + ")"
             elif result not in ("success", "skipped") and not reason:
