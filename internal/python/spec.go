@@ -20,9 +20,10 @@ type Spec struct {
 }
 
 var (
-	pypyRe       = regexp.MustCompile(`^pypy-?(\d+(?:\.\d+)*|\d+\.x)?(?:-v?(\d+(?:\.\d+)*(?:\.x)?))?$`)
-	semverPreRe  = regexp.MustCompile(`^(\d+\.\d+\.\d+)-(alpha|beta|rc)\.?(\d+)$`)
-	rangeTokenRe = regexp.MustCompile(`(~=|===|==|!=|<=|>=|<|>|=|\^|~)?\s*v?(\d[0-9A-Za-z.*\-]*|x|\*)`)
+	pypyRe        = regexp.MustCompile(`^pypy-?(\d+(?:\.\d+)*|\d+\.x)?(?:-v?(\d+(?:\.\d+)*(?:\.x)?))?$`)
+	semverPreRe   = regexp.MustCompile(`^(\d+\.\d+\.\d+)-(alpha|beta|rc)\.?(\d+)$`)
+	hyphenRangeRe = regexp.MustCompile(`^v?(\d+(?:\.\d+)*)\s+-\s+v?(\d+(?:\.\d+)*)$`)
+	rangeTokenRe  = regexp.MustCompile(`(~=|===|==|!=|<=|>=|<|>|=|\^|~)?\s*v?(\d[0-9A-Za-z.*\-]*|x|\*)`)
 )
 
 // ParseSpec understands the python-version forms of actions/setup-python: "3.11", "3.11.7",
@@ -78,6 +79,26 @@ func ParseSpec(s string, allowPrereleases bool) (Spec, error) {
 	return spec, nil
 }
 
+// hyphenRange is node-semver's "X - Y" (setup-python reads python-version with it; nox's action
+// asks for "3.10 - 3.14"): at least X, at most Y, where a partial Y covers all of it (3.14 is
+// below 3.15).
+func hyphenRange(lo, hi string) ([]Constraint, error) {
+	if _, err := parseVersion(lo); err != nil {
+		return nil, err
+	}
+	v, err := parseVersion(hi)
+	if err != nil {
+		return nil, err
+	}
+	out := []Constraint{{Op: ">=", Version: lo}}
+	if len(v.release) >= 3 {
+		return append(out, Constraint{Op: "<=", Version: hi}), nil
+	}
+	next := append([]int(nil), v.release...)
+	next[len(next)-1]++
+	return append(out, Constraint{Op: "<", Version: joinInts(next)}), nil
+}
+
 // prefixConstraint turns "3.11", "3", "3.x" into a prefix match and "3.11.7" into an exact one.
 func prefixConstraint(v string) Constraint {
 	v = strings.TrimSuffix(strings.TrimSuffix(v, ".x"), ".*")
@@ -94,6 +115,9 @@ func parseRange(s string) ([]Constraint, error) {
 		return nil, errors.New("alternatives (||) are not supported")
 	}
 	rest := strings.TrimSpace(s)
+	if m := hyphenRangeRe.FindStringSubmatch(rest); m != nil {
+		return hyphenRange(m[1], m[2])
+	}
 	var out []Constraint
 	for rest != "" {
 		rest = strings.TrimLeft(rest, " ,")
