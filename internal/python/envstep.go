@@ -328,6 +328,24 @@ type recognizer struct {
 	c    Command
 	in   StepInputs
 	seen map[string]bool // requirements files read
+	// confIndex is the index-url pip's configuration files set (the
+	// last file that sets it wins).
+	confIndex string
+}
+
+// PipIndexURL is the index pip takes packages from in env: PIP_INDEX_URL,
+// else the index-url of pip's configuration files (a machine's mirror),
+// else PyPI.
+func PipIndexURL(env map[string]string) string {
+	if v := env["PIP_INDEX_URL"]; v != "" {
+		return v
+	}
+	r := &recognizer{c: Command{Dir: "/", Workspace: "/"}, in: StepInputs{Values: map[string]string{}}}
+	r.pipConfig(env)
+	if r.confIndex != "" {
+		return r.confIndex
+	}
+	return DefaultIndex
 }
 
 func (r *recognizer) lookPath(name string, env map[string]string) string {
@@ -1330,6 +1348,7 @@ func (r *recognizer) readPipConf(path string) {
 		switch key {
 		case "index-url", "i":
 			if len(vals) > 0 {
+				r.confIndex = vals[0]
 				r.in.Index.URLs = append([]string{vals[0]}, r.in.Index.URLs...)
 			}
 		case "extra-index-url":
