@@ -468,6 +468,58 @@ url = "{INDEX}"
 		})
 	}
 
+	// Two repositories with the same workflow, the same requirement files
+	// and the same file names, on one state directory and one server: each
+	// keeps its own environments (the slot is per repository identity), so
+	// the second never restores the first's, and each imports its own code.
+	t.Run("repository-identity", func(t *testing.T) {
+		w.t = t
+		files := func(op string) map[string]string {
+			return map[string]string{
+				".github/workflows/ci.yml": wcHead + `      - run: pip install -r requirements-dev.txt
+` + report("python", "tally", "alpha") + `      - run: python -c "import tally; print('IMP' 'ORT add', tally.add(2, 3))"
+`,
+				"requirements-dev.txt":  "-e .\ngamma==1.0\n",
+				"pyproject.toml":        tallyPyproject,
+				"src/tally/__init__.py": "def add(a, b):\n    return a " + op + " b\n",
+			}
+		}
+		a, b := w.repo("ida", files("+")), w.repo("idb", files("*"))
+		shared := filepath.Join(w.tmp, "state-shared")
+		const fresh, restored = "nothing kept for this job yet", "environment restored"
+		want := map[*wcRepo]string{a: "IMPORT add 5", b: "IMPORT add 6"}
+		for _, r := range []*wcRepo{a, b} {
+			cold, _ := r.cold()
+			got, log := r.local(shared)
+			if d := cmp.Diff(cold, got); d != "" {
+				t.Errorf("%s on the shared state directory differs from a cold run (-cold +shared):\n%s\n%s", r.name, d, log)
+			}
+			if !strings.Contains(log, fresh) || strings.Contains(log, restored) || !strings.Contains(log, want[r]) {
+				t.Errorf("%s's first run on a state directory another repository used did not install afresh with its own code:\n%s", r.name, log)
+			}
+		}
+		// A code change (the same file names): the kept environment holds.
+		again := func(r *wcRepo, op string) {
+			r.commit(map[string]string{"src/tally/__init__.py": "def add(a, b):\n    return a " + op + " b  # again\n"}, "again")
+		}
+		again(a, "+")
+		if _, log := a.local(shared); !strings.Contains(log, restored) || !strings.Contains(log, want[a]) {
+			t.Errorf("ida's own kept environment was not restored after idb ran:\n%s", log)
+		}
+		// The server: one agent, both repositories.
+		for _, r := range []*wcRepo{b, a} {
+			got, log := r.server(r.head)
+			if !strings.Contains(log, fresh) || strings.Contains(log, restored) || !strings.Contains(log, want[r]) || got.Result != "success" {
+				t.Errorf("%s's first server run did not install afresh with its own code:\n%s", r.name, log)
+			}
+		}
+		before := b.head
+		again(b, "*")
+		if _, log := b.server(before); !strings.Contains(log, restored) || !strings.Contains(log, want[b]) {
+			t.Errorf("idb's own kept environment was not restored on the server:\n%s", log)
+		}
+	})
+
 	t.Run("uv-activate", func(t *testing.T) {
 		w.t = t
 		files := uvProject(t, w, `      - uses: astral-sh/setup-uv@v5
