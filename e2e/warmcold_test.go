@@ -485,6 +485,7 @@ url = "{INDEX}"
 			}
 		}
 		a, b := w.repo("ida", files("+")), w.repo("idb", files("*"))
+		b.tmp = a.tmp // one user: the same TMPDIR, so the same work root and step environment
 		shared := filepath.Join(w.tmp, "state-shared")
 		const fresh, restored = "nothing kept for this job yet", "environment restored"
 		want := map[*wcRepo]string{a: "IMPORT add 5", b: "IMPORT add 6"}
