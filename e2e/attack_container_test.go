@@ -16,9 +16,11 @@ import (
 // job's own files: the job must fail before any step, saying why.
 type hostileContainer struct {
 	key   string
-	spec  string // the job's container:/services: block, indented for the job
-	want  string // in the job's error
-	steps string // the job's steps, when not the one that says ESCAPED
+	spec  string            // the job's container:/services: block, indented for the job
+	want  string            // in the job's error
+	steps string            // the job's steps, when not the one that says ESCAPED
+	files map[string]string // files of the repository the job needs
+	links map[string]string // symbolic links of the repository (path → target)
 }
 
 // hostileContainers are the specs; hostDir is a directory of the machine
@@ -58,6 +60,19 @@ func hostileContainers(data, volume, hostDir string) []hostileContainer {
         with:
           args: sh -c "cat /github/workspace/secret.txt; echo ESC''APED-docker-link; touch /github/workspace/pwned"
 `, hostDir, img)},
+		// A Docker action of the repository whose Dockerfile is a host file: the container
+		// engine reads the Dockerfile on the host and echoes its lines in the build's errors.
+		{key: "dockerfile-up", want: "want docker://IMAGE or the path of a Dockerfile inside the action's directory",
+			files: map[string]string{".hostile/up/action.yml": "name: up\nruns:\n  using: docker\n  image: " +
+				strings.Repeat("../", 24) + strings.TrimPrefix(filepath.Join(hostDir, "secret.txt"), "/") + "\n"},
+			steps: "      - uses: actions/checkout@v4\n      - uses: ./.hostile/up\n"},
+		{key: "dockerfile-link", want: "outside the action's directory",
+			files: map[string]string{".hostile/link/action.yml": "name: link\nruns:\n  using: docker\n  image: Dockerfile\n"},
+			links: map[string]string{".hostile/link/Dockerfile": filepath.Join(hostDir, "secret.txt")},
+			steps: "      - uses: actions/checkout@v4\n      - uses: ./.hostile/link\n"},
+		{key: "dockerfile-url", want: "want docker://IMAGE or the path of a Dockerfile inside the action's directory",
+			files: map[string]string{".hostile/url/action.yml": "name: url\nruns:\n  using: docker\n  image: http://127.0.0.1:9/Dockerfile\n"},
+			steps: "      - uses: actions/checkout@v4\n      - uses: ./.hostile/url\n"},
 	}
 }
 
@@ -107,7 +122,21 @@ func TestHostileContainerSpecsRefused(t *testing.T) {
 	g, first := newGitRepo(t, map[string]string{"README.md": "hello\n"})
 	secret := "hook-" + randomHex(t, 8)
 	s.addRepo(t, "hostile", g, secret)
-	sha := g.commit(t, map[string]string{".github/workflows/hostile.yml": hostileContainerWorkflow(cases, true)}, "hostile containers")
+	files := map[string]string{".github/workflows/hostile.yml": hostileContainerWorkflow(cases, true)}
+	for _, c := range cases {
+		for name, body := range c.files {
+			files[name] = body
+		}
+		for name, target := range c.links {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(g.work, name)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(g.work, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sha := g.commit(t, files, "hostile containers")
 	id := s.pushHook(t, forge.GitHub, "hostile", g, first, sha, secret, "hostile-1")[0]
 	d := s.waitRunDone(t, id, 3*runTimeout)
 

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -449,5 +451,36 @@ func TestLostLogsFailTheJob(t *testing.T) {
 	}
 	if !h.logs.has("job log lines lost") {
 		t.Error("the agent did not say the job's log lines were lost")
+	}
+}
+
+// A heartbeat answered "not leased" (409) after the job's completion was sent is the completion
+// having ended the lease: nothing is logged and the job is not marked lost. Before that, it is
+// a lost lease: said, marked, and the runner cancelled.
+func TestHeartbeatAfterCompletionIsNotALostLease(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"error":"job 7 is not leased to this agent"}`)
+	}))
+	defer ts.Close()
+	for _, ending := range []bool{true, false} {
+		logs := &logSink{}
+		a := &agent{cfg: Config{HeartbeatEvery: time.Millisecond}, client: NewClient(ts.URL, "tok"), log: slog.New(logs)}
+		var cancelled error
+		l := &Lease{}
+		l.Job.ID, l.LeaseSeconds = 7, 30
+		j := &job{a: a, lease: l, log: a.log, cancel: func(cause error) { cancelled = cause }}
+		j.ending.Store(ending)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		j.heartbeat(ctx) // returns at the first 409
+		cancel()
+		said := logs.has("lease lost")
+		if ending && (said || j.lost.Load() || cancelled != nil) {
+			t.Errorf("after the completion: logged %v, marked lost %v, runner cancelled with %v; want none", said, j.lost.Load(), cancelled)
+		}
+		if !ending && (!said || !j.lost.Load() || !errors.Is(cancelled, ErrLeaseLost)) {
+			t.Errorf("while running: logged %v, marked lost %v, runner cancelled with %v; want all", said, j.lost.Load(), cancelled)
+		}
 	}
 }

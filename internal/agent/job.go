@@ -22,6 +22,7 @@ type job struct {
 	log    *slog.Logger
 	cancel context.CancelCauseFunc // cancels the runner
 	lost   atomic.Bool
+	ending atomic.Bool // the job's completion is being reported: its lease ends with it
 }
 
 // runJob runs a leased job and reports it: heartbeats while it runs, logs and steps as they come,
@@ -88,6 +89,7 @@ func (a *agent) runJob(ctx context.Context, l *Lease) {
 		}
 		summary = strings.TrimSpace(summary + fmt.Sprintf("\n\n**sluice:** %d log lines or step records of this job never reached the server, so its record is incomplete; it is marked failed.", n))
 	}
+	j.ending.Store(true)
 	j.complete(finCtx, conclusion, outputs, summary, tests, envURL, versions)
 }
 
@@ -117,6 +119,10 @@ func (j *job) heartbeat(ctx context.Context) {
 				j.log.Info("the server cancelled the job")
 				j.cancel(ErrCancelled)
 			}
+		case errors.Is(err, ErrLeaseLost) && j.ending.Load():
+			// A heartbeat answered after the completion was taken: the completion ended the
+			// lease, nothing was lost (a completion refused says so itself).
+			return
 		case errors.Is(err, ErrLeaseLost):
 			j.log.Warn("job lease lost; stopping the job", "err", err)
 			j.lost.Store(true)

@@ -10,8 +10,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -29,9 +31,18 @@ func (e *Engine) BuildImage(ctx context.Context, contextDir, dockerfile string, 
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
 	}
-	tarball, err := contextTar(contextDir)
+	tarball, entries, err := contextTar(contextDir)
 	if err != nil {
 		return "", err
+	}
+	// The engine reads the Dockerfile outside any container, on the host, from the context it
+	// unpacks: a path leading out of the context (runs.image: ../../etc/x), or a symbolic link
+	// in the context where the Dockerfile is, would have it read any host file and echo its
+	// lines in the build's errors; a URL would have it fetch from the host's network. So the
+	// Dockerfile must be a plain file of the packed context itself, named without links
+	// (TestBuildImageDockerfileStaysInContext).
+	if dockerfile, err = contextFile(entries, dockerfile); err != nil {
+		return "", fmt.Errorf("building %s: %w", contextDir, err)
 	}
 	sum := sha256.Sum256(append([]byte(dockerfile+"\x00"), tarball...))
 	tag := "localhost/sluice-action:" + hex.EncodeToString(sum[:])[:24]
@@ -62,11 +73,51 @@ func (e *Engine) BuildImage(ctx context.Context, contextDir, dockerfile string, 
 	return tag, nil
 }
 
+// contextEntry is what a packed context holds at a path: a tar type flag, and a link's target.
+type contextEntry struct {
+	kind byte
+	link string
+}
+
+// contextFile returns the path of the regular file that name leads to in a packed context with
+// entries (by slash-separated path), following the context's own symbolic links as the engine
+// would, but only while they stay inside it; the engine then gets a path without links.
+func contextFile(entries map[string]contextEntry, name string) (string, error) {
+	clean := path.Clean(filepath.ToSlash(name))
+	if !filepath.IsLocal(filepath.FromSlash(clean)) || strings.Contains(name, "://") {
+		return "", fmt.Errorf("runs.image %q: want docker://IMAGE or the path of a Dockerfile inside the action's directory", name)
+	}
+	rest, cur := strings.Split(clean, "/"), ""
+	for hops := 0; len(rest) > 0; {
+		next := path.Join(cur, rest[0])
+		e, ok := entries[next]
+		switch {
+		case !ok:
+			return "", fmt.Errorf("runs.image %q: no such file in the action's directory", name)
+		case e.kind == tar.TypeSymlink:
+			target := path.Join(path.Dir(next), e.link)
+			if hops++; hops > 16 || path.IsAbs(e.link) || !filepath.IsLocal(filepath.FromSlash(target)) {
+				return "", fmt.Errorf("runs.image %q: %s is a symbolic link to %s, outside the action's directory: the Dockerfile must be inside it", name, next, e.link)
+			}
+			// Start again from the target, with what is left of the path after it.
+			rest, cur = append(strings.Split(target, "/"), rest[1:]...), ""
+			continue
+		case len(rest) > 1 && e.kind != tar.TypeDir:
+			return "", fmt.Errorf("runs.image %q: %s is not a directory of the action", name, next)
+		case len(rest) == 1 && e.kind != tar.TypeReg:
+			return "", fmt.Errorf("runs.image %q: not a regular file: the Dockerfile must be a file inside the action's directory", name)
+		}
+		cur, rest = next, rest[1:]
+	}
+	return cur, nil
+}
+
 // contextTar packs dir deterministically (sorted, no timestamps or owners) so
 // that its bytes are a content hash of the build context. .git is left out.
-func contextTar(dir string) ([]byte, error) {
+// entries holds what each path (slash-separated) is.
+func contextTar(dir string) (tarball []byte, entries map[string]contextEntry, err error) {
 	var paths []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -79,23 +130,24 @@ func contextTar(dir string) ([]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading build context %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("reading build context %s: %w", dir, err)
 	}
 	sort.Strings(paths)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
+	entries = map[string]contextEntry{}
 	for _, p := range paths {
-		if err := addToTar(tw, dir, p); err != nil {
-			return nil, fmt.Errorf("packing build context %s: %w", dir, err)
+		if err := addToTar(tw, dir, p, entries); err != nil {
+			return nil, nil, fmt.Errorf("packing build context %s: %w", dir, err)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("packing build context %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("packing build context %s: %w", dir, err)
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), entries, nil
 }
 
-func addToTar(tw *tar.Writer, dir, p string) error {
+func addToTar(tw *tar.Writer, dir, p string, entries map[string]contextEntry) error {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return err
@@ -121,6 +173,7 @@ func addToTar(tw *tar.Writer, dir, p string) error {
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
+	entries[hdr.Name] = contextEntry{kind: hdr.Typeflag, link: hdr.Linkname}
 	if !fi.Mode().IsRegular() {
 		return nil
 	}
