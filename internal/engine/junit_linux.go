@@ -2,11 +2,13 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -17,21 +19,21 @@ import (
 // inotify close-write event), long before the next pytest session ends.
 type junitCapture struct {
 	dir     string
-	fd      int
+	f       *os.File // the inotify descriptor, read through the runtime's poller
 	mu      sync.Mutex
 	reports [][]byte
 	done    chan struct{}
 }
 
-const junitStop = ".sluice-stop"
-
 func startJUnitCapture(dir string) *junitCapture {
-	c := &junitCapture{dir: dir, fd: -1, done: make(chan struct{})}
+	c := &junitCapture{dir: dir, done: make(chan struct{})}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		close(c.done)
 		return c
 	}
-	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC)
+	// Non-blocking, so that reads wait in the runtime's poller and stop can wake the reader
+	// with a deadline.
+	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
 	if err != nil {
 		close(c.done)
 		return c
@@ -41,39 +43,67 @@ func startJUnitCapture(dir string) *junitCapture {
 		close(c.done)
 		return c
 	}
-	c.fd = fd
+	c.f = os.NewFile(uintptr(fd), "inotify")
 	go c.loop()
 	return c
 }
 
 func (c *junitCapture) loop() {
 	defer close(c.done)
-	defer syscall.Close(c.fd)
+	// Closing an inotify instance waits for the kernel's grace period (synchronize_srcu), up
+	// to ~20 ms: the step need not wait for it.
+	defer func() { go c.f.Close() }()
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := syscall.Read(c.fd, buf)
+		n, err := c.f.Read(buf)
 		if err != nil {
-			if err == syscall.EINTR {
-				continue
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.drain(buf) // stop: the step's process has ended, its events are queued
 			}
 			return
 		}
-		for off := 0; off+syscall.SizeofInotifyEvent <= n; {
-			ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			nameBytes := buf[off+syscall.SizeofInotifyEvent : off+syscall.SizeofInotifyEvent+int(ev.Len)]
-			name := string(bytes.TrimRight(nameBytes, "\x00"))
-			off += syscall.SizeofInotifyEvent + int(ev.Len)
-			if name == junitStop {
-				return
+		c.events(buf[:n])
+	}
+}
+
+// drain handles the events queued now, without waiting for more.
+func (c *junitCapture) drain(buf []byte) {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := syscall.Read(int(fd), buf)
+			if err == syscall.EINTR {
+				continue
 			}
-			c.read(filepath.Join(c.dir, name), false)
+			if err != nil || n <= 0 {
+				return true // EAGAIN: nothing more queued
+			}
+			c.events(buf[:n])
+		}
+	})
+}
+
+// events reads the reports that a buffer of inotify events names.
+func (c *junitCapture) events(buf []byte) {
+	for off := 0; off+syscall.SizeofInotifyEvent <= len(buf); {
+		ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
+		end := off + syscall.SizeofInotifyEvent + int(ev.Len)
+		if end > len(buf) {
+			return
+		}
+		name := string(bytes.TrimRight(buf[off+syscall.SizeofInotifyEvent:end], "\x00"))
+		off = end
+		if name != "" {
+			c.read(filepath.Join(c.dir, name))
 		}
 	}
 }
 
-// read keeps the report at p; at the end (final) one equal to the last
-// kept is the same write seen again.
-func (c *junitCapture) read(p string, final bool) {
+// read keeps the report at p unless it is the last kept one again.
+func (c *junitCapture) read(p string) {
 	// The directory is the job's to write: a link in it is not followed
 	// out of it.
 	b, err := readInside(c.dir, filepath.Base(p))
@@ -82,7 +112,9 @@ func (c *junitCapture) read(p string, final bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if final && len(c.reports) > 0 && bytes.Equal(c.reports[len(c.reports)-1], b) {
+	// The same bytes as the last kept are the same write seen again (a later event for a file
+	// already read at its newest, or the final pass): pytest's reports carry their own times.
+	if len(c.reports) > 0 && bytes.Equal(c.reports[len(c.reports)-1], b) {
 		return
 	}
 	c.reports = append(c.reports, b)
@@ -91,19 +123,14 @@ func (c *junitCapture) read(p string, final bool) {
 // stop ends the capture and returns the reports, in the order written; a
 // report the watch missed (no inotify) is read from the directory.
 func (c *junitCapture) stop() [][]byte {
-	if c.fd >= 0 {
-		if r, err := os.OpenRoot(c.dir); err == nil {
-			_ = r.Remove(junitStop) // never written through a link the job left
-			_ = r.WriteFile(junitStop, nil, 0o644)
-			r.Close()
-		}
+	if c.f != nil {
+		// Wakes the reader at once; it handles what is queued and ends.
+		_ = c.f.SetReadDeadline(time.Now())
 	}
 	<-c.done
 	if des, err := os.ReadDir(c.dir); err == nil {
 		for _, d := range des {
-			if d.Name() != junitStop {
-				c.read(filepath.Join(c.dir, d.Name()), true)
-			}
+			c.read(filepath.Join(c.dir, d.Name()))
 		}
 	}
 	c.mu.Lock()
