@@ -5,6 +5,8 @@ package actions
 
 import (
 	"fmt"
+	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -63,6 +65,12 @@ func Parse(uses string) (Ref, error) {
 	}
 	r := Ref{Raw: uses, Kind: Remote, Owner: parts[0], Repo: parts[1], Ref: ref}
 	if len(parts) == 3 {
+		// The path names a directory of the action's repository: one that leaves it (..,
+		// an absolute path) would have the agent run whatever action.yml it reaches on the
+		// machine, another job's included (TestParseRefusesPathsLeavingTheRepository).
+		if p := parts[2]; strings.Contains(p, "\\") || !filepath.IsLocal(filepath.FromSlash(path.Clean(p))) {
+			return Ref{}, fmt.Errorf("uses %q: %q leaves the repository %s/%s: an action's path is a directory inside it", uses, p, parts[0], parts[1])
+		}
 		r.Path = parts[2]
 	}
 	if isNative(r.NativeName()) {

@@ -90,7 +90,21 @@ func (rs Resolver) Resolve(ctx context.Context, r Ref) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, filepath.FromSlash(r.Path)), nil
+	dir := filepath.Join(root, filepath.FromSlash(r.Path))
+	// An action's repository is anyone's: a symbolic link in it must not lead the agent to a
+	// directory, or an action.yml, of the machine (TestResolveStaysInsideTheRepository).
+	rt, err := os.OpenRoot(root)
+	if err != nil {
+		return "", fmt.Errorf("uses %q: %w", r.Raw, err)
+	}
+	defer rt.Close()
+	for _, rel := range []string{filepath.FromSlash(path.Clean(r.Path)), filepath.Join(filepath.FromSlash(path.Clean(r.Path)), "action.yml"),
+		filepath.Join(filepath.FromSlash(path.Clean(r.Path)), "action.yaml")} {
+		if _, err := rt.Stat(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("uses %q: %s leads outside the action's repository (a symbolic link?): %w", r.Raw, filepath.ToSlash(rel), err)
+		}
+	}
+	return dir, nil
 }
 
 // ResolveRepo returns the directory holding r's repository at r's ref and the commit it is

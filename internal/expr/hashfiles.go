@@ -20,8 +20,10 @@ import (
 // patterns; blank lines and lines starting with '#' are ignored; a leading '!' excludes; later
 // patterns override earlier ones; relative patterns are rooted at root; `*` and `**` match dot
 // files; a pattern matching a directory matches everything below it. Files are visited depth
-// first with each directory's entries in byte order. Files outside root are never hashed. A first
-// argument of `--follow-symbolic-links` makes directory symlinks traversable.
+// first with each directory's entries in byte order. Files outside root are never hashed, nor
+// are files reached through a symbolic link that leads out of root (the runner would hash
+// those; on a shared machine the hash of a file outside the job's workspace is not the job's to
+// learn). A first argument of `--follow-symbolic-links` makes directory symlinks traversable.
 func HashFiles(root string, patterns ...string) (string, error) {
 	if root == "" {
 		return "", fmt.Errorf("hashing files: no root directory")
@@ -313,6 +315,19 @@ func classRegexp(s string) (string, int, bool) {
 // files walks each search root depth first, children in byte order (what the runner's readdir
 // gives), and returns the matched non-directory paths.
 func (g *glob) files(root string, follow bool) ([]string, error) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, fmt.Errorf("hashing files under %s: %w", root, err)
+	}
+	// inside reports whether p, its links resolved, is within root.
+	inside := func(p string) (string, bool) {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return "", false
+		}
+		rel, err := filepath.Rel(realRoot, real)
+		return real, err == nil && filepath.IsLocal(rel)
+	}
 	var out []string
 	var walk func(segs []string, chain map[string]bool) error
 	walk = func(segs []string, chain map[string]bool) error {
@@ -335,15 +350,18 @@ func (g *glob) files(root string, follow bool) ([]string, error) {
 				// Only regular files (or links to them) are hashed; links to directories are skipped.
 				if fi, err := os.Stat(p); err != nil {
 					return fmt.Errorf("hashing %s: %w", p, err)
-				} else if !fi.IsDir() {
+				} else if _, ok := inside(p); !fi.IsDir() && ok {
 					out = append(out, p)
 				}
 			}
 			return nil
 		}
+		real, ok := inside(p)
+		if !ok {
+			return nil // a link out of root, here or above
+		}
 		if follow {
-			real, err := filepath.EvalSymlinks(p)
-			if err != nil || chain[real] {
+			if chain[real] {
 				return nil // a symlink cycle
 			}
 			chain[real] = true

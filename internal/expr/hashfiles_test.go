@@ -117,15 +117,19 @@ func TestHashFilesSymlinks(t *testing.T) {
 	parent := t.TempDir()
 	root := filepath.Join(parent, "ws")
 	writeTree(t, root, map[string]string{"real/f.txt": "f\n"})
-	writeTree(t, parent, map[string]string{"target.txt": "target\n"})
-	if err := os.Symlink(filepath.Join(parent, "target.txt"), filepath.Join(root, "link.txt")); err != nil {
+	writeTree(t, parent, map[string]string{"target.txt": "target\n", "outdir/g.txt": "g\n"})
+	if err := os.Symlink(filepath.Join(root, "real", "f.txt"), filepath.Join(root, "link.txt")); err != nil {
 		t.Skip("symlinks unavailable:", err)
 	}
-	if err := os.Symlink(filepath.Join(root, "real"), filepath.Join(root, "dirlink")); err != nil {
-		t.Fatal(err)
+	for link, target := range map[string]string{"dirlink": filepath.Join(root, "real"), "out.txt": filepath.Join(parent, "target.txt"),
+		"outlink": filepath.Join(parent, "outdir")} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// A link to a file is hashed by its target's content; a link to a directory is not walked
-	// unless --follow-symbolic-links is given.
+	// unless --follow-symbolic-links is given. A link leading out of the root is never followed:
+	// not to a file (out.txt), not to a directory (outlink), not as a literal path through it.
 	got, err := HashFiles(root, "**/*.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +143,11 @@ func TestHashFilesSymlinks(t *testing.T) {
 	}
 	if want := expectedHash(t, root, "dirlink/f.txt", "link.txt", "real/f.txt"); got != want {
 		t.Errorf("with follow: got %q, want %q", got, want)
+	}
+	for _, pattern := range []string{"out.txt", "outlink/g.txt", "outlink/*", "outlink"} {
+		if got, err := HashFiles(root, pattern); err != nil || got != "" {
+			t.Errorf("HashFiles(%q) = %q, %v; want nothing (a link out of the workspace)", pattern, got, err)
+		}
 	}
 }
 
