@@ -37,7 +37,8 @@ type warmcold struct {
 	t       *testing.T
 	index   testenv.Pypiserver
 	index2  testenv.Pypiserver
-	path    string // PATH with uv first
+	path    string // PATH with uv first, then poetry and pdm
+	toolbin string // the poetry and pdm wrappers
 	tmp     string
 	srv     *srv // the server whose agent runs the third variant
 	hookSeq atomic.Int64
@@ -58,9 +59,21 @@ func newWarmCold(t *testing.T, server bool) *warmcold {
 	w := &warmcold{t: t, tmp: t.TempDir()}
 	w.index = testenv.StartPypiserver(t, ctx, tools, "u", "p")
 	w.index2 = testenv.StartPypiserver(t, ctx, tools, "u", "p")
-	w.path = filepath.Dir(uvPy) + string(os.PathListSeparator) + os.Getenv("PATH")
+	// poetry and pdm run from the shared lock-tools environment through
+	// wrappers (its scripts' shebangs point where it was built).
+	lockPy := testenv.LockTools(t)
+	w.toolbin = filepath.Join(w.tmp, "toolbin")
+	for _, tool := range []string{"poetry", "pdm"} {
+		testenv.WriteFiles(t, w.toolbin, map[string]string{tool: "#!/bin/sh\nexec " + lockPy + " -m " + tool + " \"$@\"\n"})
+		if err := os.Chmod(filepath.Join(w.toolbin, tool), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.path = filepath.Dir(uvPy) + string(os.PathListSeparator) + w.toolbin + string(os.PathListSeparator) + os.Getenv("PATH")
+	backends := testenv.Download(t, "warmcold-backends", "pdm-backend==2.4.3", "poetry-core==2.1.3")
 	for _, ix := range []testenv.Pypiserver{w.index, w.index2} {
 		copyGlob(t, filepath.Join(dl, "*.whl"), ix.Packages)
+		copyGlob(t, filepath.Join(backends, "*.whl"), ix.Packages)
 		// The interpreter's bundled pip is the "current" pip this index offers.
 		copyGlob(t, filepath.Join(pyenvPrefix(t, "3.11"), "lib", "python3.11", "ensurepip", "_bundled", "pip-*.whl"), ix.Packages)
 	}
@@ -74,7 +87,7 @@ func newWarmCold(t *testing.T, server bool) *warmcold {
 	testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "gamma", Version: "2.0"})
 	if server {
 		// The jobs run the test's tool environments by path: the sandbox may read them.
-		w.srv = startServerEnv(t, 1, []string{"PATH=" + w.path}, "--sandbox-readonly", toolsRoot(uvPy))
+		w.srv = startServerEnv(t, 1, []string{"PATH=" + w.path}, "--sandbox-readonly", toolsRoot(uvPy)+string(os.PathListSeparator)+w.toolbin)
 	}
 	return w
 }
@@ -363,9 +376,149 @@ func TestWarmEqualsCold(t *testing.T) {
         run: |
           uv pip freeze --python .venv | sed 's/^/FREE''ZE /'
           .venv/bin/python -c 'import os, tally; print("IMP" "ORT tally", os.path.relpath(tally.__file__, os.environ["GITHUB_WORKSPACE"]))' || echo "IMP""ORT tally missing"
+      - run: uv run --frozen -v python -c 'import importlib.metadata as m; print("IMP" "ORT version", m.version("tally"))'
 `)
 		r := w.repo("uvsync", files)
-		r.check("first commit", r.head, true, true)
+		// uv run checks the project's build stamp against its files, which
+		// the checkout writes anew on every run: a warm run restores the
+		// stamp brought up to date, so uv keeps the build (as the cold run's
+		// uv run keeps the one uv sync just made) instead of rebuilding.
+		notFresh := "not fresh: tally"
+		if log := r.check("first commit", r.head, true, true); strings.Contains(log, notFresh) || !strings.Contains(log, "uv's build stamp of . brought up to date") {
+			t.Errorf("the warm run's uv run rebuilt the restored project:\n%s", log)
+		}
+		before := r.head
+		r.commit(map[string]string{"src/tally/__init__.py": "def add(a, b):\n    return b + a\n"}, "code only")
+		if log := r.check("code change", before, false, true); strings.Contains(log, notFresh) || !strings.Contains(log, "environment restored") {
+			t.Errorf("a code-only change rebuilt or reinstalled the uv project:\n%s", log)
+		}
+		// A new version and a new dependency in pyproject.toml (locked
+		// again): the warm run installs them, as a fresh machine does.
+		before = r.head
+		py := strings.Replace(strings.Replace(files["pyproject.toml"], `version = "0.1.0"`, `version = "0.2.0"`, 1), `dependencies = ["alpha"]`, `dependencies = ["alpha", "gamma"]`, 1)
+		r.commit(map[string]string{"pyproject.toml": py, "uv.lock": uvLock(t, w, py)}, "version and dependency")
+		log := r.check("pyproject.toml changed", before, false, false)
+		if !strings.Contains(log, "IMPORT version 0.2.0") || !strings.Contains(log, "FREEZE gamma==1.0") {
+			t.Errorf("the warm run did not install the changed project:\n%s", log)
+		}
+	})
+
+	// poetry install and pdm install from their locks into the job's
+	// environment: warm equals cold, and a lock pinning another version is
+	// installed on the warm run, not the kept one.
+	for _, tool := range []string{"poetry", "pdm"} {
+		t.Run(tool, func(t *testing.T) {
+			w.t = t
+			pyproject := func(gamma string) string {
+				if tool == "poetry" {
+					return `[build-system]
+requires = ["poetry-core>=2.0"]
+build-backend = "poetry.core.masonry.api"
+
+[project]
+name = "svc"
+version = "0.1.0"
+requires-python = ">=3.11"
+dependencies = ["alpha", "gamma==` + gamma + `"]
+
+[[tool.poetry.source]]
+name = "local"
+url = "{INDEX}"
+priority = "primary"
+`
+				}
+				return `[build-system]
+requires = ["pdm-backend"]
+build-backend = "pdm.backend"
+
+[project]
+name = "svc"
+version = "0.1.0"
+requires-python = ">=3.11"
+dependencies = ["alpha", "gamma==` + gamma + `"]
+
+[[tool.pdm.source]]
+name = "pypi"
+url = "{INDEX}"
+`
+			}
+			lockName := tool + ".lock"
+			// The project itself is installed too (editable), built by its
+			// backend from the scenario's index.
+			files := map[string]string{
+				".github/workflows/ci.yml": wcHead + "      - run: " + tool + " install\n" + report("python", "alpha", "gamma", "svc") +
+					"      - run: python -c 'import svc; assert svc.NAME == \"svc\"'\n",
+				"pyproject.toml":  pyproject("1.0"),
+				"svc/__init__.py": "NAME = \"svc\"\n",
+			}
+			files[lockName] = toolLock(t, w, tool, w.expand(files)["pyproject.toml"])
+			r := w.repo(tool, files)
+			r.check("first commit", r.head, true, true)
+			// A new release pinned in pyproject.toml and locked: the warm
+			// run installs it from the changed lock.
+			testenv.WriteWheel(t, w.index.Packages, testenv.WheelSpec{Name: "gamma", Version: "1.1." + map[string]string{"poetry": "1", "pdm": "2"}[tool]})
+			before := r.head
+			changed := map[string]string{"pyproject.toml": pyproject("1.1." + map[string]string{"poetry": "1", "pdm": "2"}[tool])}
+			changed[lockName] = toolLock(t, w, tool, w.expand(changed)["pyproject.toml"])
+			r.commit(changed, "pin gamma 1.1")
+			log := r.check("lock pins another version", before, false, false)
+			if !strings.Contains(log, "FREEZE gamma==1.1.") {
+				t.Errorf("the warm run did not install the version the changed lock pins:\n%s", log)
+			}
+		})
+	}
+
+	// Two repositories with the same workflow, the same requirement files
+	// and the same file names, on one state directory and one server: each
+	// keeps its own environments (the slot is per repository identity), so
+	// the second never restores the first's, and each imports its own code.
+	t.Run("repository-identity", func(t *testing.T) {
+		w.t = t
+		files := func(op string) map[string]string {
+			return map[string]string{
+				".github/workflows/ci.yml": wcHead + `      - run: pip install -r requirements-dev.txt
+` + report("python", "tally", "alpha") + `      - run: python -c "import tally; print('IMP' 'ORT add', tally.add(2, 3))"
+`,
+				"requirements-dev.txt":  "-e .\ngamma==1.0\n",
+				"pyproject.toml":        tallyPyproject,
+				"src/tally/__init__.py": "def add(a, b):\n    return a " + op + " b\n",
+			}
+		}
+		a, b := w.repo("ida", files("+")), w.repo("idb", files("*"))
+		b.tmp = a.tmp // one user: the same TMPDIR, so the same work root and step environment
+		shared := filepath.Join(w.tmp, "state-shared")
+		const fresh, restored = "nothing kept for this job yet", "environment restored"
+		want := map[*wcRepo]string{a: "IMPORT add 5", b: "IMPORT add 6"}
+		for _, r := range []*wcRepo{a, b} {
+			cold, _ := r.cold()
+			got, log := r.local(shared)
+			if d := cmp.Diff(cold, got); d != "" {
+				t.Errorf("%s on the shared state directory differs from a cold run (-cold +shared):\n%s\n%s", r.name, d, log)
+			}
+			if !strings.Contains(log, fresh) || strings.Contains(log, restored) || !strings.Contains(log, want[r]) {
+				t.Errorf("%s's first run on a state directory another repository used did not install afresh with its own code:\n%s", r.name, log)
+			}
+		}
+		// A code change (the same file names): the kept environment holds.
+		again := func(r *wcRepo, op string) {
+			r.commit(map[string]string{"src/tally/__init__.py": "def add(a, b):\n    return a " + op + " b  # again\n"}, "again")
+		}
+		again(a, "+")
+		if _, log := a.local(shared); !strings.Contains(log, restored) || !strings.Contains(log, want[a]) {
+			t.Errorf("ida's own kept environment was not restored after idb ran:\n%s", log)
+		}
+		// The server: one agent, both repositories.
+		for _, r := range []*wcRepo{b, a} {
+			got, log := r.server(r.head)
+			if !strings.Contains(log, fresh) || strings.Contains(log, restored) || !strings.Contains(log, want[r]) || got.Result != "success" {
+				t.Errorf("%s's first server run did not install afresh with its own code:\n%s", r.name, log)
+			}
+		}
+		before := b.head
+		again(b, "*")
+		if _, log := b.server(before); !strings.Contains(log, restored) || !strings.Contains(log, want[b]) {
+			t.Errorf("idb's own kept environment was not restored on the server:\n%s", log)
+		}
 	})
 
 	t.Run("uv-activate", func(t *testing.T) {
@@ -452,14 +605,23 @@ func TestWarmEqualsCold(t *testing.T) {
 // with steps after setup-python.
 func uvProject(t *testing.T, w *warmcold, steps string) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
 	files := map[string]string{
 		"pyproject.toml": strings.Replace(tallyPyproject, `dependencies = ["alpha"]`, `dependencies = ["alpha"]
 requires-python = ">=3.11"`, 1),
 		"src/tally/__init__.py": "def add(a, b):\n    return a + b\n",
 		".python-version":       "3.11\n",
 	}
-	testenv.WriteFiles(t, dir, files)
+	files["uv.lock"] = uvLock(t, w, files["pyproject.toml"])
+	files[".github/workflows/ci.yml"] = strings.Replace(wcHead, "env:\n", "env:\n  UV_INDEX_URL: {INDEX}\n  UV_PYTHON_DOWNLOADS: never\n", 1) + steps
+	return files
+}
+
+// uvLock is the uv.lock of a project with this pyproject.toml, locked
+// against the scenario's index.
+func uvLock(t *testing.T, w *warmcold, pyproject string) string {
+	t.Helper()
+	dir := t.TempDir()
+	testenv.WriteFiles(t, dir, map[string]string{"pyproject.toml": pyproject})
 	uv := filepath.Join(filepath.Dir(strings.Split(w.path, string(os.PathListSeparator))[0]), "uv")
 	if _, err := os.Stat(uv); err != nil {
 		uv = filepath.Join(strings.Split(w.path, string(os.PathListSeparator))[0], "uv")
@@ -469,9 +631,23 @@ requires-python = ">=3.11"`, 1),
 	if err != nil {
 		t.Fatal(err)
 	}
-	files["uv.lock"] = string(lock)
-	files[".github/workflows/ci.yml"] = strings.Replace(wcHead, "env:\n", "env:\n  UV_INDEX_URL: {INDEX}\n  UV_PYTHON_DOWNLOADS: never\n", 1) + steps
-	return files
+	return string(lock)
+}
+
+// toolLock is the lock poetry or pdm writes for a project with this
+// pyproject.toml (its index the scenario's).
+func toolLock(t *testing.T, w *warmcold, tool, pyproject string) string {
+	t.Helper()
+	dir := t.TempDir()
+	testenv.WriteFiles(t, dir, map[string]string{"pyproject.toml": pyproject})
+	py := filepath.Join(pyenvPrefix(t, "3.11"), "bin", "python3.11")
+	env := []string{"PATH=" + w.path, "HOME=" + dir, "POETRY_CACHE_DIR=" + filepath.Join(w.tmp, "poetry-cache"), "PDM_CACHE_DIR=" + filepath.Join(w.tmp, "pdm-cache"), "PDM_PYTHON=" + py, "PDM_CHECK_UPDATE=false", "VIRTUAL_ENV="}
+	testenv.Run(t, context.Background(), dir, env, filepath.Join(w.toolbin, tool), "lock")
+	lock, err := os.ReadFile(filepath.Join(dir, tool+".lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(lock)
 }
 
 // TestWarmEqualsColdRandomEdits applies seeded random sequences of the

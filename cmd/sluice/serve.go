@@ -75,7 +75,14 @@ beats the environment, which beats the file. Secrets are read from files. With -
 			}
 			flags := map[string]string{}
 			for _, s := range serverconfig.Settings() {
-				if f := cmd.Flags().Lookup(s.Flag); f != nil && f.Changed {
+				f := cmd.Flags().Lookup(s.Flag)
+				switch {
+				case f == nil || !f.Changed:
+				case f.Value.Type() == "stringArray":
+					// A list setting given as a repeated flag: every value counts.
+					vs, _ := cmd.Flags().GetStringArray(s.Flag)
+					flags[s.Flag] = strings.Join(vs, string(os.PathListSeparator))
+				default:
 					flags[s.Flag] = f.Value.String()
 				}
 			}
@@ -104,6 +111,11 @@ beats the environment, which beats the file. Secrets are read from files. With -
 	cmd.Flags().StringVar(&configPath, "config", "", "TOML file of settings ($SLUICE_CONFIG)")
 	cmd.Flags().BoolVar(&check, "check-config", false, "check the settings, print them with where each came from, and exit")
 	for _, s := range serverconfig.Settings() {
+		if s.Key == "sandbox_readonly" {
+			// Repeatable, as on `sluice agent`: a second flag must not drop the first.
+			cmd.Flags().StringArray(s.Flag, nil, s.Help+"; repeatable ($"+s.Env+")")
+			continue
+		}
 		cmd.Flags().String(s.Flag, s.Default, s.Help+" ($"+s.Env+")")
 	}
 	return cmd

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +49,21 @@ func TestSecureDataDir(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeSandboxReadOnlyRepeats: --sandbox-readonly given twice keeps
+// both directories, as on `sluice agent` (a second flag used to replace the
+// first, silently).
+func TestServeSandboxReadOnlyRepeats(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("SLUICE_STATE_DIR", dir)
+	out, err := runCLI(t, serveCmd(), "", "--check-config", "--data", filepath.Join(dir, "data"),
+		"--sandbox-readonly", "/opt/tools-a", "--sandbox-readonly", "/opt/tools-b")
+	if err != nil {
+		t.Fatalf("serve --check-config: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "/opt/tools-a"+string(os.PathListSeparator)+"/opt/tools-b") {
+		t.Errorf("both directories are not in the settings:\n%s", out)
 	}
 }

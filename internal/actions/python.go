@@ -160,7 +160,7 @@ func makeJobEnv(ctx context.Context, s Step, envs PythonEnvs, interp python.Inte
 		name += "t"
 	}
 	dir = envs.Dir(name)
-	index := firstNonEmpty(c.Env["PIP_INDEX_URL"], python.DefaultIndex)
+	index := python.PipIndexURL(c.Env)
 	pipDir := filepath.Join(c.StateDir, "tools", "pip")
 	wheel, perr := python.CurrentPip(ctx, &http.Client{Timeout: 30 * time.Second}, pipDir, index, interp, time.Now())
 	if perr != nil {

@@ -328,6 +328,24 @@ type recognizer struct {
 	c    Command
 	in   StepInputs
 	seen map[string]bool // requirements files read
+	// confIndex is the index-url pip's configuration files set (the
+	// last file that sets it wins).
+	confIndex string
+}
+
+// PipIndexURL is the index pip takes packages from in env: PIP_INDEX_URL,
+// else the index-url of pip's configuration files (a machine's mirror),
+// else PyPI.
+func PipIndexURL(env map[string]string) string {
+	if v := env["PIP_INDEX_URL"]; v != "" {
+		return v
+	}
+	r := &recognizer{c: Command{Dir: "/", Workspace: "/"}, in: StepInputs{Values: map[string]string{}}}
+	r.pipConfig(env)
+	if r.confIndex != "" {
+		return r.confIndex
+	}
+	return DefaultIndex
 }
 
 func (r *recognizer) lookPath(name string, env map[string]string) string {
@@ -1330,6 +1348,7 @@ func (r *recognizer) readPipConf(path string) {
 		switch key {
 		case "index-url", "i":
 			if len(vals) > 0 {
+				r.confIndex = vals[0]
 				r.in.Index.URLs = append([]string{vals[0]}, r.in.Index.URLs...)
 			}
 		case "extra-index-url":
@@ -1428,7 +1447,7 @@ func (r *recognizer) project(dir string, editable bool) error {
 		proj := asMap(pp["project"])
 		_, setupPy := os.Stat(filepath.Join(dir, "setup.py"))
 		static = proj != nil && proj["version"] != nil && len(asStrings(proj["dynamic"])) == 0 &&
-			setupPy != nil && dig(pp, "build-system", "backend-path") == nil
+			setupPy != nil && dig(pp, "build-system", "backend-path") == nil && pointsAtSource(pp, dir)
 		for _, key := range []string{"readme", "license"} {
 			switch v := proj[key].(type) {
 			case string:
@@ -1464,6 +1483,34 @@ func (r *recognizer) project(dir string, editable bool) error {
 	r.in.Values["tree "+name] = d
 	r.in.Values["git "+name] = gitDescribe(dir)
 	return nil
+}
+
+// pointsAtSource says whether the project's build backend makes an
+// editable install that points at the source (a path entry or a finder over
+// its files) without building anything from it. Backends that compile in
+// editable mode (scikit-build-core, meson-python, maturin), build hooks and
+// build scripts read the sources' bytes, so their trees are keyed whole.
+func pointsAtSource(pp map[string]any, dir string) bool {
+	backend, _ := dig(pp, "build-system", "build-backend").(string)
+	switch strings.TrimSpace(backend) {
+	case "", "setuptools.build_meta", "setuptools.build_meta:__legacy__", "flit_core.buildapi", "uv_build", "poetry.core.masonry.api":
+	case "hatchling.build":
+		if dig(pp, "tool", "hatch", "build", "hooks") != nil {
+			return false
+		}
+		for _, t := range asMap(dig(pp, "tool", "hatch", "build", "targets")) {
+			if asMap(t)["hooks"] != nil {
+				return false
+			}
+		}
+	case "pdm.backend":
+		if _, err := os.Stat(filepath.Join(dir, "pdm_build.py")); err == nil {
+			return false
+		}
+	default:
+		return false
+	}
+	return dig(pp, "tool", "poetry", "build") == nil
 }
 
 // maxTreeFiles bounds a local project sluice hashes.

@@ -301,3 +301,45 @@ func FuzzRecognize(f *testing.F) {
 			Managed: func(p string) bool { return strings.HasPrefix(p, ws) }})
 	})
 }
+
+// TestEditableKeyFollowsTheBackend: an editable project with static
+// metadata is keyed by its file names only where the backend points at the
+// source; a backend that compiles in editable mode, or a build hook, reads
+// the sources' bytes, so a changed source must change the key.
+func TestEditableKeyFollowsTheBackend(t *testing.T) {
+	const meta = "[project]\nname = \"ext\"\nversion = \"0.1\"\n"
+	for _, tc := range []struct {
+		name, pyproject string
+		extra           map[string]string
+		bytesKeyed      bool
+	}{
+		{"setuptools", "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n" + meta, nil, false},
+		{"hatchling", "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n" + meta, nil, false},
+		{"hatchling with a build hook", "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n" + meta +
+			"[tool.hatch.build.targets.wheel.hooks.custom]\n", nil, true},
+		{"pdm-backend with pdm_build.py", "[build-system]\nrequires = [\"pdm-backend\"]\nbuild-backend = \"pdm.backend\"\n" + meta,
+			map[string]string{"pdm_build.py": "def pdm_build_initialize(context):\n    pass\n"}, true},
+		{"scikit-build-core", "[build-system]\nrequires = [\"scikit-build-core\"]\nbuild-backend = \"scikit_build_core.build\"\n" + meta, nil, true},
+		{"maturin", "[build-system]\nrequires = [\"maturin\"]\nbuild-backend = \"maturin\"\n" + meta, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{"pyproject.toml": tc.pyproject, "src/ext.cpp": "int x = 1;\n", "src/ext/__init__.py": ""}
+			for k, v := range tc.extra {
+				files[k] = v
+			}
+			f := newEnvFixture(t, files)
+			in, err := f.recognize("pip install -e .", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFiles(t, f.ws, map[string]string{"src/ext.cpp": "int x = 2;\n"})
+			in2, err := f.recognize("pip install -e .", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed := in.Key() != in2.Key(); changed != tc.bytesKeyed {
+				t.Errorf("a changed source changes the key: %v, want %v (%v)", changed, tc.bytesKeyed, Changed(in.Values, in2.Values))
+			}
+		})
+	}
+}

@@ -772,6 +772,7 @@ func (m *Manager) restore(c *record) error {
 	if err := cp.toJob(wsSrc, wm, ws); err != nil {
 		return fmt.Errorf("copying what the kept steps wrote in the workspace: %w", err)
 	}
+	m.restampUV(c)
 	now := m.o.Now()
 	_ = os.Chtimes(c.dir, now, now)
 	m.startSpare(c.dir)
@@ -785,4 +786,33 @@ func rootDigest(r *os.Root, rel string) (string, error) {
 	}
 	defer f.Close()
 	return python.ReaderDigest(f)
+}
+
+// restampUV brings uv's build stamps of the workspace's projects up to date
+// in the restored environments, where the kept steps' inputs prove the
+// projects' files are those they were built from; otherwise every warm
+// `uv run` would rebuild them (python.RestampUVBuilds says why). A stamp
+// left alone only costs uv a rebuild, so a failure is noted, not fatal.
+func (m *Manager) restampUV(c *record) {
+	var envs []string
+	seen := map[string]bool{}
+	for _, a := range m.steps[:min(len(c.Steps), len(m.steps))] {
+		for _, t := range a.step.Targets {
+			if !seen[t] {
+				seen[t] = true
+				envs = append(envs, t)
+			}
+		}
+	}
+	keyed := make([]map[string]string, 0, len(c.Steps))
+	for _, s := range c.Steps {
+		keyed = append(keyed, s.Inputs)
+	}
+	done, err := python.RestampUVBuilds(envs, m.o.Workspace, keyed)
+	if err != nil {
+		m.o.Note("", fmt.Sprintf("environment: %v (uv will rebuild the project)", err))
+	}
+	if len(done) > 0 {
+		m.o.Note("", fmt.Sprintf("environment: uv's build stamp of %s brought up to date (pyproject.toml, setup.py, setup.cfg and the file names unchanged since the build)", strings.Join(done, ", ")))
+	}
 }
