@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/sluice-ci/sluice/internal/forge"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/server"
@@ -488,5 +491,98 @@ func TestAgentLostAcrossReplicas(t *testing.T) {
 	}
 	if lost != 1 {
 		t.Errorf("%d agent-lost records of job %d, want 1", lost, job.ID)
+	}
+}
+
+// TestKilledBetweenCompletionAndAdvance: a replica answers an agent's completion before it
+// advances the run (the advance waits for the run's lock, held here by the test as another
+// replica's pass would hold it), and is killed -9 before the advance. The job's end is not lost
+// and the run is not left behind: started again, the replica advances it, the dependent job
+// runs, and every job completes exactly once.
+func TestKilledBetweenCompletionAndAdvance(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1)
+	a := c.replicas[0]
+	agent := c.startAgentAt(t, "one", a.url, 1)
+	a.waitAgentsOnline(t, "one")
+	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
+	secret := "hook-" + randomHex(t, 8)
+	a.addRepo(t, "demo", g, secret)
+	marker := filepath.Join(t.TempDir(), "marker")
+	wf := markerWorkflow(marker) + `  after:
+    needs: wait
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo after ran
+`
+	sha := g.commit(t, map[string]string{".github/workflows/wait.yml": wf}, "add wait")
+	run := a.pushHook(t, forge.GitHub, "demo", g, first, sha, secret, "advance-kill-1")[0]
+	a.waitJob(t, run, "wait", "running", runTimeout, func(j server.JobView) bool { return j.Status == store.StatusInProgress })
+
+	// The run's lock, as the store takes it on Postgres (lockRun's namespace in the high bits).
+	lockDB, err := sql.Open("pgx", c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockDB.Close()
+	ctx := context.Background()
+	conn, err := lockDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(1)<<48|run); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The agent was answered while the run's lock was held: the answer did not wait for it.
+	waitFor(t, "the agent to be answered", runTimeout, func() (string, bool, error) {
+		return "", strings.Contains(agent.output(), "job completed"), nil
+	})
+	a.proc.kill()
+	db, err := store.Open(ctx, c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	states := func() map[string]string {
+		jobs, err := db.ListLatestJobs(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, j := range jobs {
+			out[j.Key] = j.Status + "/" + j.Conclusion
+		}
+		return out
+	}
+	if got, want := states(), map[string]string{"wait": "completed/success", "after": "waiting/"}; !cmp.Equal(got, want) {
+		t.Fatalf("after the kill, jobs are %v, want %v (the job's end recorded, the run not advanced)", got, want)
+	}
+	// The lock goes with its session (closing the *sql.Conn would only pool it).
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(1)<<48|run); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	a.start(t)
+	d := a.waitRunDone(t, run, runTimeout)
+	if d.Run.Conclusion != store.ConclusionSuccess {
+		t.Fatalf("run %d: %s%s", run, d.Run.Conclusion, describeJobs(d))
+	}
+	evs, err := a.client().RunEvents(ctx, run, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range d.Jobs {
+		n := 0
+		for _, e := range evs {
+			if e.Kind == store.EventJobCompleted && e.JobID != nil && *e.JobID == j.ID {
+				n++
+			}
+		}
+		if j.Status != store.StatusCompleted || n != 1 {
+			t.Errorf("job %s (id %d): %s with %d completion events, want completed once", j.Key, j.ID, j.Status, n)
+		}
 	}
 }

@@ -55,7 +55,7 @@ func main() {
 	flag.IntVar(&cfg.scaleAgents, "scale-agents", 20, "sluice agent processes of the scale throughput runs")
 	flag.IntVar(&cfg.chaosJobs, "chaos-jobs", 10000, "no-op jobs of the run with a replica killed every 10 s")
 	flag.IntVar(&cfg.curveJobs, "curve-jobs", 2000, "jobs per point of the claim-rate curve")
-	flag.StringVar(&cfg.scaleOnly, "scale-only", "", "with -scale, run only the throughput run of this name (e.g. \"postgres 2 replicas\"), print them and write no results file")
+	flag.StringVar(&cfg.scaleOnly, "scale-only", "", "with -scale, run only the throughput run of this name (e.g. \"postgres 2 replicas\"), or \"latency\" (webhook → first step on Postgres, each mark), print them and write no results file")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -47,14 +47,8 @@ func renderReport(m machine, lat *latencyResult, tp *throughputResult) report {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
 	first := make([]time.Duration, 0, len(lat.Samples))
-	var ack, queued, claimed, firstLog, finished []time.Duration
 	for _, s := range lat.Samples {
 		first = append(first, s.FirstStep)
-		ack = append(ack, s.Ack)
-		queued = append(queued, s.Queued)
-		claimed = append(claimed, s.Claimed)
-		firstLog = append(firstLog, s.FirstLog)
-		finished = append(finished, s.Finished)
 	}
 	fst := summarize(first)
 	jobsPerSec := float64(tp.Jobs) / tp.Total.Seconds()
@@ -83,21 +77,7 @@ func renderReport(m machine, lat *latencyResult, tp *throughputResult) report {
 	p("`jobs[0].steps[0].started_at`, stamped by the agent when the engine starts the step (the same instant as\n")
 	p("the job log's `step started` line), which is closer to \"first step started\" than the job's\n")
 	p("`started_at` (the lease, before checkout).\n\n")
-	p("| mark (from webhook sent) | p50 | p95 | max | mean |\n| --- | ---: | ---: | ---: | ---: |\n")
-	for _, r := range []struct {
-		name string
-		ds   []time.Duration
-	}{
-		{"webhook answered (fetch + plan happen before the reply)", ack},
-		{"job queued (`queued_at`)", queued},
-		{"job leased by the agent (`started_at`)", claimed},
-		{"job's first log line (checkout done, engine started)", firstLog},
-		{"**first step started** (`steps[0].started_at`)", first},
-		{"job finished (`finished_at`)", finished},
-	} {
-		s := summarize(r.ds)
-		p("| %s | %.1f ms | %.1f ms | %.1f ms | %.1f ms |\n", r.name, ms(s.P50), ms(s.P95), ms(s.Max), ms(s.Mean))
-	}
+	b.WriteString(latencyMarks(lat))
 	p("\nServer with its embedded agent: VmRSS %s at rest, VmHWM %s after the %d runs.\n\n",
 		mib(lat.Rest.RSS), mib(lat.Peak.HWM), lat.Warmup+fst.N)
 
@@ -173,6 +153,36 @@ func renderReport(m machine, lat *latencyResult, tp *throughputResult) report {
 }
 
 // writeReport writes r to path, keeping any notes below notesMark.
+// latencyMarks is the table of a latency run's marks, each from the webhook sent.
+func latencyMarks(lat *latencyResult) string {
+	var ack, queued, claimed, firstLog, first, finished []time.Duration
+	for _, s := range lat.Samples {
+		ack = append(ack, s.Ack)
+		queued = append(queued, s.Queued)
+		claimed = append(claimed, s.Claimed)
+		firstLog = append(firstLog, s.FirstLog)
+		first = append(first, s.FirstStep)
+		finished = append(finished, s.Finished)
+	}
+	var b bytes.Buffer
+	b.WriteString("| mark (from webhook sent) | p50 | p95 | max | mean |\n| --- | ---: | ---: | ---: | ---: |\n")
+	for _, r := range []struct {
+		name string
+		ds   []time.Duration
+	}{
+		{"webhook answered (fetch + plan happen before the reply)", ack},
+		{"job queued (`queued_at`)", queued},
+		{"job leased by the agent (`started_at`)", claimed},
+		{"job's first log line (checkout done, engine started)", firstLog},
+		{"**first step started** (`steps[0].started_at`)", first},
+		{"job finished (`finished_at`)", finished},
+	} {
+		s := summarize(r.ds)
+		fmt.Fprintf(&b, "| %s | %.1f ms | %.1f ms | %.1f ms | %.1f ms |\n", r.name, ms(s.P50), ms(s.P95), ms(s.Max), ms(s.Mean))
+	}
+	return b.String()
+}
+
 func writeReport(path string, r report) error {
 	notes := notesMark + "\n"
 	old, err := os.ReadFile(path)

@@ -641,8 +641,17 @@ func runScale(ctx context.Context, cfg config) error {
 		{Name: "sqlite 1 server", Replicas: 1, Agents: cfg.scaleAgents, Jobs: cfg.scaleJobs},
 		{Name: "postgres 2 replicas, kill every 10s", Postgres: true, Replicas: 2, Agents: cfg.scaleAgents, Jobs: cfg.chaosJobs, KillEvery: 10 * time.Second},
 	}
+	if cfg.scaleOnly == "latency" {
+		// webhook → first step on Postgres alone, each mark printed: where the time goes.
+		lat, err := scaleLatency(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Print(latencyMarks(lat))
+		return nil
+	}
 	if cfg.scaleOnly != "" && !slices.ContainsFunc(runs, func(o scaleOpts) bool { return o.Name == cfg.scaleOnly }) {
-		var names []string
+		names := []string{`"latency"`}
 		for _, o := range runs {
 			names = append(names, fmt.Sprintf("%q", o.Name))
 		}
@@ -659,21 +668,9 @@ func runScale(ctx context.Context, cfg config) error {
 	if cfg.scaleOnly != "" {
 		return nil // a partial run (profiling, trying a change): no results file
 	}
-	fmt.Fprintln(os.Stderr, "==> webhook → first step on Postgres (one replica, embedded agent)")
-	latDir, err := mkdir(cfg.work, "latency-postgres")
+	lat, err := scaleLatency(ctx, cfg)
 	if err != nil {
 		return err
-	}
-	dsn, drop, err := newDatabase(ctx)
-	if err != nil {
-		return err
-	}
-	cfg.serverExtra = []string{"--db", dsn}
-	lat, err := benchLatency(ctx, cfg, latDir)
-	drop()
-	cfg.serverExtra = nil
-	if err != nil {
-		return fmt.Errorf("latency on Postgres: %w", err)
 	}
 	var curve []*curvePoint
 	for _, n := range []int{1, 5, 20} {
@@ -695,6 +692,26 @@ func runScale(ctx context.Context, cfg config) error {
 	}
 	fmt.Print(rep.summary)
 	return nil
+}
+
+// scaleLatency measures webhook → first step on one replica on Postgres with its embedded agent.
+func scaleLatency(ctx context.Context, cfg config) (*latencyResult, error) {
+	fmt.Fprintln(os.Stderr, "==> webhook → first step on Postgres (one replica, embedded agent)")
+	latDir, err := mkdir(cfg.work, "latency-postgres")
+	if err != nil {
+		return nil, err
+	}
+	dsn, drop, err := newDatabase(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer drop()
+	cfg.serverExtra = []string{"--db", dsn}
+	lat, err := benchLatency(ctx, cfg, latDir)
+	if err != nil {
+		return nil, fmt.Errorf("latency on Postgres: %w", err)
+	}
+	return lat, nil
 }
 
 const (

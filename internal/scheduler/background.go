@@ -42,7 +42,8 @@ func (b *background) start(ctx context.Context) {
 // Go runs fn in a goroutine under Run's context. Before Run (tests that drive a scheduler
 // directly) fn gets the caller's context without its cancellation: the work outlives the
 // request that asked for it.
-func (b *background) Go(ctx context.Context, fn func(ctx context.Context)) {
+// It reports false, running nothing, once Run's context has ended.
+func (b *background) Go(ctx context.Context, fn func(ctx context.Context)) bool {
 	b.mu.Lock()
 	base := b.ctx
 	if base == nil {
@@ -50,7 +51,7 @@ func (b *background) Go(ctx context.Context, fn func(ctx context.Context)) {
 	}
 	if base.Err() != nil {
 		b.mu.Unlock()
-		return
+		return false
 	}
 	b.wg.Add(1)
 	b.mu.Unlock()
@@ -58,6 +59,7 @@ func (b *background) Go(ctx context.Context, fn func(ctx context.Context)) {
 		defer b.wg.Done()
 		fn(base)
 	}()
+	return true
 }
 
 // passes coalesces requests to advance one run: while a pass runs, the requests that arrive

@@ -20,6 +20,12 @@ func (s *Scheduler) JobFinished(ctx context.Context, jobID int64) error {
 	if err := s.advance(ctx, j.RunID); err != nil {
 		return err
 	}
+	return s.jobEnded(ctx, j)
+}
+
+// jobEnded does what a job's end asks of the scheduler beyond advancing its run (which is
+// done first): a deployment job's end may conclude its promotion, a verification job's does.
+func (s *Scheduler) jobEnded(ctx context.Context, j *store.Job) error {
 	info, ok := s.info(ctx, j)
 	if ok && info.Promotion != 0 {
 		// Only a deployment job's end can conclude a promotion; the others

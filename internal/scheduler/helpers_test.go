@@ -89,8 +89,14 @@ func fixedNow() time.Time { return time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC) 
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessOn(t, "sqlite://"+filepath.Join(t.TempDir(), "db.sqlite"))
+}
+
+// newHarnessOn is newHarness on the database at dsn (a fresh one).
+func newHarnessOn(t *testing.T, dsn string) *harness {
+	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "db.sqlite"), store.WithClock(fixedNow))
+	db, err := store.Open(ctx, dsn, store.WithClock(fixedNow))
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}

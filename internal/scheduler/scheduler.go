@@ -66,6 +66,8 @@ type Scheduler struct {
 	// group decisions under the groups lock (background.go), so any replica may make them.
 	bg     background
 	passes passes
+	// finished holds the ended jobs whose runs are advanced off the agent's path (later.go).
+	finished finishedLater
 	// infos caches what planning reads of job specs (rowInfo by job ID),
 	// plans each unfinished run's plan (by run ID and attempt).
 	infos, plans sync.Map

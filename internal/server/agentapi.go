@@ -288,24 +288,35 @@ func (s *Server) agentComplete(w http.ResponseWriter, r *http.Request, a *store.
 	}
 	// The job is recorded; moving the run along is the scheduler's, and its failure must not
 	// make the agent retry a completion that already landed.
-	s.agentJobFinished(r, j.ID)
+	s.agentJobFinished(r, j.RunID, j.ID)
 	agentJSON(w, http.StatusOK, struct{}{})
+}
+
+// LaterFinisher is a Scheduler that advances a run after a job's end off the caller's path
+// (internal/scheduler's does): JobFinishedLater returns at once, and the run moves on, and is
+// reported to its forge, in the scheduler's background. A run whose advance the process did not
+// live to make is still open in the database, for the scheduler's reconciliation to move.
+type LaterFinisher interface {
+	JobFinishedLater(ctx context.Context, runID, jobID int64)
 }
 
 // agentJobFinished tells the scheduler a job ended, then the forge how the run stands. Errors
 // are logged: the job itself is recorded, and the scheduler reconciles runs on its own after a
-// restart.
-func (s *Server) agentJobFinished(r *http.Request, jobID int64) {
+// restart. A scheduler that advances runs in its background is not waited for: the agent's
+// answer would wait for the run's lock, which the passes of the run's other jobs hold.
+func (s *Server) agentJobFinished(r *http.Request, runID, jobID int64) {
 	// Not cut short when the agent hangs up: the job is recorded, and its run must move on.
 	ctx := context.WithoutCancel(r.Context())
+	if l, ok := s.cfg.Scheduler.(LaterFinisher); ok {
+		l.JobFinishedLater(ctx, runID, jobID)
+		return
+	}
 	if s.cfg.Scheduler != nil {
 		if err := s.cfg.Scheduler.JobFinished(ctx, jobID); err != nil {
 			s.cfg.Log.Error("advancing run after job finished", "job", jobID, "err", err)
 		}
 	}
-	if j, err := s.cfg.DB.GetJob(ctx, jobID); err == nil {
-		s.agentReportRun(j.RunID)
-	}
+	s.agentReportRun(runID)
 }
 
 // agentReportRun sends run runID's commit status in the background: a slow forge must not hold

@@ -96,7 +96,7 @@ func (s *Server) agentSendClaim(w http.ResponseWriter, r *http.Request, a *store
 			s.agentFail(w, r, "failing job whose secrets could not be read", err)
 			return true
 		}
-		s.agentJobFinished(r, j.ID)
+		s.agentJobFinished(r, j.RunID, j.ID)
 		return false
 	}
 	s.cfg.Log.Info("job leased", "job", j.ID, "run", j.RunID, "key", j.Key, "agent", a.Name)
