@@ -15,6 +15,10 @@ import (
 // run is still open (only an advance ends a run), so the server's start (Resume) and the
 // cluster's reconcile duty, which advance every open run, move it along.
 
+// maxLaterRetries is how often a failed background advance is tried again before the run is
+// left to the reconcile duty.
+const maxLaterRetries = 5
+
 // finishedLater holds, per run, the ended jobs its next pass is for. A run is in the map
 // while a goroutine drains it.
 type finishedLater struct {
@@ -47,6 +51,7 @@ func (s *Scheduler) JobFinishedLater(ctx context.Context, runID, jobID int64) {
 // drainFinished advances run runID until no ended job of it waits for a pass.
 func (s *Scheduler) drainFinished(ctx context.Context, runID int64) {
 	l := &s.finished
+	failures := 0
 	for {
 		l.mu.Lock()
 		jobs := l.runs[runID]
@@ -59,11 +64,27 @@ func (s *Scheduler) drainFinished(ctx context.Context, runID int64) {
 		l.runs[runID] = jobs[:0:0]
 		l.mu.Unlock()
 		if err := s.advance(ctx, runID); err != nil {
-			if ctx.Err() == nil {
-				s.cfg.Log.Error("advancing run after jobs finished", "run", runID, "jobs", len(jobs), "err", err)
+			if ctx.Err() != nil {
+				continue // stopping: left to Resume
 			}
+			// A database that failed once may not fail again: the jobs wait for the next pass
+			// (their follow-ups, deployments and verifications, with them), a few times, then
+			// the run is left to the reconcile duty.
+			if failures++; failures <= maxLaterRetries {
+				s.cfg.Log.Warn("advancing run after jobs finished; retrying", "run", runID, "jobs", len(jobs), "err", err)
+				l.mu.Lock()
+				l.runs[runID] = append(jobs, l.runs[runID]...)
+				l.mu.Unlock()
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Duration(failures) * 200 * time.Millisecond):
+				}
+				continue
+			}
+			s.cfg.Log.Error("advancing run after jobs finished", "run", runID, "jobs", len(jobs), "err", err)
 			continue
 		}
+		failures = 0
 		for _, id := range jobs {
 			s.jobEndedByID(ctx, id)
 		}
