@@ -410,17 +410,18 @@ func TestWarmEqualsCold(t *testing.T) {
 		t.Run(tool, func(t *testing.T) {
 			w.t = t
 			pyproject := func(gamma string) string {
-				if tool == "poetry" {
-					return `[build-system]
-requires = ["poetry-core>=2.0"]
-build-backend = "poetry.core.masonry.api"
-
+				project := `
 [project]
 name = "svc"
 version = "0.1.0"
 requires-python = ">=3.11"
 dependencies = ["alpha", "gamma==` + gamma + `"]
-
+`
+				if tool == "poetry" {
+					return `[build-system]
+requires = ["poetry-core>=2.0"]
+build-backend = "poetry.core.masonry.api"
+` + project + `
 [[tool.poetry.source]]
 name = "local"
 url = "{INDEX}"
@@ -430,13 +431,7 @@ priority = "primary"
 				return `[build-system]
 requires = ["pdm-backend"]
 build-backend = "pdm.backend"
-
-[project]
-name = "svc"
-version = "0.1.0"
-requires-python = ">=3.11"
-dependencies = ["alpha", "gamma==` + gamma + `"]
-
+` + project + `
 [[tool.pdm.source]]
 name = "pypi"
 url = "{INDEX}"
@@ -660,6 +655,10 @@ func toolLock(t *testing.T, w *warmcold, tool, pyproject string) string {
 func TestWarmEqualsColdRandomEdits(t *testing.T) {
 	t.Parallel()
 	w := newWarmCold(t, false)
+	// Every state the edits reach must install on a fresh machine: a constraint of beta==1.0
+	// read against the second index needs that version there too (without it, a seed that
+	// reached that state failed the cold run itself, so the test failed by chance).
+	testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "beta", Version: "1.0"})
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("SLUICE_WARMCOLD_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)

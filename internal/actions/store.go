@@ -98,8 +98,8 @@ func (rs Resolver) Resolve(ctx context.Context, r Ref) (string, error) {
 		return "", fmt.Errorf("uses %q: %w", r.Raw, err)
 	}
 	defer rt.Close()
-	for _, rel := range []string{filepath.FromSlash(path.Clean(r.Path)), filepath.Join(filepath.FromSlash(path.Clean(r.Path)), "action.yml"),
-		filepath.Join(filepath.FromSlash(path.Clean(r.Path)), "action.yaml")} {
+	sub := filepath.FromSlash(path.Clean(r.Path))
+	for _, rel := range []string{sub, filepath.Join(sub, "action.yml"), filepath.Join(sub, "action.yaml")} {
 		if _, err := rt.Stat(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("uses %q: %s leads outside the action's repository (a symbolic link?): %w", r.Raw, filepath.ToSlash(rel), err)
 		}
