@@ -172,6 +172,10 @@ type wcRepo struct {
 	tmp    string
 	colds  int
 	secret string
+	// mayFail lets a cold run fail: the warm and server runs must then fail the same way.
+	// The random edits reach states no index can satisfy; a warm run that passes there is
+	// the fast wrong answer this test is for.
+	mayFail bool
 }
 
 func (w *warmcold) repo(name string, files map[string]string) *wcRepo {
@@ -267,7 +271,7 @@ func (r *wcRepo) check(step string, before string, twice, wantReuse bool) string
 	t0 := time.Now()
 	cold, coldLog := r.cold()
 	t.Logf("%s %s: cold run %s", r.name, step, time.Since(t0).Round(time.Millisecond))
-	if len(cold.Freeze) == 0 {
+	if len(cold.Freeze) == 0 && !(r.mayFail && cold.Result == "failure") {
 		t.Fatalf("%s %s: the cold run printed no pip freeze:\n%s", r.name, step, coldLog)
 	}
 	n := 1
@@ -655,10 +659,11 @@ func toolLock(t *testing.T, w *warmcold, tool, pyproject string) string {
 func TestWarmEqualsColdRandomEdits(t *testing.T) {
 	t.Parallel()
 	w := newWarmCold(t, false)
-	// Every state the edits reach must install on a fresh machine: a constraint of beta==1.0
-	// read against the second index needs that version there too (without it, a seed that
-	// reached that state failed the cold run itself, so the test failed by chance).
+	// The states the edits reach should install on a fresh machine: a constraint of beta==1.0
+	// read against the second index needs that version there, and tomlish needs some version
+	// (seeds that reached those states failed the cold run itself).
 	testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "beta", Version: "1.0"})
+	testenv.WriteWheel(t, w.index2.Packages, testenv.WheelSpec{Name: "tomlish", Version: "2.0"})
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("SLUICE_WARMCOLD_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -680,6 +685,10 @@ func TestWarmEqualsColdRandomEdits(t *testing.T) {
 	st := &randState{Reqs: map[string]bool{"alpha": true}, Constraint: "", Where: "none", Second: "present", Index: "{INDEX}"}
 	r := w.repo("random", st.files())
 	r.check("start "+st.String(), r.head, false, false)
+	// States after the start may fail on a fresh machine too (the generator cannot know every
+	// way pip can refuse); then warm must fail as cold did. The start state must pass, so a
+	// broken setup still fails here.
+	r.mayFail = true
 	deadline := time.Now().Add(budget)
 	betas := 1
 	for i := 1; time.Now().Before(deadline); i++ {
