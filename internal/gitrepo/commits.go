@@ -105,8 +105,13 @@ func (r *Repo) PushOf(ctx context.Context, head Head, max int) (before string, c
 // Resolve gives the commit a full ref name names, or "" when it names none; it reads the .git
 // directory and asks git only when it must.
 func (r *Repo) Resolve(ctx context.Context, ref string) string {
-	if sha, ok := readRef(filepath.Join(r.Root, ".git"), ref); ok {
+	gitDir := filepath.Join(r.Root, ".git")
+	// A tag's ref may name an annotated tag object, not the commit it tags: git peels it.
+	if sha, ok := readRef(gitDir, ref); ok && !strings.HasPrefix(ref, "refs/tags/") {
 		return sha
+	}
+	if refAbsent(gitDir, ref) {
+		return ""
 	}
 	out, err := git(ctx, r.Root, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
 	if err != nil {

@@ -73,6 +73,41 @@ func readRef(gitDir, ref string) (string, bool) {
 	return "", false
 }
 
+// refAbsent reports whether a full ref name is certainly not in a .git directory: neither a
+// loose ref nor in packed-refs, in a repository that keeps its refs in files (no reftable) and
+// whose git directory the environment does not move. Resolve then need not ask git, which
+// `sluice run` would otherwise do on every push of a branch without an upstream.
+func refAbsent(gitDir, ref string) bool {
+	if !strings.HasPrefix(ref, "refs/") || strings.Contains(ref, "..") {
+		return false
+	}
+	for _, v := range []string{"GIT_DIR", "GIT_COMMON_DIR", "GIT_REF_STORAGE"} {
+		if os.Getenv(v) != "" {
+			return false
+		}
+	}
+	if fi, err := os.Stat(gitDir); err != nil || !fi.IsDir() {
+		return false // a worktree or submodule: its refs live elsewhere
+	}
+	if _, err := os.Stat(filepath.Join(gitDir, "reftable")); !os.IsNotExist(err) {
+		return false
+	}
+	if _, err := os.Lstat(filepath.Join(gitDir, filepath.FromSlash(ref))); !os.IsNotExist(err) {
+		return false
+	}
+	packed, err := os.ReadFile(filepath.Join(gitDir, "packed-refs"))
+	if err != nil {
+		return os.IsNotExist(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(packed))
+	for sc.Scan() {
+		if _, name, found := strings.Cut(sc.Text(), " "); found && name == ref {
+			return false
+		}
+	}
+	return sc.Err() == nil
+}
+
 func isSHA(s string) bool {
 	if len(s) != 40 && len(s) != 64 {
 		return false

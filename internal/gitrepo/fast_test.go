@@ -2,6 +2,9 @@ package gitrepo
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -59,5 +62,54 @@ func TestReadIdentityAgreesWithGit(t *testing.T) {
 	run(t, dir, "config", "include.path", "other.cfg")
 	if _, ok := readIdentity(dir); ok {
 		t.Error("readIdentity read a config with [include]; want it to decline")
+	}
+}
+
+// Resolve answers from the .git directory, including "no such ref", only where git would give
+// the same answer.
+func TestResolveAgreesWithGit(t *testing.T) {
+	ctx := context.Background()
+	dir := newRepo(t)
+	writeFiles(t, dir, map[string]string{"a.txt": "a"})
+	run(t, dir, "add", "-A")
+	run(t, dir, "commit", "-q", "-m", "one")
+	refs := []string{"refs/heads/main", "refs/heads/master", "refs/remotes/origin/main", "refs/remotes/origin/HEAD",
+		"refs/tags/v1", "refs/heads/nested/deeper", "refs/heads/main/x"}
+	steps := []struct {
+		name string
+		do   func()
+	}{
+		{"no remote", func() {}},
+		{"loose remote ref", func() { run(t, dir, "update-ref", "refs/remotes/origin/main", "HEAD") }},
+		{"packed", func() { run(t, dir, "pack-refs", "--all") }},
+		{"annotated tag", func() { run(t, dir, "tag", "-a", "-m", "t", "v1") }},
+		{"symbolic remote HEAD", func() { run(t, dir, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main") }},
+		{"deleted", func() { run(t, dir, "update-ref", "-d", "refs/remotes/origin/main") }},
+		{"nested branch", func() { run(t, dir, "branch", "nested/deeper") }},
+	}
+	r := &Repo{Root: dir}
+	for _, st := range steps {
+		st.do()
+		for _, ref := range refs {
+			want := ""
+			if out, err := git(ctx, dir, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}"); err == nil {
+				want = strings.TrimSpace(out)
+			}
+			if got := r.Resolve(ctx, ref); got != want {
+				t.Errorf("%s: Resolve(%s) = %q, git says %q", st.name, ref, got, want)
+			}
+		}
+	}
+	// Where the refs may live elsewhere, the absence is git's to decide.
+	t.Setenv("GIT_DIR", filepath.Join(dir, ".git"))
+	if refAbsent(filepath.Join(dir, ".git"), "refs/remotes/origin/nothing") {
+		t.Error("refAbsent decided with GIT_DIR set; want it to leave that to git")
+	}
+	t.Setenv("GIT_DIR", "")
+	if err := os.Mkdir(filepath.Join(dir, ".git", "reftable"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if refAbsent(filepath.Join(dir, ".git"), "refs/remotes/origin/nothing") {
+		t.Error("refAbsent decided in a repository with a reftable directory; want it to leave that to git")
 	}
 }
