@@ -130,7 +130,21 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	repository := ident.Repository
 	ev := workflow.Event{Name: cfg.Event, Ref: head.Ref}
 	ref := head.Ref
-	if payload, err = localPayload(ctx, repo, head, ident, cfg.Event, payload, inputs); err != nil {
+	// A push's payload lists its commits, which takes a git call: it runs while the workflows
+	// are read, and is waited for where the payload is first read (the paths filters). Other
+	// events read their payload at once.
+	type payloadResult struct {
+		p   map[string]any
+		err error
+	}
+	pushPayload := make(chan payloadResult, 1)
+	if cfg.Event == "push" {
+		go func(p map[string]any) {
+			p, err := localPayload(ctx, repo, head, ident, cfg.Event, p, inputs)
+			pushPayload <- payloadResult{p, err}
+		}(payload)
+		payload = nil
+	} else if payload, err = localPayload(ctx, repo, head, ident, cfg.Event, payload, inputs); err != nil {
 		return ExitInvalid, err
 	}
 	switch cfg.Event {
@@ -224,6 +238,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitInvalid, fmt.Errorf("%s; nothing was run (see `sluice lint`)", describeInvalid(invalid))
 	}
 
+	if cfg.Event == "push" {
+		r := <-pushPayload
+		if r.err != nil {
+			return ExitInvalid, r.err
+		}
+		payload = r.p
+	}
 	if needsChangedFiles(wfs) {
 		// A push's filters see what the push changes (before..HEAD, as in the payload).
 		// A pull request's, everything it changes against its base (three-dot).
