@@ -2,8 +2,8 @@ package cd
 
 import (
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,8 +75,8 @@ type envNodes struct {
 }
 
 var (
-	syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	envName    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	syntaxLine = lazyre.New(`^yaml: line (\d+): (.*)$`)
+	envName    = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
 func (p *parser) errAt(n *yaml.Node, hint, format string, args ...any) {

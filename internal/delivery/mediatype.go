@@ -3,8 +3,8 @@ package delivery
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -27,7 +27,7 @@ const maxSniff = 4 << 20
 
 // versionRe is loose on purpose: it only has to tell a version from the rest of a file name
 // (PEP 440 versions start with a digit, optionally after an epoch "N!").
-var versionRe = regexp.MustCompile(`^(\d+!)?\d[0-9A-Za-z.+_]*$`)
+var versionRe = lazyre.New(`^(\d+!)?\d[0-9A-Za-z.+_]*$`)
 
 // mediaType names the kind of file: by file name for Python distributions, by content for image
 // manifests and indexes (content may be nil when the file was too big to sniff).

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/robfig/cron/v3"
@@ -74,8 +74,8 @@ type Ignore struct {
 const DefaultGroup = "all"
 
 var (
-	groupNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	yamlLineRe  = regexp.MustCompile(`line (\d+):? ?`)
+	groupNameRe = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	yamlLineRe  = lazyre.New(`line (\d+):? ?`)
 )
 
 // LoadConfig reads dir/.sluice/deps.yml; a missing file is the defaults.

@@ -8,13 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -192,8 +192,8 @@ type simpleJSON struct {
 	} `json:"files"`
 }
 
-var anchorRe = regexp.MustCompile(`(?is)<a\s([^>]*)>([^<]*)</a>`)
-var hrefRe = regexp.MustCompile(`(?is)href\s*=\s*"([^"]*)"`)
+var anchorRe = lazyre.New(`(?is)<a\s([^>]*)>([^<]*)</a>`)
+var hrefRe = lazyre.New(`(?is)href\s*=\s*"([^"]*)"`)
 
 func (ix *Index) fetch(ctx context.Context, name string) (*ProjectInfo, error) {
 	pageURL := strings.TrimSuffix(ix.URL, "/") + "/" + name + "/"
@@ -323,7 +323,7 @@ found:
 	return "", false
 }
 
-var changelogKeyRe = regexp.MustCompile(`(?i)change|release ?notes|history|news|what'?s ?new`)
+var changelogKeyRe = lazyre.New(`(?i)change|release ?notes|history|news|what'?s ?new`)
 
 // Changelog returns a changelog link for version v of a package, or "": the JSON API's
 // project URLs where the index has one (PyPI), else a Project-URL of the wheel's METADATA.
@@ -514,4 +514,4 @@ func IndexURLFor(p Project, env []string) string {
 	return DefaultIndex
 }
 
-var indexLineRe = regexp.MustCompile(`(?m)^\s*(?:-i|--index-url)[= ]\s*(\S+)`)
+var indexLineRe = lazyre.New(`(?m)^\s*(?:-i|--index-url)[= ]\s*(\S+)`)

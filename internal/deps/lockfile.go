@@ -9,9 +9,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -132,9 +132,9 @@ func readLimited(path string) ([]byte, error) {
 }
 
 var (
-	pinnedLineRe = regexp.MustCompile(`(?m)^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([A-Za-z0-9.!+_-]+)`)
-	nameRe       = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?$`)
-	versionRe    = regexp.MustCompile(`^[A-Za-z0-9.!+_-]{1,100}$`)
+	pinnedLineRe = lazyre.New(`(?m)^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([A-Za-z0-9.!+_-]+)`)
+	nameRe       = lazyre.New(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?$`)
+	versionRe    = lazyre.New(`^[A-Za-z0-9.!+_-]{1,100}$`)
 )
 
 // ValidName reports whether s is a valid distribution name: anything that reaches a lock

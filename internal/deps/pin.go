@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,4 +189,4 @@ func setRequirementLine(b []byte, name, clause string) []byte {
 	return append(ensureNewline(b), []byte(clause+"\n")...)
 }
 
-var reqHeadRe = regexp.MustCompile(`^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:[=<>!~;]|$)`)
+var reqHeadRe = lazyre.New(`^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:[=<>!~;]|$)`)

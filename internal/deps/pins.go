@@ -3,7 +3,7 @@ package deps
 import (
 	"context"
 	"fmt"
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"slices"
 	"sort"
 	"strings"
@@ -39,7 +39,7 @@ type Pin struct {
 func (p Pin) AgeDays(now time.Time) int { return int(now.Sub(p.Date).Hours() / 24) }
 
 // reqLineRe matches a requirement with a version specifier, to check a pin written by hand.
-var reqLineRe = regexp.MustCompile(`["']?\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*((?:(?:===|==|~=|!=|<=|>=|<|>)\s*[A-Za-z0-9.*!+_-]+\s*,?\s*)+)`)
+var reqLineRe = lazyre.New(`["']?\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*((?:(?:===|==|~=|!=|<=|>=|<|>)\s*[A-Za-z0-9.*!+_-]+\s*,?\s*)+)`)
 
 // ParsePinSpec splits "pkg==1.2" / "pkg<2" into name and specifier.
 func ParsePinSpec(s string) (name, spec string, err error) {

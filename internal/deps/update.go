@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"math"
 	"os"
 	"os/exec"
@@ -615,7 +616,7 @@ func (s *snap) keepPyproject() {
 	}
 }
 
-var reqPinRe = regexp.MustCompile(`^(\s*)([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?(\s*==\s*)([A-Za-z0-9.!+_-]+)(.*)$`)
+var reqPinRe = lazyre.New(`^(\s*)([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?(\s*==\s*)([A-Za-z0-9.!+_-]+)(.*)$`)
 
 // updateRequirements moves each `name==version` line of a requirements file no tool wrote
 // to the newest release the configuration allows (pip install --upgrade semantics: no
@@ -749,7 +750,7 @@ func capRequirement(data []byte, name, clause string) ([]byte, bool) {
 	return out, found
 }
 
-var contentHashRe = regexp.MustCompile(`(?m)^content-hash = "[^"]*"$`)
+var contentHashRe = lazyre.New(`(?m)^content-hash = "[^"]*"$`)
 
 // restoreContentHash puts the lock's content-hash back to what it was before a run on a
 // transiently narrowed pyproject.toml: the restored pyproject.toml hashes to it again.

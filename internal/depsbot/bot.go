@@ -12,11 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -169,7 +169,7 @@ func (w *work) git(ctx context.Context, args ...string) (string, error) {
 	return strings.TrimSpace(out.String()), nil
 }
 
-var credsRe = regexp.MustCompile(`://[^/@\s]+@`)
+var credsRe = lazyre.New(`://[^/@\s]+@`)
 
 func redactCreds(s string) string { return credsRe.ReplaceAllString(s, "://***@") }
 

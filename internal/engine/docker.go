@@ -3,8 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/actions"
@@ -23,7 +23,7 @@ const (
 )
 
 // runnerVar names the runner's own variables, which a container always gets.
-var runnerVar = regexp.MustCompile(`^(GITHUB_|RUNNER_)`)
+var runnerVar = lazyre.New(`^(GITHUB_|RUNNER_)`)
 
 // runDocker runs a Docker action (`runs: using: docker`, image built from
 // its Dockerfile or pulled) or a `uses: docker://image` step in a one-off

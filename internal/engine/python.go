@@ -7,10 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/actions"
@@ -205,7 +205,7 @@ func (jr *jobRun) runBody(ctx context.Context, sc *scope, display string, env []
 	return jr.runProcessEnv(ctx, sc, display, env, sh.Argv(script), dir, "", true)
 }
 
-var junitFlag = regexp.MustCompile(`--junit-?xml[= ]+("[^"]+"|'[^']+'|\S+)`)
+var junitFlag = lazyre.New(`--junit-?xml[= ]+("[^"]+"|'[^']+'|\S+)`)
 
 // junitFiles are where a step's JUnit reports come from: the directory
 // sluice asks pytest to write in (through PYTEST_ADDOPTS, see

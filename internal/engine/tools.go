@@ -3,10 +3,10 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -58,7 +58,7 @@ var imageTools = []imageTool{
 	{"uv", "add astral-sh/setup-uv (sluice installs uv from PyPI for it)"},
 }
 
-var commandNotFound = regexp.MustCompile(`(?:^|: )([A-Za-z0-9._+-]+): (?:command )?not found$`)
+var commandNotFound = lazyre.New(`(?:^|: )([A-Za-z0-9._+-]+): (?:command )?not found$`)
 
 // missingTool says what to do about a command a step did not find, when
 // it is one GitHub's image has.
@@ -75,7 +75,7 @@ func missingTool(line string) (name, hint string, ok bool) {
 	return "", "", false
 }
 
-var pipxWord = regexp.MustCompile(`(^|[^A-Za-z0-9_-])pipx([^A-Za-z0-9_-]|$)`)
+var pipxWord = lazyre.New(`(^|[^A-Za-z0-9_-])pipx([^A-Za-z0-9_-]|$)`)
 
 // needsPipx says whether a job's steps call pipx.
 func needsPipx(steps []*actionlint.Step) bool {

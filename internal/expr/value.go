@@ -1,9 +1,9 @@
 package expr
 
 import (
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"math"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,7 +139,7 @@ func toString(v any) string {
 	return "Object"
 }
 
-var decimalRE = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+var decimalRE = lazyre.New(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
 
 // toNumber follows GitHub's coercion (modelled on JavaScript's Number()): null→0, bool→1/0, strings
 // parsed after trimming (empty → 0, also 0x/0o integers, Infinity), anything else NaN.

@@ -2,8 +2,8 @@ package logs
 
 import (
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -423,7 +423,7 @@ func (t *ttySink) paint2(above, block []string) {
 	t.write(b.String())
 }
 
-var ansiCodes = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+var ansiCodes = lazyre.New(`\x1b\[[0-9;?]*[A-Za-z]`)
 
 // rowsOf is how many terminal rows line takes, wrapped at the width.
 func (t *ttySink) rowsOf(line string) int {

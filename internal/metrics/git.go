@@ -7,10 +7,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +30,7 @@ const (
 var (
 	// errNoMirror is returned when the repository has no mirror yet (nothing was pushed).
 	errNoMirror = errors.New("the repository has no mirror yet")
-	shaRe       = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+	shaRe       = lazyre.New(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 )
 
 type gitRepo struct{ dir string }

@@ -3,7 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"slices"
 	"time"
 
@@ -30,7 +30,7 @@ type VersionStats struct {
 	LastSeen    time.Time `json:"last_seen"`
 }
 
-var toolRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var toolRe = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 const defTools = "Jobs that ran in the window (succeeded or failed), by the version of %s they recorded; versions in " +
 	"the order they first appeared."

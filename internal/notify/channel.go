@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/mail"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +50,7 @@ type ChannelInput struct {
 	To         []string `json:"to,omitempty"`
 }
 
-var channelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$`)
+var channelName = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$`)
 
 // maxRecipients bounds an email channel's recipients.
 const maxRecipients = 50
@@ -223,7 +223,7 @@ type SMTPInput struct {
 	TLS      string `json:"tls,omitempty"`
 }
 
-var hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$|^\[[0-9A-Fa-f:.]+\]$`)
+var hostName = lazyre.New(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$|^\[[0-9A-Fa-f:.]+\]$`)
 
 // Record validates in and makes the store's record, sealing the password.
 func (in SMTPInput) Record(keys Sealer) (store.NotifySMTP, error) {

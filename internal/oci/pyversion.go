@@ -3,20 +3,20 @@ package oci
 import (
 	"archive/tar"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 var (
-	interpreterName = regexp.MustCompile(`^python(\d+\.\d+)$`)
-	stdlibMarker    = regexp.MustCompile(`^(?:usr/(?:local/)?)?lib/python(\d+\.\d+)/os\.py$`)
+	interpreterName = lazyre.New(`^python(\d+\.\d+)$`)
+	stdlibMarker    = lazyre.New(`^(?:usr/(?:local/)?)?lib/python(\d+\.\d+)/os\.py$`)
 )
 
 // basePythonVersion finds the "major.minor" of the interpreter at python

@@ -1,7 +1,7 @@
 package plan
 
 import (
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strings"
 )
 
@@ -10,7 +10,7 @@ import (
 var skipMarkers = []string{"[skip ci]", "[ci skip]", "[no ci]", "[skip actions]", "[actions skip]"}
 
 // skipChecks matches the skip-checks trailer ("skip-checks: true", key in any case).
-var skipChecks = regexp.MustCompile(`(?i)^skip-checks:\s*true\s*$`)
+var skipChecks = lazyre.New(`(?i)^skip-checks:\s*true\s*$`)
 
 // SkipsCI says whether a commit message asks that no workflow run for it, as GitHub reads
 // it for push and pull_request events (the head commit's message): one of the bracketed

@@ -1,8 +1,8 @@
 package pypi
 
 import (
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +47,7 @@ var uploadFieldNames = map[string]string{
 	"Dynamic":                  "dynamic",
 }
 
-var unsafeNameRun = regexp.MustCompile(`[^A-Za-z0-9.]+`)
+var unsafeNameRun = lazyre.New(`[^A-Za-z0-9.]+`)
 
 // uploadForm builds the form fields for one distribution file, everything but
 // the "content" part.

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"html"
 	"io"
 	"mime/multipart"
@@ -19,7 +20,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -306,8 +306,8 @@ func alreadyExists(status int, text string) bool {
 }
 
 var (
-	tagRE   = regexp.MustCompile(`(?is)<(script|style|title)[^>]*>.*?</(script|style|title)>|<[^>]*>`)
-	spaceRE = regexp.MustCompile(`\s+`)
+	tagRE   = lazyre.New(`(?is)<(script|style|title)[^>]*>.*?</(script|style|title)>|<[^>]*>`)
+	spaceRE = lazyre.New(`\s+`)
 )
 
 // textOf makes a response body readable in one line: error pages are often

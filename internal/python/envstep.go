@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 )
@@ -190,7 +190,7 @@ func Recognize(c Command) (StepInputs, error) {
 	return r.in, nil
 }
 
-var envAssignRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+var envAssignRe = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*=`)
 
 func copyEnv(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m)+1)
@@ -210,8 +210,8 @@ func firstNonEmptyStr(ss ...string) string {
 }
 
 var (
-	ifFileOneLine = regexp.MustCompile(`^if \[ -f ("?)([^"\s$]+)("?) \]; then (.+?);? fi$`)
-	ifFileOpen    = regexp.MustCompile(`^if \[ -f ("?)([^"\s$]+)("?) \]; then$`)
+	ifFileOneLine = lazyre.New(`^if \[ -f ("?)([^"\s$]+)("?) \]; then (.+?);? fi$`)
+	ifFileOpen    = lazyre.New(`^if \[ -f ("?)([^"\s$]+)("?) \]; then$`)
 )
 
 // fileConditions reads the one shell condition GitHub's starter workflow
@@ -401,8 +401,8 @@ func (r *recognizer) tool(name, path string) {
 }
 
 var (
-	pythonNameRe = regexp.MustCompile(`^(python(\d+(\.\d+)?t?)?|pypy3(\.\d+)?)$`)
-	pipNameRe    = regexp.MustCompile(`^pip(\d+(\.\d+)?)?$`)
+	pythonNameRe = lazyre.New(`^(python(\d+(\.\d+)?t?)?|pypy3(\.\d+)?)$`)
+	pipNameRe    = lazyre.New(`^pip(\d+(\.\d+)?)?$`)
 )
 
 // command reads one command; inst says it installs (not only queries).
@@ -1089,8 +1089,8 @@ func (r *recognizer) uvSync(args []string, env map[string]string) error {
 }
 
 var (
-	uvLocalSourceRe = regexp.MustCompile(`source\s*=\s*\{\s*(editable|directory|virtual)\s*=\s*"([^"]+)"`)
-	uvRegistryRe    = regexp.MustCompile(`source\s*=\s*\{\s*registry\s*=\s*"([^"]+)"`)
+	uvLocalSourceRe = lazyre.New(`source\s*=\s*\{\s*(editable|directory|virtual)\s*=\s*"([^"]+)"`)
+	uvRegistryRe    = lazyre.New(`source\s*=\s*\{\s*registry\s*=\s*"([^"]+)"`)
 )
 
 // uvPythons records the uv-managed interpreters on the machine by name:
@@ -1199,8 +1199,8 @@ func (r *recognizer) lockSync(args []string, env map[string]string, lock string,
 }
 
 var (
-	lockPathRe = regexp.MustCompile(`(?m)^\s*(?:path|url)\s*=\s*"((?:\.|/)[^"]*)"`)
-	lockURLRe  = regexp.MustCompile(`(?m)^\s*url\s*=\s*"([^"]+)"`)
+	lockPathRe = lazyre.New(`(?m)^\s*(?:path|url)\s*=\s*"((?:\.|/)[^"]*)"`)
+	lockURLRe  = lazyre.New(`(?m)^\s*url\s*=\s*"([^"]+)"`)
 )
 
 // makeVenv reads `uv venv [PATH]` / `python -m venv PATH`.
@@ -1313,7 +1313,7 @@ func (r *recognizer) pipConfig(env map[string]string) {
 	}
 }
 
-var iniLineRe = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+)\s*[=:]\s*(.*)$`)
+var iniLineRe = lazyre.New(`^\s*([A-Za-z0-9_-]+)\s*[=:]\s*(.*)$`)
 
 func (r *recognizer) readPipConf(path string) {
 	f, err := os.Open(path)

@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 )
@@ -165,8 +165,8 @@ func parseSimpleJSON(body []byte, page *url.URL) ([]File, error) {
 }
 
 var (
-	anchorRe = regexp.MustCompile(`(?is)<a\s([^>]*)>(.*?)</a>`)
-	attrRe   = regexp.MustCompile(`(?is)([a-z-]+)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)`)
+	anchorRe = lazyre.New(`(?is)<a\s([^>]*)>(.*?)</a>`)
+	attrRe   = lazyre.New(`(?is)([a-z-]+)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)`)
 )
 
 // parseSimpleHTML reads PEP 503 anchors: the text is the file name, the

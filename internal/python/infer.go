@@ -3,6 +3,7 @@ package python
 import (
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -236,9 +237,9 @@ var preCommitTools = map[string]string{
 }
 
 var (
-	preCommitRepoRe = regexp.MustCompile(`(?m)^\s*-\s*repo:\s*['"]?(\S+?)['"]?\s*$`)
-	preCommitRevRe  = regexp.MustCompile(`(?m)^\s*rev:\s*['"]?v?([0-9][^'"\s]*)['"]?\s*$`)
-	lockPkgRe       = regexp.MustCompile(`(?m)^name\s*=\s*"([^"]+)"\s*\n(?:version\s*=\s*"([^"]+)")`)
+	preCommitRepoRe = lazyre.New(`(?m)^\s*-\s*repo:\s*['"]?(\S+?)['"]?\s*$`)
+	preCommitRevRe  = lazyre.New(`(?m)^\s*rev:\s*['"]?v?([0-9][^'"\s]*)['"]?\s*$`)
+	lockPkgRe       = lazyre.New(`(?m)^name\s*=\s*"([^"]+)"\s*\n(?:version\s*=\s*"([^"]+)")`)
 )
 
 // toolPins are the versions a project pins for the tools the plan may

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -42,9 +42,9 @@ type candidate struct {
 }
 
 var (
-	binNameRe   = regexp.MustCompile(`^(python3(\.\d+t?)?|pypy3(\.\d+)?)$`)
-	pyenvNameRe = regexp.MustCompile(`^(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)(t?)$`)
-	uvNameRe    = regexp.MustCompile(`^(cpython|pypy)-(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)(\+freethreaded)?-`)
+	binNameRe   = lazyre.New(`^(python3(\.\d+t?)?|pypy3(\.\d+)?)$`)
+	pyenvNameRe = lazyre.New(`^(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)(t?)$`)
+	uvNameRe    = lazyre.New(`^(cpython|pypy)-(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)(\+freethreaded)?-`)
 )
 
 // Discover finds the interpreters on this machine: pyenv versions, uv-managed Pythons, python3.X,

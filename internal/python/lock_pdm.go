@@ -2,12 +2,12 @@ package python
 
 import (
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
-var pdmGroupNameRe = regexp.MustCompile(`[^A-Za-z0-9]+`)
+var pdmGroupNameRe = lazyre.New(`[^A-Za-z0-9]+`)
 
 // pdmContentHash reproduces PDM's PyProject.content_hash. legacy selects the form of PDM
 // releases before [dependency-groups] support, which hashed tool.pdm.dev-dependencies as written.

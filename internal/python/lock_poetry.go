@@ -3,16 +3,16 @@ package python
 import (
 	"bufio"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
-	"regexp"
 )
 
 var (
 	poetryLegacyKeys   = []string{"dependencies", "source", "extras", "dev-dependencies"}
 	poetryRelevantKeys = append(append([]string(nil), poetryLegacyKeys...), "group")
 	poetryProjectKeys  = []string{"requires-python", "dependencies", "optional-dependencies"}
-	poetryHeaderRe     = regexp.MustCompile(`Poetry ([0-9][^ ]*)`)
+	poetryHeaderRe     = lazyre.New(`Poetry ([0-9][^ ]*)`)
 )
 
 // poetryContentHash reproduces Poetry's Locker._get_content_hash: sha256 of json.dumps of the

@@ -2,7 +2,7 @@ package python
 
 import (
 	"fmt"
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"sort"
 	"strings"
 )
@@ -16,7 +16,7 @@ type requirement struct {
 	URL       string
 }
 
-var reqHeadRe = regexp.MustCompile(`^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[([^\]]*)\])?\s*(.*)$`)
+var reqHeadRe = lazyre.New(`^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[([^\]]*)\])?\s*(.*)$`)
 
 func parseRequirement(s string) (requirement, error) {
 	m := reqHeadRe.FindStringSubmatch(s)
@@ -68,7 +68,7 @@ func (r requirement) pinned() bool {
 	return false
 }
 
-var extraMarkerRe = regexp.MustCompile(`extra\s*==\s*['"]([^'"]+)['"]`)
+var extraMarkerRe = lazyre.New(`extra\s*==\s*['"]([^'"]+)['"]`)
 
 // markerExtra splits a marker into the extra it is conditioned on and whether anything else
 // remains. Lock tools rewrite markers (uv turns python_version into python_full_version and

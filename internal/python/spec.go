@@ -3,7 +3,7 @@ package python
 import (
 	"errors"
 	"fmt"
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strings"
 )
 
@@ -20,10 +20,10 @@ type Spec struct {
 }
 
 var (
-	pypyRe        = regexp.MustCompile(`^pypy-?(\d+(?:\.\d+)*|\d+\.x)?(?:-v?(\d+(?:\.\d+)*(?:\.x)?))?$`)
-	semverPreRe   = regexp.MustCompile(`^(\d+\.\d+\.\d+)-(alpha|beta|rc)\.?(\d+)$`)
-	hyphenRangeRe = regexp.MustCompile(`^v?(\d+(?:\.\d+)*)\s+-\s+v?(\d+(?:\.\d+)*)$`)
-	rangeTokenRe  = regexp.MustCompile(`(~=|===|==|!=|<=|>=|<|>|=|\^|~)?\s*v?(\d[0-9A-Za-z.*\-]*|x|\*)`)
+	pypyRe        = lazyre.New(`^pypy-?(\d+(?:\.\d+)*|\d+\.x)?(?:-v?(\d+(?:\.\d+)*(?:\.x)?))?$`)
+	semverPreRe   = lazyre.New(`^(\d+\.\d+\.\d+)-(alpha|beta|rc)\.?(\d+)$`)
+	hyphenRangeRe = lazyre.New(`^v?(\d+(?:\.\d+)*)\s+-\s+v?(\d+(?:\.\d+)*)$`)
+	rangeTokenRe  = lazyre.New(`(~=|===|==|!=|<=|>=|<|>|=|\^|~)?\s*v?(\d[0-9A-Za-z.*\-]*|x|\*)`)
 )
 
 // ParseSpec understands the python-version forms of actions/setup-python: "3.11", "3.11.7",

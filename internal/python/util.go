@@ -1,14 +1,14 @@
 package python
 
 import (
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"sort"
 	"strings"
 )
 
 func sortStrings(s []string) { sort.Strings(s) }
 
-var nameSepRe = regexp.MustCompile(`[-_.]+`)
+var nameSepRe = lazyre.New(`[-_.]+`)
 
 // normName is the PEP 503 normal form of a distribution or extra name.
 func normName(s string) string {

@@ -2,7 +2,7 @@ package python
 
 import (
 	"fmt"
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strconv"
 	"strings"
 )
@@ -19,7 +19,7 @@ type pepVersion struct {
 	local   string
 }
 
-var pepRe = regexp.MustCompile(`^v?(?:(\d+)!)?(\d+(?:\.\d+)*)` +
+var pepRe = lazyre.New(`^v?(?:(\d+)!)?(\d+(?:\.\d+)*)` +
 	`(?:[-_.]?(a|b|c|rc|alpha|beta|pre|preview)[-_.]?(\d*))?` +
 	`(?:(?:-(\d+))|(?:[-_.]?(post|rev|r)[-_.]?(\d*)))?` +
 	`(?:[-_.]?(dev)[-_.]?(\d*))?` +
@@ -172,7 +172,7 @@ type Constraint struct {
 
 func (c Constraint) String() string { return c.Op + c.Version }
 
-var clauseRe = regexp.MustCompile(`^\s*(~=|===|==|!=|<=|>=|<|>)\s*([^\s,;]+)\s*$`)
+var clauseRe = lazyre.New(`^\s*(~=|===|==|!=|<=|>=|<|>)\s*([^\s,;]+)\s*$`)
 
 // parseSpecifier parses a comma-separated PEP 440 specifier set; "" is the empty set.
 func parseSpecifier(s string) ([]Constraint, error) {

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -93,7 +93,7 @@ func dig(v any, keys ...string) any {
 	return v
 }
 
-var poetryTokenRe = regexp.MustCompile(`^(\^|~=|~|==|!=|>=|<=|>|<|=)?\s*(\S+)$`)
+var poetryTokenRe = lazyre.New(`^(\^|~=|~|==|!=|>=|<=|>|<|=)?\s*(\S+)$`)
 
 // poetryConstraint converts Poetry's constraint syntax ("^3.9", "~3.10", ">=3.8,<4.0", "3.11.*")
 // to a PEP 440 specifier set.

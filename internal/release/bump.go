@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -228,7 +228,7 @@ func lastTags(ctx context.Context, repo *gitrepo.Repo, cfg Config) (tag string, 
 	return tag, v, finalTag, finalV, nil
 }
 
-var scpURLRe = regexp.MustCompile(`^[\w.-]+@([\w.-]+):(.+)$`)
+var scpURLRe = lazyre.New(`^[\w.-]+@([\w.-]+):(.+)$`)
 
 // commitURLFromOrigin guesses the web address of a commit from the origin remote: GitHub and
 // Gitea/Forgejo use /commit/SHA, GitLab /-/commit/SHA. Paths and unknown schemes give "".

@@ -2,7 +2,7 @@ package release
 
 import (
 	"fmt"
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strings"
 	"time"
 )
@@ -71,8 +71,8 @@ func Section(version string, date time.Time, changes []Change, commitURL string)
 }
 
 var (
-	releaseHeadRe    = regexp.MustCompile(`(?m)^## `)
-	unreleasedHeadRe = regexp.MustCompile(`(?mi)^## \[?unreleased\]?.*$`)
+	releaseHeadRe    = lazyre.New(`(?m)^## `)
+	unreleasedHeadRe = lazyre.New(`(?mi)^## \[?unreleased\]?.*$`)
 )
 
 // Prepend puts section above the newest release of an existing changelog (below its title,

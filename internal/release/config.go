@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ type Config struct {
 	CommitURL        string   `yaml:"commit-url"`
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+):? ?`)
+var yamlLineRe = lazyre.New(`line (\d+):? ?`)
 
 // LoadConfig reads dir/.sluice/bump.yml; a missing file is the defaults.
 func LoadConfig(dir string) (Config, error) {

@@ -5,7 +5,7 @@
 package release
 
 import (
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/gitrepo"
@@ -68,9 +68,9 @@ func (c Change) Increment() Increment {
 }
 
 var (
-	subjectRe  = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_-]*)(?:\(([^()\r\n]*)\))?(!)?: +(\S.*)$`)
-	breakingRe = regexp.MustCompile(`(?m)^BREAKING[ -]CHANGE: *(.*)$`)
-	mergeRe    = regexp.MustCompile(`^(Merge (branch|pull request|remote-tracking branch|tag|commit) |Merge [0-9a-f]{7,40} into )`)
+	subjectRe  = lazyre.New(`^([A-Za-z][A-Za-z0-9_-]*)(?:\(([^()\r\n]*)\))?(!)?: +(\S.*)$`)
+	breakingRe = lazyre.New(`(?m)^BREAKING[ -]CHANGE: *(.*)$`)
+	mergeRe    = lazyre.New(`^(Merge (branch|pull request|remote-tracking branch|tag|commit) |Merge [0-9a-f]{7,40} into )`)
 )
 
 // ParseCommit reads a commit's subject and body as a conventional commit.

@@ -2,6 +2,7 @@ package release
 
 import (
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -70,11 +71,11 @@ func readProject(dir string) (project, error) {
 }
 
 var (
-	tableRe      = regexp.MustCompile(`^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$`)
-	tomlVerRe    = regexp.MustCompile(`^(\s*version\s*=\s*)(["'])([^"']*)(["'].*)$`)
-	dunderVerRe  = regexp.MustCompile(`(?m)^(\s*__version__\s*(?::\s*str\s*)?=\s*)(["'])([^"'\n]*)(["'])`)
-	tomlNameRe   = regexp.MustCompile(`^\s*name\s*=\s*["']([^"']*)["']`)
-	lockSelfRe   = regexp.MustCompile(`(editable|virtual|path|url)\s*=\s*"\."|type\s*=\s*"directory"`)
+	tableRe      = lazyre.New(`^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$`)
+	tomlVerRe    = lazyre.New(`^(\s*version\s*=\s*)(["'])([^"']*)(["'].*)$`)
+	dunderVerRe  = lazyre.New(`(?m)^(\s*__version__\s*(?::\s*str\s*)?=\s*)(["'])([^"'\n]*)(["'])`)
+	tomlNameRe   = lazyre.New(`^\s*name\s*=\s*["']([^"']*)["']`)
+	lockSelfRe   = lazyre.New(`(editable|virtual|path|url)\s*=\s*"\."|type\s*=\s*"directory"`)
 	maxEditBytes = int64(64 << 20)
 )
 

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -109,7 +109,7 @@ type RepoView struct {
 
 // repoNameRE is a repository name: one segment, or OWNER/NAME as on its
 // forge; each segment starts with a letter or digit, so none is "." or "..".
-var repoNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?$`)
+var repoNameRE = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?$`)
 
 func (in *RepoInput) validate() error {
 	if !repoNameRE.MatchString(in.Name) {

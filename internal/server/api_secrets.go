@@ -3,8 +3,8 @@ package server
 import (
 	"fmt"
 	"github.com/sluice-ci/sluice/internal/forge"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -15,7 +15,7 @@ import (
 // maxSecretSize is GitHub's limit for one secret (48 KiB).
 const maxSecretSize = 48 << 10
 
-var secretNameRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
+var secretNameRE = lazyre.New(`^[A-Z_][A-Z0-9_]{0,127}$`)
 
 // SecretView is a secret as the API lists it: never its value.
 type SecretView struct {

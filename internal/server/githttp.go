@@ -6,13 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"net/http"
 	"net/http/cgi"
 	"net/url"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -52,7 +52,7 @@ type MirrorSyncer interface {
 // a few dozen bytes each.
 const gitUploadMax = 4 << 20
 
-var gitPathRepo = regexp.MustCompile(`^/(\d+)\.git/`)
+var gitPathRepo = lazyre.New(`^/(\d+)\.git/`)
 
 // gitSync makes the mirror this replica serves hold what the request asks for: several
 // replicas each keep their own mirrors, and the replica an agent fetches from may not be the
@@ -90,7 +90,7 @@ func (s *Server) gitSync(h http.Handler) http.Handler {
 	})
 }
 
-var hexSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+var hexSHA = lazyre.New(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 
 // uploadPackWants reads the object ids of the "want" lines of a git upload-pack request
 // (pkt-lines, gzipped when the client says so), protocol v0 or v2.

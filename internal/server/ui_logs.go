@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,10 +170,10 @@ func (ui *uiApp) logsAround(w http.ResponseWriter, r *http.Request, j *store.Job
 // tools of a Python pipeline print them: pytest's "E   " details and
 // FAILED/ERROR summary lines, tracebacks, "file:line: error:" (mypy, gcc),
 // ruff/flake8 codes, and plain "Error:"/"error:" prefixes.
-var uiErrorLine = regexp.MustCompile(`^(E {2,}\S|\s*Traceback \(most recent call last\)|(FAILED|ERROR)[ :]|` +
+var uiErrorLine = lazyre.New(`^(E {2,}\S|\s*Traceback \(most recent call last\)|(FAILED|ERROR)[ :]|` +
 	`(Error|error|ERROR|fatal|FATAL)(\[[\w.-]+\])?: |\S+:\d+(:\d+)?: (error|[A-Z]{1,3}\d{2,4})\b|[\w.]*(Error|Exception): )`)
 
-var uiANSI = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+var uiANSI = lazyre.New(`\x1b\[[0-9;?]*[A-Za-z]`)
 
 // uiErrorCache remembers the first error line of completed jobs, whose
 // logs no longer change.

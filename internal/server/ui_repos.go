@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -27,7 +27,7 @@ const uiDispatchActor = "web-ui"
 const uiGitTimeout = 5 * time.Second
 
 // uiInputName is what GitHub accepts as a workflow_dispatch input name.
-var uiInputName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+var uiInputName = lazyre.New(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 
 // uiOption is one <option> of a select.
 type uiOption struct {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/url"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -16,7 +16,7 @@ import (
 
 // uiAnnotationLoc matches the "file:line[:col]: message" form the job
 // runner gives an annotation's log line (jobrunner.lineSink).
-var uiAnnotationLoc = regexp.MustCompile(`^([^\s:][^:\n]{0,300}?):(\d{1,9})(?::\d{1,9})?: (.*)$`)
+var uiAnnotationLoc = lazyre.New(`^([^\s:][^:\n]{0,300}?):(\d{1,9})(?::\d{1,9})?: (.*)$`)
 
 // uiParseAnnotation reads an annotation's log line.
 func uiParseAnnotation(level, text string) uiAnnotation {

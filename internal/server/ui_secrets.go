@@ -3,9 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -13,7 +13,7 @@ import (
 )
 
 // uiSecretName is what GitHub accepts as a secret name (stored upper-case).
-var uiSecretName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+var uiSecretName = lazyre.New(`^[A-Z_][A-Z0-9_]*$`)
 
 type uiSecretScope struct {
 	Key     string // form value: "server" or "repo:ID"

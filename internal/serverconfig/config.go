@@ -12,11 +12,11 @@ package serverconfig
 import (
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -222,7 +222,7 @@ func Load(path string, getenv func(string) string, flags map[string]string) (*Co
 	return c, nil
 }
 
-var keyLine = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+)\s*=`)
+var keyLine = lazyre.New(`^\s*([A-Za-z0-9_-]+)\s*=`)
 
 // loadFile applies the TOML file's settings; errors name the file and line (and column for
 // syntax errors).

@@ -3,7 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"slices"
 	"strings"
 	"time"
@@ -36,7 +36,7 @@ const (
 	maxTestDuration = 7 * 24 * time.Hour
 )
 
-var toolNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var toolNameRe = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // TestCase is one test of a job's report.
 type TestCase struct {

@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +70,7 @@ func PostgresDB(t testing.TB) string {
 	return dsn
 }
 
-var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
+var unsafeName = lazyre.New(`[^a-z0-9]+`)
 
 // databaseName is unique per call and says which test made it (at most 63 bytes).
 func databaseName(test string) string {

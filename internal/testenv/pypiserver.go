@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"net"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"syscall"
 	"testing"
 	"time"
@@ -111,7 +111,7 @@ func FreePort(t testing.TB) string {
 	return port
 }
 
-var simpleLinkRE = regexp.MustCompile(`href="([^"#]+)#sha256=([0-9a-f]{64})"[^>]*>([^<]+)</a>`)
+var simpleLinkRE = lazyre.New(`href="([^"#]+)#sha256=([0-9a-f]{64})"[^>]*>([^<]+)</a>`)
 
 // Files reads the project's simple page, downloads every file it links and
 // returns file name → sha256 (hex) of the downloaded bytes, after checking

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"regexp"
 	"strconv"
@@ -171,7 +172,7 @@ func addSuite(rep *Report, s xmlSuite, pytest bool) time.Duration {
 
 // tracebackLocation matches "path/to/file.py:12: SomeError" lines that end
 // pytest's long tracebacks and start its skip texts.
-var tracebackLocation = regexp.MustCompile(`(?m)^([^\s:][^:\n]*\.py):(\d+):`)
+var tracebackLocation = lazyre.New(`(?m)^([^\s:][^:\n]*\.py):(\d+):`)
 
 func toCase(s xmlSuite, xc xmlCase, pytest bool) Case {
 	c := Case{
@@ -209,7 +210,7 @@ func toCase(s xmlSuite, xc xmlCase, pytest bool) Case {
 			out = append(out, text)
 		}
 		if c.File == "" {
-			if m := lastMatch(tracebackLocation, text); m != nil {
+			if m := lastMatch(tracebackLocation.Re(), text); m != nil {
 				c.File = relativeToModule(m[1], c.Class)
 				c.Line, _ = strconv.Atoi(m[2])
 			}
@@ -242,7 +243,7 @@ func captured(label string, parts []string) []string {
 	return out
 }
 
-var pytestBanner = regexp.MustCompile(`(?m)^-+ Captured \w+ -+$`)
+var pytestBanner = lazyre.New(`(?m)^-+ Captured \w+ -+$`)
 
 func stripPytestBanners(s string) string { return pytestBanner.ReplaceAllString(s, "") }
 

@@ -2,8 +2,8 @@ package container
 
 import (
 	"fmt"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/netip"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -151,7 +151,7 @@ func envList(env map[string]string) []string {
 }
 
 // nameUnsafe matches what Docker does not allow in container and network names.
-var nameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+var nameUnsafe = lazyre.New(`[^a-zA-Z0-9_.-]+`)
 
 // objectName builds a valid engine object name from its parts.
 func objectName(parts ...string) string {

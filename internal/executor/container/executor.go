@@ -3,7 +3,7 @@ package container
 import (
 	"context"
 	"fmt"
-	"regexp"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"sort"
 	"strings"
 
@@ -60,7 +60,7 @@ func (x *Executor) Translate(v string) string {
 	return v
 }
 
-var runnerVar = regexp.MustCompile(`^(GITHUB_|RUNNER_)`)
+var runnerVar = lazyre.New(`^(GITHUB_|RUNNER_)`)
 
 // Env is env as the container sees it: paths translated, the host's own variables left out,
 // and PATH made of what the job added (GITHUB_PATH) in front of the image's PATH.
