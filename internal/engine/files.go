@@ -148,8 +148,13 @@ func (jr *jobRun) applyFiles(f *runnerFiles, outs map[string]string) (map[string
 // NAME<<DELIMITER blocks ending at a line equal to the delimiter.
 func parseKeyValues(b []byte) ([][2]string, error) {
 	var out [][2]string
+	if len(b) == 0 {
+		return nil, nil // most steps write nothing to most files
+	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
+	// The scanner grows its buffer to the longest line; starting small keeps a step that
+	// writes a line or two from allocating (and the collector from running) per file.
+	sc.Buffer(nil, 64*1024*1024)
 	lineNo := 0
 	for sc.Scan() {
 		lineNo++

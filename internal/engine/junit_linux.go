@@ -5,28 +5,30 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 	"unsafe"
 )
 
-// junitCapture keeps every JUnit report written into one directory while a
-// step runs. pytest writes its report once, at the end of its session, to
-// the path PYTEST_ADDOPTS names; a step that runs pytest twice writes that
-// path twice, so each version is read when the writer closes it (an
-// inotify close-write event), long before the next pytest session ends.
+// junitCapture keeps every version of one JUnit report written while a step
+// runs. pytest writes its report once, at the end of its session, to the path
+// PYTEST_ADDOPTS names; a step that runs pytest twice writes that path twice,
+// so each version is read when the writer closes it (an inotify close-write
+// event), long before the next pytest session ends. The directory is the
+// job's, shared by its steps (one at a time), each with its own file name:
+// a directory per step cost a step a mkdir and the job's end a removal each.
 type junitCapture struct {
 	dir     string
+	name    string
 	f       *os.File // the inotify descriptor, read through the runtime's poller
 	mu      sync.Mutex
 	reports [][]byte
 	done    chan struct{}
 }
 
-func startJUnitCapture(dir string) *junitCapture {
-	c := &junitCapture{dir: dir, done: make(chan struct{})}
+func startJUnitCapture(dir, name string) *junitCapture {
+	c := &junitCapture{dir: dir, name: name, done: make(chan struct{})}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		close(c.done)
 		return c
@@ -53,7 +55,8 @@ func (c *junitCapture) loop() {
 	// Closing an inotify instance waits for the kernel's grace period (synchronize_srcu), up
 	// to ~20 ms: the step need not wait for it.
 	defer func() { go c.f.Close() }()
-	buf := make([]byte, 64<<10)
+	// An event is 16 bytes and a file name: 4 KiB holds dozens.
+	buf := make([]byte, 4<<10)
 	for {
 		n, err := c.f.Read(buf)
 		if err != nil {
@@ -96,17 +99,17 @@ func (c *junitCapture) events(buf []byte) {
 		}
 		name := string(bytes.TrimRight(buf[off+syscall.SizeofInotifyEvent:end], "\x00"))
 		off = end
-		if name != "" {
-			c.read(filepath.Join(c.dir, name))
+		if name == c.name {
+			c.read()
 		}
 	}
 }
 
-// read keeps the report at p unless it is the last kept one again.
-func (c *junitCapture) read(p string) {
+// read keeps the report unless it is the last kept one again.
+func (c *junitCapture) read() {
 	// The directory is the job's to write: a link in it is not followed
 	// out of it.
-	b, err := readInside(c.dir, filepath.Base(p))
+	b, err := readInside(c.dir, c.name)
 	if err != nil || len(b) == 0 {
 		return
 	}
@@ -128,11 +131,7 @@ func (c *junitCapture) stop() [][]byte {
 		_ = c.f.SetReadDeadline(time.Now())
 	}
 	<-c.done
-	if des, err := os.ReadDir(c.dir); err == nil {
-		for _, d := range des {
-			c.read(filepath.Join(c.dir, d.Name()))
-		}
-	}
+	c.read()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reports

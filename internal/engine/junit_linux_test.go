@@ -13,9 +13,14 @@ import (
 func TestJUnitCaptureKeepsEachVersion(t *testing.T) {
 	for range 20 {
 		dir := filepath.Join(t.TempDir(), "junit")
-		c := startJUnitCapture(dir)
-		for _, body := range []string{"<first/>", "<second/>", "<third/>"} {
-			if err := os.WriteFile(filepath.Join(dir, "report.xml"), []byte(body), 0o644); err != nil {
+		c := startJUnitCapture(dir, "step-b.xml")
+		// The directory is the job's: an earlier step's report, and anything else written
+		// there, is not this step's.
+		for _, f := range []struct{ name, body string }{
+			{"step-a.xml", "<earlier/>"}, {"step-b.xml", "<first/>"}, {"step-b.xml", "<second/>"},
+			{"other.xml", "<other/>"}, {"step-b.xml", "<third/>"},
+		} {
+			if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.body), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -7,22 +7,19 @@ import (
 	"path/filepath"
 )
 
-// junitCapture without inotify reads the reports left in the directory at
-// the end of the step: a pytest run twice leaves only its last.
-type junitCapture struct{ dir string }
+// junitCapture without inotify reads the step's report left in the job's
+// directory at the end of the step: a pytest run twice leaves only its last.
+type junitCapture struct{ dir, name string }
 
-func startJUnitCapture(dir string) *junitCapture {
+func startJUnitCapture(dir, name string) *junitCapture {
 	_ = os.MkdirAll(dir, 0o755)
-	return &junitCapture{dir: dir}
+	return &junitCapture{dir: dir, name: name}
 }
 
 func (c *junitCapture) stop() [][]byte {
-	var out [][]byte
-	des, _ := os.ReadDir(c.dir)
-	for _, d := range des {
-		if b, err := os.ReadFile(filepath.Join(c.dir, d.Name())); err == nil && len(b) > 0 {
-			out = append(out, b)
-		}
+	b, err := os.ReadFile(filepath.Join(c.dir, c.name))
+	if err != nil || len(b) == 0 {
+		return nil
 	}
-	return out
+	return [][]byte{b}
 }

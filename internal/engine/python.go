@@ -207,11 +207,11 @@ func (jr *jobRun) runBody(ctx context.Context, sc *scope, display string, env []
 
 var junitFlag = lazyre.New(`--junit-?xml[= ]+("[^"]+"|'[^']+'|\S+)`)
 
-// junitFiles are where a step's JUnit reports come from: the directory
-// sluice asks pytest to write in (through PYTEST_ADDOPTS, see
+// junitFiles are where a step's JUnit reports come from: the file sluice asks
+// pytest to write, in the job's junit directory (through PYTEST_ADDOPTS, see
 // withPytestJUnit and junitCapture), and the files the script names itself.
 func (jr *jobRun) junitFiles(id, dir, body string) (ours string, named []string) {
-	ours = filepath.Join(jr.temp, "junit", id+"-"+randomName())
+	ours = filepath.Join(jr.temp, "junit", id+"-"+randomName()+".xml")
 	for _, m := range junitFlag.FindAllStringSubmatch(body, -1) {
 		p := strings.Trim(m[1], `"'`)
 		if !filepath.IsAbs(p) {

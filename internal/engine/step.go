@@ -262,11 +262,11 @@ func (jr *jobRun) runScript(ctx context.Context, sc *scope, x *actionlint.ExecRu
 	if o, handled := jr.envStep(ctx, sc, id, display, stepEnv, body, shellName, sh, dir); handled {
 		return o
 	}
-	junitDir, named := jr.junitFiles(id, dir, body)
-	capture := startJUnitCapture(junitDir)
+	report, named := jr.junitFiles(id, dir, body)
+	capture := startJUnitCapture(filepath.Dir(report), filepath.Base(report))
 	started := time.Now().UnixNano()
-	stepEnv = withPytestJUnit(stepEnv, sc.env, filepath.Join(junitDir, "report.xml"))
-	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir, junitDir, true)
+	stepEnv = withPytestJUnit(stepEnv, sc.env, report)
+	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir, report, true)
 	jr.collectTests(display, capture.stop(), named, started)
 	return o
 }

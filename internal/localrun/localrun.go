@@ -131,8 +131,8 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	ev := workflow.Event{Name: cfg.Event, Ref: head.Ref}
 	ref := head.Ref
 	// A push's payload lists its commits, which takes a git call: it runs while the workflows
-	// are read, and is waited for where the payload is first read (the paths filters). Other
-	// events read their payload at once.
+	// are read and checked, and is waited for where the payload is first read (the paths
+	// filters, else the run's description). Other events read their payload at once.
 	type payloadResult struct {
 		p   map[string]any
 		err error
@@ -238,14 +238,18 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitInvalid, fmt.Errorf("%s; nothing was run (see `sluice lint`)", describeInvalid(invalid))
 	}
 
-	if cfg.Event == "push" {
-		r := <-pushPayload
-		if r.err != nil {
-			return ExitInvalid, r.err
+	awaitPayload := func() error {
+		if cfg.Event != "push" || payload != nil {
+			return nil
 		}
+		r := <-pushPayload
 		payload = r.p
+		return r.err
 	}
 	if needsChangedFiles(wfs) {
+		if err := awaitPayload(); err != nil {
+			return ExitInvalid, err
+		}
 		// A push's filters see what the push changes (before..HEAD, as in the payload).
 		// A pull request's, everything it changes against its base (three-dot).
 		var files []string
@@ -317,8 +321,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitOK, writeList(cfg.Stdout, run, cfg.Event, cfg.Job)
 	}
 	runInfo := jobspec.Run{Attempt: 1, Repository: repository, Actor: ident.Actor, SHA: sha, Ref: ref, Event: cfg.Event,
-		Payload: payload, Vars: vars, Inputs: inputs}
+		Vars: vars, Inputs: inputs}
 	if cfg.DryRun {
+		if err := awaitPayload(); err != nil {
+			return ExitInvalid, err
+		}
+		runInfo.Payload = payload
 		return ExitOK, writeDryRun(ctx, cfg.Stdout, run, engine.Options{RepoRoot: wfRoot, CloneSource: checkoutSource, Run: runInfo, JobFilter: cfg.Job, Platforms: platforms})
 	}
 	// Every action and called workflow is resolved (fetched into the cache) before anything
@@ -346,6 +354,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 	}
 
+	if err := awaitPayload(); err != nil {
+		return ExitInvalid, err
+	}
+	runInfo.Payload = payload
 	runID, runNumber, logDir, err := newRunDir(state)
 	if err != nil {
 		return ExitInvalid, err

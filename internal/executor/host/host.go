@@ -137,7 +137,9 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 // costs no memory, and the lines after it still arrive.
 func readLines(r io.Reader, line func(string)) {
 	sp := &lines.Splitter{Line: line}
-	_, _ = io.CopyBuffer(sp, r, make([]byte, 64*1024))
+	// 16 KiB: a pipe hands over at most 64 KiB at a time, and most steps print a few lines;
+	// a larger buffer per stream per step only feeds the collector.
+	_, _ = io.CopyBuffer(sp, r, make([]byte, 16*1024))
 	sp.Flush()
 }
 
