@@ -103,6 +103,10 @@ type Engine struct {
 	// groups are the job-level concurrency groups of this run's jobs (groups.go).
 	groups jobGroups
 
+	// trash counts the removals of ended jobs' directories still under way (see discard):
+	// Run and RunJob return only when they are done.
+	trash sync.WaitGroup
+
 	mu          sync.Mutex
 	jobs        []logs.JobSummary
 	annotations []logs.Annotation

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -348,5 +349,48 @@ jobs:
 	}
 	if sum.Result != logs.Cancelled {
 		t.Errorf("run %s, want cancelled", sum.Result)
+	}
+}
+
+// An ended job's directories are gone when Run returns, although they are removed in the
+// background (discard), and what a killed run left in the trash goes too. A chain of jobs
+// reuses the leg's slot while the last one's files are still being removed.
+func TestJobDirectoriesGoneWhenRunReturns(t *testing.T) {
+	root := repo(t, map[string]string{".github/workflows/ci.yml": `on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    steps:
+      - run: mkdir -p deep/er && for i in 1 2 3; do echo x > deep/er/f$i; done
+  b:
+    needs: a
+    runs-on: ubuntu-latest
+    steps:
+      - run: test ! -e deep && echo fresh
+`})
+	rec := &recorder{}
+	opts := testOptions(t, root, rec)
+	stale := filepath.Join(opts.WorkRoot, ".trash", "left-by-a-killed-run", "work")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wf, err := workflow.Load(context.Background(), root, filepath.Join(root, ".github/workflows/ci.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := New(opts).Run(context.Background(), []*workflow.Workflow{wf})
+	if sum.Result != logs.Success {
+		t.Fatalf("run %s, lines %q", sum.Result, rec.lines())
+	}
+	var left []string
+	_ = filepath.WalkDir(opts.WorkRoot, func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(opts.WorkRoot, p)
+		if err == nil && rel != "." && rel != ".trash" && rel != ".locks" && !strings.HasPrefix(rel, ".locks"+string(filepath.Separator)) {
+			left = append(left, rel)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Errorf("left in the work root after Run returned: %q", left)
 	}
 }

@@ -22,6 +22,8 @@ func (e *Engine) Run(ctx context.Context, wfs []*workflow.Workflow) logs.RunSumm
 	e.hard = ctx
 	e.soft, e.softCancel = context.WithCancel(ctx)
 	defer e.softCancel()
+	e.clearTrash()
+	defer e.trash.Wait()
 	e.emit(logs.Event{Kind: logs.RunStarted, Text: e.opts.Run.ID})
 
 	var wg sync.WaitGroup

@@ -167,7 +167,7 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	}
 	defer slot.unlock()
 	if !e.opts.Keep {
-		defer os.RemoveAll(slot.root)
+		defer e.discard(slot.root)
 	}
 	defer jr.closeJail()
 	dirs, err := e.jobDirs(slot)

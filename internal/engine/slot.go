@@ -127,3 +127,38 @@ func (e *Engine) defaultBranch() string {
 	}
 	return "main"
 }
+
+// discard removes an ended job's directory. Removing a job's few directories
+// takes a millisecond or two of the disk's time, which the next job of a chain
+// would wait for: the directory is moved aside at once (the slot is free for
+// the next run) and removed in the background, and Run and RunJob wait for
+// that before they return. Where it cannot be moved it is removed here.
+func (e *Engine) discard(dir string) {
+	trash := filepath.Join(e.opts.WorkRoot, ".trash")
+	if err := os.MkdirAll(trash, 0o755); err == nil {
+		moved := filepath.Join(trash, filepath.Base(dir)+"-"+randomName())
+		if err := os.Rename(dir, moved); err == nil {
+			e.trash.Go(func() { _ = os.RemoveAll(moved) })
+			return
+		}
+	}
+	_ = os.RemoveAll(dir)
+}
+
+// clearTrash removes, in the background, what a process that ended before its
+// removals did left in the trash (see discard).
+func (e *Engine) clearTrash() {
+	if e.opts.WorkRoot == "" {
+		return
+	}
+	e.trash.Go(func() {
+		trash := filepath.Join(e.opts.WorkRoot, ".trash")
+		des, err := os.ReadDir(trash)
+		if err != nil {
+			return
+		}
+		for _, d := range des {
+			_ = os.RemoveAll(filepath.Join(trash, d.Name()))
+		}
+	})
+}
