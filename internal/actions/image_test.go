@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/roots"
 	"io"
 	"log"
 	"net"
@@ -30,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/sluice-ci/sluice/internal/executor/container"
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // recordingStep is a Step whose effects are kept for the test to inspect.

@@ -2,7 +2,6 @@ package cd
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"slices"
 	"strconv"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // DefaultPath is where a repository declares its environments.

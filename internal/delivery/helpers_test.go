@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/sluice-ci/sluice/internal/roots"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/sluice-ci/sluice/internal/artifacts"
+	"github.com/sluice-ci/sluice/internal/roots"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 

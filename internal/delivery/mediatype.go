@@ -3,9 +3,10 @@ package delivery
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"path"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Media types given to release artifacts. Python's distribution formats have no registered media

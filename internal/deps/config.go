@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"os"
 	"path"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/robfig/cron/v3"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/python"
 	"go.yaml.in/yaml/v3"
 )

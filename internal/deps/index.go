@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"html"
 	"io"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/python"
 )
 

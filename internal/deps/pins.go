@@ -3,13 +3,13 @@ package deps
 import (
 	"context"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/gitrepo"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/python"
 )
 

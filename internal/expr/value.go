@@ -1,12 +1,13 @@
 package expr
 
 import (
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"math"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // filtered is the result of a `.*` filter. GitHub keeps it apart from plain arrays: a property or

@@ -6,12 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/roots"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/sluice-ci/sluice/internal/roots"
 )
 
 // mirrors keeps a bare copy of each repository an agent builds, so a job

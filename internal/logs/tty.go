@@ -2,12 +2,13 @@ package logs
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 const (

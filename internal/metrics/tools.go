@@ -3,10 +3,10 @@ package metrics
 import (
 	"context"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"slices"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 

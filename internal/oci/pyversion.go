@@ -3,7 +3,6 @@ package oci
 import (
 	"archive/tar"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 var (

@@ -1,8 +1,9 @@
 package plan
 
 import (
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // skipMarkers are the commit message markers GitHub documents as skipping push and

@@ -1,11 +1,12 @@
 package pypi
 
 import (
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // formField is one name/value pair of the upload form; the legacy API takes

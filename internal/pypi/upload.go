@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"html"
 	"io"
 	"mime/multipart"
@@ -23,6 +22,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // DefaultRepositoryURL is PyPI's upload endpoint.

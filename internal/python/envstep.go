@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"io/fs"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Command is a `run:` step's script as sluice will start it.

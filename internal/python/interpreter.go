@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Interpreter is one Python found on the machine. It is plain data so callers can cache

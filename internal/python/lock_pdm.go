@@ -2,9 +2,10 @@ package python
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 var pdmGroupNameRe = lazyre.New(`[^A-Za-z0-9]+`)

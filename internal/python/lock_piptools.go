@@ -2,11 +2,12 @@ package python
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Options of pip-compile and `uv pip compile` that take a value, so that value is not taken

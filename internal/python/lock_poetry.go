@@ -3,9 +3,10 @@ package python
 import (
 	"bufio"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 var (

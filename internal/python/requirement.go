@@ -2,9 +2,10 @@ package python
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"sort"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // requirement is a parsed PEP 508 dependency string.

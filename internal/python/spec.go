@@ -3,8 +3,9 @@ package python
 import (
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Spec is a parsed setup-python python-version. All Constraints must hold.

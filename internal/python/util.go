@@ -1,9 +1,10 @@
 package python
 
 import (
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"sort"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 func sortStrings(s []string) { sort.Strings(s) }

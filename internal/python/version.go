@@ -2,9 +2,10 @@ package python
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // pepVersion is a PEP 440 version. Interpreter versions, lock pins and specifiers all use it,

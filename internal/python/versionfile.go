@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // VersionFromFile reads a setup-python python-version-file. .python-version may list several

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/gitrepo"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/python"
 )
 

@@ -2,9 +2,10 @@ package release
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strings"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // sections are Keep a Changelog's headings in the order they are written, and which

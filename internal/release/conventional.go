@@ -5,10 +5,10 @@
 package release
 
 import (
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/gitrepo"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Increment is how far a version moves.

@@ -2,7 +2,6 @@ package release
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/python"
 )
 

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/sluice-ci/sluice/internal/forge"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/store"
 )

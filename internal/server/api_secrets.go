@@ -2,12 +2,12 @@ package server
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/forge"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/forge"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/secrets"
 	"github.com/sluice-ci/sluice/internal/store"
 )

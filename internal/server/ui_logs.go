@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/url"
 	"path"
 	"strconv"
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/cd"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/store"
 )
 

@@ -12,7 +12,6 @@ package serverconfig
 import (
 	"errors"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net"
 	"net/url"
 	"os"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Config is the server's settings after Load.

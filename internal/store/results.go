@@ -3,11 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // EventJobResults is written when a job's tool versions and test cases are recorded.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // defaultPostgresSocketDir is where scripts/postgres-setup.sh (make deps) serves PostgreSQL.

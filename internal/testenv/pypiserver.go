@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Pypiserver is a real package index on 127.0.0.1 that demands auth for

@@ -2,7 +2,6 @@ package container
 
 import (
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Label keys on everything sluice creates.

@@ -3,11 +3,11 @@ package container
 import (
 	"context"
 	"fmt"
-	"github.com/sluice-ci/sluice/internal/lazyre"
 	"sort"
 	"strings"
 
 	"github.com/sluice-ci/sluice/internal/executor"
+	"github.com/sluice-ci/sluice/internal/lazyre"
 )
 
 // Executor runs processes in a started job's container. The engine gives it this machine's
