@@ -393,13 +393,46 @@ type hostExec struct {
 var _ executor.Executor = hostExec{}
 
 func (x hostExec) Run(ctx context.Context, p executor.Process) (executor.Result, error) {
-	res, err := x.jr.hostRun(ctx, x.sc, host.Cmd{Argv: p.Argv, Dir: p.Dir, Env: p.Env, Line: p.Line, Grace: p.Grace})
+	c := host.Cmd{Argv: p.Argv, Dir: p.Dir, Env: p.Env, Line: p.Line, Grace: p.Grace}
+	if len(p.Argv) > 0 && isShellName(p.Argv[0]) {
+		c.Path, _ = x.LookPath(p.Argv[0])
+	}
+	res, err := x.jr.hostRun(ctx, x.sc, c)
 	return executor.Result{ExitCode: res.ExitCode, Interrupted: res.Interrupted}, err
 }
 
 // LookPath looks name up on this machine's PATH (the jail mounts the
 // machine's programs read-only where they are).
-func (hostExec) LookPath(name string) (string, error) { return exec.LookPath(name) }
+func (x hostExec) LookPath(name string) (string, error) {
+	if x.jr == nil || !isShellName(name) {
+		return exec.LookPath(name)
+	}
+	return x.jr.lookShell(name)
+}
+
+// isShellName is whether name is a shell every run step may start: those are found on PATH
+// once per job (see lookShell).
+func isShellName(name string) bool { return name == "bash" || name == "sh" }
+
+// lookShell finds a shell on sluice's PATH once per job: searching PATH twice per step for
+// the same bash cost a step some 20 stat calls. Only a shell that was found is kept; sluice's
+// own PATH does not change while the job runs.
+func (jr *jobRun) lookShell(name string) (string, error) {
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	if p, ok := jr.shells[name]; ok {
+		return p, nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", err
+	}
+	if jr.shells == nil {
+		jr.shells = map[string]string{}
+	}
+	jr.shells[name] = p
+	return p, nil
+}
 
 // inWorkspace resolves a path relative to the workspace and says whether it
 // stays inside it after symlinks.

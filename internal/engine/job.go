@@ -46,6 +46,7 @@ type jobRun struct {
 	workDir   string // defaults.run.working-directory
 
 	mu      sync.Mutex
+	shells  map[string]string // shells found on PATH (lookShell)
 	fileEnv map[string]string // set through GITHUB_ENV
 	path    []string          // added through GITHUB_PATH, newest first
 	summary strings.Builder

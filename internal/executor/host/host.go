@@ -26,6 +26,9 @@ const DefaultGrace = 7500 * time.Millisecond
 // Cmd is one process to run.
 type Cmd struct {
 	Argv []string
+	// Path, when set, is the program argv[0] names, already found on sluice's PATH: a caller
+	// that runs the same shell for every step need not search PATH for it each time.
+	Path string
 	Dir  string
 	Env  []string
 	// Line receives each line of combined stdout and stderr, without the
@@ -59,7 +62,12 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 	if len(argv) == 0 {
 		return Result{}, errors.New("empty command")
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	var cmd *exec.Cmd
+	if c.Path != "" && c.Sandbox == nil {
+		cmd = &exec.Cmd{Path: c.Path, Args: argv}
+	} else {
+		cmd = exec.Command(argv[0], argv[1:]...)
+	}
 	cmd.Dir = c.Dir
 	cmd.Env = c.Env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
