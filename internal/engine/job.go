@@ -45,6 +45,10 @@ type jobRun struct {
 	shell     string // defaults.run.shell (job over workflow)
 	workDir   string // defaults.run.working-directory
 
+	// junit watches the job's JUnit reports; made at its first run step, used by the
+	// job's own goroutine only.
+	junit *junitWatch
+
 	mu      sync.Mutex
 	shells  map[string]string // shells found on PATH (lookShell)
 	fileEnv map[string]string // set through GITHUB_ENV
@@ -170,6 +174,11 @@ func (jr *jobRun) run(legCtx context.Context, ev *expr.Evaluator) (logs.Result, 
 	if !e.opts.Keep {
 		defer e.discard(slot.root)
 	}
+	defer func() {
+		if jr.junit != nil {
+			jr.junit.close()
+		}
+	}()
 	defer jr.closeJail()
 	dirs, err := e.jobDirs(slot)
 	if err != nil {

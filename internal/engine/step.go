@@ -263,11 +263,14 @@ func (jr *jobRun) runScript(ctx context.Context, sc *scope, x *actionlint.ExecRu
 		return o
 	}
 	report, named := jr.junitFiles(id, dir, body)
-	capture := startJUnitCapture(filepath.Dir(report), filepath.Base(report))
+	if jr.junit == nil {
+		jr.junit = newJUnitWatch(filepath.Dir(report))
+	}
+	jr.junit.start(filepath.Base(report))
 	started := time.Now().UnixNano()
 	stepEnv = withPytestJUnit(stepEnv, sc.env, report)
 	o := jr.runProcess(ctx, sc, id, display, stepEnv, sh.Argv(script), dir, report, true)
-	jr.collectTests(display, capture.stop(), named, started)
+	jr.collectTests(display, jr.junit.stop(), named, started)
 	return o
 }
 
