@@ -82,6 +82,11 @@ func (s *Scheduler) drainFinished(ctx context.Context, runID int64) {
 				continue
 			}
 			s.cfg.Log.Error("advancing run after jobs finished", "run", runID, "jobs", len(jobs), "err", err)
+			// The run is the reconcile duty's now; the jobs' own follow-ups (a deployment's
+			// promotion, a verification) do not wait for it.
+			for _, id := range jobs {
+				s.jobEndedByID(ctx, id)
+			}
 			continue
 		}
 		failures = 0

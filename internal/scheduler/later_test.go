@@ -2,7 +2,9 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,4 +150,88 @@ func TestJobFinishedLaterLostIsResumed(t *testing.T) {
 			t.Errorf("after is %s once the server started again, want queued: jobs %v", got, h.states(r.ID))
 		}
 	})
+}
+
+// flakyRunLock is the store with WithRunLock failing its first fails calls, as a database
+// that drops a connection does.
+type flakyRunLock struct {
+	Store
+	mu    sync.Mutex
+	fails int
+	calls int
+}
+
+func (f *flakyRunLock) WithRunLock(ctx context.Context, runID int64, fn func(ctx context.Context) error) error {
+	f.mu.Lock()
+	f.calls++
+	failing := f.calls <= f.fails
+	f.mu.Unlock()
+	if failing {
+		return errors.New("connection reset by peer")
+	}
+	return f.Store.WithRunLock(ctx, runID, fn)
+}
+
+// TestJobFinishedLaterRetries: a background advance that fails is tried again, with the ended
+// jobs, until it goes through (within maxLaterRetries); past that the run is left open, as it
+// was, for the reconcile duty (Resume here) to advance.
+func TestJobFinishedLaterRetries(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		fails     int
+		wantAfter string // the dependent's state once the background work is done
+	}{
+		{"fails twice, then goes through", 2, store.StatusQueued},
+		{"fails past the retries", maxLaterRetries + 1, store.StatusWaiting},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			onBothDatabases(t, func(t *testing.T, h *harness) {
+				r := h.triggerOne(h.pushWorkflows(map[string]string{"ci.yml": laterYAML}))
+				for n := 1; n <= 4; n++ {
+					h.finish("test ("+string(rune('0'+n))+")", store.ConclusionSuccess, nil)
+				}
+				last := h.claim("test (5)")
+				flaky := &flakyRunLock{Store: h.db, fails: tc.fails}
+				s := New(Config{DB: flaky, DataDir: h.data, GitURL: "file:///unused/%d.git"})
+				ctx, stop := context.WithCancel(context.Background())
+				defer stop()
+				s.bg.start(ctx)
+				if _, err := h.db.Complete(h.ctx, last.ID, h.agent.ID, store.ConclusionSuccess, nil); err != nil {
+					t.Fatal(err)
+				}
+				s.JobFinishedLater(h.ctx, last.RunID, last.ID)
+				// The drain ends when its pass went through or it gave up.
+				deadline := time.Now().Add(time.Minute)
+				for {
+					s.finished.mu.Lock()
+					_, draining := s.finished.runs[last.RunID]
+					s.finished.mu.Unlock()
+					if !draining {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the background advance never ended")
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				flaky.mu.Lock()
+				calls := flaky.calls
+				flaky.mu.Unlock()
+				if got := h.states(r.ID)["after"]; got != tc.wantAfter {
+					t.Fatalf("after is %s after %d failed advances, want %s (advances tried: %d)", got, tc.fails, tc.wantAfter, calls)
+				}
+				if tc.wantAfter == store.StatusWaiting {
+					// Left open, not lost: the reconcile duty's pass moves it.
+					if err := h.newScheduler().Resume(h.ctx); err != nil {
+						t.Fatal(err)
+					}
+					if got := h.states(r.ID)["after"]; got != store.StatusQueued {
+						t.Errorf("after is %s once the run was reconciled, want queued", got)
+					}
+				}
+			})
+		})
+	}
 }
