@@ -174,7 +174,7 @@ func (f *flakyRunLock) WithRunLock(ctx context.Context, runID int64, fn func(ctx
 
 // TestJobFinishedLaterRetries: a background advance that fails is tried again, with the ended
 // jobs, until it goes through (within maxLaterRetries); past that the run is left open, as it
-// was, for the reconcile duty (Resume here) to advance.
+// was, for another replica's reconcile duty to advance.
 func TestJobFinishedLaterRetries(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -223,8 +223,9 @@ func TestJobFinishedLaterRetries(t *testing.T) {
 					t.Fatalf("after is %s after %d failed advances, want %s (advances tried: %d)", got, tc.fails, tc.wantAfter, calls)
 				}
 				if tc.wantAfter == store.StatusWaiting {
-					// Left open, not lost: the reconcile duty's pass moves it.
-					if err := h.newScheduler().Resume(h.ctx); err != nil {
+					// Left open, not lost: the reconcile duty's pass, on another replica (another
+					// scheduler on the same database), moves it.
+					if err := h.newScheduler().Reconcile(h.ctx); err != nil {
 						t.Fatal(err)
 					}
 					if got := h.states(r.ID)["after"]; got != store.StatusQueued {
