@@ -42,7 +42,12 @@ type cluster struct {
 // startCluster starts n replicas, each with agents embedded-agent slots (0: none).
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	dsn := testenv.PostgresDB(t)
+	return startClusterOn(t, n, testenv.PostgresDB(t))
+}
+
+// startClusterOn is startCluster on the database dsn names (SQLite serves one replica only).
+func startClusterOn(t *testing.T, n int, dsn string) *cluster {
+	t.Helper()
 	dir := t.TempDir()
 	blob := filepath.Join(dir, "blobs") // a directory every replica shares, when no S3 server is here
 	if testenv.FindS3() != nil || testenv.RequireS3() {
@@ -583,6 +588,74 @@ func TestKilledBetweenCompletionAndAdvance(t *testing.T) {
 		}
 		if j.Status != store.StatusCompleted || n != 1 {
 			t.Errorf("job %s (id %d): %s with %d completion events, want completed once", j.Key, j.ID, j.Status, n)
+		}
+	}
+}
+
+// TestSQLiteServerKilledMidRun kills -9 the one server on SQLite while an agent runs a run's jobs
+// and ships their lines, and starts it again on the same database: every job ends with exactly
+// one conclusion, the run succeeds, and no log line an agent shipped is lost. (On SQLite the
+// run's lock lives in the server's process, so it dies with it.)
+func TestSQLiteServerKilledMidRun(t *testing.T) {
+	t.Parallel()
+	c := startClusterOn(t, 1, "sqlite://"+filepath.Join(t.TempDir(), "sluice.db"))
+	a := c.replicas[0]
+	c.startAgentAt(t, "agent-0", a.url, 2)
+	a.waitAgentsOnline(t, "agent-0")
+	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
+	secret := "hook-" + randomHex(t, 8)
+	a.addRepo(t, "demo", g, secret)
+	var jobs strings.Builder
+	jobs.WriteString("name: many\non: push\njobs:\n")
+	const nJobs, nLines = 4, 30
+	for i := range nJobs {
+		fmt.Fprintf(&jobs, "  j%d:\n    runs-on: ubuntu-latest\n    steps:\n      - run: for i in $(seq 1 %d); do echo \"j%d line $i\"; sleep 0.1; done\n", i, nLines, i)
+	}
+	fmt.Fprintf(&jobs, "  after:\n    needs: [j0, j1, j2, j3]\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo after ran\n")
+	sha := g.commit(t, map[string]string{".github/workflows/many.yml": jobs.String()}, "many jobs")
+	run := a.pushHook(t, forge.GitHub, "demo", g, first, sha, secret, "sqlite-kill-0")[0]
+	a.waitJob(t, run, "j0", "running", runTimeout, func(j server.JobView) bool { return j.Status == store.StatusInProgress })
+	time.Sleep(time.Second) // lines are being shipped
+	a.proc.kill()
+	time.Sleep(500 * time.Millisecond) // the agent meets a dead server
+	a.start(t)
+	d := a.waitRunDone(t, run, 2*runTimeout)
+	if d.Run.Conclusion != store.ConclusionSuccess {
+		t.Fatalf("run %d: %s%s", run, d.Run.Conclusion, describeJobs(d))
+	}
+	evs, err := a.client().RunEvents(context.Background(), run, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range d.Jobs {
+		n := 0
+		for _, e := range evs {
+			if e.Kind == store.EventJobCompleted && e.JobID != nil && *e.JobID == j.ID {
+				n++
+			}
+		}
+		if j.Status != store.StatusCompleted || n != 1 {
+			t.Errorf("job %s (id %d): %s with %d completion events, want completed once", j.Key, j.ID, j.Status, n)
+		}
+		if j.Key == "after" {
+			continue
+		}
+		lines, err := a.client().Logs(context.Background(), j.ID, 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i, l := range lines {
+			if l.Seq != int64(i+1) {
+				t.Errorf("job %s: line %d has seq %d: a gap", j.Key, i+1, l.Seq)
+				break
+			}
+			if strings.HasPrefix(l.Text, j.Key+" line ") {
+				got = append(got, l.Text)
+			}
+		}
+		if len(got) != nLines {
+			t.Errorf("job %s: %d of its %d lines are stored:\n%s", j.Key, len(got), nLines, strings.Join(got, "\n"))
 		}
 	}
 }
