@@ -658,7 +658,8 @@ func toolLock(t *testing.T, w *warmcold, tool, pyproject string) string {
 // failure can be replayed.
 func TestWarmEqualsColdRandomEdits(t *testing.T) {
 	t.Parallel()
-	w := newWarmCold(t, false)
+	// Each state runs cold, warm and through the server's agent (its own kept state).
+	w := newWarmCold(t, true)
 	// The states the edits reach should install on a fresh machine: a constraint of beta==1.0
 	// read against the second index needs that version there, and tomlish needs some version
 	// (seeds that reached those states failed the cold run itself).
