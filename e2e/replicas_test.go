@@ -390,23 +390,7 @@ func TestReplicaKilledMidRun(t *testing.T) {
 			continue
 		}
 		for _, j := range d.Jobs {
-			lines, err := b.client().Logs(context.Background(), j.ID, 0, 10000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for i, l := range lines {
-				if l.Seq != int64(i+1) {
-					t.Errorf("job %s: line %d has seq %d: a gap", j.Key, i+1, l.Seq)
-					break
-				}
-				if strings.HasPrefix(l.Text, j.Key+" line ") {
-					got = append(got, l.Text)
-				}
-			}
-			if len(got) != nLines {
-				t.Errorf("job %s: %d of its %d lines are stored:\n%s", j.Key, len(got), nLines, strings.Join(got, "\n"))
-			}
+			checkLinesStored(t, b, j, nLines)
 		}
 	}
 	// Every delivery stored was turned into runs (replica A's unfinished ones by replica B).
@@ -637,25 +621,31 @@ func TestSQLiteServerKilledMidRun(t *testing.T) {
 		if j.Status != store.StatusCompleted || n != 1 {
 			t.Errorf("job %s (id %d): %s with %d completion events, want completed once", j.Key, j.ID, j.Status, n)
 		}
-		if j.Key == "after" {
-			continue
+		if j.Key != "after" {
+			checkLinesStored(t, a, j, nLines)
 		}
-		lines, err := a.client().Logs(context.Background(), j.ID, 0, 10000)
-		if err != nil {
-			t.Fatal(err)
+	}
+}
+
+// checkLinesStored fails unless job j's log, read from s, has no gap in its sequence and holds
+// all n lines "KEY line I" the job printed.
+func checkLinesStored(t *testing.T, s *srv, j server.JobView, n int) {
+	t.Helper()
+	lines, err := s.client().Logs(context.Background(), j.ID, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, l := range lines {
+		if l.Seq != int64(i+1) {
+			t.Errorf("job %s: line %d has seq %d: a gap", j.Key, i+1, l.Seq)
+			break
 		}
-		var got []string
-		for i, l := range lines {
-			if l.Seq != int64(i+1) {
-				t.Errorf("job %s: line %d has seq %d: a gap", j.Key, i+1, l.Seq)
-				break
-			}
-			if strings.HasPrefix(l.Text, j.Key+" line ") {
-				got = append(got, l.Text)
-			}
+		if strings.HasPrefix(l.Text, j.Key+" line ") {
+			got = append(got, l.Text)
 		}
-		if len(got) != nLines {
-			t.Errorf("job %s: %d of its %d lines are stored:\n%s", j.Key, len(got), nLines, strings.Join(got, "\n"))
-		}
+	}
+	if len(got) != n {
+		t.Errorf("job %s: %d of its %d lines are stored:\n%s", j.Key, len(got), n, strings.Join(got, "\n"))
 	}
 }
