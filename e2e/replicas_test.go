@@ -559,21 +559,7 @@ func TestKilledBetweenCompletionAndAdvance(t *testing.T) {
 	if d.Run.Conclusion != store.ConclusionSuccess {
 		t.Fatalf("run %d: %s%s", run, d.Run.Conclusion, describeJobs(d))
 	}
-	evs, err := a.client().RunEvents(ctx, run, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, j := range d.Jobs {
-		n := 0
-		for _, e := range evs {
-			if e.Kind == store.EventJobCompleted && e.JobID != nil && *e.JobID == j.ID {
-				n++
-			}
-		}
-		if j.Status != store.StatusCompleted || n != 1 {
-			t.Errorf("job %s (id %d): %s with %d completion events, want completed once", j.Key, j.ID, j.Status, n)
-		}
-	}
+	checkCompletedOnce(t, a, run, d)
 }
 
 // TestSQLiteServerKilledMidRun kills -9 the one server on SQLite while an agent runs a run's jobs
@@ -607,20 +593,8 @@ func TestSQLiteServerKilledMidRun(t *testing.T) {
 	if d.Run.Conclusion != store.ConclusionSuccess {
 		t.Fatalf("run %d: %s%s", run, d.Run.Conclusion, describeJobs(d))
 	}
-	evs, err := a.client().RunEvents(context.Background(), run, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	checkCompletedOnce(t, a, run, d)
 	for _, j := range d.Jobs {
-		n := 0
-		for _, e := range evs {
-			if e.Kind == store.EventJobCompleted && e.JobID != nil && *e.JobID == j.ID {
-				n++
-			}
-		}
-		if j.Status != store.StatusCompleted || n != 1 {
-			t.Errorf("job %s (id %d): %s with %d completion events, want completed once", j.Key, j.ID, j.Status, n)
-		}
 		if j.Key != "after" {
 			checkLinesStored(t, a, j, nLines)
 		}
@@ -647,5 +621,26 @@ func checkLinesStored(t *testing.T, s *srv, j server.JobView, n int) {
 	}
 	if len(got) != n {
 		t.Errorf("job %s: %d of its %d lines are stored:\n%s", j.Key, len(got), n, strings.Join(got, "\n"))
+	}
+}
+
+// checkCompletedOnce fails unless every job of run (d, as read from s) is completed with
+// exactly one completion event.
+func checkCompletedOnce(t *testing.T, s *srv, run int64, d *server.RunDetail) {
+	t.Helper()
+	evs, err := s.client().RunEvents(context.Background(), run, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range d.Jobs {
+		n := 0
+		for _, e := range evs {
+			if e.Kind == store.EventJobCompleted && e.JobID != nil && *e.JobID == j.ID {
+				n++
+			}
+		}
+		if j.Status != store.StatusCompleted || n != 1 {
+			t.Errorf("job %s (id %d): %s with %d completion events, want completed once", j.Key, j.ID, j.Status, n)
+		}
 	}
 }
