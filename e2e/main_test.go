@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -54,22 +53,4 @@ func sluiceBin(t *testing.T) string {
 		t.Fatal("binary not built: TestMain did not run")
 	}
 	return bin
-}
-
-// The binary's start does not run the garbage collector (internal/startgc): the libraries it
-// links allocate ~3.5 MB as they initialise, and a collection then cost every `sluice run` and
-// every sandboxed job's helper a few milliseconds. A dependency whose initialiser runs before
-// startgc's and allocates enough brings the collection back and fails this.
-func TestNoCollectionBeforeMain(t *testing.T) {
-	cmd := exec.Command(sluiceBin(t), "--version")
-	cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1", "GOGC=")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("sluice --version: %v\n%s", err, out)
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "gc ") {
-			t.Fatalf("a collection ran while sluice --version started: %s\n%s", l, out)
-		}
-	}
 }

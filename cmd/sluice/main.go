@@ -10,7 +10,6 @@ import (
 
 	"github.com/sluice-ci/sluice/internal/executor/host"
 	"github.com/sluice-ci/sluice/internal/localrun"
-	"github.com/sluice-ci/sluice/internal/startgc"
 	"github.com/spf13/cobra"
 )
 
@@ -24,7 +23,6 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
-	startgc.Done()
 	// Inside a job's sandbox this program is the helper that starts the
 	// job's processes (host.Jail).
 	if len(os.Args) > 1 && os.Args[1] == host.HelperArg {
