@@ -107,10 +107,11 @@ func (r *Repo) PushOf(ctx context.Context, head Head, max int) (before string, c
 func (r *Repo) Resolve(ctx context.Context, ref string) string {
 	gitDir := filepath.Join(r.Root, ".git")
 	// A tag's ref may name an annotated tag object, not the commit it tags: git peels it.
-	if sha, ok := readRef(gitDir, ref); ok && !strings.HasPrefix(ref, "refs/tags/") {
+	sha, found, absent := lookupRef(gitDir, ref)
+	if found && !strings.HasPrefix(ref, "refs/tags/") {
 		return sha
 	}
-	if refAbsent(gitDir, ref) {
+	if absent && refsInFiles(gitDir) {
 		return ""
 	}
 	out, err := git(ctx, r.Root, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")

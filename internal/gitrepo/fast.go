@@ -52,35 +52,48 @@ func readHead(dir string) (root string, h Head, ok bool) {
 // readRef reads a full ref name's commit from a .git directory's loose refs or packed-refs;
 // ok=false when it is not found there (or is not a plain commit id), and git should be asked.
 func readRef(gitDir, ref string) (string, bool) {
+	sha, found, _ := lookupRef(gitDir, ref)
+	return sha, found
+}
+
+// lookupRef reads a full ref name from a .git directory's loose refs and packed-refs, each
+// file once: found with its commit id; or absent, when neither holds the name at all (which
+// only refsInFiles makes an answer); or neither, when git should be asked.
+func lookupRef(gitDir, ref string) (sha string, found, absent bool) {
 	if !strings.HasPrefix(ref, "refs/") || strings.Contains(ref, "..") {
-		return "", false
+		return "", false, false
 	}
-	if b, err := os.ReadFile(filepath.Join(gitDir, filepath.FromSlash(ref))); err == nil {
+	loose := filepath.Join(gitDir, filepath.FromSlash(ref))
+	b, err := os.ReadFile(loose)
+	if err == nil {
 		sha := strings.TrimSpace(string(b))
-		return sha, isSHA(sha)
+		return sha, isSHA(sha), false
+	}
+	looseMissing := false
+	if os.IsNotExist(err) {
+		// A dangling link is still a ref git may read its way.
+		_, lerr := os.Lstat(loose)
+		looseMissing = os.IsNotExist(lerr)
 	}
 	packed, err := os.ReadFile(filepath.Join(gitDir, "packed-refs"))
 	if err != nil {
-		return "", false
+		return "", false, looseMissing && os.IsNotExist(err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(packed))
 	for sc.Scan() {
-		sha, name, found := strings.Cut(sc.Text(), " ")
-		if found && name == ref && isSHA(sha) {
-			return sha, true
+		sha, name, ok := strings.Cut(sc.Text(), " ")
+		if ok && name == ref {
+			return sha, isSHA(sha), false
 		}
 	}
-	return "", false
+	return "", false, looseMissing && sc.Err() == nil
 }
 
-// refAbsent reports whether a full ref name is certainly not in a .git directory: neither a
-// loose ref nor in packed-refs, in a repository that keeps its refs in files (no reftable) and
-// whose git directory the environment does not move. Resolve then need not ask git, which
-// `sluice run` would otherwise do on every push of a branch without an upstream.
-func refAbsent(gitDir, ref string) bool {
-	if !strings.HasPrefix(ref, "refs/") || strings.Contains(ref, "..") {
-		return false
-	}
+// refsInFiles reports whether a .git directory keeps its refs in files (no reftable) and the
+// environment does not move the git directory: then a ref lookupRef finds absent is absent,
+// and Resolve need not ask git, which `sluice run` would otherwise do on every push of a
+// branch without an upstream.
+func refsInFiles(gitDir string) bool {
 	for _, v := range []string{"GIT_DIR", "GIT_COMMON_DIR", "GIT_REF_STORAGE"} {
 		if os.Getenv(v) != "" {
 			return false
@@ -89,23 +102,8 @@ func refAbsent(gitDir, ref string) bool {
 	if fi, err := os.Stat(gitDir); err != nil || !fi.IsDir() {
 		return false // a worktree or submodule: its refs live elsewhere
 	}
-	if _, err := os.Stat(filepath.Join(gitDir, "reftable")); !os.IsNotExist(err) {
-		return false
-	}
-	if _, err := os.Lstat(filepath.Join(gitDir, filepath.FromSlash(ref))); !os.IsNotExist(err) {
-		return false
-	}
-	packed, err := os.ReadFile(filepath.Join(gitDir, "packed-refs"))
-	if err != nil {
-		return os.IsNotExist(err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(packed))
-	for sc.Scan() {
-		if _, name, found := strings.Cut(sc.Text(), " "); found && name == ref {
-			return false
-		}
-	}
-	return sc.Err() == nil
+	_, err := os.Stat(filepath.Join(gitDir, "reftable"))
+	return os.IsNotExist(err)
 }
 
 func isSHA(s string) bool {
