@@ -17,7 +17,6 @@ import (
 	"github.com/sluice-ci/sluice/internal/lazyre"
 	"github.com/sluice-ci/sluice/internal/logs"
 	"github.com/sluice-ci/sluice/internal/python"
-	"github.com/sluice-ci/sluice/internal/roots"
 	"github.com/sluice-ci/sluice/internal/testreport"
 	"github.com/sluice-ci/sluice/internal/venvs"
 )
@@ -232,20 +231,19 @@ const maxJUnitBytes = 64 << 20
 func (jr *jobRun) collectTests(display string, written [][]byte, named []string, since int64) {
 	// Only inside the job's directories: a path the script names is the
 	// job's to choose, and sluice reads it outside any sandbox.
-	var jroots roots.Set
-	for i, f := range named {
-		if len(written) > 0 {
-			break
-		}
-		if i == 0 {
-			jroots = jr.roots() // a few dozen lstat calls: only for a step that names a report
-		}
-		if fi, err := jroots.Stat(f); err == nil && fi.ModTime().UnixNano() >= since {
-			if fh, err := jroots.OpenFile(f); err == nil {
-				b, err := io.ReadAll(io.LimitReader(fh, maxJUnitBytes))
-				fh.Close()
-				if err == nil {
-					written = append(written, b)
+	if len(written) == 0 && len(named) > 0 {
+		jroots := jr.roots() // a few dozen lstat calls: only for a step that names a report
+		for _, f := range named {
+			if len(written) > 0 {
+				break
+			}
+			if fi, err := jroots.Stat(f); err == nil && fi.ModTime().UnixNano() >= since {
+				if fh, err := jroots.OpenFile(f); err == nil {
+					b, err := io.ReadAll(io.LimitReader(fh, maxJUnitBytes))
+					fh.Close()
+					if err == nil {
+						written = append(written, b)
+					}
 				}
 			}
 		}
