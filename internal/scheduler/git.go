@@ -37,6 +37,11 @@ func (m mirror) path(repoID int64) string {
 // url into the repository's mirror.
 func (m mirror) fetch(ctx context.Context, repoID int64, url string, extra ...string) (string, error) {
 	defer m.lock(repoID)()
+	return m.fetchLocked(ctx, repoID, url, extra...)
+}
+
+// fetchLocked is fetch for a caller that holds the repository's lock.
+func (m mirror) fetchLocked(ctx context.Context, repoID int64, url string, extra ...string) (string, error) {
 	p := m.path(repoID)
 	if _, err := os.Stat(p); err != nil {
 		// Made beside its place and renamed, so a half-made mirror is
@@ -169,11 +174,15 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 // (all of them fetched from the repository when it lacks any, or when it has no mirror yet):
 // an agent may fetch its job's commit from any replica, not only the one that planned the run.
 func (s *Scheduler) SyncMirror(ctx context.Context, repoID int64, wants []string) error {
+	// The check waits for a fetch under way: git writes a small fetch's objects one by one, a
+	// commit before its tree, so a commit seen mid-fetch may not be whole yet, and serving it
+	// fails the agent's checkout with "possible repository corruption".
+	defer s.mirror.lock(repoID)()
 	p := s.mirror.path(repoID)
 	if _, err := os.Stat(p); err == nil {
 		missing := false
 		for _, w := range wants {
-			if _, err := git(ctx, p, "cat-file", "-e", w+"^{commit}"); err != nil {
+			if _, err := git(ctx, p, "cat-file", "-e", "--end-of-options", w+"^{commit}"); err != nil {
 				missing = true
 				break
 			}
@@ -186,6 +195,6 @@ func (s *Scheduler) SyncMirror(ctx context.Context, repoID int64, wants []string
 	if err != nil {
 		return err
 	}
-	_, err = s.mirror.fetch(ctx, repoID, s.cloneURL(repo), wants...)
+	_, err = s.mirror.fetchLocked(ctx, repoID, s.cloneURL(repo), wants...)
 	return err
 }
