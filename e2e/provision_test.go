@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,6 +29,33 @@ jobs:
             echo "the job wrote into $base"; exit 1
           fi
           echo "cannot write into $base"
+  system:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/setup-python@v5
+        with:
+          python-version: 3.12.1
+      - uses: astral-sh/setup-uv@v6
+      - name: a wheel with a console script
+        run: |
+          python - <<'PY'
+          import zipfile
+          files = {
+              "greet/__init__.py": "import sys\ndef main():\n    print('greet from', sys.prefix, 'system' if sys.base_prefix == sys.prefix else 'venv')\n",
+              "greet-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: greet\nVersion: 1.0\n",
+              "greet-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+              "greet-1.0.dist-info/entry_points.txt": "[console_scripts]\ngreet = greet:main\n",
+          }
+          with zipfile.ZipFile("greet-1.0-py3-none-any.whl", "w") as z:
+              for name, text in files.items():
+                  z.writestr(name, text)
+              z.writestr("greet-1.0.dist-info/RECORD", "".join(name + ",,\n" for name in files) + "greet-1.0.dist-info/RECORD,,\n")
+          PY
+      - name: nox's CI installs itself into setup-python's interpreter, then runs its console script
+        run: |
+          uv pip install --system --no-index ./greet-1.0-py3-none-any.whl
+          greet
+          "$pythonLocation/bin/python" -c "import greet, pip; print('pip importable from the copy')"
   uv-managed:
     runs-on: ubuntu-latest
     steps:
@@ -81,6 +109,23 @@ func TestProvisionBothPaths(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(base, "poisoned")); err == nil {
 		t.Errorf("the job wrote into the shared interpreter %s", base)
 	}
+	// Without a sandbox nothing stops a write into the machine's interpreter but where
+	// setup-python points the job: `uv pip install --system` must still go to the job's copy.
+	host := exec.Command(sluiceBin(t), "run", "-j", "system")
+	host.Dir = g.work
+	host.Env = cmd.Env
+	hostOut, err := host.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sluice run -j system: %v\n%s", err, hostOut)
+	}
+	for _, o := range [][]byte{out, hostOut} {
+		if !regexp.MustCompile(`greet from /\S+/python/python-3\.12\.1 system`).Match(o) || !strings.Contains(string(o), "pip importable from the copy") {
+			t.Errorf("uv pip install --system did not install into the job's copy of the interpreter:\n%s", o)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(base, "lib", "python3.12", "site-packages", "greet*")); len(m) > 0 {
+		t.Errorf("a job installed into the machine's interpreter: %v", m)
+	}
 
 	// The server's embedded agent, with serve's default sandbox (auto: bubblewrap is here).
 	s := startServerEnv(t, 1, env)
@@ -91,6 +136,9 @@ func TestProvisionBothPaths(t *testing.T) {
 	d := s.waitRunDone(t, runs[0], 3*runTimeout)
 	if uvLog := s.jobLog(t, jobByKey(t, d, "uv-managed").ID); !strings.Contains(uvLog, "uv-managed 3.12.1 /") || !strings.Contains(uvLog, "/uv-python/cpython-3.12.1-") {
 		t.Errorf("server: uv's own install in the job:\n%s", uvLog)
+	}
+	if sysLog := s.jobLog(t, jobByKey(t, d, "system").ID); !regexp.MustCompile(`greet from /\S+/python/python-3\.12\.1 system`).MatchString(sysLog) {
+		t.Errorf("server: uv pip install --system in the job:\n%s", sysLog)
 	}
 	log := s.jobLog(t, jobByKey(t, d, "py").ID)
 	if d.Run.Conclusion != store.ConclusionSuccess || !strings.Contains(log, "Python 3.12.1 is not on this machine: installing it with uv") ||

@@ -9,8 +9,11 @@ import (
 
 // StepContext is what a native action knows about the step it runs in.
 type StepContext struct {
-	Workspace   string
-	Temp        string
+	Workspace string
+	Temp      string
+	// JobDir is the job's own directory, writable by its processes and gone when it ends:
+	// setup-python makes the job's copies of interpreters there.
+	JobDir      string
 	ToolCache   string
 	StateDir    string // sluice's state directory (caches, environments)
 	ArtifactDir string // where run artifacts are kept (a server's, for its agents)

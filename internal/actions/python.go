@@ -96,15 +96,15 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 		uv = ""
 	}
 	envs := s.PythonEnvs()
-	var dirs []string
+	var dirs, wheels []string
 	var last python.Interpreter
 	var lastDir, lastPip string
 	for _, interp := range interps {
-		dir, pip, err := makeJobEnv(ctx, s, envs, interp, uv)
+		dir, pip, wheel, err := makeJobEnv(ctx, s, envs, interp, uv)
 		if err != nil {
 			return nil, err
 		}
-		dirs = append(dirs, dir)
+		dirs, wheels = append(dirs, dir), append(wheels, wheel)
 		last, lastDir, lastPip = interp, dir, pip
 	}
 	// The job's environments are in its own directory (copies of kept
@@ -122,9 +122,32 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 	if with["update-environment"] != "false" {
 		// Each interpreter itself is on PATH too, behind its job environment, as GitHub's
 		// setup-python puts it: tools that look for a base interpreter by name (uv venv -p
-		// cpython3.12, tox, nox) skip virtual environments and must find it there.
+		// cpython3.12, tox, nox) skip virtual environments and must find it there. It is the
+		// job's own copy where one can be made, as the runner's interpreter is the job's:
+		// `uv pip install --system` installs into it, not into the machine's.
 		for i, d := range dirs {
-			if bin := filepath.Dir(interps[i].Path); bin != "/usr/bin" && bin != "/bin" && bin != "/usr/local/bin" {
+			bin := filepath.Dir(interps[i].Path)
+			if c.JobDir != "" {
+				// pip comes with it, as with the runner's: the current pip's wheel, importable
+				// as it is, else the interpreter's own.
+				var paths []string
+				if wheels[i] != "" {
+					paths = append(paths, wheels[i])
+					s.AddRoot(filepath.Dir(wheels[i]), false)
+				}
+				sys, err := python.SystemCopy(interps[i], filepath.Join(c.JobDir, "python", filepath.Base(d)), paths...)
+				switch {
+				case err == nil:
+					bin = sys
+					if i == len(dirs)-1 {
+						prefix = filepath.Dir(sys)
+					}
+				case errors.Is(err, python.ErrNoSystemCopy):
+				default:
+					return nil, err
+				}
+			}
+			if bin != "/usr/bin" && bin != "/bin" && bin != "/usr/local/bin" {
 				s.AddPath(bin)
 			}
 			s.AddPath(filepath.Join(d, "bin")) // each goes first: the last listed wins
@@ -150,7 +173,7 @@ func SetupPython(ctx context.Context, s Step, with map[string]string) (map[strin
 // interp: a virtual environment with a current pip from the index, checked
 // at most hourly and kept in the state directory (the interpreter's
 // bundled pip when the index cannot be reached).
-func makeJobEnv(ctx context.Context, s Step, envs PythonEnvs, interp python.Interpreter, uv string) (dir, pipVersion string, err error) {
+func makeJobEnv(ctx context.Context, s Step, envs PythonEnvs, interp python.Interpreter, uv string) (dir, pipVersion, wheel string, err error) {
 	c := s.Context()
 	name := "python-" + interp.Version
 	if interp.Impl != "" && interp.Impl != "cpython" {
@@ -175,7 +198,7 @@ func makeJobEnv(ctx context.Context, s Step, envs PythonEnvs, interp python.Inte
 	}
 	fi, err := os.Stat(interp.Path)
 	if err != nil {
-		return "", "", fmt.Errorf("reading %s: %w", interp.Path, err)
+		return "", "", "", fmt.Errorf("reading %s: %w", interp.Path, err)
 	}
 	maker := "venv"
 	if uv != "" {
@@ -194,7 +217,7 @@ func makeJobEnv(ctx context.Context, s Step, envs PythonEnvs, interp python.Inte
 			return err
 		}})
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	state := "new"
 	if deferred {
@@ -202,7 +225,7 @@ func makeJobEnv(ctx context.Context, s Step, envs PythonEnvs, interp python.Inte
 	}
 	s.Log(fmt.Sprintf("Python %s (%s, %s) at %s", interp.Version, interp.Impl, interp.Source, interp.Path))
 	s.Log(fmt.Sprintf("Job environment %s (%s); pip %s", dir, state, pipVersion))
-	return dir, pipVersion, nil
+	return dir, pipVersion, wheel, nil
 }
 
 // wheelVersion reads the version from a wheel's file name.

@@ -51,6 +51,7 @@ func (s *nativeStep) Context() actions.StepContext {
 	return actions.StepContext{
 		Workspace:     s.jr.workspace,
 		Temp:          s.jr.temp,
+		JobDir:        s.jr.root,
 		ToolCache:     e.opts.ToolCache,
 		StateDir:      e.opts.StateDir,
 		ArtifactDir:   e.opts.ArtifactDir,
