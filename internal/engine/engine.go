@@ -47,10 +47,15 @@ type Options struct {
 	JobFilter     string            // run only this job (and the jobs it needs)
 	Parallel      int               // jobs at once; 0 means the CPU count
 	WorkRoot      string            // per-job workspaces are made below it
-	ToolCache     string            // RUNNER_TOOL_CACHE, shared between runs
-	StateDir      string            // sluice's state: caches, environments, artifacts
-	ArtifactDir   string            // artifacts, when not under StateDir (a server's store)
-	Keep          bool              // keep workspaces after the run
+	// DetachRemovals lets Run and RunJob return before ended jobs' directories are
+	// removed: what is left is handed to a detached `rm`, as `git gc --auto` detaches.
+	// For `sluice run`, whose user waits for the prompt, not for the disk (under load
+	// removing a few directories takes tens of milliseconds); an agent waits instead.
+	DetachRemovals bool
+	ToolCache      string // RUNNER_TOOL_CACHE, shared between runs
+	StateDir       string // sluice's state: caches, environments, artifacts
+	ArtifactDir    string // artifacts, when not under StateDir (a server's store)
+	Keep           bool   // keep workspaces after the run
 	// Sandbox, when set, runs every process of a job (steps, actions,
 	// natives' processes) in its own bubblewrap jail (DESIGN.md §5a).
 	Sandbox     *host.Policy
@@ -106,6 +111,9 @@ type Engine struct {
 	// trash counts the removals of ended jobs' directories still under way (see discard):
 	// Run and RunJob return only when they are done.
 	trash sync.WaitGroup
+	// removing are the directories being removed in the background, for DetachRemovals.
+	trashMu  sync.Mutex
+	removing []string
 
 	mu          sync.Mutex
 	jobs        []logs.JobSummary

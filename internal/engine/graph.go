@@ -23,7 +23,7 @@ func (e *Engine) Run(ctx context.Context, wfs []*workflow.Workflow) logs.RunSumm
 	e.soft, e.softCancel = context.WithCancel(ctx)
 	defer e.softCancel()
 	e.clearTrash()
-	defer e.trash.Wait()
+	defer e.settleTrash()
 	e.emit(logs.Event{Kind: logs.RunStarted, Text: e.opts.Run.ID})
 
 	var wg sync.WaitGroup

@@ -33,7 +33,7 @@ func (e *Engine) RunJob(ctx context.Context, spec jobspec.Spec) JobResult {
 	e.soft, e.softCancel = context.WithCancel(ctx)
 	defer e.softCancel()
 	e.clearTrash()
-	defer e.trash.Wait()
+	defer e.settleTrash()
 	e.emit(logs.Event{Kind: logs.RunStarted, Text: spec.Run.ID})
 	var lr legResult
 	wf, err := workflow.Parse(spec.Job.WorkflowPath, []byte(spec.Job.WorkflowSource))

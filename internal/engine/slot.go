@@ -5,7 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"syscall"
 
 	"github.com/sluice-ci/sluice/internal/fslock"
 )
@@ -138,7 +141,7 @@ func (e *Engine) discard(dir string) {
 	if err := os.MkdirAll(trash, 0o755); err == nil {
 		moved := filepath.Join(trash, filepath.Base(dir)+"-"+randomName())
 		if err := os.Rename(dir, moved); err == nil {
-			e.trash.Go(func() { _ = os.RemoveAll(moved) })
+			e.remove(moved)
 			return
 		}
 	}
@@ -158,7 +161,48 @@ func (e *Engine) clearTrash() {
 			return
 		}
 		for _, d := range des {
-			_ = os.RemoveAll(filepath.Join(trash, d.Name()))
+			e.remove(filepath.Join(trash, d.Name()))
 		}
 	})
+}
+
+// remove removes dir, moved into the trash, in the background.
+func (e *Engine) remove(dir string) {
+	if e.opts.DetachRemovals {
+		e.trashMu.Lock()
+		e.removing = append(e.removing, dir)
+		e.trashMu.Unlock()
+	}
+	e.trash.Go(func() { _ = os.RemoveAll(dir) })
+}
+
+// settleTrash runs as Run and RunJob return: it waits for the background removals, or,
+// with DetachRemovals, hands them to a detached `rm` that outlives this process (the
+// removals under way here end with it). Where that cannot start, it waits.
+func (e *Engine) settleTrash() {
+	if !e.opts.DetachRemovals {
+		e.trash.Wait()
+		return
+	}
+	e.trashMu.Lock()
+	dirs := slices.Clone(e.removing)
+	e.trashMu.Unlock()
+	if len(dirs) == 0 {
+		e.trash.Wait()
+		return
+	}
+	rm, err := exec.LookPath("rm")
+	if err != nil {
+		e.trash.Wait()
+		return
+	}
+	// Only paths this engine moved into its own trash directory, after "--": nothing of a
+	// workflow's reaches this command line.
+	cmd := exec.Command(rm, append([]string{"-rf", "--"}, dirs...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		e.trash.Wait()
+		return
+	}
+	_ = cmd.Process.Release()
 }
