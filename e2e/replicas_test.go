@@ -490,7 +490,28 @@ func TestAgentLostAcrossReplicas(t *testing.T) {
 // runs, and every job completes exactly once.
 func TestKilledBetweenCompletionAndAdvance(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, 1)
+	for _, other := range []bool{false, true} {
+		name := "restarted"
+		if other {
+			name = "another replica's reconcile duty"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			killedBetweenCompletionAndAdvance(t, other)
+		})
+	}
+}
+
+// killedBetweenCompletionAndAdvance is TestKilledBetweenCompletionAndAdvance: with other, a
+// second replica is running, the killed one is never started again, and the run must be moved
+// on by the cluster's reconcile duty under `sluice serve` (taken over when the killed replica
+// held it, else on its own schedule), a second agent on that replica running the dependent job.
+func killedBetweenCompletionAndAdvance(t *testing.T, other bool) {
+	n := 1
+	if other {
+		n = 2
+	}
+	c := startCluster(t, n)
 	a := c.replicas[0]
 	agent := c.startAgentAt(t, "one", a.url, 1)
 	a.waitAgentsOnline(t, "one")
@@ -554,6 +575,17 @@ func TestKilledBetweenCompletionAndAdvance(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close()
+	if other {
+		b := c.replicas[1]
+		c.startAgentAt(t, "two", b.url, 1)
+		// Within the duty's 30 s interval and a takeover, with room for a loaded machine.
+		d := b.waitRunDone(t, run, runTimeout)
+		if d.Run.Conclusion != store.ConclusionSuccess {
+			t.Fatalf("run %d: %s%s", run, d.Run.Conclusion, describeJobs(d))
+		}
+		checkCompletedOnce(t, b, run, d)
+		return
+	}
 	a.start(t)
 	d := a.waitRunDone(t, run, runTimeout)
 	if d.Run.Conclusion != store.ConclusionSuccess {

@@ -302,11 +302,18 @@ func serve(ctx context.Context, cfg *serverconfig.Config, given map[string]strin
 	duties := []duty.Duty{
 		{Name: "lease-reaper", Run: func(ctx context.Context) { srv.RunLeaseReaper(ctx, 5*time.Second) }},
 		{Name: "cron", Run: sched.Schedules},
-		{Name: "reconcile", Run: duty.Every(30*time.Second, func(ctx context.Context) {
-			if err := sched.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("reconciling runs", "err", err)
+		// At once when taken, then every 30 s: a replica takes this duty over when the one
+		// holding it dies, and the runs that one left half-advanced move on then, not a whole
+		// interval later.
+		{Name: "reconcile", Run: func(ctx context.Context) {
+			reconcile := func(ctx context.Context) {
+				if err := sched.Reconcile(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("reconciling runs", "err", err)
+				}
 			}
-		})},
+			reconcile(ctx)
+			duty.Every(30*time.Second, reconcile)(ctx)
+		}},
 		{Name: "promotions", Run: func(ctx context.Context) { sched.WatchDeployments(ctx, 5*time.Second) }},
 		{Name: "log-archive", Run: duty.Every(2*time.Second, func(ctx context.Context) { archiveLogs(ctx, db, log) })},
 		{Name: "retention", Run: duty.Every(time.Hour, func(ctx context.Context) {
