@@ -49,10 +49,18 @@ func SystemCopy(interp Interpreter, dir string, paths ...string) (string, error)
 	if _, err := os.Stat(filepath.Join(baseStd, "os.py")); err != nil {
 		return "", ErrNoSystemCopy
 	}
+	bin, site := filepath.Join(dir, "bin"), filepath.Join(dir, "lib", std, "site-packages")
+	exe := filepath.Base(real)
+	// A copy made earlier in the job (setup-python run again for the same version) is kept
+	// with what the job installed into it, as the runner's interpreter keeps it.
+	if _, err := os.Stat(filepath.Join(site, machineSitePth)); err == nil {
+		if _, err := os.Stat(filepath.Join(bin, exe)); err == nil {
+			return bin, nil
+		}
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("clearing %s: %w", dir, err)
 	}
-	bin, site := filepath.Join(dir, "bin"), filepath.Join(dir, "lib", std, "site-packages")
 	for _, d := range []string{bin, site} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
@@ -60,7 +68,6 @@ func SystemCopy(interp Interpreter, dir string, paths ...string) (string, error)
 	}
 	// A copy, not a link: Python finds its prefix from where its binary really is, and a
 	// hard link would let the job write the machine's binary.
-	exe := filepath.Base(real)
 	if err := copyExecutable(real, filepath.Join(bin, exe)); err != nil {
 		return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
 	}
@@ -113,11 +120,14 @@ func SystemCopy(interp Interpreter, dir string, paths ...string) (string, error)
 		pth.WriteString(p + "\n")
 	}
 	fmt.Fprintf(&pth, "import site; site.addsitedir(%s)\n", strconv.Quote(filepath.Join(baseStd, "site-packages")))
-	if err := os.WriteFile(filepath.Join(site, "_sluice_machine_site.pth"), []byte(pth.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(site, machineSitePth), []byte(pth.String()), 0o644); err != nil {
 		return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
 	}
 	return bin, nil
 }
+
+// machineSitePth is the copy's .pth file; it is written last, so a copy that has it is whole.
+const machineSitePth = "_sluice_machine_site.pth"
 
 // stdlibName is the name of interp's standard library directory under lib: python3.12,
 // python3.13t for a free-threaded build.

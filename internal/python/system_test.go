@@ -54,6 +54,17 @@ func TestSystemCopy(t *testing.T) {
 			t.Errorf("the copy has no %s: %v", name, err)
 		}
 	}
+	// setup-python run again for the version in the same job keeps what the job installed.
+	installed := filepath.Join(dir, "lib", "python3.12", "site-packages", "installed_by_job.py")
+	if err := os.WriteFile(installed, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SystemCopy(base, dir, wheelDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(installed); err != nil {
+		t.Errorf("making the copy again lost what the job installed into it: %v", err)
+	}
 	// Deleting what the copy links (as an uninstall or a cleanup would) leaves the machine's.
 	if err := os.RemoveAll(filepath.Join(dir, "lib")); err != nil {
 		t.Fatal(err)
