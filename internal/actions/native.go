@@ -97,19 +97,20 @@ func LookupNative(name string) (Native, bool) {
 // natives are the actions sluice implements itself, by lower-case owner/repo[/path].
 func natives() map[string]Native {
 	return map[string]Native{
-		"actions/checkout":            Checkout,
-		"actions/setup-python":        SetupPython,
-		"astral-sh/setup-uv":          SetupUV,
-		"actions/cache":               Cache,
-		"actions/cache/restore":       CacheRestore,
-		"actions/cache/save":          CacheSave,
-		"actions/upload-artifact":     UploadArtifact,
-		"actions/download-artifact":   DownloadArtifact,
-		"pypa/gh-action-pypi-publish": PypiPublish,
-		"sluice-ci/lock-check":        LockCheck,
-		"sluice/build-image":          BuildImage,
-		"sluice/push-image":           PushImage,
-		"sluice/deploy-container":     DeployContainer,
+		"actions/checkout":              Checkout,
+		"actions/setup-python":          SetupPython,
+		"astral-sh/setup-uv":            SetupUV,
+		"actions/cache":                 Cache,
+		"actions/cache/restore":         CacheRestore,
+		"actions/cache/save":            CacheSave,
+		"actions/upload-artifact":       UploadArtifact,
+		"actions/upload-artifact/merge": MergeArtifacts,
+		"actions/download-artifact":     DownloadArtifact,
+		"pypa/gh-action-pypi-publish":   PypiPublish,
+		"sluice-ci/lock-check":          LockCheck,
+		"sluice/build-image":            BuildImage,
+		"sluice/push-image":             PushImage,
+		"sluice/deploy-container":       DeployContainer,
 	}
 }
 

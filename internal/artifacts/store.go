@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -185,4 +186,26 @@ func (s *Store) openZip(digest string) (*os.File, func(), error) {
 // write is set, saves what fn left in it.
 func (s *Store) withIndex(write bool, fn func(*index) error) error {
 	return s.place.With(write, fn)
+}
+
+// Delete drops run's artifacts whose IDs are ids and returns how many it dropped; the blobs
+// no other artifact shares go with them.
+func (s *Store) Delete(run string, ids []int64) (int, error) {
+	n := 0
+	err := s.withIndex(true, func(idx *index) error {
+		kept := idx.Artifacts[:0]
+		var dropped []record
+		for _, r := range idx.Artifacts {
+			if r.Run == run && slices.Contains(ids, r.ID) {
+				dropped = append(dropped, r)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		idx.Artifacts = kept
+		n = len(dropped)
+		s.removeUnreferenced(idx, dropped)
+		return nil
+	})
+	return n, err
 }
