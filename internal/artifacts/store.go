@@ -117,15 +117,26 @@ func (s *Store) Open(run string, id int64) (io.ReadCloser, error) {
 
 // Prune drops artifacts expired at now and returns how many.
 func (s *Store) Prune(now time.Time) (int, error) {
+	return s.drop(func(r record) bool { return !now.Before(r.Expires) })
+}
+
+// Delete drops run's artifacts whose IDs are ids and returns how many it dropped.
+func (s *Store) Delete(run string, ids []int64) (int, error) {
+	return s.drop(func(r record) bool { return r.Run == run && slices.Contains(ids, r.ID) })
+}
+
+// drop removes the artifacts gone selects, with the blobs no artifact left shares, and
+// returns how many it removed.
+func (s *Store) drop(gone func(record) bool) (int, error) {
 	n := 0
 	err := s.withIndex(true, func(idx *index) error {
 		kept := idx.Artifacts[:0]
 		var dropped []record
 		for _, r := range idx.Artifacts {
-			if now.Before(r.Expires) {
-				kept = append(kept, r)
-			} else {
+			if gone(r) {
 				dropped = append(dropped, r)
+			} else {
+				kept = append(kept, r)
 			}
 		}
 		idx.Artifacts = kept
@@ -186,26 +197,4 @@ func (s *Store) openZip(digest string) (*os.File, func(), error) {
 // write is set, saves what fn left in it.
 func (s *Store) withIndex(write bool, fn func(*index) error) error {
 	return s.place.With(write, fn)
-}
-
-// Delete drops run's artifacts whose IDs are ids and returns how many it dropped; the blobs
-// no other artifact shares go with them.
-func (s *Store) Delete(run string, ids []int64) (int, error) {
-	n := 0
-	err := s.withIndex(true, func(idx *index) error {
-		kept := idx.Artifacts[:0]
-		var dropped []record
-		for _, r := range idx.Artifacts {
-			if r.Run == run && slices.Contains(ids, r.ID) {
-				dropped = append(dropped, r)
-			} else {
-				kept = append(kept, r)
-			}
-		}
-		idx.Artifacts = kept
-		n = len(dropped)
-		s.removeUnreferenced(idx, dropped)
-		return nil
-	})
-	return n, err
 }
