@@ -314,13 +314,8 @@ func TestReplicaKilledMidRun(t *testing.T) {
 	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
 	secret := "hook-" + randomHex(t, 8)
 	a.addRepo(t, "demo", g, secret)
-	var jobs strings.Builder
-	jobs.WriteString("name: many\non: push\njobs:\n")
 	const nJobs, nLines = 4, 40
-	for i := range nJobs {
-		fmt.Fprintf(&jobs, "  j%d:\n    runs-on: ubuntu-latest\n    steps:\n      - run: for i in $(seq 1 %d); do echo \"j%d line $i\"; sleep 0.1; done\n", i, nLines, i)
-	}
-	sha := g.commit(t, map[string]string{".github/workflows/many.yml": jobs.String()}, "many jobs")
+	sha := g.commit(t, map[string]string{".github/workflows/many.yml": lineJobsWorkflow(nJobs, nLines, "")}, "many jobs")
 	// Webhooks keep arriving at both replicas; the ones acknowledged (202) are counted.
 	var mu sync.Mutex
 	acked := map[int64]string{} // run → replica that acknowledged it
@@ -607,14 +602,9 @@ func TestSQLiteServerKilledMidRun(t *testing.T) {
 	g, first := newGitRepo(t, map[string]string{"README.md": "x\n"})
 	secret := "hook-" + randomHex(t, 8)
 	a.addRepo(t, "demo", g, secret)
-	var jobs strings.Builder
-	jobs.WriteString("name: many\non: push\njobs:\n")
 	const nJobs, nLines = 4, 30
-	for i := range nJobs {
-		fmt.Fprintf(&jobs, "  j%d:\n    runs-on: ubuntu-latest\n    steps:\n      - run: for i in $(seq 1 %d); do echo \"j%d line $i\"; sleep 0.1; done\n", i, nLines, i)
-	}
-	fmt.Fprintf(&jobs, "  after:\n    needs: [j0, j1, j2, j3]\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo after ran\n")
-	sha := g.commit(t, map[string]string{".github/workflows/many.yml": jobs.String()}, "many jobs")
+	after := "  after:\n    needs: [j0, j1, j2, j3]\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo after ran\n"
+	sha := g.commit(t, map[string]string{".github/workflows/many.yml": lineJobsWorkflow(nJobs, nLines, after)}, "many jobs")
 	run := a.pushHook(t, forge.GitHub, "demo", g, first, sha, secret, "sqlite-kill-0")[0]
 	a.waitJob(t, run, "j0", "running", runTimeout, func(j server.JobView) bool { return j.Status == store.StatusInProgress })
 	time.Sleep(time.Second) // lines are being shipped
@@ -675,4 +665,15 @@ func checkCompletedOnce(t *testing.T, s *srv, run int64, d *server.RunDetail) {
 			t.Errorf("job %s (id %d): %s with %d completion events, want completed once", j.Key, j.ID, j.Status, n)
 		}
 	}
+}
+
+// lineJobsWorkflow is a workflow of n jobs j0, j1, ... each printing lines numbered lines
+// ("jN line K"), one every 0.1 s, then the jobs in more (YAML under jobs:).
+func lineJobsWorkflow(n, lines int, more string) string {
+	var b strings.Builder
+	b.WriteString("name: many\non: push\njobs:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  j%d:\n    runs-on: ubuntu-latest\n    steps:\n      - run: for i in $(seq 1 %d); do echo \"j%d line $i\"; sleep 0.1; done\n", i, lines, i)
+	}
+	return b.String() + more
 }

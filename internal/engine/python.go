@@ -234,17 +234,19 @@ func (jr *jobRun) collectTests(display string, written [][]byte, named []string,
 	if len(written) == 0 && len(named) > 0 {
 		jroots := jr.roots() // a few dozen lstat calls: only for a step that names a report
 		for _, f := range named {
-			if len(written) > 0 {
-				break
+			fi, err := jroots.Stat(f)
+			if err != nil || fi.ModTime().UnixNano() < since {
+				continue
 			}
-			if fi, err := jroots.Stat(f); err == nil && fi.ModTime().UnixNano() >= since {
-				if fh, err := jroots.OpenFile(f); err == nil {
-					b, err := io.ReadAll(io.LimitReader(fh, maxJUnitBytes))
-					fh.Close()
-					if err == nil {
-						written = append(written, b)
-					}
-				}
+			fh, err := jroots.OpenFile(f)
+			if err != nil {
+				continue
+			}
+			b, err := io.ReadAll(io.LimitReader(fh, maxJUnitBytes))
+			fh.Close()
+			if err == nil {
+				written = append(written, b)
+				break // the first report the step wrote
 			}
 		}
 	}

@@ -58,72 +58,83 @@ func SystemCopy(interp Interpreter, dir string, paths ...string) (string, error)
 			return bin, nil
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("clearing %s: %w", dir, err)
+	if err := makeSystemCopy(real, base, std, dir, paths); err != nil {
+		return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
 	}
+	return bin, nil
+}
+
+// makeSystemCopy makes at dir the copy SystemCopy describes of the interpreter whose binary
+// is real, whose prefix is base and whose standard library is lib/std.
+func makeSystemCopy(real, base, std, dir string, paths []string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	bin, site := filepath.Join(dir, "bin"), filepath.Join(dir, "lib", std, "site-packages")
 	for _, d := range []string{bin, site} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
+			return err
 		}
 	}
 	// A copy, not a link: Python finds its prefix from where its binary really is, and a
 	// hard link would let the job write the machine's binary.
+	exe := filepath.Base(real)
 	if err := copyExecutable(real, filepath.Join(bin, exe)); err != nil {
-		return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
+		return err
 	}
 	for _, name := range []string{"python", "python3", strings.TrimSuffix(std, "t"), std} {
 		if name != exe {
 			if err := os.Symlink(exe, filepath.Join(bin, name)); err != nil && !errors.Is(err, os.ErrExist) {
-				return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
+				return err
 			}
 		}
 	}
 	// Everything else of the prefix is the machine's, through links: the shared library
 	// (its binary may find it beside itself), headers, the standard library.
-	link := func(from, to string, skip ...string) error {
-		entries, err := os.ReadDir(from)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if slices.Contains(skip, e.Name()) {
-				continue
-			}
-			if err := os.Symlink(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	for _, name := range []string{"include", "share"} {
 		if _, err := os.Lstat(filepath.Join(base, name)); err == nil {
 			if err := os.Symlink(filepath.Join(base, name), filepath.Join(dir, name)); err != nil {
-				return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
+				return err
 			}
 		}
 	}
-	if err := link(filepath.Join(base, "lib"), filepath.Join(dir, "lib"), std); err != nil {
-		return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
+	baseStd := filepath.Join(base, "lib", std)
+	if err := linkEntries(filepath.Join(base, "lib"), filepath.Join(dir, "lib"), std); err != nil {
+		return err
 	}
 	// The copy is the job's to install into, as the runner's interpreter is: the PEP 668
 	// marker of a uv-managed interpreter speaks for the machine's installation, not this one.
-	if err := link(baseStd, filepath.Join(dir, "lib", std), "site-packages", "EXTERNALLY-MANAGED"); err != nil {
-		return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
+	if err := linkEntries(baseStd, filepath.Join(dir, "lib", std), "site-packages", "EXTERNALLY-MANAGED"); err != nil {
+		return err
 	}
 	// The machine's site-packages comes after the copy's own, its .pth files read as a site
 	// directory's are: what is installed there is importable, what the job installs wins.
 	var pth strings.Builder
 	for _, p := range paths {
 		if strings.ContainsAny(p, "\n\r") {
-			return "", fmt.Errorf("making the job's copy of Python %s: a path with a line break: %q", interp.Version, p)
+			return fmt.Errorf("a path with a line break: %q", p)
 		}
 		pth.WriteString(p + "\n")
 	}
 	fmt.Fprintf(&pth, "import site; site.addsitedir(%s)\n", strconv.Quote(filepath.Join(baseStd, "site-packages")))
-	if err := os.WriteFile(filepath.Join(site, machineSitePth), []byte(pth.String()), 0o644); err != nil {
-		return "", fmt.Errorf("making the job's copy of Python %s: %w", interp.Version, err)
+	return os.WriteFile(filepath.Join(site, machineSitePth), []byte(pth.String()), 0o644)
+}
+
+// linkEntries links each entry of from, but those named in skip, into to.
+func linkEntries(from, to string, skip ...string) error {
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		return err
 	}
-	return bin, nil
+	for _, e := range entries {
+		if slices.Contains(skip, e.Name()) {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // machineSitePth is the copy's .pth file; it is written last, so a copy that has it is whole.
