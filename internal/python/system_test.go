@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -107,6 +108,26 @@ func TestSystemCopyLayoutsItLeaves(t *testing.T) {
 		}
 		if _, err := SystemCopy(in, filepath.Join(t.TempDir(), "x")); !errors.Is(err, ErrNoSystemCopy) {
 			t.Errorf("SystemCopy(%s) = %v, want ErrNoSystemCopy", in.Path, err)
+		}
+	}
+}
+
+// BenchmarkSystemCopy is what setup-python adds per interpreter to every run, warm or cold:
+// go test -run '^$' -bench SystemCopy ./internal/python
+func BenchmarkSystemCopy(b *testing.B) {
+	root := os.Getenv("PYENV_ROOT")
+	if root == "" {
+		home, _ := os.UserHomeDir()
+		root = filepath.Join(home, ".pyenv")
+	}
+	in := Interpreter{Path: filepath.Join(root, "versions", "3.12.1", "bin", "python3.12"), Version: "3.12.1", Impl: "cpython"}
+	if _, err := os.Stat(in.Path); err != nil {
+		b.Skip("pyenv 3.12.1 is not installed")
+	}
+	dir := b.TempDir()
+	for i := 0; b.Loop(); i++ {
+		if _, err := SystemCopy(in, filepath.Join(dir, strconv.Itoa(i))); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
